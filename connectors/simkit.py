@@ -1,0 +1,260 @@
+"""Shared machinery for the simulators: an aiohttp server that runs on the caller's loop or
+in a thread of its own, injected latency, scripted and random faults, and a request log.
+
+The simulators are real HTTP servers on 127.0.0.1. Tests and `bridge demo` drive them;
+nothing here is imported by the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Fault kinds understood by FaultPlan:
+#   an int status (409, 500, 503, 401, 429 ...): answer that status without touching state
+#   "html":      a 502 with an HTML error page (a proxy in front of the server)
+#   "malformed": a 200 whose body is truncated JSON
+#   "timeout":   hold the request for `hang_s` seconds before answering normally
+#   "reset":     close the connection without answering, state untouched
+#   "drop_after": run the request (state changes!) and close the connection before replying
+FAULT_KINDS = ("html", "malformed", "timeout", "reset", "drop_after")
+
+
+@dataclass
+class FaultRule:
+    method: str  # "*" for any
+    route: str  # lower-case route name as the simulator names it, "*" for any
+    kinds: deque[Any]
+
+
+@dataclass
+class FaultPlan:
+    """Faults to inject. Scripted faults are consumed in order, one per matching request;
+    random rates apply when no scripted fault matched."""
+
+    rules: list[FaultRule] = field(default_factory=list)
+    rates: dict[Any, float] = field(default_factory=dict)
+    seed: int = 0
+    hang_s: float = 30.0
+    retry_after_s: int = 1
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def script(self, method: str, route: str, *kinds: Any) -> None:
+        """Inject `kinds` into the next requests matching method and route, in order."""
+        self.rules.append(FaultRule(method.upper(), route.lower(), deque(kinds)))
+
+    def clear(self) -> None:
+        self.rules.clear()
+        self.rates.clear()
+
+    def pending(self) -> int:
+        return sum(len(r.kinds) for r in self.rules)
+
+    def take(self, method: str, route: str) -> Any | None:
+        for rule in self.rules:
+            if rule.kinds and rule.method in ("*", method) and rule.route in ("*", route):
+                return rule.kinds.popleft()
+        for kind, rate in self.rates.items():
+            if rate > 0 and self._rng.random() < rate:
+                return kind
+        return None
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    route: str
+    path: str
+    status: int
+    fault: Any = None
+
+
+class SimServer:
+    """Base class of the simulators. Subclasses add routes to `self.app` and name each
+    request's route with `route_name(request)` (used by fault rules and counters)."""
+
+    def __init__(self, *, latency_s: float = 0.0, faults: FaultPlan | None = None) -> None:
+        self.latency_s = latency_s
+        self.faults = faults or FaultPlan()
+        self.requests: deque[RequestRecord] = deque(maxlen=20000)
+        self.counts: Counter[str] = Counter()
+        self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 2**20)
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    # -- naming -----------------------------------------------------------------------------
+    def route_name(self, request: web.Request) -> str:  # pragma: no cover - overridden
+        return request.path.lower()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def count(self, route: str, method: str | None = None) -> int:
+        if method:
+            return self.counts[f"{method.upper()} {route}"]
+        return sum(v for k, v in self.counts.items() if k.split(" ", 1)[1] == route)
+
+    # -- faults -----------------------------------------------------------------------------
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = self.route_name(request)
+        key = f"{request.method} {route}"
+        self.counts[key] += 1
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        fault = self.faults.take(request.method, route)
+        record = RequestRecord(request.method, route, request.path_qs, 0, fault)
+        self.requests.append(record)
+        if fault is None:
+            resp = await handler(request)
+            record.status = resp.status
+            return resp
+        if isinstance(fault, int):
+            record.status = fault
+            return self.fault_response(fault)
+        if fault == "html":
+            record.status = 502
+            return web.Response(
+                status=502,
+                text="<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway"
+                "</h1><p>The proxy server received an invalid response.</p></body></html>",
+                content_type="text/html",
+            )
+        if fault == "malformed":
+            record.status = 200
+            return web.Response(
+                status=200, text='{"data": [{"id": "x", "trunc', content_type="application/json"
+            )
+        if fault == "timeout":
+            await asyncio.sleep(self.faults.hang_s)
+            resp = await handler(request)
+            record.status = resp.status
+            return resp
+        if fault == "reset":
+            record.status = -1
+            _abort(request)
+            raise asyncio.CancelledError
+        if fault == "drop_after":
+            resp = await handler(request)
+            record.status = -resp.status
+            _abort(request)
+            raise asyncio.CancelledError
+        raise ValueError(f"unknown fault {fault!r}")
+
+    def fault_response(self, status: int) -> web.StreamResponse:
+        """The body a subclass's server sends for an injected status. Override for the
+        server's own error style."""
+        headers = {"Retry-After": str(self.faults.retry_after_s)} if status == 429 else {}
+        return web.json_response(
+            {"error": f"http_{status}", "message": f"Injected error {status}"},
+            status=status,
+            headers=headers,
+        )
+
+    # -- lifecycle on the caller's loop -----------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        self.host, self.port = server.sockets[0].getsockname()[:2]
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- lifecycle in a thread of its own (for tests that run the bridge as a subprocess, or
+    #    that call the bridge from their own loop) --------------------------------------------
+    def start_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        ready = threading.Event()
+        error: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start(host, port))
+            except BaseException as exc:  # reported to the caller
+                error.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if error:
+            raise error[0]
+        return self.base_url
+
+    def stop_thread(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = None
+            self._thread = None
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the server's loop and return its result (thread-safe state access)."""
+        if self._loop is None:
+            return fn()
+        result: list[Any] = []
+        done = threading.Event()
+
+        def wrapper() -> None:
+            try:
+                result.append(fn())
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(wrapper)
+        done.wait(10)
+        return result[0] if result else None
+
+    def __enter__(self) -> SimServer:
+        self.start_in_thread()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_thread()
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def json_body(data: Any, status: int = 200, reason: str | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        reason=reason,
+        body=json.dumps(data, ensure_ascii=False).encode("utf-8"),
+        content_type="application/json",
+        charset="utf-8",
+    )
