@@ -97,8 +97,9 @@ def cuit_check_digit(first_ten: str) -> int | None:
 
 
 def _is_filler(number: str) -> bool:
-    stripped = number.lstrip("0")
-    return not stripped or len(set(number)) == 1 or stripped in ("1234567", "12345678")
+    # all zeros, or one digit repeated (1111111, 99999999): placeholders typed to get past
+    # a form, not real documents
+    return not number.lstrip("0") or len(set(number)) == 1
 
 
 def validate_cuit(text: str) -> str:

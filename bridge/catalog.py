@@ -1,0 +1,224 @@
+"""Catalog: ERP stock and prices -> store, only what changed.
+
+For each page the ERP connector yields:
+- stock = max(0, the ERP's available quantity) minus the units of store orders that are
+  confirmed but not yet created in the ERP (no resurrected stock), never below 0;
+- price = the configured list's price, 2 decimals; a zero or missing price is not pushed
+  (a free product in the store is worse than a stale price);
+- compared with the last values pushed (SQLite); only changes go out, in batches of at
+  most 500. `full` pushes everything.
+After a complete pass, SKUs pushed before that the ERP no longer lists are set to stock 0 —
+unless too many vanished at once, which looks like an ERP fault, not a real change.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from decimal import ROUND_HALF_UP, Decimal
+
+from bridge.config import SyncConfig
+from bridge.errors import BridgeError, FailureKind
+from bridge.events import EventBus
+from bridge.model import CatalogItem, ErpConnector, RowProblem, StockPrice, StoreConnector
+from bridge.orders import RunResult
+from bridge.state import State
+
+PIPELINE = "catalog"
+UNKNOWN_SUBJECT = "store:unknown-skus"
+VANISHED_SUBJECT = "erp:vanished-skus"
+# share of previously pushed SKUs that may vanish from one pass before we refuse to zero them
+MAX_VANISHED_SHARE = 0.2
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+class CatalogPipeline:
+    def __init__(self, state: State, events: EventBus, store: StoreConnector,
+                 erp: ErpConnector, sync: SyncConfig, health: object = None) -> None:
+        self.state = state
+        self.events = events
+        self.store = store
+        self.erp = erp
+        self.sync = sync
+        self.health = health
+
+    def _health(self, side: str, exc: BridgeError | None) -> None:
+        if self.health is None:
+            return
+        if exc is None:
+            self.health.ok(side)  # type: ignore[attr-defined]
+        else:
+            self.health.failed(side, exc)  # type: ignore[attr-defined]
+
+    def full_due(self) -> bool:
+        if self.sync.full_catalog_every_h <= 0:
+            return False
+        last = self.state.get_kv("catalog_last_full")
+        return last is None or time.time() - float(last) >= self.sync.full_catalog_every_h * 3600
+
+    async def run(self, trigger: str = "schedule", full: bool = False) -> RunResult:
+        full = full or await self.state.run(self.full_due)
+        started = time.time()
+        result = RunResult(PIPELINE)
+        run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
+        req0 = self.store.requests + self.erp.requests
+        batch: list[StockPrice] = []
+        seen: set[str] = set()
+        problems: set[str] = set()
+        unknown: list[str] = []
+        negative = zero_price = 0
+        complete = False
+        error: BridgeError | None = None
+        failed_side = "erp"
+
+        async def flush() -> None:
+            nonlocal failed_side
+            if not batch:
+                return
+            failed_side = "store"
+            push = await self.store.push_stock_prices(batch)
+            failed_side = "erp"
+            missing = set(push.not_found)
+            await self.state.run(self.state.save_pushed,
+                                 [(i.sku, -1 if i.stock is None else i.stock, i.price or "")
+                                  for i in batch], missing)
+            unknown.extend(sorted(missing))
+            result.items_ok += len(batch) - len(missing)
+            batch.clear()
+
+        try:
+            async for page in self.erp.catalog():
+                items: list[CatalogItem] = []
+                for entry in page:
+                    if isinstance(entry, RowProblem):
+                        subject = f"sku:{entry.sku}"
+                        problems.add(subject)
+                        result.items_failed += 1
+                        await self.state.run(self.state.open_error, PIPELINE, subject,
+                                             kind=FailureKind.DATA.value, code="erp_row_invalid",
+                                             message=f"SKU {entry.sku}: {entry.message}; it was "
+                                             "not pushed to the store")
+                        self.events.error(PIPELINE, "erp_row_invalid",
+                                          f"SKU {entry.sku}: {entry.message}", sku=entry.sku)
+                    elif entry.sku in seen:
+                        self.events.warning(PIPELINE, "sku_repeated",
+                                            f"The ERP listed SKU {entry.sku} twice; the first "
+                                            "one was used", sku=entry.sku)
+                    else:
+                        seen.add(entry.sku)
+                        items.append(entry)
+                result.items_seen += len(items)
+                skus = [i.sku for i in items]
+                reserved = await self.state.run(self.state.reserved, skus, started)
+                previous = await self.state.run(self.state.pushed, skus)
+                for item in items:
+                    if item.available < 0:
+                        negative += 1
+                    stock = max(0, math.floor(item.available)) - reserved.get(item.sku, 0)
+                    stock = max(0, stock)
+                    price: str | None = None
+                    if item.price is not None and item.price > 0:
+                        price = money(item.price)
+                    else:
+                        zero_price += 1
+                    prev = previous.get(item.sku)
+                    if full or prev is None or prev[0] != stock or prev[1] != (price or ""):
+                        batch.append(StockPrice(item.sku, stock, price))
+                        if len(batch) >= self.sync.push_batch:
+                            await flush()
+            await flush()
+            complete = True
+            self._health("erp", None)
+            self._health("store", None)
+        except BridgeError as exc:
+            error = exc
+            self._health(failed_side, exc)
+        if complete:
+            await self._after_complete_pass(seen, problems, result)
+        if unknown:
+            total_unknown = (await self.state.run(self.state.catalog_counts))["unknown_in_store"]
+            sample = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+            await self.state.run(
+                self.state.open_error, PIPELINE, UNKNOWN_SUBJECT, kind=FailureKind.DATA.value,
+                code="sku_unknown_in_store",
+                message=f"{total_unknown} SKUs from the ERP do not exist in the store (e.g. "
+                f"{sample}); create them in the store to publish them")
+            self.events.warning(PIPELINE, "sku_unknown_in_store",
+                                f"{len(unknown)} SKUs are not in the store: {sample}",
+                                skus=unknown[:100])
+        elif complete and full:
+            await self.state.run(self.state.resolve_errors, PIPELINE, UNKNOWN_SUBJECT)
+        result.requests = self.store.requests + self.erp.requests - req0
+        if error is not None:
+            result.status = "failed"
+            where = "the store" if failed_side == "store" else "the ERP"
+            await self.state.run(self.state.open_error, PIPELINE, failed_side,
+                                 kind=error.kind.value, code=error.code,
+                                 message=f"Catalog sync stopped: {error.message}",
+                                 server_message=error.server_message)
+            self.events.error(PIPELINE, "catalog_failed",
+                              f"Catalog sync stopped ({where}): {error.message}; "
+                              f"{result.items_ok} items pushed before that")
+        else:
+            await self.state.run(self.state.resolve_errors, PIPELINE, "erp")
+            await self.state.run(self.state.resolve_errors, PIPELINE, "store")
+            if full:
+                await self.state.run(self.state.set_kv, "catalog_last_full", str(started))
+            if result.items_failed:
+                result.status = "partial"
+        result.message = (f"{'full' if full else 'incremental'}: {result.items_seen} variants "
+                          f"read, {result.items_ok} pushed, {len(unknown)} unknown in the store, "
+                          f"{result.items_failed} invalid, {negative} negative stock set to 0, "
+                          f"{zero_price} without price, {result.requests} requests in "
+                          f"{time.time() - started:.1f} s")
+        if error is not None:
+            result.message += f" — stopped: {error.message}"
+        result.details = {"full": full, "unknown": len(unknown), "negative": negative,
+                          "zero_price": zero_price, "duration_s": time.time() - started}
+        self.events.info(PIPELINE, "catalog_run", f"Catalog {result.message}",
+                         pushed=result.items_ok, seen=result.items_seen)
+        await self.state.run(self.state.finish_run, run_id, status=result.status,
+                             items_ok=result.items_ok, items_failed=result.items_failed,
+                             items_seen=result.items_seen, requests=result.requests,
+                             message=result.message)
+        if result.status == "ok" or result.status == "partial":
+            await self.state.run(self.state.set_kv, "catalog_last_ok", str(time.time()))
+        return result
+
+    async def _after_complete_pass(self, seen: set[str], problems: set[str],
+                                   result: RunResult) -> None:
+        await self.state.run(self.state.resolve_errors_like, PIPELINE, "sku:", problems)
+        listed = seen | {p.removeprefix("sku:") for p in problems}
+        vanished = await self.state.run(self.vanished, listed)
+        if not vanished:
+            await self.state.run(self.state.resolve_errors, PIPELINE, VANISHED_SUBJECT)
+            return
+        known = (await self.state.run(self.state.catalog_counts))["skus"]
+        if len(vanished) > max(5, MAX_VANISHED_SHARE * known):
+            msg = (f"{len(vanished)} of {known} products disappeared from the ERP's list at "
+                   "once; their stock in the store was NOT set to 0. If they were really "
+                   "removed, run a full sync; otherwise check the ERP")
+            await self.state.run(self.state.open_error, PIPELINE, VANISHED_SUBJECT,
+                                 kind=FailureKind.DATA.value, code="catalog_vanished_held",
+                                 message=msg)
+            self.events.error(PIPELINE, "catalog_vanished_held", msg)
+            return
+        for i in range(0, len(vanished), self.sync.push_batch):
+            chunk = [StockPrice(sku, 0, None) for sku in vanished[i:i + self.sync.push_batch]]
+            push = await self.store.push_stock_prices(chunk)
+            await self.state.run(self.state.save_pushed, [(c.sku, 0, "") for c in chunk],
+                                 push.not_found)
+            result.items_ok += len(chunk) - len(push.not_found)
+        self.events.warning(PIPELINE, "catalog_vanished",
+                            f"{len(vanished)} SKUs are no longer listed by the ERP; their "
+                            f"stock in the store was set to 0 ({', '.join(vanished[:5])}"
+                            f"{' …' if len(vanished) > 5 else ''})")
+
+    def vanished(self, seen: set[str]) -> list[str]:
+        """SKUs with stock in the store (as last pushed) that this pass did not see."""
+        rows = self.state._q("SELECT sku FROM catalog_state WHERE known = 1 AND stock != 0")
+        return sorted(r["sku"] for r in rows if r["sku"] not in seen)
+

@@ -1,0 +1,287 @@
+"""`bridge` command line. The UI and the tests build on these names; keep them.
+
+    bridge run --headless            until SIGINT/SIGTERM
+    bridge sync {orders,catalog,all} [--full]
+    bridge status [--json]
+    bridge doctor
+    bridge secrets set NAME | list | delete NAME
+    bridge demo [--headless]
+    bridge                           the tray app (the demo is offered with no config)
+
+Exit codes: 0 ok, 1 some item or check failed, 2 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bridge import __version__
+from bridge.config import Config, Paths, load_config, resolve_paths
+from bridge.errors import ConfigError
+from bridge.events import setup_logging
+from bridge.secrets import KNOWN_SECRETS, SecretStore
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bridge", description="Keeps the VentasxMayor store and "
+                                "your ERP in sync.")
+    p.add_argument("--version", action="version", version=f"bridge {__version__}")
+    p.add_argument("--config", help="config file (default: user config dir; env BRIDGE_CONFIG)")
+    p.add_argument("--data-dir", help="state and logs (default: user data dir; env "
+                                      "BRIDGE_DATA_DIR)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    sub = p.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run the sync engine until stopped")
+    run.add_argument("--headless", action="store_true", help="no window, no tray")
+    sync = sub.add_parser("sync", help="one sync cycle, then exit")
+    sync.add_argument("what", choices=["orders", "catalog", "all"])
+    sync.add_argument("--full", action="store_true", help="push the whole catalog, not only "
+                                                          "changes")
+    st = sub.add_parser("status", help="what Bridge has done and what is pending")
+    st.add_argument("--json", action="store_true")
+    sub.add_parser("doctor", help="check config, keyring and both connections")
+    sec = sub.add_parser("secrets", help="tokens and passwords in the OS keyring")
+    secsub = sec.add_subparsers(dest="action", required=True)
+    sset = secsub.add_parser("set", help="store a secret (value read from stdin)")
+    sset.add_argument("name")
+    secsub.add_parser("list", help="which secrets are set, and where")
+    sdel = secsub.add_parser("delete", help="remove a secret")
+    sdel.add_argument("name")
+    demo = sub.add_parser("demo", help="try Bridge with a simulated ERP and store")
+    demo.add_argument("--headless", action="store_true")
+    demo.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
+    demo.add_argument("--variants", type=int, default=2000, help="size of the demo catalog")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = resolve_paths(args.config, args.data_dir)
+    command = args.command
+    if command is None:
+        return default_command(args, paths)
+    if command == "demo":
+        from bridge.demo import run_demo
+
+        return run_demo(paths, headless=args.headless, duration=args.duration,
+                        variants=args.variants, verbose=args.verbose)
+    if command == "secrets":
+        return cmd_secrets(args)
+    if command == "status":
+        return cmd_status(args, paths)
+    try:
+        config = load_config(paths.config_file)
+    except ConfigError as exc:
+        print(f"Configuration error: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(paths.log_dir, "DEBUG" if args.verbose else config.logging.level,
+                  console=args.verbose)
+    if command == "run":
+        return cmd_run(config, paths, headless=args.headless)
+    if command == "sync":
+        return asyncio.run(cmd_sync(config, paths, args.what, args.full))
+    if command == "doctor":
+        return asyncio.run(cmd_doctor(config, paths))
+    raise AssertionError(command)  # pragma: no cover
+
+
+def default_command(args: argparse.Namespace, paths: Paths) -> int:
+    """Bare `bridge`: the tray app once it exists; with no config, the demo is offered."""
+    try:
+        from ui.app import main as ui_main  # type: ignore[import-not-found]
+    except ImportError:
+        ui_main = None
+    if ui_main is not None:
+        return int(ui_main(paths))
+    if not paths.config_file.exists():
+        print("Bridge is not configured yet (no config file at "
+              f"{paths.config_file}).\nStarting the demo: a simulated Dragonfish ERP and a "
+              "simulated store, so you can watch orders and stock flow.\n", flush=True)
+        from bridge.demo import run_demo
+
+        return run_demo(paths, headless=True)
+    try:
+        config = load_config(paths.config_file)
+    except ConfigError as exc:
+        print(f"Configuration error: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(paths.log_dir, config.logging.level)
+    return cmd_run(config, paths, headless=True)
+
+
+def make_engine(config: Config, paths: Paths, secrets: SecretStore | None = None) -> Any:
+    from bridge.engine import Engine
+
+    return Engine(config, paths, secrets or SecretStore())
+
+
+def cmd_run(config: Config, paths: Paths, *, headless: bool) -> int:
+    from bridge.service import serve
+
+    engine = make_engine(config, paths)
+    print(f"Bridge {__version__} running headless; state in {paths.data_dir}. Ctrl+C stops.",
+          flush=True)
+
+    async def go() -> int:
+        try:
+            await serve(engine)
+        except ConfigError as exc:
+            print(f"Configuration error: {exc.message}", file=sys.stderr)
+            return EXIT_CONFIG
+        return EXIT_OK
+
+    try:
+        return asyncio.run(go())
+    finally:
+        engine.close()
+
+
+async def cmd_sync(config: Config, paths: Paths, what: str, full: bool) -> int:
+    engine = make_engine(config, paths)
+    try:
+        try:
+            await engine.open()
+        except ConfigError as exc:
+            print(f"Configuration error: {exc.message}", file=sys.stderr)
+            return EXIT_CONFIG
+        results = await engine.sync_now(what, full=full)
+        await engine.stop()
+    finally:
+        engine.close()
+    line = "; ".join(r.summary() for r in results)
+    print(line, flush=True)
+    bad = any(r.status in ("failed", "partial") for r in results)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+    from bridge.engine import status_snapshot
+    from bridge.state import State
+
+    if not paths.db_file.exists():
+        snap: dict[str, Any] = {"state_file": str(paths.db_file), "orders": {"counts": {}},
+                                "catalog": {"last_run": None, "items_pushed": 0},
+                                "errors": {"open": 0, "recent": []}, "note": "no state yet"}
+    else:
+        state = State(paths.db_file)
+        try:
+            snap = status_snapshot(state)
+        finally:
+            state.close()
+        snap["state_file"] = str(paths.db_file)
+    if args.json:
+        print(json.dumps(snap, indent=2, default=str))
+        return EXIT_OK
+    print(format_status(snap))
+    return EXIT_OK
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    secs = time.time() - ts
+    if secs < 90:
+        return f"{secs:.0f} s ago"
+    if secs < 5400:
+        return f"{secs / 60:.0f} min ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def format_status(snap: dict[str, Any]) -> str:
+    lines = [f"State: {snap['state_file']}"]
+    counts = snap["orders"].get("counts") or {}
+    lines.append("Orders: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none yet"))
+    lr = snap["orders"].get("last_run")
+    if lr:
+        lines.append(f"  last run {_ago(lr['finished_at'])}: {lr['message']}")
+    cr = snap["catalog"].get("last_run")
+    lines.append(f"Catalog: last run {_ago(cr['finished_at']) if cr else 'never'}"
+                 + (f": {cr['message']}" if cr else ""))
+    errs = snap["errors"]
+    lines.append(f"Open errors: {errs['open']}")
+    for e in errs.get("recent", [])[:10]:
+        lines.append(f"  #{e['id']} [{e['pipeline']}/{e['kind']}] {e['message']}")
+    return "\n".join(lines)
+
+
+async def cmd_doctor(config: Config, paths: Paths) -> int:
+    from bridge.engine import required_secrets
+    from bridge.registry import make_erp, make_store
+
+    secrets = SecretStore()
+    ok = True
+
+    def show(name: str, good: bool, detail: str) -> None:
+        nonlocal ok
+        ok = ok and good
+        print(f"{'OK  ' if good else 'FAIL'} {name}: {detail}", flush=True)
+
+    show("config", True, str(config.path))
+    show("data dir", True, str(paths.data_dir))
+    info = secrets.backend
+    show("keyring", info.secure, f"{info.detail} ({info.name})")
+    missing = [n for n in required_secrets(config) if not secrets.get(n)]
+    for name in required_secrets(config):
+        src = secrets.source(name)
+        show(f"secret {name}", src is not None,
+             f"set ({src})" if src else f"not set — run `bridge secrets set {name}`")
+    if missing:
+        return EXIT_FAILED
+    store = make_store(config.store, secrets.get("store.token") or "")
+    erp = make_erp(config.erp, secrets.get("erp.token") or "")
+    try:
+        for check in [*await store.checks(), *await erp.checks()]:
+            show(check.name, check.ok, check.detail)
+    finally:
+        await store.aclose()
+        await erp.aclose()
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    secrets = SecretStore()
+    if args.action == "list":
+        info = secrets.backend
+        print(f"keyring: {info.name} — {info.detail}")
+        for name, label in KNOWN_SECRETS.items():
+            src = secrets.source(name)
+            print(f"{name:12} {label:18} {'set (' + src + ')' if src else 'not set'}")
+        return EXIT_OK
+    name = args.name
+    if name not in KNOWN_SECRETS:
+        print(f"unknown secret '{name}'; known: {', '.join(KNOWN_SECRETS)}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.action == "delete":
+        secrets.delete(name)
+        print(f"{name} deleted")
+        return EXIT_OK
+    if not secrets.backend.secure:
+        print(f"Refusing to store {name}: {secrets.backend.detail}. Bridge never writes "
+              "secrets to disk in plaintext. Install/unlock the OS keyring, or set "
+              f"BRIDGE_SECRET_{name.upper().replace('.', '_')} for a service.", file=sys.stderr)
+        return EXIT_FAILED
+    if sys.stdin.isatty():
+        import getpass
+
+        value = getpass.getpass(f"{KNOWN_SECRETS[name]}: ")
+    else:
+        value = sys.stdin.readline()
+    value = value.strip()
+    if not value:
+        print("empty value; nothing stored", file=sys.stderr)
+        return EXIT_FAILED
+    where = secrets.set(name, value)
+    print(f"{name} stored in the {where}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

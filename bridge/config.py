@@ -1,0 +1,217 @@
+"""Configuration: a TOML file in the user config dir, validated, with no secrets in it.
+
+Where things live (platformdirs, overridable):
+- config: `--config` > `BRIDGE_CONFIG` > `<data dir>/config.toml` when the data dir was
+  given explicitly and has one (so a profile folder such as the demo is self-contained) >
+  `<user config dir>/config.toml`
+- state (SQLite), logs: `--data-dir` > `BRIDGE_DATA_DIR` > `<user data dir>`
+
+The ERP section is validated by the model its connector registers (`erp.kind`), so each
+connector owns its fields.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bridge.errors import ConfigError
+
+APP_NAME = "bridge"
+APP_AUTHOR = "VentasxMayor"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def check_url(value: str, *, trailing_slash: bool = True) -> str:
+    value = value.strip()
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError("must be a URL starting with http:// or https://")
+    if trailing_slash and not value.endswith("/"):
+        raise ValueError("must end with '/'")
+    return value
+
+
+class StoreConfig(Section):
+    url: str = Field(description="Base URL of the store API, e.g. https://tienda.example/")
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_url(v if v.endswith("/") else v + "/")
+
+
+class SyncConfig(Section):
+    orders_interval_s: float = Field(5.0, ge=1, le=3600)
+    catalog_interval_s: float = Field(300.0, ge=10, le=86400)
+    # a full catalog push (not only changes) at most this often; 0 = never by itself
+    full_catalog_every_h: float = Field(24.0, ge=0, le=24 * 30)
+    # orders sent to the ERP at once (a connector may lower it for its writes)
+    order_concurrency: int = Field(4, ge=1, le=32)
+    # a failed-but-retryable order waits retry_base_s * 2**n, capped at retry_max_s
+    retry_base_s: float = Field(30.0, ge=1, le=3600)
+    retry_max_s: float = Field(1800.0, ge=1, le=86400)
+    # store catalog batches (the store accepts at most 500)
+    push_batch: int = Field(500, ge=1, le=500)
+    # report data failures (bad CUIT, unknown SKU) to the store as "failed"
+    report_failures_to_store: bool = True
+
+
+class ErpConfigBase(Section):
+    kind: str
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    verify_tls: bool = True
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    keep_events: int = Field(20000, ge=100, le=10_000_000)
+
+
+@dataclass
+class Config:
+    store: StoreConfig
+    erp: ErpConfigBase
+    sync: SyncConfig
+    logging: LoggingConfig
+    path: Path | None = None
+
+    def to_toml(self) -> dict[str, Any]:
+        return {
+            "store": self.store.model_dump(),
+            "erp": self.erp.model_dump(),
+            "sync": self.sync.model_dump(),
+            "logging": self.logging.model_dump(),
+        }
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_file: Path
+    data_dir: Path
+
+    @property
+    def db_file(self) -> Path:
+        return self.data_dir / "state.sqlite3"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.data_dir / "demo"
+
+
+def resolve_paths(config: str | os.PathLike[str] | None = None,
+                  data_dir: str | os.PathLike[str] | None = None) -> Paths:
+    explicit_data = data_dir or os.environ.get("BRIDGE_DATA_DIR")
+    data = Path(explicit_data) if explicit_data else Path(
+        platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+    cfg = config or os.environ.get("BRIDGE_CONFIG")
+    if cfg:
+        cfg_path = Path(cfg)
+    elif explicit_data and (data / "config.toml").exists():
+        cfg_path = data / "config.toml"
+    else:
+        cfg_path = Path(platformdirs.user_config_dir(APP_NAME, APP_AUTHOR)) / "config.toml"
+    return Paths(cfg_path.expanduser(), data.expanduser())
+
+
+def _format_validation(prefix: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+SECRET_KEYS = ("token", "password", "secret", "client_secret")
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate a config dict. Raises ConfigError naming the offending field."""
+    from bridge.registry import erp_config_model  # the registry imports connectors
+
+    if not isinstance(data, dict):
+        raise ConfigError("config: must be a table")
+    unknown = set(data) - {"store", "erp", "sync", "logging"}
+    if unknown:
+        raise ConfigError(f"{sorted(unknown)[0]}: unknown section", code="config_field")
+    for section in ("store", "erp"):
+        if section not in data:
+            raise ConfigError(f"{section}: section missing", code="config_field")
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section}: must be a table", code="config_field")
+        for key in values:
+            if key.lower() in SECRET_KEYS:
+                raise ConfigError(
+                    f"{section}.{key}: secrets do not go in the config file; use "
+                    f"`bridge secrets set {section}.{key}` (stored in the OS keyring)",
+                    code="config_secret",
+                )
+    erp_raw = data["erp"]
+    kind = erp_raw.get("kind")
+    try:
+        model = erp_config_model(kind)
+    except KeyError as exc:
+        raise ConfigError(f"erp.kind: {exc.args[0]}", code="config_field") from None
+    try:
+        store = StoreConfig.model_validate(data["store"])
+    except ValidationError as exc:
+        raise ConfigError(_format_validation("store", exc), code="config_field") from None
+    try:
+        erp = model.model_validate(erp_raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation("erp", exc), code="config_field") from None
+    try:
+        sync = SyncConfig.model_validate(data.get("sync", {}))
+    except ValidationError as exc:
+        raise ConfigError(_format_validation("sync", exc), code="config_field") from None
+    try:
+        logging_cfg = LoggingConfig.model_validate(data.get("logging", {}))
+    except ValidationError as exc:
+        raise ConfigError(_format_validation("logging", exc), code="config_field") from None
+    return Config(store=store, erp=erp, sync=sync, logging=logging_cfg, path=path)
+
+
+def load_config(path: Path) -> Config:
+    if not path.exists():
+        raise ConfigError(
+            f"no config file at {path}; run `bridge demo` to try Bridge, or create it "
+            "(see README)",
+            code="config_missing",
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: not valid TOML ({exc})", code="config_syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})", code="config_io") from None
+    return parse_config(data, path)
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write atomically: a watcher never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(config.to_toml()), encoding="utf-8")
+    os.replace(tmp, path)

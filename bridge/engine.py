@@ -1,0 +1,395 @@
+"""The engine: one object the CLI, the headless service and the UI all drive.
+
+Its interface is small on purpose:
+- status():     a snapshot (one overall state by priority, counts, last runs, connections)
+- events:       EventBus.subscribe(callback) for the live log
+- commands:     sync_now(), pause(), resume(), retry_error(), retry_all(), discard_error(),
+                apply_config(), start(), stop()
+
+It runs on an asyncio loop (qasync's in the UI) and never imports Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bridge.catalog import PIPELINE as CATALOG
+from bridge.catalog import CatalogPipeline
+from bridge.config import Config, Paths
+from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
+from bridge.events import EventBus
+from bridge.http import RetryPolicy
+from bridge.model import ErpConnector, StoreConnector
+from bridge.orders import PIPELINE as ORDERS
+from bridge.orders import OrderPipeline, RunResult
+from bridge.registry import erp_entry, make_erp, make_store
+from bridge.secrets import SecretStore
+from bridge.state import State
+
+log = logging.getLogger("bridge.engine")
+
+PIPELINES = (ORDERS, CATALOG)
+
+
+class Overall(StrEnum):
+    """One state at a time, by priority (highest first)."""
+
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+    PAUSED = "paused"
+    SYNCING = "syncing"
+    IDLE = "idle"
+
+
+@dataclass
+class SideHealth:
+    ok: bool | None = None  # None: not contacted yet
+    message: str = ""
+    since: float = 0.0
+
+
+class Health:
+    """Whether each side (erp, store) answered last time we talked to it."""
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        self.sides = {"erp": SideHealth(), "store": SideHealth()}
+        self.on_change = on_change
+
+    def ok(self, side: str) -> None:
+        h = self.sides[side]
+        if h.ok is not True:
+            self.sides[side] = SideHealth(True, "", time.time())
+            if self.on_change:
+                self.on_change()
+
+    def failed(self, side: str, exc: BridgeError) -> None:
+        h = self.sides[side]
+        if h.ok is not False or h.message != exc.message:
+            self.sides[side] = SideHealth(False, exc.message, time.time())
+            if self.on_change:
+                self.on_change()
+
+
+def required_secrets(config: Config) -> list[str]:
+    return ["store.token", *erp_entry(config.erp.kind).secrets]
+
+
+class Engine:
+    def __init__(self, config: Config, paths: Paths, secrets: SecretStore, *,
+                 state: State | None = None, policy: RetryPolicy | None = None) -> None:
+        self.config = config
+        self.paths = paths
+        self.secrets = secrets
+        self.policy = policy
+        self.state = state or State(paths.db_file)
+        self.events = EventBus(self.state, keep=config.logging.keep_events)
+        self.health = Health(self._status_changed)
+        self.paused = False
+        self.running: dict[str, bool] = dict.fromkeys(PIPELINES, False)
+        self.last_results: dict[str, RunResult] = {}
+        self.status_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._locks = {p: asyncio.Lock() for p in PIPELINES}
+        self._scheduler: AsyncIOScheduler | None = None
+        self.store: StoreConnector | None = None
+        self.erp: ErpConnector | None = None
+        self.orders: OrderPipeline | None = None
+        self.catalog: CatalogPipeline | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_tick = time.time()
+
+    # -- connectors --------------------------------------------------------------------------
+    def _secret(self, name: str) -> str:
+        value = self.secrets.get(name)
+        if not value:
+            raise ConfigError(f"{name}: not set; run `bridge secrets set {name}`",
+                              code="secret_missing")
+        return value
+
+    def _build(self) -> None:
+        cfg = self.config
+        store = make_store(cfg.store, self._secret("store.token"), self.policy)
+        erp = make_erp(cfg.erp, self._secret("erp.token"), self.policy)
+        self.store, self.erp = store, erp
+        self.orders = OrderPipeline(self.state, self.events, store, erp, cfg.sync, self.health)
+        self.catalog = CatalogPipeline(self.state, self.events, store, erp, cfg.sync,
+                                       self.health)
+
+    async def _close_connectors(self) -> None:
+        for c in (self.store, self.erp):
+            if c is not None:
+                await c.aclose()
+        self.store = self.erp = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Build the connectors (no scheduling): for one-shot CLI commands."""
+        await self.state.run(self.state.close_stale_runs)
+        if self.store is None:
+            self._build()
+
+    async def start(self) -> None:
+        """Open and schedule both pipelines; the first runs begin at once."""
+        await self.open()
+        self._scheduler = AsyncIOScheduler()
+        self._schedule()
+        self._scheduler.start()
+        self.events.info("engine", "engine_started",
+                         f"Bridge started: orders every {self.config.sync.orders_interval_s:g} s, "
+                         f"catalog every {self.config.sync.catalog_interval_s:g} s")
+
+    def _schedule(self) -> None:
+        assert self._scheduler is not None
+        sync = self.config.sync
+        for name, every in ((ORDERS, sync.orders_interval_s), (CATALOG, sync.catalog_interval_s)):
+            # coalesce: runs missed while the PC slept collapse into one; the grace time
+            # lets a late run still happen instead of being skipped
+            self._scheduler.add_job(
+                self._scheduled, IntervalTrigger(seconds=every), args=[name], id=name,
+                replace_existing=True, max_instances=1, coalesce=True,
+                misfire_grace_time=max(30, int(every)),
+                next_run_time=None if self.paused else _now_dt())
+        self._scheduler.add_job(self._watch_clock, IntervalTrigger(seconds=10), id="clock",
+                                replace_existing=True, coalesce=True, misfire_grace_time=30)
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        # let runs in progress finish their current step
+        for p in PIPELINES:
+            async with self._locks[p]:
+                pass
+        for t in list(self._tasks):
+            t.cancel()
+        await self._close_connectors()
+        self.events.info("engine", "engine_stopped", "Bridge stopped")
+
+    def close(self) -> None:
+        self.state.close()
+
+    async def _watch_clock(self) -> None:
+        """A wall-clock jump (the PC slept) makes both pipelines run now."""
+        now = time.time()
+        gap = now - self._last_tick
+        self._last_tick = now
+        if gap > 60:
+            self.events.info("engine", "clock_jump",
+                             f"The computer was asleep or the clock jumped ({gap:.0f} s); "
+                             "syncing now")
+            for p in PIPELINES:
+                self._spawn(self.run_pipeline(p, "resume"))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _scheduled(self, pipeline: str) -> None:
+        if self.paused or self._locks[pipeline].locked():
+            return
+        await self.run_pipeline(pipeline, "schedule")
+
+    # -- commands ----------------------------------------------------------------------------
+    async def run_pipeline(self, pipeline: str, trigger: str = "manual",
+                           full: bool = False) -> RunResult:
+        """Run one pipeline now. Runs of one pipeline never overlap: a scheduled run finding
+        one in progress is skipped; a manual one waits for it and then runs."""
+        lock = self._locks[pipeline]
+        if lock.locked() and trigger != "manual":
+            return RunResult(pipeline, "skipped", message="already running")
+        async with lock:
+            if self.store is None:
+                self._build()
+            self.running[pipeline] = True
+            self._status_changed()
+            try:
+                if pipeline == ORDERS:
+                    assert self.orders is not None
+                    result = await self.orders.run(trigger)
+                else:
+                    assert self.catalog is not None
+                    result = await self.catalog.run(trigger, full=full)
+            except BridgeError as exc:
+                # raised outside any item (e.g. the price list cannot be resolved)
+                result = RunResult(pipeline, "failed", message=exc.message)
+                await self.state.run(self.state.open_error, pipeline,
+                                     "erp" if pipeline == CATALOG else "store",
+                                     kind=exc.kind.value, code=exc.code, message=exc.message,
+                                     server_message=exc.server_message)
+                self.events.error(pipeline, "run_failed", exc.message)
+                if isinstance(exc, (AuthError, ConfigError)):
+                    self.health.failed("erp", exc)
+            finally:
+                self.running[pipeline] = False
+            self.last_results[pipeline] = result
+            self._status_changed()
+        return result
+
+    async def sync_now(self, which: str = "all", full: bool = False) -> list[RunResult]:
+        names = PIPELINES if which == "all" else (which,)
+        return [await self.run_pipeline(p, "manual", full) for p in names]
+
+    def pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            if self._scheduler is not None:
+                for p in PIPELINES:
+                    self._scheduler.pause_job(p)
+            self.events.info("engine", "paused", "Sync paused")
+            self._status_changed()
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            if self._scheduler is not None:
+                for p in PIPELINES:
+                    self._scheduler.resume_job(p)
+                    self._scheduler.modify_job(p, next_run_time=_now_dt())
+            self.events.info("engine", "resumed", "Sync resumed")
+            self._status_changed()
+
+    async def retry_error(self, error_id: int) -> bool:
+        err = await self.state.run(self.state.get_error, error_id)
+        if not err or err["state"] != "open":
+            return False
+        subject: str = err["subject"]
+        if subject.startswith("order:"):
+            await self.state.run(self.state.requeue, subject.removeprefix("order:"))
+        elif subject.startswith("sku:"):
+            await self.state.run(self.state.forget_pushed, subject.removeprefix("sku:"))
+        await self.state.run(self.state.close_error, error_id, "resolved", "retried")
+        self.events.info(err["pipeline"], "retry", f"Retrying: {err['message']}")
+        self._spawn(self.run_pipeline(err["pipeline"], "manual"))
+        return True
+
+    async def retry_all(self) -> int:
+        errors = await self.state.run(self.state.errors, "open")
+        n = 0
+        for err in errors:
+            n += await self.retry_error(err["id"])
+        return n
+
+    async def discard_error(self, error_id: int, reason: str) -> bool:
+        err = await self.state.run(self.state.get_error, error_id)
+        if not err or err["state"] != "open":
+            return False
+        if err["subject"].startswith("order:"):
+            await self.state.run(self.state.discard_order, err["subject"].removeprefix("order:"),
+                                 reason)
+        await self.state.run(self.state.close_error, error_id, "discarded", reason)
+        self.events.info(err["pipeline"], "discarded",
+                         f"Discarded ({reason}): {err['message']}")
+        return True
+
+    async def apply_config(self, config: Config) -> None:
+        """Use a new, already validated config: rebuild the connectors, reschedule."""
+        for p in PIPELINES:
+            await self._locks[p].acquire()
+        try:
+            old = self.config
+            self.config = config
+            await self._close_connectors()
+            try:
+                self._build()
+            except ConfigError:
+                self.config = old
+                self._build()
+                raise
+            if self._scheduler is not None:
+                self._schedule()
+            # orders held back by bad credentials get another chance
+            await self.state.run(self._requeue_auth_failures)
+        finally:
+            for p in PIPELINES:
+                self._locks[p].release()
+        self.events.info("config", "config_applied", "New settings applied")
+
+    def _requeue_auth_failures(self) -> None:
+        for r in self.state._q("SELECT store_order_id FROM outbox WHERE state='failed' AND "
+                               "failure_kind=?", (FailureKind.AUTH.value,)):
+            self.state.requeue(r["store_order_id"])
+
+    # -- status ------------------------------------------------------------------------------
+    def _status_changed(self) -> None:
+        if not self.status_listeners:
+            return
+        snapshot = self.status()
+        for fn in list(self.status_listeners):
+            try:
+                fn(snapshot)
+            except Exception:
+                log.exception("status listener failed")
+
+    def overall(self, open_errors: int) -> Overall:
+        if any(h.ok is False for h in self.health.sides.values()):
+            return Overall.DISCONNECTED
+        if open_errors:
+            return Overall.ERROR
+        if self.paused:
+            return Overall.PAUSED
+        if any(self.running.values()):
+            return Overall.SYNCING
+        return Overall.IDLE
+
+    def status(self) -> dict[str, Any]:
+        snap = status_snapshot(self.state)
+        snap["state"] = self.overall(snap["errors"]["open"]).value
+        snap["paused"] = self.paused
+        snap["running"] = dict(self.running)
+        snap["connections"] = {side: {"ok": h.ok, "message": h.message, "since": h.since}
+                               for side, h in self.health.sides.items()}
+        if self._scheduler is not None:
+            for p in PIPELINES:
+                job = self._scheduler.get_job(p)
+                snap[p]["next_run"] = job.next_run_time.timestamp() if job and \
+                    job.next_run_time else None
+        return snap
+
+
+def status_snapshot(state: State) -> dict[str, Any]:
+    """What `bridge status` shows; needs only the state file, not a running engine."""
+    orders = state.order_counts()
+    last_orders = state.last_run(ORDERS)
+    last_catalog = state.last_run(CATALOG)
+    last_catalog_ok = state.last_run(CATALOG, "ok")
+    errs = state.error_counts()
+    return {
+        "orders": {
+            "counts": orders,
+            "pending": orders["queued"] + orders["sending"] + orders["sent_to_erp"],
+            "last_run": _run(last_orders),
+        },
+        "catalog": {
+            "last_run": _run(last_catalog),
+            "last_ok_at": last_catalog_ok["finished_at"] if last_catalog_ok else None,
+            "items_pushed": last_catalog["items_ok"] if last_catalog else 0,
+            **state.catalog_counts(),
+        },
+        "errors": {"open": sum(errs.values()), "by_kind": errs,
+                   "recent": [{k: e[k] for k in ("id", "pipeline", "subject", "kind", "code",
+                                                 "message", "count", "last_at")}
+                              for e in state.errors("open", 20)]},
+        "customers_mapped": state.map_count("customer"),
+    }
+
+
+def _run(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {k: row[k] for k in ("started_at", "finished_at", "status", "items_ok",
+                                "items_failed", "items_seen", "requests", "message")}
+
+
+def _now_dt() -> Any:
+    from datetime import datetime
+
+    return datetime.now().astimezone()

@@ -1,0 +1,106 @@
+"""Structured events: every step the engine takes is one, kept in SQLite (bounded), written
+to the rotating log file, and handed to subscribers (the UI's live log, the CLI's console).
+Secrets are redacted before an event goes anywhere."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge import redact
+from bridge.state import State
+
+log = logging.getLogger("bridge")
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+@dataclass(frozen=True)
+class Event:
+    ts: float
+    level: str  # debug | info | warning | error
+    pipeline: str  # orders | catalog | engine | config
+    code: str  # machine-readable, e.g. order_sent, sku_unknown
+    message: str  # for people, redacted
+    data: dict[str, Any] = field(default_factory=dict)  # ids: order, sku, erp_reference ...
+
+    def line(self) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.ts))
+        return f"{stamp} {self.level.upper():7} [{self.pipeline}] {self.message}"
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(self, state: State | None, keep: int = 20000) -> None:
+        self.state = state
+        self.keep = keep
+        self._subscribers: list[Subscriber] = []
+        self._since_prune = 0
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def emit(self, level: str, pipeline: str, code: str, message: str, **data: Any) -> Event:
+        clean = {k: redact.redact(v) if isinstance(v, str) else v
+                 for k, v in data.items() if v is not None}
+        event = Event(time.time(), level, pipeline, code, redact.redact(message), clean)
+        log.log(LEVELS.get(level, logging.INFO), "[%s] %s", pipeline, event.message)
+        if self.state is not None and level != "debug":
+            self.state.submit(self.state.add_event, event.ts, level, pipeline, code,
+                              event.message, clean)
+            self._since_prune += 1
+            if self._since_prune >= 500:
+                self._since_prune = 0
+                self.state.submit(self.state.prune_events, self.keep)
+        for fn in list(self._subscribers):
+            try:
+                fn(event)
+            except Exception:  # a broken subscriber must not stop the engine
+                log.exception("event subscriber failed")
+        return event
+
+    def info(self, pipeline: str, code: str, message: str, **data: Any) -> Event:
+        return self.emit("info", pipeline, code, message, **data)
+
+    def warning(self, pipeline: str, code: str, message: str, **data: Any) -> Event:
+        return self.emit("warning", pipeline, code, message, **data)
+
+    def error(self, pipeline: str, code: str, message: str, **data: Any) -> Event:
+        return self.emit("error", pipeline, code, message, **data)
+
+    def debug(self, pipeline: str, code: str, message: str, **data: Any) -> Event:
+        return self.emit("debug", pipeline, code, message, **data)
+
+
+def setup_logging(log_dir: Path | None, level: str = "INFO", *, console: bool = False) -> None:
+    """Rotating log file (5 x 2 MB) in the data dir; optional console output. Every handler
+    redacts secrets."""
+    root = logging.getLogger("bridge")
+    root.setLevel(level)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    root.propagate = False
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(log_dir / "bridge.log", maxBytes=2_000_000,
+                                                  backupCount=5, encoding="utf-8")
+        fh.setFormatter(fmt)
+        fh.addFilter(redact.RedactingFilter())
+        root.addHandler(fh)
+    if console:
+        ch = logging.StreamHandler(sys.stderr)
+        ch.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+        ch.addFilter(redact.RedactingFilter())
+        root.addHandler(ch)

@@ -1,0 +1,323 @@
+"""Orders: store -> ERP, exactly once.
+
+Per order, the outbox (bridge.state) walks: queued -> sending -> sent_to_erp -> done, or
+failed (transient: retried by itself with backoff; auth: retried when credentials change
+or after a long wait; data: the merchant must fix it, the store is told).
+
+Exactly once rests on three rules:
+1. The outbox row exists before anything is sent (unique on the store order id).
+2. An order that was ever `sending` (a crash, a lost reply, a retry) is looked up in the
+   ERP by its external number before any resend; a duplicate refusal is a reconcile too.
+3. `sent_to_erp` with the ERP reference is committed before the store is told, and the
+   store's report is idempotent, so a crash between the two only repeats the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.config import SyncConfig
+from bridge.errors import (
+    AuthError,
+    BridgeError,
+    ConfigError,
+    DataError,
+    DuplicateError,
+    FailureKind,
+)
+from bridge.events import EventBus
+from bridge.fiscal import FiscalError, validate_buyer_fiscal
+from bridge.model import ErpConnector, StoreConnector, StoreOrder, ValidBuyer
+from bridge.state import OrderState, OutboxRow, State
+
+PIPELINE = "orders"
+
+# transient failures that are about the ERP as a whole, not about one order
+SIDE_DOWN_CODES = frozenset({"unreachable", "timeout", "connection_lost", "unavailable",
+                             "html_response", "rate_limited", "malformed_json"})
+
+
+@dataclass
+class RunResult:
+    pipeline: str
+    status: str = "ok"  # ok | partial | failed | skipped
+    items_ok: int = 0
+    items_failed: int = 0
+    items_seen: int = 0
+    requests: int = 0
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return f"{self.pipeline}: {self.status} — {self.message}"
+
+
+class SideDown(Exception):
+    """A side failed for every order (auth, config): stop this run."""
+
+    def __init__(self, error: BridgeError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class OrderPipeline:
+    def __init__(self, state: State, events: EventBus, store: StoreConnector,
+                 erp: ErpConnector, sync: SyncConfig, health: Any = None) -> None:
+        self.state = state
+        self.events = events
+        self.store = store
+        self.erp = erp
+        self.sync = sync
+        self.health = health
+        self._buyer_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _backoff(self, attempts: int) -> float:
+        return float(min(self.sync.retry_max_s, self.sync.retry_base_s * 2 ** max(0, attempts - 1)))
+
+    def _side_ok(self, side: str) -> None:
+        if self.health is not None:
+            self.health.ok(side)
+
+    def _side_failed(self, side: str, exc: BridgeError) -> None:
+        if self.health is not None:
+            self.health.failed(side, exc)
+
+    async def run(self, trigger: str = "schedule") -> RunResult:
+        if not self.erp.capabilities.orders:
+            return RunResult(PIPELINE, "skipped", message="this ERP takes no orders")
+        result = RunResult(PIPELINE)
+        run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
+        req0 = self.store.requests + self.erp.requests
+        rereport: list[OutboxRow] = []
+        listing_error: BridgeError | None = None
+        # 1. take the store's pending orders into the outbox
+        try:
+            async for page in self.store.pending_orders():
+                for raw in page:
+                    result.items_seen += 1
+                    action, row = await self._ingest(raw)
+                    if action == "rereport":
+                        rereport.append(row)
+                    elif action == "invalid":
+                        result.items_failed += 1
+            self._side_ok("store")
+            await self.state.run(self.state.resolve_errors, PIPELINE, "store")
+        except BridgeError as exc:
+            listing_error = exc
+            self._side_failed("store", exc)
+            await self.state.run(self.state.open_error, PIPELINE, "store", kind=exc.kind.value,
+                                 code=exc.code, message=f"Reading the store's pending orders "
+                                 f"failed: {exc.message}", server_message=exc.server_message)
+            self.events.error(PIPELINE, "store_list_failed",
+                              f"Could not read the store's pending orders: {exc.message}")
+        # 2. work the outbox: reconcile interrupted sends, report, send
+        due = await self.state.run(self.state.due_orders)
+        side_error: BridgeError | None = None
+        sem = asyncio.Semaphore(self.sync.order_concurrency)
+        stop = asyncio.Event()
+
+        async def work(row: OutboxRow) -> bool | None:
+            nonlocal side_error
+            async with sem:
+                if stop.is_set():
+                    return None
+                try:
+                    return await self.process(row)
+                except SideDown as down:
+                    side_error = down.error
+                    stop.set()
+                    return False
+
+        outcomes = await asyncio.gather(*(work(r) for r in due))
+        for row in rereport:
+            outcomes.append(await self._report(row, row.erp_reference or ""))
+        result.items_ok += sum(1 for o in outcomes if o is True)
+        result.items_failed += sum(1 for o in outcomes if o is False)
+        result.requests = self.store.requests + self.erp.requests - req0
+        counts = await self.state.run(self.state.order_counts)
+        result.details = {"counts": counts}
+        problem = side_error or listing_error
+        if problem is not None and result.items_ok == 0:
+            result.status = "failed"
+        elif result.items_failed or problem is not None:
+            result.status = "partial"
+        result.message = (f"{result.items_seen} pending in the store, {result.items_ok} done, "
+                          f"{result.items_failed} failed; waiting: {counts['queued']} queued, "
+                          f"{counts['failed']} failed")
+        if problem is not None:
+            result.message += f" ({problem.message})"
+        await self.state.run(self.state.finish_run, run_id, status=result.status,
+                             items_ok=result.items_ok, items_failed=result.items_failed,
+                             items_seen=result.items_seen, requests=result.requests,
+                             message=result.message)
+        return result
+
+    async def _ingest(self, raw: Any) -> tuple[str, OutboxRow | None]:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or not raw["id"]:
+            msg = f"The store listed an order without an id: {str(raw)[:200]}"
+            await self.state.run(self.state.open_error, PIPELINE, "store:order-without-id",
+                                 kind=FailureKind.DATA.value, code="order_without_id",
+                                 message=msg)
+            self.events.error(PIPELINE, "order_without_id", msg)
+            return "invalid", None
+        action, row = await self.state.run(self.state.ingest, dict(raw))
+        if action == "new":
+            self.events.info(PIPELINE, "order_received",
+                             f"Order {row.number} received from the store", order=row.store_order_id,
+                             number=row.number)
+        elif action == "requeued":
+            self.events.info(PIPELINE, "order_requeued",
+                             f"Order {row.number} is pending again in the store; it will be "
+                             "sent again", order=row.store_order_id, number=row.number)
+        return action, row
+
+    # -- one order ---------------------------------------------------------------------------
+    async def process(self, row: OutboxRow) -> bool:
+        """Take one order as far as it can go. True when done, False when it failed."""
+        oid = row.store_order_id
+        if row.state == OrderState.SENT_TO_ERP:
+            return await self._report(row, row.erp_reference or "")
+        try:
+            order = self.store.parse_order(row.payload)
+        except DataError as exc:
+            await self._fail(row, exc)
+            return False
+        try:
+            if row.state == OrderState.SENDING or row.attempts > 0:
+                # a send may have reached the ERP before the reply (or the process) was lost
+                ref = await self.erp.find_order(order)
+                if ref:
+                    self.events.info(PIPELINE, "order_reconciled",
+                                     f"Order {order.number} was already in the ERP as {ref}; "
+                                     "not sent again", order=oid, erp_reference=ref)
+                    await self.state.run(self.state.mark_sent_to_erp, oid, ref, None)
+                    self._side_ok("erp")
+                    return await self._report(row, ref)
+            try:
+                doc, condition = validate_buyer_fiscal(order.buyer.tax_id,
+                                                       order.buyer.tax_condition)
+            except FiscalError as exc:
+                raise DataError(
+                    f"Order {order.number}: buyer '{order.buyer.business_name}': {exc}. Fix "
+                    "the buyer's fiscal data in the store, then retry", code=exc.code) from None
+            buyer = ValidBuyer(order.buyer, doc, condition)
+            customer = await self._customer(buyer, order)
+            await self.state.run(self.state.mark_sending, oid)
+            try:
+                ref = await self.erp.create_order(order, customer)
+            except DuplicateError:
+                found = await self.erp.find_order(order)
+                if not found:
+                    raise DataError(
+                        f"Order {order.number}: the ERP says it already has it, but it cannot "
+                        "be found by its number; check the ERP", code="duplicate_unresolved"
+                    ) from None
+                ref = found
+                self.events.info(PIPELINE, "order_reconciled",
+                                 f"Order {order.number} was already in the ERP as {ref}; not "
+                                 "sent again", order=oid, erp_reference=ref)
+            await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer)
+            self._side_ok("erp")
+            self.events.info(PIPELINE, "order_sent",
+                             f"Order {order.number} created in the ERP as {ref}", order=oid,
+                             number=order.number, erp_reference=ref, customer=customer)
+        except (AuthError, ConfigError) as exc:
+            self._side_failed("erp", exc)
+            await self._fail(row, exc, order)
+            raise SideDown(exc) from None
+        except BridgeError as exc:
+            await self._fail(row, exc, order)
+            if exc.retryable and exc.code in SIDE_DOWN_CODES:
+                # the ERP itself is down: the other orders wait for the next run
+                self._side_failed("erp", exc)
+                raise SideDown(exc) from None
+            return False
+        return await self._report(row, ref)
+
+    async def _customer(self, buyer: ValidBuyer, order: StoreOrder) -> str:
+        key = f"{buyer.document.kind}:{buyer.document.number}"
+        async with self._buyer_locks[key]:
+            code = await self.state.run(self.state.map_get, "customer", key)
+            if code:
+                return code
+            code = await self.erp.find_customer(buyer)
+            if code:
+                self.events.info(PIPELINE, "customer_found",
+                                 f"Buyer {buyer.buyer.business_name} ({buyer.document.formatted()})"
+                                 f" is customer {code} in the ERP", order=order.id, customer=code)
+            else:
+                code = await self.erp.create_customer(buyer)
+                self.events.info(PIPELINE, "customer_created",
+                                 f"Customer {code} created in the ERP for "
+                                 f"{buyer.buyer.business_name} ({buyer.document.formatted()})",
+                                 order=order.id, customer=code)
+            await self.state.run(self.state.map_put, "customer", key, code)
+            return code
+
+    async def _report(self, row: OutboxRow, ref: str) -> bool:
+        oid = row.store_order_id
+        try:
+            await self.store.report_sent(oid, ref)
+        except BridgeError as exc:
+            retry_in = self.sync.orders_interval_s if exc.retryable else self._backoff(8)
+            await self.state.run(self.state.mark_failed, oid, kind=exc.kind.value,
+                                 code=exc.code, message=exc.message,
+                                 server_message=exc.server_message,
+                                 next_attempt_at=time.time() + retry_in, keep_state=True)
+            if exc.retryable or isinstance(exc, AuthError):
+                self._side_failed("store", exc)
+            else:
+                await self.state.run(self.state.open_error, PIPELINE, f"order:{oid}",
+                                     kind=exc.kind.value, code=exc.code,
+                                     message=f"Order {row.number} is in the ERP as {ref}, but "
+                                     f"the store refused the report: {exc.message}",
+                                     server_message=exc.server_message)
+            self.events.warning(PIPELINE, "report_failed",
+                                f"Order {row.number} is in the ERP as {ref}; telling the store "
+                                f"failed ({exc.message}); will retry", order=oid)
+            return False
+        await self.state.run(self.state.mark_done, oid)
+        await self.state.run(self.state.resolve_errors, PIPELINE, f"order:{oid}")
+        self._side_ok("store")
+        self.events.info(PIPELINE, "order_done", f"Order {row.number} reported to the store "
+                         f"as sent ({ref})", order=oid, erp_reference=ref)
+        return True
+
+    async def _fail(self, row: OutboxRow, exc: BridgeError, order: StoreOrder | None = None) -> None:
+        oid = row.store_order_id
+        number = order.number if order else row.number
+        attempts = row.attempts + 1
+        if exc.kind == FailureKind.TRANSIENT:
+            next_at: float | None = time.time() + self._backoff(attempts)
+            what = f"will retry in {next_at - time.time():.0f} s"
+        elif exc.kind in (FailureKind.AUTH, FailureKind.CONFIG):
+            next_at = time.time() + self.sync.retry_max_s
+            what = "fix the settings; it is retried when they change"
+        else:
+            next_at = None
+            what = "fix the data, then retry it from the error list"
+        kind = FailureKind.AUTH.value if exc.kind == FailureKind.CONFIG else exc.kind.value
+        await self.state.run(self.state.mark_failed, oid, kind=kind, code=exc.code,
+                             message=exc.message, server_message=exc.server_message,
+                             next_attempt_at=next_at)
+        message = exc.message if number in exc.message else f"Order {number}: {exc.message}"
+        await self.state.run(self.state.open_error, PIPELINE, f"order:{oid}", kind=kind,
+                             code=exc.code, message=message, server_message=exc.server_message)
+        level = "warning" if exc.kind == FailureKind.TRANSIENT else "error"
+        self.events.emit(level, PIPELINE, "order_failed", f"{message} — {what}", order=oid,
+                         number=number, kind=kind)
+        if exc.kind == FailureKind.DATA and self.sync.report_failures_to_store \
+                and not row.reported_failed:
+            try:
+                await self.store.report_failed(oid, message)
+                await self.state.run(self.state.mark_reported_failed, oid)
+            except BridgeError as report_exc:
+                self.events.warning(PIPELINE, "report_failed",
+                                    f"Could not tell the store that order {number} failed: "
+                                    f"{report_exc.message}", order=oid)

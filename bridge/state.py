@@ -1,0 +1,555 @@
+"""Persistent state in SQLite (WAL): the order outbox, the store<->ERP id map, the last
+catalog pushed, sync runs, errors, events and small key/values (cursors).
+
+All methods are synchronous and thread-safe; the engine calls them through `State.run`,
+which runs them on one worker thread so that the event loop (and the UI on it) never waits
+on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+
+class OrderState(StrEnum):
+    QUEUED = "queued"  # waiting to be sent to the ERP
+    SENDING = "sending"  # a send began; after a crash it is reconciled before any resend
+    SENT_TO_ERP = "sent_to_erp"  # the ERP has it; the store has not been told yet
+    DONE = "done"  # the ERP has it and the store was told
+    FAILED = "failed"  # see failure_kind: transient (retried by itself) or data/auth/config
+    DISCARDED = "discarded"  # the merchant decided it is not to be sent
+
+
+# Orders whose units are sold in the store but not yet taken from the ERP's stock.
+RESERVING_STATES = (OrderState.QUEUED, OrderState.SENDING, OrderState.FAILED)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS outbox (
+    store_order_id TEXT PRIMARY KEY,
+    number TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN
+        ('queued','sending','sent_to_erp','done','failed','discarded')),
+    payload TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    confirmed_at TEXT,
+    erp_reference TEXT,
+    customer_code TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    failure_kind TEXT,
+    error_code TEXT,
+    last_error TEXT,
+    server_message TEXT,
+    reported_failed INTEGER NOT NULL DEFAULT 0,
+    discard_reason TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    sent_at REAL,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS outbox_items (
+    store_order_id TEXT NOT NULL REFERENCES outbox(store_order_id) ON DELETE CASCADE,
+    sku TEXT NOT NULL,
+    quantity INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_items_order ON outbox_items(store_order_id);
+CREATE INDEX IF NOT EXISTS outbox_items_sku ON outbox_items(sku);
+CREATE TABLE IF NOT EXISTS id_map (
+    entity TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    erp_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (entity, store_id),
+    UNIQUE (entity, erp_id)
+);
+CREATE TABLE IF NOT EXISTS catalog_state (
+    sku TEXT PRIMARY KEY,
+    stock INTEGER NOT NULL,
+    price TEXT NOT NULL,
+    known INTEGER NOT NULL DEFAULT 1,
+    pushed_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL DEFAULT 'running',
+    items_ok INTEGER NOT NULL DEFAULT 0,
+    items_failed INTEGER NOT NULL DEFAULT 0,
+    items_seen INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    message TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_pipeline ON runs(pipeline, started_at);
+CREATE TABLE IF NOT EXISTS errors (
+    id INTEGER PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    server_message TEXT,
+    first_at REAL NOT NULL,
+    last_at REAL NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open','resolved','discarded')),
+    resolution TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS errors_open ON errors(pipeline, subject) WHERE state = 'open';
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    level TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT
+);
+"""
+
+
+def payload_hash(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reserved_items(payload: Mapping[str, Any]) -> list[tuple[str, int]]:
+    out = []
+    items = payload.get("items")
+    for it in items if isinstance(items, list) else []:
+        if isinstance(it, Mapping) and isinstance(it.get("sku"), str):
+            qty = it.get("quantity")
+            try:
+                q = int(qty)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            if q > 0:
+                out.append((it["sku"], q))
+    return out
+
+
+@dataclass
+class OutboxRow:
+    store_order_id: str
+    number: str
+    state: OrderState
+    payload: dict[str, Any]
+    erp_reference: str | None
+    attempts: int
+    failure_kind: str | None
+    last_error: str | None
+    reported_failed: bool
+    next_attempt_at: float | None
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> OutboxRow:
+        return cls(r["store_order_id"], r["number"], OrderState(r["state"]),
+                   json.loads(r["payload"]), r["erp_reference"], r["attempts"],
+                   r["failure_kind"], r["last_error"], bool(r["reported_failed"]),
+                   r["next_attempt_at"])
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed outbox transition survives a power cut, not only a crash
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._db.executescript(SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            self._db.close()
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kw))
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Fire and forget, in order with `run` calls (events)."""
+        try:
+            self._executor.submit(fn, *args)
+        except RuntimeError:  # shut down
+            pass
+
+    def _tx(self) -> _Tx:
+        return _Tx(self)
+
+    def _q(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    # -- key/values --------------------------------------------------------------------------
+    def get_kv(self, key: str) -> str | None:
+        rows = self._q("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_kv(self, key: str, value: str | None) -> None:
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                                 "SET value = excluded.value", (key, value))
+
+    # -- outbox ------------------------------------------------------------------------------
+    def ingest(self, payload: Mapping[str, Any], now: float | None = None) -> tuple[str, OutboxRow]:
+        """Record an order the store lists as pending. Returns (action, row):
+        'new' (queued now), 'requeued' (came back after a failure, or changed), 'rereport'
+        (already done: the store missed our report), or 'known' (nothing to do)."""
+        now = now or time.time()
+        oid = str(payload["id"])
+        number = str(payload.get("number") or oid)
+        h = payload_hash(payload)
+        text = json.dumps(payload, default=str)
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
+            action = "known"
+            if row is None:
+                db.execute(
+                    "INSERT INTO outbox (store_order_id, number, state, payload, payload_hash, "
+                    "confirmed_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (oid, number, OrderState.QUEUED, text, h, str(payload.get("confirmed_at") or ""),
+                     now, now))
+                action = "new"
+            else:
+                state = OrderState(row["state"])
+                changed = row["payload_hash"] != h
+                if state == OrderState.DONE:
+                    action = "rereport"
+                elif (state == OrderState.FAILED and row["failure_kind"] != "transient"
+                      and (changed or row["reported_failed"])) or \
+                        (state == OrderState.DISCARDED and changed):
+                    db.execute(
+                        "UPDATE outbox SET state='queued', payload=?, payload_hash=?, number=?, "
+                        "failure_kind=NULL, error_code=NULL, last_error=NULL, "
+                        "server_message=NULL, reported_failed=0, next_attempt_at=NULL, "
+                        "discard_reason=NULL, updated_at=? WHERE store_order_id=?",
+                        (text, h, number, now, oid))
+                    action = "requeued"
+                elif state == OrderState.QUEUED and changed and row["attempts"] == 0:
+                    db.execute("UPDATE outbox SET payload=?, payload_hash=?, number=?, "
+                               "updated_at=? WHERE store_order_id=?", (text, h, number, now, oid))
+            if action in ("new", "requeued"):
+                db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
+                db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
+                               [(oid, s, q) for s, q in _reserved_items(payload)])
+            row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
+        return action, OutboxRow.from_row(row)
+
+    def due_orders(self, now: float | None = None, limit: int = 1000) -> list[OutboxRow]:
+        """Orders with work to do now, oldest first: interrupted sends first (to reconcile),
+        then orders the ERP has but the store was not told of, then queued and due retries."""
+        now = now or time.time()
+        rows = self._q(
+            "SELECT * FROM outbox WHERE state = 'sending' OR "
+            "(state IN ('queued','sent_to_erp') AND "
+            " (next_attempt_at IS NULL OR next_attempt_at <= ?)) OR "
+            "(state = 'failed' AND failure_kind IN ('transient','auth') AND next_attempt_at <= ?) "
+            "ORDER BY CASE state WHEN 'sending' THEN 0 WHEN 'sent_to_erp' THEN 1 ELSE 2 END, "
+            "confirmed_at, created_at LIMIT ?", (now, now, limit))
+        return [OutboxRow.from_row(r) for r in rows]
+
+    def next_due_at(self) -> float | None:
+        rows = self._q("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state IN "
+                       "('queued','failed','sent_to_erp') AND next_attempt_at IS NOT NULL AND "
+                       "(state!='failed' OR failure_kind IN ('transient','auth'))")
+        return rows[0]["t"] if rows else None
+
+    def get_order(self, oid: str) -> OutboxRow | None:
+        rows = self._q("SELECT * FROM outbox WHERE store_order_id = ?", (oid,))
+        return OutboxRow.from_row(rows[0]) if rows else None
+
+    def mark_sending(self, oid: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET state='sending', attempts=attempts+1, updated_at=? "
+                       "WHERE store_order_id=?", (time.time(), oid))
+
+    def mark_sent_to_erp(self, oid: str, reference: str, customer_code: str | None) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET state='sent_to_erp', erp_reference=?, customer_code=?, "
+                       "failure_kind=NULL, error_code=NULL, last_error=NULL, server_message=NULL,"
+                       " next_attempt_at=NULL, sent_at=?, updated_at=? WHERE store_order_id=?",
+                       (reference, customer_code, now, now, oid))
+            db.execute("INSERT INTO id_map VALUES ('order', ?, ?, ?) ON CONFLICT(entity, store_id)"
+                       " DO UPDATE SET erp_id = excluded.erp_id", (oid, reference, now))
+
+    def mark_done(self, oid: str) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET state='done', done_at=?, updated_at=?, "
+                       "failure_kind=NULL, last_error=NULL WHERE store_order_id=?",
+                       (now, now, oid))
+
+    def mark_failed(self, oid: str, *, kind: str, code: str, message: str,
+                    server_message: str | None, next_attempt_at: float | None,
+                    keep_state: bool = False) -> None:
+        """Record a failure. With keep_state (a sent_to_erp order whose report to the store
+        failed), the state stays and only the error and the next attempt are recorded."""
+        with self._tx() as db:
+            state_sql = "" if keep_state else "state='failed', "
+            db.execute(f"UPDATE outbox SET {state_sql}failure_kind=?, error_code=?, last_error=?, "
+                       "server_message=?, next_attempt_at=?, updated_at=? WHERE store_order_id=?",
+                       (kind, code, message, server_message, next_attempt_at, time.time(), oid))
+
+    def mark_reported_failed(self, oid: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET reported_failed=1 WHERE store_order_id=?", (oid,))
+
+    def requeue(self, oid: str) -> bool:
+        with self._tx() as db:
+            cur = db.execute("UPDATE outbox SET state='queued', next_attempt_at=NULL, "
+                             "failure_kind=NULL, updated_at=? WHERE store_order_id=? AND "
+                             "state IN ('failed','discarded')", (time.time(), oid))
+            if cur.rowcount:
+                row = db.execute("SELECT payload FROM outbox WHERE store_order_id=?",
+                                 (oid,)).fetchone()
+                db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
+                db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
+                               [(oid, s, q) for s, q in _reserved_items(json.loads(row[0]))])
+            return bool(cur.rowcount)
+
+    def discard_order(self, oid: str, reason: str) -> bool:
+        with self._tx() as db:
+            cur = db.execute("UPDATE outbox SET state='discarded', discard_reason=?, "
+                             "next_attempt_at=NULL, updated_at=? WHERE store_order_id=? AND "
+                             "state IN ('queued','failed')", (reason, time.time(), oid))
+            db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
+            return bool(cur.rowcount)
+
+    def order_counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in OrderState}
+        for r in self._q("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state"):
+            counts[r["state"]] = r["n"]
+        return counts
+
+    def reserved(self, skus: Iterable[str] | None = None,
+                 sent_since: float | None = None) -> dict[str, int]:
+        """Units of each SKU sold in the store but not yet created in the ERP. With
+        `sent_since`, orders created in the ERP since then count too: an ERP page read
+        before they arrived does not show them yet (counting them twice errs on the side
+        of showing less stock, never more)."""
+        states = ",".join(f"'{s.value}'" for s in RESERVING_STATES)
+        sql = ("SELECT i.sku, SUM(i.quantity) AS q FROM outbox_items i JOIN outbox o USING "
+               f"(store_order_id) WHERE (o.state IN ({states})")
+        args: list[Any] = []
+        if sent_since is not None:
+            sql += " OR (o.state IN ('sent_to_erp','done') AND o.sent_at >= ?)"
+            args.append(sent_since)
+        sql += ")"
+        wanted = list(skus) if skus is not None else None
+        out: dict[str, int] = {}
+        if wanted is None:
+            rows = self._q(sql + " GROUP BY i.sku", args)
+            return {r["sku"]: r["q"] for r in rows}
+        for i in range(0, len(wanted), 900):
+            chunk = wanted[i:i + 900]
+            rows = self._q(sql + f" AND i.sku IN ({','.join('?' * len(chunk))}) GROUP BY i.sku",
+                           [*args, *chunk])
+            out.update({r["sku"]: r["q"] for r in rows})
+        return out
+
+    # -- id map ------------------------------------------------------------------------------
+    def map_get(self, entity: str, store_id: str) -> str | None:
+        rows = self._q("SELECT erp_id FROM id_map WHERE entity=? AND store_id=?",
+                       (entity, store_id))
+        return rows[0]["erp_id"] if rows else None
+
+    def map_put(self, entity: str, store_id: str, erp_id: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO id_map VALUES (?,?,?,?) ON CONFLICT(entity, store_id) "
+                       "DO UPDATE SET erp_id = excluded.erp_id", (entity, store_id, erp_id,
+                                                                   time.time()))
+
+    def map_delete(self, entity: str, store_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM id_map WHERE entity=? AND store_id=?", (entity, store_id))
+
+    def map_count(self, entity: str) -> int:
+        return int(self._q("SELECT COUNT(*) AS n FROM id_map WHERE entity=?", (entity,))[0]["n"])
+
+    # -- catalog -----------------------------------------------------------------------------
+    def pushed(self, skus: list[str]) -> dict[str, tuple[int, str, bool]]:
+        out: dict[str, tuple[int, str, bool]] = {}
+        for i in range(0, len(skus), 900):
+            chunk = skus[i:i + 900]
+            marks = ",".join("?" * len(chunk))
+            for r in self._q(f"SELECT sku, stock, price, known FROM catalog_state WHERE sku IN "
+                             f"({marks})", chunk):
+                out[r["sku"]] = (r["stock"], r["price"], bool(r["known"]))
+        return out
+
+    def save_pushed(self, rows: list[tuple[str, int, str]], unknown: Iterable[str] = ()) -> None:
+        now = time.time()
+        missing = set(unknown)
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO catalog_state VALUES (?,?,?,?,?) ON CONFLICT(sku) DO UPDATE SET "
+                "stock=excluded.stock, price=excluded.price, known=excluded.known, "
+                "pushed_at=excluded.pushed_at",
+                [(s, st, p, 0 if s in missing else 1, now) for s, st, p in rows])
+
+    def forget_pushed(self, sku: str | None = None) -> None:
+        with self._tx() as db:
+            if sku is None:
+                db.execute("DELETE FROM catalog_state")
+            else:
+                db.execute("DELETE FROM catalog_state WHERE sku = ?", (sku,))
+
+    def catalog_counts(self) -> dict[str, int]:
+        r = self._q("SELECT COUNT(*) AS n, COALESCE(SUM(known = 0), 0) AS unknown "
+                    "FROM catalog_state")[0]
+        return {"skus": r["n"], "unknown_in_store": r["unknown"]}
+
+    # -- runs --------------------------------------------------------------------------------
+    def start_run(self, pipeline: str, trigger: str) -> int:
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO runs (pipeline, trigger, started_at) VALUES (?,?,?)",
+                             (pipeline, trigger, time.time()))
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, *, status: str, items_ok: int, items_failed: int,
+                   items_seen: int, requests: int, message: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished_at=?, status=?, items_ok=?, items_failed=?, "
+                       "items_seen=?, requests=?, message=? WHERE id=?",
+                       (time.time(), status, items_ok, items_failed, items_seen, requests,
+                        message, run_id))
+
+    def close_stale_runs(self) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status='interrupted', finished_at=started_at "
+                       "WHERE status='running'")
+
+    def last_run(self, pipeline: str, status: str | None = None) -> dict[str, Any] | None:
+        sql = "SELECT * FROM runs WHERE pipeline=? AND status != 'running'"
+        args: list[Any] = [pipeline]
+        if status:
+            sql += " AND status=?"
+            args.append(status)
+        rows = self._q(sql + " ORDER BY id DESC LIMIT 1", args)
+        return dict(rows[0]) if rows else None
+
+    def recent_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))]
+
+    # -- errors ------------------------------------------------------------------------------
+    def open_error(self, pipeline: str, subject: str, *, kind: str, code: str, message: str,
+                   server_message: str | None = None) -> int:
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM errors WHERE pipeline=? AND subject=? AND "
+                             "state='open'", (pipeline, subject)).fetchone()
+            if row:
+                db.execute("UPDATE errors SET kind=?, code=?, message=?, server_message=?, "
+                           "last_at=?, count=count+1 WHERE id=?",
+                           (kind, code, message, server_message, now, row["id"]))
+                return int(row["id"])
+            cur = db.execute("INSERT INTO errors (pipeline, subject, kind, code, message, "
+                             "server_message, first_at, last_at) VALUES (?,?,?,?,?,?,?,?)",
+                             (pipeline, subject, kind, code, message, server_message, now, now))
+            return int(cur.lastrowid or 0)
+
+    def resolve_errors(self, pipeline: str, subject: str, resolution: str = "succeeded") -> int:
+        with self._tx() as db:
+            return db.execute("UPDATE errors SET state='resolved', resolution=? WHERE "
+                              "pipeline=? AND subject=? AND state='open'",
+                              (resolution, pipeline, subject)).rowcount
+
+    def resolve_errors_like(self, pipeline: str, prefix: str, keep: set[str]) -> None:
+        """Resolve the open errors of a pipeline whose subject starts with `prefix`, except
+        those in `keep` (the ones the last full pass saw again)."""
+        rows = self._q("SELECT id, subject FROM errors WHERE pipeline=? AND state='open' AND "
+                       "subject LIKE ?", (pipeline, prefix + "%"))
+        gone = [r["id"] for r in rows if r["subject"] not in keep]
+        with self._tx() as db:
+            db.executemany("UPDATE errors SET state='resolved', resolution='gone' WHERE id=?",
+                           [(i,) for i in gone])
+
+    def errors(self, state: str = "open", limit: int = 500) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM errors WHERE state=? ORDER BY last_at "
+                                         "DESC LIMIT ?", (state, limit))]
+
+    def get_error(self, error_id: int) -> dict[str, Any] | None:
+        rows = self._q("SELECT * FROM errors WHERE id=?", (error_id,))
+        return dict(rows[0]) if rows else None
+
+    def close_error(self, error_id: int, state: str, resolution: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE errors SET state=?, resolution=? WHERE id=? AND state='open'",
+                       (state, resolution, error_id))
+
+    def error_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self._q("SELECT kind, COUNT(*) AS n FROM errors WHERE state='open' "
+                         "GROUP BY kind"):
+            out[r["kind"]] = r["n"]
+        return out
+
+    # -- events ------------------------------------------------------------------------------
+    def add_event(self, ts: float, level: str, pipeline: str, code: str, message: str,
+                  data: dict[str, Any] | None) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO events (ts, level, pipeline, code, message, data) "
+                       "VALUES (?,?,?,?,?,?)",
+                       (ts, level, pipeline, code, message,
+                        json.dumps(data, default=str) if data else None))
+
+    def prune_events(self, keep: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
+
+    def events(self, after_id: int = 0, limit: int = 200) -> list[dict[str, Any]]:
+        rows = self._q("SELECT * FROM (SELECT * FROM events WHERE id > ? ORDER BY id DESC "
+                       "LIMIT ?) ORDER BY id", (after_id, limit))
+        return [dict(r) for r in rows]
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT under the state's lock."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.state._lock.acquire()
+        self.state._db.execute("BEGIN IMMEDIATE")
+        return self.state._db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            self.state._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self.state._lock.release()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up (first time) and run the test suite. Arguments go to pytest.
+# System packages the tests use (a real Secret Service for the keyring tests, Qt's
+# libraries) are installed with apt when this runs as root on Debian/Ubuntu; otherwise the
+# tests that need them are skipped with a reason.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+
+APT_PACKAGES=(dbus dbus-x11 gnome-keyring
+              libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3)
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
+# A real Secret Service for the keyring tests: a private D-Bus session with an unlocked
+# gnome-keyring in it, gone when the tests end.
+if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1 \
+   && [ -z "${BRIDGE_TEST_NO_KEYRING:-}" ]; then
+  export BRIDGE_TEST_HOME="$(mktemp -d)"
+  exec dbus-run-session -- bash -c '
+    export HOME="$BRIDGE_TEST_HOME" XDG_DATA_HOME="$BRIDGE_TEST_HOME/.local/share"
+    mkdir -p "$XDG_DATA_HOME"
+    echo -n "bridge-test" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    export BRIDGE_TEST_SECRET_SERVICE=1
+    exec .venv/bin/python -m pytest "$@"' bash "$@"
+fi
+exec .venv/bin/python -m pytest "$@"
