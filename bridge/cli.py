@@ -219,16 +219,20 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
     secrets = SecretStore()
     ok = True
 
-    def show(name: str, good: bool, detail: str) -> None:
+    def show(name: str, good: bool | None, detail: str) -> None:
+        """good None: a warning, which does not fail the doctor."""
         nonlocal ok
-        ok = ok and good
-        print(f"{'OK  ' if good else 'FAIL'} {name}: {detail}", flush=True)
+        ok = ok and good is not False
+        label = "WARN" if good is None else "OK  " if good else "FAIL"
+        print(f"{label} {name}: {detail}", flush=True)
 
     show("config", True, str(config.path))
     show("data dir", True, str(paths.data_dir))
     info = secrets.backend
-    show("keyring", info.secure, f"{info.detail} ({info.name})")
     missing = [n for n in required_secrets(config) if not secrets.get(n)]
+    # without a secure keyring, secrets from the environment (a service) are still fine
+    show("keyring", True if info.secure else (False if missing else None),
+         f"{info.detail} ({info.name})")
     for name in required_secrets(config):
         src = secrets.source(name)
         show(f"secret {name}", src is not None,

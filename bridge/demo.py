@@ -66,7 +66,7 @@ class DemoWorld:
         while True:
             await asyncio.sleep(every_s)
             order = self.store.add_order()
-            order["buyer"]["tax_id"] = "30-71234567-1"
+            order["buyer"]["tax_id"] = "30-71234567-2"
             order["buyer"]["tax_condition"] = "responsable_inscripto"
 
     async def _stock_changes(self, every_s: float) -> None:

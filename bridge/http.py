@@ -80,13 +80,17 @@ def html_title(text: str) -> str:
     return " ".join(m.group(1).split())[:120] if m else ""
 
 
+def looks_html(response: httpx.Response) -> bool:
+    start = response.content[:200].lstrip().lower()
+    return start.startswith((b"<!doctype", b"<html")) or \
+        "text/html" in response.headers.get("content-type", "")
+
+
 def decode_json(response: httpx.Response, side: str) -> Any:
     """The body as JSON (decimals kept exact), or ProtocolError with a message that tells a
     person what came back instead."""
     body = response.content
-    ctype = response.headers.get("content-type", "")
-    text_start = body[:200].lstrip().lower()
-    if text_start.startswith((b"<!doctype", b"<html", b"<")) or "text/html" in ctype:
+    if looks_html(response) or body[:200].lstrip().startswith(b"<"):
         title = html_title(response.text)
         raise ProtocolError(
             f"{side} answered an HTML page instead of JSON (HTTP {response.status_code}"
@@ -208,7 +212,15 @@ class HttpSide:
                             "it is sent again", code=exc.code, status=exc.status) from None
                     raise
             return response
-        raise classify_status(response, self.side, self.error_message(response), write=write)
+        error = classify_status(response, self.side, self.error_message(response), write=write)
+        if looks_html(response):
+            title = html_title(response.text)
+            error.message = (f"{self.side} answered an HTML error page instead of JSON (HTTP "
+                             f"{response.status_code}{': ' + title if title else ''}); a proxy "
+                             "or web server in the way may be failing")
+            if error.kind.value == "transient":
+                error.code = "html_response"
+        raise error
 
     def _stop(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
@@ -222,7 +234,7 @@ class HttpSide:
             return self.policy.conflict_delay_s
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return min(exc.retry_after, self.policy.max_retry_after_s)
-        backoff = wait_exponential_jitter(initial=self.policy.backoff_initial_s,
+        backoff = wait_exponential_jitter(multiplier=self.policy.backoff_initial_s,
                                           max=self.policy.backoff_max_s)
         return float(backoff(state))
 

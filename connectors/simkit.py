@@ -14,7 +14,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -143,6 +143,9 @@ class SimServer:
                 status=200, text='{"data": [{"id": "x", "trunc', content_type="application/json"
             )
         if fault == "timeout":
+            # a real server has the request body before it gets slow: a client that gives
+            # up (or dies) meanwhile does not stop the work
+            await request.read()
             await asyncio.sleep(self.faults.hang_s)
             resp = await handler(request)
             record.status = resp.status
@@ -220,23 +223,32 @@ class SimServer:
             self._thread = None
 
     def call(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` on the server's loop and return its result (thread-safe state access)."""
-        if self._loop is None:
+        """Run `fn` on the server's loop and return its result (thread-safe state access).
+        An exception raised by `fn` is raised here; called from the server's own thread (a
+        handler, a task), `fn` simply runs."""
+        loop = self._loop
+        if loop is None or threading.current_thread() is self._thread:
             return fn()
         result: list[Any] = []
+        error: list[BaseException] = []
         done = threading.Event()
 
         def wrapper() -> None:
             try:
                 result.append(fn())
+            except BaseException as exc:  # re-raised in the caller's thread
+                error.append(exc)
             finally:
                 done.set()
 
-        self._loop.call_soon_threadsafe(wrapper)
-        done.wait(10)
-        return result[0] if result else None
+        loop.call_soon_threadsafe(wrapper)
+        if not done.wait(10):
+            raise TimeoutError(f"{type(self).__name__}: the server loop did not run the call")
+        if error:
+            raise error[0]
+        return result[0]
 
-    def __enter__(self) -> SimServer:
+    def __enter__(self) -> Self:
         self.start_in_thread()
         return self
 

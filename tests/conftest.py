@@ -1,0 +1,105 @@
+"""Shared fixtures: both simulators on real loopback sockets, a profile folder with a real
+config file and a real SQLite state file, and an engine wired to them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.config import Paths, load_config, save_config
+from bridge.demo import demo_config_dict
+from bridge.engine import Engine
+from bridge.http import RetryPolicy
+from bridge.secrets import SecretStore
+from connectors.dragonfish.simcatalog import SimCatalog
+from connectors.dragonfish.simulator import DragonfishSimulator
+from connectors.store.simulator import StoreSimulator
+
+STORE_TOKEN = "test-store-token-4f1c"
+
+# Fast retries for most tests; the 409 tests use the vendor's real 1 s spacing.
+FAST = RetryPolicy(conflict_attempts=5, conflict_delay_s=0.01, transient_attempts=3,
+                   backoff_initial_s=0.01, backoff_max_s=0.05, max_retry_after_s=0.5)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("BRIDGE_CONFIG", "BRIDGE_DATA_DIR", "BRIDGE_SECRET_STORE_TOKEN",
+                "BRIDGE_SECRET_ERP_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def sim_catalog() -> SimCatalog:
+    return SimCatalog.generate(120, seed=3)
+
+
+@pytest.fixture
+async def erp_sim(sim_catalog: SimCatalog):
+    sim = DragonfishSimulator(catalog=sim_catalog, write_hold_s=0.0)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+async def store_sim(sim_catalog: SimCatalog):
+    sim = StoreSimulator(token=STORE_TOKEN, products=list(sim_catalog.store_rows("LISTA1")),
+                         seed=5)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def write_profile(tmp_path: Path, store_url: str, erp_url: str, cliente: str,
+                  **sync: Any) -> Paths:
+    from bridge.config import parse_config
+
+    data = demo_config_dict(store_url, erp_url, cliente)
+    data["sync"] = {"orders_interval_s": 5, "catalog_interval_s": 300, "retry_base_s": 1,
+                    "full_catalog_every_h": 0, **sync}
+    paths = Paths(config_file=tmp_path / "profile" / "config.toml",
+                  data_dir=tmp_path / "profile")
+    save_config(parse_config(data), paths.config_file)
+    return paths
+
+
+@pytest.fixture
+def profile(tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator) -> Paths:
+    return write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente)
+
+
+def session_secrets(erp_sim: DragonfishSimulator) -> SecretStore:
+    secrets = SecretStore(use_keyring=False)
+    secrets.set_session("store.token", STORE_TOKEN)
+    secrets.set_session("erp.token", erp_sim.token)
+    return secrets
+
+
+@pytest.fixture
+async def engine(profile: Paths, erp_sim: DragonfishSimulator):
+    eng = make_engine(profile, erp_sim)
+    await eng.open()
+    yield eng
+    await eng.stop()
+    eng.close()
+
+
+def make_engine(paths: Paths, erp_sim: DragonfishSimulator,
+                policy: RetryPolicy | None = FAST) -> Engine:
+    return Engine(load_config(paths.config_file), paths, session_secrets(erp_sim),
+                  policy=policy)
+
+
+def child_env(paths: Paths, erp_sim: DragonfishSimulator) -> dict[str, str]:
+    """Environment for a `bridge` subprocess: secrets from the environment, no keyring."""
+    env = dict(os.environ)
+    env.update({"BRIDGE_SECRET_STORE_TOKEN": STORE_TOKEN,
+                "BRIDGE_SECRET_ERP_TOKEN": erp_sim.token,
+                "BRIDGE_DATA_DIR": str(paths.data_dir),
+                "BRIDGE_CONFIG": str(paths.config_file),
+                "PYTHONUNBUFFERED": "1"})
+    return env

@@ -1,0 +1,175 @@
+"""Catalog ERP -> store over loopback against both simulators."""
+
+from __future__ import annotations
+
+import math
+
+from bridge.config import load_config, save_config
+from tests.conftest import make_engine, write_profile
+
+
+def expected_stock(catalog, sku):
+    return max(0, math.floor(catalog.disponible(sku)))
+
+
+def pushed_items(store_sim):
+    return [item for batch in store_sim.patches for item in batch]
+
+
+async def test_full_then_incremental_pushes_only_changes(engine, erp_sim, store_sim,
+                                                         sim_catalog):
+    [first] = await engine.sync_now("catalog")
+    assert first.status == "ok", first.message
+    n = len(sim_catalog)
+    assert first.items_seen == n
+    # every product ends with the ERP's figures
+    for sku in sim_catalog.skus():
+        p = store_sim.products[sku]
+        assert p["stock"] == expected_stock(sim_catalog, sku), sku
+        price = sim_catalog.price(sku, "LISTA1")
+        if price > 0:
+            assert p["price"] == f"{price:.2f}", sku
+    store_sim.patches.clear()
+    [second] = await engine.sync_now("catalog")
+    assert second.items_ok == 0 and store_sim.patches == []
+    changed = sim_catalog.mutate(0.03, seed=11)
+    assert changed
+    [third] = await engine.sync_now("catalog")
+    sent = {i["sku"] for i in pushed_items(store_sim)}
+    assert sent == set(changed)
+    assert third.items_ok == len(changed)
+    # --full sends everything again
+    store_sim.patches.clear()
+    [full] = await engine.sync_now("catalog", full=True)
+    assert len(pushed_items(store_sim)) == n and full.details["full"]
+
+
+async def test_pagination_over_several_pages_in_batches(tmp_path, erp_sim, store_sim,
+                                                        sim_catalog):
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
+                          push_batch=50)
+    cfg = load_config(paths.config_file)
+    cfg.erp.page_size = 25  # type: ignore[attr-defined]
+    save_config(cfg, paths.config_file)
+    engine = make_engine(paths, erp_sim)
+    try:
+        [result] = await engine.sync_now("catalog")
+    finally:
+        await engine.stop()
+        engine.close()
+    pages = math.ceil(len(sim_catalog) / 25)
+    gets = [r for r in erp_sim.requests if r.route == "consultastockyprecios"]
+    assert len(gets) == pages
+    # page numbers were followed, never the Siguiente URL's internal host
+    assert sorted(int(r.path.split("page=")[1].split("&")[0]) for r in gets) == \
+        list(range(1, pages + 1))
+    assert all("stockcero=true" in r.path and "lista=LISTA1" in r.path for r in gets)
+    assert result.items_seen == len(sim_catalog)
+    assert all(len(b) <= 50 for b in store_sim.patches)
+    assert len(store_sim.patches) == math.ceil(len(sim_catalog) / 50)
+
+
+async def test_negative_stock_goes_out_as_zero(engine, erp_sim, store_sim, sim_catalog):
+    sku = next(s for s in sim_catalog.skus() if "!" in s)
+    sim_catalog.set_stock(sku, 5)
+    sim_catalog.add_comprometido(sku, 9)
+    assert sim_catalog.disponible(sku) < 0
+    [result] = await engine.sync_now("catalog")
+    assert store_sim.products[sku]["stock"] == 0
+    assert result.details["negative"] >= 1
+
+
+async def test_unknown_skus_are_recorded_not_fatal(engine, erp_sim, store_sim, sim_catalog):
+    gone = list(sim_catalog.skus())[:3]
+    for sku in gone:
+        del store_sim.products[sku]
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "ok"
+    assert result.details["unknown"] == 3
+    assert engine.state.catalog_counts()["unknown_in_store"] == 3
+    [err] = engine.state.errors()
+    assert err["code"] == "sku_unknown_in_store" and gone[0] in err["message"]
+    # unchanged unknown SKUs are not sent again on the next incremental run
+    store_sim.patches.clear()
+    await engine.sync_now("catalog")
+    assert pushed_items(store_sim) == []
+
+
+async def test_no_resurrected_stock_for_orders_not_yet_in_erp(engine, erp_sim, store_sim,
+                                                               sim_catalog):
+    sku = next(s for s in sim_catalog.skus() if "!" in s)
+    sim_catalog.set_stock(sku, 10)
+    o = store_sim.add_order(items=[(sku, 4)])
+    # the ERP refuses writes for now: the order is confirmed in the store, not in the ERP
+    erp_sim.faults.script("POST", "pedido", 409, 409, 409, 409, 409)
+    await engine.sync_now("orders")
+    assert engine.state.get_order(o["id"]).state.value == "failed"
+    await engine.sync_now("catalog")
+    assert store_sim.products[sku]["stock"] == expected_stock(sim_catalog, sku) - 4 == 6
+    # once the order is in the ERP, its Disponible drops and the store figure holds
+    engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+    await engine.sync_now("orders")
+    assert engine.state.get_order(o["id"]).state.value == "done"
+    assert sim_catalog.disponible(sku) == 6
+    await engine.sync_now("catalog")
+    assert store_sim.products[sku]["stock"] == 6
+
+
+async def test_erp_html_error_page_stops_run_with_clear_error(engine, erp_sim, store_sim):
+    erp_sim.faults.script("GET", "consultastockyprecios", "html", "html", "html")
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "failed"
+    err = engine.state.errors()[0]
+    assert "HTML error page" in err["message"] and "Dragonfish" in err["message"]
+    [ok] = await engine.sync_now("catalog")
+    assert ok.status == "ok" and engine.state.errors() == []
+
+
+async def test_erp_malformed_page_then_recovery(engine, erp_sim, store_sim, sim_catalog):
+    erp_sim.faults.script("GET", "consultastockyprecios", "malformed", "malformed",
+                          "malformed")
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "failed" and "malformed JSON" in result.message
+    [ok] = await engine.sync_now("catalog")
+    assert ok.items_seen == len(sim_catalog)
+
+
+async def test_store_rejects_batch_nothing_lost(engine, erp_sim, store_sim, sim_catalog):
+    store_sim.faults.script("PATCH", "stock-prices", 503, 503, 503)
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "failed"
+    assert engine.state.catalog_counts()["skus"] == 0
+    [ok] = await engine.sync_now("catalog")
+    assert ok.items_ok == len(sim_catalog) - ok.details["unknown"]
+
+
+async def test_unknown_price_list_is_a_config_error(tmp_path, erp_sim, store_sim):
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente)
+    cfg = load_config(paths.config_file)
+    cfg.erp.lista = "NO EXISTE"  # type: ignore[attr-defined]
+    save_config(cfg, paths.config_file)
+    engine = make_engine(paths, erp_sim)
+    try:
+        [result] = await engine.sync_now("catalog")
+    finally:
+        await engine.stop()
+        engine.close()
+    assert result.status == "failed"
+    assert "erp.lista" in result.message and "NO EXISTE" in result.message
+
+
+async def test_vanished_skus_go_to_zero_but_mass_vanish_is_held(engine, erp_sim, store_sim,
+                                                                 sim_catalog):
+    await engine.sync_now("catalog")
+    # one product no longer listed by the ERP (deactivated): stock 0 in the store
+    sku = next(s for s in sim_catalog.skus() if store_sim.products[s]["stock"] > 0)
+    i = sim_catalog.find(sku)
+    sim_catalog.hidden.add(i)
+    await engine.sync_now("catalog")
+    assert store_sim.products[sku]["stock"] == 0
+    # the ERP answers "no results" by mistake: nothing is zeroed
+    erp_sim.faults.script("GET", "consultastockyprecios", 404)
+    store_sim.patches.clear()
+    await engine.sync_now("catalog")
+    assert store_sim.patches == []
+    assert any(e["code"] == "catalog_vanished_held" for e in engine.state.errors())

@@ -1,0 +1,212 @@
+"""The `bridge` command as a real process: exit codes, status, doctor, headless run with
+signals and live config, and a SIGKILL between "sent to the ERP" and "reported"."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.dragonfish.simcatalog import SimCatalog
+from connectors.dragonfish.simulator import DragonfishSimulator
+from connectors.store.simulator import StoreSimulator
+from tests.conftest import STORE_TOKEN, child_env, write_profile
+
+BRIDGE = [sys.executable, "-m", "bridge"]
+
+
+@pytest.fixture
+def sims():
+    catalog = SimCatalog.generate(80, seed=9)
+    erp = DragonfishSimulator(catalog=catalog, write_hold_s=0.0)
+    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")))
+    erp.start_in_thread()
+    store.start_in_thread()
+    yield erp, store
+    store.stop_thread()
+    erp.stop_thread()
+
+
+@pytest.fixture
+def cli_profile(tmp_path, sims):
+    erp, store = sims
+    paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
+                          orders_interval_s=1)
+    return paths, child_env(paths, erp)
+
+
+def bridge(env, *args, timeout=60, **kw):
+    return subprocess.run([*BRIDGE, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+
+
+def outbox_state(paths, oid):
+    if not paths.db_file.exists():
+        return None
+    db = sqlite3.connect(f"file:{paths.db_file}?mode=ro", uri=True, timeout=10)
+    try:
+        row = db.execute("SELECT state FROM outbox WHERE store_order_id=?", (oid,)).fetchone()
+        return row[0] if row else None
+    except sqlite3.OperationalError:  # the schema is being created
+        return None
+    finally:
+        db.close()
+
+
+def wait_for(predicate, timeout=30.0, step=0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_sync_all_exit_code_and_one_summary_line(cli_profile, sims):
+    paths, env = cli_profile
+    erp, store = sims
+    order = store.call(lambda: store.add_order())
+    r = bridge(env, "sync", "all")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1 and "orders: ok" in lines[0] and "catalog: ok" in lines[0]
+    assert erp.call(lambda: erp.order_by_external(order["number"])) is not None
+    # a failing item makes the exit code 1
+    store.call(lambda: store.add_order(buyer__tax_id="1234", buyer__tax_condition="monotributo"))
+    r = bridge(env, "sync", "orders")
+    assert r.returncode == 1 and "1 failed" in r.stdout
+
+
+def test_status_json(cli_profile, sims):
+    paths, env = cli_profile
+    erp, store = sims
+    store.call(lambda: store.add_orders(2))
+    assert bridge(env, "sync", "all").returncode == 0
+    r = bridge(env, "status", "--json")
+    snap = json.loads(r.stdout)
+    assert snap["orders"]["counts"]["done"] == 2
+    assert snap["catalog"]["last_run"]["status"] == "ok"
+    assert snap["catalog"]["items_pushed"] > 0
+    assert snap["errors"]["open"] == 0
+    r = bridge(env, "status")
+    assert "done 2" in r.stdout
+
+
+def test_invalid_config_exits_2_naming_the_field(cli_profile):
+    paths, env = cli_profile
+    text = paths.config_file.read_text().replace("api.Dragonfish/", "api.Dragonfish")
+    paths.config_file.write_text(text)
+    r = bridge(env, "sync", "all")
+    assert r.returncode == 2
+    assert "erp.endpoint" in r.stderr and "'/'" in r.stderr
+
+
+def test_doctor(cli_profile, sims):
+    paths, env = cli_profile
+    r = bridge(env, "doctor")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "OK   ERP token: accepted" in r.stdout and "OK   ERP price list" in r.stdout
+    bad = dict(env, BRIDGE_SECRET_STORE_TOKEN="wrong-token-123")
+    r = bridge(bad, "doctor")
+    assert r.returncode == 1 and "FAIL store token" in r.stdout
+    assert "wrong-token-123" not in r.stdout
+
+
+def test_headless_run_applies_config_live_and_stops_cleanly(cli_profile, sims):
+    paths, env = cli_profile
+    erp, store = sims
+    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        order = store.call(lambda: store.add_order())
+        assert wait_for(lambda: outbox_state(paths, order["id"]) == "done"), "order not done"
+        # an invalid edit is refused, the old config stays
+        good = paths.config_file.read_text()
+        paths.config_file.write_text(good.replace("orders_interval_s = 1", "orders_interval_s = 0"))
+        time.sleep(1.5)
+        order2 = store.call(lambda: store.add_order())
+        assert wait_for(lambda: outbox_state(paths, order2["id"]) == "done")
+        # a valid edit applies
+        paths.config_file.write_text(good.replace("orders_interval_s = 1", "orders_interval_s = 2"))
+        time.sleep(1.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "invalid and was not applied" in out and "sync.orders_interval_s" in out
+    assert "New settings applied" in out
+    assert "Bridge stopped" in out
+
+
+def test_kill_between_sent_to_erp_and_reported_no_duplicate(cli_profile, sims):
+    paths, env = cli_profile
+    erp, store = sims
+    erp.faults.hang_s = store.faults.hang_s = 120
+    order = store.call(lambda: store.add_order())
+    # the store hangs on the report: the process is killed while the order is sent_to_erp
+    store.faults.script("POST", "erp-sync", "timeout")
+    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: outbox_state(paths, order["id"]) == "sent_to_erp")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert erp.call(lambda: len(erp.orders)) == 1
+    store.faults.clear()
+    r = bridge(env, "sync", "orders")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert outbox_state(paths, order["id"]) == "done"
+    assert erp.call(lambda: len(erp.orders)) == 1
+    assert erp.count("pedido", "POST") == 1
+    assert store.call(lambda: store.orders[order["id"]]["erp_status"]) == "sent"
+
+
+def test_kill_while_sending_is_reconciled(cli_profile, sims):
+    """SIGKILL while the ERP is still working on the order: on restart the order is looked
+    up, found, and not created again."""
+    paths, env = cli_profile
+    erp, store = sims
+    erp.faults.hang_s = 2
+    order = store.call(lambda: store.add_order())
+    erp.faults.script("POST", "pedido", "timeout")
+    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: outbox_state(paths, order["id"]) == "sending")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    # the ERP finishes the request after the client is gone
+    assert wait_for(lambda: erp.call(lambda: len(erp.orders)) == 1, timeout=10)
+    r = bridge(env, "sync", "orders")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert outbox_state(paths, order["id"]) == "done"
+    assert erp.call(lambda: len(erp.orders)) == 1
+    assert erp.count("pedido", "POST") == 1
+
+
+def test_demo_runs_isolated_and_status_shows_it(tmp_path):
+    data = tmp_path / "data"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    for k in ("BRIDGE_CONFIG", "BRIDGE_SECRET_STORE_TOKEN", "BRIDGE_SECRET_ERP_TOKEN"):
+        env.pop(k, None)
+    r = subprocess.run([*BRIDGE, "--data-dir", str(data), "demo", "--headless",
+                        "--duration", "12", "--variants", "300"], env=env,
+                       capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "created in the ERP" in r.stdout
+    assert not (data / "config.toml").exists() and not (data / "state.sqlite3").exists()
+    r = subprocess.run([*BRIDGE, "--data-dir", str(data / "demo"), "status", "--json"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    snap = json.loads(r.stdout)
+    assert snap["orders"]["counts"]["done"] >= 3
+    assert snap["catalog"]["items_pushed"] > 0
+    assert Path(snap["state_file"]).parent == data / "demo"
