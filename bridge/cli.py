@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def default_command(args: argparse.Namespace, paths: Paths) -> int:
     """Bare `bridge`: the tray app once it exists; with no config, the demo is offered."""
     try:
-        from ui.app import main as ui_main  # type: ignore[import-not-found]
+        from ui.app import main as ui_main
     except ImportError:
         ui_main = None
     if ui_main is not None:

@@ -96,7 +96,7 @@ def run_demo(paths: Paths, *, headless: bool = True, duration: float | None = No
              variants: int = 2000, verbose: bool = False) -> int:
     if not headless:
         try:
-            from ui.app import main as ui_main  # type: ignore[import-not-found]
+            from ui.app import main as ui_main
         except ImportError:
             print("(The tray app is not available yet; running the demo in this terminal.)",
                   flush=True)

@@ -102,7 +102,7 @@ class OrderPipeline:
                 for raw in page:
                     result.items_seen += 1
                     action, row = await self._ingest(raw)
-                    if action == "rereport":
+                    if action == "rereport" and row is not None:
                         rereport.append(row)
                     elif action == "invalid":
                         result.items_failed += 1
@@ -295,7 +295,7 @@ class OrderPipeline:
         attempts = row.attempts + 1
         if exc.kind == FailureKind.TRANSIENT:
             next_at: float | None = time.time() + self._backoff(attempts)
-            what = f"will retry in {next_at - time.time():.0f} s"
+            what = f"will retry in {self._backoff(attempts):.0f} s"
         elif exc.kind in (FailureKind.AUTH, FailureKind.CONFIG):
             next_at = time.time() + self.sync.retry_max_s
             what = "fix the settings; it is retried when they change"

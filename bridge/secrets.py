@@ -13,6 +13,7 @@ Every secret value seen is registered with `bridge.redact` so it never leaves in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -126,7 +127,5 @@ class SecretStore:
             import keyring
             from keyring.errors import PasswordDeleteError
 
-            try:
+            with contextlib.suppress(PasswordDeleteError):
                 keyring.delete_password(SERVICE, name)
-            except PasswordDeleteError:
-                pass

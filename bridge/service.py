@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bridge.config import Config
 from bridge.engine import Engine
@@ -50,7 +51,7 @@ async def serve(engine: Engine, *, watch_config: bool = True, console: bool = Tr
         watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
         watcher.start()
     await engine.start()
-    waiters = [asyncio.ensure_future(stop.wait())]
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
     if until is not None:
         waiters.append(asyncio.ensure_future(until()))
     try:

@@ -9,6 +9,7 @@ on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -198,10 +199,8 @@ class State:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Fire and forget, in order with `run` calls (events)."""
-        try:
+        with contextlib.suppress(RuntimeError):  # shut down
             self._executor.submit(fn, *args)
-        except RuntimeError:  # shut down
-            pass
 
     def _tx(self) -> _Tx:
         return _Tx(self)

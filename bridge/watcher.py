@@ -26,6 +26,7 @@ class ConfigWatcher(FileSystemEventHandler):
         self.on_valid = on_valid
         self.on_invalid = on_invalid
         self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Future[None] | None = None
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._last = self._signature()
 
@@ -71,4 +72,4 @@ class ConfigWatcher(FileSystemEventHandler):
         except ConfigError as exc:
             self.on_invalid(exc)
             return
-        asyncio.ensure_future(self.on_valid(config))
+        self._task = asyncio.ensure_future(self.on_valid(config))

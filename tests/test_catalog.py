@@ -163,8 +163,7 @@ async def test_vanished_skus_go_to_zero_but_mass_vanish_is_held(engine, erp_sim,
     await engine.sync_now("catalog")
     # one product no longer listed by the ERP (deactivated): stock 0 in the store
     sku = next(s for s in sim_catalog.skus() if store_sim.products[s]["stock"] > 0)
-    i = sim_catalog.find(sku)
-    sim_catalog.hidden.add(i)
+    sim_catalog.deactivate(sku)
     await engine.sync_now("catalog")
     assert store_sim.products[sku]["stock"] == 0
     # the ERP answers "no results" by mistake: nothing is zeroed

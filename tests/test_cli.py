@@ -70,7 +70,7 @@ def wait_for(predicate, timeout=30.0, step=0.1):
 
 
 def test_sync_all_exit_code_and_one_summary_line(cli_profile, sims):
-    paths, env = cli_profile
+    _paths, env = cli_profile
     erp, store = sims
     order = store.call(lambda: store.add_order())
     r = bridge(env, "sync", "all")
@@ -85,8 +85,8 @@ def test_sync_all_exit_code_and_one_summary_line(cli_profile, sims):
 
 
 def test_status_json(cli_profile, sims):
-    paths, env = cli_profile
-    erp, store = sims
+    _paths, env = cli_profile
+    _erp, store = sims
     store.call(lambda: store.add_orders(2))
     assert bridge(env, "sync", "all").returncode == 0
     r = bridge(env, "status", "--json")
@@ -109,7 +109,7 @@ def test_invalid_config_exits_2_naming_the_field(cli_profile):
 
 
 def test_doctor(cli_profile, sims):
-    paths, env = cli_profile
+    _paths, env = cli_profile
     r = bridge(env, "doctor")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "OK   ERP token: accepted" in r.stdout and "OK   ERP price list" in r.stdout
@@ -121,7 +121,7 @@ def test_doctor(cli_profile, sims):
 
 def test_headless_run_applies_config_live_and_stops_cleanly(cli_profile, sims):
     paths, env = cli_profile
-    erp, store = sims
+    _erp, store = sims
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
     try:
@@ -174,7 +174,7 @@ def test_kill_while_sending_is_reconciled(cli_profile, sims):
     up, found, and not created again."""
     paths, env = cli_profile
     erp, store = sims
-    erp.faults.hang_s = 2
+    erp.faults.hang_s = 5
     order = store.call(lambda: store.add_order())
     erp.faults.script("POST", "pedido", "timeout")
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
@@ -185,7 +185,7 @@ def test_kill_while_sending_is_reconciled(cli_profile, sims):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     # the ERP finishes the request after the client is gone
-    assert wait_for(lambda: erp.call(lambda: len(erp.orders)) == 1, timeout=10)
+    assert wait_for(lambda: erp.call(lambda: len(erp.orders)) == 1, timeout=20)
     r = bridge(env, "sync", "orders")
     assert r.returncode == 0, r.stdout + r.stderr
     assert outbox_state(paths, order["id"]) == "done"

@@ -209,7 +209,12 @@ class DragonfishClient(HttpSide):
         if not isinstance(total, int) or total < 0:
             raise ProtocolError("Dragonfish's catalog answer has no 'TotalRegistros'",
                                 code="bad_response")
-        pages = max(1, math.ceil(total / self.config.page_size))
+        # a server may cap `limit` below ours: page by what it really returns
+        per_page = self.config.page_size
+        got = len(first["Resultados"])
+        if 0 < got < per_page and total > got:
+            per_page = got
+        pages = max(1, math.ceil(total / per_page))
         sem = asyncio.Semaphore(self.config.concurrency)
 
         async def fetch(page: int) -> dict[str, Any] | None:
@@ -233,7 +238,7 @@ class DragonfishClient(HttpSide):
                 yield [self._row(r, code) for r in data["Resultados"]]
             # the catalog grew while we paged: keep going while the server says there is more
             while last is not None and last.get("Siguiente") and \
-                    len(last["Resultados"]) >= self.config.page_size:
+                    len(last["Resultados"]) >= per_page:
                 last = await self._list(CATALOG, self._catalog_params(code, next_page))
                 next_page += 1
                 if last is not None:

@@ -13,6 +13,7 @@ eñes, addresses across provinces with old 4-digit and CPA postal codes, floors 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import random
@@ -122,22 +123,49 @@ def apply_changes(target: dict[str, Any], changes: Mapping[str, Any]) -> dict[st
 # -- places and names -----------------------------------------------------------------------
 # (province, CPA letter, [(city, postal code, phone area code)])
 PLACES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
-    ("Ciudad Autónoma de Buenos Aires", "C", (
-        ("CABA", "1406", "11"), ("CABA", "1414", "11"), ("CABA", "1425", "11"),
-        ("CABA", "1043", "11"), ("CABA", "1180", "11"), ("CABA", "1203", "11"),
-    )),
-    ("Buenos Aires", "B", (
-        ("La Plata", "1900", "221"), ("Mar del Plata", "7600", "223"),
-        ("Bahía Blanca", "8000", "291"), ("Quilmes", "1878", "11"), ("Morón", "1708", "11"),
-        ("San Justo", "1754", "11"), ("Lomas de Zamora", "1832", "11"),
-    )),
-    ("Córdoba", "X", (
-        ("Córdoba", "5000", "351"), ("Villa María", "5900", "353"),
-        ("Río Cuarto", "5800", "358"),
-    )),
-    ("Santa Fe", "S", (
-        ("Rosario", "2000", "341"), ("Santa Fe", "3000", "342"), ("Rafaela", "2300", "3492"),
-    )),
+    (
+        "Ciudad Autónoma de Buenos Aires",
+        "C",
+        (
+            ("CABA", "1406", "11"),
+            ("CABA", "1414", "11"),
+            ("CABA", "1425", "11"),
+            ("CABA", "1043", "11"),
+            ("CABA", "1180", "11"),
+            ("CABA", "1203", "11"),
+        ),
+    ),
+    (
+        "Buenos Aires",
+        "B",
+        (
+            ("La Plata", "1900", "221"),
+            ("Mar del Plata", "7600", "223"),
+            ("Bahía Blanca", "8000", "291"),
+            ("Quilmes", "1878", "11"),
+            ("Morón", "1708", "11"),
+            ("San Justo", "1754", "11"),
+            ("Lomas de Zamora", "1832", "11"),
+        ),
+    ),
+    (
+        "Córdoba",
+        "X",
+        (
+            ("Córdoba", "5000", "351"),
+            ("Villa María", "5900", "353"),
+            ("Río Cuarto", "5800", "358"),
+        ),
+    ),
+    (
+        "Santa Fe",
+        "S",
+        (
+            ("Rosario", "2000", "341"),
+            ("Santa Fe", "3000", "342"),
+            ("Rafaela", "2300", "3492"),
+        ),
+    ),
     ("Mendoza", "M", (("Mendoza", "5500", "261"), ("San Rafael", "5600", "260"))),
     ("Tucumán", "T", (("San Miguel de Tucumán", "4000", "381"),)),
     ("Salta", "A", (("Salta", "4400", "387"),)),
@@ -157,42 +185,178 @@ PLACES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
 PLACE_WEIGHTS = (22, 22, 12, 12, 5, 4, 3, 4, 2, 2, 2, 3, 2, 2, 1, 1, 1, 1)
 
 STREETS = (
-    "Av. Rivadavia", "San Martín", "Belgrano", "Av. Corrientes", "Sarmiento", "Mitre",
-    "25 de Mayo", "9 de Julio", "Av. Colón", "Bv. Oroño", "Laprida", "Entre Ríos", "Moreno",
-    "Italia", "Güemes", "Av. del Libertador", "Juan B. Justo", "Pueyrredón", "Alsina",
-    "Av. Avellaneda", "Tucumán", "Hipólito Yrigoyen", "Gral. Paz", "Dean Funes", "Córdoba",
+    "Av. Rivadavia",
+    "San Martín",
+    "Belgrano",
+    "Av. Corrientes",
+    "Sarmiento",
+    "Mitre",
+    "25 de Mayo",
+    "9 de Julio",
+    "Av. Colón",
+    "Bv. Oroño",
+    "Laprida",
+    "Entre Ríos",
+    "Moreno",
+    "Italia",
+    "Güemes",
+    "Av. del Libertador",
+    "Juan B. Justo",
+    "Pueyrredón",
+    "Alsina",
+    "Av. Avellaneda",
+    "Tucumán",
+    "Hipólito Yrigoyen",
+    "Gral. Paz",
+    "Dean Funes",
+    "Córdoba",
 )
 FLOORS = ("",) * 14 + ("PB", "1", "2", "3", "2B", "1° A", "4° C", "10° B")
 
 MALE_NAMES = (
-    "Juan", "José", "Martín", "Agustín", "Nicolás", "Diego", "Ramón", "Néstor", "Carlos",
-    "Sebastián", "Matías", "Pablo", "Gustavo", "Hernán", "Julián", "Facundo", "Jorge Luis",
+    "Juan",
+    "José",
+    "Martín",
+    "Agustín",
+    "Nicolás",
+    "Diego",
+    "Ramón",
+    "Néstor",
+    "Carlos",
+    "Sebastián",
+    "Matías",
+    "Pablo",
+    "Gustavo",
+    "Hernán",
+    "Julián",
+    "Facundo",
+    "Jorge Luis",
 )
 FEMALE_NAMES = (
-    "María", "Sofía", "Lucía", "María José", "Florencia", "Valeria", "Carolina", "Mónica",
-    "Silvina", "Paula", "Romina", "Natalia", "Verónica", "Agustina", "Ana Inés", "Graciela",
+    "María",
+    "Sofía",
+    "Lucía",
+    "María José",
+    "Florencia",
+    "Valeria",
+    "Carolina",
+    "Mónica",
+    "Silvina",
+    "Paula",
+    "Romina",
+    "Natalia",
+    "Verónica",
+    "Agustina",
+    "Ana Inés",
+    "Graciela",
 )
 SURNAMES = (
-    "González", "Rodríguez", "Gómez", "Fernández", "López", "Díaz", "Martínez", "Pérez",
-    "García", "Sánchez", "Romero", "Sosa", "Álvarez", "Torres", "Ruiz", "Ramírez", "Flores",
-    "Benítez", "Acosta", "Medina", "Herrera", "Suárez", "Aguirre", "Giménez", "Gutiérrez",
-    "Pereyra", "Rojas", "Molina", "Castro", "Núñez", "Luna", "Juárez", "Ferreyra", "Godoy",
-    "Peralta", "Quiroga", "Ledesma", "Muñoz", "Ojeda", "Vázquez", "Cáceres", "Agüero", "Páez",
-    "Ávila", "Acuña", "D'Angelo", "O'Connor", "Di Paolo",
+    "González",
+    "Rodríguez",
+    "Gómez",
+    "Fernández",
+    "López",
+    "Díaz",
+    "Martínez",
+    "Pérez",
+    "García",
+    "Sánchez",
+    "Romero",
+    "Sosa",
+    "Álvarez",
+    "Torres",
+    "Ruiz",
+    "Ramírez",
+    "Flores",
+    "Benítez",
+    "Acosta",
+    "Medina",
+    "Herrera",
+    "Suárez",
+    "Aguirre",
+    "Giménez",
+    "Gutiérrez",
+    "Pereyra",
+    "Rojas",
+    "Molina",
+    "Castro",
+    "Núñez",
+    "Luna",
+    "Juárez",
+    "Ferreyra",
+    "Godoy",
+    "Peralta",
+    "Quiroga",
+    "Ledesma",
+    "Muñoz",
+    "Ojeda",
+    "Vázquez",
+    "Cáceres",
+    "Agüero",
+    "Páez",
+    "Ávila",
+    "Acuña",
+    "D'Angelo",
+    "O'Connor",
+    "Di Paolo",
 )
 FIRM_KINDS = (
-    "Distribuidora", "Mayorista", "Textil", "Comercial", "Indumentaria", "Importadora",
-    "Tienda", "Casa", "Grupo",
+    "Distribuidora",
+    "Mayorista",
+    "Textil",
+    "Comercial",
+    "Indumentaria",
+    "Importadora",
+    "Tienda",
+    "Casa",
+    "Grupo",
 )
 FIRM_NAMES = (
-    "Norte", "del Sur", "Los Andes", "Río Paraná", "San Cayetano", "La Porteña", "Don Bosco",
-    "El Ombú", "Patagonia", "Cuyo", "Mediterránea", "Santa Rita", "Del Litoral", "Los Hermanos",
-    "Pampa", "Once", "Avellaneda", "Flores", "La Salada", "El Progreso", "Doña Rosa",
+    "Norte",
+    "del Sur",
+    "Los Andes",
+    "Río Paraná",
+    "San Cayetano",
+    "La Porteña",
+    "Don Bosco",
+    "El Ombú",
+    "Patagonia",
+    "Cuyo",
+    "Mediterránea",
+    "Santa Rita",
+    "Del Litoral",
+    "Los Hermanos",
+    "Pampa",
+    "Once",
+    "Avellaneda",
+    "Flores",
+    "La Salada",
+    "El Progreso",
+    "Doña Rosa",
 )
 FIRM_SUFFIXES = ("SRL", "S.R.L.", "S.A.", "SA", "SAS", "S.A.S.")
 TRADE_NAMES = (
-    "Boutique {f}", "Lencería {f}", "Kids {f}", "Tienda {f}", "Moda {f}", "Regalería {f}",
-    "Almacén de ropa {f}",
+    "Boutique",
+    "Lencería",
+    "Kids",
+    "Tienda",
+    "Moda",
+    "Regalería",
+    "Almacén de ropa",
+    "Showroom",
+)
+FANTASY_NAMES = (
+    "Mía",
+    "Coqueta",
+    "Luna",
+    "Sol de Mayo",
+    "Bambini",
+    "Estilo",
+    "La Esquina",
+    "Del Barrio",
+    "Nuestra Señora",
+    "Ñandú",
+    "Pequeños Pasos",
 )
 EXEMPT_NAMES = (
     "Asociación Civil Club Atlético {n}",
@@ -203,14 +367,21 @@ EXEMPT_NAMES = (
     "Obispado de {n}",
 )
 EXEMPT_WORDS = (
-    "San Martín", "Sarmiento", "Esperanza", "Nuevo Horizonte", "Juventud Unida", "Belgrano",
-    "Domingo Faustino Sarmiento", "Río Cuarto", "Santa Ana",
+    "San Martín",
+    "Sarmiento",
+    "Esperanza",
+    "Nuevo Horizonte",
+    "Juventud Unida",
+    "Belgrano",
+    "Domingo Faustino Sarmiento",
+    "Río Cuarto",
+    "Santa Ana",
 )
 MAIL_DOMAINS = ("gmail.com", "hotmail.com", "yahoo.com.ar", "outlook.com", "live.com.ar")
 
 
 def ascii_slug(text: str, sep: str = "") -> str:
-    """"Distribuidora Doña Rosa S.R.L." → "distribuidoradonarosasrl" (for e-mail addresses)."""
+    """ "Distribuidora Doña Rosa S.R.L." → "distribuidoradonarosasrl" (for e-mail addresses)."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", sep, plain.lower()).strip(sep)
 
@@ -269,8 +440,11 @@ def _format_cuit(rng: random.Random, cuit: str) -> str:
 
 def _dni(rng: random.Random) -> str:
     while True:
-        number = rng.randrange(5_000_000, 9_999_999) if rng.random() < 0.15 else rng.randrange(
-            14_000_000, 46_000_000)
+        number = (
+            rng.randrange(5_000_000, 9_999_999)
+            if rng.random() < 0.15
+            else rng.randrange(14_000_000, 46_000_000)
+        )
         try:
             validate_dni(str(number))
             break
@@ -315,8 +489,12 @@ class BuyerPool(Sequence[dict[str, Any]]):
             raise ValueError("a buyer pool needs at least one buyer")
         self.seed = seed
         rng = random.Random(f"buyers-{seed}")
-        conditions = [TaxCondition.RESPONSABLE_INSCRIPTO, TaxCondition.MONOTRIBUTO,
-                      TaxCondition.EXENTO, TaxCondition.CONSUMIDOR_FINAL]
+        conditions = [
+            TaxCondition.RESPONSABLE_INSCRIPTO,
+            TaxCondition.MONOTRIBUTO,
+            TaxCondition.EXENTO,
+            TaxCondition.CONSUMIDOR_FINAL,
+        ]
         shares = (0.4, 0.3, 0.1, 0.2)
         plan: list[TaxCondition] = []
         for cond, share in zip(conditions, shares, strict=True):
@@ -338,8 +516,7 @@ class BuyerPool(Sequence[dict[str, Any]]):
     def _make(rng: random.Random, cond: TaxCondition) -> dict[str, Any]:
         address, area = _address(rng)
         if cond is TaxCondition.RESPONSABLE_INSCRIPTO and rng.random() < 0.8:
-            name = (f"{rng.choice(FIRM_KINDS)} {rng.choice(FIRM_NAMES)} "
-                    f"{rng.choice(FIRM_SUFFIXES)}")
+            name = f"{rng.choice(FIRM_KINDS)} {rng.choice(FIRM_NAMES)} {rng.choice(FIRM_SUFFIXES)}"
             cuit = _valid_cuit(rng, rng.choice(("30", "30", "30", "33")), 50_000_000, 72_000_000)
             tax_id, email = _format_cuit(rng, cuit), _firm_email(rng, name)
         elif cond is TaxCondition.EXENTO:
@@ -360,7 +537,7 @@ class BuyerPool(Sequence[dict[str, Any]]):
                 elif style < 0.75:
                     name = f"{last}, {first}"
                 else:
-                    name = rng.choice(TRADE_NAMES).format(f=first.split()[0])
+                    name = f"{rng.choice(TRADE_NAMES)} {rng.choice(FANTASY_NAMES)}"
                     if rng.random() < 0.5:
                         name += f" de {first} {last}"
         return {
@@ -404,8 +581,13 @@ ARTICLES: dict[str, str] = {
     "V7002": "Vestido fibrana estampado",
 }
 COLORS: dict[str, str] = {
-    "NEGRO": "Negro", "BLANCO": "Blanco", "AZUL": "Azul", "GRISMEL": "Gris melange",
-    "ROJO": "Rojo", "VERDE": "Verde militar", "BEIGE": "Beige",
+    "NEGRO": "Negro",
+    "BLANCO": "Blanco",
+    "AZUL": "Azul",
+    "GRISMEL": "Gris melange",
+    "ROJO": "Rojo",
+    "VERDE": "Verde militar",
+    "BEIGE": "Beige",
 }
 SIZES = ("S", "M", "L", "XL", "XXL")
 PLAIN_ARTICLES: dict[str, str] = {
@@ -424,8 +606,11 @@ def product_name(sku: str) -> str:
     parts = sku.split("!")
     if len(parts) == 3 and parts[0] in ARTICLES:
         color = COLORS.get(parts[1], parts[1].title())
-        return f"{ARTICLES[parts[0]]} {color} T.{parts[2]}" if parts[2] else (
-            f"{ARTICLES[parts[0]]} {color}")
+        return (
+            f"{ARTICLES[parts[0]]} {color} T.{parts[2]}"
+            if parts[2]
+            else (f"{ARTICLES[parts[0]]} {color}")
+        )
     return f"Artículo {sku}"
 
 
@@ -441,20 +626,39 @@ def demo_catalog(seed: int = 0, articles: int = 10) -> list[tuple[str, int, str]
         for color in rng.sample(list(COLORS), rng.randint(2, 4)):
             for size in SIZES[: rng.randint(3, 5)]:
                 price = base + (Decimal(500) if size in ("XL", "XXL") else 0)
-                out.append((f"{code}!{color}!{size}", rng.choice((0, 6, 12, 24, 36, 60, 120)),
-                            money(price)))
+                out.append(
+                    (
+                        f"{code}!{color}!{size}",
+                        rng.choice((0, 6, 12, 24, 36, 60, 120)),
+                        money(price),
+                    )
+                )
     for sku in PLAIN_ARTICLES:
         out.append((sku, rng.randrange(0, 500), money(Decimal(rng.randrange(5, 60)) * 100)))
     return out
 
 
 # -- orders ---------------------------------------------------------------------------------
-PAYMENT_TERMS = ("30 días", "Contado", "Transferencia anticipada", "60 días",
-                 "Cuenta corriente 30 días", "Cheque a 30/60 días", "Mercado Pago")
+PAYMENT_TERMS = (
+    "30 días",
+    "Contado",
+    "Transferencia anticipada",
+    "60 días",
+    "Cuenta corriente 30 días",
+    "Cheque a 30/60 días",
+    "Mercado Pago",
+)
 NOTES = (
-    "", "", "", "", "Entregar por la mañana", "Envío por Expreso Jet Paq",
-    "Retira en depósito el jueves", "Facturar a nombre de la razón social",
-    "Si falta algún talle, reemplazar por el siguiente", "Llamar antes de enviar 🚚",
+    "",
+    "",
+    "",
+    "",
+    "Entregar por la mañana",
+    "Envío por Expreso Jet Paq",
+    "Retira en depósito el jueves",
+    "Facturar a nombre de la razón social",
+    "Si falta algún talle, reemplazar por el siguiente",
+    "Llamar antes de enviar 🚚",
 )
 DISCOUNTS = ("0.00",) * 6 + ("5.00", "5.00", "10.00", "12.50", "15.00")
 QUANTITIES = (1, 2, 3, 4, 5, 6, 6, 6, 10, 12, 12, 12, 24, 36, 48)
@@ -480,8 +684,13 @@ class OrderFactory:
             number_start = random.Random(f"numbers-{seed}").randint(100, 4999)
         self.next_number = number_start
 
-    def _item(self, sku: str, quantity: int, unit_price: str | None = None,
-              discount_pct: str | None = None) -> dict[str, Any]:
+    def _item(
+        self,
+        sku: str,
+        quantity: int,
+        unit_price: str | None = None,
+        discount_pct: str | None = None,
+    ) -> dict[str, Any]:
         if unit_price is None:
             unit_price = dict(self.catalog).get(sku, "1000.00")
         if discount_pct is None:
@@ -496,9 +705,10 @@ class OrderFactory:
         }
 
     def _complete(self, given: Mapping[str, Any] | tuple[Any, ...]) -> dict[str, Any]:
-        """An item from a dict (missing fields filled in) or a (sku, quantity) tuple."""
+        """An item from a dict (missing fields filled in, no discount unless given) or a
+        (sku, quantity) tuple (catalog price, no discount)."""
         if isinstance(given, tuple):
-            return self._item(str(given[0]), int(given[1]))
+            return self._item(str(given[0]), int(given[1]), discount_pct="0.00")
         item = dict(given)
         sku = item.get("sku")
         prices = dict(self.catalog)
@@ -509,7 +719,8 @@ class OrderFactory:
         if "subtotal" not in item:
             try:
                 item["subtotal"] = item_subtotal(
-                    int(item["quantity"]), str(item["unit_price"]), str(item["discount_pct"]))
+                    int(item["quantity"]), str(item["unit_price"]), str(item["discount_pct"])
+                )
             except (ValueError, TypeError, InvalidOperation):
                 item["subtotal"] = "0.00"  # a deliberately malformed item
         return item
@@ -536,10 +747,8 @@ class OrderFactory:
             lines = [self._item(sku, rng.choice(QUANTITIES), price) for sku, price in chosen]
         total = Decimal(0)
         for line in lines:
-            try:
+            with contextlib.suppress(InvalidOperation):  # a deliberately malformed subtotal
                 total += Decimal(str(line.get("subtotal", "0")))
-            except InvalidOperation:
-                pass
         number = self.next_number
         self.next_number += 1
         order: dict[str, Any] = {

@@ -1,0 +1,115 @@
+"""The engine's small interface: scheduling, status priority, pause/resume, retry and
+discard from the error list, live config."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bridge.config import load_config
+from bridge.state import OrderState
+from tests.conftest import make_engine, write_profile
+
+
+async def wait_until(predicate, within=20.0):
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_scheduled_runs_take_orders_and_catalog(tmp_path, erp_sim, store_sim):
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
+                          orders_interval_s=1, catalog_interval_s=10)
+    engine = make_engine(paths, erp_sim)
+    events = []
+    engine.events.subscribe(events.append)
+    await engine.start()
+    try:
+        # the first runs begin at once
+        assert await wait_until(lambda: engine.state.last_run("catalog") is not None)
+        o = store_sim.add_order()
+        t0 = time.monotonic()
+        assert await wait_until(lambda: store_sim.orders[o["id"]]["erp_status"] == "sent")
+        assert time.monotonic() - t0 < 5  # an interval of 1 s, not the next catalog run
+        status = engine.status()
+        assert status["state"] == "idle" and status["orders"]["counts"]["done"] == 1
+        assert status["orders"]["next_run"] is not None
+        assert status["connections"]["erp"]["ok"] and status["connections"]["store"]["ok"]
+        assert {"engine_started", "order_received", "order_sent", "order_done",
+                "catalog_run"} <= {e.code for e in events}
+    finally:
+        await engine.stop()
+        engine.close()
+
+
+async def test_pause_stops_scheduled_runs_and_resume_runs_now(tmp_path, erp_sim, store_sim):
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
+                          orders_interval_s=1)
+    engine = make_engine(paths, erp_sim)
+    await engine.start()
+    try:
+        engine.pause()
+        await asyncio.sleep(0.3)
+        assert engine.status()["state"] == "paused"
+        o = store_sim.add_order()
+        await asyncio.sleep(2.5)
+        assert store_sim.orders[o["id"]]["erp_status"] == "pending"
+        engine.resume()
+        assert await wait_until(lambda: store_sim.orders[o["id"]]["erp_status"] == "sent")
+    finally:
+        await engine.stop()
+        engine.close()
+
+
+async def test_runs_of_one_pipeline_never_overlap(engine, erp_sim, store_sim):
+    erp_sim.latency_s = 0.05
+    store_sim.add_orders(3)
+    results = await asyncio.gather(engine.run_pipeline("orders", "schedule"),
+                                   engine.run_pipeline("orders", "schedule"))
+    assert sorted(r.status for r in results) == ["ok", "skipped"]
+    # manual requests wait for the run in progress, then run
+    results = await asyncio.gather(engine.run_pipeline("orders", "manual"),
+                                   engine.run_pipeline("orders", "manual"))
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert len(erp_sim.orders) == 3
+
+
+async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):
+    o1 = store_sim.add_order(items=[("NOEXISTE", 1)])
+    o2 = store_sim.add_order(buyer__tax_id="20-1")
+    await engine.sync_now("orders")
+    errors = {e["subject"]: e for e in engine.state.errors()}
+    assert set(errors) == {f"order:{o1['id']}", f"order:{o2['id']}"}
+    assert engine.status()["state"] == "error"
+    # the article is created in the ERP; retry from the error list
+    sku = next(iter(erp_sim.catalog.skus()))
+    store_sim.orders[o1["id"]]["items"][0]["sku"] = sku
+    engine.state._db.execute("UPDATE outbox SET payload = replace(payload, 'NOEXISTE', ?)",
+                             (sku,))
+    assert await engine.retry_error(errors[f"order:{o1['id']}"]["id"])
+    await asyncio.sleep(0)
+    await engine.run_pipeline("orders", "manual")
+    assert engine.state.get_order(o1["id"]).state == OrderState.DONE
+    # the other is discarded with a reason: never sent, no longer an open error
+    assert await engine.discard_error(errors[f"order:{o2['id']}"]["id"], "duplicate of VM-1")
+    assert engine.state.get_order(o2["id"]).state == OrderState.DISCARDED
+    assert engine.state.errors() == []
+    await engine.sync_now("orders")
+    assert engine.state.get_order(o2["id"]).state == OrderState.DISCARDED
+    assert engine.status()["state"] == "idle"
+
+
+async def test_apply_config_requeues_orders_held_by_bad_credentials(engine, erp_sim,
+                                                                    store_sim, profile):
+    o = store_sim.add_order()
+    erp_sim.expire_token()
+    await engine.sync_now("orders")
+    assert engine.state.get_order(o["id"]).failure_kind == "auth"
+    # the merchant gets a new token and saves it
+    engine.secrets.set_session("erp.token", erp_sim.renew_token())
+    await engine.apply_config(load_config(profile.config_file))
+    await engine.sync_now("orders")
+    assert engine.state.get_order(o["id"]).state == OrderState.DONE
