@@ -132,7 +132,8 @@ async def _demo(paths: Paths, *, duration: float | None, variants: int, verbose:
   simulated store:      {world.store.base_url}
   state and logs:       {demo_paths.data_dir}
 New store orders arrive every few seconds and go to the ERP; stock and prices go to the
-store. See what happened with:  bridge --data-dir {_quote(paths.data_dir / 'demo')} status
+store. See what happened with:
+  {self_command()} --data-dir {_quote(paths.data_dir / 'demo')} status
 Ctrl+C stops the demo.
 """, flush=True)
     world.begin_activity()
@@ -154,6 +155,14 @@ Ctrl+C stops the demo.
           f"{sum(len(p) for p in world.store.patches)} stock/price updates in the store.",
           file=sys.stderr, flush=True)
     return 0
+
+
+def self_command() -> str:
+    """How this process was started, so the hint can be pasted as is."""
+    argv0 = sys.argv[0] if sys.argv else "bridge"
+    if argv0.endswith("__main__.py") or not argv0:
+        return f"{_quote(Path(sys.executable))} -m bridge"
+    return _quote(Path(argv0))
 
 
 def _quote(p: Path) -> str:

@@ -101,6 +101,7 @@ class Engine:
         self._scheduler: AsyncIOScheduler | None = None
         self.store: StoreConnector | None = None
         self.erp: ErpConnector | None = None
+        self._connectors: list[StoreConnector | ErpConnector] = []
         self.orders: OrderPipeline | None = None
         self.catalog: CatalogPipeline | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -116,17 +117,23 @@ class Engine:
 
     def _build(self) -> None:
         cfg = self.config
-        store = make_store(cfg.store, self._secret("store.token"), self.policy)
-        erp = make_erp(cfg.erp, self._secret("erp.token"), self.policy)
+        store_token, erp_token = self._secret("store.token"), self._secret("erp.token")
+        # one pair of clients per pipeline: the pipelines run side by side, and each run's
+        # request count is its own
+        store = make_store(cfg.store, store_token, self.policy)
+        erp = make_erp(cfg.erp, erp_token, self.policy)
+        cat_store = make_store(cfg.store, store_token, self.policy)
+        cat_erp = make_erp(cfg.erp, erp_token, self.policy)
+        self._connectors = [store, erp, cat_store, cat_erp]
         self.store, self.erp = store, erp
         self.orders = OrderPipeline(self.state, self.events, store, erp, cfg.sync, self.health)
-        self.catalog = CatalogPipeline(self.state, self.events, store, erp, cfg.sync,
+        self.catalog = CatalogPipeline(self.state, self.events, cat_store, cat_erp, cfg.sync,
                                        self.health)
 
     async def _close_connectors(self) -> None:
-        for c in (self.store, self.erp):
-            if c is not None:
-                await c.aclose()
+        for c in self._connectors:
+            await c.aclose()
+        self._connectors = []
         self.store = self.erp = None
 
     # -- lifecycle ---------------------------------------------------------------------------

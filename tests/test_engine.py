@@ -113,3 +113,14 @@ async def test_apply_config_requeues_orders_held_by_bad_credentials(engine, erp_
     await engine.apply_config(load_config(profile.config_file))
     await engine.sync_now("orders")
     assert engine.state.get_order(o["id"]).state == OrderState.DONE
+
+
+async def test_clock_jump_runs_what_was_missed(engine, erp_sim, store_sim):
+    o = store_sim.add_order()
+    events = []
+    engine.events.subscribe(events.append)
+    engine._last_tick = time.time() - 3600  # the PC slept for an hour
+    await engine._watch_clock()
+    assert await wait_until(lambda: store_sim.orders[o["id"]]["erp_status"] == "sent")
+    assert any(e.code == "clock_jump" for e in events)
+    assert await wait_until(lambda: engine.state.last_run("catalog") is not None)
