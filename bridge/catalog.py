@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from bridge.config import SyncConfig
 from bridge.errors import BridgeError, FailureKind
@@ -33,6 +34,13 @@ MAX_VANISHED_SHARE = 0.2
 
 def money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def target(item: CatalogItem, reserved: int) -> tuple[int, str | None]:
+    """What the store should show for an ERP item: (stock, price or None to leave it)."""
+    stock = max(0, max(0, math.floor(item.available)) - reserved)
+    price = money(item.price) if item.price is not None and item.price > 0 else None
+    return stock, price
 
 
 class CatalogPipeline:
@@ -117,12 +125,8 @@ class CatalogPipeline:
                 for item in items:
                     if item.available < 0:
                         negative += 1
-                    stock = max(0, math.floor(item.available)) - reserved.get(item.sku, 0)
-                    stock = max(0, stock)
-                    price: str | None = None
-                    if item.price is not None and item.price > 0:
-                        price = money(item.price)
-                    else:
+                    stock, price = target(item, reserved.get(item.sku, 0))
+                    if price is None:
                         zero_price += 1
                     prev = previous.get(item.sku)
                     if full or prev is None or prev[0] != stock or prev[1] != (price or ""):
@@ -148,7 +152,7 @@ class CatalogPipeline:
                 f"{sample}); create them in the store to publish them")
             self.events.warning(PIPELINE, "sku_unknown_in_store",
                                 f"{len(unknown)} SKUs are not in the store: {sample}",
-                                skus=unknown[:100])
+                                skus=unknown[:100], count=len(unknown))
         elif complete and full:
             await self.state.run(self.state.resolve_errors, PIPELINE, UNKNOWN_SUBJECT)
         result.requests = self.store.requests + self.erp.requests - req0
@@ -179,7 +183,7 @@ class CatalogPipeline:
         result.details = {"full": full, "unknown": len(unknown), "negative": negative,
                           "zero_price": zero_price, "duration_s": time.time() - started}
         self.events.info(PIPELINE, "catalog_run", f"Catalog {result.message}",
-                         pushed=result.items_ok, seen=result.items_seen)
+                         pushed=result.items_ok, seen=result.items_seen, status=result.status)
         await self.state.run(self.state.finish_run, run_id, status=result.status,
                              items_ok=result.items_ok, items_failed=result.items_failed,
                              items_seen=result.items_seen, requests=result.requests,
@@ -187,6 +191,32 @@ class CatalogPipeline:
         if result.status == "ok" or result.status == "partial":
             await self.state.run(self.state.set_kv, "catalog_last_ok", str(time.time()))
         return result
+
+    async def preview(self) -> dict[str, int]:
+        """How many store products a sync would change now (nothing is written): the ERP's
+        figures against the store's current ones. For the first-run wizard."""
+        current: dict[str, tuple[Any, Any]] = {}
+        async for products in self.store.products():
+            for p in products:
+                current[str(p.get("sku"))] = (p.get("stock"), p.get("price"))
+        started = time.time()
+        out = {"variants": 0, "would_change": 0, "unknown_in_store": 0, "invalid": 0,
+               "store_products": len(current)}
+        async for page in self.erp.catalog():
+            items = [e for e in page if isinstance(e, CatalogItem)]
+            out["invalid"] += len(page) - len(items)
+            reserved = await self.state.run(self.state.reserved, [i.sku for i in items],
+                                            started)
+            for item in items:
+                out["variants"] += 1
+                stock, price = target(item, reserved.get(item.sku, 0))
+                if item.sku not in current:
+                    out["unknown_in_store"] += 1
+                    continue
+                now_stock, now_price = current[item.sku]
+                if now_stock != stock or (price is not None and now_price != price):
+                    out["would_change"] += 1
+        return out
 
     async def _after_complete_pass(self, seen: set[str], problems: set[str],
                                    result: RunResult) -> None:

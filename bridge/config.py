@@ -15,13 +15,20 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bridge.errors import ConfigError
 
@@ -75,6 +82,42 @@ class ErpConfigBase(Section):
     verify_tls: bool = True
 
 
+class AlertsConfig(Section):
+    """E-mail alerts for persistent errors. The SMTP password is the keyring secret
+    `alerts.password`."""
+
+    enabled: bool = False
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str = ""
+    sender: str = ""
+    recipients: list[str] = Field(default_factory=list)
+    # an error must stay open this long before it is e-mailed
+    after_minutes: float = Field(15.0, ge=0, le=24 * 60)
+
+    @field_validator("recipients")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for addr in v:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", addr):
+                raise ValueError(f"'{addr}' is not an e-mail address")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> AlertsConfig:
+        if self.enabled:
+            if not self.smtp_host:
+                raise ValueError("smtp_host is required when alerts are enabled")
+            if not self.sender or not self.recipients:
+                raise ValueError("sender and recipients are required when alerts are enabled")
+        return self
+
+
+class UiConfig(Section):
+    language: Literal["es_AR", "en"] = "es_AR"
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     keep_events: int = Field(20000, ge=100, le=10_000_000)
@@ -86,6 +129,8 @@ class Config:
     erp: ErpConfigBase
     sync: SyncConfig
     logging: LoggingConfig
+    alerts: AlertsConfig = field(default_factory=lambda: AlertsConfig())
+    ui: UiConfig = field(default_factory=lambda: UiConfig())
     path: Path | None = None
 
     def to_toml(self) -> dict[str, Any]:
@@ -93,6 +138,8 @@ class Config:
             "store": self.store.model_dump(),
             "erp": self.erp.model_dump(),
             "sync": self.sync.model_dump(),
+            "alerts": self.alerts.model_dump(),
+            "ui": self.ui.model_dump(),
             "logging": self.logging.model_dump(),
         }
 
@@ -152,7 +199,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
 
     if not isinstance(data, dict):
         raise ConfigError("config: must be a table")
-    unknown = set(data) - {"store", "erp", "sync", "logging"}
+    unknown = set(data) - {"store", "erp", "sync", "logging", "alerts", "ui"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section", code="config_field")
     for section in ("store", "erp"):
@@ -186,11 +233,17 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         sync = SyncConfig.model_validate(data.get("sync", {}))
     except ValidationError as exc:
         raise ConfigError(_format_validation("sync", exc), code="config_field") from None
-    try:
-        logging_cfg = LoggingConfig.model_validate(data.get("logging", {}))
-    except ValidationError as exc:
-        raise ConfigError(_format_validation("logging", exc), code="config_field") from None
-    return Config(store=store, erp=erp, sync=sync, logging=logging_cfg, path=path)
+    sections: dict[str, Any] = {}
+    optional: tuple[tuple[str, type[Section]], ...] = (
+        ("logging", LoggingConfig), ("alerts", AlertsConfig), ("ui", UiConfig))
+    for name, section_model in optional:
+        try:
+            sections[name] = section_model.model_validate(data.get(name, {}))
+        except ValidationError as exc:
+            raise ConfigError(_format_validation(name, exc), code="config_field") from None
+    logging_cfg, alerts, ui = sections["logging"], sections["alerts"], sections["ui"]
+    return Config(store=store, erp=erp, sync=sync, logging=logging_cfg, alerts=alerts, ui=ui,
+                  path=path)
 
 
 def load_config(path: Path) -> Config:

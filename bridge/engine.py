@@ -347,8 +347,22 @@ class Engine:
             return Overall.SYNCING
         return Overall.IDLE
 
+    async def status_async(self) -> dict[str, Any]:
+        """status() with its queries on the state's worker thread (for the UI)."""
+        snap = await self.state.run(status_snapshot, self.state)
+        return self._decorate(snap)
+
+    async def preview_catalog(self) -> dict[str, int]:
+        if self.store is None:
+            self._build()
+        assert self.catalog is not None
+        async with self._locks[CATALOG]:
+            return await self.catalog.preview()
+
     def status(self) -> dict[str, Any]:
-        snap = status_snapshot(self.state)
+        return self._decorate(status_snapshot(self.state))
+
+    def _decorate(self, snap: dict[str, Any]) -> dict[str, Any]:
         snap["state"] = self.overall(snap["errors"]["open"]).value
         snap["paused"] = self.paused
         snap["running"] = dict(self.running)

@@ -195,7 +195,8 @@ class OrderPipeline:
                 if ref:
                     self.events.info(PIPELINE, "order_reconciled",
                                      f"Order {order.number} was already in the ERP as {ref}; "
-                                     "not sent again", order=oid, erp_reference=ref)
+                                     "not sent again", order=oid, erp_reference=ref,
+                                     number=order.number)
                     await self.state.run(self.state.mark_sent_to_erp, oid, ref, None)
                     self._side_ok("erp")
                     return await self._report(row, ref)
@@ -221,7 +222,8 @@ class OrderPipeline:
                 ref = found
                 self.events.info(PIPELINE, "order_reconciled",
                                  f"Order {order.number} was already in the ERP as {ref}; not "
-                                 "sent again", order=oid, erp_reference=ref)
+                                 "sent again", order=oid, erp_reference=ref,
+                                 number=order.number)
             await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer)
             self._side_ok("erp")
             self.events.info(PIPELINE, "order_sent",
@@ -250,13 +252,17 @@ class OrderPipeline:
             if code:
                 self.events.info(PIPELINE, "customer_found",
                                  f"Buyer {buyer.buyer.business_name} ({buyer.document.formatted()})"
-                                 f" is customer {code} in the ERP", order=order.id, customer=code)
+                                 f" is customer {code} in the ERP", order=order.id, customer=code,
+                                 name=buyer.buyer.business_name,
+                                 document=buyer.document.formatted())
             else:
                 code = await self.erp.create_customer(buyer)
                 self.events.info(PIPELINE, "customer_created",
                                  f"Customer {code} created in the ERP for "
                                  f"{buyer.buyer.business_name} ({buyer.document.formatted()})",
-                                 order=order.id, customer=code)
+                                 order=order.id, customer=code,
+                                 name=buyer.buyer.business_name,
+                                 document=buyer.document.formatted())
             await self.state.run(self.state.map_put, "customer", key, code)
             return code
 
@@ -280,13 +286,14 @@ class OrderPipeline:
                                      server_message=exc.server_message)
             self.events.warning(PIPELINE, "report_failed",
                                 f"Order {row.number} is in the ERP as {ref}; telling the store "
-                                f"failed ({exc.message}); will retry", order=oid)
+                                f"failed ({exc.message}); will retry", order=oid,
+                                number=row.number, error_code=exc.code)
             return False
         await self.state.run(self.state.mark_done, oid)
         await self.state.run(self.state.resolve_errors, PIPELINE, f"order:{oid}")
         self._side_ok("store")
         self.events.info(PIPELINE, "order_done", f"Order {row.number} reported to the store "
-                         f"as sent ({ref})", order=oid, erp_reference=ref)
+                         f"as sent ({ref})", order=oid, erp_reference=ref, number=row.number)
         return True
 
     async def _fail(self, row: OutboxRow, exc: BridgeError, order: StoreOrder | None = None) -> None:
@@ -311,7 +318,7 @@ class OrderPipeline:
                              code=exc.code, message=message, server_message=exc.server_message)
         level = "warning" if exc.kind == FailureKind.TRANSIENT else "error"
         self.events.emit(level, PIPELINE, "order_failed", f"{message} — {what}", order=oid,
-                         number=number, kind=kind)
+                         number=number, kind=kind, error_code=exc.code)
         if exc.kind == FailureKind.DATA and self.sync.report_failures_to_store \
                 and not row.reported_failed:
             try:

@@ -25,6 +25,7 @@ SERVICE = "bridge"
 KNOWN_SECRETS = {
     "store.token": "Store API token",
     "erp.token": "ERP token",
+    "alerts.password": "SMTP password",
 }
 
 

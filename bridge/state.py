@@ -464,6 +464,18 @@ class State:
     def recent_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         return [dict(r) for r in self._q("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))]
 
+    def orders_per_day(self, days: int = 14) -> list[tuple[str, int]]:
+        """Orders created in the ERP per local day, oldest first (days with none included)."""
+        since = time.time() - days * 86400
+        rows = self._q("SELECT date(sent_at, 'unixepoch', 'localtime') AS d, COUNT(*) AS n "
+                       "FROM outbox WHERE sent_at >= ? GROUP BY d", (since,))
+        got = {r["d"]: r["n"] for r in rows}
+        out = []
+        for i in range(days - 1, -1, -1):
+            d = time.strftime("%Y-%m-%d", time.localtime(time.time() - i * 86400))
+            out.append((d, got.get(d, 0)))
+        return out
+
     # -- errors ------------------------------------------------------------------------------
     def open_error(self, pipeline: str, subject: str, *, kind: str, code: str, message: str,
                    server_message: str | None = None) -> int:
@@ -498,8 +510,11 @@ class State:
                            [(i,) for i in gone])
 
     def errors(self, state: str = "open", limit: int = 500) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._q("SELECT * FROM errors WHERE state=? ORDER BY last_at "
-                                         "DESC LIMIT ?", (state, limit))]
+        """Errors, newest first; `number` is the store order number for order errors."""
+        return [dict(r) for r in self._q(
+            "SELECT e.*, o.number AS number FROM errors e LEFT JOIN outbox o ON "
+            "e.subject = 'order:' || o.store_order_id WHERE e.state=? ORDER BY e.last_at DESC "
+            "LIMIT ?", (state, limit))]
 
     def get_error(self, error_id: int) -> dict[str, Any] | None:
         rows = self._q("SELECT * FROM errors WHERE id=?", (error_id,))

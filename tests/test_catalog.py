@@ -172,3 +172,17 @@ async def test_vanished_skus_go_to_zero_but_mass_vanish_is_held(engine, erp_sim,
     await engine.sync_now("catalog")
     assert store_sim.patches == []
     assert any(e["code"] == "catalog_vanished_held" for e in engine.state.errors())
+
+
+async def test_preview_counts_changes_without_writing(engine, erp_sim, store_sim, sim_catalog):
+    skus = list(sim_catalog.skus())
+    store_sim.products[skus[0]]["stock"] = 999
+    del store_sim.products[skus[1]]
+    preview = await engine.preview_catalog()
+    assert preview["variants"] == len(sim_catalog)
+    assert preview["unknown_in_store"] == 1
+    assert preview["would_change"] >= 1
+    assert store_sim.patches == [] and engine.state.catalog_counts()["skus"] == 0
+    await engine.sync_now("catalog")
+    after = await engine.preview_catalog()
+    assert after["would_change"] == 0

@@ -154,6 +154,24 @@ class StoreClient(HttpSide):
                 return
             seen.add(cursor)
 
+    async def products(self) -> AsyncIterator[list[Mapping[str, Any]]]:
+        """The store's current stock and price of every product, page by page."""
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            params: dict[str, Any] = {"limit": 500}
+            if cursor:
+                params["cursor"] = cursor
+            data = await self.call_json("GET", paths.PRODUCTS, params=params)
+            if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+                raise ProtocolError("the store's product list has no 'data' list",
+                                    code="bad_response")
+            yield [p for p in data["data"] if isinstance(p, Mapping)]
+            cursor = data.get("next_cursor")
+            if not cursor or cursor in seen:
+                return
+            seen.add(cursor)
+
     async def report_sent(self, order_id: str, erp_reference: str) -> None:
         await self.request("POST", paths.erp_sync(order_id),
                            json={"status": "sent", "erp_reference": erp_reference})
