@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -93,14 +94,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(command)  # pragma: no cover
 
 
+def gui_possible() -> bool:
+    """A desktop to show windows on (Windows and macOS always; elsewhere an X11 or Wayland
+    display, or an explicit QT_QPA_PLATFORM)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def default_command(args: argparse.Namespace, paths: Paths) -> int:
-    """Bare `bridge`: the tray app once it exists; with no config, the demo is offered."""
-    try:
+    """Bare `bridge`: the tray app (its first-run dialog offers the demo). With no desktop,
+    the headless service, or the demo in the terminal when nothing is configured."""
+    if gui_possible():
         from ui.app import main as ui_main
-    except ImportError:
-        ui_main = None
-    if ui_main is not None:
-        return int(ui_main(paths))
+
+        return ui_main(paths)
     if not paths.config_file.exists():
         print("Bridge is not configured yet (no config file at "
               f"{paths.config_file}).\nStarting the demo: a simulated Dragonfish ERP and a "

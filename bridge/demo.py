@@ -95,13 +95,13 @@ def prepare_demo_profile(paths: Paths) -> Paths:
 def run_demo(paths: Paths, *, headless: bool = True, duration: float | None = None,
              variants: int = 2000, verbose: bool = False) -> int:
     if not headless:
-        try:
+        from bridge.cli import gui_possible
+
+        if gui_possible():
             from ui.app import main as ui_main
-        except ImportError:
-            print("(The tray app is not available yet; running the demo in this terminal.)",
-                  flush=True)
-        else:
-            return int(ui_main(paths, demo=True))
+
+            return ui_main(paths, demo=True)
+        print("(No desktop here: running the demo in this terminal.)", flush=True)
     return asyncio.run(_demo(paths, duration=duration, variants=variants, verbose=verbose))
 
 

@@ -96,7 +96,7 @@ class Engine:
         self.paused = False
         self.running: dict[str, bool] = dict.fromkeys(PIPELINES, False)
         self.last_results: dict[str, RunResult] = {}
-        self.status_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.status_listeners: list[Callable[[], None]] = []
         self._locks = {p: asyncio.Lock() for p in PIPELINES}
         self._scheduler: AsyncIOScheduler | None = None
         self.store: StoreConnector | None = None
@@ -327,12 +327,11 @@ class Engine:
 
     # -- status ------------------------------------------------------------------------------
     def _status_changed(self) -> None:
-        if not self.status_listeners:
-            return
-        snapshot = self.status()
+        """Tell listeners the status changed; they fetch it (status_async) when they want,
+        so no query runs here, on the loop's thread."""
         for fn in list(self.status_listeners):
             try:
-                fn(snapshot)
+                fn()
             except Exception:
                 log.exception("status listener failed")
 

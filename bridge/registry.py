@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.config import ErpConfigBase, StoreConfig
+from bridge.fields import FieldSpec
 from bridge.http import RetryPolicy
 from bridge.model import Capabilities, ErpConnector, StoreConnector
 
@@ -24,11 +25,13 @@ class ErpEntry:
     factory: Callable[[Any, str, RetryPolicy | None], ErpConnector]
     # secrets this connector needs, as keyring names
     secrets: tuple[str, ...] = ("erp.token",)
+    # the settings form, in the vendor page's order
+    fields: tuple[FieldSpec, ...] = ()
 
 
 def _dragonfish() -> ErpEntry:
     from connectors.dragonfish.client import DragonfishClient
-    from connectors.dragonfish.config import DragonfishConfig
+    from connectors.dragonfish.config import UI_FIELDS, DragonfishConfig
 
     return ErpEntry(
         kind="dragonfish",
@@ -36,6 +39,7 @@ def _dragonfish() -> ErpEntry:
         config_model=DragonfishConfig,
         capabilities=DragonfishClient.capabilities,
         factory=lambda cfg, token, policy: DragonfishClient(cfg, token, policy),
+        fields=UI_FIELDS,
     )
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+# Qt widgets in tests render offscreen unless a test sets up a real display (test_tray_host)
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from typing import Any
 
 import pytest

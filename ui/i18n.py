@@ -39,5 +39,5 @@ def language() -> str:
 
 
 def _(text: str, **kw: object) -> str:
-    translated = _catalog.get(text, text)
+    translated = _catalog.get(text) or text
     return translated.format(**kw) if kw else translated

@@ -9,6 +9,21 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from bridge.config import ErpConfigBase, check_url
+from bridge.fields import FieldSpec
+
+# The vendor page's fields, in its order, with its names (plus BaseDeDatos and Motivo).
+UI_FIELDS = (
+    FieldSpec("endpoint", "Endpoint", placeholder="http://servidor:8015/api.Dragonfish/",
+              required=True, help="URL with protocol, port and trailing slash"),
+    FieldSpec("cliente", "Cliente", required=True),
+    FieldSpec("erp.token", "Token", kind="secret", required=True,
+              help="The JWT that ZooLogic issued"),
+    FieldSpec("lista", "Lista", placeholder="MAYOR $", help="Price list name"),
+    FieldSpec("base_de_datos", "BaseDeDatos", placeholder="ECOMMECS",
+              help="Only if your installation needs it"),
+    FieldSpec("motivo", "Motivo", placeholder="VENTA WEB", required=True,
+              help="A Motivo that exists in Dragonfish"),
+)
 
 
 class DragonfishConfig(ErpConfigBase):

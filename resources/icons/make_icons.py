@@ -38,7 +38,7 @@ from PySide6.QtGui import (  # noqa: E402
 from resources.icons import APP_SIZES, STATES, TRAY_SIZES, VARIANTS  # noqa: E402
 
 BRAND = QColor("#1E6FD9")
-BRAND_DARK = QColor("#0F4A9C")
+BRAND_LIGHT = QColor("#3D86E6")  # the bridge, a shade lighter so it stays visible on dark
 STATE_COLOURS = {
     "idle": QColor("#2E9E4F"),
     "syncing": QColor("#1E6FD9"),
@@ -74,11 +74,19 @@ def stroke_area(path: QPainterPath, width: float, cap: Qt.PenCapStyle) -> QPaint
     return stroker.createStroke(path).simplified()
 
 
-def paint_outlined(p: QPainter, area: QPainterPath, fill: QColor, outline: QColor,
-                   outline_w: float) -> None:
+def paint_outlined(
+    p: QPainter, area: QPainterPath, fill: QColor, outline: QColor, outline_w: float
+) -> None:
     """Fills `area` with `fill`, with an `outline_w` wide `outline` band around it."""
-    p.setPen(QPen(outline, 2 * outline_w, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                  Qt.PenJoinStyle.RoundJoin))
+    p.setPen(
+        QPen(
+            outline,
+            2 * outline_w,
+            Qt.PenStyle.SolidLine,
+            Qt.PenCapStyle.RoundCap,
+            Qt.PenJoinStyle.RoundJoin,
+        )
+    )
     p.setBrush(QBrush(outline))
     p.drawPath(area)
     p.setPen(Qt.PenStyle.NoPen)
@@ -115,8 +123,15 @@ def draw_idle(p: QPainter, size: int, fill: QColor, outline: QColor) -> None:
     check = QPainterPath(QPointF(cx - 0.50 * r, cy + 0.02 * r))
     check.lineTo(QPointF(cx - 0.14 * r, cy + 0.38 * r))
     check.lineTo(QPointF(cx + 0.50 * r, cy - 0.32 * r))
-    p.setPen(QPen(GLYPH, max(1.6, 0.24 * r), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                  Qt.PenJoinStyle.RoundJoin))
+    p.setPen(
+        QPen(
+            GLYPH,
+            max(1.6, 0.24 * r),
+            Qt.PenStyle.SolidLine,
+            Qt.PenCapStyle.RoundCap,
+            Qt.PenJoinStyle.RoundJoin,
+        )
+    )
     p.setBrush(Qt.BrushStyle.NoBrush)
     p.drawPath(check)
 
@@ -126,20 +141,21 @@ def draw_error(p: QPainter, size: int, fill: QColor, outline: QColor) -> None:
     paint_outlined(p, area, fill, outline, outline_width(size))
     w = max(1.7, 0.26 * r)
     p.setPen(QPen(GLYPH, w, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
-    p.drawLine(QPointF(cx, cy - 0.56 * r + w / 2), QPointF(cx, cy + 0.16 * r))
+    p.drawLine(QPointF(cx, cy - 0.58 * r + w / 2), QPointF(cx, cy + 0.08 * r))
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(QBrush(GLYPH))
     dot = max(0.95, 0.15 * r)
-    p.drawEllipse(QPointF(cx, cy + 0.52 * r), dot, dot)
+    p.drawEllipse(QPointF(cx, cy + 0.55 * r), dot, dot)
 
 
 def draw_syncing(p: QPainter, size: int, fill: QColor, outline: QColor) -> None:
     ow = outline_width(size)
-    t = max(1.9, 0.14 * size)  # arc thickness
-    head_w = 2.3 * t  # arrowhead base, across the arc
-    head_l = 1.15 * t  # arrowhead length, along the arc
+    t = max(1.6, 0.11 * size)  # arc thickness
+    head_w = 2.7 * t  # arrowhead base, across the arc
+    head_out = 0.58 * head_w  # how far the base reaches outwards from the arc's centre line
+    head_l = 1.45 * t  # arrowhead length, along the arc
     c = size / 2
-    r = c - ow - head_w / 2 + 0.1  # arc centre line
+    r = c - ow - head_out + 0.1  # arc centre line
     rect = QRectF(c - r, c - r, 2 * r, 2 * r)
     area = QPainterPath()
     sweep = 118.0
@@ -152,11 +168,13 @@ def draw_syncing(p: QPainter, size: int, fill: QColor, outline: QColor) -> None:
         base = polar(c, c, r, start + sweep)
         tangent = QPointF(-math.sin(end), -math.cos(end))  # direction of travel
         normal = QPointF(math.cos(end), -math.sin(end))  # outwards
-        head = QPolygonF([
-            base + normal * (head_w / 2) - tangent * 0.05,
-            base + tangent * head_l,
-            base - normal * (head_w / 2) - tangent * 0.05,
-        ])
+        head = QPolygonF(
+            [
+                base + normal * head_out - tangent * 0.05,
+                base + tangent * head_l,
+                base - normal * (head_w - head_out) - tangent * 0.05,
+            ]
+        )
         tri = QPainterPath()
         tri.addPolygon(head)
         tri.closeSubpath()
@@ -167,7 +185,7 @@ def draw_syncing(p: QPainter, size: int, fill: QColor, outline: QColor) -> None:
 def draw_paused(p: QPainter, size: int, fill: QColor, outline: QColor) -> None:
     ow = outline_width(size)
     bar_w = max(3.0, 0.27 * size)
-    gap = max(2.0, 0.16 * size)
+    gap = 2 * ow + max(1.5, 0.1 * size)  # background must show between the outlines
     top = ow + 0.08 * size
     height = size - 2 * top
     left = (size - 2 * bar_w - gap) / 2
@@ -179,17 +197,24 @@ def draw_paused(p: QPainter, size: int, fill: QColor, outline: QColor) -> None:
 
 
 def draw_disconnected(p: QPainter, size: int, fill: QColor, outline: QColor) -> None:
+    """A "no entry" sign: grey ring and slash on a white disc. The white inside keeps the
+    small sizes clean (no outline around the holes) and makes the silhouette unlike the
+    filled discs of idle and error."""
     ow = outline_width(size)
-    t = max(2.0, 0.14 * size)
-    c = size / 2
-    r = c - ow - t / 2 - 0.25
+    t = max(1.9, 0.13 * size)
+    cx, cy, r_out, area = disc(size)
+    paint_outlined(p, area, GLYPH, outline, ow)
+    r = r_out - t / 2
     ring = QPainterPath()
-    ring.addEllipse(QPointF(c, c), r, r)
-    slash = QPainterPath(polar(c, c, r, 135))
-    slash.lineTo(polar(c, c, r, 315))
-    area = stroke_area(ring, t, Qt.PenCapStyle.FlatCap).united(
-        stroke_area(slash, t, Qt.PenCapStyle.FlatCap))
-    paint_outlined(p, area.simplified(), fill, outline, ow)
+    ring.addEllipse(QPointF(cx, cy), r, r)
+    slash = QPainterPath(polar(cx, cy, r, 135))
+    slash.lineTo(polar(cx, cy, r, 315))
+    mark = stroke_area(ring, t, Qt.PenCapStyle.FlatCap).united(
+        stroke_area(slash, t, Qt.PenCapStyle.FlatCap)
+    )
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QBrush(fill))
+    p.drawPath(mark.simplified())
 
 
 DRAWERS: dict[str, Callable[[QPainter, int, QColor, QColor], None]] = {
@@ -224,8 +249,11 @@ def app_icon(size: int) -> QImage:
     # the bridge: deck between the boxes' tops, an arch over it, hangers at larger sizes
     deck_y, deck_h = 15.0 * u, max(1.6, 2.2 * u)
     arch = QPainterPath(QPointF(7.0 * u, deck_y + deck_h / 2))
-    arch.cubicTo(QPointF(11.0 * u, 3.0 * u), QPointF(21.0 * u, 3.0 * u),
-                 QPointF(25.0 * u, deck_y + deck_h / 2))
+    arch.cubicTo(
+        QPointF(11.0 * u, 3.0 * u),
+        QPointF(21.0 * u, 3.0 * u),
+        QPointF(25.0 * u, deck_y + deck_h / 2),
+    )
     arch_w = max(1.6, 2.4 * u)
     area = stroke_area(arch, arch_w, Qt.PenCapStyle.FlatCap)
     deck = QPainterPath()
@@ -236,7 +264,7 @@ def app_icon(size: int) -> QImage:
             hanger = QPainterPath()
             hanger.addRect(QRectF((x - 0.55) * u, 8.0 * u, 1.1 * u, deck_y - 8.0 * u))
             area = area.united(hanger)
-    paint_outlined(p, area.simplified(), BRAND_DARK, edge, edge_w * 0.6)
+    paint_outlined(p, area.simplified(), BRAND_LIGHT, edge, edge_w * 0.6)
 
     # the boxes, with a lid line so they read as boxes
     box_r = 2.2 * u
@@ -245,10 +273,19 @@ def app_icon(size: int) -> QImage:
         path = QPainterPath()
         path.addRoundedRect(box, box_r, box_r)
         paint_outlined(p, path, BRAND, edge, edge_w * 0.6)
-        p.setPen(QPen(QColor(255, 255, 255, 230), max(1.0, 1.3 * u), Qt.PenStyle.SolidLine,
-                      Qt.PenCapStyle.FlatCap))
-        lid_y = box.top() + max(2.0, 4.2 * u)
-        p.drawLine(QPointF(box.left() + 1.6 * u, lid_y), QPointF(box.right() - 1.6 * u, lid_y))
+        p.save()
+        p.setClipPath(path)
+        p.setPen(
+            QPen(
+                QColor(255, 255, 255, 235),
+                max(1.0, 1.2 * u),
+                Qt.PenStyle.SolidLine,
+                Qt.PenCapStyle.FlatCap,
+            )
+        )
+        lid_y = box.top() + max(2.5, 4.0 * u)
+        p.drawLine(QPointF(box.left(), lid_y), QPointF(box.right(), lid_y))
+        p.restore()
     p.end()
     return image
 
@@ -257,7 +294,7 @@ def app_icon(size: int) -> QImage:
 
 
 def save(image: QImage, path: Path) -> None:
-    if not image.save(str(path), "PNG"):
+    if not image.save(str(path)):  # the format follows the .png suffix
         raise OSError(f"could not write {path}")
 
 
@@ -276,9 +313,12 @@ def contact_sheet(images: list[tuple[str, list[QImage]]], scale: int) -> QImage:
         for (_, imgs), height in zip(images, heights, strict=True):
             x = x0 + pad
             for img in imgs:
-                big = img.scaled(img.width() * scale, img.height() * scale,
-                                 Qt.AspectRatioMode.IgnoreAspectRatio,
-                                 Qt.TransformationMode.FastTransformation)
+                big = img.scaled(
+                    img.width() * scale,
+                    img.height() * scale,
+                    Qt.AspectRatioMode.IgnoreAspectRatio,
+                    Qt.TransformationMode.FastTransformation,
+                )
                 p.drawImage(QPointF(x, y + pad), big)
                 x += big.width() + 2 * pad
             y += height
@@ -289,10 +329,17 @@ def contact_sheet(images: list[tuple[str, list[QImage]]], scale: int) -> QImage:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: here)")
-    parser.add_argument("--contact-sheet", type=Path, metavar="PNG",
-                        help="also write an enlarged review sheet of every icon to this file")
-    parser.add_argument("--sheet-sizes", default="16,22,24,32",
-                        help="sizes shown on the contact sheet (default: 16,22,24,32)")
+    parser.add_argument(
+        "--contact-sheet",
+        type=Path,
+        metavar="PNG",
+        help="also write an enlarged review sheet of every icon to this file",
+    )
+    parser.add_argument(
+        "--sheet-sizes",
+        default="16,22,24,32",
+        help="sizes shown on the contact sheet (default: 16,22,24,32)",
+    )
     parser.add_argument("--scale", type=int, default=6, help="contact sheet magnification")
     args = parser.parse_args(argv)
 

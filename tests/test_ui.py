@@ -1,0 +1,372 @@
+"""The tray app's real widgets, offscreen, against the simulators over loopback.
+
+The tests are plain functions that run their body on a qasync loop
+(`run(qloop, body())`): Qt events and asyncio callbacks both run while the body awaits.
+pytest-qt's waitUntil is not used inside them (it cannot run inside a coroutine); `until`
+polls instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+import PySide6.QtWidgets  # noqa: F401  (before qasync, which uses the binding already imported)
+import qasync
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolBar
+
+from bridge.config import Paths, load_config
+from bridge.secrets import SecretStore
+from connectors.dragonfish.simcatalog import SimCatalog
+from connectors.dragonfish.simulator import DragonfishSimulator
+from connectors.store.simulator import StoreSimulator
+from tests.conftest import STORE_TOKEN, write_profile
+from ui.i18n import set_language
+
+WAIT = 30000
+
+
+@pytest.fixture
+def qloop(qapp):
+    qapp.setQuitOnLastWindowClosed(False)  # as ui.app.main does: the tray app lives on
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()  # now, while Qt still has the loop's signal source
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def sims():
+    catalog = SimCatalog.generate(60, seed=4)
+    erp = DragonfishSimulator(catalog=catalog, write_hold_s=0.0)
+    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")))
+    erp.start_in_thread()
+    store.start_in_thread()
+    yield erp, store
+    store.stop_thread()
+    erp.stop_thread()
+
+
+@pytest.fixture
+def ui_profile(tmp_path, sims):
+    erp, store = sims
+    paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
+                          orders_interval_s=3600, catalog_interval_s=3600, retry_base_s=600)
+    secrets = SecretStore(use_keyring=False)
+    secrets.set_session("store.token", STORE_TOKEN)
+    secrets.set_session("erp.token", erp.token)
+    return paths, secrets
+
+
+def run(qloop, coro, timeout=90):
+    return qloop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+
+async def until(predicate, within=WAIT / 1000, what=""):
+    for _ in range(int(within / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+async def start_app(paths, secrets, **kw):
+    from ui.app import BridgeApp
+
+    set_language(kw.pop("language", "en"))
+    app = BridgeApp(paths, secrets=secrets, use_tray=kw.pop("use_tray", False), **kw)
+    task = asyncio.ensure_future(app.run())
+    await until(lambda: app.ready.is_set() or task.done(), what="app ready")
+    assert not task.done(), task.exception() if task.done() else None
+    await until(lambda: not any(app.controller.engine.running.values()), what="first runs")
+    return app, task
+
+
+async def stop_app(app, task):
+    app.quit()
+    assert await asyncio.wait_for(task, 30) == 0
+
+
+def toolbar_button(window, action):
+    bar = window.findChild(QToolBar, "mainToolbar")
+    return bar.widgetForAction(action)
+
+
+def erp_has(erp, number):
+    return erp.call(lambda: erp.order_by_external(number)) is not None
+
+
+def test_no_tray_opens_main_window_and_sync_now_sends_order(qtbot, qloop, ui_profile, sims):
+    erp, store = sims
+    paths, secrets = ui_profile
+
+    async def body():
+        app, task = await start_app(paths, secrets)
+        try:
+            w = app.window
+            assert w.isVisible() and app.tray is None
+            # the first runs happened at start; the next would be in an hour
+            order = store.call(lambda: store.add_order())
+            qtbot.mouseClick(toolbar_button(w, w.sync_action), Qt.MouseButton.LeftButton)
+            await until(lambda: erp_has(erp, order["number"]), what="order in the ERP")
+            await until(lambda: w.overview.title.text() == "All up to date", what="idle")
+            # the live log followed it
+            await until(lambda: any(order["number"] in r.text and r.code == "order_done"
+                                    for r in w.log.model.rows), what="log line")
+            w.log.search.setText(order["number"])
+            rows = w.log.visible_rows()
+            assert len(rows) >= 3
+            assert all(order["number"] in r.text + r.detail for r in rows)
+        finally:
+            await stop_app(app, task)
+
+    run(qloop, body())
+
+
+def test_retry_and_discard_from_error_list(qtbot, qloop, ui_profile, sims):
+    erp, store = sims
+    paths, secrets = ui_profile
+
+    async def body():
+        app, task = await start_app(paths, secrets)
+        try:
+            w = app.window
+            erp.faults.script("POST", "pedido", 409, 409, 409, 409, 409)
+            busy = store.call(lambda: store.add_order())
+            bad = store.call(lambda: store.add_order(buyer__tax_id="20-1",
+                                                     buyer__tax_condition="monotributo"))
+            w.sync_action.trigger()
+            await until(lambda: len(w.errors.errors) == 2, what="two errors")
+            assert w.tabs.tabText(w.TAB_ERRORS) == "Errors (2)"
+            w.show_tab(w.TAB_ERRORS)
+            rows = {e["number"]: i for i, e in enumerate(w.errors.errors)}
+            assert "409" in w.errors.errors[rows[busy["number"]]]["message"]
+            # retry the one the ERP was too busy for
+            w.errors.select_row(rows[busy["number"]])
+            assert "busy" in w.errors.detail.toPlainText()
+            qtbot.mouseClick(w.errors.retry_btn, Qt.MouseButton.LeftButton)
+            await until(lambda: erp_has(erp, busy["number"]), what="retried order in ERP")
+            await until(lambda: len(w.errors.errors) == 1, what="one error left")
+            # discard the other, with a reason
+            w.errors.select_row(0)
+            qtbot.mouseClick(w.errors.discard_btn, Qt.MouseButton.LeftButton)
+            dialog = w.errors._dialog
+            assert dialog is not None and dialog.isVisible()
+            dialog.setTextValue("cliente duplicado")
+            dialog.accept()
+            await until(lambda: w.errors.errors == [], what="no errors")
+            row = app.controller.engine.state.get_order(bad["id"])
+            assert row.state.value == "discarded"
+            assert not erp_has(erp, bad["number"])
+        finally:
+            await stop_app(app, task)
+
+    run(qloop, body())
+
+
+def test_pause_resume_from_toolbar_in_spanish(qtbot, qloop, ui_profile, sims):
+    paths, secrets = ui_profile
+
+    async def body():
+        app, task = await start_app(paths, secrets, language="es_AR")
+        try:
+            w = app.window
+            assert w.sync_action.text() == "Sincronizar ahora"
+            qtbot.mouseClick(toolbar_button(w, w.pause_action), Qt.MouseButton.LeftButton)
+            await until(lambda: w.pause_action.text() == "Reanudar", what="paused")
+            assert app.controller.engine.paused
+            await until(lambda: w.overview.title.text() == "En pausa", what="paused title")
+            qtbot.mouseClick(toolbar_button(w, w.pause_action), Qt.MouseButton.LeftButton)
+            await until(lambda: w.pause_action.text() == "Pausar", what="resumed")
+        finally:
+            await stop_app(app, task)
+            set_language("en")
+
+    run(qloop, body())
+
+
+def test_tray_menu_and_state(qtbot, qloop, ui_profile, sims):
+    """The tray object itself (offscreen there is no tray host: test_tray_host shows one in a
+    real tray)."""
+    erp, store = sims
+    paths, secrets = ui_profile
+
+    async def body():
+        app, task = await start_app(paths, secrets, use_tray=True)
+        tray = app.tray
+        names = [a.text() for a in tray.menu.actions() if a.text()]
+        assert names == ["Sync now", "Pause", "View log", "Errors (0)", "Settings",
+                         "Mute notifications for 1 hour", "About", "Quit"]
+        order = store.call(lambda: store.add_order())
+        tray.sync_action.trigger()
+        await until(lambda: erp_has(erp, order["number"]), what="order in ERP")
+        erp.expire_token()
+        store.call(lambda: store.add_order())
+        tray.sync_action.trigger()
+        await until(lambda: tray.state == "disconnected", what="disconnected")
+        assert "Disconnected" in tray.icon.toolTip()
+        tray.openErrors.emit()
+        assert app.window.isVisible()
+        assert app.window.tabs.currentIndex() == app.window.TAB_ERRORS
+        tray.quit_action.trigger()
+        assert await asyncio.wait_for(task, 30) == 0
+
+    run(qloop, body())
+
+
+def test_notifications_muted_after_start_and_snoozable(qtbot, qloop, ui_profile, sims):
+    _erp, store = sims
+    paths, secrets = ui_profile
+
+    async def body():
+        app, task = await start_app(paths, secrets, mute_after_start_s=3600)
+        messages: list[tuple[str, str]] = []
+        app.controller.notify.connect(lambda t, m: messages.append((t, m)))
+        errors = app.window.errors
+        try:
+            store.call(lambda: store.add_order(buyer__tax_id="20-1",
+                                               buyer__tax_condition="monotributo"))
+            app.window.sync_action.trigger()
+            await until(lambda: len(errors.errors) == 1, what="first error")
+            await asyncio.sleep(0.3)
+            assert messages == []  # muted: Bridge started less than a minute ago
+            app.controller.mute_after_start_s = 0
+            store.call(lambda: store.add_order(buyer__tax_id="20-2",
+                                               buyer__tax_condition="monotributo"))
+            app.window.sync_action.trigger()
+            await until(lambda: len(messages) == 1, what="a notification")
+            assert "CUIT" in messages[0][1]
+            app.controller.snooze(1)
+            store.call(lambda: store.add_order(buyer__tax_id="20-3",
+                                               buyer__tax_condition="monotributo"))
+            app.window.sync_action.trigger()
+            await until(lambda: len(errors.errors) == 3, what="third error")
+            await asyncio.sleep(0.3)
+            assert len(messages) == 1
+        finally:
+            await stop_app(app, task)
+
+    run(qloop, body())
+
+
+def test_settings_validate_and_test_connection(qtbot, qloop, ui_profile, sims):
+    from ui.settings import SettingsDialog
+
+    paths, secrets = ui_profile
+    set_language("en")
+    config = load_config(paths.config_file)
+    dialog = SettingsDialog(paths, secrets, config)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    save = dialog.buttons.button(dialog.buttons.StandardButton.Save)
+    endpoint = dialog.erp_page().widgets["endpoint"]
+    good = endpoint.text()
+    endpoint.setText(good.rstrip("/"))
+    qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+    assert dialog.problem.isVisible()
+    assert dialog.problem.text() == "Endpoint: must end with '/'"
+    assert load_config(paths.config_file).erp.endpoint == good  # nothing saved
+    endpoint.setText(good)
+    run(qloop, dialog.test_erp())
+    assert "ERP price list" in dialog.erp_result.text() and "✘" not in dialog.erp_result.text()
+    run(qloop, dialog.test_store())
+    assert "store token" in dialog.store_result.text()
+    assert "✘" not in dialog.store_result.text()
+    dialog.orders_every.setValue(7)
+    saved = []
+    dialog.saved.connect(saved.append)
+    qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+    assert saved and load_config(paths.config_file).sync.orders_interval_s == 7
+
+
+@pytest.mark.skipif(not os.environ.get("BRIDGE_TEST_SECRET_SERVICE"),
+                    reason="no Secret Service in this session (scripts/test.sh starts one)")
+def test_first_run_settings_put_the_secret_in_the_keyring(qtbot, qloop, tmp_path, sims):
+    import uuid
+
+    import keyring
+
+    from ui.settings import SettingsDialog
+
+    erp, store = sims
+    set_language("en")
+    paths = Paths(tmp_path / "cfg" / "config.toml", tmp_path / "data")
+    secrets = SecretStore()
+    assert secrets.backend.secure
+    store_token = f"store-{uuid.uuid4().hex}"
+    store.call(lambda: store.set_token(store_token))
+    dialog = SettingsDialog(paths, secrets, None, first_run=True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    page = dialog.erp_page()
+    qtbot.keyClicks(page.widgets["endpoint"], erp.base_url)
+    qtbot.keyClicks(page.widgets["cliente"], erp.cliente)
+    qtbot.keyClicks(page.widgets["erp.token"], erp.token)
+    qtbot.keyClicks(page.widgets["motivo"], "VENTA WEB")
+    qtbot.keyClicks(dialog.store_url, store.base_url)
+    qtbot.keyClicks(dialog.store_token, store_token)
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Save),
+                     Qt.MouseButton.LeftButton)
+    assert not dialog.problem.isVisible(), dialog.problem.text()
+    try:
+        assert keyring.get_password("bridge", "store.token") == store_token
+        assert keyring.get_password("bridge", "erp.token") == erp.token
+        text = paths.config_file.read_text()
+        assert store_token not in text and erp.token not in text
+        assert load_config(paths.config_file).erp.cliente == erp.cliente
+        # reopened: the stored secret is not shown, only that it is set
+        again = SettingsDialog(paths, secrets, load_config(paths.config_file))
+        qtbot.addWidget(again)
+        assert again.store_token.text() == "" and "saved" in again.store_token.placeholderText()
+    finally:
+        keyring.delete_password("bridge", "store.token")
+        keyring.delete_password("bridge", "erp.token")
+
+
+def test_first_run_offers_demo_and_it_flows(qtbot, qloop, tmp_path):
+    from ui.app import BridgeApp
+    from ui.wizard import FirstRunDialog
+
+    set_language("en")
+    paths = Paths(tmp_path / "none" / "config.toml", tmp_path / "data")
+
+    async def body():
+        app = BridgeApp(paths, secrets=SecretStore(use_keyring=False), use_tray=False,
+                        demo_variants=200)
+        task = asyncio.ensure_future(app.run())
+        await until(lambda: any(isinstance(d, FirstRunDialog) and d.isVisible()
+                                for d in app.dialogs), what="first-run dialog")
+        first = next(d for d in app.dialogs if isinstance(d, FirstRunDialog))
+        qtbot.mouseClick(first.demo_btn, Qt.MouseButton.LeftButton)
+        await until(app.ready.is_set, what="demo running")
+        world = app.controller.demo
+        await until(lambda: len(world.erp.orders) >= 3, what="demo orders in the ERP")
+        assert "demo" in app.window.windowTitle()
+        assert (tmp_path / "data" / "demo" / "state.sqlite3").exists()
+        assert not paths.config_file.exists()
+        await stop_app(app, task)
+
+    run(qloop, body())
+
+
+def test_every_ui_string_has_spanish():
+    import json
+    import re
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    catalog = json.loads((root / "resources/i18n/es_AR.json").read_text(encoding="utf-8"))
+    sys.path.insert(0, str(root / "scripts"))
+    from i18n_extract import ui_strings
+
+    missing = sorted(s for s in ui_strings() if not catalog.get(s))
+    assert missing == [], f"no Spanish for: {missing[:10]} (run scripts/i18n_extract.py)"
+    for key, value in catalog.items():
+        assert set(re.findall(r"{(\w+)}", key)) == set(re.findall(r"{(\w+)}", value)), key

@@ -1,0 +1,291 @@
+"""The tray app: Qt on the engine's asyncio loop via qasync.
+
+Start-up: with a config, the engine starts and the tray icon shows; with none, the first-run
+dialog offers the demo or the settings; with a broken one, the settings open on the problem.
+Where the desktop has no tray, the main window opens instead and closing it quits.
+Quitting ends the main coroutine (never `app.quit()` from inside the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+# PySide6 before qasync: qasync picks the Qt binding that is already imported
+import PySide6.QtWidgets  # noqa: F401  (before qasync, which uses the binding already imported)
+import qasync
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from bridge import __version__
+from bridge.config import Config, Paths, load_config
+from bridge.engine import Engine
+from bridge.errors import ConfigError
+from bridge.events import setup_logging
+from bridge.secrets import SecretStore
+from bridge.watcher import ConfigWatcher
+from ui.controller import MUTE_AFTER_START_S, AppController
+from ui.i18n import DEFAULT_LANGUAGE, _, set_language
+from ui.icons import app_icon
+from ui.main_window import MainWindow
+from ui.settings import SettingsDialog
+from ui.tray import Tray
+from ui.wizard import FirstRunDialog, PreviewDialog
+
+log = logging.getLogger("bridge.ui")
+
+
+class BridgeApp:
+    def __init__(self, paths: Paths, *, demo: bool = False, secrets: SecretStore | None = None,
+                 use_tray: bool | None = None, mute_after_start_s: float = MUTE_AFTER_START_S,
+                 demo_variants: int = 2000) -> None:
+        self.paths = paths
+        self.demo = demo
+        self.secrets = secrets or SecretStore()
+        self.use_tray = Tray.available() if use_tray is None else use_tray
+        self.mute_after_start_s = mute_after_start_s
+        self.demo_variants = demo_variants
+        self.done = asyncio.Event()
+        self.exit_code = 0
+        self.controller: AppController | None = None
+        self.window: MainWindow | None = None
+        self.tray: Tray | None = None
+        self.watcher: ConfigWatcher | None = None
+        self.dialogs: list[QWidget] = []
+        self.ready = asyncio.Event()  # the engine runs and the UI shows it
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._history_timer: QTimer | None = None
+
+    # -- entry -------------------------------------------------------------------------------
+    def _handle_signals(self) -> None:
+        """Ctrl+C / SIGTERM end the main coroutine cleanly. Qt's event loop keeps the
+        interpreter in C++, so a timer gives Python a chance to see the signal."""
+        loop = asyncio.get_running_loop()
+
+        def handler(signum: int, frame: Any) -> None:
+            loop.call_soon_threadsafe(self.quit)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, OSError):  # not the main thread
+                signal.signal(sig, handler)
+        self._signal_timer = QTimer()
+        self._signal_timer.setInterval(300)
+        self._signal_timer.timeout.connect(lambda: None)
+        self._signal_timer.start()
+
+    async def run(self) -> int:
+        self._handle_signals()
+        if self.demo:
+            await self.start_demo()
+        elif not self.paths.config_file.exists():
+            self.show_first_run()
+        else:
+            try:
+                config = load_config(self.paths.config_file)
+            except ConfigError as exc:
+                self.open_settings(None, problem=exc.message)
+            else:
+                await self.start_engine(config, self.paths, self.secrets)
+        await self.done.wait()
+        await self.shutdown()
+        return self.exit_code
+
+    def quit(self) -> None:
+        self.done.set()
+
+    def spawn(self, coro: Any) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def finished(t: asyncio.Future[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("UI task failed", exc_info=t.exception())
+
+        task.add_done_callback(finished)
+        return task
+
+    async def shutdown(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.controller is not None:
+            await self.controller.stop()
+        if self.tray is not None:
+            self.tray.hide()
+        for w in [self.window, *self.dialogs]:
+            if w is not None:
+                w.close()
+
+    # -- first run ---------------------------------------------------------------------------
+    def show_first_run(self) -> None:
+        dialog = FirstRunDialog()
+        dialog.demoChosen.connect(lambda: self.spawn(self.start_demo()))
+        dialog.connectChosen.connect(lambda: self.open_settings(None, first_run=True))
+        dialog.quitChosen.connect(self.quit)
+        self._keep(dialog)
+        dialog.open()
+
+    def _keep(self, w: QWidget) -> None:
+        self.dialogs.append(w)
+
+    def open_settings(self, config: Config | None, *, first_run: bool = False,
+                      problem: str | None = None) -> SettingsDialog:
+        # the running engine's secrets and profile (the demo keeps its own, in memory)
+        engine = self.controller.engine if self.controller else None
+        dialog = SettingsDialog(engine.paths if engine else self.paths,
+                                engine.secrets if engine else self.secrets, config, self.window,
+                                first_run=first_run)
+        if problem:
+            dialog.show_problem(problem)
+        dialog.saved.connect(lambda cfg: self.spawn(self.settings_saved(cfg, first_run)))
+        if self.controller is None:
+            dialog.rejected.connect(self.quit)
+        self._keep(dialog)
+        dialog.open()
+        return dialog
+
+    async def settings_saved(self, config: Config, first_run: bool) -> None:
+        if self.controller is None:
+            if first_run:
+                await self.show_preview(config)
+            else:
+                await self.start_engine(config, self.paths, self.secrets)
+            return
+        try:
+            await self.controller.engine.apply_config(config)
+        except ConfigError as exc:
+            self.open_settings(config, problem=exc.message)
+
+    async def show_preview(self, config: Config) -> None:
+        preview = PreviewDialog()
+        self._keep(preview)
+        preview.startChosen.connect(
+            lambda: self.spawn(self.start_engine(config, self.paths, self.secrets)))
+        preview.rejected.connect(self.quit)
+        preview.open()
+        engine = Engine(config, self.paths, self.secrets)
+        try:
+            preview.show_preview(await engine.preview_catalog())
+        except Exception as exc:
+            preview.show_failure(str(getattr(exc, "message", exc)))
+        finally:
+            await engine.stop()
+            engine.close()
+
+    # -- demo --------------------------------------------------------------------------------
+    async def start_demo(self) -> None:
+        from bridge.demo import DemoWorld, start_demo_engine
+
+        world = DemoWorld(variants=self.demo_variants)
+        await world.start()
+        engine, demo_paths = await start_demo_engine(self.paths, world)
+        world.begin_activity()
+        await self.start_with_engine(engine, demo_paths, demo=world)
+
+    # -- normal start ------------------------------------------------------------------------
+    async def start_engine(self, config: Config, paths: Paths, secrets: SecretStore) -> None:
+        engine = Engine(config, paths, secrets)
+        await self.start_with_engine(engine, paths)
+
+    async def start_with_engine(self, engine: Engine, paths: Paths, demo: Any = None) -> None:
+        setup_logging(paths.log_dir, engine.config.logging.level)
+        controller = AppController(engine, demo=demo,
+                                   mute_after_start_s=self.mute_after_start_s)
+        self.controller = controller
+        window = MainWindow()
+        if demo is not None:
+            window.setWindowTitle(_("Bridge — demo (simulated ERP and store)"))
+        self.window = window
+        window.log.load(await controller.recent_events())
+        controller.eventAdded.connect(window.log.add_event)
+        controller.statusChanged.connect(window.set_status)
+        controller.errorsChanged.connect(window.errors.set_errors)
+        window.syncRequested.connect(controller.sync_now)
+        window.pauseToggled.connect(controller.toggle_pause)
+        window.settingsRequested.connect(lambda: self.open_settings(engine.config))
+        window.aboutRequested.connect(self.show_about)
+        window.errors.retryRequested.connect(controller.retry)
+        window.errors.retryAllRequested.connect(controller.retry_all)
+        window.errors.discardRequested.connect(controller.discard)
+        window.tabs.currentChanged.connect(
+            lambda i: self.spawn(self.refresh_history()) if i == window.TAB_HISTORY else None)
+        window.closed.connect(self.quit)
+        self._history_timer = QTimer(window)
+        self._history_timer.setInterval(30000)
+        self._history_timer.timeout.connect(lambda: self.spawn(self.refresh_history()))
+        self._history_timer.start()
+        if self.use_tray:
+            tray = Tray()
+            self.tray = tray
+            controller.statusChanged.connect(tray.set_status)
+            controller.notify.connect(tray.message)
+            tray.syncRequested.connect(controller.sync_now)
+            tray.pauseToggled.connect(controller.toggle_pause)
+            tray.openWindow.connect(window.show_and_raise)
+            tray.openLog.connect(lambda: window.show_tab(window.TAB_LOG))
+            tray.openErrors.connect(lambda: window.show_tab(window.TAB_ERRORS))
+            tray.openSettings.connect(lambda: self.open_settings(engine.config))
+            tray.openAbout.connect(self.show_about)
+            tray.snoozeRequested.connect(controller.snooze)
+            tray.quitRequested.connect(self.quit)
+            tray.show()
+        else:
+            # no tray on this desktop: the window is the app
+            window.quit_on_close = True
+            window.show()
+        try:
+            await controller.start()
+        except ConfigError as exc:
+            window.show_and_raise()
+            self.open_settings(engine.config, problem=exc.message)
+        if engine.config.path is not None and demo is None:
+            loop = asyncio.get_running_loop()
+
+            async def apply(cfg: Config) -> None:
+                await self.settings_saved(cfg, False)
+
+            def refuse(exc: ConfigError) -> None:
+                engine.events.error("config", "config_invalid",
+                                    f"The edited config file is invalid and was not applied "
+                                    f"(the previous settings stay): {exc.message}")
+
+            self.watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
+            self.watcher.start()
+        await self.refresh_history()
+        self.ready.set()
+
+    async def refresh_history(self) -> None:
+        if self.controller is not None and self.window is not None:
+            self.window.history.set_history(await self.controller.history())
+
+    def show_about(self) -> None:
+        engine = self.controller.engine if self.controller else None
+        box = QMessageBox(self.window)
+        box.setObjectName("aboutBox")
+        box.setWindowTitle(_("About Bridge"))
+        box.setIconPixmap(app_icon().pixmap(64, 64))
+        data = engine.paths.data_dir if engine else self.paths.data_dir
+        box.setText(_("<b>Bridge {version}</b><br>Keeps your VentasxMayor store and your ERP "
+                      "in sync.<br><br>Data and logs: {data}<br>Keyring: {keyring}",
+                      version=__version__, data=data, keyring=self.secrets.backend.detail))
+        self._keep(box)
+        box.open()
+
+
+def main(paths: Paths, demo: bool = False) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Bridge")
+    app.setOrganizationName("VentasxMayor")
+    app.setApplicationVersion(__version__)
+    app.setQuitOnLastWindowClosed(False)
+    app.setWindowIcon(app_icon())
+    language = DEFAULT_LANGUAGE
+    with contextlib.suppress(ConfigError):
+        language = load_config(paths.config_file).ui.language
+    set_language(language)
+    return int(qasync.run(BridgeApp(paths, demo=demo).run()))

@@ -1,0 +1,162 @@
+"""The UI's side of the engine interface: Qt signals for status and events, commands that
+run as tasks on the (qasync) loop, and the rules for tray notifications.
+
+Everything here runs on the Qt main thread, which is also the asyncio loop's thread under
+qasync; the engine's SQLite work happens on its own worker thread, so nothing here blocks
+on disk or network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from bridge.engine import Engine
+from bridge.events import Event
+
+log = logging.getLogger("bridge.ui")
+
+# No notifications in the first minute after start: whatever was already wrong is in the
+# error list, and a burst of pop-ups at login helps nobody.
+MUTE_AFTER_START_S = 60.0
+
+
+class AppController(QObject):
+    statusChanged = Signal(dict)
+    eventAdded = Signal(object)
+    errorsChanged = Signal(list)
+    notify = Signal(str, str)  # title, message
+
+    def __init__(self, engine: Engine, *, demo: Any = None,
+                 mute_after_start_s: float = MUTE_AFTER_START_S) -> None:
+        super().__init__()
+        self.engine = engine
+        self.demo = demo
+        self.started_at = time.monotonic()
+        self.mute_after_start_s = mute_after_start_s
+        self.snoozed_until = 0.0
+        self.status: dict[str, Any] = {}
+        self.errors: list[dict[str, Any]] = []
+        self._known_errors: set[int] | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._refresh_pending = False
+        engine.events.subscribe(self._on_event)
+        engine.status_listeners.append(self._schedule_refresh)
+        # the clock moves even when nothing happens ("last sync 5 min ago", next run)
+        self._timer = QTimer(self)
+        self._timer.setInterval(2000)
+        self._timer.timeout.connect(self._schedule_refresh)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.engine.start()
+        self._timer.start()
+        await self.refresh()
+
+    async def stop(self) -> None:
+        self._timer.stop()
+        for t in list(self._tasks):
+            t.cancel()
+        await self.engine.stop()
+        self.engine.close()
+        if self.demo is not None:
+            await self.demo.stop()
+
+    def spawn(self, coro: Awaitable[Any], what: str = "") -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Future[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("%s failed: %r", what or "UI task", t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    # -- engine -> UI ------------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        self.eventAdded.emit(event)
+
+    def _schedule_refresh(self) -> None:
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            self.spawn(self.refresh(), "status refresh")
+
+    async def refresh(self) -> None:
+        self._refresh_pending = False
+        status = await self.engine.status_async()
+        errors = await self.engine.state.run(self.engine.state.errors, "open", 500)
+        self.status = status
+        self.statusChanged.emit(status)
+        if [e["id"] for e in errors] != [e["id"] for e in self.errors] or \
+                [e["count"] for e in errors] != [e["count"] for e in self.errors]:
+            self.errors = errors
+            self.errorsChanged.emit(errors)
+        self._maybe_notify(errors)
+
+    def _maybe_notify(self, errors: list[dict[str, Any]]) -> None:
+        from ui.texts import error_subject, explain_error
+
+        persistent = [e for e in errors if e["kind"] != "transient" or e["count"] >= 3]
+        ids = {e["id"] for e in persistent}
+        if self._known_errors is None:
+            self._known_errors = ids
+            return
+        new = [e for e in persistent if e["id"] not in self._known_errors]
+        self._known_errors |= ids
+        if not new or self.muted():
+            return
+        from ui.i18n import _
+
+        first = new[0]
+        title = _("Bridge: {n} new problem(s)", n=len(new))
+        self.notify.emit(title, f"{error_subject(first)}: {explain_error(first)}")
+
+    def muted(self) -> bool:
+        now = time.monotonic()
+        return now - self.started_at < self.mute_after_start_s or now < self.snoozed_until
+
+    def snooze(self, hours: float) -> None:
+        self.snoozed_until = time.monotonic() + hours * 3600
+
+    # -- commands ----------------------------------------------------------------------------
+    def sync_now(self) -> asyncio.Future[Any]:
+        return self.spawn(self.engine.sync_now("all"), "sync now")
+
+    def toggle_pause(self) -> None:
+        if self.engine.paused:
+            self.engine.resume()
+        else:
+            self.engine.pause()
+
+    def retry(self, error_id: int) -> asyncio.Future[Any]:
+        return self.spawn(self._after(self.engine.retry_error(error_id)), "retry")
+
+    def retry_all(self) -> asyncio.Future[Any]:
+        return self.spawn(self._after(self.engine.retry_all()), "retry all")
+
+    def discard(self, error_id: int, reason: str) -> asyncio.Future[Any]:
+        return self.spawn(self._after(self.engine.discard_error(error_id, reason)), "discard")
+
+    async def _after(self, coro: Awaitable[Any]) -> Any:
+        result = await coro
+        await self.refresh()
+        return result
+
+    async def recent_events(self, limit: int = 500) -> list[dict[str, Any]]:
+        return await self.engine.state.run(self.engine.state.events, 0, limit)
+
+    async def history(self) -> dict[str, Any]:
+        state = self.engine.state
+        runs = await state.run(state.recent_runs, 200)
+        per_day = await state.run(state.orders_per_day, 14)
+        return {"runs": runs, "orders_per_day": per_day}
+
+    def call_later(self, fn: Callable[[], None], ms: int) -> None:
+        QTimer.singleShot(ms, fn)

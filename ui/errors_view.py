@@ -1,0 +1,168 @@
+"""The error list: what failed, why in plain words, the server's own message; retry one,
+retry all, discard with a reason; double-click shows the item's story in the log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.i18n import _
+from ui.texts import error_search_key, error_subject, explain_error
+
+KIND_NAMES: dict[str, Callable[[], str]] = {
+    "transient": lambda: _("Temporary"),
+    "data": lambda: _("Data to fix"),
+    "auth": lambda: _("Credentials"),
+    "config": lambda: _("Settings"),
+}
+
+
+class ErrorsView(QWidget):
+    retryRequested = Signal(int)
+    retryAllRequested = Signal()
+    discardRequested = Signal(int, str)
+    showInLog = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[dict[str, Any]] = []
+        self.table = QTableWidget(0, 5)
+        self.table.setObjectName("errorsTable")
+        self.table.setHorizontalHeaderLabels(
+            [_("What"), _("Type"), _("Why"), _("Times"), _("Last")])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(True)
+        h = self.table.horizontalHeader()
+        for c in (0, 1, 3, 4):
+            h.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        h.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._show_detail)
+        self.table.cellDoubleClicked.connect(lambda r, c: self._open_in_log())
+        self.detail = QTextBrowser()
+        self.detail.setObjectName("errorDetail")
+        self.detail.setMaximumHeight(140)
+        self.empty = QLabel(_("No problems. Everything that failed is listed here, with what "
+                              "to do about it."))
+        self.empty.setWordWrap(True)
+        self.retry_btn = QPushButton(_("Retry"))
+        self.retry_btn.setObjectName("retryButton")
+        self.retry_all_btn = QPushButton(_("Retry all"))
+        self.retry_all_btn.setObjectName("retryAllButton")
+        self.discard_btn = QPushButton(_("Discard…"))
+        self.discard_btn.setObjectName("discardButton")
+        self.log_btn = QPushButton(_("Show in log"))
+        self.retry_btn.clicked.connect(self._retry)
+        self.retry_all_btn.clicked.connect(self.retryAllRequested.emit)
+        self.discard_btn.clicked.connect(self._discard)
+        self.log_btn.clicked.connect(self._open_in_log)
+        bar = QHBoxLayout()
+        for b in (self.retry_btn, self.retry_all_btn, self.discard_btn, self.log_btn):
+            bar.addWidget(b)
+        bar.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.detail)
+        layout.addLayout(bar)
+        self._dialog: QInputDialog | None = None
+        self.set_errors([])
+
+    def set_errors(self, errors: list[dict[str, Any]]) -> None:
+        selected = self.selected()
+        self.errors = errors
+        self.table.setRowCount(len(errors))
+        for r, e in enumerate(errors):
+            kind = KIND_NAMES.get(e["kind"], lambda e=e: str(e["kind"]))()
+            cells = [error_subject(e), kind, explain_error(e), str(e["count"]),
+                     time.strftime("%d/%m %H:%M", time.localtime(e["last_at"]))]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(e["message"])
+                item.setData(Qt.ItemDataRole.UserRole, e["id"])
+                self.table.setItem(r, c, item)
+        self.table.resizeRowsToContents()
+        has = bool(errors)
+        self.empty.setVisible(not has)
+        self.table.setVisible(has)
+        self.detail.setVisible(has)
+        self.retry_all_btn.setEnabled(has)
+        if selected is not None:
+            for r, e in enumerate(errors):
+                if e["id"] == selected["id"]:
+                    self.table.selectRow(r)
+        self._show_detail()
+
+    def selected(self) -> dict[str, Any] | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows or rows[0].row() >= len(self.errors):
+            return None
+        return self.errors[rows[0].row()]
+
+    def select_row(self, row: int) -> None:
+        self.table.selectRow(row)
+
+    def _show_detail(self) -> None:
+        e = self.selected()
+        for b in (self.retry_btn, self.discard_btn, self.log_btn):
+            b.setEnabled(e is not None)
+        if e is None:
+            self.detail.setPlainText("")
+            return
+        server = e.get("server_message") or _("(none)")
+        self.detail.setHtml(
+            f"<b>{_esc(error_subject(e))}</b><br>{_esc(explain_error(e))}<br><br>"
+            f"<b>{_esc(_('Server message'))}:</b> {_esc(server)}<br>"
+            f"<b>{_esc(_('Detail'))}:</b> {_esc(e['message'])}")
+
+    def _retry(self) -> None:
+        e = self.selected()
+        if e is not None:
+            self.retryRequested.emit(int(e["id"]))
+
+    def _discard(self) -> None:
+        e = self.selected()
+        if e is None:
+            return
+        # open(), not exec(): never a nested modal loop inside the asyncio loop
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(_("Discard"))
+        dialog.setLabelText(_("Why is \"{what}\" discarded? (it will not be sent)",
+                              what=error_subject(e)))
+        dialog.setObjectName("discardDialog")
+        error_id = int(e["id"])
+
+        def accepted(text: str) -> None:
+            reason = text.strip() or _("discarded by the user")
+            self.discardRequested.emit(error_id, reason)
+
+        dialog.textValueSelected.connect(accepted)
+        self._dialog = dialog
+        dialog.open()
+
+    def _open_in_log(self) -> None:
+        e = self.selected()
+        if e is not None:
+            self.showInLog.emit(error_search_key(e) or error_subject(e))
+
+
+def _esc(text: str) -> str:
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))

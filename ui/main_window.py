@@ -1,0 +1,220 @@
+"""The main window: overview, live log, error list and history, with the everyday commands
+in its toolbar."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.errors_view import ErrorsView
+from ui.history_view import HistoryView
+from ui.i18n import _
+from ui.icons import tray_icon
+from ui.log_view import LogView
+from ui.texts import ago, state_name
+
+STATE_HINTS = {
+    "disconnected": lambda: _("The ERP or the store cannot be reached right now. Orders wait "
+                              "in the queue and nothing is lost; Bridge keeps trying."),
+    "error": lambda: _("Some items need your attention: see the Errors tab."),
+    "paused": lambda: _("Sync is paused. Orders wait in the queue until you resume."),
+    "syncing": lambda: _("Syncing now…"),
+    "idle": lambda: _("Orders go to the ERP and stock and prices to the store as they change."),
+}
+
+
+class PipelineBox(QGroupBox):
+    def __init__(self, title: str) -> None:
+        super().__init__(title)
+        form = QFormLayout(self)
+        self.state = QLabel()
+        self.last = QLabel()
+        self.last.setWordWrap(True)
+        self.next = QLabel()
+        self.counts = QLabel()
+        self.counts.setWordWrap(True)
+        form.addRow(_("State:"), self.state)
+        form.addRow(_("Last run:"), self.last)
+        form.addRow(_("Next run:"), self.next)
+        form.addRow(_("Items:"), self.counts)
+
+
+class Overview(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.icon = QLabel()
+        self.icon.setFixedSize(48, 48)
+        self.title = QLabel()
+        self.title.setObjectName("overviewState")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        head = QHBoxLayout()
+        head.addWidget(self.icon)
+        texts = QVBoxLayout()
+        texts.addWidget(self.title)
+        texts.addWidget(self.hint)
+        head.addLayout(texts, 1)
+        self.orders = PipelineBox(_("Orders: store → ERP"))
+        self.catalog = PipelineBox(_("Stock and prices: ERP → store"))
+        self.connections = QGroupBox(_("Connections"))
+        conn = QFormLayout(self.connections)
+        self.erp_conn = QLabel()
+        self.erp_conn.setObjectName("erpConnection")
+        self.erp_conn.setWordWrap(True)
+        self.store_conn = QLabel()
+        self.store_conn.setWordWrap(True)
+        conn.addRow(_("ERP:"), self.erp_conn)
+        conn.addRow(_("Store:"), self.store_conn)
+        grid = QGridLayout()
+        grid.addWidget(self.orders, 0, 0)
+        grid.addWidget(self.catalog, 0, 1)
+        grid.addWidget(self.connections, 1, 0, 1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(head)
+        layout.addLayout(grid)
+        layout.addStretch(1)
+
+    def set_status(self, s: dict[str, Any]) -> None:
+        state = s.get("state", "idle")
+        self.icon.setPixmap(QPixmap(tray_icon(state).pixmap(48, 48)))
+        self.title.setText(state_name(state))
+        self.hint.setText(STATE_HINTS.get(state, lambda: "")())
+        running = s.get("running", {})
+        paused = s.get("paused", False)
+        for box, key in ((self.orders, "orders"), (self.catalog, "catalog")):
+            info = s.get(key, {})
+            box.state.setText(_("Running") if running.get(key) else
+                              _("Paused") if paused else _("Waiting"))
+            last = info.get("last_run")
+            if last:
+                box.last.setText(f"{ago(last['finished_at'])} — {_status_word(last['status'])}")
+                box.last.setToolTip(last.get("message") or "")
+            else:
+                box.last.setText(_("never"))
+            nxt = info.get("next_run")
+            box.next.setText(_("paused") if paused else
+                             _("in {n} s", n=max(0, int(nxt - time.time()))) if nxt else "—")
+        counts = s.get("orders", {}).get("counts", {})
+        self.orders.counts.setText(
+            _("{done} sent, {pending} pending, {failed} failed",
+              done=counts.get("done", 0),
+              pending=counts.get("queued", 0) + counts.get("sending", 0) +
+              counts.get("sent_to_erp", 0),
+              failed=counts.get("failed", 0)))
+        cat = s.get("catalog", {})
+        self.catalog.counts.setText(
+            _("{skus} products tracked, {pushed} updated in the last run, {unknown} missing "
+              "in the store", skus=cat.get("skus", 0), pushed=cat.get("items_pushed", 0),
+              unknown=cat.get("unknown_in_store", 0)))
+        conns = s.get("connections", {})
+        self.erp_conn.setText(_conn_text(conns.get("erp", {})))
+        self.store_conn.setText(_conn_text(conns.get("store", {})))
+
+
+def _status_word(status: str) -> str:
+    return {"ok": _("OK"), "partial": _("with errors"), "failed": _("failed"),
+            "interrupted": _("interrupted"), "skipped": _("skipped")}.get(status, status)
+
+
+def _conn_text(c: dict[str, Any]) -> str:
+    if c.get("ok") is None:
+        return _("not contacted yet")
+    if c.get("ok"):
+        return _("connected ✓")
+    return _("no connection ✗ — {message}", message=c.get("message", ""))
+
+
+class MainWindow(QMainWindow):
+    syncRequested = Signal()
+    pauseToggled = Signal()
+    settingsRequested = Signal()
+    aboutRequested = Signal()
+    closed = Signal()
+
+    TAB_OVERVIEW, TAB_LOG, TAB_ERRORS, TAB_HISTORY = range(4)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("Bridge")
+        self.setWindowIcon(QIcon(tray_icon("idle")))
+        self.resize(980, 640)
+        self.overview = Overview()
+        self.log = LogView()
+        self.errors = ErrorsView()
+        self.history = HistoryView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.overview, _("Overview"))
+        self.tabs.addTab(self.log, _("Log"))
+        self.tabs.addTab(self.errors, _("Errors"))
+        self.tabs.addTab(self.history, _("History"))
+        self.setCentralWidget(self.tabs)
+        bar = QToolBar()
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.sync_action = QAction(_("Sync now"), self)
+        self.sync_action.setObjectName("syncNow")
+        self.sync_action.triggered.connect(self.syncRequested.emit)
+        self.pause_action = QAction(_("Pause"), self)
+        self.pause_action.setObjectName("pause")
+        self.pause_action.triggered.connect(self.pauseToggled.emit)
+        settings = QAction(_("Settings"), self)
+        settings.triggered.connect(self.settingsRequested.emit)
+        about = QAction(_("About"), self)
+        about.triggered.connect(self.aboutRequested.emit)
+        for a in (self.sync_action, self.pause_action, settings, about):
+            bar.addAction(a)
+        self.addToolBar(bar)
+        self.errors.showInLog.connect(self.show_in_log)
+        self.statusBar().showMessage(_("Starting…"))
+        self.quit_on_close = False
+
+    def set_status(self, s: dict[str, Any]) -> None:
+        self.overview.set_status(s)
+        self.pause_action.setText(_("Resume") if s.get("paused") else _("Pause"))
+        n = s.get("errors", {}).get("open", 0)
+        self.tabs.setTabText(self.TAB_ERRORS, _("Errors ({n})", n=n) if n else _("Errors"))
+        self.setWindowIcon(QIcon(tray_icon(s.get("state", "idle"))))
+        last = s.get("catalog", {}).get("last_ok_at")
+        self.statusBar().showMessage(
+            f"{state_name(s.get('state', 'idle'))} · "
+            + _("last stock sync {when}", when=ago(last)))
+
+    def show_tab(self, tab: int) -> None:
+        self.tabs.setCurrentIndex(tab)
+        self.show_and_raise()
+
+    def show_in_log(self, text: str) -> None:
+        self.log.show_matching(text)
+        self.tabs.setCurrentIndex(self.TAB_LOG)
+
+    def show_and_raise(self) -> None:
+        self.show()
+        self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # with a tray, closing the window only hides it: Bridge keeps syncing
+        if self.quit_on_close:
+            self.closed.emit()
+        event.accept()

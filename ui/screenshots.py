@@ -1,0 +1,107 @@
+"""Render every screen to PNG, with the demo running, so the look can be reviewed:
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m ui.screenshots docs/screenshots [--lang en]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import PySide6.QtWidgets  # noqa: F401  (before qasync, which uses the binding already imported)
+import qasync
+from PySide6.QtWidgets import QApplication, QWidget
+
+from bridge.config import Paths
+from ui.i18n import set_language
+
+
+def save(widget: QWidget, path: Path) -> None:
+    widget.grab().save(str(path))
+    print(path)
+
+
+async def render(out: Path) -> None:
+    from ui.app import BridgeApp
+    from ui.main_window import MainWindow
+    from ui.settings import SettingsDialog
+    from ui.wizard import FirstRunDialog, PreviewDialog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = Paths(Path(tmp) / "config.toml", Path(tmp))
+        app = BridgeApp(paths, demo=True, use_tray=False, mute_after_start_s=0,
+                        demo_variants=1500)
+        runner = asyncio.ensure_future(app.run())
+        await asyncio.wait_for(app.ready.wait(), 60)
+        assert app.controller is not None and app.window is not None
+        world = app.controller.demo
+        # a few orders, one with a wrong CUIT, so that every screen has something to show
+        world.store.add_orders(4)
+        bad = world.store.add_order()
+        bad["buyer"]["tax_id"] = "30-71234567-2"
+        bad["buyer"]["tax_condition"] = "responsable_inscripto"
+        await app.controller.engine.sync_now("all")
+        await app.controller.refresh()
+        await app.refresh_history()
+        await asyncio.sleep(0.5)
+        w: MainWindow = app.window
+        w.resize(1100, 700)
+        for tab, name in ((w.TAB_OVERVIEW, "overview"), (w.TAB_LOG, "log"),
+                          (w.TAB_ERRORS, "errors"), (w.TAB_HISTORY, "history")):
+            w.tabs.setCurrentIndex(tab)
+            if tab == w.TAB_ERRORS and w.errors.errors:
+                w.errors.select_row(0)
+            await asyncio.sleep(0.2)
+            save(w, out / f"main-{name}.png")
+        settings = SettingsDialog(app.controller.engine.paths, app.controller.engine.secrets,
+                                  app.controller.engine.config, w)
+        settings.resize(680, 1100)
+        settings.show()
+        await settings.test_erp()
+        await settings.test_store()
+        save(settings, out / "settings.png")
+        settings.close()
+        first = FirstRunDialog()
+        first.show()
+        await asyncio.sleep(0.1)
+        save(first, out / "first-run.png")
+        first.close()
+        preview = PreviewDialog()
+        preview.show()
+        preview.show_preview(await app.controller.engine.preview_catalog())
+        await asyncio.sleep(0.1)
+        save(preview, out / "first-run-preview.png")
+        preview.close()
+        from ui.tray import Tray
+
+        tray = Tray()
+        tray.set_status(app.controller.status)
+        tray.menu.adjustSize()
+        save(tray.menu, out / "tray-menu.png")
+        app.quit()
+        await runner
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", nargs="?", default="docs/screenshots")
+    ap.add_argument("--lang", default="es_AR")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)
+    set_language(args.lang)
+    qasync.run(render(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

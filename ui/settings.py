@@ -1,0 +1,420 @@
+"""Settings: choose the ERP, then exactly that ERP's fields (from its connector), the store,
+intervals, e-mail alerts and the language. Secrets go to the OS keyring and are shown
+masked; "Test connection" for each side; validation before saving."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from bridge.config import Config, Paths, parse_config, save_config
+from bridge.errors import BridgeError, ConfigError
+from bridge.fields import FieldSpec
+from bridge.model import Check
+from bridge.registry import erp_entry, erp_kinds, make_erp, make_store
+from bridge.secrets import SecretStore
+from ui.i18n import LANGUAGES, _
+
+MASK_HINT = "••••••••"
+
+# pydantic's and our validators' messages, for translation
+KNOWN_MESSAGES = (
+    "must end with '/'", "must be a URL starting with http:// or https://", "Field required",
+    "String should have at least 1 character", "unknown setting", "section missing",
+)
+
+
+def translate_problem(message: str) -> str:
+    for known in KNOWN_MESSAGES:
+        if known in message:
+            return message.replace(known, _(known))
+    return message
+
+
+class SecretField(QLineEdit):
+    """A masked field that never shows a stored secret: empty means 'keep the stored one'."""
+
+    def __init__(self, name: str, stored: bool) -> None:
+        super().__init__()
+        self.secret_name = name
+        self.stored = stored
+        self.setEchoMode(QLineEdit.EchoMode.Password)
+        self.setPlaceholderText(_("{mask} (saved; type to replace)", mask=MASK_HINT) if stored
+                                else _("not set"))
+
+
+class ErpPage(QWidget):
+    def __init__(self, kind: str, values: dict[str, Any], secrets: SecretStore) -> None:
+        super().__init__()
+        self.kind = kind
+        self.entry = erp_entry(kind)
+        self.widgets: dict[str, QLineEdit] = {}
+        form = QFormLayout(self)
+        for spec in self.entry.fields:
+            w: QLineEdit
+            if spec.kind == "secret":
+                w = SecretField(spec.name, bool(secrets.get(spec.name)))
+            else:
+                w = QLineEdit(str(values.get(spec.name, "") or ""))
+                w.setPlaceholderText(spec.placeholder)
+            w.setObjectName(f"erp_{spec.name}")
+            if spec.help:
+                w.setToolTip(_(spec.help))
+            label = spec.label + (" *" if spec.required else "")
+            form.addRow(label, w)
+            self.widgets[spec.name] = w
+
+    def values(self) -> dict[str, Any]:
+        return {name: w.text().strip() for name, w in self.widgets.items()
+                if not isinstance(w, SecretField)}
+
+    def secrets(self) -> dict[str, str]:
+        return {w.secret_name: w.text().strip() for w in self.widgets.values()
+                if isinstance(w, SecretField) and w.text().strip()}
+
+    def spec(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.entry.fields if f.name == name), None)
+
+
+class SettingsDialog(QDialog):
+    saved = Signal(object)  # Config
+
+    def __init__(self, paths: Paths, secrets: SecretStore, config: Config | None,
+                 parent: QWidget | None = None, *, first_run: bool = False) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsDialog")
+        self.setWindowTitle(_("Bridge settings"))
+        self.paths = paths
+        self.secret_store = secrets
+        self.config = config
+        self.base = config.to_toml() if config else {}
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self.resize(640, 720)
+
+        self.problem = QLabel()
+        self.problem.setObjectName("settingsProblem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #C62828; font-weight: bold")
+        self.problem.hide()
+
+        # ERP
+        erp_box = QGroupBox(_("ERP"))
+        erp_layout = QVBoxLayout(erp_box)
+        self.kind = QComboBox()
+        self.kind.setObjectName("erpKind")
+        self.pages = QStackedWidget()
+        current = (config.erp.kind if config else erp_kinds()[0])
+        for kind in erp_kinds():
+            values = self.base.get("erp", {}) if config and config.erp.kind == kind else {}
+            self.kind.addItem(erp_entry(kind).title, kind)
+            self.pages.addWidget(ErpPage(kind, values, secrets))
+        self.kind.currentIndexChanged.connect(self.pages.setCurrentIndex)
+        self.kind.setCurrentIndex(max(0, self.kind.findData(current)))
+        self.pages.setCurrentIndex(self.kind.currentIndex())
+        row = QHBoxLayout()
+        row.addWidget(QLabel(_("Your ERP:")))
+        row.addWidget(self.kind, 1)
+        erp_layout.addLayout(row)
+        erp_layout.addWidget(self.pages)
+        self.test_erp_btn = QPushButton(_("Test connection"))
+        self.test_erp_btn.setObjectName("testErp")
+        self.erp_result = QLabel()
+        self.erp_result.setObjectName("erpResult")
+        self.erp_result.setWordWrap(True)
+        self.erp_result.setTextFormat(Qt.TextFormat.RichText)
+        erp_layout.addWidget(self.test_erp_btn, 0, Qt.AlignmentFlag.AlignLeft)
+        erp_layout.addWidget(self.erp_result)
+
+        # store
+        store_box = QGroupBox(_("Store (VentasxMayor)"))
+        store_form = QFormLayout(store_box)
+        self.store_url = QLineEdit(self.base.get("store", {}).get("url", ""))
+        self.store_url.setObjectName("storeUrl")
+        self.store_url.setPlaceholderText("https://tienda.ventasxmayor.com/")
+        self.store_token = SecretField("store.token", bool(secrets.get("store.token")))
+        self.store_token.setObjectName("storeToken")
+        self.test_store_btn = QPushButton(_("Test connection"))
+        self.test_store_btn.setObjectName("testStore")
+        self.store_result = QLabel()
+        self.store_result.setObjectName("storeResult")
+        self.store_result.setWordWrap(True)
+        self.store_result.setTextFormat(Qt.TextFormat.RichText)
+        store_form.addRow(_("Store URL *"), self.store_url)
+        store_form.addRow(_("API token *"), self.store_token)
+        store_form.addRow(self.test_store_btn, self.store_result)
+
+        # sync
+        sync = self.base.get("sync", {})
+        sync_box = QGroupBox(_("Sync"))
+        sync_form = QFormLayout(sync_box)
+        self.orders_every = QSpinBox()
+        self.orders_every.setObjectName("ordersInterval")
+        self.orders_every.setRange(1, 3600)
+        self.orders_every.setSuffix(" s")
+        self.orders_every.setValue(int(sync.get("orders_interval_s", 5)))
+        self.catalog_every = QSpinBox()
+        self.catalog_every.setObjectName("catalogInterval")
+        self.catalog_every.setRange(10, 86400)
+        self.catalog_every.setSuffix(" s")
+        self.catalog_every.setValue(int(sync.get("catalog_interval_s", 300)))
+        sync_form.addRow(_("Look for new orders every"), self.orders_every)
+        sync_form.addRow(_("Update stock and prices every"), self.catalog_every)
+
+        # alerts
+        alerts = self.base.get("alerts", {})
+        alerts_box = QGroupBox(_("E-mail alerts"))
+        af = QFormLayout(alerts_box)
+        self.alerts_on = QCheckBox(_("E-mail me when a problem persists"))
+        self.alerts_on.setObjectName("alertsEnabled")
+        self.alerts_on.setChecked(bool(alerts.get("enabled", False)))
+        self.smtp_host = QLineEdit(alerts.get("smtp_host", ""))
+        self.smtp_host.setObjectName("smtpHost")
+        self.smtp_port = QSpinBox()
+        self.smtp_port.setRange(1, 65535)
+        self.smtp_port.setValue(int(alerts.get("smtp_port", 587)))
+        self.smtp_security = QComboBox()
+        for value, label in (("starttls", "STARTTLS"), ("ssl", "SSL/TLS"),
+                             ("none", _("None (not recommended)"))):
+            self.smtp_security.addItem(label, value)
+        self.smtp_security.setCurrentIndex(
+            max(0, self.smtp_security.findData(alerts.get("security", "starttls"))))
+        self.smtp_user = QLineEdit(alerts.get("username", ""))
+        self.smtp_password = SecretField("alerts.password", bool(secrets.get("alerts.password")))
+        self.smtp_sender = QLineEdit(alerts.get("sender", ""))
+        self.smtp_to = QLineEdit(", ".join(alerts.get("recipients", [])))
+        self.smtp_to.setObjectName("smtpRecipients")
+        self.smtp_to.setPlaceholderText("compras@empresa.com.ar, dueño@empresa.com.ar")
+        self.alerts_after = QSpinBox()
+        self.alerts_after.setRange(0, 1440)
+        self.alerts_after.setSuffix(" min")
+        self.alerts_after.setValue(int(alerts.get("after_minutes", 15)))
+        af.addRow(self.alerts_on)
+        af.addRow(_("SMTP server"), self.smtp_host)
+        af.addRow(_("Port"), self.smtp_port)
+        af.addRow(_("Security"), self.smtp_security)
+        af.addRow(_("User"), self.smtp_user)
+        af.addRow(_("Password"), self.smtp_password)
+        af.addRow(_("From"), self.smtp_sender)
+        af.addRow(_("To (comma separated)"), self.smtp_to)
+        af.addRow(_("When a problem lasts"), self.alerts_after)
+
+        # language
+        lang_box = QGroupBox(_("Language"))
+        lf = QFormLayout(lang_box)
+        self.language = QComboBox()
+        self.language.setObjectName("language")
+        for code, name in LANGUAGES.items():
+            self.language.addItem(name, code)
+        self.language.setCurrentIndex(
+            max(0, self.language.findData(self.base.get("ui", {}).get("language", "es_AR"))))
+        lf.addRow(_("Language (applies on restart)"), self.language)
+
+        self.keyring_note = QLabel()
+        self.keyring_note.setWordWrap(True)
+        if not secrets.backend.secure:
+            self.keyring_note.setText(
+                _("This PC has no secure keyring ({detail}). Tokens will be kept only while "
+                  "Bridge runs and must be entered again after a restart; they are never "
+                  "written to disk in plain text.", detail=secrets.backend.detail))
+
+        body = QWidget()
+        bl = QVBoxLayout(body)
+        if first_run:
+            intro = QLabel(_("Enter the data your ERP provider and VentasxMayor gave you. "
+                             "Fields with * are required."))
+            intro.setWordWrap(True)
+            bl.addWidget(intro)
+        for w in (erp_box, store_box, sync_box, alerts_box, lang_box, self.keyring_note):
+            bl.addWidget(w)
+        bl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save |
+                                        QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(_("Save"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setObjectName("saveSettings")
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(_("Cancel"))
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.problem)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.buttons)
+        self.test_erp_btn.clicked.connect(lambda: self._spawn(self.test_erp()))
+        self.test_store_btn.clicked.connect(lambda: self._spawn(self.test_store()))
+
+    # -- form -> config ----------------------------------------------------------------------
+    def erp_page(self) -> ErpPage:
+        page = self.pages.currentWidget()
+        assert isinstance(page, ErpPage)
+        return page
+
+    def form_data(self) -> dict[str, Any]:
+        data = copy.deepcopy(self.base)
+        page = self.erp_page()
+        erp = data.get("erp", {}) if data.get("erp", {}).get("kind") == page.kind else {}
+        erp.update({k: v for k, v in page.values().items()})
+        erp["kind"] = page.kind
+        data["erp"] = erp
+        data.setdefault("store", {})["url"] = self.store_url.text().strip()
+        sync = data.setdefault("sync", {})
+        sync["orders_interval_s"] = float(self.orders_every.value())
+        sync["catalog_interval_s"] = float(self.catalog_every.value())
+        data["alerts"] = {
+            **data.get("alerts", {}),
+            "enabled": self.alerts_on.isChecked(),
+            "smtp_host": self.smtp_host.text().strip(),
+            "smtp_port": self.smtp_port.value(),
+            "security": self.smtp_security.currentData(),
+            "username": self.smtp_user.text().strip(),
+            "sender": self.smtp_sender.text().strip(),
+            "recipients": [a.strip() for a in self.smtp_to.text().replace(";", ",").split(",")
+                           if a.strip()],
+            "after_minutes": float(self.alerts_after.value()),
+        }
+        data["ui"] = {"language": self.language.currentData()}
+        return data
+
+    def entered_secrets(self) -> dict[str, str]:
+        out = self.erp_page().secrets()
+        for field in (self.store_token, self.smtp_password):
+            if field.text().strip():
+                out[field.secret_name] = field.text().strip()
+        return out
+
+    def _secret(self, name: str) -> str | None:
+        return self.entered_secrets().get(name) or self.secret_store.get(name)
+
+    def validate(self) -> Config:
+        config = parse_config(self.form_data(), self.paths.config_file)
+        needed = ["store.token", *erp_entry(config.erp.kind).secrets]
+        if config.alerts.enabled and config.alerts.username:
+            needed.append("alerts.password")
+        for name in needed:
+            if not self._secret(name):
+                raise ConfigError(f"{name}: {_('required')}", code="secret_missing")
+        return config
+
+    def show_problem(self, message: str) -> None:
+        field, _sep, rest = message.partition(": ")
+        label = field
+        if field.startswith("erp."):
+            spec = self.erp_page().spec(field.removeprefix("erp."))
+            label = spec.label if spec else field
+        elif field == "store.url":
+            label = _("Store URL")
+        elif field == "store.token":
+            label = _("API token")
+        self.problem.setText(f"{label}: {translate_problem(rest)}" if rest else message)
+        self.problem.show()
+
+    def save(self) -> None:
+        try:
+            config = self.validate()
+        except ConfigError as exc:
+            self.show_problem(exc.message)
+            return
+        notes = []
+        for name, value in self.entered_secrets().items():
+            where = self.secret_store.set(name, value)
+            if where != "keyring":
+                notes.append(name)
+        save_config(config, self.paths.config_file)
+        self.problem.hide()
+        self.config = config
+        self.saved.emit(config)
+        self.accept()
+
+    # -- connection tests --------------------------------------------------------------------
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _partial_config(self) -> Config:
+        data = self.form_data()
+        return parse_config(data)
+
+    async def test_erp(self) -> list[Check]:
+        self.erp_result.setText(_("Testing…"))
+        try:
+            config = self._partial_config()
+        except ConfigError as exc:
+            if not exc.message.startswith("store."):
+                self.erp_result.setText(_show_checks([Check(_("Settings"), False,
+                                                            translate_problem(exc.message))]))
+                return []
+            # the store part is not filled in yet: test the ERP alone
+            data = self.form_data()
+            data["store"] = {"url": "http://store.invalid/"}
+            config = parse_config(data)
+        token = self._secret(erp_entry(config.erp.kind).secrets[0])
+        if not token:
+            self.erp_result.setText(_show_checks([Check("ERP token", False, _("not set"))]))
+            return []
+        erp = make_erp(config.erp, token)
+        try:
+            checks = await erp.checks()
+        except BridgeError as exc:
+            checks = [Check(_("ERP"), False, exc.message)]
+        finally:
+            await erp.aclose()
+        self.erp_result.setText(_show_checks(checks))
+        return checks
+
+    async def test_store(self) -> list[Check]:
+        self.store_result.setText(_("Testing…"))
+        from bridge.config import StoreConfig
+
+        try:
+            store_cfg = StoreConfig.model_validate({"url": self.store_url.text().strip()})
+        except Exception:
+            self.store_result.setText(_show_checks([Check(_("Store URL"), False,
+                                                          _("must be a URL starting with http:// "
+                                                            "or https://"))]))
+            return []
+        token = self._secret("store.token")
+        if not token:
+            self.store_result.setText(_show_checks([Check("store token", False, _("not set"))]))
+            return []
+        store = make_store(store_cfg, token)
+        try:
+            checks = await store.checks()
+        finally:
+            await store.aclose()
+        self.store_result.setText(_show_checks(checks))
+        return checks
+
+
+def _show_checks(checks: list[Check]) -> str:
+    lines = []
+    for c in checks:
+        mark = "<span style='color:#2E7D32'>✔</span>" if c.ok else \
+            "<span style='color:#C62828'>✘</span>"
+        lines.append(f"{mark} {_esc(_(c.name))}: {_esc(c.detail)}")
+    return "<br>".join(lines)
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,210 @@
+"""What the engine's codes mean to a merchant: what failed, why in plain words, what to do,
+and the live log's lines in the UI's language. The engine's own English text stays
+available as the technical detail."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ui.i18n import _
+
+STATE_NAMES = {
+    "disconnected": lambda: _("Disconnected"),
+    "error": lambda: _("Needs attention"),
+    "paused": lambda: _("Paused"),
+    "syncing": lambda: _("Syncing"),
+    "idle": lambda: _("All up to date"),
+}
+
+PIPELINE_NAMES = {
+    "orders": lambda: _("Orders"),
+    "catalog": lambda: _("Stock and prices"),
+    "engine": lambda: _("General"),
+    "config": lambda: _("Settings"),
+}
+
+LEVEL_NAMES = {
+    "debug": lambda: _("Debug"),
+    "info": lambda: _("Info"),
+    "warning": lambda: _("Warning"),
+    "error": lambda: _("Error"),
+}
+
+_FISCAL = ("cuit_format", "cuit_prefix", "cuit_filler", "cuit_check_digit", "dni_format",
+           "dni_filler", "document_missing", "document_format", "document_length")
+
+
+def state_name(state: str) -> str:
+    return STATE_NAMES.get(state, lambda: state)()
+
+
+def pipeline_name(p: str) -> str:
+    return PIPELINE_NAMES.get(p, lambda: p)()
+
+
+def level_name(level: str) -> str:
+    return LEVEL_NAMES.get(level, lambda: level)()
+
+
+def explain_code(code: str, kind: str) -> str:
+    """Why it failed and what to do, in plain words."""
+    if code in _FISCAL:
+        return _("The buyer's CUIT or DNI is not valid. Correct it in the store; the order "
+                 "is sent again when the store lists it as pending.")
+    table = {
+        "cuit_required": _("A Responsable Inscripto or Monotributo buyer needs a CUIT, not a "
+                           "DNI. Correct the buyer in the store."),
+        "tax_condition": _("The buyer's IVA condition is not one Bridge knows. Correct it in "
+                           "the store."),
+        "order_format": _("The order came from the store incomplete or malformed. Check it in "
+                          "the store's admin."),
+        "order_without_id": _("The store listed an order without an id. Tell VentasxMayor "
+                              "support."),
+        "conflict": _("The ERP was busy with other writes every time it was tried. Bridge "
+                      "tries again by itself."),
+        "ambiguous_write": _("It is not known whether the ERP received it (the answer was "
+                             "lost). Bridge checks the ERP before sending it again, so it is "
+                             "never created twice."),
+        "auth_rejected": _("The token was rejected or has expired. Enter the new one in "
+                           "Settings."),
+        "unreachable": _("Could not connect. Check that the server is on and reachable from "
+                         "this PC; Bridge keeps trying."),
+        "timeout": _("The server took too long to answer. Bridge keeps trying."),
+        "connection_lost": _("The connection dropped. Bridge keeps trying."),
+        "unavailable": _("The server is failing right now. Bridge keeps trying."),
+        "html_response": _("An error web page came back instead of data: a proxy or web "
+                           "server in between is failing. Bridge keeps trying."),
+        "malformed_json": _("The answer was damaged or incomplete. Bridge keeps trying."),
+        "bad_response": _("The answer did not have the expected form. If it persists, tell "
+                          "support."),
+        "rate_limited": _("The server asked to slow down. Bridge waits and tries again."),
+        "duplicate_unresolved": _("The ERP says it already has this order but it cannot be "
+                                  "found by its number. Check the ERP."),
+        "sku_unknown_in_store": _("Some products exist in the ERP but not in the store. Create "
+                                  "them in the store to publish their stock."),
+        "erp_row_invalid": _("The ERP sent this product with invalid data; it was not "
+                             "updated in the store. Correct it in the ERP."),
+        "catalog_vanished_held": _("Many products disappeared from the ERP at once. Their "
+                                   "stock was NOT set to zero, in case it is an ERP fault. "
+                                   "Check the ERP; if they were really removed, run a full "
+                                   "sync."),
+        "price_list_unknown": _("The price list in Settings does not exist in the ERP. Choose "
+                                "its exact name."),
+        "secret_missing": _("A token or password is missing. Enter it in Settings."),
+        "config_field": _("A setting is not valid. Correct it in Settings."),
+        "sku_format": _("The product code does not have the ARTICLE!COLOR!SIZE form."),
+    }
+    if code in table:
+        return table[code]
+    if kind == "transient":
+        return _("A temporary problem. Bridge tries again by itself.")
+    if kind == "auth":
+        return _("The credentials were rejected. Check them in Settings.")
+    if kind == "config":
+        return _("A setting is not valid. Correct it in Settings.")
+    return _("The ERP or the store refused the data. See the server's message; correct the "
+             "data and retry.")
+
+
+def explain_error(err: dict[str, Any]) -> str:
+    return explain_code(str(err.get("code") or ""), str(err.get("kind") or ""))
+
+
+def error_subject(err: dict[str, Any]) -> str:
+    subject = str(err.get("subject") or "")
+    if subject.startswith("order:"):
+        return _("Order {number}", number=err.get("number") or subject.removeprefix("order:"))
+    if subject.startswith("sku:"):
+        return _("Product {sku}", sku=subject.removeprefix("sku:"))
+    return {
+        "store": _("Store connection"),
+        "erp": _("ERP connection"),
+        "store:unknown-skus": _("Products missing in the store"),
+        "erp:vanished-skus": _("Products gone from the ERP"),
+        "store:order-without-id": _("Order without id"),
+    }.get(subject, subject)
+
+
+def error_search_key(err: dict[str, Any]) -> str:
+    """What to look for in the log to see this error's story."""
+    subject = str(err.get("subject") or "")
+    if subject.startswith("order:"):
+        return str(err.get("number") or subject.removeprefix("order:"))
+    if subject.startswith("sku:"):
+        return subject.removeprefix("sku:")
+    return ""
+
+
+def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
+    """The log line in the UI's language; the engine's text where no template fits."""
+    d = {k: v for k, v in data.items() if v is not None}
+    templates = {
+        "order_received": (("number",), lambda: _("Order {number} received from the store")),
+        "order_sent": (("number", "erp_reference"),
+                       lambda: _("Order {number} created in the ERP as {erp_reference}")),
+        "order_done": (("number", "erp_reference"),
+                       lambda: _("Order {number} reported to the store as sent "
+                                 "({erp_reference})")),
+        "order_reconciled": (("number", "erp_reference"),
+                             lambda: _("Order {number} was already in the ERP as "
+                                       "{erp_reference}; not sent again")),
+        "order_requeued": (("number",),
+                           lambda: _("Order {number} is pending again in the store; it will "
+                                     "be sent again")),
+        "customer_created": (("customer", "name", "document"),
+                             lambda: _("Customer {customer} created in the ERP for {name} "
+                                       "({document})")),
+        "customer_found": (("customer", "name", "document"),
+                           lambda: _("{name} ({document}) is already customer {customer} "
+                                     "in the ERP")),
+        "order_failed": (("number", "error_code"),
+                         lambda: _("Order {number} could not be sent: {why}")),
+        "report_failed": (("number",),
+                          lambda: _("Order {number} is in the ERP, but telling the store "
+                                    "failed; it will be retried")),
+        "catalog_run": (("seen", "pushed"),
+                        lambda: _("Stock and prices: {seen} variants read, {pushed} updated in "
+                                  "the store")),
+        "sku_unknown_in_store": (("count",),
+                                 lambda: _("{count} products from the ERP are not in the "
+                                           "store")),
+        "engine_started": ((), lambda: _("Bridge started")),
+        "engine_stopped": ((), lambda: _("Bridge stopped")),
+        "paused": ((), lambda: _("Sync paused")),
+        "resumed": ((), lambda: _("Sync resumed")),
+        "clock_jump": ((), lambda: _("The PC was asleep; syncing now")),
+        "config_applied": ((), lambda: _("New settings applied")),
+        "config_invalid": ((), lambda: _("The edited settings file is not valid; the previous "
+                                         "settings stay")),
+        "store_list_failed": ((), lambda: _("Could not read the store's pending orders")),
+        "catalog_failed": ((), lambda: _("The stock and price sync stopped")),
+    }
+    entry = templates.get(code)
+    if entry is None or any(k not in d for k in entry[0]):
+        return fallback
+    if code == "order_failed":
+        d["why"] = explain_code(str(d.get("error_code")), str(d.get("kind") or ""))
+    try:
+        return entry[1]().format(**d)
+    except (KeyError, IndexError, ValueError):
+        return fallback
+
+
+def ago(ts: float | None) -> str:
+    if not ts:
+        return _("never")
+    secs = time.time() - ts
+    if secs < 0:
+        secs = 0
+    if secs < 90:
+        return _("{n} s ago", n=int(secs))
+    if secs < 5400:
+        return _("{n} min ago", n=int(secs / 60))
+    return time.strftime("%d/%m %H:%M", time.localtime(ts))
+
+
+def clock(ts: float | None) -> str:
+    if not ts:
+        return "—"
+    return time.strftime("%H:%M:%S", time.localtime(ts))

@@ -1,0 +1,103 @@
+"""The tray icon: one state at a time (disconnected > error > paused > syncing > idle), a
+tooltip with the last successful sync and pending/failed counts, and the menu."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from ui.i18n import _
+from ui.icons import tray_icon
+from ui.texts import ago, state_name
+
+
+class Tray(QObject):
+    syncRequested = Signal()
+    pauseToggled = Signal()
+    openWindow = Signal()
+    openLog = Signal()
+    openErrors = Signal()
+    openSettings = Signal()
+    openAbout = Signal()
+    snoozeRequested = Signal(float)
+    quitRequested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = "idle"
+        self.icon = QSystemTrayIcon()
+        self.icon.setObjectName("trayIcon")
+        self.icon.setIcon(tray_icon("idle"))
+        self.icon.setToolTip("Bridge")
+        self.menu = QMenu()
+        self.menu.setObjectName("trayMenu")
+        self.sync_action = self._add(_("Sync now"), self.syncRequested.emit, "traySync")
+        self.pause_action = self._add(_("Pause"), self.pauseToggled.emit, "trayPause")
+        self.menu.addSeparator()
+        self.log_action = self._add(_("View log"), self.openLog.emit, "trayLog")
+        self.errors_action = self._add(_("Errors (0)"), self.openErrors.emit, "trayErrors")
+        self.settings_action = self._add(_("Settings"), self.openSettings.emit, "traySettings")
+        self.snooze_action = self._add(_("Mute notifications for 1 hour"),
+                                       lambda: self.snoozeRequested.emit(1.0), "traySnooze")
+        self.about_action = self._add(_("About"), self.openAbout.emit, "trayAbout")
+        self.menu.addSeparator()
+        self.quit_action = self._add(_("Quit"), self.quitRequested.emit, "trayQuit")
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+
+    def _add(self, text: str, slot: Any, name: str) -> QAction:
+        action = QAction(text, self.menu)
+        action.setObjectName(name)
+        action.triggered.connect(slot)
+        self.menu.addAction(action)
+        return action
+
+    @staticmethod
+    def available() -> bool:
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
+    def show(self) -> None:
+        self.icon.show()
+
+    def hide(self) -> None:
+        self.icon.hide()
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        # left click (and double click) opens the window; right click shows the menu
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger,
+                      QSystemTrayIcon.ActivationReason.DoubleClick):
+            self.openWindow.emit()
+
+    def set_status(self, s: dict[str, Any]) -> None:
+        state = s.get("state", "idle")
+        if state != self.state:
+            self.state = state
+            self.icon.setIcon(tray_icon(state))
+        counts = s.get("orders", {}).get("counts", {})
+        pending = counts.get("queued", 0) + counts.get("sending", 0) + counts.get("sent_to_erp", 0)
+        failed = counts.get("failed", 0)
+        errors = s.get("errors", {}).get("open", 0)
+        last_ok = _last_success(s)
+        self.icon.setToolTip("\n".join([
+            f"Bridge — {state_name(state)}",
+            _("Last successful sync: {when}", when=ago(last_ok)),
+            _("Orders pending: {pending} · failed: {failed}", pending=pending, failed=failed),
+        ]))
+        self.pause_action.setText(_("Resume") if s.get("paused") else _("Pause"))
+        self.errors_action.setText(_("Errors ({n})", n=errors))
+
+    def message(self, title: str, text: str) -> None:
+        if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
+            self.icon.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 15000)
+
+
+def _last_success(s: dict[str, Any]) -> float | None:
+    times = [s.get("catalog", {}).get("last_ok_at")]
+    run = s.get("orders", {}).get("last_run")
+    if run and run.get("status") == "ok":
+        times.append(run.get("finished_at"))
+    good = [t for t in times if t]
+    return max(good) if good else None
