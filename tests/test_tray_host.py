@@ -119,3 +119,71 @@ def test_offscreen_qt_has_no_tray() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+# The real app (its demo) on the real display: argv = [data dir].
+APP_CHILD = r"""
+import asyncio, json, sys
+from pathlib import Path
+import PySide6.QtWidgets  # before qasync
+import qasync
+from PySide6.QtWidgets import QApplication
+from bridge.config import Paths
+from ui.app import BridgeApp
+from ui.i18n import set_language
+
+app = QApplication([sys.argv[0]])
+app.setQuitOnLastWindowClosed(False)
+set_language("es_AR")
+
+async def main():
+    data = Path(sys.argv[1])
+    bridge = BridgeApp(Paths(data / "config.toml", data), demo=True, demo_variants=200)
+    task = asyncio.ensure_future(bridge.run())
+    await asyncio.wait_for(bridge.ready.wait(), 60)
+    docked = False
+    for _ in range(300):
+        g = bridge.tray.icon.geometry()
+        if (g.x(), g.y()) != (0, 0):
+            docked = True
+            break
+        await asyncio.sleep(0.02)
+    world = bridge.controller.demo
+    for _ in range(500):
+        if len(world.erp.orders) >= 3:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    g = bridge.tray.icon.geometry()
+    report = {"use_tray": bridge.use_tray, "visible": bridge.tray.icon.isVisible(),
+              "docked": docked, "geometry": [g.x(), g.y(), g.width(), g.height()],
+              "window_visible": bridge.window.isVisible(), "orders": len(world.erp.orders),
+              "tooltip": bridge.tray.icon.toolTip(), "state": bridge.tray.state,
+              "menu": [a.text() for a in bridge.tray.menu.actions() if a.text()]}
+    bridge.quit()
+    report["exit"] = await task
+    print(json.dumps(report), flush=True)
+
+qasync.run(main())
+"""
+
+
+def test_bridge_demo_shows_its_icon_in_a_real_tray(tray_env: dict[str, str],
+                                                   tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", APP_CHILD, str(tmp_path / "data")],
+                          env=tray_env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["use_tray"] is True and report["visible"] is True
+    assert report["docked"], report
+    x, y, w, h = report["geometry"]
+    assert w > 0 and h > 0 and y + h <= TRAY_HEIGHT + 2 and x >= WIDTH // 2, report
+    # with a tray, the window stays hidden until asked for
+    assert report["window_visible"] is False
+    assert report["orders"] >= 3
+    assert report["tooltip"].startswith("Bridge — ")
+    menu = report["menu"]
+    assert menu[:3] == ["Sincronizar ahora", "Pausar", "Ver registro"], menu
+    assert menu[3].startswith("Errores (") and menu[4] == "Configuración", menu
+    assert menu[-2:] == ["Acerca de", "Salir"], menu
+    assert report["exit"] == 0

@@ -233,10 +233,12 @@ class BridgeApp:
             tray.snoozeRequested.connect(controller.snooze)
             tray.quitRequested.connect(self.quit)
             tray.show()
+            log.info("tray icon shown")
         else:
             # no tray on this desktop: the window is the app
             window.quit_on_close = True
             window.show()
+            log.info("main window shown (no system tray)")
         try:
             await controller.start()
         except ConfigError as exc:

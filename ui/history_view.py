@@ -99,7 +99,7 @@ class HistoryView(QWidget):
         self.table.setObjectName("runsTable")
         self.table.setHorizontalHeaderLabels(
             [_("Start"), _("Process"), _("Trigger"), _("Duration"), _("Result"), _("Read"),
-             _("OK"), _("Failed")])
+             _("Done"), _("Failed items")])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -72,6 +72,7 @@ async def render(out: Path) -> None:
         await asyncio.sleep(0.1)
         save(first, out / "first-run.png")
         first.close()
+        world.catalog.mutate(0.05, seed=3)  # the ERP moved on since the last sync
         preview = PreviewDialog()
         preview.show()
         preview.show_preview(await app.controller.engine.preview_catalog())

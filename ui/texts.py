@@ -50,8 +50,16 @@ def level_name(level: str) -> str:
 def explain_code(code: str, kind: str) -> str:
     """Why it failed and what to do, in plain words."""
     if code in _FISCAL:
-        return _("The buyer's CUIT or DNI is not valid. Correct it in the store; the order "
-                 "is sent again when the store lists it as pending.")
+        what = {
+            "cuit_check_digit": _("The buyer's CUIT has a wrong check digit (a typo?)."),
+            "cuit_prefix": _("The buyer's CUIT starts with a prefix AFIP does not use."),
+            "cuit_filler": _("The buyer's document is a placeholder, not a real one."),
+            "dni_filler": _("The buyer's document is a placeholder, not a real one."),
+            "document_missing": _("The buyer has no CUIT or DNI."),
+        }.get(code, _("The buyer's document is neither a CUIT (11 digits) nor a DNI (7 or 8 "
+                      "digits)."))
+        return what + " " + _("Correct it in the store; the order is sent again when the "
+                              "store lists it as pending.")
     table = {
         "cuit_required": _("A Responsable Inscripto or Monotributo buyer needs a CUIT, not a "
                            "DNI. Correct the buyer in the store."),
