@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from bridge.config import SyncConfig
-from bridge.errors import BridgeError, FailureKind
+from bridge.errors import BridgeError, DataError, FailureKind
 from bridge.events import EventBus
 from bridge.model import CatalogItem, ErpConnector, RowProblem, StockPrice, StoreConnector
 from bridge.orders import RunResult
@@ -67,8 +67,16 @@ class CatalogPipeline:
         last = self.state.get_kv("catalog_last_full")
         return last is None or time.time() - float(last) >= self.sync.full_catalog_every_h * 3600
 
+    async def since(self) -> float | None:
+        """Where an incremental catalog starts: the start of the last successful sync minus
+        a safety overlap (None: from the beginning)."""
+        last = await self.state.run(self.state.get_kv, "catalog_since")
+        return float(last) - self.sync.incremental_overlap_s if last else None
+
     async def run(self, trigger: str = "schedule", full: bool = False) -> RunResult:
         full = full or await self.state.run(self.full_due)
+        incremental = self.erp.capabilities.incremental_catalog and not full
+        since = await self.since() if incremental else None
         started = time.time()
         result = RunResult(PIPELINE)
         run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
@@ -98,7 +106,7 @@ class CatalogPipeline:
             batch.clear()
 
         try:
-            async for page in self.erp.catalog():
+            async for page in self.erp.catalog(since=since):
                 items: list[CatalogItem] = []
                 for entry in page:
                     if isinstance(entry, RowProblem):
@@ -140,8 +148,11 @@ class CatalogPipeline:
         except BridgeError as exc:
             error = exc
             self._health(failed_side, exc)
-        if complete:
+        if complete and since is None:
+            # a whole listing: what it lacks is gone (an incremental one lists only changes)
             await self._after_complete_pass(seen, problems, result)
+        if complete and self.erp.capabilities.incremental_catalog:
+            await self.state.run(self.state.set_kv, "catalog_since", str(started))
         if unknown:
             total_unknown = (await self.state.run(self.state.catalog_counts))["unknown_in_store"]
             sample = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
@@ -173,14 +184,17 @@ class CatalogPipeline:
                 await self.state.run(self.state.set_kv, "catalog_last_full", str(started))
             if result.items_failed:
                 result.status = "partial"
-        result.message = (f"{'full' if full else 'incremental'}: {result.items_seen} variants "
+        kind = "full" if full else (f"changed since {time.strftime('%d/%m %H:%M', time.localtime(since))}"
+                                    if since else "incremental")
+        result.message = (f"{kind}: {result.items_seen} variants "
                           f"read, {result.items_ok} pushed, {len(unknown)} unknown in the store, "
                           f"{result.items_failed} invalid, {negative} negative stock set to 0, "
                           f"{zero_price} without price, {result.requests} requests in "
                           f"{time.time() - started:.1f} s")
         if error is not None:
             result.message += f" — stopped: {error.message}"
-        result.details = {"full": full, "unknown": len(unknown), "negative": negative,
+        result.details = {"full": full, "since": since, "unknown": len(unknown),
+                          "negative": negative,
                           "zero_price": zero_price, "duration_s": time.time() - started}
         self.events.info(PIPELINE, "catalog_run", f"Catalog {result.message}",
                          pushed=result.items_ok, seen=result.items_seen, status=result.status)
@@ -190,6 +204,46 @@ class CatalogPipeline:
                              message=result.message)
         if result.status == "ok" or result.status == "partial":
             await self.state.run(self.state.set_kv, "catalog_last_ok", str(time.time()))
+        return result
+
+    async def sync_sku(self, sku: str) -> RunResult:
+        """Update one product now (ERPs with a per-SKU lookup)."""
+        result = RunResult(PIPELINE)
+        run_id = await self.state.run(self.state.start_run, PIPELINE, "sku")
+        req0 = self.store.requests + self.erp.requests
+        try:
+            if not self.erp.capabilities.sku_lookup:
+                raise DataError("this ERP cannot look up one product; run a catalog sync",
+                                code="no_sku_lookup")
+            found = await self.erp.lookup_sku(sku)
+            if found is None:
+                raise DataError(f"SKU {sku} was not found in the ERP", code="sku_not_in_erp")
+            if isinstance(found, RowProblem):
+                raise DataError(f"SKU {sku}: {found.message}", code="erp_row_invalid")
+            reserved = await self.state.run(self.state.reserved, [sku], time.time())
+            stock, price = target(found, reserved.get(sku, 0))
+            push = await self.store.push_stock_prices([StockPrice(sku, stock, price)])
+            await self.state.run(self.state.save_pushed, [(sku, stock, price or "")],
+                                 push.not_found)
+            result.items_seen = 1
+            if push.not_found:
+                raise DataError(f"SKU {sku} does not exist in the store",
+                                code="sku_unknown_in_store")
+            result.items_ok = 1
+            result.message = f"SKU {sku}: stock {stock}" + (f", price {price}" if price else "")
+            await self.state.run(self.state.resolve_errors, PIPELINE, f"sku:{sku}")
+            self.events.info(PIPELINE, "sku_synced", f"Product {sku} updated: {result.message}",
+                             sku=sku)
+        except BridgeError as exc:
+            result.status = "failed"
+            result.items_failed = 1
+            result.message = exc.message
+            self.events.error(PIPELINE, "sku_sync_failed", exc.message, sku=sku)
+        result.requests = self.store.requests + self.erp.requests - req0
+        await self.state.run(self.state.finish_run, run_id, status=result.status,
+                             items_ok=result.items_ok, items_failed=result.items_failed,
+                             items_seen=result.items_seen, requests=result.requests,
+                             message=result.message)
         return result
 
     async def preview(self) -> dict[str, int]:

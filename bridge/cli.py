@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("what", choices=["orders", "catalog", "all"])
     sync.add_argument("--full", action="store_true", help="push the whole catalog, not only "
                                                           "changes")
+    sync.add_argument("--sku", help="with `catalog`: update only this product (ERPs that can "
+                                    "look one up)")
     st = sub.add_parser("status", help="what Bridge has done and what is pending")
     st.add_argument("--json", action="store_true")
     sub.add_parser("doctor", help="check config, keyring and both connections")
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "run":
         return cmd_run(config, paths, headless=args.headless)
     if command == "sync":
-        return asyncio.run(cmd_sync(config, paths, args.what, args.full))
+        return asyncio.run(cmd_sync(config, paths, args.what, args.full, args.sku))
     if command == "doctor":
         return asyncio.run(cmd_doctor(config, paths))
     raise AssertionError(command)  # pragma: no cover
@@ -152,7 +154,8 @@ def cmd_run(config: Config, paths: Paths, *, headless: bool) -> int:
         engine.close()
 
 
-async def cmd_sync(config: Config, paths: Paths, what: str, full: bool) -> int:
+async def cmd_sync(config: Config, paths: Paths, what: str, full: bool,
+                   sku: str | None = None) -> int:
     engine = make_engine(config, paths)
     try:
         try:
@@ -160,7 +163,13 @@ async def cmd_sync(config: Config, paths: Paths, what: str, full: bool) -> int:
         except ConfigError as exc:
             print(f"Configuration error: {exc.message}", file=sys.stderr)
             return EXIT_CONFIG
-        results = await engine.sync_now(what, full=full)
+        if sku:
+            if what != "catalog":
+                print("--sku goes with `bridge sync catalog`", file=sys.stderr)
+                return EXIT_CONFIG
+            results = [await engine.sync_sku(sku)]
+        else:
+            results = await engine.sync_now(what, full=full)
         await engine.stop()
     finally:
         engine.close()
@@ -248,7 +257,10 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
     if missing:
         return EXIT_FAILED
     store = make_store(config.store, secrets.get("store.token") or "")
-    erp = make_erp(config.erp, secrets.get("erp.token") or "")
+    from bridge.registry import erp_entry
+
+    erp = make_erp(config.erp, {n: secrets.get(n) or "" for n in
+                                erp_entry(config.erp.kind).secrets})
     try:
         for check in [*await store.checks(), *await erp.checks()]:
             show(check.name, check.ok, check.detail)

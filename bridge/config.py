@@ -74,6 +74,9 @@ class SyncConfig(Section):
     push_batch: int = Field(500, ge=1, le=500)
     # report data failures (bad CUIT, unknown SKU) to the store as "failed"
     report_failures_to_store: bool = True
+    # incremental catalogs (ERPs that list "changed since"): ask from the start of the last
+    # successful sync minus this much, so that changes made during a sync are not missed
+    incremental_overlap_s: float = Field(300.0, ge=0, le=86400)
 
 
 class ErpConfigBase(Section):

@@ -117,13 +117,14 @@ class Engine:
 
     def _build(self) -> None:
         cfg = self.config
-        store_token, erp_token = self._secret("store.token"), self._secret("erp.token")
+        store_token = self._secret("store.token")
+        erp_secrets = {n: self._secret(n) for n in erp_entry(cfg.erp.kind).secrets}
         # one pair of clients per pipeline: the pipelines run side by side, and each run's
         # request count is its own
         store = make_store(cfg.store, store_token, self.policy)
-        erp = make_erp(cfg.erp, erp_token, self.policy)
+        erp = make_erp(cfg.erp, erp_secrets, self.policy)
         cat_store = make_store(cfg.store, store_token, self.policy)
-        cat_erp = make_erp(cfg.erp, erp_token, self.policy)
+        cat_erp = make_erp(cfg.erp, erp_secrets, self.policy)
         self._connectors = [store, erp, cat_store, cat_erp]
         self.store, self.erp = store, erp
         self.orders = OrderPipeline(self.state, self.events, store, erp, cfg.sync, self.health)
@@ -135,6 +136,14 @@ class Engine:
             await c.aclose()
         self._connectors = []
         self.store = self.erp = None
+
+    @property
+    def capabilities(self) -> Any:
+        return erp_entry(self.config.erp.kind).capabilities
+
+    @property
+    def orders_enabled(self) -> bool:
+        return bool(self.capabilities.orders)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -156,7 +165,12 @@ class Engine:
     def _schedule(self) -> None:
         assert self._scheduler is not None
         sync = self.config.sync
-        for name, every in ((ORDERS, sync.orders_interval_s), (CATALOG, sync.catalog_interval_s)):
+        jobs = [(CATALOG, sync.catalog_interval_s)]
+        if self.orders_enabled:
+            jobs.insert(0, (ORDERS, sync.orders_interval_s))
+        elif self._scheduler.get_job(ORDERS):
+            self._scheduler.remove_job(ORDERS)
+        for name, every in jobs:
             # coalesce: runs missed while the PC slept collapse into one; the grace time
             # lets a late run still happen instead of being skipped
             self._scheduler.add_job(
@@ -241,16 +255,29 @@ class Engine:
             self._status_changed()
         return result
 
+    async def sync_sku(self, sku: str) -> RunResult:
+        """Update one product now (ERPs that can look one up)."""
+        async with self._locks[CATALOG]:
+            if self.store is None:
+                self._build()
+            assert self.catalog is not None
+            result = await self.catalog.sync_sku(sku)
+        self._status_changed()
+        return result
+
     async def sync_now(self, which: str = "all", full: bool = False) -> list[RunResult]:
-        names = PIPELINES if which == "all" else (which,)
+        names: tuple[str, ...] = PIPELINES if which == "all" else (which,)
+        if not self.orders_enabled:
+            names = tuple(n for n in names if n != ORDERS) or names
         return [await self.run_pipeline(p, "manual", full) for p in names]
 
     def pause(self) -> None:
         if not self.paused:
             self.paused = True
             if self._scheduler is not None:
-                for p in PIPELINES:
-                    self._scheduler.pause_job(p)
+                for job in self._scheduler.get_jobs():
+                    if job.id in PIPELINES:
+                        job.pause()
             self.events.info("engine", "paused", "Sync paused")
             self._status_changed()
 
@@ -258,9 +285,9 @@ class Engine:
         if self.paused:
             self.paused = False
             if self._scheduler is not None:
-                for p in PIPELINES:
-                    self._scheduler.resume_job(p)
-                    self._scheduler.modify_job(p, next_run_time=_now_dt())
+                for job in self._scheduler.get_jobs():
+                    if job.id in PIPELINES:
+                        job.modify(next_run_time=_now_dt())
             self.events.info("engine", "resumed", "Sync resumed")
             self._status_changed()
 
@@ -364,6 +391,11 @@ class Engine:
     def _decorate(self, snap: dict[str, Any]) -> dict[str, Any]:
         snap["state"] = self.overall(snap["errors"]["open"]).value
         snap["paused"] = self.paused
+        caps = self.capabilities
+        snap["orders"]["enabled"] = bool(caps.orders)
+        snap["orders"]["disabled_reason"] = "" if caps.orders else caps.no_orders_reason
+        snap["capabilities"] = {"orders": caps.orders, "sku_lookup": caps.sku_lookup,
+                                "incremental_catalog": caps.incremental_catalog}
         snap["running"] = dict(self.running)
         snap["connections"] = {side: {"ok": h.ok, "message": h.message, "since": h.since}
                                for side, h in self.health.sides.items()}

@@ -113,6 +113,8 @@ class Capabilities:
     sku_lookup: bool = False
     # writes the ERP tolerates at once (Dragonfish answers 409 to concurrent writes)
     write_concurrency: int = 1
+    # why orders are off, for people (when `orders` is False)
+    no_orders_reason: str = ""
 
 
 class RequestCounter(Protocol):
@@ -140,8 +142,12 @@ class ErpConnector(Protocol):
         """Create the order; return the ERP's reference. Raises DuplicateError when the ERP
         already has an order for this store order."""
 
-    def catalog(self) -> AsyncIterator[list[CatalogItem | RowProblem]]:
-        """Page by page, the ERP's stock and price of every variant."""
+    def catalog(self, since: float | None = None) -> AsyncIterator[list[CatalogItem | RowProblem]]:
+        """Page by page, the ERP's stock and price of every variant; with `since` (a POSIX
+        time, only where capabilities.incremental_catalog), only those changed since then."""
+
+    async def lookup_sku(self, sku: str) -> CatalogItem | RowProblem | None:
+        """One variant by its store SKU (where capabilities.sku_lookup), or None."""
 
 
 class StoreConnector(Protocol):

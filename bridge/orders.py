@@ -90,7 +90,9 @@ class OrderPipeline:
 
     async def run(self, trigger: str = "schedule") -> RunResult:
         if not self.erp.capabilities.orders:
-            return RunResult(PIPELINE, "skipped", message="this ERP takes no orders")
+            return RunResult(PIPELINE, "skipped",
+                             message=self.erp.capabilities.no_orders_reason or
+                             "this ERP takes no orders")
         result = RunResult(PIPELINE)
         run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests

@@ -6,7 +6,7 @@ which ERPs exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,33 +22,56 @@ class ErpEntry:
     title: str
     config_model: type[ErpConfigBase]
     capabilities: Capabilities
-    factory: Callable[[Any, str, RetryPolicy | None], ErpConnector]
+    factory: Callable[[Any, Mapping[str, str], RetryPolicy | None], ErpConnector]
     # secrets this connector needs, as keyring names
     secrets: tuple[str, ...] = ("erp.token",)
     # the settings form, in the vendor page's order
     fields: tuple[FieldSpec, ...] = ()
 
 
-def _dragonfish() -> ErpEntry:
-    from connectors.dragonfish.client import DragonfishClient
-    from connectors.dragonfish.config import UI_FIELDS, DragonfishConfig
+def _load(kind: str, title: str, package: str) -> Callable[[], ErpEntry]:
+    """A connector package provides `config.<Name>Config`, `config.UI_FIELDS`,
+    `config.SECRETS` and `client.CLIENT` (its class, with `capabilities`)."""
 
-    return ErpEntry(
-        kind="dragonfish",
-        title="Dragonfish (ZooLogic)",
-        config_model=DragonfishConfig,
-        capabilities=DragonfishClient.capabilities,
-        factory=lambda cfg, token, policy: DragonfishClient(cfg, token, policy),
-        fields=UI_FIELDS,
-    )
+    def load() -> ErpEntry:
+        import importlib
+
+        config = importlib.import_module(f"connectors.{package}.config")
+        client = importlib.import_module(f"connectors.{package}.client")
+        cls = client.CLIENT
+        return ErpEntry(
+            kind=kind,
+            title=title,
+            config_model=config.CONFIG,
+            capabilities=cls.capabilities,
+            factory=lambda cfg, secrets, policy: cls(cfg, secrets, policy),
+            secrets=tuple(config.SECRETS),
+            fields=tuple(config.UI_FIELDS),
+        )
+
+    return load
 
 
-_LOADERS: dict[str, Callable[[], ErpEntry]] = {"dragonfish": _dragonfish}
+_LOADERS: dict[str, Callable[[], ErpEntry]] = {
+    "dragonfish": _load("dragonfish", "Dragonfish (ZooLogic)", "dragonfish"),
+    "acqua": _load("acqua", "Acqua", "acqua"),
+    "nonsistemas": _load("nonsistemas", "NonSistemas", "nonsistemas"),
+    "salesforce_vs": _load("salesforce_vs", "Salesforce Virtual Seller", "salesforce_vs"),
+    "folder": _load("folder", "Carpeta de importación (CSV)", "folder"),
+}
 _CACHE: dict[str, ErpEntry] = {}
 
 
 def erp_kinds() -> list[str]:
-    return sorted(_LOADERS)
+    """The ERPs whose connector is installed, in the registry's order."""
+    out = []
+    for kind in _LOADERS:
+        try:
+            erp_entry(kind)
+        except ImportError:
+            continue
+        out.append(kind)
+    return out
 
 
 def erp_entry(kind: Any) -> ErpEntry:
@@ -63,8 +86,9 @@ def erp_config_model(kind: Any) -> type[ErpConfigBase]:
     return erp_entry(kind).config_model
 
 
-def make_erp(config: ErpConfigBase, token: str, policy: RetryPolicy | None = None) -> ErpConnector:
-    return erp_entry(config.kind).factory(config, token, policy)
+def make_erp(config: ErpConfigBase, secrets: Mapping[str, str],
+             policy: RetryPolicy | None = None) -> ErpConnector:
+    return erp_entry(config.kind).factory(config, secrets, policy)
 
 
 def make_store(config: StoreConfig, token: str, policy: RetryPolicy | None = None) -> StoreConnector:

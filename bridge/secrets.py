@@ -25,6 +25,8 @@ SERVICE = "bridge"
 KNOWN_SECRETS = {
     "store.token": "Store API token",
     "erp.token": "ERP token",
+    "erp.password": "ERP password",
+    "erp.client_secret": "ERP client secret",
     "alerts.password": "SMTP password",
 }
 

@@ -369,11 +369,15 @@ class SettingsDialog(QDialog):
             data = self.form_data()
             data["store"] = {"url": "http://store.invalid/"}
             config = parse_config(data)
-        token = self._secret(erp_entry(config.erp.kind).secrets[0])
-        if not token:
-            self.erp_result.setText(_show_checks([Check("ERP token", False, _("not set"))]))
+        needed = erp_entry(config.erp.kind).secrets
+        values = {n: self._secret(n) or "" for n in needed}
+        missing = [n for n in needed if not values[n]]
+        if missing:
+            spec = self.erp_page().spec(missing[0])
+            self.erp_result.setText(_show_checks([Check(spec.label if spec else missing[0],
+                                                        False, _("not set"))]))
             return []
-        erp = make_erp(config.erp, token)
+        erp = make_erp(config.erp, values)
         try:
             checks = await erp.checks()
         except BridgeError as exc:

@@ -17,7 +17,7 @@ import asyncio
 import math
 import time
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -100,9 +100,10 @@ class DragonfishClient(HttpSide):
         write_concurrency=1)
     side = "Dragonfish"
 
-    def __init__(self, config: DragonfishConfig, token: str,
+    def __init__(self, config: DragonfishConfig, secrets: Mapping[str, str] | str,
                  policy: RetryPolicy | None = None,
                  client: httpx.AsyncClient | None = None) -> None:
+        token = secrets if isinstance(secrets, str) else secrets["erp.token"]
         headers = {"idCliente": config.cliente, "Authorization": token,
                    "Content-Type": "application/json", "Accept": "application/json"}
         if config.base_de_datos:
@@ -199,7 +200,10 @@ class DragonfishClient(HttpSide):
             params["lista"] = code
         return params
 
-    async def catalog(self) -> AsyncIterator[list[CatalogItem | RowProblem]]:
+    async def catalog(self, since: float | None = None
+                      ) -> AsyncIterator[list[CatalogItem | RowProblem]]:
+        # Dragonfish has no "changed since" filter: always the whole list (diffed by the
+        # engine against what was pushed last)
         code = await self.lista_code()
         first = await self._list(CATALOG, self._catalog_params(code, 1))
         if first is None:
@@ -440,3 +444,6 @@ class DragonfishClient(HttpSide):
             except BridgeError as exc:
                 out.append(Check("ERP price list", False, exc.message))
         return out
+
+
+CLIENT = DragonfishClient

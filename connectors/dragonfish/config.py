@@ -59,3 +59,7 @@ class DragonfishConfig(ErpConfigBase):
     @classmethod
     def _endpoint(cls, v: str) -> str:
         return check_url(v)
+
+
+CONFIG = DragonfishConfig
+SECRETS = ("erp.token",)
