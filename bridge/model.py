@@ -108,6 +108,8 @@ class Check:
 @dataclass(frozen=True)
 class Capabilities:
     orders: bool = True
+    # customers are a separate entity to find or create before the order (else the order
+    # carries the buyer inline)
     customers: bool = True
     incremental_catalog: bool = False  # the ERP can list only what changed since a date
     sku_lookup: bool = False
@@ -138,9 +140,12 @@ class ErpConnector(Protocol):
     async def find_order(self, order: StoreOrder) -> str | None:
         """The ERP's reference of the order created for this store order, or None."""
 
-    async def create_order(self, order: StoreOrder, customer_code: str) -> str:
-        """Create the order; return the ERP's reference. Raises DuplicateError when the ERP
-        already has an order for this store order."""
+    async def create_order(self, order: StoreOrder, customer_code: str,
+                           buyer: ValidBuyer) -> str:
+        """Create the order; return the ERP's reference. `customer_code` is the ERP's code
+        for the buyer where capabilities.customers (else ""; the connector sends the buyer
+        inline). Raises DuplicateError when the ERP already has an order for this store
+        order."""
 
     def catalog(self, since: float | None = None) -> AsyncIterator[list[CatalogItem | RowProblem]]:
         """Page by page, the ERP's stock and price of every variant; with `since` (a POSIX

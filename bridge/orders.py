@@ -210,10 +210,11 @@ class OrderPipeline:
                     f"Order {order.number}: buyer '{order.buyer.business_name}': {exc}. Fix "
                     "the buyer's fiscal data in the store, then retry", code=exc.code) from None
             buyer = ValidBuyer(order.buyer, doc, condition)
-            customer = await self._customer(buyer, order)
+            customer = (await self._customer(buyer, order)
+                        if self.erp.capabilities.customers else "")
             await self.state.run(self.state.mark_sending, oid)
             try:
-                ref = await self.erp.create_order(order, customer)
+                ref = await self.erp.create_order(order, customer, buyer)
             except DuplicateError:
                 found = await self.erp.find_order(order)
                 if not found:
@@ -226,7 +227,7 @@ class OrderPipeline:
                                  f"Order {order.number} was already in the ERP as {ref}; not "
                                  "sent again", order=oid, erp_reference=ref,
                                  number=order.number)
-            await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer)
+            await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer or None)
             self._side_ok("erp")
             self.events.info(PIPELINE, "order_sent",
                              f"Order {order.number} created in the ERP as {ref}", order=oid,

@@ -385,7 +385,8 @@ class DragonfishClient(HttpSide):
             body["Vendedor"] = cfg.vendedor
         return body
 
-    async def create_order(self, order: StoreOrder, customer_code: str) -> str:
+    async def create_order(self, order: StoreOrder, customer_code: str,
+                           buyer: ValidBuyer | None = None) -> str:
         body = await self.order_body(order, customer_code)
         try:
             async with self._write_lock:
