@@ -158,11 +158,32 @@ async def stall_bench(info: dict) -> None:
         await task
 
 
+def stall_only(variants: int) -> int:
+    proc, info = start_simhost(variants)
+    try:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        import PySide6.QtWidgets  # noqa: F401  (before qasync)
+        import qasync
+        from PySide6.QtWidgets import QApplication
+
+        qapp = QApplication.instance() or QApplication([])
+        assert isinstance(qapp, QApplication)
+        qapp.setQuitOnLastWindowClosed(False)
+        qasync.run(stall_bench(info))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--variants", type=int, default=20000)
+    ap.add_argument("--stall-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.stall_only:
+        return stall_only(args.variants)
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}")
     proc, info = start_simhost(2000, orders_every=0)
     try:
@@ -180,21 +201,9 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(10)
-    proc, info = start_simhost(args.variants)
-    try:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        import PySide6.QtWidgets  # noqa: F401  (before qasync)
-        import qasync
-        from PySide6.QtWidgets import QApplication
-
-        qapp = QApplication.instance() or QApplication([])
-        assert isinstance(qapp, QApplication)
-        qapp.setQuitOnLastWindowClosed(False)
-        print("UI responsiveness (offscreen):")
-        qasync.run(stall_bench(info))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    print("UI responsiveness (offscreen, a process of its own):", flush=True)
+    subprocess.run([PY, "-m", "bench.ui", "--stall-only", "--variants", str(args.variants)],
+                   check=False)
     return 0
 
 

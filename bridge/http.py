@@ -14,6 +14,7 @@ Retry rules (issue #2):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -43,6 +44,8 @@ from bridge.errors import (
 )
 
 USER_AGENT = f"Bridge/{__version__}"
+# bodies larger than this are decoded on a worker thread
+BIG_BODY = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,13 @@ class HttpSide:
         if ok(response.status_code):
             if decode and 200 <= response.status_code < 300 and response.status_code != 204:
                 try:
-                    response.data = decode_json(response, self.side)  # type: ignore[attr-defined]
+                    if len(response.content) > BIG_BODY:
+                        # a big page: decode it off the loop's thread, so that a UI on the
+                        # same loop keeps answering (the GIL switches every few ms)
+                        data = await asyncio.to_thread(decode_json, response, self.side)
+                    else:
+                        data = decode_json(response, self.side)
+                    response.data = data  # type: ignore[attr-defined]
                 except ProtocolError as exc:
                     if write:
                         raise AmbiguousWriteError(
