@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -258,6 +259,9 @@ class BridgeApp:
             self.watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
             self.watcher.start()
         await self.refresh_history()
+        # what start-up created lives as long as the app: keep it out of the garbage
+        # collector's full passes, which otherwise stall the UI during big syncs
+        gc.freeze()
         self.ready.set()
 
     async def refresh_history(self) -> None:
