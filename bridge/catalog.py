@@ -148,6 +148,10 @@ class CatalogPipeline:
         except BridgeError as exc:
             error = exc
             self._health(failed_side, exc)
+        done = getattr(self.erp, "catalog_done", None)
+        if done is not None:
+            # sources that consume what they listed (an import folder archives its file)
+            await done(complete and error is None)
         if complete and since is None:
             # a whole listing: what it lacks is gone (an incremental one lists only changes)
             await self._after_complete_pass(seen, problems, result)

@@ -158,9 +158,17 @@ class Engine:
         self._scheduler = AsyncIOScheduler()
         self._schedule()
         self._scheduler.start()
+        self._watch_source()
         self.events.info("engine", "engine_started",
                          f"Bridge started: orders every {self.config.sync.orders_interval_s:g} s, "
                          f"catalog every {self.config.sync.catalog_interval_s:g} s")
+
+    def _watch_source(self) -> None:
+        """Sources that can tell when they have something new (an import folder) trigger a
+        catalog run themselves; the scheduled runs remain the rescan."""
+        watch = getattr(self.catalog.erp if self.catalog else None, "watch", None)
+        if watch is not None:
+            watch(lambda: self._spawn(self.run_pipeline(CATALOG, "files")))
 
     def _schedule(self) -> None:
         assert self._scheduler is not None
@@ -225,7 +233,7 @@ class Engine:
         """Run one pipeline now. Runs of one pipeline never overlap: a scheduled run finding
         one in progress is skipped; a manual one waits for it and then runs."""
         lock = self._locks[pipeline]
-        if lock.locked() and trigger != "manual":
+        if lock.locked() and trigger not in ("manual", "files"):
             return RunResult(pipeline, "skipped", message="already running")
         async with lock:
             if self.store is None:
@@ -340,6 +348,7 @@ class Engine:
                 raise
             if self._scheduler is not None:
                 self._schedule()
+                self._watch_source()
             # orders held back by bad credentials get another chance
             await self.state.run(self._requeue_auth_failures)
         finally:

@@ -37,6 +37,9 @@ def ui_strings() -> set[str]:
 
     for kind in erp_kinds():
         found.update(f.help for f in erp_entry(kind).fields if f.help)
+        found.update(f.label for f in erp_entry(kind).fields)
+        found.add(erp_entry(kind).capabilities.no_orders_reason or "")
+    found.discard("")
     found.update(CHECK_NAMES)
     return found
 

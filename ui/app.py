@@ -206,6 +206,7 @@ class BridgeApp:
         controller.statusChanged.connect(window.set_status)
         controller.errorsChanged.connect(window.errors.set_errors)
         window.syncRequested.connect(controller.sync_now)
+        window.skuSyncRequested.connect(controller.sync_sku)
         window.pauseToggled.connect(controller.toggle_pause)
         window.settingsRequested.connect(lambda: self.open_settings(engine.config))
         window.aboutRequested.connect(self.show_about)

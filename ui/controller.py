@@ -129,6 +129,9 @@ class AppController(QObject):
     def sync_now(self) -> asyncio.Future[Any]:
         return self.spawn(self.engine.sync_now("all"), "sync now")
 
+    def sync_sku(self, sku: str) -> asyncio.Future[Any]:
+        return self.spawn(self._after(self.engine.sync_sku(sku)), "sync one product")
+
     def toggle_pause(self) -> None:
         if self.engine.paused:
             self.engine.resume()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QTabWidget,
@@ -113,13 +114,20 @@ class Overview(QWidget):
             nxt = info.get("next_run")
             box.next.setText(_("paused") if paused else
                              _("in {n} s", n=max(0, int(nxt - time.time()))) if nxt else "—")
-        counts = s.get("orders", {}).get("counts", {})
-        self.orders.counts.setText(
-            _("{done} sent, {pending} pending, {failed} failed",
-              done=counts.get("done", 0),
-              pending=counts.get("queued", 0) + counts.get("sending", 0) +
-              counts.get("sent_to_erp", 0),
-              failed=counts.get("failed", 0)))
+        orders_info = s.get("orders", {})
+        counts = orders_info.get("counts", {})
+        if orders_info.get("enabled") is False:
+            reason = orders_info.get("disabled_reason") or ""
+            self.orders.state.setText(_("Off"))
+            self.orders.next.setText("—")
+            self.orders.counts.setText(_(reason) if reason else _("This ERP takes no orders"))
+        else:
+            self.orders.counts.setText(
+                _("{done} sent, {pending} pending, {failed} failed",
+                  done=counts.get("done", 0),
+                  pending=counts.get("queued", 0) + counts.get("sending", 0) +
+                  counts.get("sent_to_erp", 0),
+                  failed=counts.get("failed", 0)))
         cat = s.get("catalog", {})
         self.catalog.counts.setText(
             _("{skus} products tracked, {pushed} updated in the last run, {unknown} missing "
@@ -145,6 +153,7 @@ def _conn_text(c: dict[str, Any]) -> str:
 
 class MainWindow(QMainWindow):
     syncRequested = Signal()
+    skuSyncRequested = Signal(str)
     pauseToggled = Signal()
     settingsRequested = Signal()
     aboutRequested = Signal()
@@ -181,14 +190,31 @@ class MainWindow(QMainWindow):
         settings.triggered.connect(self.settingsRequested.emit)
         about = QAction(_("About"), self)
         about.triggered.connect(self.aboutRequested.emit)
-        for a in (self.sync_action, self.pause_action, settings, about):
+        self.sku_action = QAction(_("Update one product…"), self)
+        self.sku_action.setObjectName("syncSku")
+        self.sku_action.triggered.connect(self._ask_sku)
+        self.sku_action.setVisible(False)
+        for a in (self.sync_action, self.sku_action, self.pause_action, settings, about):
             bar.addAction(a)
+        self._sku_dialog: QInputDialog | None = None
         self.addToolBar(bar)
         self.errors.showInLog.connect(self.show_in_log)
         self.statusBar().showMessage(_("Starting…"))
         self.quit_on_close = False
 
+    def _ask_sku(self) -> None:
+        # open(), not exec(): no nested modal loop inside the asyncio loop
+        dialog = QInputDialog(self)
+        dialog.setObjectName("skuDialog")
+        dialog.setWindowTitle(_("Update one product"))
+        dialog.setLabelText(_("SKU of the product to update now (e.g. ART!COLOR!SIZE):"))
+        dialog.textValueSelected.connect(
+            lambda text: self.skuSyncRequested.emit(text.strip()) if text.strip() else None)
+        self._sku_dialog = dialog
+        dialog.open()
+
     def set_status(self, s: dict[str, Any]) -> None:
+        self.sku_action.setVisible(bool(s.get("capabilities", {}).get("sku_lookup")))
         self.overview.set_status(s)
         self.pause_action.setText(_("Resume") if s.get("paused") else _("Pause"))
         n = s.get("errors", {}).get("open", 0)

@@ -80,7 +80,7 @@ class ErpPage(QWidget):
             w.setObjectName(f"erp_{spec.name}")
             if spec.help:
                 w.setToolTip(_(spec.help))
-            label = spec.label + (" *" if spec.required else "")
+            label = _(spec.label) + (" *" if spec.required else "")
             form.addRow(label, w)
             self.widgets[spec.name] = w
 
@@ -321,7 +321,7 @@ class SettingsDialog(QDialog):
         label = field
         if field.startswith("erp."):
             spec = self.erp_page().spec(field.removeprefix("erp."))
-            label = spec.label if spec else field
+            label = _(spec.label) if spec else field
         elif field == "store.url":
             label = _("Store URL")
         elif field == "store.token":
