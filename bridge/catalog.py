@@ -7,8 +7,13 @@ For each page the ERP connector yields:
   (a free product in the store is worse than a stale price);
 - compared with the last values pushed (SQLite); only changes go out, in batches of at
   most 500. `full` pushes everything.
-After a complete pass, SKUs pushed before that the ERP no longer lists are set to stock 0 —
-unless too many vanished at once, which looks like an ERP fault, not a real change.
+After a complete pass, SKUs pushed before that the ERP no longer lists are set to stock 0.
+
+Nothing is pushed until the whole run is read and staged (SQLite): the catastrophe guard
+then checks it. A run that would zero or remove more than `guard_zero_share` of the
+products, or change more than `guard_price_share` of the prices by more than
+`guard_price_factor` times, is held — an ERP that answers "no results" by mistake must not
+empty the store — until the merchant approves it or a later run looks sane again.
 """
 
 from __future__ import annotations
@@ -27,9 +32,7 @@ from bridge.state import State
 
 PIPELINE = "catalog"
 UNKNOWN_SUBJECT = "store:unknown-skus"
-VANISHED_SUBJECT = "erp:vanished-skus"
-# share of previously pushed SKUs that may vanish from one pass before we refuse to zero them
-MAX_VANISHED_SHARE = 0.2
+HELD_SUBJECT = "catalog:held"
 
 
 def money(value: Decimal) -> str:
@@ -73,7 +76,10 @@ class CatalogPipeline:
         last = await self.state.run(self.state.get_kv, "catalog_since")
         return float(last) - self.sync.incremental_overlap_s if last else None
 
-    async def run(self, trigger: str = "schedule", full: bool = False) -> RunResult:
+    async def run(self, trigger: str = "schedule", full: bool = False,
+                  guard: bool = True) -> RunResult:
+        """Read the ERP, stage what changed, check it against the catastrophe guard, then
+        push it. `guard=False` when the merchant approved a held run."""
         full = full or await self.state.run(self.full_due)
         incremental = self.erp.capabilities.incremental_catalog and not full
         since = await self.since() if incremental else None
@@ -81,82 +87,42 @@ class CatalogPipeline:
         result = RunResult(PIPELINE)
         run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
-        batch: list[StockPrice] = []
+        stats = {"negative": 0, "zero_price": 0, "vanished": 0}
         seen: set[str] = set()
         problems: set[str] = set()
         unknown: list[str] = []
-        negative = zero_price = 0
-        complete = False
         error: BridgeError | None = None
         failed_side = "erp"
-
-        async def flush() -> None:
-            nonlocal failed_side
-            if not batch:
-                return
-            failed_side = "store"
-            push = await self.store.push_stock_prices(batch)
-            failed_side = "erp"
-            missing = set(push.not_found)
-            await self.state.run(self.state.save_pushed,
-                                 [(i.sku, -1 if i.stock is None else i.stock, i.price or "")
-                                  for i in batch], missing)
-            unknown.extend(sorted(missing))
-            result.items_ok += len(batch) - len(missing)
-            batch.clear()
-
+        held: str | None = None
+        complete = False
+        await self.state.run(self.state.staging_clear)
         try:
             async for page in self.erp.catalog(since=since):
-                items: list[CatalogItem] = []
-                for entry in page:
-                    if isinstance(entry, RowProblem):
-                        subject = f"sku:{entry.sku}"
-                        problems.add(subject)
-                        result.items_failed += 1
-                        await self.state.run(self.state.open_error, PIPELINE, subject,
-                                             kind=FailureKind.DATA.value, code="erp_row_invalid",
-                                             message=f"SKU {entry.sku}: {entry.message}; it was "
-                                             "not pushed to the store")
-                        self.events.error(PIPELINE, "erp_row_invalid",
-                                          f"SKU {entry.sku}: {entry.message}", sku=entry.sku)
-                    elif entry.sku in seen:
-                        self.events.warning(PIPELINE, "sku_repeated",
-                                            f"The ERP listed SKU {entry.sku} twice; the first "
-                                            "one was used", sku=entry.sku)
-                    else:
-                        seen.add(entry.sku)
-                        items.append(entry)
-                result.items_seen += len(items)
-                skus = [i.sku for i in items]
-                reserved = await self.state.run(self.state.reserved, skus, started)
-                previous = await self.state.run(self.state.pushed, skus)
-                for item in items:
-                    if item.available < 0:
-                        negative += 1
-                    stock, price = target(item, reserved.get(item.sku, 0))
-                    if price is None:
-                        zero_price += 1
-                    prev = previous.get(item.sku)
-                    if full or prev is None or prev[0] != stock or prev[1] != (price or ""):
-                        batch.append(StockPrice(item.sku, stock, price))
-                        if len(batch) >= self.sync.push_batch:
-                            await flush()
-            await flush()
+                await self._stage_page(page, full, started, seen, problems, stats, result)
             complete = True
             self._health("erp", None)
-            self._health("store", None)
+            if since is None:
+                # a whole listing: what it no longer lists is gone (incremental lists only
+                # changes)
+                stats["vanished"] = await self._stage_vanished(seen, problems)
+            if guard:
+                held = await self._guard(stats)
+            if held is None:
+                failed_side = "store"
+                await self._push_staged(result, unknown)
+                self._health("store", None)
         except BridgeError as exc:
             error = exc
             self._health(failed_side, exc)
         done = getattr(self.erp, "catalog_done", None)
         if done is not None:
             # sources that consume what they listed (an import folder archives its file)
-            await done(complete and error is None)
-        if complete and since is None:
-            # a whole listing: what it lacks is gone (an incremental one lists only changes)
-            await self._after_complete_pass(seen, problems, result)
-        if complete and self.erp.capabilities.incremental_catalog:
-            await self.state.run(self.state.set_kv, "catalog_since", str(started))
+            await done(complete and error is None and held is None)
+        if complete and held is None and error is None:
+            await self.state.run(self.state.resolve_errors_like, PIPELINE, "sku:", problems)
+            await self.state.run(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
+            if self.erp.capabilities.incremental_catalog:
+                await self.state.run(self.state.set_kv, "catalog_since", str(started))
         if unknown:
             total_unknown = (await self.state.run(self.state.catalog_counts))["unknown_in_store"]
             sample = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
@@ -168,8 +134,12 @@ class CatalogPipeline:
             self.events.warning(PIPELINE, "sku_unknown_in_store",
                                 f"{len(unknown)} SKUs are not in the store: {sample}",
                                 skus=unknown[:100], count=len(unknown))
-        elif complete and full:
+        elif complete and full and held is None and error is None:
             await self.state.run(self.state.resolve_errors, PIPELINE, UNKNOWN_SUBJECT)
+        if stats["vanished"] and held is None and error is None:
+            self.events.warning(PIPELINE, "catalog_vanished",
+                                f"{stats['vanished']} SKUs are no longer listed by the ERP; "
+                                "their stock in the store was set to 0")
         result.requests = self.store.requests + self.erp.requests - req0
         if error is not None:
             result.status = "failed"
@@ -181,6 +151,8 @@ class CatalogPipeline:
             self.events.error(PIPELINE, "catalog_failed",
                               f"Catalog sync stopped ({where}): {error.message}; "
                               f"{result.items_ok} items pushed before that")
+        elif held is not None:
+            result.status = "held"
         else:
             await self.state.run(self.state.resolve_errors, PIPELINE, "erp")
             await self.state.run(self.state.resolve_errors, PIPELINE, "store")
@@ -188,27 +160,121 @@ class CatalogPipeline:
                 await self.state.run(self.state.set_kv, "catalog_last_full", str(started))
             if result.items_failed:
                 result.status = "partial"
-        kind = "full" if full else (f"changed since {time.strftime('%d/%m %H:%M', time.localtime(since))}"
-                                    if since else "incremental")
+        kind = "full" if full else (
+            f"changed since {time.strftime('%d/%m %H:%M', time.localtime(since))}"
+            if since else "incremental")
         result.message = (f"{kind}: {result.items_seen} variants "
                           f"read, {result.items_ok} pushed, {len(unknown)} unknown in the store, "
-                          f"{result.items_failed} invalid, {negative} negative stock set to 0, "
-                          f"{zero_price} without price, {result.requests} requests in "
+                          f"{result.items_failed} invalid, {stats['negative']} negative stock set "
+                          f"to 0, {stats['zero_price']} without price, {stats['vanished']} no "
+                          f"longer listed, {result.requests} requests in "
                           f"{time.time() - started:.1f} s")
         if error is not None:
             result.message += f" — stopped: {error.message}"
+        if held is not None:
+            result.message += f" — HELD, nothing pushed: {held}"
         result.details = {"full": full, "since": since, "unknown": len(unknown),
-                          "negative": negative,
-                          "zero_price": zero_price, "duration_s": time.time() - started}
+                          **stats, "duration_s": time.time() - started, "held": held}
         self.events.info(PIPELINE, "catalog_run", f"Catalog {result.message}",
                          pushed=result.items_ok, seen=result.items_seen, status=result.status)
         await self.state.run(self.state.finish_run, run_id, status=result.status,
                              items_ok=result.items_ok, items_failed=result.items_failed,
                              items_seen=result.items_seen, requests=result.requests,
                              message=result.message)
-        if result.status == "ok" or result.status == "partial":
+        if result.status in ("ok", "partial"):
             await self.state.run(self.state.set_kv, "catalog_last_ok", str(time.time()))
         return result
+
+    async def _stage_page(self, page: list[CatalogItem | RowProblem], full: bool,
+                          started: float, seen: set[str], problems: set[str],
+                          stats: dict[str, int], result: RunResult) -> None:
+        items: list[CatalogItem] = []
+        for entry in page:
+            if isinstance(entry, RowProblem):
+                subject = f"sku:{entry.sku}"
+                problems.add(subject)
+                result.items_failed += 1
+                await self.state.run(self.state.open_error, PIPELINE, subject,
+                                     kind=FailureKind.DATA.value, code="erp_row_invalid",
+                                     message=f"SKU {entry.sku}: {entry.message}; it was not "
+                                     "pushed to the store")
+                self.events.error(PIPELINE, "erp_row_invalid",
+                                  f"SKU {entry.sku}: {entry.message}", sku=entry.sku)
+            elif entry.sku in seen:
+                self.events.warning(PIPELINE, "sku_repeated",
+                                    f"The ERP listed SKU {entry.sku} twice; the first one was "
+                                    "used", sku=entry.sku)
+            else:
+                seen.add(entry.sku)
+                items.append(entry)
+        result.items_seen += len(items)
+        skus = [i.sku for i in items]
+        reserved = await self.state.run(self.state.reserved, skus, started)
+        previous = await self.state.run(self.state.pushed, skus)
+        rows: list[tuple[str, int | None, str | None, int | None, str | None, int]] = []
+        for item in items:
+            if item.available < 0:
+                stats["negative"] += 1
+            stock, price = target(item, reserved.get(item.sku, 0))
+            if price is None:
+                stats["zero_price"] += 1
+            prev = previous.get(item.sku)
+            if full or prev is None or prev[0] != stock or prev[1] != (price or ""):
+                rows.append((item.sku, stock, price, prev[0] if prev else None,
+                             prev[1] if prev else None, 0))
+        if rows:
+            await self.state.run(self.state.staging_add, rows)
+
+    async def _stage_vanished(self, seen: set[str], problems: set[str]) -> int:
+        listed = seen | {p.removeprefix("sku:") for p in problems}
+        vanished = await self.state.run(self.vanished, listed)
+        if vanished:
+            previous = await self.state.run(self.state.pushed, vanished)
+            await self.state.run(self.state.staging_add, [
+                (sku, 0, None, previous[sku][0], previous[sku][1], 1) for sku in vanished])
+        return len(vanished)
+
+    async def _guard(self, stats: dict[str, int]) -> str | None:
+        """The catastrophe guard: None to go ahead, or why the run is held."""
+        known = (await self.state.run(self.state.catalog_counts))["skus"]
+        if known < max(1, self.sync.guard_min_products):
+            return None
+        st = await self.state.run(self.state.staging_stats, self.sync.guard_price_factor)
+        reasons = []
+        if st["zeroed"] > self.sync.guard_zero_share * known:
+            reasons.append(f"{st['zeroed']} of {known} products would go to stock 0 or "
+                           f"disappear ({st['vanished']} no longer listed by the ERP)")
+        if st["price_jumps"] > self.sync.guard_price_share * known:
+            reasons.append(f"{st['price_jumps']} prices would change more than "
+                           f"{self.sync.guard_price_factor:g} times")
+        if not reasons:
+            return None
+        why = "; ".join(reasons)
+        message = (f"Catalog sync held, nothing was pushed: {why}. This looks like an ERP "
+                   "fault rather than real changes. Check the ERP; approve (Retry) to push it "
+                   "anyway, or it is checked again on the next run")
+        await self.state.run(self.state.open_error, PIPELINE, HELD_SUBJECT,
+                             kind=FailureKind.DATA.value, code="catalog_held", message=message)
+        self.events.error(PIPELINE, "catalog_held", message)
+        return why
+
+    async def _push_staged(self, result: RunResult, unknown: list[str]) -> None:
+        after = ""
+        while True:
+            rows = await self.state.run(self.state.staging_page, after,
+                                        self.sync.push_batch)
+            if not rows:
+                break
+            after = rows[-1][0]
+            batch = [StockPrice(sku, stock, price) for sku, stock, price in rows]
+            push = await self.store.push_stock_prices(batch)
+            missing = set(push.not_found)
+            await self.state.run(self.state.save_pushed,
+                                 [(i.sku, -1 if i.stock is None else i.stock, i.price or "")
+                                  for i in batch], missing)
+            unknown.extend(sorted(missing))
+            result.items_ok += len(batch) - len(missing)
+        await self.state.run(self.state.staging_clear)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs with a per-SKU lookup)."""
@@ -275,35 +341,6 @@ class CatalogPipeline:
                 if now_stock != stock or (price is not None and now_price != price):
                     out["would_change"] += 1
         return out
-
-    async def _after_complete_pass(self, seen: set[str], problems: set[str],
-                                   result: RunResult) -> None:
-        await self.state.run(self.state.resolve_errors_like, PIPELINE, "sku:", problems)
-        listed = seen | {p.removeprefix("sku:") for p in problems}
-        vanished = await self.state.run(self.vanished, listed)
-        if not vanished:
-            await self.state.run(self.state.resolve_errors, PIPELINE, VANISHED_SUBJECT)
-            return
-        known = (await self.state.run(self.state.catalog_counts))["skus"]
-        if len(vanished) > max(5, MAX_VANISHED_SHARE * known):
-            msg = (f"{len(vanished)} of {known} products disappeared from the ERP's list at "
-                   "once; their stock in the store was NOT set to 0. If they were really "
-                   "removed, run a full sync; otherwise check the ERP")
-            await self.state.run(self.state.open_error, PIPELINE, VANISHED_SUBJECT,
-                                 kind=FailureKind.DATA.value, code="catalog_vanished_held",
-                                 message=msg)
-            self.events.error(PIPELINE, "catalog_vanished_held", msg)
-            return
-        for i in range(0, len(vanished), self.sync.push_batch):
-            chunk = [StockPrice(sku, 0, None) for sku in vanished[i:i + self.sync.push_batch]]
-            push = await self.store.push_stock_prices(chunk)
-            await self.state.run(self.state.save_pushed, [(c.sku, 0, "") for c in chunk],
-                                 push.not_found)
-            result.items_ok += len(chunk) - len(push.not_found)
-        self.events.warning(PIPELINE, "catalog_vanished",
-                            f"{len(vanished)} SKUs are no longer listed by the ERP; their "
-                            f"stock in the store was set to 0 ({', '.join(vanished[:5])}"
-                            f"{' …' if len(vanished) > 5 else ''})")
 
     def vanished(self, seen: set[str]) -> list[str]:
         """SKUs with stock in the store (as last pushed) that this pass did not see."""

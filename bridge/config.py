@@ -74,6 +74,14 @@ class SyncConfig(Section):
     push_batch: int = Field(500, ge=1, le=500)
     # report data failures (bad CUIT, unknown SKU) to the store as "failed"
     report_failures_to_store: bool = True
+    # catastrophe guard: a catalog run that would set to 0 (or remove) more than this share
+    # of the products, or change the price of more than guard_price_share of them by more
+    # than guard_price_factor times, pushes nothing and waits for the merchant
+    guard_zero_share: float = Field(0.2, gt=0, le=1)
+    guard_price_factor: float = Field(3.0, gt=1, le=1000)
+    guard_price_share: float = Field(0.05, gt=0, le=1)
+    # catalogs smaller than this are not guarded (a handful of products moves a lot)
+    guard_min_products: int = Field(20, ge=0)
     # incremental catalogs (ERPs that list "changed since"): ask from the start of the last
     # successful sync minus this much, so that changes made during a sync are not missed
     incremental_overlap_s: float = Field(300.0, ge=0, le=86400)

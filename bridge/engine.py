@@ -22,6 +22,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bridge.catalog import HELD_SUBJECT
 from bridge.catalog import PIPELINE as CATALOG
 from bridge.catalog import CatalogPipeline
 from bridge.config import Config, Paths
@@ -229,11 +230,11 @@ class Engine:
 
     # -- commands ----------------------------------------------------------------------------
     async def run_pipeline(self, pipeline: str, trigger: str = "manual",
-                           full: bool = False) -> RunResult:
+                           full: bool = False, guard: bool = True) -> RunResult:
         """Run one pipeline now. Runs of one pipeline never overlap: a scheduled run finding
         one in progress is skipped; a manual one waits for it and then runs."""
         lock = self._locks[pipeline]
-        if lock.locked() and trigger not in ("manual", "files"):
+        if lock.locked() and trigger not in ("manual", "files", "approved"):
             return RunResult(pipeline, "skipped", message="already running")
         async with lock:
             if self.store is None:
@@ -246,7 +247,7 @@ class Engine:
                     result = await self.orders.run(trigger)
                 else:
                     assert self.catalog is not None
-                    result = await self.catalog.run(trigger, full=full)
+                    result = await self.catalog.run(trigger, full=full, guard=guard)
             except BridgeError as exc:
                 # raised outside any item (e.g. the price list cannot be resolved)
                 result = RunResult(pipeline, "failed", message=exc.message)
@@ -304,6 +305,13 @@ class Engine:
         if not err or err["state"] != "open":
             return False
         subject: str = err["subject"]
+        if subject == HELD_SUBJECT:
+            # the merchant approves a held catalog run: run it again without the guard
+            await self.state.run(self.state.close_error, error_id, "resolved", "approved")
+            self.events.info(CATALOG, "catalog_approved",
+                             "Held catalog sync approved by the user; pushing it")
+            self._spawn(self.run_pipeline(CATALOG, "approved", guard=False))
+            return True
         if subject.startswith("order:"):
             await self.state.run(self.state.requeue, subject.removeprefix("order:"))
         elif subject.startswith("sku:"):

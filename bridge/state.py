@@ -88,6 +88,14 @@ CREATE TABLE IF NOT EXISTS catalog_state (
     known INTEGER NOT NULL DEFAULT 1,
     pushed_at REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS catalog_staging (
+    sku TEXT PRIMARY KEY,
+    stock INTEGER,
+    price TEXT,
+    prev_stock INTEGER,
+    prev_price TEXT,
+    vanished INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     pipeline TEXT NOT NULL,
@@ -426,6 +434,33 @@ class State:
                 db.execute("DELETE FROM catalog_state")
             else:
                 db.execute("DELETE FROM catalog_state WHERE sku = ?", (sku,))
+
+    # -- staging: a catalog run's changes, checked before anything is pushed -----------------
+    def staging_clear(self) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM catalog_staging")
+
+    def staging_add(self, rows: list[tuple[str, int | None, str | None, int | None,
+                                          str | None, int]]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO catalog_staging VALUES (?,?,?,?,?,?)", rows)
+
+    def staging_stats(self, price_factor: float) -> dict[str, int]:
+        r = self._q(
+            "SELECT COUNT(*) AS changes, "
+            "COALESCE(SUM(stock = 0 AND COALESCE(prev_stock, 0) > 0), 0) AS zeroed, "
+            "COALESCE(SUM(vanished), 0) AS vanished, "
+            "COALESCE(SUM(price IS NOT NULL AND price != '' AND prev_price IS NOT NULL "
+            "AND prev_price != '' AND CAST(prev_price AS REAL) > 0 AND ("
+            "CAST(price AS REAL) / CAST(prev_price AS REAL) > ? OR "
+            "CAST(prev_price AS REAL) / CAST(price AS REAL) > ?)), 0) AS price_jumps "
+            "FROM catalog_staging", (price_factor, price_factor))[0]
+        return {k: int(r[k]) for k in ("changes", "zeroed", "vanished", "price_jumps")}
+
+    def staging_page(self, after: str, limit: int) -> list[tuple[str, int | None, str | None]]:
+        rows = self._q("SELECT sku, stock, price FROM catalog_staging WHERE sku > ? "
+                       "ORDER BY sku LIMIT ?", (after, limit))
+        return [(r["sku"], r["stock"], r["price"]) for r in rows]
 
     def catalog_counts(self) -> dict[str, int]:
         r = self._q("SELECT COUNT(*) AS n, COALESCE(SUM(known = 0), 0) AS unknown "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from bridge.config import load_config, save_config
@@ -164,14 +165,45 @@ async def test_vanished_skus_go_to_zero_but_mass_vanish_is_held(engine, erp_sim,
     # one product no longer listed by the ERP (deactivated): stock 0 in the store
     sku = next(s for s in sim_catalog.skus() if store_sim.products[s]["stock"] > 0)
     sim_catalog.deactivate(sku)
-    await engine.sync_now("catalog")
-    assert store_sim.products[sku]["stock"] == 0
-    # the ERP answers "no results" by mistake: nothing is zeroed
+    [one] = await engine.sync_now("catalog")
+    assert store_sim.products[sku]["stock"] == 0 and one.details["vanished"] == 1
+    # the ERP answers "no results" by mistake: held, nothing is zeroed
+    before = {k: dict(v) for k, v in store_sim.products.items()}
     erp_sim.faults.script("GET", "consultastockyprecios", 404)
     store_sim.patches.clear()
+    [held] = await engine.sync_now("catalog")
+    assert held.status == "held" and store_sim.patches == []
+    assert store_sim.products == before
+    [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    assert "would go to stock 0 or disappear" in err["message"]
+    assert engine.status()["state"] == "error"
+    # the ERP is fine again: the next run goes through and the hold is resolved
+    [ok] = await engine.sync_now("catalog")
+    assert ok.status == "ok" and store_sim.patches == []
+    assert not [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+
+
+async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim_catalog):
     await engine.sync_now("catalog")
-    assert store_sim.patches == []
-    assert any(e["code"] == "catalog_vanished_held" for e in engine.state.errors())
+    priced = [s for s in sim_catalog.skus() if sim_catalog.price(s, "LISTA1") > 0]
+    jumped = priced[: len(priced) // 5]
+    for sku in jumped:  # someone typed prices in cents
+        sim_catalog.set_price(sku, "LISTA1", sim_catalog.price(sku, "LISTA1") * 100)
+    store_sim.patches.clear()
+    [held] = await engine.sync_now("catalog")
+    assert held.status == "held" and store_sim.patches == []
+    assert "prices would change more than 3 times" in held.message
+    [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    # the merchant checks and approves: pushed without the guard
+    assert await engine.retry_error(err["id"])
+    for _ in range(100):
+        if store_sim.patches:
+            break
+        await asyncio.sleep(0.05)
+    await engine.run_pipeline("catalog", "manual")  # waits for the approved run
+    sku = jumped[0]
+    assert store_sim.products[sku]["price"] == f"{sim_catalog.price(sku, 'LISTA1'):.2f}"
+    assert not [e for e in engine.state.errors() if e["code"] == "catalog_held"]
 
 
 async def test_preview_counts_changes_without_writing(engine, erp_sim, store_sim, sim_catalog):

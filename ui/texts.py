@@ -93,10 +93,10 @@ def explain_code(code: str, kind: str) -> str:
                                   "them in the store to publish their stock."),
         "erp_row_invalid": _("The ERP sent this product with invalid data; it was not "
                              "updated in the store. Correct it in the ERP."),
-        "catalog_vanished_held": _("Many products disappeared from the ERP at once. Their "
-                                   "stock was NOT set to zero, in case it is an ERP fault. "
-                                   "Check the ERP; if they were really removed, run a full "
-                                   "sync."),
+        "catalog_held": _("This sync would zero or remove many products, or change many "
+                          "prices a lot, at once: it looks like an ERP fault, so nothing was "
+                          "pushed. Check the ERP. Retry pushes it anyway; the next run checks "
+                          "again by itself."),
         "price_list_unknown": _("The price list in Settings does not exist in the ERP. Choose "
                                 "its exact name."),
         "secret_missing": _("A token or password is missing. Enter it in Settings."),
@@ -129,7 +129,7 @@ def error_subject(err: dict[str, Any]) -> str:
         "store": _("Store connection"),
         "erp": _("ERP connection"),
         "store:unknown-skus": _("Products missing in the store"),
-        "erp:vanished-skus": _("Products gone from the ERP"),
+        "catalog:held": _("Stock and price sync on hold"),
         "store:order-without-id": _("Order without id"),
     }.get(subject, subject)
 
@@ -187,6 +187,9 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
                                          "settings stay")),
         "store_list_failed": ((), lambda: _("Could not read the store's pending orders")),
         "catalog_failed": ((), lambda: _("The stock and price sync stopped")),
+        "catalog_held": ((), lambda: _("Stock and price sync held: it looks like an ERP "
+                                       "fault; nothing was pushed")),
+        "catalog_approved": ((), lambda: _("Held sync approved; pushing it")),
     }
     entry = templates.get(code)
     if entry is None or any(k not in d for k in entry[0]):
