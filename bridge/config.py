@@ -106,6 +106,8 @@ class AlertsConfig(Section):
     recipients: list[str] = Field(default_factory=list)
     # an error must stay open this long before it is e-mailed
     after_minutes: float = Field(15.0, ge=0, le=24 * 60)
+    # a private CA to trust for the mail server's certificate (optional)
+    ca_file: str = ""
 
     @field_validator("recipients")
     @classmethod

@@ -22,6 +22,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bridge.alerts import Alerter
 from bridge.catalog import HELD_SUBJECT
 from bridge.catalog import PIPELINE as CATALOG
 from bridge.catalog import CatalogPipeline
@@ -107,6 +108,8 @@ class Engine:
         self.catalog: CatalogPipeline | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_tick = time.time()
+        self.alerter = Alerter(self.state, self.events, secrets, config.alerts,
+                               profile=str(paths.data_dir))
 
     # -- connectors --------------------------------------------------------------------------
     def _secret(self, name: str) -> str:
@@ -189,6 +192,8 @@ class Engine:
                 next_run_time=None if self.paused else _now_dt())
         self._scheduler.add_job(self._watch_clock, IntervalTrigger(seconds=10), id="clock",
                                 replace_existing=True, coalesce=True, misfire_grace_time=30)
+        self._scheduler.add_job(self.alerter.check, IntervalTrigger(seconds=60), id="alerts",
+                                replace_existing=True, coalesce=True, misfire_grace_time=120)
 
     async def stop(self) -> None:
         if self._scheduler is not None:
@@ -262,6 +267,8 @@ class Engine:
                 self.running[pipeline] = False
             self.last_results[pipeline] = result
             self._status_changed()
+        if result.status == "held" and self._scheduler is not None:
+            self._spawn(self.alerter.check())  # the merchant is asked at once
         return result
 
     async def sync_sku(self, sku: str) -> RunResult:
@@ -347,6 +354,7 @@ class Engine:
         try:
             old = self.config
             self.config = config
+            self.alerter.config = config.alerts
             await self._close_connectors()
             try:
                 self._build()
