@@ -23,9 +23,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.alerts import Alerter
-from bridge.catalog import HELD_SUBJECT
+from bridge.catalog import HELD_SUBJECT, CatalogPipeline
 from bridge.catalog import PIPELINE as CATALOG
-from bridge.catalog import CatalogPipeline
 from bridge.config import Config, Paths
 from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
 from bridge.events import EventBus
