@@ -119,7 +119,11 @@ class CatalogPipeline:
             # sources that consume what they listed (an import folder archives its file)
             await done(complete and error is None and held is None)
         if complete and held is None and error is None:
-            await self.state.run(self.state.resolve_errors_like, PIPELINE, "sku:", problems)
+            if since is None:
+                # a whole listing: rows that were bad and are fine (or gone) now are resolved
+                # (an incremental listing does not show unchanged bad rows again)
+                await self.state.run(self.state.resolve_errors_like, PIPELINE, "sku:",
+                                     problems)
             await self.state.run(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
             if self.erp.capabilities.incremental_catalog:
                 await self.state.run(self.state.set_kv, "catalog_since", str(started))

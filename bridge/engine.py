@@ -324,7 +324,9 @@ class Engine:
             await self.state.run(self.state.forget_pushed, subject.removeprefix("sku:"))
         await self.state.run(self.state.close_error, error_id, "resolved", "retried")
         self.events.info(err["pipeline"], "retry", f"Retrying: {err['message']}")
-        self._spawn(self.run_pipeline(err["pipeline"], "manual"))
+        # an incremental ERP lists an unchanged product again only in a full listing
+        full = subject.startswith("sku:") and bool(self.capabilities.incremental_catalog)
+        self._spawn(self.run_pipeline(err["pipeline"], "manual", full))
         return True
 
     async def retry_all(self) -> int:
