@@ -133,16 +133,32 @@ def make_engine(config: Config, paths: Paths, secrets: SecretStore | None = None
     return Engine(config, paths, secrets or SecretStore())
 
 
+def already_running(paths: Paths, command: str = "show") -> int:
+    from bridge.instance import hand_over
+
+    if hand_over(paths.data_dir, command):
+        what = "asked it to sync now" if command == "sync" else "it keeps running"
+        print(f"Bridge is already running with this profile ({paths.data_dir}); {what}.")
+        return EXIT_OK
+    print(f"Another Bridge holds this profile ({paths.data_dir}) but does not answer; "
+          "stop it first.", file=sys.stderr)
+    return EXIT_FAILED
+
+
 def cmd_run(config: Config, paths: Paths, *, headless: bool) -> int:
+    from bridge.instance import InstanceLock
     from bridge.service import serve
 
+    lock = InstanceLock(paths.data_dir)
+    if not lock.acquire():
+        return already_running(paths)
     engine = make_engine(config, paths)
     print(f"Bridge {__version__} running headless; state in {paths.data_dir}. Ctrl+C stops.",
           flush=True)
 
     async def go() -> int:
         try:
-            await serve(engine)
+            await serve(engine, lock=lock)
         except ConfigError as exc:
             print(f"Configuration error: {exc.message}", file=sys.stderr)
             return EXIT_CONFIG
@@ -156,6 +172,12 @@ def cmd_run(config: Config, paths: Paths, *, headless: bool) -> int:
 
 async def cmd_sync(config: Config, paths: Paths, what: str, full: bool,
                    sku: str | None = None) -> int:
+    from bridge.instance import InstanceLock
+
+    lock = InstanceLock(paths.data_dir)
+    if not lock.acquire():
+        # never a second engine on the same state: the running one does it
+        return already_running(paths, "sync")
     engine = make_engine(config, paths)
     try:
         try:
@@ -173,6 +195,7 @@ async def cmd_sync(config: Config, paths: Paths, what: str, full: bool,
         await engine.stop()
     finally:
         engine.close()
+        await lock.close()
     line = "; ".join(r.summary() for r in results)
     print(line, flush=True)
     bad = any(r.status in ("failed", "partial") for r in results)

@@ -121,8 +121,15 @@ async def start_demo_engine(paths: Paths, world: DemoWorld) -> Any:
 
 
 async def _demo(paths: Paths, *, duration: float | None, variants: int, verbose: bool) -> int:
+    from bridge.instance import InstanceLock, hand_over
     from bridge.service import serve
 
+    # the lock sits next to the demo folder, which each start wipes
+    lock = InstanceLock(paths.data_dir, "demo")
+    if not lock.acquire():
+        hand_over(paths.data_dir, "show", name="demo")
+        print("The demo is already running (in another window or terminal).")
+        return 0
     world = DemoWorld(variants=variants)
     await world.start()
     engine, demo_paths = await start_demo_engine(paths, world)
@@ -145,7 +152,7 @@ Ctrl+C stops the demo.
             await asyncio.sleep(duration)
 
     try:
-        await serve(engine, watch_config=False, until=until)
+        await serve(engine, watch_config=False, until=until, lock=lock)
     finally:
         engine.close()
         await world.stop()

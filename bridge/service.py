@@ -14,6 +14,7 @@ from bridge.config import Config
 from bridge.engine import Engine
 from bridge.errors import ConfigError
 from bridge.events import Event
+from bridge.instance import InstanceLock
 from bridge.watcher import ConfigWatcher
 
 
@@ -24,7 +25,8 @@ def print_event(event: Event) -> None:
 
 
 async def serve(engine: Engine, *, watch_config: bool = True, console: bool = True,
-                until: Callable[[], Awaitable[None]] | None = None) -> None:
+                until: Callable[[], Awaitable[None]] | None = None,
+                lock: InstanceLock | None = None) -> None:
     """Start the engine and keep it running until SIGINT/SIGTERM (or `until` returns)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -51,6 +53,18 @@ async def serve(engine: Engine, *, watch_config: bool = True, console: bool = Tr
         watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
         watcher.start()
     await engine.start()
+    if lock is not None:
+
+        def command(name: str) -> None:
+            if name == "sync":
+                engine.events.info("engine", "sync_requested",
+                                   "Another `bridge` asked for a sync; syncing now")
+                engine._spawn(engine.sync_now("all"))
+            else:
+                engine.events.info("engine", "already_running",
+                                   "Bridge was started again; this one keeps running")
+
+        await lock.serve(command)
     waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
     if until is not None:
         waiters.append(asyncio.ensure_future(until()))
@@ -62,6 +76,8 @@ async def serve(engine: Engine, *, watch_config: bool = True, console: bool = Tr
         if watcher is not None:
             watcher.stop()
         await engine.stop()
+        if lock is not None:
+            await lock.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

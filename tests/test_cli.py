@@ -210,3 +210,25 @@ def test_demo_runs_isolated_and_status_shows_it(tmp_path):
     assert snap["orders"]["counts"]["done"] >= 3
     assert snap["catalog"]["items_pushed"] > 0
     assert Path(snap["state_file"]).parent == data / "demo"
+
+
+def test_second_start_hands_over_to_the_first(cli_profile, sims):
+    paths, env = cli_profile
+    _erp, store = sims
+    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: (paths.data_dir / "bridge.instance.json").exists())
+        second = bridge(env, "run", "--headless", timeout=30)
+        assert second.returncode == 0 and "already running" in second.stdout
+        # a one-shot sync does not start a second engine on the same state: it asks
+        order = store.call(lambda: store.add_order())
+        r = bridge(env, "sync", "orders", timeout=30)
+        assert r.returncode == 0 and "asked it to sync now" in r.stdout
+        assert wait_for(lambda: outbox_state(paths, order["id"]) == "done", timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "Bridge was started again" in out and "asked for a sync" in out
+    assert not (paths.data_dir / "bridge.instance.json").exists()

@@ -43,13 +43,14 @@ log = logging.getLogger("bridge.ui")
 class BridgeApp:
     def __init__(self, paths: Paths, *, demo: bool = False, secrets: SecretStore | None = None,
                  use_tray: bool | None = None, mute_after_start_s: float = MUTE_AFTER_START_S,
-                 demo_variants: int = 2000) -> None:
+                 demo_variants: int = 2000, lock: Any = None) -> None:
         self.paths = paths
         self.demo = demo
         self.secrets = secrets or SecretStore()
         self.use_tray = Tray.available() if use_tray is None else use_tray
         self.mute_after_start_s = mute_after_start_s
         self.demo_variants = demo_variants
+        self.lock = lock
         self.done = asyncio.Event()
         self.exit_code = 0
         self.controller: AppController | None = None
@@ -111,6 +112,8 @@ class BridgeApp:
         return task
 
     async def shutdown(self) -> None:
+        if self.lock is not None:
+            await self.lock.close()
         if self.watcher is not None:
             self.watcher.stop()
         if self.controller is not None:
@@ -260,10 +263,19 @@ class BridgeApp:
             self.watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
             self.watcher.start()
         await self.refresh_history()
+        if self.lock is not None:
+            await self.lock.serve(self._command)
         # what start-up created lives as long as the app: keep it out of the garbage
         # collector's full passes, which otherwise stall the UI during big syncs
         gc.freeze()
         self.ready.set()
+
+    def _command(self, name: str) -> None:
+        """From a second start of Bridge on this profile."""
+        if name == "sync" and self.controller is not None:
+            self.controller.sync_now()
+        elif self.window is not None:
+            self.window.show_and_raise()
 
     async def refresh_history(self) -> None:
         if self.controller is not None and self.window is not None:
@@ -284,6 +296,18 @@ class BridgeApp:
 
 
 def main(paths: Paths, demo: bool = False) -> int:
+    from bridge.instance import InstanceLock, hand_over
+
+    name = "demo" if demo else "bridge"
+    lock = InstanceLock(paths.data_dir, name)
+    if not lock.acquire():
+        # one Bridge per profile: the running one opens its window instead
+        if hand_over(paths.data_dir, "show", name=name):
+            print("Bridge is already running; its window was opened.")
+            return 0
+        print(f"Another Bridge holds {paths.data_dir} but does not answer; stop it first.",
+              file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("Bridge")
@@ -295,4 +319,4 @@ def main(paths: Paths, demo: bool = False) -> int:
     with contextlib.suppress(ConfigError):
         language = load_config(paths.config_file).ui.language
     set_language(language)
-    return int(qasync.run(BridgeApp(paths, demo=demo).run()))
+    return int(qasync.run(BridgeApp(paths, demo=demo, lock=lock).run()))

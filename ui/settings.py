@@ -75,7 +75,10 @@ class ErpPage(QWidget):
             if spec.kind == "secret":
                 w = SecretField(spec.name, bool(secrets.get(spec.name)))
             else:
-                w = QLineEdit(str(values.get(spec.name, "") or ""))
+                value = values.get(spec.name, "")
+                if isinstance(value, (list, tuple)):
+                    value = ", ".join(str(v) for v in value)
+                w = QLineEdit(str(value or ""))
                 w.setPlaceholderText(spec.placeholder)
             w.setObjectName(f"erp_{spec.name}")
             if spec.help:

@@ -1,0 +1,107 @@
+"""One Bridge per profile. The first one holds an OS lock on `<data dir>/bridge.lock` and
+listens on a loopback port for commands from later starts; a second start hands over
+("show": open your window; "sync": sync now) instead of running a second engine on the same
+state. The port and a random token are in `<data dir>/bridge.instance.json`, readable only by the
+user; a command without the token is ignored."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+COMMANDS = ("show", "sync")
+
+
+class InstanceLock:
+    def __init__(self, data_dir: Path, name: str = "bridge") -> None:
+        self.data_dir = data_dir
+        self.lock_path = data_dir / f"{name}.lock"
+        self.info_path = data_dir / f"{name}.instance.json"
+        self._fh: IO[str] | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self.token = secrets.token_hex(16)
+
+    def acquire(self) -> bool:
+        """True when this process is the profile's only Bridge."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(self.lock_path, "a+")  # noqa: SIM115 (held open while we run)
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        self._fh = fh
+        return True
+
+    async def serve(self, on_command: Callable[[str], None]) -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                line = (await asyncio.wait_for(reader.readline(), 5)).decode().split()
+                if len(line) == 2 and secrets.compare_digest(line[0], self.token) \
+                        and line[1] in COMMANDS:
+                    on_command(line[1])
+                    writer.write(b"ok\n")
+                else:
+                    writer.write(b"no\n")
+                await writer.drain()
+            except (TimeoutError, OSError, UnicodeDecodeError):
+                pass
+            finally:
+                writer.close()
+
+        self._server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        tmp = self.info_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"port": port, "token": self.token, "pid": os.getpid()}, fh)
+        os.replace(tmp, self.info_path)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(OSError):
+            self.info_path.unlink()
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def running_info(data_dir: Path, name: str = "bridge") -> dict[str, Any] | None:
+    try:
+        data = json.loads((data_dir / f"{name}.instance.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def hand_over(data_dir: Path, command: str = "show", timeout: float = 5.0,
+              name: str = "bridge") -> bool:
+    """Ask the profile's running Bridge to do `command`. False when none answers."""
+    info = running_info(data_dir, name)
+    if info is None:
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", int(info["port"])), timeout=timeout) as s:
+            s.sendall(f"{info['token']} {command}\n".encode())
+            return s.recv(16).startswith(b"ok")
+    except (OSError, KeyError, ValueError):
+        return False
