@@ -181,6 +181,12 @@ class HttpSide:
                     return str(data[key])
         return response.reason_phrase
 
+    def classify(self, response: httpx.Response, message: str, *,
+                 write: bool) -> BridgeError:
+        """The error for a non-2xx answer. Connectors override it for their server's own
+        meaning of a status (a 409 that says "duplicate" rather than "busy", say)."""
+        return classify_status(response, self.side, message, write=write)
+
     async def _once(self, method: str, url: str, *, write: bool, ok: Callable[[int], bool],
                     decode: bool, **kw: Any) -> httpx.Response:
         self.requests += 1
@@ -221,7 +227,7 @@ class HttpSide:
                             "it is sent again", code=exc.code, status=exc.status) from None
                     raise
             return response
-        error = classify_status(response, self.side, self.error_message(response), write=write)
+        error = self.classify(response, self.error_message(response), write=write)
         if looks_html(response):
             title = html_title(response.text)
             error.message = (f"{self.side} answered an HTML error page instead of JSON (HTTP "

@@ -178,32 +178,20 @@ class AcquaClient(HttpSide):
         phrase = cfg.duplicate_phrase.lower()
         return bool(phrase) and phrase in self.error_message(response).lower()
 
-    async def _once(
-        self,
-        method: str,
-        url: str,
-        *,
-        write: bool,
-        ok: Callable[[int], bool],
-        decode: bool,
-        **kw: Any,
-    ) -> httpx.Response:
+    def classify(self, response: httpx.Response, message: str, *,
+                 write: bool) -> BridgeError:
         # a 409 is either "already exists" (a duplicate: final) or a concurrent write
         # (retried by HttpSide's policy): only the body tells them apart
-        response = await super()._once(
-            method, url, write=write, ok=lambda s: ok(s) or s == 409, decode=decode, **kw
-        )
-        if response.status_code != 409 or ok(409):
-            return response
-        message = self.error_message(response)
-        said = f": {message}" if message else ""
-        if self._is_duplicate(response):
-            raise DuplicateError(
-                f"Acqua already has it (HTTP 409{said})", status=409, server_message=message
+        if response.status_code == 409:
+            said = f": {message}" if message else ""
+            if self._is_duplicate(response):
+                return DuplicateError(
+                    f"Acqua already has it (HTTP 409{said})", status=409, server_message=message
+                )
+            return ConflictError(
+                f"Acqua reported a conflict (HTTP 409{said})", status=409, server_message=message
             )
-        raise ConflictError(
-            f"Acqua reported a conflict (HTTP 409{said})", status=409, server_message=message
-        )
+        return super().classify(response, message, write=write)
 
     # -- tokens ------------------------------------------------------------------------------
     def _lifetime(self, data: dict[str, Any]) -> float:

@@ -202,49 +202,38 @@ class SalesforceVSClient(HttpSide):
         text = (message or "").upper()
         return any(code in text for code in self.config.duplicate_codes)
 
-    async def _once(
-        self,
-        method: str,
-        url: str,
-        *,
-        write: bool,
-        ok: Callable[[int], bool],
-        decode: bool,
-        **kw: Any,
-    ) -> httpx.Response:
-        # the hook for Salesforce's own meanings of some statuses: a duplicate answered
-        # with 409 must not be retried as a conflict, and 403 REQUEST_LIMIT_EXCEEDED is the
-        # org's API limit, not bad credentials
-        try:
-            return await super()._once(method, url, write=write, ok=ok, decode=decode, **kw)
-        except (ConflictError, DataError) as exc:
-            if (
-                write
-                and not isinstance(exc, DuplicateError)
-                and self._is_duplicate(exc.server_message)
-            ):
-                raise DuplicateError(
-                    f"Salesforce refused the write as a duplicate (HTTP {exc.status}: "
-                    f"{exc.server_message})",
-                    server_message=exc.server_message,
-                    status=exc.status,
-                ) from None
-            raise
-        except AuthError as exc:
-            if exc.status == 403 and "REQUEST_LIMIT_EXCEEDED" in (exc.server_message or ""):
-                raise RateLimitedError(
+    def classify(self, response: httpx.Response, message: str, *,
+                 write: bool) -> BridgeError:
+        # Salesforce's own meanings of some statuses: a duplicate answered with 409 must
+        # not be retried as a conflict, and 403 REQUEST_LIMIT_EXCEEDED is the org's API
+        # limit, not bad credentials
+        exc = super().classify(response, message, write=write)
+        if (
+            isinstance(exc, (ConflictError, DataError))
+            and write
+            and not isinstance(exc, DuplicateError)
+            and self._is_duplicate(exc.server_message)
+        ):
+            return DuplicateError(
+                f"Salesforce refused the write as a duplicate (HTTP {exc.status}: "
+                f"{exc.server_message})",
+                server_message=exc.server_message,
+                status=exc.status,
+            )
+        if isinstance(exc, AuthError) and exc.status == 403:
+            if "REQUEST_LIMIT_EXCEEDED" in (exc.server_message or ""):
+                return RateLimitedError(
                     f"Salesforce's API request limit for the org is used up ({exc.server_message})"
                     "; it frees up over the next 24 h",
                     server_message=exc.server_message,
                     status=exc.status,
-                ) from None
-            if exc.status == 403:
-                exc.message = (
-                    f"Salesforce denied access (HTTP 403: {exc.server_message}); the "
-                    f"user {self.config.username} may lack permission for the "
-                    "Virtual Seller API (profile or permission set)"
                 )
-            raise
+            exc.message = (
+                f"Salesforce denied access (HTTP 403: {exc.server_message}); the "
+                f"user {self.config.username} may lack permission for the "
+                "Virtual Seller API (profile or permission set)"
+            )
+        return exc
 
     # -- session -----------------------------------------------------------------------------
     async def _login(self) -> tuple[str, str]:
