@@ -267,6 +267,10 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
         print(f"{label} {name}: {detail}", flush=True)
 
     show("config", True, str(config.path))
+    for side, cfg in (("store", config.store), ("erp", config.erp)):
+        if not cfg.verify_tls:
+            show(f"{side} TLS", None, f"certificates are not verified ({side}.verify_tls = "
+                                      "false): only for a server on your own network")
     show("data dir", True, str(paths.data_dir))
     info = secrets.backend
     missing = [n for n in required_secrets(config) if not secrets.get(n)]

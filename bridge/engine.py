@@ -162,6 +162,13 @@ class Engine:
         self._schedule()
         self._scheduler.start()
         self._watch_source()
+        for side, cfg in (("store", self.config.store), ("ERP", self.config.erp)):
+            if not cfg.verify_tls:
+                self.events.warning("engine", "tls_unverified",
+                                    f"TLS certificates of the {side} are NOT verified "
+                                    f"({side.lower()}.verify_tls = false): acceptable only for "
+                                    "a server on your own network with a self-signed "
+                                    "certificate", side=side.lower())
         self.events.info("engine", "engine_started",
                          f"Bridge started: orders every {self.config.sync.orders_interval_s:g} s, "
                          f"catalog every {self.config.sync.catalog_interval_s:g} s")

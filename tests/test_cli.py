@@ -232,3 +232,13 @@ def test_second_start_hands_over_to_the_first(cli_profile, sims):
     assert proc.returncode == 0
     assert "Bridge was started again" in out and "asked for a sync" in out
     assert not (paths.data_dir / "bridge.instance.json").exists()
+
+
+def test_tls_opt_out_is_a_warning(cli_profile):
+    paths, env = cli_profile
+    text = paths.config_file.read_text()
+    assert "verify_tls = true" in text
+    paths.config_file.write_text(text.replace("verify_tls = true", "verify_tls = false", 1))
+    r = bridge(env, "doctor")
+    assert "WARN store TLS: certificates are not verified" in r.stdout
+    assert r.returncode == 0  # a warning, not a failure

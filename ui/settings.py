@@ -145,6 +145,18 @@ class SettingsDialog(QDialog):
         self.erp_result.setObjectName("erpResult")
         self.erp_result.setWordWrap(True)
         self.erp_result.setTextFormat(Qt.TextFormat.RichText)
+        self.erp_insecure = QCheckBox(_("Accept a self-signed certificate (do not verify "
+                                        "TLS): only for an ERP on your own network"))
+        self.erp_insecure.setObjectName("erpInsecure")
+        self.erp_insecure.setChecked(not self.base.get("erp", {}).get("verify_tls", True))
+        self.erp_insecure.toggled.connect(self._tls_warning)
+        self.tls_warning = QLabel(_("⚠ Certificates are not verified: someone on the network "
+                                    "could read or change what Bridge sends to the ERP."))
+        self.tls_warning.setWordWrap(True)
+        self.tls_warning.setStyleSheet("color: #B26A00")
+        self.tls_warning.setVisible(self.erp_insecure.isChecked())
+        erp_layout.addWidget(self.erp_insecure)
+        erp_layout.addWidget(self.tls_warning)
         erp_layout.addWidget(self.test_erp_btn, 0, Qt.AlignmentFlag.AlignLeft)
         erp_layout.addWidget(self.erp_result)
 
@@ -267,6 +279,9 @@ class SettingsDialog(QDialog):
         self.test_erp_btn.clicked.connect(lambda: self._spawn(self.test_erp()))
         self.test_store_btn.clicked.connect(lambda: self._spawn(self.test_store()))
 
+    def _tls_warning(self, on: bool) -> None:
+        self.tls_warning.setVisible(on)
+
     # -- form -> config ----------------------------------------------------------------------
     def erp_page(self) -> ErpPage:
         page = self.pages.currentWidget()
@@ -279,6 +294,7 @@ class SettingsDialog(QDialog):
         erp = data.get("erp", {}) if data.get("erp", {}).get("kind") == page.kind else {}
         erp.update({k: v for k, v in page.values().items()})
         erp["kind"] = page.kind
+        erp["verify_tls"] = not self.erp_insecure.isChecked()
         data["erp"] = erp
         data.setdefault("store", {})["url"] = self.store_url.text().strip()
         sync = data.setdefault("sync", {})

@@ -1,0 +1,118 @@
+"""Property-based tests: whatever a side sends, the parsers answer with a value or a clear,
+specific error — never a crash, never a silent skip."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.errors import ProtocolError
+from bridge.http import decode_json
+from bridge.model import CatalogItem, RowProblem
+from connectors.dragonfish.client import DragonfishClient
+from connectors.dragonfish.config import DragonfishConfig
+from connectors.folder.client import parse_number
+from connectors.store.client import OrderFormatError, parse_order
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
+                                                                      children, max_size=5),
+    max_leaves=20)
+
+GOOD_ORDER = {
+    "id": "ord_1", "number": "VM-1", "status": "confirmed",
+    "buyer": {"id": "cus_1", "business_name": "X SA", "tax_id": "33-69345023-9",
+              "tax_condition": "responsable_inscripto"},
+    "items": [{"sku": "A!1!M", "name": "n", "quantity": 2, "unit_price": "10.00",
+               "discount_pct": "0", "subtotal": "20.00"}],
+    "total": "20.00",
+}
+
+
+@given(json_values)
+def test_parse_order_never_crashes_on_junk(value):
+    try:
+        order = parse_order(value)
+    except OrderFormatError as exc:
+        assert str(exc)
+    else:
+        assert order.id and order.items
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(["id", "number", "buyer", "items", "total", "status"]), json_values)
+def test_parse_order_field_replaced_by_junk(field, junk):
+    raw = json.loads(json.dumps(GOOD_ORDER))
+    raw[field] = junk
+    try:
+        order = parse_order(raw)
+    except OrderFormatError as exc:
+        # the message says which order and what is wrong
+        assert "order" in str(exc).lower()
+    else:
+        assert order.number and all(i.quantity > 0 for i in order.items)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(["quantity", "unit_price", "discount_pct", "sku", "subtotal"]),
+       json_values)
+def test_parse_order_item_field_junk(field, junk):
+    raw = json.loads(json.dumps(GOOD_ORDER))
+    raw["items"][0][field] = junk
+    try:
+        order = parse_order(raw)
+    except OrderFormatError as exc:
+        assert "item 1" in str(exc)
+    else:
+        item = order.items[0]
+        assert item.quantity > 0 and item.unit_price >= 0 and item.unit_price.is_finite()
+
+
+def test_decimal_comma_price_is_named():
+    raw = json.loads(json.dumps(GOOD_ORDER))
+    raw["items"][0]["unit_price"] = "1234,50"
+    try:
+        parse_order(raw)
+    except OrderFormatError as exc:
+        assert "decimal comma" in str(exc) and "A!1!M" in str(exc)
+    else:
+        raise AssertionError("a decimal comma must not pass silently")
+
+
+@given(st.binary(max_size=200), st.sampled_from(["application/json", "text/html", ""]))
+def test_decode_json_answers_value_or_protocol_error(body, ctype):
+    response = httpx.Response(200, content=body, headers={"content-type": ctype})
+    try:
+        decode_json(response, "the store")
+    except ProtocolError as exc:
+        assert "the store" in exc.message
+
+
+_client = DragonfishClient(DragonfishConfig(endpoint="http://x/", cliente="C", motivo="M"), "t")
+
+
+@given(st.dictionaries(st.sampled_from(["Articulo", "Color", "Talle", "Disponible", "Precio",
+                                        "Lista", "Precios", "Stock"]), json_values, max_size=8))
+def test_dragonfish_row_is_item_or_problem(row):
+    out = _client._row(row, None)
+    assert isinstance(out, (CatalogItem, RowProblem))
+    if isinstance(out, CatalogItem):
+        assert out.available.is_finite()
+        assert out.price is None or (out.price.is_finite() and out.price >= 0)
+    else:
+        assert out.message
+
+
+@given(st.text(max_size=15), st.booleans())
+def test_folder_numbers(text, comma):
+    try:
+        value = parse_number(text, comma)
+    except ValueError:
+        return
+    assert isinstance(value, Decimal) and value.is_finite()
+
