@@ -35,6 +35,15 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    changes = [0]
+
+    def mutate() -> None:
+        changes[0] += 1
+        changed = catalog.mutate(0.01, seed=changes[0])
+        print(json.dumps({"mutated": len(changed)}), flush=True)
+
+    # SIGUSR1: 1% of the variants change in the ERP (the incremental scenario)
+    loop.add_signal_handler(signal.SIGUSR1, mutate)
     await stop.wait()
     store.stop_generator()
     await store.stop()

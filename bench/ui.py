@@ -27,10 +27,11 @@ PY = sys.executable
 CLK = os.sysconf("SC_CLK_TCK")
 
 
-def start_simhost(variants: int, orders_every: float = 0.0) -> tuple[subprocess.Popen[str], dict]:
+def start_simhost(variants: int, orders_every: float = 0.0,
+                  latency: float = 0.0) -> tuple[subprocess.Popen[str], dict]:
     proc = subprocess.Popen([PY, "-m", "bench.simhost", "--variants", str(variants),
-                             "--orders-every", str(orders_every)], stdout=subprocess.PIPE,
-                            text=True)
+                             "--orders-every", str(orders_every), "--latency", str(latency)],
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
     return proc, info
@@ -67,16 +68,19 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def wait_log(path: Path, text: str, timeout: float = 60) -> float | None:
+def wait_log(path: Path, *texts: str, timeout: float = 60) -> float | None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return time.monotonic()
+        if path.exists():
+            content = path.read_text(errors="replace")
+            if any(t in content for t in texts):
+                return time.monotonic()
         time.sleep(0.01)
     return None
 
 
-def launch_and_idle(info: dict, idle_s: float, headless: bool, display_env: dict | None) -> None:
+def launch_and_idle(info: dict, idle_s: float, headless: bool,
+                    display_env: dict | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_config(Path(tmp), info)  # default intervals: 5 s and 300 s
         args = [PY, "-m", "bridge", "--config", str(paths.config_file), "--data-dir", tmp]
@@ -87,12 +91,13 @@ def launch_and_idle(info: dict, idle_s: float, headless: bool, display_env: dict
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
-            marker = "Bridge started" if headless else "tray icon shown"
-            shown = wait_log(log, marker)
-            what = "engine started" if headless else "tray icon shown"
+            markers = ("Bridge started",) if headless else ("tray icon shown",
+                                                            "main window shown")
+            shown = wait_log(log, *markers)
+            what = "engine started" if headless else "tray icon (or window) shown"
             if shown is None:
                 print(f"  {what}: not seen in 60 s")
-                return
+                return {}
             print(f"  launch to {what}: {shown - t0:.2f} s")
             time.sleep(10)  # the first (full) runs are over
             c0, w0 = proc_cpu_s(proc.pid), time.monotonic()
@@ -103,6 +108,8 @@ def launch_and_idle(info: dict, idle_s: float, headless: bool, display_env: dict
             cpu = (proc_cpu_s(proc.pid) - c0) / (time.monotonic() - w0) * 100
             print(f"  idle over {idle_s:.0f} s: CPU {cpu:.2f} % of a core, RSS {min(rss):.0f}-"
                   f"{max(rss):.0f} MB")
+            return {"launch_s": shown - t0, "cpu_pct": cpu, "rss_min_mb": min(rss),
+                    "rss_max_mb": max(rss)}
         finally:
             proc.terminate()
             proc.wait(30)

@@ -18,6 +18,7 @@ empty the store — until the merchant approves it or a later run looks sane aga
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from decimal import ROUND_HALF_UP, Decimal
@@ -263,21 +264,47 @@ class CatalogPipeline:
         return why
 
     async def _push_staged(self, result: RunResult, unknown: list[str]) -> None:
+        """Push the staged changes in batches, `push_concurrency` at a time. Each batch is
+        recorded as pushed as soon as the store accepted it; a failure stops the run and
+        the rest is pushed next time (it is still different from what was pushed)."""
+        sem = asyncio.Semaphore(self.sync.push_concurrency)
+        failure: list[BaseException] = []
+
+        async def push(batch: list[StockPrice]) -> None:
+            async with sem:
+                if failure:
+                    return
+                try:
+                    pushed = await self.store.push_stock_prices(batch)
+                except BaseException as exc:
+                    failure.append(exc)
+                    return
+                missing = set(pushed.not_found)
+                await self.state.run(self.state.save_pushed,
+                                     [(i.sku, -1 if i.stock is None else i.stock,
+                                       i.price or "") for i in batch], missing)
+                unknown.extend(sorted(missing))
+                result.items_ok += len(batch) - len(missing)
+
         after = ""
-        while True:
+        tasks: set[asyncio.Task[None]] = set()
+        while not failure:
             rows = await self.state.run(self.state.staging_page, after,
                                         self.sync.push_batch)
             if not rows:
                 break
             after = rows[-1][0]
-            batch = [StockPrice(sku, stock, price) for sku, stock, price in rows]
-            push = await self.store.push_stock_prices(batch)
-            missing = set(push.not_found)
-            await self.state.run(self.state.save_pushed,
-                                 [(i.sku, -1 if i.stock is None else i.stock, i.price or "")
-                                  for i in batch], missing)
-            unknown.extend(sorted(missing))
-            result.items_ok += len(batch) - len(missing)
+            task = asyncio.ensure_future(
+                push([StockPrice(sku, stock, price) for sku, stock, price in rows]))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            # never more than a few batches read ahead of the pushes
+            while len(tasks) >= self.sync.push_concurrency * 2:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if tasks:
+            await asyncio.gather(*tasks)
+        if failure:
+            raise failure[0]
         await self.state.run(self.state.staging_clear)
 
     async def sync_sku(self, sku: str) -> RunResult:

@@ -70,8 +70,9 @@ class SyncConfig(Section):
     # a failed-but-retryable order waits retry_base_s * 2**n, capped at retry_max_s
     retry_base_s: float = Field(30.0, ge=1, le=3600)
     retry_max_s: float = Field(1800.0, ge=1, le=86400)
-    # store catalog batches (the store accepts at most 500)
+    # store catalog batches (the store accepts at most 500), and how many at once
     push_batch: int = Field(500, ge=1, le=500)
+    push_concurrency: int = Field(4, ge=1, le=16)
     # report data failures (bad CUIT, unknown SKU) to the store as "failed"
     report_failures_to_store: bool = True
     # catastrophe guard: a catalog run that would set to 0 (or remove) more than this share

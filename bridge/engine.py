@@ -213,8 +213,10 @@ class Engine:
             t.cancel()
         await self._close_connectors()
         self.events.info("engine", "engine_stopped", "Bridge stopped")
+        self.events.flush()
 
     def close(self) -> None:
+        self.events.flush()
         self.state.close()
 
     async def _watch_clock(self) -> None:

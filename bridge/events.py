@@ -4,6 +4,7 @@ Secrets are redacted before an event goes anywhere."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.handlers
 import sys
@@ -17,6 +18,8 @@ from bridge import redact
 from bridge.state import State
 
 log = logging.getLogger("bridge")
+
+FLUSH_AFTER_S = 0.25
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
@@ -45,6 +48,26 @@ class EventBus:
         self.keep = keep
         self._subscribers: list[Subscriber] = []
         self._since_prune = 0
+        # events are written in batches: a disk sync per event would slow every order
+        self._pending: list[tuple[float, str, str, str, str, dict[str, Any]]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    def _schedule_flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a one-shot CLI call): write now
+            self.flush()
+            return
+        self._flush_handle = loop.call_later(FLUSH_AFTER_S, self.flush)
+
+    def flush(self) -> None:
+        """Write the buffered events in one transaction (in order with other state work)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._pending and self.state is not None:
+            rows, self._pending = self._pending, []
+            self.state.submit(self.state.add_events, rows)
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         self._subscribers.append(fn)
@@ -56,8 +79,11 @@ class EventBus:
         event = Event(time.time(), level, pipeline, code, redact.redact(message), clean)
         log.log(LEVELS.get(level, logging.INFO), "[%s] %s", pipeline, event.message)
         if self.state is not None and level != "debug":
-            self.state.submit(self.state.add_event, event.ts, level, pipeline, code,
-                              event.message, clean)
+            self._pending.append((event.ts, level, pipeline, code, event.message, clean))
+            if len(self._pending) >= 100:
+                self.flush()
+            elif self._flush_handle is None:
+                self._schedule_flush()
             self._since_prune += 1
             if self._since_prune >= 500:
                 self._since_prune = 0

@@ -568,13 +568,14 @@ class State:
         return out
 
     # -- events ------------------------------------------------------------------------------
-    def add_event(self, ts: float, level: str, pipeline: str, code: str, message: str,
-                  data: dict[str, Any] | None) -> None:
+    def add_events(self, rows: list[tuple[float, str, str, str, str, dict[str, Any] | None]]
+                   ) -> None:
+        """Many events in one transaction (one disk sync, not one per event)."""
         with self._tx() as db:
-            db.execute("INSERT INTO events (ts, level, pipeline, code, message, data) "
-                       "VALUES (?,?,?,?,?,?)",
-                       (ts, level, pipeline, code, message,
-                        json.dumps(data, default=str) if data else None))
+            db.executemany("INSERT INTO events (ts, level, pipeline, code, message, data) "
+                           "VALUES (?,?,?,?,?,?)",
+                           [(ts, level, p, code, msg, json.dumps(d, default=str) if d else None)
+                            for ts, level, p, code, msg, d in rows])
 
     def prune_events(self, keep: int) -> None:
         with self._tx() as db:
