@@ -277,6 +277,11 @@ class Engine:
             self._status_changed()
         if result.status == "held" and self._scheduler is not None:
             self._spawn(self.alerter.check())  # the merchant is asked at once
+        if pipeline == ORDERS and result.items_ok and self._scheduler is not None \
+                and not self.paused:
+            # orders kept coming while this run worked: look again now rather than at the
+            # next tick (a run that finished nothing ends the chain)
+            self._spawn(self.run_pipeline(ORDERS, "follow-up"))
         return result
 
     async def sync_sku(self, sku: str) -> RunResult:
