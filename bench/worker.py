@@ -67,6 +67,9 @@ async def naive(engine: Engine) -> dict[str, object]:
 
 
 def main() -> None:
+    from bridge.memory import tune_allocator
+
+    tune_allocator()  # as `bridge` does at start
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["catalog", "naive"])
     ap.add_argument("--config", required=True)

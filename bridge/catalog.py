@@ -89,6 +89,8 @@ class CatalogPipeline:
         run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
         stats = {"negative": 0, "zero_price": 0, "vanished": 0}
+        # SKUs new to the state file that this run listed (known ones are marked in SQLite,
+        # so a 100,000-variant run does not hold them all in memory)
         seen: set[str] = set()
         problems: set[str] = set()
         unknown: list[str] = []
@@ -99,13 +101,14 @@ class CatalogPipeline:
         await self.state.run(self.state.staging_clear)
         try:
             async for page in self.erp.catalog(since=since):
-                await self._stage_page(page, full, started, seen, problems, stats, result)
+                await self._stage_page(page, full, started, run_id, seen, problems, stats,
+                                       result)
             complete = True
             self._health("erp", None)
             if since is None:
                 # a whole listing: what it no longer lists is gone (incremental lists only
                 # changes)
-                stats["vanished"] = await self._stage_vanished(seen, problems)
+                stats["vanished"] = await self._stage_vanished(run_id)
             if guard:
                 held = await self._guard(stats)
             if held is None:
@@ -191,13 +194,15 @@ class CatalogPipeline:
         return result
 
     async def _stage_page(self, page: list[CatalogItem | RowProblem], full: bool,
-                          started: float, seen: set[str], problems: set[str],
+                          started: float, run_id: int, seen: set[str], problems: set[str],
                           stats: dict[str, int], result: RunResult) -> None:
-        items: list[CatalogItem] = []
+        items: dict[str, CatalogItem] = {}
+        bad: list[str] = []
         for entry in page:
             if isinstance(entry, RowProblem):
                 subject = f"sku:{entry.sku}"
                 problems.add(subject)
+                bad.append(entry.sku)
                 result.items_failed += 1
                 await self.state.run(self.state.open_error, PIPELINE, subject,
                                      kind=FailureKind.DATA.value, code="erp_row_invalid",
@@ -205,19 +210,22 @@ class CatalogPipeline:
                                      "pushed to the store")
                 self.events.error(PIPELINE, "erp_row_invalid",
                                   f"SKU {entry.sku}: {entry.message}", sku=entry.sku)
-            elif entry.sku in seen:
-                self.events.warning(PIPELINE, "sku_repeated",
-                                    f"The ERP listed SKU {entry.sku} twice; the first one was "
-                                    "used", sku=entry.sku)
+            elif entry.sku in items or entry.sku in seen:
+                self._repeated(entry.sku)
             else:
-                seen.add(entry.sku)
-                items.append(entry)
+                items[entry.sku] = entry
+        if bad:  # listed, even if unusable: not "gone"
+            await self.state.run(self.state.pushed, bad, run_id)
+        previous = await self.state.run(self.state.pushed, list(items), run_id)
+        for sku, last in previous.items():
+            if last[3] == run_id and sku in items:  # listed on an earlier page of this run
+                self._repeated(sku)
+                del items[sku]
+        seen.update(sku for sku in items if sku not in previous)
         result.items_seen += len(items)
-        skus = [i.sku for i in items]
-        reserved = await self.state.run(self.state.reserved, skus, started)
-        previous = await self.state.run(self.state.pushed, skus)
+        reserved = await self.state.run(self.state.reserved, list(items), started)
         rows: list[tuple[str, int | None, str | None, int | None, str | None, int]] = []
-        for item in items:
+        for item in items.values():
             if item.available < 0:
                 stats["negative"] += 1
             stock, price = target(item, reserved.get(item.sku, 0))
@@ -230,13 +238,15 @@ class CatalogPipeline:
         if rows:
             await self.state.run(self.state.staging_add, rows)
 
-    async def _stage_vanished(self, seen: set[str], problems: set[str]) -> int:
-        listed = seen | {p.removeprefix("sku:") for p in problems}
-        vanished = await self.state.run(self.vanished, listed)
+    def _repeated(self, sku: str) -> None:
+        self.events.warning(PIPELINE, "sku_repeated",
+                            f"The ERP listed SKU {sku} twice; the first one was used", sku=sku)
+
+    async def _stage_vanished(self, run_id: int) -> int:
+        vanished = await self.state.run(self.state.not_seen, run_id)
         if vanished:
-            previous = await self.state.run(self.state.pushed, vanished)
             await self.state.run(self.state.staging_add, [
-                (sku, 0, None, previous[sku][0], previous[sku][1], 1) for sku in vanished])
+                (sku, 0, None, stock, price, 1) for sku, stock, price in vanished])
         return len(vanished)
 
     async def _guard(self, stats: dict[str, int]) -> str | None:
@@ -372,9 +382,4 @@ class CatalogPipeline:
                 if now_stock != stock or (price is not None and now_price != price):
                     out["would_change"] += 1
         return out
-
-    def vanished(self, seen: set[str]) -> list[str]:
-        """SKUs with stock in the store (as last pushed) that this pass did not see."""
-        rows = self.state._q("SELECT sku FROM catalog_state WHERE known = 1 AND stock != 0")
-        return sorted(r["sku"] for r in rows if r["sku"] not in seen)
 

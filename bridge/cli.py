@@ -6,6 +6,11 @@
     bridge doctor
     bridge secrets set NAME | list | delete NAME
     bridge demo [--headless]
+    bridge diagnostics [--out FILE]  a zip for support (versions, config, events, logs;
+                                     no secrets)
+    bridge autostart {on,off,status} start the tray app when you log in
+    bridge selftest (or --selftest)  the demo offscreen: exit 0 when an order and a stock
+                                     update went through (checks a build)
     bridge                           the tray app (the demo is offered with no config)
 
 Exit codes: 0 ok, 1 some item or check failed, 2 configuration error.
@@ -20,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bridge import __version__
@@ -39,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="state and logs (default: user data dir; env "
                                       "BRIDGE_DATA_DIR)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    p.add_argument("--selftest", action="store_true",
+                   help="same as `bridge selftest` (for the built bundle)")
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the sync engine until stopped")
     run.add_argument("--headless", action="store_true", help="no window, no tray")
@@ -62,13 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true")
     demo.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
     demo.add_argument("--variants", type=int, default=2000, help="size of the demo catalog")
+    diag = sub.add_parser("diagnostics", help="write a zip for support: versions, config, "
+                                              "recent events and logs, secrets masked")
+    diag.add_argument("--out", help="zip file or folder (default: a dated name in the current "
+                                    "folder)")
+    auto = sub.add_parser("autostart", help="start Bridge when you log in")
+    auto.add_argument("action", choices=["on", "off", "status"])
+    selftest = sub.add_parser("selftest", help="run the demo offscreen and exit 0 when an order "
+                                               "and a stock update went through")
+    selftest.add_argument("--timeout", type=float, default=60.0)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bridge.memory import tune_allocator
+
+    tune_allocator()
     args = build_parser().parse_args(argv)
     paths = resolve_paths(args.config, args.data_dir)
     command = args.command
+    if args.selftest or command == "selftest":
+        from ui.selftest import run_selftest
+
+        return run_selftest(timeout_s=getattr(args, "timeout", 60.0))
     if command is None:
         return default_command(args, paths)
     if command == "demo":
@@ -80,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_secrets(args)
     if command == "status":
         return cmd_status(args, paths)
+    if command == "diagnostics":
+        return cmd_diagnostics(args, paths)
+    if command == "autostart":
+        return cmd_autostart(args)
     try:
         config = load_config(paths.config_file)
     except ConfigError as exc:
@@ -295,6 +323,56 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
         await store.aclose()
         await erp.aclose()
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_diagnostics(args: argparse.Namespace, paths: Paths) -> int:
+    """Works with a broken or missing config too: that is when it is needed."""
+    from bridge.diagnostics import write_zip
+
+    out = Path(args.out) if args.out else Path.cwd()
+    try:
+        path = write_zip(paths, out.expanduser(), None)
+    except OSError as exc:
+        print(f"Cannot write the diagnostics zip: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(path)
+    return EXIT_OK
+
+
+def profile_args(args: argparse.Namespace) -> list[str]:
+    """A non-default profile given on this command line (or in the environment, which a
+    login session will not have) goes into the autostart command."""
+    out = []
+    for flag, value, env in (("--config", args.config, "BRIDGE_CONFIG"),
+                             ("--data-dir", args.data_dir, "BRIDGE_DATA_DIR")):
+        value = value or os.environ.get(env)
+        if value:
+            out += [flag, str(Path(value).expanduser().resolve())]
+    return out
+
+
+def cmd_autostart(args: argparse.Namespace) -> int:
+    from bridge import autostart
+
+    using = autostart.backend()
+    if args.action == "on":
+        command = autostart.launch_command(profile_args(args))
+        try:
+            using.enable(command)
+        except OSError as exc:
+            print(f"Could not turn on autostart ({using.location()}): {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"autostart on: {using.location()}\n  runs: {' '.join(command)}")
+    elif args.action == "off":
+        try:
+            using.disable()
+        except OSError as exc:
+            print(f"Could not turn off autostart ({using.location()}): {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"autostart off ({using.location()})")
+    else:
+        print(f"autostart {'on' if using.enabled() else 'off'} ({using.location()})")
+    return EXIT_OK
 
 
 def cmd_secrets(args: argparse.Namespace) -> int:

@@ -86,7 +86,8 @@ CREATE TABLE IF NOT EXISTS catalog_state (
     stock INTEGER NOT NULL,
     price TEXT NOT NULL,
     known INTEGER NOT NULL DEFAULT 1,
-    pushed_at REAL NOT NULL
+    pushed_at REAL NOT NULL,
+    seen_run INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS catalog_staging (
     sku TEXT PRIMARY KEY,
@@ -192,9 +193,16 @@ class State:
         self._db.execute("PRAGMA busy_timeout=30000")
         with self._lock:
             self._db.executescript(SCHEMA)
+            self._migrate()
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+
+    def _migrate(self) -> None:
+        """Columns added after a state file was first created."""
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(catalog_state)")}
+        if "seen_run" not in cols:
+            self._db.execute("ALTER TABLE catalog_state ADD COLUMN seen_run INTEGER")
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -408,22 +416,36 @@ class State:
         return int(self._q("SELECT COUNT(*) AS n FROM id_map WHERE entity=?", (entity,))[0]["n"])
 
     # -- catalog -----------------------------------------------------------------------------
-    def pushed(self, skus: list[str]) -> dict[str, tuple[int, str, bool]]:
-        out: dict[str, tuple[int, str, bool]] = {}
+    def pushed(self, skus: list[str], seen_run: int | None = None
+               ) -> dict[str, tuple[int, str, bool, int | None]]:
+        """The last values pushed for these SKUs (stock, price, known in the store, the run
+        that last listed them). With `seen_run`, they are marked as listed by that run."""
+        out: dict[str, tuple[int, str, bool, int | None]] = {}
         for i in range(0, len(skus), 900):
             chunk = skus[i:i + 900]
             marks = ",".join("?" * len(chunk))
-            for r in self._q(f"SELECT sku, stock, price, known FROM catalog_state WHERE sku IN "
-                             f"({marks})", chunk):
-                out[r["sku"]] = (r["stock"], r["price"], bool(r["known"]))
+            for r in self._q(f"SELECT sku, stock, price, known, seen_run FROM catalog_state "
+                             f"WHERE sku IN ({marks})", chunk):
+                out[r["sku"]] = (r["stock"], r["price"], bool(r["known"]), r["seen_run"])
+            if seen_run is not None:
+                with self._tx() as db:
+                    db.execute(f"UPDATE catalog_state SET seen_run = ? WHERE sku IN ({marks})",
+                               [seen_run, *chunk])
         return out
+
+    def not_seen(self, run: int) -> list[tuple[str, int, str]]:
+        """SKUs with stock in the store (as last pushed) that run `run` did not list."""
+        rows = self._q("SELECT sku, stock, price FROM catalog_state WHERE known = 1 AND "
+                       "stock != 0 AND COALESCE(seen_run, -1) != ? ORDER BY sku", (run,))
+        return [(r["sku"], r["stock"], r["price"]) for r in rows]
 
     def save_pushed(self, rows: list[tuple[str, int, str]], unknown: Iterable[str] = ()) -> None:
         now = time.time()
         missing = set(unknown)
         with self._tx() as db:
             db.executemany(
-                "INSERT INTO catalog_state VALUES (?,?,?,?,?) ON CONFLICT(sku) DO UPDATE SET "
+                "INSERT INTO catalog_state (sku, stock, price, known, pushed_at) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(sku) DO UPDATE SET "
                 "stock=excluded.stock, price=excluded.price, known=excluded.known, "
                 "pushed_at=excluded.pushed_at",
                 [(s, st, p, 0 if s in missing else 1, now) for s, st, p in rows])
