@@ -33,6 +33,7 @@ from bridge import __version__, redact
 from bridge.config import SECRET_KEYS, Config, Paths, load_config
 from bridge.errors import ConfigError
 from bridge.secrets import KNOWN_SECRETS, SecretStore
+from resources import resource_dir
 
 MAX_EVENTS = 2000
 
@@ -110,6 +111,7 @@ def versions() -> dict[str, Any]:
         "sys_platform": sys.platform,
         "frozen": bool(getattr(sys, "frozen", False)),
         "executable": sys.executable,
+        "resources": str(resource_dir()),
         "libraries": libs,
     }
     qtcore = sys.modules.get("PySide6.QtCore")

@@ -8,8 +8,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
 
 # a Secret Service; Qt offscreen; Xvfb + a tray host (trayer) + Qt's xcb plugin for the
-# real-tray test (tests/xdisplay.py lists why each is there)
-APT_PACKAGES=(dbus dbus-x11 gnome-keyring
+# real-tray test (tests/xdisplay.py lists why each is there); desktop-file-validate for the
+# autostart entry; objdump (binutils) for PyInstaller in build/linux/build.sh
+APT_PACKAGES=(dbus dbus-x11 gnome-keyring desktop-file-utils binutils
               libgl1 libegl1 libxkbcommon0 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3
               xvfb trayer libx11-6 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4
               libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-shape0 libxkbcommon-x11-0

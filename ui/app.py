@@ -19,7 +19,7 @@ from typing import Any
 # PySide6 before qasync: qasync picks the Qt binding that is already imported
 import PySide6.QtWidgets  # noqa: F401  (before qasync, which uses the binding already imported)
 import qasync
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QLibraryInfo, QLocale, QTimer, QTranslator
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from bridge import __version__
@@ -30,6 +30,7 @@ from bridge.events import setup_logging
 from bridge.secrets import SecretStore
 from bridge.watcher import ConfigWatcher
 from ui.controller import MUTE_AFTER_START_S, AppController
+from ui.diagnostics import CrashReporter, DiagnosticsExporter, DiagnosticsSource
 from ui.i18n import DEFAULT_LANGUAGE, _, set_language
 from ui.icons import app_icon
 from ui.main_window import MainWindow
@@ -61,6 +62,7 @@ class BridgeApp:
         self.ready = asyncio.Event()  # the engine runs and the UI shows it
         self._tasks: set[asyncio.Future[Any]] = set()
         self._history_timer: QTimer | None = None
+        self.exporter = DiagnosticsExporter(self.diagnostics_source, lambda: self.window)
 
     # -- entry -------------------------------------------------------------------------------
     def _handle_signals(self) -> None:
@@ -75,12 +77,13 @@ class BridgeApp:
             with contextlib.suppress(ValueError, OSError):  # not the main thread
                 signal.signal(sig, handler)
         self._signal_timer = QTimer()
-        self._signal_timer.setInterval(300)
+        self._signal_timer.setInterval(1000)
         self._signal_timer.timeout.connect(lambda: None)
         self._signal_timer.start()
 
     async def run(self) -> int:
         self._handle_signals()
+        asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         if self.demo:
             await self.start_demo()
         elif not self.paths.config_file.exists():
@@ -99,6 +102,31 @@ class BridgeApp:
     def quit(self) -> None:
         self.done.set()
 
+    @staticmethod
+    def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's own reports (a callback that raised, a task nobody awaited) go to
+        Bridge's log too, so that they are in the diagnostics."""
+        exc = context.get("exception")
+        log.error("asyncio: %s", context.get("message", "error"),
+                  exc_info=exc if isinstance(exc, BaseException) else None)
+        loop.default_exception_handler(context)
+
+    def diagnostics_source(self) -> DiagnosticsSource:
+        """The running profile (the demo's while the demo runs)."""
+        if self.controller is not None:
+            engine = self.controller.engine
+
+            async def flush() -> None:
+                engine.events.flush()
+                await engine.state.run(lambda: None)  # after the writes queued before it
+
+            return DiagnosticsSource(engine.paths, engine.config, engine.secrets,
+                                     dict(self.controller.status) or None, flush)
+        return DiagnosticsSource(self.paths, None, self.secrets, None)
+
+    def export_diagnostics(self) -> None:
+        self.exporter.start()
+
     def spawn(self, coro: Any) -> asyncio.Future[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -112,6 +140,10 @@ class BridgeApp:
         return task
 
     async def shutdown(self) -> None:
+        # no timer of this app may fire once its loop is gone (a closed window lives on)
+        for timer in (self._history_timer, getattr(self, "_signal_timer", None)):
+            if timer is not None:
+                timer.stop()
         if self.lock is not None:
             await self.lock.close()
         if self.watcher is not None:
@@ -213,6 +245,7 @@ class BridgeApp:
         window.pauseToggled.connect(controller.toggle_pause)
         window.settingsRequested.connect(lambda: self.open_settings(engine.config))
         window.aboutRequested.connect(self.show_about)
+        window.diagnosticsRequested.connect(self.export_diagnostics)
         window.errors.retryRequested.connect(controller.retry)
         window.errors.retryAllRequested.connect(controller.retry_all)
         window.errors.discardRequested.connect(controller.discard)
@@ -295,6 +328,18 @@ class BridgeApp:
         box.open()
 
 
+def install_qt_translation(app: QApplication, language: str) -> QTranslator | None:
+    """Qt's own texts (the standard buttons and the file dialog) in the UI's language."""
+    if language == "en":
+        return None
+    translator = QTranslator(app)
+    where = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if not translator.load(QLocale(language), "qtbase", "_", where):
+        return None
+    app.installTranslator(translator)
+    return translator
+
+
 def main(paths: Paths, demo: bool = False) -> int:
     from bridge.instance import InstanceLock, hand_over
 
@@ -319,4 +364,19 @@ def main(paths: Paths, demo: bool = False) -> int:
     with contextlib.suppress(ConfigError):
         language = load_config(paths.config_file).ui.language
     set_language(language)
-    return int(qasync.run(BridgeApp(paths, demo=demo, lock=lock).run()))
+    install_qt_translation(app, language)
+    # until the engine starts (and picks its level and profile), errors go to this profile's
+    # log, so that a crash during the first run is in the diagnostics too
+    setup_logging(paths.log_dir, "INFO")
+    bridge_app = BridgeApp(paths, demo=demo, lock=lock)
+    crash = CrashReporter(bridge_app.diagnostics_source, lambda: bridge_app.window)
+    crash.install()
+    try:
+        return int(qasync.run(bridge_app.run()))
+    except Exception:
+        exc_type, exc, tb = sys.exc_info()
+        assert exc_type is not None and exc is not None
+        crash.fatal((exc_type, exc, tb))
+        return 1
+    finally:
+        crash.uninstall()

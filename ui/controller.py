@@ -49,7 +49,7 @@ class AppController(QObject):
         engine.status_listeners.append(self._schedule_refresh)
         # the clock moves even when nothing happens ("last sync 5 min ago", next run)
         self._timer = QTimer(self)
-        self._timer.setInterval(2000)
+        self._timer.setInterval(5000)
         self._timer.timeout.connect(self._schedule_refresh)
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -8,9 +8,10 @@ default for Argentine merchants). A test checks that every `_()` string has its 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-CATALOG_DIR = Path(__file__).resolve().parent.parent / "resources" / "i18n"
+from resources import resource_dir
+
+CATALOG_DIR = resource_dir("i18n")
 LANGUAGES = {"es_AR": "Español (Argentina)", "en": "English"}
 DEFAULT_LANGUAGE = "es_AR"
 

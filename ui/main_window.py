@@ -96,7 +96,9 @@ class Overview(QWidget):
 
     def set_status(self, s: dict[str, Any]) -> None:
         state = s.get("state", "idle")
-        self.icon.setPixmap(QPixmap(tray_icon(state).pixmap(48, 48)))
+        if state != getattr(self, "_state", None):  # icons only when the state changes
+            self._state = state
+            self.icon.setPixmap(QPixmap(tray_icon(state).pixmap(48, 48)))
         self.title.setText(state_name(state))
         self.hint.setText(STATE_HINTS.get(state, lambda: "")())
         running = s.get("running", {})
@@ -157,6 +159,7 @@ class MainWindow(QMainWindow):
     pauseToggled = Signal()
     settingsRequested = Signal()
     aboutRequested = Signal()
+    diagnosticsRequested = Signal()
     closed = Signal()
 
     TAB_OVERVIEW, TAB_LOG, TAB_ERRORS, TAB_HISTORY = range(4)
@@ -190,17 +193,25 @@ class MainWindow(QMainWindow):
         settings.triggered.connect(self.settingsRequested.emit)
         about = QAction(_("About"), self)
         about.triggered.connect(self.aboutRequested.emit)
+        self.diagnostics_action = QAction(_("Export diagnostics…"), self)
+        self.diagnostics_action.setObjectName("exportDiagnostics")
+        self.diagnostics_action.setToolTip(_("Save a zip for support: versions, settings, "
+                                             "recent events and logs, without passwords or "
+                                             "tokens"))
+        self.diagnostics_action.triggered.connect(self.diagnosticsRequested.emit)
         self.sku_action = QAction(_("Update one product…"), self)
         self.sku_action.setObjectName("syncSku")
         self.sku_action.triggered.connect(self._ask_sku)
         self.sku_action.setVisible(False)
-        for a in (self.sync_action, self.sku_action, self.pause_action, settings, about):
+        for a in (self.sync_action, self.sku_action, self.pause_action, settings,
+                  self.diagnostics_action, about):
             bar.addAction(a)
         self._sku_dialog: QInputDialog | None = None
         self.addToolBar(bar)
         self.errors.showInLog.connect(self.show_in_log)
         self.statusBar().showMessage(_("Starting…"))
         self.quit_on_close = False
+        self._icon_state = ""
 
     def _ask_sku(self) -> None:
         # open(), not exec(): no nested modal loop inside the asyncio loop
@@ -219,7 +230,10 @@ class MainWindow(QMainWindow):
         self.pause_action.setText(_("Resume") if s.get("paused") else _("Pause"))
         n = s.get("errors", {}).get("open", 0)
         self.tabs.setTabText(self.TAB_ERRORS, _("Errors ({n})", n=n) if n else _("Errors"))
-        self.setWindowIcon(QIcon(tray_icon(s.get("state", "idle"))))
+        state = s.get("state", "idle")
+        if state != self._icon_state:
+            self._icon_state = state
+            self.setWindowIcon(QIcon(tray_icon(state)))
         last = s.get("catalog", {}).get("last_ok_at")
         self.statusBar().showMessage(
             f"{state_name(s.get('state', 'idle'))} · "

@@ -1,6 +1,6 @@
 """Settings: choose the ERP, then exactly that ERP's fields (from its connector), the store,
-intervals, e-mail alerts and the language. Secrets go to the OS keyring and are shown
-masked; "Test connection" for each side; validation before saving."""
+intervals, e-mail alerts, the language and starting with the session. Secrets go to the OS
+keyring and are shown masked; "Test connection" for each side; validation before saving."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bridge import autostart
 from bridge.config import Config, Paths, parse_config, save_config
 from bridge.errors import BridgeError, ConfigError
 from bridge.fields import FieldSpec
@@ -103,7 +104,8 @@ class SettingsDialog(QDialog):
     saved = Signal(object)  # Config
 
     def __init__(self, paths: Paths, secrets: SecretStore, config: Config | None,
-                 parent: QWidget | None = None, *, first_run: bool = False) -> None:
+                 parent: QWidget | None = None, *, first_run: bool = False,
+                 autostart_backend: autostart.Autostart | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle(_("Bridge settings"))
@@ -244,6 +246,21 @@ class SettingsDialog(QDialog):
             max(0, self.language.findData(self.base.get("ui", {}).get("language", "es_AR"))))
         lf.addRow(_("Language (applies on restart)"), self.language)
 
+        # start with the session (a setting of this PC, not of the config file)
+        startup_box = QGroupBox(_("Start-up"))
+        sf = QVBoxLayout(startup_box)
+        self.autostart = autostart_backend or autostart.backend()
+        self.autostart_on = QCheckBox(_("Start Bridge when I log in"))
+        self.autostart_on.setObjectName("autostart")
+        try:
+            self.autostart_was = self.autostart.enabled()
+        except Exception as exc:  # a broken registry or file: shown, not fatal
+            self.autostart_was = False
+            self.autostart_on.setEnabled(False)
+            self.autostart_on.setToolTip(str(exc))
+        self.autostart_on.setChecked(self.autostart_was)
+        sf.addWidget(self.autostart_on)
+
         self.keyring_note = QLabel()
         self.keyring_note.setWordWrap(True)
         if not secrets.backend.secure:
@@ -259,7 +276,8 @@ class SettingsDialog(QDialog):
                              "Fields with * are required."))
             intro.setWordWrap(True)
             bl.addWidget(intro)
-        for w in (erp_box, store_box, sync_box, alerts_box, lang_box, self.keyring_note):
+        for w in (erp_box, store_box, sync_box, alerts_box, lang_box, startup_box,
+                  self.keyring_note):
             bl.addWidget(w)
         bl.addStretch(1)
         scroll = QScrollArea()
@@ -354,6 +372,8 @@ class SettingsDialog(QDialog):
         except ConfigError as exc:
             self.show_problem(exc.message)
             return
+        if not self.apply_autostart():
+            return
         notes = []
         for name, value in self.entered_secrets().items():
             where = self.secret_store.set(name, value)
@@ -364,6 +384,23 @@ class SettingsDialog(QDialog):
         self.config = config
         self.saved.emit(config)
         self.accept()
+
+    def apply_autostart(self) -> bool:
+        wanted = self.autostart_on.isChecked()
+        if wanted == self.autostart_was:
+            return True
+        try:
+            if wanted:
+                self.autostart.enable(autostart.launch_command())
+            else:
+                self.autostart.disable()
+        except OSError as exc:
+            self.problem.setText(_("Could not change the start-up setting ({where}): {error}",
+                                   where=self.autostart.location(), error=exc))
+            self.problem.show()
+            return False
+        self.autostart_was = wanted
+        return True
 
     # -- connection tests --------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:

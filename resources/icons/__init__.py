@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ICON_DIR = Path(__file__).resolve().parent
+from resources import resource_dir
+
+ICON_DIR = resource_dir("icons")
 
 #: Tray states, in the order the UI cycles through them.
 STATES: tuple[str, ...] = ("idle", "syncing", "paused", "error", "disconnected")
