@@ -84,6 +84,8 @@ def split_sku(sku: str) -> tuple[str, str, str]:
 
 
 def _number(value: Any) -> Decimal | None:
+    if type(value) is Decimal:  # the usual case: JSON numbers are decoded as Decimal
+        return value if value.is_finite() else None
     if isinstance(value, bool) or value is None:
         return None
     try:
