@@ -218,7 +218,7 @@ def write_results(results: dict[str, Any]) -> None:
                   f"takes {f['cpu_floor_s']:.2f} s (engine and simulator share the "
                   f"{os.cpu_count()} cores; the simulator renders 100,000 rows of JSON and "
                   f"the engine parses, checks, stages and pushes them, ~30 µs per variant). "
-                  f"Against that floor plus the latency bound the run is "
+                  f"Against that CPU floor the run is "
                   f"x{f['wall_s'] / max(f['cpu_floor_s'], f['lower_bound_s']):.2f}; against "
                   "the latency bound alone it misses the 2x target."]
     lines += ["", "Figures from one run; see `python -m bench.core` and `python -m bench.ui` "
