@@ -75,6 +75,13 @@ def make_client(base_url: str, *, timeout_s: float, verify: bool,
     )
 
 
+def json_client(base_url: str, config: Any, *, max_connections: int = 8) -> httpx.AsyncClient:
+    """The usual client of a JSON API connector: timeout and TLS checking from its config
+    (`timeout_s`, `verify_tls`)."""
+    return make_client(base_url, timeout_s=config.timeout_s, verify=config.verify_tls,
+                       headers={"Accept": "application/json"}, max_connections=max_connections)
+
+
 def html_title(text: str) -> str:
     m = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
     if m:

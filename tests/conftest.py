@@ -71,6 +71,20 @@ def write_profile(tmp_path: Path, store_url: str, erp_url: str, cliente: str,
 
 
 @pytest.fixture
+def sims():
+    """Both simulators in threads of their own: for tests that run `bridge` as a process
+    or drive the Qt app on its own loop."""
+    catalog = SimCatalog.generate(80, seed=9)
+    erp = DragonfishSimulator(catalog=catalog, write_hold_s=0.0)
+    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")))
+    erp.start_in_thread()
+    store.start_in_thread()
+    yield erp, store
+    store.stop_thread()
+    erp.stop_thread()
+
+
+@pytest.fixture
 def profile(tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator) -> Paths:
     return write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente)
 

@@ -14,24 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.store.simulator import StoreSimulator
-from tests.conftest import STORE_TOKEN, child_env, write_profile
+from tests.conftest import child_env, write_profile
 
 BRIDGE = [sys.executable, "-m", "bridge"]
-
-
-@pytest.fixture
-def sims():
-    catalog = SimCatalog.generate(80, seed=9)
-    erp = DragonfishSimulator(catalog=catalog, write_hold_s=0.0)
-    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")))
-    erp.start_in_thread()
-    store.start_in_thread()
-    yield erp, store
-    store.stop_thread()
-    erp.stop_thread()
 
 
 @pytest.fixture

@@ -23,9 +23,6 @@ from PySide6.QtWidgets import QToolBar
 
 from bridge.config import Paths, load_config
 from bridge.secrets import SecretStore
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.store.simulator import StoreSimulator
 from tests.conftest import STORE_TOKEN, write_profile
 from ui.i18n import set_language
 
@@ -40,18 +37,6 @@ def qloop(qapp):
     yield loop
     loop.close()  # now, while Qt still has the loop's signal source
     asyncio.set_event_loop(None)
-
-
-@pytest.fixture
-def sims():
-    catalog = SimCatalog.generate(60, seed=4)
-    erp = DragonfishSimulator(catalog=catalog, write_hold_s=0.0)
-    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")))
-    erp.start_in_thread()
-    store.start_in_thread()
-    yield erp, store
-    store.stop_thread()
-    erp.stop_thread()
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from bridge.errors import (
     NotFoundError,
     ProtocolError,
 )
-from bridge.http import HttpSide, RetryPolicy, make_client
+from bridge.http import HttpSide, RetryPolicy, json_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -112,13 +112,7 @@ class AcquaClient(HttpSide):
     ) -> None:
         super().__init__(
             client
-            or make_client(
-                config.base_url,
-                timeout_s=config.timeout_s,
-                verify=config.verify_tls,
-                headers={"Accept": "application/json"},
-                max_connections=config.concurrency + 2,
-            ),
+            or json_client(config.base_url, config, max_connections=config.concurrency + 2),
             policy,
         )
         self.config = config

@@ -35,7 +35,7 @@ from bridge.errors import (
     NotFoundError,
     ProtocolError,
 )
-from bridge.http import HttpSide, RetryPolicy, make_client
+from bridge.http import HttpSide, RetryPolicy, json_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -138,13 +138,7 @@ class NonSistemasClient(HttpSide):
     ) -> None:
         super().__init__(
             client
-            or make_client(
-                config.url,
-                timeout_s=config.timeout_s,
-                verify=config.verify_tls,
-                headers={"Accept": "application/json"},
-                max_connections=config.concurrency + 2,
-            ),
+            or json_client(config.url, config, max_connections=config.concurrency + 2),
             policy,
         )
         self.config = config

@@ -46,7 +46,7 @@ from bridge.errors import (
     ProtocolError,
     RateLimitedError,
 )
-from bridge.http import HttpSide, RetryPolicy, html_title, make_client
+from bridge.http import HttpSide, RetryPolicy, html_title, json_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -165,12 +165,7 @@ class SalesforceVSClient(HttpSide):
     ) -> None:
         super().__init__(
             client
-            or make_client(
-                config.login_url,
-                timeout_s=config.timeout_s,
-                verify=config.verify_tls,
-                headers={"Accept": "application/json"},
-            ),
+            or json_client(config.login_url, config),
             policy,
         )
         self.config = config
