@@ -182,7 +182,6 @@ pytest.importorskip("PySide6")
 from tests.test_ui import (  # noqa: E402  (fixtures, and helpers for qasync test bodies)
     qloop,
     run,
-    sims,
     start_app,
     stop_app,
     toolbar_button,
@@ -190,7 +189,7 @@ from tests.test_ui import (  # noqa: E402  (fixtures, and helpers for qasync tes
     until,
 )
 
-__all__ = ["qloop", "sims", "ui_profile"]  # fixtures used by name
+__all__ = ["qloop", "ui_profile"]  # fixtures used by name (`sims` comes from conftest)
 
 
 def test_export_diagnostics_from_the_toolbar(qtbot, qloop, ui_profile, tmp_path) -> None:
