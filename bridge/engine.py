@@ -96,7 +96,6 @@ class Engine:
         self.health = Health(self._status_changed)
         self.paused = False
         self.running: dict[str, bool] = dict.fromkeys(PIPELINES, False)
-        self.last_results: dict[str, RunResult] = {}
         self.status_listeners: list[Callable[[], None]] = []
         self._locks = {p: asyncio.Lock() for p in PIPELINES}
         self._scheduler: AsyncIOScheduler | None = None
@@ -273,7 +272,6 @@ class Engine:
                     self.health.failed("erp", exc)
             finally:
                 self.running[pipeline] = False
-            self.last_results[pipeline] = result
             self._status_changed()
         if result.status == "held" and self._scheduler is not None:
             self._spawn(self.alerter.check())  # the merchant is asked at once

@@ -119,10 +119,6 @@ class Capabilities:
     no_orders_reason: str = ""
 
 
-class RequestCounter(Protocol):
-    requests: int
-
-
 class ErpConnector(Protocol):
     kind: ClassVar[str]
     capabilities: ClassVar[Capabilities]

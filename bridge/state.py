@@ -296,12 +296,6 @@ class State:
             "confirmed_at, created_at LIMIT ?", (now, now, limit))
         return [OutboxRow.from_row(r) for r in rows]
 
-    def next_due_at(self) -> float | None:
-        rows = self._q("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state IN "
-                       "('queued','failed','sent_to_erp') AND next_attempt_at IS NOT NULL AND "
-                       "(state!='failed' OR failure_kind IN ('transient','auth'))")
-        return rows[0]["t"] if rows else None
-
     def get_order(self, oid: str) -> OutboxRow | None:
         rows = self._q("SELECT * FROM outbox WHERE store_order_id = ?", (oid,))
         return OutboxRow.from_row(rows[0]) if rows else None
@@ -407,10 +401,6 @@ class State:
             db.execute("INSERT INTO id_map VALUES (?,?,?,?) ON CONFLICT(entity, store_id) "
                        "DO UPDATE SET erp_id = excluded.erp_id", (entity, store_id, erp_id,
                                                                    time.time()))
-
-    def map_delete(self, entity: str, store_id: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM id_map WHERE entity=? AND store_id=?", (entity, store_id))
 
     def map_count(self, entity: str) -> int:
         return int(self._q("SELECT COUNT(*) AS n FROM id_map WHERE entity=?", (entity,))[0]["n"])
