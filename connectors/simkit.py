@@ -97,6 +97,10 @@ class SimServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.host = "127.0.0.1"
         self.port = 0
+        # ERPs that refuse concurrent writes (Dragonfish's 409): subclasses switch it on
+        self.conflict_on_concurrent_writes = False
+        self.write_hold_s = 0.0
+        self._writing = False
 
     # -- naming -----------------------------------------------------------------------------
     def route_name(self, request: web.Request) -> str:  # pragma: no cover - overridden
@@ -170,6 +174,27 @@ class SimServer:
             status=status,
             headers=headers,
         )
+
+    # -- the write slot -----------------------------------------------------------------------
+    def write_conflict(self) -> Exception:  # pragma: no cover - overridden where used
+        """The error, in the server's own style, for a write that finds the slot taken."""
+        raise NotImplementedError
+
+    async def hold_write_slot(self, apply: Callable[[], web.StreamResponse]
+                              ) -> web.StreamResponse:
+        """A write holds the server's write slot for `write_hold_s`: one arriving meanwhile
+        gets `write_conflict()` and changes nothing."""
+        if not self.conflict_on_concurrent_writes:
+            return apply()
+        if self._writing:
+            raise self.write_conflict()
+        self._writing = True
+        try:
+            if self.write_hold_s:
+                await asyncio.sleep(self.write_hold_s)
+            return apply()
+        finally:
+            self._writing = False
 
     # -- lifecycle on the caller's loop -----------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:

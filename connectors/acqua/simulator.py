@@ -24,7 +24,6 @@ State lives on the server's loop: from another thread read it through `sim.call(
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -159,7 +158,6 @@ class AcquaSimulator(SimServer):
         self._tokens: dict[str, tuple[str, float]] = {}
         self.tokens_issued: Counter[str] = Counter()
         self._key = secrets.token_bytes(16)
-        self._writing = False
         self._next_customer = 1
         self._next_transaction = 1
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
@@ -277,7 +275,7 @@ class AcquaSimulator(SimServer):
             if method == "POST" and len(rest) == 1:
                 body = await _read_body(request)
                 create = self._create_customer if route == "customers" else self._create_transaction
-                return await self._write(lambda: create(body))
+                return await self.hold_write_slot(lambda: create(body))
             raise ApiError(405, "method_not_allowed", f"{method} is not allowed here")
         if route in ("public-token", "token"):
             raise ApiError(405, "method_not_allowed", f"{method} is not allowed here")
@@ -321,19 +319,8 @@ class AcquaSimulator(SimServer):
                 "This operation needs a write token (log in with username and password)",
             )
 
-    async def _write(self, apply: Callable[[], web.StreamResponse]) -> web.StreamResponse:
-        """A write holds the server's write slot: one arriving meanwhile gets a 409."""
-        if not self.conflict_on_concurrent_writes:
-            return apply()
-        if self._writing:
-            raise ApiError(409, "conflict", "Another write is in progress; retry")
-        self._writing = True
-        try:
-            if self.write_hold_s:
-                await asyncio.sleep(self.write_hold_s)
-            return apply()
-        finally:
-            self._writing = False
+    def write_conflict(self) -> Exception:
+        return ApiError(409, "conflict", "Another write is in progress; retry")
 
     # -- lists ------------------------------------------------------------------------------
     def _listing(

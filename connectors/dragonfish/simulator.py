@@ -19,7 +19,6 @@ State lives on the server's loop: from another thread read it through `sim.call(
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import unicodedata
@@ -225,7 +224,6 @@ class DragonfishSimulator(SimServer):
         # (ECOMMERCE, NROOPECOMMERCE) -> order Codigo
         self._operations: dict[tuple[str, str], str] = {}
         self._token_expired = False
-        self._writing = False
         self._next_customer = 1
         self._next_order = 1
         self._next_numero = 1
@@ -312,7 +310,7 @@ class DragonfishSimulator(SimServer):
             return _endpoint_not_found()
         if method == "POST" and not rest and route in ("cliente", "pedido"):
             body = await _read_body(request)
-            return await self._write(
+            return await self.hold_write_slot(
                 lambda: (
                     self._create_customer(body) if route == "cliente" else self._create_order(body)
                 )
@@ -340,19 +338,8 @@ class DragonfishSimulator(SimServer):
             return float("inf")  # not a JWT: never expires by date
         return float(exp) if isinstance(exp, (int, float)) else float("inf")
 
-    async def _write(self, apply: Callable[[], web.StreamResponse]) -> web.StreamResponse:
-        """A write holds the server's write slot: one arriving meanwhile gets a 409."""
-        if not self.conflict_on_concurrent_writes:
-            return apply()
-        if self._writing:
-            raise HttpError(409, CONFLICT)
-        self._writing = True
-        try:
-            if self.write_hold_s:
-                await asyncio.sleep(self.write_hold_s)
-            return apply()
-        finally:
-            self._writing = False
+    def write_conflict(self) -> Exception:
+        return HttpError(409, CONFLICT)
 
     # -- lists ------------------------------------------------------------------------------
     def _envelope(
