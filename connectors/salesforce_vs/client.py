@@ -308,38 +308,30 @@ class SalesforceVSClient(HttpSide):
         """A call to the instance with the session token; on a 401, one new token and one
         more try (the request was refused, so even a write is safe to repeat)."""
         token, instance = await self._session()
-        try:
-            return await self.request(
-                method,
-                instance + path,
-                write=write,
-                ok=ok,
-                decode=True,
-                headers={"Authorization": f"Bearer {token}"},
-                **kw,
-            )
-        except AuthError as exc:
-            if exc.status != 401:
-                raise
-        token, instance = await self._session(stale=token)
-        try:
-            return await self.request(
-                method,
-                instance + path,
-                write=write,
-                ok=ok,
-                decode=True,
-                headers={"Authorization": f"Bearer {token}"},
-                **kw,
-            )
-        except AuthError as exc:
-            if exc.status == 401:
-                exc.message = (
-                    f"Salesforce refused a session it had just issued (HTTP 401: "
-                    f"{exc.server_message}); check that {self.config.username} and "
-                    "the connected app may use the Virtual Seller API"
+        for fresh in (False, True):
+            if fresh:
+                token, instance = await self._session(stale=token)
+            try:
+                return await self.request(
+                    method,
+                    instance + path,
+                    write=write,
+                    ok=ok,
+                    decode=True,
+                    headers={"Authorization": f"Bearer {token}"},
+                    **kw,
                 )
-            raise
+            except AuthError as exc:
+                if exc.status != 401:
+                    raise
+                if fresh:
+                    exc.message = (
+                        f"Salesforce refused a session it had just issued (HTTP 401: "
+                        f"{exc.server_message}); check that {self.config.username} and "
+                        "the connected app may use the Virtual Seller API"
+                    )
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _no_such_path(self, exc: BridgeError, setting: str) -> ConfigError:
         return ConfigError(
