@@ -86,6 +86,10 @@ class SyncConfig(Section):
     # incremental catalogs (ERPs that list "changed since"): ask from the start of the last
     # successful sync minus this much, so that changes made during a sync are not missed
     incremental_overlap_s: float = Field(300.0, ge=0, le=86400)
+    # a customer creation the ERP never answered (timeout, dropped connection) may still
+    # be done by the ERP: until this long after it was sent, a lookup that does not find
+    # the customer makes the order wait instead of creating the customer a second time
+    write_settle_s: float = Field(120.0, ge=0, le=86400)
 
 
 class ErpConfigBase(Section):

@@ -10,6 +10,12 @@ Exactly once rests on three rules:
    ERP by its external number before any resend; a duplicate refusal is a reconcile too.
 3. `sent_to_erp` with the ERP reference is committed before the store is told, and the
    store's report is idempotent, so a crash between the two only repeats the report.
+
+Customers have no such key in the ERPs (none refuses a second customer with the same
+document), so a customer creation is recorded as "in doubt" before it is sent and settled
+when the ERP's answer (or a lookup) gives its code. While a creation is in doubt and younger
+than `sync.write_settle_s`, a lookup that misses makes the order wait: the ERP may still be
+working on a request whose answer never came back.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from typing import Any
 
 from bridge.config import SyncConfig
 from bridge.errors import (
+    AmbiguousWriteError,
     AuthError,
     BridgeError,
     ConfigError,
     DataError,
     DuplicateError,
     FailureKind,
+    TransientError,
 )
 from bridge.events import EventBus
 from bridge.fiscal import FiscalError, validate_buyer_fiscal
@@ -259,7 +267,7 @@ class OrderPipeline:
                                  name=buyer.buyer.business_name,
                                  document=buyer.document.formatted())
             else:
-                code = await self.erp.create_customer(buyer)
+                code = await self._create_customer(buyer, key)
                 self.events.info(PIPELINE, "customer_created",
                                  f"Customer {code} created in the ERP for "
                                  f"{buyer.buyer.business_name} ({buyer.document.formatted()})",
@@ -268,6 +276,28 @@ class OrderPipeline:
                                  document=buyer.document.formatted())
             await self.state.run(self.state.map_put, "customer", key, code)
             return code
+
+    async def _create_customer(self, buyer: ValidBuyer, key: str) -> str:
+        """Create the customer the ERP does not list, unless an earlier creation of theirs
+        is still unsettled (see the module's docstring)."""
+        since = await self.state.run(self.state.doubt_get, "customer", key)
+        if since is not None:
+            wait = since + self.sync.write_settle_s - time.time()
+            if wait > 0:
+                raise TransientError(
+                    f"The ERP did not confirm creating customer {buyer.buyer.business_name} "
+                    f"({buyer.document.formatted()}) and does not list them yet; Bridge looks "
+                    "again before creating them a second time", code="customer_unconfirmed",
+                    retry_after=wait)
+        await self.state.run(self.state.doubt_begin, "customer", key)
+        try:
+            return await self.erp.create_customer(buyer)
+        except AmbiguousWriteError:
+            raise  # it stays in doubt
+        except BridgeError:
+            # the ERP answered: nothing was created
+            await self.state.run(self.state.doubt_clear, "customer", key)
+            raise
 
     async def _report(self, row: OutboxRow, ref: str) -> bool:
         oid = row.store_order_id
@@ -304,8 +334,11 @@ class OrderPipeline:
         number = order.number if order else row.number
         attempts = row.attempts + 1
         if exc.kind == FailureKind.TRANSIENT:
-            next_at: float | None = time.time() + self._backoff(attempts)
-            what = f"will retry in {self._backoff(attempts):.0f} s"
+            delay = self._backoff(attempts)
+            if isinstance(exc, TransientError) and exc.retry_after is not None:
+                delay = max(1.0, exc.retry_after)
+            next_at: float | None = time.time() + delay
+            what = f"will retry in {delay:.0f} s"
         elif exc.kind in (FailureKind.AUTH, FailureKind.CONFIG):
             next_at = time.time() + self.sync.retry_max_s
             what = "fix the settings; it is retried when they change"

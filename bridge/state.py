@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS id_map (
     PRIMARY KEY (entity, store_id),
     UNIQUE (entity, erp_id)
 );
+-- creations whose outcome is unknown (the ERP took the request but no answer came back):
+-- until `since` + the settle window, a lookup that misses does not mean "create it again"
+CREATE TABLE IF NOT EXISTS writes_in_doubt (
+    entity TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (entity, store_id)
+);
 CREATE TABLE IF NOT EXISTS catalog_state (
     sku TEXT PRIMARY KEY,
     stock INTEGER NOT NULL,
@@ -397,10 +405,32 @@ class State:
         return rows[0]["erp_id"] if rows else None
 
     def map_put(self, entity: str, store_id: str, erp_id: str) -> None:
+        """Map a store id to the ERP's; a creation in doubt for it is settled."""
         with self._tx() as db:
             db.execute("INSERT INTO id_map VALUES (?,?,?,?) ON CONFLICT(entity, store_id) "
                        "DO UPDATE SET erp_id = excluded.erp_id", (entity, store_id, erp_id,
                                                                    time.time()))
+            db.execute("DELETE FROM writes_in_doubt WHERE entity=? AND store_id=?",
+                       (entity, store_id))
+
+    # -- creations in doubt ------------------------------------------------------------------
+    def doubt_get(self, entity: str, store_id: str) -> float | None:
+        """When a creation of this entity began whose outcome is unknown, or None."""
+        rows = self._q("SELECT since FROM writes_in_doubt WHERE entity=? AND store_id=?",
+                       (entity, store_id))
+        return float(rows[0]["since"]) if rows else None
+
+    def doubt_begin(self, entity: str, store_id: str, now: float | None = None) -> None:
+        """Recorded before the creation is sent: a crash mid-request leaves it in doubt."""
+        with self._tx() as db:
+            db.execute("INSERT INTO writes_in_doubt VALUES (?,?,?) ON CONFLICT(entity, "
+                       "store_id) DO UPDATE SET since = excluded.since",
+                       (entity, store_id, now or time.time()))
+
+    def doubt_clear(self, entity: str, store_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM writes_in_doubt WHERE entity=? AND store_id=?",
+                       (entity, store_id))
 
     def map_count(self, entity: str) -> int:
         return int(self._q("SELECT COUNT(*) AS n FROM id_map WHERE entity=?", (entity,))[0]["n"])

@@ -62,8 +62,9 @@ def write_profile(tmp_path: Path, store_url: str, erp_url: str, cliente: str,
     from bridge.config import parse_config
 
     data = demo_config_dict(store_url, erp_url, cliente)
+    # an unanswered customer creation settles fast here (tests run many faults a second)
     data["sync"] = {"orders_interval_s": 5, "catalog_interval_s": 300, "retry_base_s": 1,
-                    "full_catalog_every_h": 0, **sync}
+                    "full_catalog_every_h": 0, "write_settle_s": 0.5, **sync}
     paths = Paths(config_file=tmp_path / "profile" / "config.toml",
                   data_dir=tmp_path / "profile")
     save_config(parse_config(data), paths.config_file)

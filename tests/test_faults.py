@@ -97,7 +97,8 @@ async def test_random_faults(name, erp_rates, store_rates, setup, erp_sim, store
 
 
 async def test_timeouts_and_slow_answers(setup, erp_sim, store_sim, tmp_path):
-    engine, paths = await setup()
+    # a hung customer creation ends on the ERP's side ~0.55 s after it was sent
+    engine, paths = await setup(write_settle_s=1.0)
     cfg = load_config(paths.config_file)
     cfg.erp.timeout_s = 0.3
     save_config(cfg, paths.config_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from bridge.state import OrderState
@@ -129,6 +130,90 @@ async def test_lost_reply_is_reconciled_not_resent(engine, erp_sim, store_sim):
     assert erp_sim.count("pedido", "POST") == 1
     assert engine.state.get_order(o["id"]).state == OrderState.DONE
     assert store_sim.orders[o["id"]]["erp_status"] == "sent"
+
+
+def error_code(engine, oid):
+    return engine.state._db.execute("SELECT error_code FROM outbox WHERE store_order_id = ?",
+                                    (oid,)).fetchone()[0]
+
+
+async def _settings(engine, profile, **changes):
+    from bridge.config import load_config, save_config
+
+    cfg = load_config(profile.config_file)
+    for dotted, value in changes.items():
+        section, name = dotted.split("__")
+        setattr(getattr(cfg, section), name, value)
+    save_config(cfg, profile.config_file)
+    await engine.apply_config(load_config(profile.config_file))
+
+
+async def test_unanswered_customer_creation_is_not_repeated_while_it_may_still_happen(
+        engine, profile, erp_sim, store_sim):
+    """Customers have no unique key in the ERP: a creation whose answer never came back
+    (the ERP is slow, not dead) must not be sent again while the ERP may still do it."""
+    await _settings(engine, profile, erp__timeout_s=0.3, sync__write_settle_s=30)
+    erp_sim.faults.hang_s = 1.0
+    erp_sim.faults.script("POST", "cliente", "timeout")
+    o = store_sim.add_order()
+    await engine.sync_now("orders")
+    row = engine.state.get_order(o["id"])
+    assert row.state == OrderState.FAILED and error_code(engine, o["id"]) == "ambiguous_write"
+    assert erp_sim.customers == {}  # the ERP is still at it
+    # due again at once, while the ERP is still working: it waits, it does not create
+    engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+    await engine.sync_now("orders")
+    row = engine.state.get_order(o["id"])
+    assert row.state == OrderState.FAILED
+    assert error_code(engine, o["id"]) == "customer_unconfirmed"
+    assert row.failure_kind == "transient"
+    assert row.next_attempt_at is not None and row.next_attempt_at > time.time() + 20
+    assert erp_sim.count("cliente", "POST") == 1
+    [err] = engine.state.errors()
+    assert "did not confirm creating customer" in err["message"]
+    # the ERP finishes the first request; the next attempt finds the customer
+    for _ in range(50):
+        if erp_sim.customers:
+            break
+        await asyncio.sleep(0.05)
+    engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+    await engine.sync_now("orders")
+    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert erp_sim.count("cliente", "POST") == 1 and len(erp_sim.customers) == 1
+    [created] = erp_orders_for(erp_sim, o["number"])
+    assert created["Cliente"] == next(iter(erp_sim.customers.values()))["Codigo"]
+    assert engine.state._db.execute("SELECT COUNT(*) FROM writes_in_doubt").fetchone()[0] == 0
+
+
+async def test_customer_creation_lost_on_the_way_is_made_after_the_settle_window(
+        engine, profile, erp_sim, store_sim):
+    await _settings(engine, profile, sync__write_settle_s=0.4)
+    erp_sim.faults.script("POST", "cliente", "reset")
+    o = store_sim.add_order()
+    await engine.sync_now("orders")
+    engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+    await engine.sync_now("orders")  # within the window: it waits
+    assert error_code(engine, o["id"]) == "customer_unconfirmed"
+    assert erp_sim.count("cliente", "POST") == 1
+    await asyncio.sleep(0.45)
+    engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+    await engine.sync_now("orders")  # the ERP never got it: now it is created, once
+    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert erp_sim.count("cliente", "POST") == 2 and len(erp_sim.customers) == 1
+
+
+async def test_customer_creation_the_erp_refused_is_retried_without_waiting(
+        engine, profile, erp_sim, store_sim):
+    await _settings(engine, profile, sync__write_settle_s=600)
+    # five 409s: the ERP answered "busy" every time, so nothing was created
+    erp_sim.faults.script("POST", "cliente", 409, 409, 409, 409, 409)
+    o = store_sim.add_order()
+    await engine.sync_now("orders")
+    assert error_code(engine, o["id"]) == "conflict"
+    engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+    await engine.sync_now("orders")
+    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert len(erp_sim.customers) == 1
 
 
 async def test_duplicate_refusal_is_taken_as_already_sent(engine, erp_sim, store_sim):

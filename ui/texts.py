@@ -74,6 +74,10 @@ def explain_code(code: str, kind: str) -> str:
         "ambiguous_write": _("It is not known whether the ERP received it (the answer was "
                              "lost). Bridge checks the ERP before sending it again, so it is "
                              "never created twice."),
+        "customer_unconfirmed": _("The ERP did not answer when the buyer was created and "
+                                  "does not list them yet; it may still be working on it. "
+                                  "Bridge waits a little and looks again before creating the "
+                                  "buyer, so the customer is never created twice."),
         "auth_rejected": _("The token was rejected or has expired. Enter the new one in "
                            "Settings."),
         "unreachable": _("Could not connect. Check that the server is on and reachable from "
