@@ -492,7 +492,11 @@ async def test_real_concurrent_writes_are_retried(make_client, sim, catalog):
 
     sim.write_hold_s = 0.05
     vb = valid_buyer(CUIT_RI, "responsable_inscripto")
-    a, b = make_client(), make_client()
+    # the loser's five tries must outlast the winner's hold (4 waits of 30 ms > 50 ms),
+    # however fast the requests themselves are
+    policy = RetryPolicy(conflict_attempts=5, conflict_delay_s=0.03, transient_attempts=3,
+                         backoff_initial_s=0.01, backoff_max_s=0.05)
+    a, b = make_client(policy=policy), make_client(policy=policy)
     code = await a.create_customer(vb)
     sku = variant_skus(catalog, 1)
     refs = await asyncio.gather(
