@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import msgspec
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -96,10 +97,21 @@ def looks_html(response: httpx.Response) -> bool:
         "text/html" in response.headers.get("content-type", "")
 
 
-def decode_json(response: httpx.Response, side: str) -> Any:
+def decode_json(response: httpx.Response, side: str,
+                shape: msgspec.json.Decoder[Any] | None = None) -> Any:
     """The body as JSON (decimals kept exact), or ProtocolError with a message that tells a
-    person what came back instead."""
+    person what came back instead.
+
+    With `shape` (a msgspec decoder of the answer's expected structure, for big pages),
+    a body of that shape decodes straight into it, skipping the fields it does not name
+    (several times faster than building every field as a dict entry); any other body falls
+    back to the generic decoding below, so the caller sees what is wrong item by item."""
     body = response.content
+    if shape is not None:
+        try:
+            return shape.decode(body)
+        except msgspec.MsgspecError:
+            pass
     if looks_html(response) or body[:200].lstrip().startswith(b"<"):
         title = html_title(response.text)
         raise ProtocolError(
@@ -195,7 +207,8 @@ class HttpSide:
         return classify_status(response, self.side, message, write=write)
 
     async def _once(self, method: str, url: str, *, write: bool, ok: Callable[[int], bool],
-                    decode: bool, **kw: Any) -> httpx.Response:
+                    decode: bool, shape: msgspec.json.Decoder[Any] | None = None,
+                    **kw: Any) -> httpx.Response:
         self.requests += 1
         try:
             response = await self.client.request(method, url, **kw)
@@ -223,9 +236,10 @@ class HttpSide:
                     if len(response.content) > BIG_BODY:
                         # a big page: decode it off the loop's thread, so that a UI on the
                         # same loop keeps answering (the GIL switches every few ms)
-                        data = await asyncio.to_thread(decode_json, response, self.side)
+                        data = await asyncio.to_thread(decode_json, response, self.side,
+                                                      shape)
                     else:
-                        data = decode_json(response, self.side)
+                        data = decode_json(response, self.side, shape)
                     response.data = data  # type: ignore[attr-defined]
                 except ProtocolError as exc:
                     if write:
@@ -262,7 +276,8 @@ class HttpSide:
 
     async def request(self, method: str, url: str, *, write: bool = False,
                       ok: Callable[[int], bool] = lambda s: 200 <= s < 300,
-                      decode: bool = False, **kw: Any) -> httpx.Response:
+                      decode: bool = False, shape: msgspec.json.Decoder[Any] | None = None,
+                      **kw: Any) -> httpx.Response:
         """Send with retries. `write=True` for non-idempotent requests. With `decode`, the
         body of a successful answer is decoded as JSON into `response.data` (a malformed
         answer to a read is retried like any transient failure)."""
@@ -278,7 +293,8 @@ class HttpSide:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._once(method, url, write=write, ok=ok, decode=decode, **kw)
+                return await self._once(method, url, write=write, ok=ok, decode=decode,
+                                        shape=shape, **kw)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def call_json(self, method: str, url: str, **kw: Any) -> Any:

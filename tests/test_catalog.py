@@ -45,6 +45,24 @@ async def test_full_then_incremental_pushes_only_changes(engine, erp_sim, store_
     assert len(pushed_items(store_sim)) == n and full.details["full"]
 
 
+async def test_rows_priced_in_another_list_take_the_configured_lists_price(
+        engine, erp_sim, store_sim, sim_catalog):
+    """A server that ignores `lista` prices each row in its default list; the configured
+    list's price is then read from the row's `Precios`."""
+    erp_sim.honour_lista = False
+    for product in store_sim.products.values():
+        product["price"] = "1.00"
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "ok", result.message
+    checked = 0
+    for sku in sim_catalog.skus():
+        price = sim_catalog.price(sku, "LISTA1")  # "MAYOR $", not the default LISTA0
+        if price > 0:
+            assert store_sim.products[sku]["price"] == f"{price:.2f}", sku
+            checked += 1
+    assert checked > len(sim_catalog) // 2
+
+
 async def test_pagination_over_several_pages_in_batches(tmp_path, erp_sim, store_sim,
                                                         sim_catalog):
     paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,

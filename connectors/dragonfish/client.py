@@ -22,6 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 import httpx
+import msgspec
 
 from bridge.errors import (
     AmbiguousWriteError,
@@ -33,7 +34,7 @@ from bridge.errors import (
     NotFoundError,
     ProtocolError,
 )
-from bridge.http import HttpSide, RetryPolicy, make_client
+from bridge.http import HttpSide, RetryPolicy, decode_json, make_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -66,13 +67,6 @@ def _fold(text: str) -> str:
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
 
 
-def store_sku(row: dict[str, Any]) -> str:
-    art = str(row.get("Articulo") or "").strip()
-    color = str(row.get("Color") or "").strip()
-    talle = str(row.get("Talle") or "").strip()
-    return f"{art}!{color}!{talle}" if (color or talle) else art
-
-
 def split_sku(sku: str) -> tuple[str, str, str]:
     parts = sku.split("!")
     if len(parts) == 1:
@@ -81,6 +75,49 @@ def split_sku(sku: str) -> tuple[str, str, str]:
         return parts[0], parts[1], parts[2]
     raise DataError(f"SKU '{sku}' is neither ARTICULO nor ARTICULO!COLOR!TALLE",
                     code="sku_format")
+
+
+class CatalogRow(msgspec.Struct):
+    """The fields of a ConsultaStockYPrecios row that Bridge reads (a row has ~20 more).
+    Untyped: each value is checked by `_row`, so one bad value makes one bad row."""
+
+    Articulo: Any = None
+    Color: Any = None
+    Talle: Any = None
+    Stock: Any = None
+    Disponible: Any = None
+    Lista: Any = None
+    Precio: Any = None
+
+
+class PricedRow(CatalogRow):
+    """A row with its prices in every list: read only when a row is not priced in the
+    configured list (the server ignored `lista`), as it doubles the decoding work."""
+
+    Precios: Any = None
+
+    @classmethod
+    def of(cls, row: Any) -> Any:
+        """A row of a generically decoded answer as a PricedRow (non-objects as they came,
+        for `_row` to report)."""
+        if not isinstance(row, dict):
+            return row
+        return cls(**{f: row.get(f) for f in cls.__struct_fields__})
+
+
+class CatalogPage(msgspec.Struct):
+    Resultados: list[CatalogRow]
+    TotalRegistros: Any = None
+    Siguiente: Any = None
+
+
+class PricedPage(CatalogPage):
+    Resultados: list[PricedRow]  # type: ignore[assignment]
+
+
+# JSON numbers as exact Decimals, as the generic decoder does
+CATALOG_SHAPE = msgspec.json.Decoder(CatalogPage, float_hook=Decimal)
+PRICED_SHAPE = msgspec.json.Decoder(PricedPage, float_hook=Decimal)
 
 
 def _number(value: Any) -> Decimal | None:
@@ -150,6 +187,29 @@ class DragonfishClient(HttpSide):
                                 code="bad_response")
         return data
 
+    async def _catalog_page(self, params: dict[str, Any]) -> CatalogPage | None:
+        """A page of ConsultaStockYPrecios (None for the 404 'no results')."""
+        response = await self.request("GET", CATALOG, params=params, decode=True,
+                                      shape=CATALOG_SHAPE,
+                                      ok=lambda s: 200 <= s < 300 or s == 404)
+        if response.status_code == 404:
+            return None
+        data = getattr(response, "data", None)
+        code = params.get("lista")
+        if isinstance(data, CatalogPage):
+            if code is None or all(str(r.Lista or "") == code for r in data.Resultados):
+                return data
+            # rows priced in another list: their price is among the row's `Precios`
+            data = await asyncio.to_thread(decode_json, response, self.side, PRICED_SHAPE)
+            if isinstance(data, CatalogPage):
+                return data
+        # not the usual shape: decoded generically, checked row by row
+        if not isinstance(data, dict) or not isinstance(data.get("Resultados"), list):
+            raise ProtocolError(f"Dragonfish's answer to {CATALOG} has no 'Resultados' list",
+                                code="bad_response")
+        return CatalogPage([PricedRow.of(r) for r in data["Resultados"]],
+                           data.get("TotalRegistros"), data.get("Siguiente"))
+
     # -- price list --------------------------------------------------------------------------
     async def lista_code(self) -> str | None:
         """The configured price list's code, resolved by name once."""
@@ -170,21 +230,26 @@ class DragonfishClient(HttpSide):
 
     # -- catalog -----------------------------------------------------------------------------
     def _row(self, row: Any, code: str | None) -> CatalogItem | RowProblem:
-        if not isinstance(row, dict) or not str(row.get("Articulo") or "").strip():
-            return RowProblem("?", f"Dragonfish sent a stock row without 'Articulo': {row!r:.120}")
-        sku = store_sku(row)
-        available = _number(row.get(self.config.stock_field))
+        if not isinstance(row, CatalogRow) or not str(row.Articulo or "").strip():
+            shown = msgspec.structs.asdict(row) if isinstance(row, CatalogRow) else row
+            return RowProblem("?", f"Dragonfish sent a stock row without 'Articulo': "
+                                   f"{shown!r:.120}")
+        art = str(row.Articulo).strip()
+        color = str(row.Color or "").strip()
+        talle = str(row.Talle or "").strip()
+        sku = f"{art}!{color}!{talle}" if (color or talle) else art
+        raw = getattr(row, self.config.stock_field)
+        available = _number(raw)
         if available is None:
-            return RowProblem(sku, f"'{self.config.stock_field}' is "
-                                   f"{row.get(self.config.stock_field)!r}, not a number")
+            return RowProblem(sku, f"'{self.config.stock_field}' is {raw!r}, not a number")
         price: Decimal | None
-        if code is None or str(row.get("Lista") or "") == code:
-            price = _number(row.get("Precio"))
-            if row.get("Precio") is not None and price is None:
-                return RowProblem(sku, f"price {row.get('Precio')!r} is not a number")
+        if code is None or str(row.Lista or "") == code:
+            price = _number(row.Precio)
+            if row.Precio is not None and price is None:
+                return RowProblem(sku, f"price {row.Precio!r} is not a number")
         else:
             price = None
-            for p in row.get("Precios") or []:
+            for p in getattr(row, "Precios", None) or []:
                 if isinstance(p, dict) and _fold(str(p.get("Lista", ""))) == _fold(self.config.lista):
                     price = _number(p.get("Precio"))
                     if price is None:
@@ -207,33 +272,36 @@ class DragonfishClient(HttpSide):
         # Dragonfish has no "changed since" filter: always the whole list (diffed by the
         # engine against what was pushed last)
         code = await self.lista_code()
-        first = await self._list(CATALOG, self._catalog_params(code, 1))
+        first = await self._catalog_page(self._catalog_params(code, 1))
         if first is None:
             return
-        yield [self._row(r, code) for r in first["Resultados"]]
-        total = first.get("TotalRegistros")
+        yield [self._row(r, code) for r in first.Resultados]
+        total = first.TotalRegistros
         if not isinstance(total, int) or total < 0:
             raise ProtocolError("Dragonfish's catalog answer has no 'TotalRegistros'",
                                 code="bad_response")
         # a server may cap `limit` below ours: page by what it really returns
         per_page = self.config.page_size
-        got = len(first["Resultados"])
+        got = len(first.Resultados)
         if 0 < got < per_page and total > got:
             per_page = got
         pages = max(1, math.ceil(total / per_page))
         sem = asyncio.Semaphore(self.config.concurrency)
 
-        async def fetch(page: int) -> dict[str, Any] | None:
+        async def fetch(page: int) -> CatalogPage | None:
             async with sem:
-                return await self._list(CATALOG, self._catalog_params(code, page))
+                return await self._catalog_page(self._catalog_params(code, page))
 
-        # a sliding window: at most `concurrency` pages in flight, none held beyond that
-        pending: dict[int, asyncio.Task[dict[str, Any] | None]] = {}
+        # a sliding window: at most `concurrency` requests in flight (the semaphore), and
+        # as many pages again asked for ahead, so that requests keep going out while the
+        # engine works on a page; nothing held beyond that
+        pending: dict[int, asyncio.Task[CatalogPage | None]] = {}
+        ahead = 2 * self.config.concurrency
         next_page = 2
-        last: dict[str, Any] | None = first
+        last: CatalogPage | None = first
         try:
             while next_page <= pages or pending:
-                while next_page <= pages and len(pending) < self.config.concurrency:
+                while next_page <= pages and len(pending) < ahead:
                     pending[next_page] = asyncio.create_task(fetch(next_page))
                     next_page += 1
                 page = min(pending)
@@ -241,14 +309,14 @@ class DragonfishClient(HttpSide):
                 if data is None:
                     continue
                 last = data
-                yield [self._row(r, code) for r in data["Resultados"]]
+                yield [self._row(r, code) for r in data.Resultados]
             # the catalog grew while we paged: keep going while the server says there is more
-            while last is not None and last.get("Siguiente") and \
-                    len(last["Resultados"]) >= per_page:
-                last = await self._list(CATALOG, self._catalog_params(code, next_page))
+            while last is not None and last.Siguiente and \
+                    len(last.Resultados) >= per_page:
+                last = await self._catalog_page(self._catalog_params(code, next_page))
                 next_page += 1
                 if last is not None:
-                    yield [self._row(r, code) for r in last["Resultados"]]
+                    yield [self._row(r, code) for r in last.Resultados]
         finally:
             for task in pending.values():
                 task.cancel()
@@ -258,10 +326,11 @@ class DragonfishClient(HttpSide):
         params = {"preciocero": "true", "stockcero": "true", "exacto": "true", "query": sku}
         if code:
             params["lista"] = code
-        data = await self._list(CATALOG, params)
-        for row in data["Resultados"] if data else []:
-            if isinstance(row, dict) and store_sku(row) == sku:
-                return self._row(row, code)
+        data = await self._catalog_page(params)
+        for row in data.Resultados if data else []:
+            item = self._row(row, code)
+            if item.sku == sku:
+                return item
         return None
 
     # -- customers ---------------------------------------------------------------------------
