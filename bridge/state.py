@@ -226,8 +226,12 @@ class State:
         with contextlib.suppress(RuntimeError):  # shut down
             self._executor.submit(fn, *args)
 
-    def _tx(self) -> _Tx:
-        return _Tx(self)
+    def _tx(self, durable: bool = True) -> _Tx:
+        """A write transaction. `durable=False` for what can be rebuilt (the catalog's
+        record of what was pushed, the staging of a run): its commit skips the fsync, and a
+        power cut may lose it (the next run then pushes those items again); a crash does not.
+        """
+        return _Tx(self, durable)
 
     def _q(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -448,7 +452,7 @@ class State:
                              f"WHERE sku IN ({marks})", chunk):
                 out[r["sku"]] = (r["stock"], r["price"], bool(r["known"]), r["seen_run"])
             if seen_run is not None:
-                with self._tx() as db:
+                with self._tx(durable=False) as db:
                     db.execute(f"UPDATE catalog_state SET seen_run = ? WHERE sku IN ({marks})",
                                [seen_run, *chunk])
         return out
@@ -462,7 +466,7 @@ class State:
     def save_pushed(self, rows: list[tuple[str, int, str]], unknown: Iterable[str] = ()) -> None:
         now = time.time()
         missing = set(unknown)
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             db.executemany(
                 "INSERT INTO catalog_state (sku, stock, price, known, pushed_at) "
                 "VALUES (?,?,?,?,?) ON CONFLICT(sku) DO UPDATE SET "
@@ -479,12 +483,12 @@ class State:
 
     # -- staging: a catalog run's changes, checked before anything is pushed -----------------
     def staging_clear(self) -> None:
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             db.execute("DELETE FROM catalog_staging")
 
     def staging_add(self, rows: list[tuple[str, int | None, str | None, int | None,
                                           str | None, int]]) -> None:
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             db.executemany("INSERT OR REPLACE INTO catalog_staging VALUES (?,?,?,?,?,?)", rows)
 
     def staging_stats(self, price_factor: float) -> dict[str, int]:
@@ -632,16 +636,30 @@ class State:
 class _Tx:
     """BEGIN IMMEDIATE ... COMMIT under the state's lock."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, durable: bool = True) -> None:
         self.state = state
+        self.durable = durable
 
     def __enter__(self) -> sqlite3.Connection:
         self.state._lock.acquire()
-        self.state._db.execute("BEGIN IMMEDIATE")
+        try:
+            if not self.durable:
+                self.state._db.execute("PRAGMA synchronous=NORMAL")
+            self.state._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._restore()
+            raise
         return self.state._db
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
             self.state._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self._restore()
+
+    def _restore(self) -> None:
+        try:
+            if not self.durable:
+                self.state._db.execute("PRAGMA synchronous=FULL")
         finally:
             self.state._lock.release()
