@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from connectors.simkit import FaultPlan, Handler, SimServer, json_body
@@ -360,8 +361,8 @@ class StoreSimulator(SimServer):
     @staticmethod
     async def _json(request: web.Request) -> Any:
         try:
-            return json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+            return msgspec.json.decode(await request.read())
+        except msgspec.DecodeError:
             raise _BadRequest("the request body is not valid JSON") from None
 
     async def _list_orders(self, request: web.Request) -> web.StreamResponse:
@@ -442,7 +443,8 @@ class StoreSimulator(SimServer):
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise _BadRequest('the request body must be {"items": [...]}')
-        self.patches.append(copy.deepcopy(items))
+        # kept as decoded: nothing here changes a request's items afterwards
+        self.patches.append(items)
         if len(items) > self.max_batch:
             return error(
                 413,
@@ -467,7 +469,7 @@ class StoreSimulator(SimServer):
             if "price" in item:
                 product["price"] = money(item["price"])
             updated += 1
-        self.applied_patches.append(copy.deepcopy(items))
+        self.applied_patches.append(items)
         return json_body({"updated": updated, "not_found": not_found})
 
     async def _fallback(self, request: web.Request) -> web.StreamResponse:
