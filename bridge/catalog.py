@@ -19,7 +19,6 @@ empty the store — until the merchant approves it or a later run looks sane aga
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -36,15 +35,20 @@ UNKNOWN_SUBJECT = "store:unknown-skus"
 HELD_SUBJECT = "catalog:held"
 
 
+CENT = Decimal("0.01")
+
+
 def money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 def target(item: CatalogItem, reserved: int) -> tuple[int, str | None]:
     """What the store should show for an ERP item: (stock, price or None to leave it)."""
-    stock = max(0, max(0, math.floor(item.available)) - reserved)
-    price = money(item.price) if item.price is not None and item.price > 0 else None
-    return stock, price
+    # whole units on hand (int() truncates: the floor of a positive quantity; a negative
+    # one is 0 either way) less those sold in the store and not yet in the ERP
+    stock = max(0, int(item.available) - reserved)
+    price = item.price
+    return stock, (money(price) if price is not None and price > 0 else None)
 
 
 class CatalogPipeline:
@@ -289,12 +293,13 @@ class CatalogPipeline:
                 except BaseException as exc:
                     failure.append(exc)
                     return
-                missing = set(pushed.not_found)
-                await self.state.run(self.state.save_pushed,
-                                     [(i.sku, -1 if i.stock is None else i.stock,
-                                       i.price or "") for i in batch], missing)
-                unknown.extend(sorted(missing))
-                result.items_ok += len(batch) - len(missing)
+            # recorded with the slot free: the next batch is on its way meanwhile
+            missing = set(pushed.not_found)
+            await self.state.run(self.state.save_pushed,
+                                 [(i.sku, -1 if i.stock is None else i.stock,
+                                   i.price or "") for i in batch], missing)
+            unknown.extend(sorted(missing))
+            result.items_ok += len(batch) - len(missing)
 
         after = ""
         tasks: set[asyncio.Task[None]] = set()

@@ -7,12 +7,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+import msgspec
 
 from bridge.config import StoreConfig
 from bridge.errors import AuthError, BridgeError, DataError, ProtocolError
 from bridge.http import HttpSide, RetryPolicy, make_client
 from bridge.model import Address, Buyer, Check, OrderItem, PushResult, StockPrice, StoreOrder
 from connectors.store import paths
+
+_ENCODER = msgspec.json.Encoder()
 
 PAGE_LIMIT = 100
 
@@ -184,7 +187,9 @@ class StoreClient(HttpSide):
         body = {"items": [{k: v for k, v in (("sku", i.sku), ("stock", i.stock),
                                              ("price", i.price)) if v is not None}
                           for i in items]}
-        data = await self.call_json("PATCH", paths.STOCK_PRICES, json=body)
+        # str and int values only; msgspec writes 500 items ~10x faster than json.dumps
+        data = await self.call_json("PATCH", paths.STOCK_PRICES, content=_ENCODER.encode(body),
+                                    headers={"Content-Type": "application/json"})
         if not isinstance(data, dict) or not isinstance(data.get("updated"), int):
             raise ProtocolError("the store's answer to a stock/price update has no 'updated'",
                                 code="bad_response")
