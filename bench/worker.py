@@ -44,6 +44,7 @@ async def catalog(engine: Engine, full: bool) -> dict[str, object]:
     return {"wall_s": wall, "erp_requests": erp.requests - e0,
             "store_requests": store.requests - s0, "pushed": result.items_ok,
             "seen": result.items_seen, "status": result.status, "rss_base_mb": base,
+            "read_s": result.details.get("read_s"),
             "rss_peak_mb": peak_mb()}
 
 

@@ -102,12 +102,14 @@ class CatalogPipeline:
         failed_side = "erp"
         held: str | None = None
         complete = False
+        read_s: float | None = None  # reading and staging the ERP's listing
         await self.state.run(self.state.staging_clear)
         try:
             async for page in self.erp.catalog(since=since):
                 await self._stage_page(page, full, started, run_id, seen, problems, stats,
                                        result)
             complete = True
+            read_s = time.time() - started
             self._health("erp", None)
             if since is None:
                 # a whole listing: what it no longer lists is gone (incremental lists only
@@ -186,7 +188,8 @@ class CatalogPipeline:
         if held is not None:
             result.message += f" — HELD, nothing pushed: {held}"
         result.details = {"full": full, "since": since, "unknown": len(unknown),
-                          **stats, "duration_s": time.time() - started, "held": held}
+                          **stats, "duration_s": time.time() - started, "read_s": read_s,
+                          "held": held}
         self.events.info(PIPELINE, "catalog_run", f"Catalog {result.message}",
                          pushed=result.items_ok, seen=result.items_seen, status=result.status)
         await self.state.run(self.state.finish_run, run_id, status=result.status,
