@@ -88,6 +88,38 @@ async def test_pagination_over_several_pages_in_batches(tmp_path, erp_sim, store
     assert len(store_sim.patches) == math.ceil(len(sim_catalog) / 50)
 
 
+async def test_bad_rows_are_reported_and_the_rest_of_their_page_goes(engine, erp_sim,
+                                                                     store_sim, sim_catalog):
+    """Values of the wrong type, and a row that is not an object at all (which sends its
+    page through the generic decoder): each bad row is one clear error, every good row on
+    the same page is pushed."""
+    skus = list(sim_catalog.skus())
+    bad = {skus[1]: {"Disponible": "doce"}, skus[2]: {"Precio": "1.234,50"}, skus[3]: None}
+    render = sim_catalog.row
+
+    def row(i, list_code="LISTA0"):
+        out = render(i, list_code)
+        change = bad.get(sim_catalog.sku(i), {})
+        if change is None:
+            return "fila dañada"
+        out.update(change)
+        return out
+
+    sim_catalog.row = row
+    for product in store_sim.products.values():
+        product["stock"] = -1  # so that every pushed row shows
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "partial", result.message
+    assert result.items_failed == 3
+    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    assert "'Disponible' is 'doce', not a number" in errors[f"sku:{skus[1]}"]
+    assert "price '1.234,50' is not a number" in errors[f"sku:{skus[2]}"]
+    assert "without 'Articulo': 'fila dañada'" in errors["sku:?"]
+    for sku in skus:
+        expected = -1 if sku in bad else expected_stock(sim_catalog, sku)
+        assert store_sim.products[sku]["stock"] == expected, sku
+
+
 async def test_negative_stock_goes_out_as_zero(engine, erp_sim, store_sim, sim_catalog):
     sku = next(s for s in sim_catalog.skus() if "!" in s)
     sim_catalog.set_stock(sku, 5)

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 from bridge.errors import ProtocolError
 from bridge.http import decode_json
 from bridge.model import CatalogItem, RowProblem
-from connectors.dragonfish.client import DragonfishClient
+from connectors.dragonfish.client import (
+    CATALOG_SHAPE,
+    PRICED_SHAPE,
+    CatalogPage,
+    DragonfishClient,
+    catalog_page,
+)
 from connectors.dragonfish.config import DragonfishConfig
 from connectors.folder.client import parse_number
 from connectors.store.client import OrderFormatError, parse_order
@@ -96,10 +102,20 @@ def test_decode_json_answers_value_or_protocol_error(body, ctype):
 _client = DragonfishClient(DragonfishConfig(endpoint="http://x/", cliente="C", motivo="M"), "t")
 
 
-@given(st.dictionaries(st.sampled_from(["Articulo", "Color", "Talle", "Disponible", "Precio",
-                                        "Lista", "Precios", "Stock"]), json_values, max_size=8))
-def test_dragonfish_row_is_item_or_problem(row):
-    out = _client._row(row, None)
+@given(st.one_of(json_values, st.dictionaries(
+    st.sampled_from(["Articulo", "Color", "Talle", "Disponible", "Precio", "Lista", "Precios",
+                     "Stock"]), json_values, max_size=8)),
+    st.sampled_from([None, "LISTA1"]))
+def test_dragonfish_row_is_item_or_problem(row, code):
+    """Whatever a row holds, on the wire as Dragonfish would send it: the fast decoding or
+    its generic fallback, then one item or one problem."""
+    body = json.dumps({"Resultados": [row], "TotalRegistros": 1}).encode()
+    response = httpx.Response(200, content=body, headers={"content-type": "application/json"})
+    data = decode_json(response, "Dragonfish", CATALOG_SHAPE)
+    if code is not None and isinstance(data, CatalogPage) and data.Resultados[0].Lista != code:
+        data = decode_json(response, "Dragonfish", PRICED_SHAPE)
+    [entry] = catalog_page(data).Resultados
+    out = _client._row(entry, code)
     assert isinstance(out, (CatalogItem, RowProblem))
     if isinstance(out, CatalogItem):
         assert out.available.is_finite()

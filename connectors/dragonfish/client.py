@@ -120,6 +120,18 @@ CATALOG_SHAPE = msgspec.json.Decoder(CatalogPage, float_hook=Decimal)
 PRICED_SHAPE = msgspec.json.Decoder(PricedPage, float_hook=Decimal)
 
 
+def catalog_page(data: Any) -> CatalogPage:
+    """A decoded ConsultaStockYPrecios answer as a CatalogPage: as it is when it had the
+    usual shape, else built from the generic decoding (rows checked one by one by `_row`)."""
+    if isinstance(data, CatalogPage):
+        return data
+    if not isinstance(data, dict) or not isinstance(data.get("Resultados"), list):
+        raise ProtocolError(f"Dragonfish's answer to {CATALOG} has no 'Resultados' list",
+                            code="bad_response")
+    return CatalogPage([PricedRow.of(r) for r in data["Resultados"]],
+                       data.get("TotalRegistros"), data.get("Siguiente"))
+
+
 def _number(value: Any) -> Decimal | None:
     if type(value) is Decimal:  # the usual case: JSON numbers are decoded as Decimal
         return value if value.is_finite() else None
@@ -196,19 +208,11 @@ class DragonfishClient(HttpSide):
             return None
         data = getattr(response, "data", None)
         code = params.get("lista")
-        if isinstance(data, CatalogPage):
-            if code is None or all(str(r.Lista or "") == code for r in data.Resultados):
-                return data
+        if isinstance(data, CatalogPage) and code is not None and \
+                any(str(r.Lista or "") != code for r in data.Resultados):
             # rows priced in another list: their price is among the row's `Precios`
             data = await asyncio.to_thread(decode_json, response, self.side, PRICED_SHAPE)
-            if isinstance(data, CatalogPage):
-                return data
-        # not the usual shape: decoded generically, checked row by row
-        if not isinstance(data, dict) or not isinstance(data.get("Resultados"), list):
-            raise ProtocolError(f"Dragonfish's answer to {CATALOG} has no 'Resultados' list",
-                                code="bad_response")
-        return CatalogPage([PricedRow.of(r) for r in data["Resultados"]],
-                           data.get("TotalRegistros"), data.get("Siguiente"))
+        return catalog_page(data)
 
     # -- price list --------------------------------------------------------------------------
     async def lista_code(self) -> str | None:
