@@ -424,12 +424,12 @@ class State:
                        (entity, store_id))
         return float(rows[0]["since"]) if rows else None
 
-    def doubt_begin(self, entity: str, store_id: str, now: float | None = None) -> None:
+    def doubt_begin(self, entity: str, store_id: str) -> None:
         """Recorded before the creation is sent: a crash mid-request leaves it in doubt."""
         with self._tx() as db:
             db.execute("INSERT INTO writes_in_doubt VALUES (?,?,?) ON CONFLICT(entity, "
                        "store_id) DO UPDATE SET since = excluded.since",
-                       (entity, store_id, now or time.time()))
+                       (entity, store_id, time.time()))
 
     def doubt_clear(self, entity: str, store_id: str) -> None:
         with self._tx() as db:
