@@ -27,6 +27,21 @@ def test_wal_and_reopen(tmp_path):
     s2.close()
 
 
+def test_catalog_bookkeeping_skips_fsync_but_the_outbox_never_does(state):
+    def level(db):
+        return db.execute("PRAGMA synchronous").fetchone()[0]
+
+    full, normal = 2, 1
+    with state._tx(durable=False) as db:  # what was pushed, a run's staging
+        assert level(db) == normal
+    assert level(state._db) == full
+    with pytest.raises(sqlite3.OperationalError), state._tx(durable=False) as db:
+        db.execute("INSERT INTO catalog_staging VALUES (?)", ("A!1!M",))
+    assert level(state._db) == full  # restored after a failed write too
+    with state._tx() as db:  # outbox transitions and everything else
+        assert level(db) == full
+
+
 def test_ingest_is_unique_on_store_order_id(state):
     assert state.ingest(order())[0] == "new"
     assert state.ingest(order())[0] == "known"
