@@ -37,10 +37,17 @@ def password_hmac(password: str, key: str | bytes) -> str:
     return hmac.new(_key_bytes(key), password.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def make_token(usuario: str, password_hmac: str, key: str | bytes, exp: int) -> str:
-    """An HS256 JWT as Dragonfish issues them."""
+def make_token(
+    usuario: str, password_hmac: str, key: str | bytes, exp: int, *, exp_as_string: bool = False
+) -> str:
+    """An HS256 JWT as Dragonfish issues them. `exp_as_string`: write `exp` as a JSON string
+    (`"1846340343"`), as some real tokens do."""
     header = {"alg": "HS256", "typ": "JWT"}
-    claims = {"usuario": usuario, "password": password_hmac, "exp": int(exp)}
+    claims: dict[str, Any] = {
+        "usuario": usuario,
+        "password": password_hmac,
+        "exp": str(int(exp)) if exp_as_string else int(exp),
+    }
     signing_input = ".".join(
         _b64encode(json.dumps(part, separators=(",", ":")).encode("utf-8"))
         for part in (header, claims)

@@ -1,5 +1,6 @@
 """A seeded Dragonfish catalog for the simulator: articles, their color x size variants, stock,
-committed quantities and prices in three price lists.
+committed quantities and prices in four price lists (two of them share the name prefix
+"MAYOR $", as real installs do); more lists can be added with `add_list`.
 
 Storage is columnar (one `array` per field, one entry per variant; article-level text kept once
 per article), so 100,000+ variants take a few MB; a `ConsultaStockYPrecios` row dict is
@@ -15,11 +16,16 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 # price-list code -> name, as ListaDePrecios answers them
-LISTS: dict[str, str] = {"LISTA0": "MINORISTA", "LISTA1": "MAYOR $", "LISTA2": "DISTRIBUIDOR"}
+LISTS: dict[str, str] = {
+    "LISTA0": "MINORISTA",
+    "LISTA1": "MAYOR $",
+    "LISTA2": "DISTRIBUIDOR",
+    "LISTA3": "MAYOR $ USD",
+}
 DEFAULT_LIST = "LISTA0"
 _LIST_ITEMS = tuple(LISTS.items())
 # each list's price as a share of LISTA0's
-_LIST_FACTORS = {"LISTA0": 1.0, "LISTA1": 0.7, "LISTA2": 0.6}
+_LIST_FACTORS = {"LISTA0": 1.0, "LISTA1": 0.7, "LISTA2": 0.6, "LISTA3": 0.0007}
 
 # index 0: no variant ("" / "")
 COLORS: tuple[tuple[str, str], ...] = (
@@ -281,6 +287,14 @@ class SimCatalog:
     def price(self, sku: str, list_code: str) -> float:
         return self.prices[list_code][self._index(sku)]
 
+    def add_list(self, code: str, factor: float = 1.0) -> None:
+        """Price every variant in one more list, at `factor` times DEFAULT_LIST's price (a
+        list already there is left as it is)."""
+        if code in self.prices:
+            return
+        self.prices[code] = array("d", (round(p * factor, 2) for p in self.prices[DEFAULT_LIST]))
+        self._changed()
+
     def mutate(self, fraction: float, seed: int) -> list[str]:
         """Change the stock and/or the prices of `fraction` of the variants; their SKUs."""
         rng = random.Random(seed)
@@ -372,8 +386,14 @@ class SimCatalog:
         self._select_cache[key] = result
         return result
 
-    def row(self, i: int, list_code: str = DEFAULT_LIST) -> dict[str, Any]:
-        """The ConsultaStockYPrecios row of variant `i`, priced in `list_code`."""
+    def row(
+        self,
+        i: int,
+        list_code: str = DEFAULT_LIST,
+        lists: Sequence[tuple[str, str]] = _LIST_ITEMS,
+    ) -> dict[str, Any]:
+        """The ConsultaStockYPrecios row of variant `i`, priced in `list_code`; `Precios` has
+        one entry per (code, name) of `lists` (every code must be priced)."""
         # written for speed (a 500-row page is rendered on every request). Dragonfish sends
         # every quantity and price as a decimal with 4 places: 5 -> 5.0, never 5 (the
         # arrays hold floats; `+ 0.0` turns -0.0 into 0.0)
@@ -399,8 +419,7 @@ class SimCatalog:
             "Lista": list_code,
             "Precio": round(prices[list_code][i], 4) + 0.0,
             "Precios": [
-                {"Lista": name, "Precio": round(prices[code][i], 4) + 0.0}
-                for code, name in _LIST_ITEMS
+                {"Lista": name, "Precio": round(prices[code][i], 4) + 0.0} for code, name in lists
             ],
             "OrdenPorColor": self.var_ocolor[i],
             "OrdenPorTalle": self.var_otalle[i],
