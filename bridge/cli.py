@@ -312,10 +312,10 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
     if missing:
         return EXIT_FAILED
     store = make_store(config.store, secrets.get("store.token") or "")
-    from bridge.registry import erp_entry
+    from bridge.registry import erp_secrets
 
     erp = make_erp(config.erp, {n: secrets.get(n) or "" for n in
-                                erp_entry(config.erp.kind).secrets})
+                                erp_secrets(config.erp)})
     try:
         for check in [*await store.checks(), *await erp.checks()]:
             show(check.name, check.ok, check.detail)

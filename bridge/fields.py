@@ -12,7 +12,9 @@ class FieldSpec:
 
     name: str
     label: str
-    kind: str = "text"  # text | secret | int
+    kind: str = "text"  # text | secret | int | choice
     placeholder: str = ""
     required: bool = False
     help: str = ""
+    # for `choice`: (value, label) pairs, the first one the default
+    choices: tuple[tuple[str, str], ...] = ()

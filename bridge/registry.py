@@ -27,11 +27,14 @@ class ErpEntry:
     secrets: tuple[str, ...] = ("erp.token",)
     # the settings form, in the vendor page's order
     fields: tuple[FieldSpec, ...] = ()
+    # the secrets one config needs, where that depends on the config (else `secrets`)
+    secrets_for: Callable[[Any], tuple[str, ...]] | None = None
 
 
 def _load(kind: str, title: str, package: str) -> Callable[[], ErpEntry]:
     """A connector package provides `config.<Name>Config`, `config.UI_FIELDS`,
-    `config.SECRETS` and `client.CLIENT` (its class, with `capabilities`)."""
+    `config.SECRETS` (every secret it may use), optionally `config.secrets_for(config)`
+    (those one config needs), and `client.CLIENT` (its class, with `capabilities`)."""
 
     def load() -> ErpEntry:
         import importlib
@@ -47,6 +50,7 @@ def _load(kind: str, title: str, package: str) -> Callable[[], ErpEntry]:
             factory=lambda cfg, secrets, policy: cls(cfg, secrets, policy),
             secrets=tuple(config.SECRETS),
             fields=tuple(config.UI_FIELDS),
+            secrets_for=getattr(config, "secrets_for", None),
         )
 
     return load
@@ -84,6 +88,12 @@ def erp_entry(kind: Any) -> ErpEntry:
 
 def erp_config_model(kind: Any) -> type[ErpConfigBase]:
     return erp_entry(kind).config_model
+
+
+def erp_secrets(config: ErpConfigBase) -> tuple[str, ...]:
+    """The keyring secrets this ERP config needs."""
+    entry = erp_entry(config.kind)
+    return tuple(entry.secrets_for(config)) if entry.secrets_for else entry.secrets
 
 
 def make_erp(config: ErpConfigBase, secrets: Mapping[str, str],

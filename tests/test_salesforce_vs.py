@@ -1,5 +1,10 @@
-"""Salesforce Virtual Seller: the connector against its simulator (login, session renewal,
-catalog pages and filters, orders), then the engine and the CLI against both simulators."""
+"""Salesforce Virtual Seller: the connector against its simulator (both login flows, session
+renewal, catalog pages and filters, orders), then the engine and the CLI against both
+simulators.
+
+`client_for(sim)` without `flow` builds a config as written before client credentials
+existed (a username, no `auth_flow`): the username-password flow, which such a config must
+keep. `flow="client_credentials"` is a new install's config."""
 
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import Paths, load_config, parse_config
-from bridge.engine import Engine
+from bridge.config import Config, Paths, load_config, parse_config, save_config
+from bridge.engine import Engine, required_secrets
 from bridge.errors import (
     AuthError,
     ConfigError,
@@ -28,14 +33,18 @@ from bridge.model import Address, Buyer, CatalogItem, OrderItem, StoreOrder, Val
 from bridge.registry import erp_entry
 from bridge.secrets import SecretStore
 from bridge.state import OrderState
+from connectors.salesforce_vs import config as sf_config
 from connectors.salesforce_vs.client import SalesforceVSClient
 from connectors.salesforce_vs.config import UI_FIELDS, SalesforceVSConfig
-from connectors.salesforce_vs.simulator import SalesforceVSSimulator
+from connectors.salesforce_vs.simulator import SalesforceVSSimulator, TokenRequest
 from connectors.store.simulator import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN
 
 IDENTIFIER = "PAGINAWEB"
 COMPANY_CUIT = make_cuit("30", "71234567")
+CC = "client_credentials"
+CC_FIELDS = ("grant_type", "client_id", "client_secret")
+PASSWORD_FIELDS = ("grant_type", "client_id", "client_secret", "username", "password")
 
 
 @pytest.fixture(autouse=True)
@@ -62,19 +71,41 @@ def secrets_for(sim: SalesforceVSSimulator, **over: str) -> dict[str, str]:
     }
 
 
+def sf_erp(config: Config) -> SalesforceVSConfig:
+    assert isinstance(config.erp, SalesforceVSConfig)
+    return config.erp
+
+
+def cc_secrets(sim: SalesforceVSSimulator) -> dict[str, str]:
+    """All that client credentials need: no user password."""
+    return {"erp.client_secret": sim.client_secret}
+
+
+def config_for(sim: SalesforceVSSimulator, flow: str | None = None, **cfg: object) -> dict:
+    """An `erp` section: flow None is a config written before client credentials existed
+    (username, login_url, no auth_flow); CC a new install's (auth_flow, my_domain_url, no
+    username); "password" names the username-password flow explicitly."""
+    base: dict[str, object] = {"client_id": sim.client_id, "identifier": IDENTIFIER}
+    if flow == CC:
+        base.update(auth_flow=CC, my_domain_url=sim.my_domain_url)
+    else:
+        base.update(username=sim.username, login_url=sim.login_url)
+        if flow is not None:
+            base["auth_flow"] = flow
+    return {**base, **cfg}
+
+
 def client_for(
-    sim: SalesforceVSSimulator, secrets: dict[str, str] | None = None, **cfg: object
+    sim: SalesforceVSSimulator,
+    secrets: dict[str, str] | None = None,
+    *,
+    flow: str | None = None,
+    **cfg: object,
 ) -> SalesforceVSClient:
-    config = SalesforceVSConfig.model_validate(
-        {
-            "username": sim.username,
-            "client_id": sim.client_id,
-            "identifier": IDENTIFIER,
-            "login_url": sim.login_url,
-            **cfg,
-        }
-    )
-    return SalesforceVSClient(config, secrets or secrets_for(sim), FAST)
+    config = SalesforceVSConfig.model_validate(config_for(sim, flow, **cfg))
+    if secrets is None:
+        secrets = cc_secrets(sim) if flow == CC else secrets_for(sim)
+    return SalesforceVSClient(config, secrets, FAST)
 
 
 @pytest.fixture
@@ -154,7 +185,10 @@ def test_config_companies_from_text_or_list_and_vendor_fields():
     # a partial mapping keeps the other defaults
     cfg = SalesforceVSConfig.model_validate({**base, "tax_conditions": {"exento": "EX"}})
     assert cfg.tax_conditions["exento"] == "EX" and cfg.tax_conditions["monotributo"] == "6"
+    # the two fields that choose the login flow, then the vendor page's, in its order
     assert [f.label for f in UI_FIELDS] == [
+        "Authentication",
+        "My Domain URL",
         "Username",
         "Password",
         "Client ID",
@@ -163,7 +197,17 @@ def test_config_companies_from_text_or_list_and_vendor_fields():
         "Warehouse",
         "Companies",
     ]
+    fields = {f.name: f for f in UI_FIELDS}
+    assert fields["auth_flow"].kind == "choice"
+    assert [v for v, _ in fields["auth_flow"].choices] == [CC, "password"]  # new: CC
+    assert fields["erp.password"].kind == "secret" and fields["erp.client_secret"].kind == "secret"
+    # the user and the password are only for the username-password flow
+    assert not fields["username"].required and not fields["erp.password"].required
+    assert fields["client_id"].required and fields["erp.client_secret"].required
+    for name in fields:
+        assert name.startswith("erp.") or name in SalesforceVSConfig.model_fields, name
     entry = erp_entry("salesforce_vs")
+    # every secret the connector may use; which ones a config needs: secrets_for
     assert entry.secrets == ("erp.password", "erp.client_secret")
     assert entry.capabilities.sku_lookup and not entry.capabilities.customers
     # secrets never go in the config file
@@ -183,7 +227,253 @@ def test_config_companies_from_text_or_list_and_vendor_fields():
         )
 
 
+def test_a_config_without_auth_flow_keeps_the_flow_it_had():
+    base = {"client_id": "c", "identifier": "PAGINAWEB"}
+    # written before client credentials existed: a username, no flow -> username-password
+    old = SalesforceVSConfig.model_validate({**base, "username": "u"})
+    assert old.auth_flow == "password" and old.login_url == "https://login.salesforce.com/"
+    assert old.my_domain_url == ""
+    # a new install names the My Domain: client credentials, by default, with or without
+    # a username; the settings form sends an empty flow when the field was left empty
+    for extra in ({}, {"username": "u"}, {"username": "u", "auth_flow": ""}):
+        cfg = SalesforceVSConfig.model_validate(
+            {**base, "my_domain_url": "https://acme.my.salesforce.com/", **extra}
+        )
+        assert cfg.auth_flow == CC, extra
+    # the flow as a person may type it
+    for typed, flow in (
+        ("Client Credentials", CC),
+        ("client-credentials", CC),
+        (" PASSWORD ", "password"),
+        ("username-password", "password"),
+    ):
+        cfg = SalesforceVSConfig.model_validate(
+            {**base, "username": "u", "my_domain_url": "acme.my.salesforce.com", "auth_flow": typed}
+        )
+        assert cfg.auth_flow == flow, typed
+    with pytest.raises(ConfigError, match=r"erp\.auth_flow: 'oauth' is not a login flow"):
+        parse_config({"store": {"url": "http://x/"}, "erp": {"kind": "salesforce_vs", **base,
+                                                             "auth_flow": "oauth"}})
+    # nothing to log in with: client credentials, which needs the My Domain
+    with pytest.raises(ConfigError, match=r"erp\.my_domain_url: required for the client "
+                       r"credentials flow: your org's My Domain URL, e\.g\. https://acme"):
+        parse_config({"store": {"url": "http://x/"}, "erp": {"kind": "salesforce_vs", **base}})
+    # the password flow named without a user
+    with pytest.raises(ConfigError, match=r"erp\.username: required for the password flow"):
+        parse_config(
+            {
+                "store": {"url": "http://x/"},
+                "erp": {"kind": "salesforce_vs", **base, "auth_flow": "password"},
+            }
+        )
+
+
+OLD_CONFIG_FILE = """\
+[store]
+url = "https://tienda.example/"
+
+[erp]
+kind = "salesforce_vs"
+username = "integracion@mayorista.com.ar"
+client_id = "3MVG9SIMULATORxCONSUMERxKEY"
+identifier = "PAGINAWEB"
+login_url = "https://test.salesforce.com/"
+"""
+
+
+def test_an_old_config_file_keeps_the_password_flow_and_names_it_once_saved(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(OLD_CONFIG_FILE, encoding="utf-8")
+    config = load_config(path)
+    erp = sf_erp(config)
+    assert erp.auth_flow == "password" and erp.login_url == "https://test.salesforce.com/"
+    # the engine asks for the user's password, as it always did
+    assert required_secrets(config) == ["store.token", "erp.password", "erp.client_secret"]
+    assert sf_config.secrets_for(config.erp) == ("erp.password", "erp.client_secret")
+    # saved by Bridge (the settings form does), the file names the flow from then on
+    save_config(config, path)
+    text = path.read_text(encoding="utf-8")
+    assert 'auth_flow = "password"' in text and 'my_domain_url = ""' in text
+    assert load_config(path).erp == config.erp
+
+
+def form_text(values: dict) -> dict[str, str]:
+    """What the settings form sends back: every non-secret field of UI_FIELDS as text (a
+    list shown joined by commas), empty when left empty; a choice's value, the first one
+    when the config had none."""
+    out = {}
+    for f in UI_FIELDS:
+        if f.kind == "secret":
+            continue
+        value = values.get(f.name, "")
+        if f.kind == "choice":
+            out[f.name] = value if value in dict(f.choices) else f.choices[0][0]
+        else:
+            out[f.name] = ", ".join(value) if isinstance(value, list) else str(value or "")
+    return out
+
+
+def test_the_settings_form_gives_the_flow_it_shows():
+    store = {"url": "https://tienda.example/"}
+    # a new install: the form offers client credentials first
+    new = form_text({"my_domain_url": "acme.my.salesforce.com", "client_id": "c",
+                     "identifier": "PAGINAWEB"})
+    assert new["auth_flow"] == CC
+    config = parse_config({"store": store, "erp": {"kind": "salesforce_vs", **new}})
+    assert sf_erp(config).auth_flow == CC and sf_config.secrets_for(config.erp) == (
+        "erp.client_secret",
+    )
+    # ... and without a My Domain URL it says so
+    with pytest.raises(ConfigError, match=r"^erp\.my_domain_url: required"):
+        parse_config({"store": store, "erp": {"kind": "salesforce_vs", **new,
+                                              "my_domain_url": ""}})
+    # an old install opened in the form: the form shows its flow, and saves it unchanged
+    old = parse_config({"store": store, "erp": {"kind": "salesforce_vs", "username": "u",
+                                                "client_id": "c", "identifier": "P"}})
+    shown = form_text(old.to_toml()["erp"])
+    assert shown["auth_flow"] == "password" and shown["my_domain_url"] == ""
+    again = parse_config({"store": store, "erp": {**old.to_toml()["erp"], **shown}})
+    assert again.erp == old.erp
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://acme.my.salesforce.com", "https://acme.my.salesforce.com/"),
+        ("acme.my.salesforce.com", "https://acme.my.salesforce.com/"),
+        (" https://ACME.my.salesforce.com/lightning/setup/Home ", "https://acme.my.salesforce.com/"),
+        ("https://acme--uat.sandbox.my.salesforce.com/", "https://acme--uat.sandbox.my.salesforce.com/"),
+        ("https://acme.my.salesforce.com:8443/x", "https://acme.my.salesforce.com:8443/"),
+        # a test server on this computer: http, and the path kept
+        ("http://127.0.0.1:8123/org42", "http://127.0.0.1:8123/org42/"),
+        ("http://localhost:8123/", "http://localhost:8123/"),
+    ],
+)
+def test_my_domain_url_is_normalised(given, expected):
+    cfg = SalesforceVSConfig.model_validate(
+        {"client_id": "c", "identifier": "P", "my_domain_url": given}
+    )
+    assert cfg.my_domain_url == expected and cfg.auth_flow == CC
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (
+            "https://login.salesforce.com/",
+            r"login\.salesforce\.com is Salesforce's generic login server, which does not "
+            r"accept the client credentials flow; use your org's My Domain URL instead, e\.g\. "
+            r"https://acme\.my\.salesforce\.com/",
+        ),
+        ("test.salesforce.com", r"test\.salesforce\.com is Salesforce's generic login server"),
+        ("http://acme.my.salesforce.com/", r"must start with https://"),
+        ("ftp://acme.my.salesforce.com/", r"must be your org's My Domain URL, starting with https"),
+        (
+            "https://acme.lightning.force.com/lightning/page/home",
+            r"acme\.lightning\.force\.com is a browser address of the org, not its My Domain "
+            r"URL; use https://acme\.my\.salesforce\.com/",
+        ),
+        (
+            "https://acme--uat.sandbox.my.salesforce-setup.com/",
+            r"acme--uat\.sandbox\.my\.salesforce-setup\.com is a browser address of the "
+            r"org, not its My Domain URL; use https://acme--uat\.sandbox\.my\.salesforce\.com/",
+        ),
+    ],
+)
+def test_my_domain_url_refuses_what_client_credentials_cannot_use(given, said):
+    with pytest.raises(ConfigError, match=r"^erp\.my_domain_url: " + said):
+        parse_config(
+            {
+                "store": {"url": "http://x/"},
+                "erp": {"kind": "salesforce_vs", "client_id": "c", "identifier": "P",
+                        "auth_flow": CC, "my_domain_url": given},
+            }
+        )
+
+
+def test_secrets_required_per_flow():
+    base = {"client_id": "c", "identifier": "P"}
+    cc = SalesforceVSConfig.model_validate({**base, "my_domain_url": "acme.my.salesforce.com"})
+    old = SalesforceVSConfig.model_validate({**base, "username": "u"})
+    assert sf_config.secrets_for(cc) == ("erp.client_secret",)
+    assert sf_config.secrets_for(old) == ("erp.password", "erp.client_secret")
+    # every secret a config may need is one the registry knows for this connector
+    entry = erp_entry("salesforce_vs")
+    for cfg in (cc, old):
+        assert set(sf_config.secrets_for(cfg)) <= set(entry.secrets)
+    assert sf_config.secrets_for(cc) != entry.secrets
+
+
+async def test_a_missing_secret_is_named_per_flow(sf):
+    for flow, secrets, missing in (
+        (CC, {}, "erp.client_secret"),
+        (None, {"erp.client_secret": sf.client_secret}, "erp.password"),
+        ("password", {"erp.password": "x"}, "erp.client_secret"),
+    ):
+        c = client_for(sf, secrets, flow=flow)
+        try:
+            with pytest.raises(ConfigError, match=rf"^{missing}: not set") as info:
+                await c.lookup_sku(sf.skus()[0])
+        finally:
+            await c.aclose()
+        assert info.value.code == "secret_missing"
+    assert sf.token_requests == []
+
+
 # -- session -------------------------------------------------------------------------------
+async def test_client_credentials_log_in_at_the_my_domain_without_user_or_password(sf):
+    c = client_for(sf, flow=CC)  # only the Client Secret: no erp.password at all
+    try:
+        sku = sf.skus()[0]
+        assert await c.lookup_sku(sku) is not None
+        items = await all_items(c)
+        checks = await c.checks()
+    finally:
+        await c.aclose()
+    assert [i.sku for i in items] == sf.skus()
+    assert c.instance_url == sf.instance_url + "/"
+    # one login for the calls, one more for the doctor's fresh login check
+    assert sf.token_requests == [TokenRequest(CC, "my_domain", CC_FIELDS, 200)] * 2
+    assert all(p.startswith("/org42/services/apexrest/vs/stock") for p in stock_requests(sf))
+    assert checks[0].ok and checks[0].detail == f"client credentials on {sf.instance_url}/"
+    assert all(ch.ok for ch in checks)
+
+
+async def test_the_password_flow_is_still_served_by_login_server_and_my_domain(sf):
+    # an old config; the same one naming its flow; and one with a My Domain URL, where it
+    # logs in then (login_url unused)
+    for flow, cfg in (
+        (None, {}),
+        ("password", {}),
+        ("password", {"my_domain_url": sf.my_domain_url, "login_url": "http://127.0.0.1:9/"}),
+    ):
+        c = client_for(sf, flow=flow, **cfg)
+        try:
+            assert c.config.auth_flow == "password"
+            assert await c.lookup_sku(sf.skus()[0]) is not None
+        finally:
+            await c.aclose()
+    assert sf.token_requests == [
+        TokenRequest("password", "login", PASSWORD_FIELDS, 200),
+        TokenRequest("password", "login", PASSWORD_FIELDS, 200),
+        TokenRequest("password", "my_domain", PASSWORD_FIELDS, 200),
+    ]
+
+
+async def test_the_simulator_takes_client_credentials_at_the_my_domain_only(sf):
+    # the generic login server refuses client credentials; require_my_domain=False turns
+    # that check off (what the My Domain distinction is worth, shown by its absence)
+    c = client_for(sf, flow=CC, my_domain_url=sf.login_url)
+    try:
+        with pytest.raises(AuthError, match="request not supported on this domain"):
+            await c.lookup_sku(sf.skus()[0])
+        sf.require_my_domain = False
+        assert await c.lookup_sku(sf.skus()[0]) is not None
+    finally:
+        await c.aclose()
+    assert [(r.host, r.status) for r in sf.token_requests] == [("login", 400), ("login", 200)]
+
+
 async def test_token_obtained_once_reused_and_calls_go_to_instance_url(sf, client):
     sku = sf.skus()[0]
     assert await client.lookup_sku(sku) is not None
@@ -277,6 +567,134 @@ async def test_wrong_client_id_and_changed_password(sf, client):
     checks = await client.checks()
     assert checks[0].name == "ERP login" and not checks[0].ok
     assert "authentication failure" in checks[0].detail
+
+
+@pytest.mark.parametrize("flow", [CC, None])
+async def test_a_401_renews_the_session_once_in_both_flows(sf, flow):
+    grant = CC if flow == CC else "password"
+    c = client_for(sf, flow=flow)
+    try:
+        skus = sf.skus()[:3]
+        await c.lookup_sku(skus[0])
+        sf.expire_tokens()
+        before = sf.count("stock", "GET")
+        # three calls at once: one new login between them
+        results = await asyncio.gather(*(c.lookup_sku(s) for s in skus))
+        assert all(r is not None for r in results)
+        assert sf.logins == 2 and sf.count("stock", "GET") == before + 6
+        # a write refused with 401 is renewed and sent again, once
+        sf.expire_tokens()
+        order, buyer = make_order("VM-000881" if flow == CC else "VM-000882", skus[:1])
+        ref = await c.create_order(order, "", buyer)
+        assert sf.order_by_external(order.number)["orderNumber"] == ref
+        assert sf.logins == 3 and sf.count("orders", "POST") == 2
+        # a second 401 in a row: an auth error, no more logins
+        sf.faults.script("GET", "stock", 401, 401, 401)
+        with pytest.raises(AuthError) as info:
+            await c.lookup_sku(skus[0])
+    finally:
+        await c.aclose()
+    assert sf.logins == 4 and sf.faults.pending() == 1
+    who = "'Run As' user" if flow == CC else sf.username
+    assert "Session expired or invalid" in info.value.message and who in info.value.message
+    assert {r.grant_type for r in sf.token_requests} == {grant}
+
+
+def assert_no_secret_in(exc: AuthError, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in exc.message and secret not in (exc.server_message or "")
+
+
+async def test_invalid_grant_says_which_flow_it_came_from(sf):
+    # client credentials, the app without that flow enabled (or without a "Run As" user)
+    sf.client_credentials_enabled = False
+    c = client_for(sf, flow=CC)
+    try:
+        with pytest.raises(AuthError) as info:
+            await c.lookup_sku(sf.skus()[0])
+    finally:
+        await c.aclose()
+    cc_exc = info.value
+    assert cc_exc.code == "login_cc_invalid_grant" and cc_exc.kind == FailureKind.AUTH
+    assert cc_exc.message.startswith(
+        f"Salesforce refused the client credentials login at {sf.my_domain_url}: no client "
+        "credentials user enabled (invalid_grant); "
+    )
+    assert "'Enable Client Credentials Flow'" in cc_exc.message
+    assert "'Run As' user" in cc_exc.message
+    assert cc_exc.server_message == "no client credentials user enabled"
+    assert_no_secret_in(cc_exc, sf.client_secret)
+
+    # client credentials sent to the generic login server instead of the My Domain
+    sf.client_credentials_enabled = True
+    c = client_for(sf, flow=CC, my_domain_url=sf.login_url)
+    try:
+        with pytest.raises(AuthError) as info:
+            await c.lookup_sku(sf.skus()[0])
+    finally:
+        await c.aclose()
+    domain_exc = info.value
+    assert domain_exc.code == "login_cc_invalid_grant"
+    assert "client credentials login" in domain_exc.message
+    assert "request not supported on this domain (invalid_grant)" in domain_exc.message
+    assert "only works at your org's My Domain URL" in domain_exc.message
+    assert "https://acme.my.salesforce.com/" in domain_exc.message
+
+    # an org that blocks the username-password flow: right credentials, refused all the same
+    sf.allow_password_flow = False
+    c = client_for(sf)  # an old config
+    try:
+        with pytest.raises(AuthError) as info:
+            await c.lookup_sku(sf.skus()[0])
+    finally:
+        await c.aclose()
+    pw_exc = info.value
+    assert pw_exc.code == "login_invalid_grant"  # as before client credentials existed
+    assert pw_exc.message.startswith(
+        f"Salesforce refused the username-password login of {sf.username} at {sf.login_url}: "
+        "authentication failure (invalid_grant); check the Username and the Password"
+    )
+    assert "security token" in pw_exc.message
+    assert "switch to client credentials" in pw_exc.message
+    assert "client_credentials" in pw_exc.message and "My Domain URL" in pw_exc.message
+    assert_no_secret_in(pw_exc, sf.password, sf.security_token, sf.client_secret)
+
+    # the same org, through client credentials: logged in
+    c = client_for(sf, flow=CC)
+    try:
+        assert await c.lookup_sku(sf.skus()[0]) is not None
+    finally:
+        await c.aclose()
+    assert len({cc_exc.code, pw_exc.code}) == 2
+    assert [(r.grant_type, r.host, r.status) for r in sf.token_requests] == [
+        (CC, "my_domain", 400),
+        (CC, "login", 400),
+        ("password", "login", 400),
+        (CC, "my_domain", 200),
+    ]
+    assert sf.count("stock") == 1  # refused logins are not retried, nor followed by calls
+
+
+@pytest.mark.parametrize(
+    ("over", "code", "said"),
+    [
+        ({"client_id": "3MVG9-unknown"}, "login_cc_invalid_client_id", "client identifier invalid"),
+        ({}, "login_cc_invalid_client", "invalid client credentials"),
+    ],
+)
+async def test_client_credentials_wrong_app_credentials(sf, over, code, said):
+    secrets = {"erp.client_secret": "not-the-secret"} if not over else None
+    c = client_for(sf, secrets, flow=CC, **over)
+    try:
+        with pytest.raises(AuthError) as info:
+            await all_items(c)
+    finally:
+        await c.aclose()
+    assert info.value.code == code
+    assert f"client credentials login at {sf.my_domain_url}: {said}" in info.value.message
+    assert "Client ID" in info.value.message
+    assert "not-the-secret" not in info.value.message
+    assert sf.count("oauth", "POST") == 1
 
 
 # -- catalog -------------------------------------------------------------------------------
@@ -504,10 +922,17 @@ async def test_customers_are_never_looked_up(client):
 
 # -- engine and CLI ------------------------------------------------------------------------
 def write_config(
-    tmp_path: Path, store_url: str, sim: SalesforceVSSimulator, extra: str = ""
+    tmp_path: Path, store_url: str, sim: SalesforceVSSimulator, extra: str = "",
+    flow: str | None = None,
 ) -> Paths:
+    """A config file: flow None as written before client credentials existed (username and
+    login_url, no auth_flow), CC as a new install's."""
     paths = Paths(config_file=tmp_path / "profile" / "config.toml", data_dir=tmp_path / "profile")
     paths.data_dir.mkdir(parents=True, exist_ok=True)
+    if flow == CC:
+        login = f'auth_flow = "{CC}"\nmy_domain_url = "{sim.my_domain_url}"'
+    else:
+        login = f'username = "{sim.username}"\nlogin_url = "{sim.login_url}"'
     paths.config_file.write_text(
         f"""\
 [store]
@@ -515,12 +940,11 @@ url = "{store_url}"
 
 [erp]
 kind = "salesforce_vs"
-username = "{sim.username}"
+{login}
 client_id = "{sim.client_id}"
 identifier = "{IDENTIFIER}"
 warehouse = ""
 companies = "EMPRESA1, EMPRESA2"
-login_url = "{sim.login_url}"
 page_size = 10
 {extra}
 [sync]
@@ -539,6 +963,18 @@ def session_secrets(sim: SalesforceVSSimulator) -> SecretStore:
     store.set_session("store.token", STORE_TOKEN)
     store.set_session("erp.password", sim.password + sim.security_token)
     store.set_session("erp.client_secret", sim.client_secret)
+    return store
+
+
+def cc_session_secrets(sim: SalesforceVSSimulator, config: Config) -> SecretStore:
+    """What a client credentials install has: the store's token and the Client Secret."""
+    store = SecretStore(use_keyring=False)
+    store.set_session("store.token", STORE_TOKEN)
+    store.set_session("erp.client_secret", sim.client_secret)
+    if "erp.password" in required_secrets(config):
+        # an engine that still asks for every secret in config.SECRETS instead of
+        # secrets_for(config): give it one the connector never sends
+        store.set_session("erp.password", "unused-by-client-credentials")
     return store
 
 
@@ -564,6 +1000,8 @@ async def engine(tmp_path, sf, store):
 
 
 async def test_engine_order_once_with_buyer_inline_and_stock_to_the_store(engine, sf, store):
+    # the config file has no auth_flow: the username-password flow, as before
+    assert sf_erp(engine.config).auth_flow == "password"
     skus = sf.skus()[:2]
     o = store.add_order(items=[(skus[0], 2), (skus[1], 1)])
     results = await engine.sync_now("all")
@@ -590,6 +1028,63 @@ async def test_engine_order_once_with_buyer_inline_and_stock_to_the_store(engine
         [{"sku": sku, "stock": math.floor(sf.available(sku)), "price": "1234.50"}]
     ]
     assert store.products[sku]["price"] == "1234.50"
+    assert {(r.grant_type, r.host, r.fields) for r in sf.token_requests} == {
+        ("password", "login", PASSWORD_FIELDS)
+    }
+
+
+async def test_engine_with_client_credentials_orders_and_catalog(tmp_path, sf, store):
+    paths = write_config(tmp_path, store.base_url, sf, flow=CC)
+    config = load_config(paths.config_file)
+    assert sf_erp(config).auth_flow == CC and sf_erp(config).username == ""
+    eng = Engine(config, paths, cc_session_secrets(sf, config), policy=FAST)
+    await eng.open()
+    try:
+        skus = sf.skus()[:2]
+        o = store.add_order(items=[(skus[0], 3), (skus[1], 1)])
+        results = await eng.sync_now("all")
+        assert [r.status for r in results] == ["ok", "ok"], [r.message for r in results]
+        [created] = sf.orders.values()
+        assert created["origin"] == IDENTIFIER and created["externalId"] == o["number"]
+        assert [(i["sku"], i["quantity"]) for i in created["items"]] == [(skus[0], 3), (skus[1], 1)]
+        assert store.orders[o["id"]]["erp_status"] == "sent"
+        assert store.orders[o["id"]]["erp_reference"] == created["orderNumber"]
+        for sku in sf.skus():
+            assert store.products[sku]["stock"] == max(0, math.floor(sf.available(sku))), sku
+        # the session ends: renewed through client credentials, nothing sent twice
+        sf.expire_tokens()
+        sku = sf.skus()[4]
+        sf.set_stock(sku, next(iter(sf.products[sku].stock)), 55)
+        result = await eng.sync_sku(sku)
+        assert result.status == "ok", result.message
+        assert store.products[sku]["stock"] == math.floor(sf.available(sku))
+        await eng.sync_now("orders")
+        assert len(sf.orders) == 1 and sf.count("orders", "POST") == 1
+    finally:
+        await eng.stop()
+        eng.close()
+    # no user, no password: only the app's credentials, only at the My Domain
+    assert sf.token_requests and {(r.grant_type, r.host, r.fields) for r in sf.token_requests} == {
+        (CC, "my_domain", CC_FIELDS)
+    }
+
+
+async def test_engine_client_credentials_refused_says_so(tmp_path, sf, store):
+    sf.client_credentials_enabled = False
+    paths = write_config(tmp_path, store.base_url, sf, flow=CC)
+    config = load_config(paths.config_file)
+    eng = Engine(config, paths, cc_session_secrets(sf, config), policy=FAST)
+    try:
+        [result] = await eng.sync_now("catalog")
+        errors = [e for e in eng.state.errors() if e["pipeline"] == "catalog"]
+    finally:
+        await eng.stop()
+        eng.close()
+    assert result.status == "failed"
+    assert "client credentials login" in result.message
+    assert "no client credentials user enabled (invalid_grant)" in result.message
+    [err] = errors
+    assert err["kind"] == "auth" and "'Run As' user" in err["message"]
 
 
 async def test_engine_duplicate_refusal_is_reconciled(engine, sf, store):

@@ -1,12 +1,25 @@
 """Salesforce Virtual Seller connector: see shared/specs/erp-apis.md.
 
-Observed (Salesforce's standard OAuth2 username-password flow):
-- `POST {login_url}services/oauth2/token`, form-encoded `grant_type=password&client_id&
-  client_secret&username&password` -> `{"access_token", "instance_url", ...}`; every API
-  call goes to `instance_url` with `Authorization: Bearer <access_token>`;
+Observed (Salesforce's standard OAuth2 flows; `erp.auth_flow` chooses one):
+- client credentials (the default): `POST {my_domain_url}services/oauth2/token`,
+  form-encoded `grant_type=client_credentials&client_id&client_secret`; only the org's My
+  Domain serves it (login.salesforce.com answers `invalid_grant` "request not supported on
+  this domain"); an app without the flow enabled or without a "Run As" user answers
+  `invalid_grant` "no client credentials user enabled";
+- username-password (older orgs): `POST {my_domain_url or login_url}services/oauth2/token`,
+  form-encoded
+  `grant_type=password&client_id&client_secret&username&password`; an org that blocks the
+  flow answers `invalid_grant` "authentication failure", as a wrong password does;
+- both answer `{"access_token", "instance_url", ...}`; every API call goes to
+  `instance_url` with `Authorization: Bearer <access_token>`;
 - there is no refresh token: on a 401 a new token is requested once and the call retried;
 - login errors: HTTP 400 `{"error": "invalid_grant", "error_description": "..."}`; API
   errors: a list `[{"errorCode": "...", "message": "..."}]`.
+
+A refused login is an AuthError whose message names the flow and whose code says it too:
+`login_<error>` for the username-password flow (`login_invalid_grant`, ... as before client
+credentials existed), `login_cc_<error>` for client credentials (`login_cc_invalid_grant`,
+...); `login_refused` / `login_cc_refused` when Salesforce gave no error code.
 
 Assumed (Apex REST; every path, parameter and code is in SalesforceVSConfig, the row and
 answer field names are the constants below):
@@ -55,7 +68,7 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
-from connectors.salesforce_vs.config import SalesforceVSConfig
+from connectors.salesforce_vs.config import CLIENT_CREDENTIALS, SalesforceVSConfig
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +94,17 @@ NO_URL_MATCH = "could not find a match for url"
 # a runaway server (never `done`) is stopped after this many pages
 MAX_PAGES = 100_000
 
-LOGIN_HINTS = {
+SWITCH_TO_CLIENT_CREDENTIALS = (
+    "Salesforce is retiring this flow: switch to client credentials (setting "
+    "Authentication / erp.auth_flow = client_credentials, with your org's My Domain URL)"
+)
+# username-password flow: Salesforce's error code -> what to check
+PASSWORD_HINTS = {
     "invalid_grant": (
         "check the Username and the Password; if your org requires a security token, type "
-        "the password immediately followed by the token"
+        "the password immediately followed by the token. If they are right, the org blocks "
+        "the username-password flow (the default in orgs created since Summer '23; Login "
+        "History says 'Username-Password Flow Disabled'): " + SWITCH_TO_CLIENT_CREDENTIALS
     ),
     "invalid_client_id": "check the Client ID (the connected app's Consumer Key)",
     "invalid_client": (
@@ -92,10 +112,44 @@ LOGIN_HINTS = {
         "Consumer Secret)"
     ),
     "unsupported_grant_type": (
-        "the org does not allow the username-password flow: enable 'Allow OAuth "
-        "Username-Password Flows' in Salesforce Setup"
+        "the org does not allow the username-password flow ('Allow OAuth Username-Password "
+        "Flows' in Salesforce Setup); " + SWITCH_TO_CLIENT_CREDENTIALS
     ),
 }
+PASSWORD_HINT = "check the Username, Password, Client ID and Client Secret"
+CC_APP_HINT = (
+    "the Connected App or External Client App must have 'Enable Client Credentials Flow' "
+    "turned on and a 'Run As' user set (a user with API access to Virtual Seller)"
+)
+CC_DOMAIN_HINT = (
+    "the client credentials flow only works at your org's My Domain URL (e.g. "
+    "https://acme.my.salesforce.com/, in Salesforce Setup > My Domain), never at "
+    "login.salesforce.com or test.salesforce.com"
+)
+# client credentials flow: Salesforce's error code -> what to check
+CC_HINTS = {
+    "invalid_grant": f"{CC_APP_HINT}; and {CC_DOMAIN_HINT}",
+    "invalid_client_id": (
+        "check the Client ID (the Consumer Key of the Connected App or External Client App)"
+    ),
+    "invalid_client": (
+        "check the Client ID and the Client Secret (the Consumer Key and Consumer Secret of "
+        "the Connected App or External Client App)"
+    ),
+    "unsupported_grant_type": f"{CC_DOMAIN_HINT}; and {CC_APP_HINT}",
+}
+# client credentials' invalid_grant descriptions that say which of the two it is
+CC_DESCRIPTION_HINTS = {
+    "request not supported on this domain": CC_DOMAIN_HINT,
+    "no client credentials user enabled": CC_APP_HINT,
+    "no valid scopes defined": (
+        "the Connected App or External Client App needs the OAuth scope 'Manage user data "
+        "via APIs (api)'"
+    ),
+}
+CC_HINT = (
+    f"check the Client ID, the Client Secret and the My Domain URL; {CC_APP_HINT}"
+)
 
 
 def sf_errors(data: Any) -> list[tuple[str, str]]:
@@ -163,12 +217,13 @@ class SalesforceVSClient(HttpSide):
         policy: RetryPolicy | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(
-            client
-            or json_client(config.login_url, config),
-            policy,
-        )
+        cc = config.auth_flow == CLIENT_CREDENTIALS
+        # where the token is asked for: the org's My Domain (client credentials; the
+        # username-password flow too when one is set), else the login server
+        self.token_base = config.my_domain_url or config.login_url
+        super().__init__(client or json_client(self.token_base, config), policy)
         self.config = config
+        self.client_credentials = cc
         self._password = secrets.get("erp.password", "")
         self._client_secret = secrets.get("erp.client_secret", "")
         self._token: str | None = None
@@ -177,6 +232,17 @@ class SalesforceVSClient(HttpSide):
         self._login_lock = asyncio.Lock()
         # Virtual Seller gets one write at a time (capabilities.write_concurrency)
         self._write_lock = asyncio.Lock()
+
+    @property
+    def flow_name(self) -> str:
+        return "client credentials" if self.client_credentials else "username-password"
+
+    @property
+    def api_user(self) -> str:
+        """Who the API calls run as, for messages."""
+        if self.client_credentials:
+            return "the 'Run As' user of the client credentials app"
+        return f"the user {self.config.username}"
 
     # -- errors ------------------------------------------------------------------------------
     def error_message(self, response: httpx.Response) -> str:
@@ -224,55 +290,88 @@ class SalesforceVSClient(HttpSide):
                     status=exc.status,
                 )
             exc.message = (
-                f"Salesforce denied access (HTTP 403: {exc.server_message}); the "
-                f"user {self.config.username} may lack permission for the "
-                "Virtual Seller API (profile or permission set)"
+                f"Salesforce denied access (HTTP 403: {exc.server_message}); "
+                f"{self.api_user} may lack permission for the Virtual Seller API (profile "
+                "or permission set)"
             )
         return exc
 
     # -- session -----------------------------------------------------------------------------
-    async def _login(self) -> tuple[str, str]:
+    def _login_form(self) -> dict[str, str]:
+        """The token request's form for the configured flow; ConfigError when a secret it
+        needs is not set."""
         cfg = self.config
-        if not self._password or not self._client_secret:
-            missing = "erp.password" if not self._password else "erp.client_secret"
-            raise ConfigError(
-                f"{missing}: not set; run `bridge secrets set {missing}`", code="secret_missing"
-            )
-        form = {
+        needed = [("erp.client_secret", self._client_secret)]
+        if not self.client_credentials:
+            needed.insert(0, ("erp.password", self._password))
+        for name, value in needed:
+            if not value:
+                raise ConfigError(
+                    f"{name}: not set; run `bridge secrets set {name}`", code="secret_missing"
+                )
+        if self.client_credentials:
+            return {
+                "grant_type": "client_credentials",
+                "client_id": cfg.client_id,
+                "client_secret": self._client_secret,
+            }
+        return {
             "grant_type": "password",
             "client_id": cfg.client_id,
             "client_secret": self._client_secret,
             "username": cfg.username,
             "password": self._password,
         }
+
+    def _login_refused(self, response: httpx.Response) -> AuthError:
+        """The refused login as an AuthError that names the flow, with that flow's hint and
+        error code."""
+        try:
+            data = json.loads(response.content.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        errors = sf_errors(data)
+        code, description = errors[0] if errors else ("", "")
+        said = (
+            self._scrub(f"{description} ({code})" if description else code)
+            or html_title(response.text)
+            or f"HTTP {response.status_code}"
+        )
+        if self.client_credentials:
+            hint = CC_HINTS.get(code, CC_HINT)
+            if code == "invalid_grant":
+                hint = CC_DESCRIPTION_HINTS.get(description.strip().lower(), hint)
+            message = (
+                f"Salesforce refused the client credentials login at {self.token_base}: "
+                f"{said}; {hint}"
+            )
+            prefix = "login_cc_"
+        else:
+            hint = PASSWORD_HINTS.get(code, PASSWORD_HINT)
+            message = (
+                f"Salesforce refused the username-password login of {self.config.username} "
+                f"at {self.token_base}: {said}; {hint}"
+            )
+            prefix = "login_"
+        return AuthError(
+            message,
+            code=f"{prefix}{code}" if code else f"{prefix}refused",
+            server_message=self._scrub(description or code),
+            status=response.status_code,
+        )
+
+    async def _login(self) -> tuple[str, str]:
+        form = self._login_form()
         self.logins += 1
         response = await self.request(
             "POST",
-            cfg.login_url + TOKEN_PATH,
+            self.token_base + TOKEN_PATH,
             data=form,
             decode=True,
             ok=lambda s: 200 <= s < 300 or s in (400, 401),
         )
         if response.status_code >= 400:
-            try:
-                data = json.loads(response.content.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                data = None
-            errors = sf_errors(data)
-            code, description = errors[0] if errors else ("", "")
-            said = (
-                self._scrub(f"{description} ({code})" if description else code)
-                or f"HTTP {response.status_code}"
-            )
-            hint = LOGIN_HINTS.get(
-                code, "check the Username, Password, Client ID and Client Secret"
-            )
-            raise AuthError(
-                f"Salesforce refused the login of {cfg.username}: {said}; {hint}",
-                code=f"login_{code}" if code else "login_refused",
-                server_message=self._scrub(description or code),
-                status=response.status_code,
-            )
+            raise self._login_refused(response)
         data = getattr(response, "data", None)
         token = data.get("access_token") if isinstance(data, dict) else None
         instance = data.get("instance_url") if isinstance(data, dict) else None
@@ -283,7 +382,9 @@ class SalesforceVSClient(HttpSide):
             or not instance.startswith(("http://", "https://"))
         ):
             raise ProtocolError(
-                "Salesforce's login answer has no access_token or instance_url", code="bad_response"
+                f"Salesforce's answer to the {self.flow_name} login has no access_token or "
+                "instance_url",
+                code="bad_response",
             )
         return token, instance.rstrip("/") + "/"
 
@@ -327,8 +428,8 @@ class SalesforceVSClient(HttpSide):
                 if fresh:
                     exc.message = (
                         f"Salesforce refused a session it had just issued (HTTP 401: "
-                        f"{exc.server_message}); check that {self.config.username} and "
-                        "the connected app may use the Virtual Seller API"
+                        f"{exc.server_message}); check that {self.api_user} and the "
+                        "connected app may use the Virtual Seller API"
                     )
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -702,7 +803,8 @@ class SalesforceVSClient(HttpSide):
         try:
             # a new login: the credentials as they are now, not a session from before
             _, instance = await self._session(fresh=True)
-            out.append(Check("ERP login", True, f"{cfg.username} on {instance}"))
+            who = "client credentials" if self.client_credentials else cfg.username
+            out.append(Check("ERP login", True, f"{who} on {instance}"))
         except BridgeError as exc:
             return [Check("ERP login", False, exc.message)]
         try:

@@ -1,20 +1,42 @@
 """A Salesforce Virtual Seller server for tests and `bridge demo`, after
-shared/specs/erp-apis.md. One server plays both hosts:
+shared/specs/erp-apis.md. One server plays the three hosts, told apart by path (on loopback
+every host is 127.0.0.1, so the Host header cannot tell them apart; the path stands in for
+the host name):
 
-- the login server (observed behaviour): `POST /services/oauth2/token`, form-encoded
-  username-password flow; errors as Salesforce answers them, HTTP 400
-  `{"error": "invalid_grant", "error_description": "authentication failure"}` (also
-  `invalid_client_id`, `invalid_client`, `unsupported_grant_type`); a token answer names the
-  instance's URL, which is this server again (under `instance_prefix`, if one is given, so
-  that a test can tell the two apart);
-- the instance's Apex REST API (assumed shape, as the connector's defaults): Bearer tokens
-  that expire (`expire_tokens()`, `token_ttl_s`), 401 `[{"message": "Session expired or
-  invalid", "errorCode": "INVALID_SESSION_ID"}]`; `services/apexrest/vs/stock` with stock per
-  warehouse across two companies whose SKUs carry the company's prefix, price lists
-  `Lista_000` / `Lista_001`, paginated, filtered by warehouse, company (repeated or
-  comma-joined), priceList and sku; `services/apexrest/vs/orders` to create orders (origin +
-  externalId, duplicates refused) and to look them up by externalId. Errors in Salesforce's
-  REST style `[{"message": "...", "errorCode": "..."}]`.
+- the generic login server, login.salesforce.com (`login_url`, the server's root):
+  `POST /services/oauth2/token`;
+- the org's My Domain, acme.my.salesforce.com (`my_domain_url`, under `my_domain_prefix`):
+  `POST /<my_domain_prefix>/services/oauth2/token`;
+- the instance (`instance_url`, under `instance_prefix`): the Apex REST API below. In
+  Salesforce the instance URL is the My Domain, so `my_domain_prefix` defaults to
+  `instance_prefix` (or "mydomain" when the instance has no prefix).
+
+Login (observed behaviour). Both token endpoints serve both grants, form-encoded:
+`grant_type=password&client_id&client_secret&username&password` (the password followed by
+the security token, if the org has one) and `grant_type=client_credentials&client_id&
+client_secret`. Errors as Salesforce answers them, HTTP 400 `{"error", "error_description"}`:
+`invalid_client_id` "client identifier invalid", `invalid_client` "invalid client
+credentials", `unsupported_grant_type` "grant type not supported", and `invalid_grant`:
+
+- "authentication failure": a wrong user or password, and also any password login when the
+  org blocks the username-password flow (`allow_password_flow=False`: the default in orgs
+  created since Summer '23; Salesforce does not say which of the two it is);
+- "no client credentials user enabled": client credentials when the app does not have that
+  flow enabled with a "Run As" user (`client_credentials_enabled=False`);
+- "request not supported on this domain": client credentials at the generic login server
+  (`require_my_domain=True`, the default: only the My Domain serves it).
+
+A token answer names the instance's URL, which is this server again. Every token request
+is recorded in `token_requests` (grant, which host, the form's field names).
+
+The instance's Apex REST API (assumed shape, as the connector's defaults): Bearer tokens
+that expire (`expire_tokens()`, `token_ttl_s`), 401 `[{"message": "Session expired or
+invalid", "errorCode": "INVALID_SESSION_ID"}]`; `services/apexrest/vs/stock` with stock per
+warehouse across two companies whose SKUs carry the company's prefix, price lists
+`Lista_000` / `Lista_001`, paginated, filtered by warehouse, company (repeated or
+comma-joined), priceList and sku; `services/apexrest/vs/orders` to create orders (origin +
+externalId, duplicates refused) and to look them up by externalId. Errors in Salesforce's
+REST style `[{"message": "...", "errorCode": "..."}]`.
 
 Route names for fault rules and counters: "oauth", "stock", "orders" ("other" otherwise).
 State lives on the server's loop: from another thread read it through `sim.call(fn)`.
@@ -33,7 +55,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -46,6 +68,8 @@ APEX = "/services/apexrest/"
 STOCK_PATH = APEX + "vs/stock"
 ORDERS_PATH = APEX + "vs/orders"
 ORG_ID = "00D8c000001SIMxEAM"
+USER_ID = "0058c00000SIMuAAA"  # the integration user (username-password)
+RUN_AS_USER_ID = "0058c00000SIMrAAA"  # the client credentials app's "Run As" user
 
 # company -> (SKU prefix, its warehouses)
 COMPANIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -75,6 +99,18 @@ _FAULTS = {
     502: ("BAD_GATEWAY", "Bad gateway"),
     503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable"),
 }
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """One request to a token endpoint: its grant_type, the host it came through ("login":
+    the generic login server, "my_domain": the org's My Domain), the form's field names (no
+    values) and the status answered."""
+
+    grant_type: str
+    host: Literal["login", "my_domain"]
+    fields: tuple[str, ...]
+    status: int
 
 
 class SfError(Exception):
@@ -164,6 +200,10 @@ class SalesforceVSSimulator(SimServer):
         seed: int = 1,
         products: dict[str, Product] | None = None,
         instance_prefix: str = "",
+        my_domain_prefix: str | None = None,
+        allow_password_flow: bool = True,
+        client_credentials_enabled: bool = True,
+        require_my_domain: bool = True,
         token_ttl_s: float | None = None,
         max_page_size: int = 2000,
         duplicate_status: int = 400,
@@ -182,6 +222,15 @@ class SalesforceVSSimulator(SimServer):
         self.instance_prefix = (
             "/" + instance_prefix.strip("/") if instance_prefix.strip("/") else ""
         )
+        my_domain = (
+            my_domain_prefix if my_domain_prefix is not None else instance_prefix
+        ).strip("/")
+        self.my_domain_prefix = "/" + (my_domain or "mydomain")
+        # the org's OAuth settings (see the module's docstring)
+        self.allow_password_flow = allow_password_flow
+        self.client_credentials_enabled = client_credentials_enabled
+        self.require_my_domain = require_my_domain
+        self.token_requests: list[TokenRequest] = []
         self.token_ttl_s = token_ttl_s
         self.max_page_size = max_page_size
         self.duplicate_status = duplicate_status
@@ -197,7 +246,21 @@ class SalesforceVSSimulator(SimServer):
     # -- naming -----------------------------------------------------------------------------
     @property
     def login_url(self) -> str:
+        """The generic login server (login.salesforce.com)."""
         return self.base_url
+
+    @property
+    def my_domain_url(self) -> str:
+        """The org's My Domain (https://acme.my.salesforce.com/), with its trailing slash."""
+        return f"http://{self.host}:{self.port}{self.my_domain_prefix}/"
+
+    def _token_host(self, path: str) -> Literal["login", "my_domain"] | None:
+        """Which host a token request came through, or None if it is not one."""
+        if path == TOKEN_PATH:
+            return "login"
+        if path == self.my_domain_prefix + TOKEN_PATH:
+            return "my_domain"
+        return None
 
     @property
     def instance_url(self) -> str:
@@ -212,7 +275,7 @@ class SalesforceVSSimulator(SimServer):
         return path[len(prefix) :]
 
     def route_name(self, request: web.Request) -> str:
-        if request.path == TOKEN_PATH:
+        if self._token_host(request.path) is not None:
             return "oauth"
         api = self._api_path(request.path)
         if api is not None:
@@ -271,8 +334,9 @@ class SalesforceVSSimulator(SimServer):
     # -- dispatch ---------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         try:
-            if request.path == TOKEN_PATH:
-                return await self._token(request)
+            host = self._token_host(request.path)
+            if host is not None:
+                return await self._token(request, host)
             route = self.route_name(request)
             if route == "other":
                 where = self._api_path(request.path) or request.path
@@ -300,31 +364,57 @@ class SalesforceVSSimulator(SimServer):
             return sf_error(exc.status, exc.code, exc.message, exc.fields)
 
     # -- login ------------------------------------------------------------------------------
-    async def _token(self, request: web.Request) -> web.StreamResponse:
+    async def _token(
+        self, request: web.Request, host: Literal["login", "my_domain"]
+    ) -> web.StreamResponse:
+        form: dict[str, str] = {}
+        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+            raw = (await request.read()).decode("utf-8", "replace")
+            form = dict(parse_qsl(raw, keep_blank_values=True))
+        response = self._grant(request, host, form)
+        self.token_requests.append(
+            TokenRequest(form.get("grant_type", ""), host, tuple(form), response.status)
+        )
+        return response
+
+    def _grant(
+        self, request: web.Request, host: Literal["login", "my_domain"], form: dict[str, str]
+    ) -> web.Response:
         if request.method != "POST":
             return oauth_error("invalid_request", "must use HTTP POST", 405)
         if request.content_type != "application/x-www-form-urlencoded":
             return oauth_error("unsupported_grant_type", "grant type not supported")
-        raw = (await request.read()).decode("utf-8", "replace")
-        form = dict(parse_qsl(raw, keep_blank_values=True))
-        if form.get("grant_type") != "password":
+        grant = form.get("grant_type")
+        if grant not in ("password", "client_credentials"):
             return oauth_error("unsupported_grant_type", "grant type not supported")
+        if grant == "client_credentials" and host == "login" and self.require_my_domain:
+            return oauth_error("invalid_grant", "request not supported on this domain")
         if form.get("client_id") != self.client_id:
             return oauth_error("invalid_client_id", "client identifier invalid")
         if not hmac.compare_digest(
             form.get("client_secret", "").encode(), self.client_secret.encode()
         ):
             return oauth_error("invalid_client", "invalid client credentials")
+        if grant == "client_credentials":
+            if not self.client_credentials_enabled:
+                return oauth_error("invalid_grant", "no client credentials user enabled")
+            return self._issue(host, RUN_AS_USER_ID)
         expected = self.password + self.security_token
-        if form.get("username", "").lower() != self.username.lower() or not hmac.compare_digest(
-            form.get("password", "").encode(), expected.encode()
+        if (
+            not self.allow_password_flow
+            or form.get("username", "").lower() != self.username.lower()
+            or not hmac.compare_digest(form.get("password", "").encode(), expected.encode())
         ):
             return oauth_error("invalid_grant", "authentication failure")
+        return self._issue(host, USER_ID)
+
+    def _issue(self, host: Literal["login", "my_domain"], user_id: str) -> web.Response:
         self.logins += 1
         token = f"{ORG_ID[:15]}!AR{secrets.token_urlsafe(48)}"
         self.tokens[token] = time.time() + self.token_ttl_s if self.token_ttl_s else float("inf")
         issued = str(int(time.time() * 1000))
-        identity = f"{self.login_url}id/{ORG_ID}/0058c00000SIMuAAA"
+        base = self.my_domain_url if host == "my_domain" else self.login_url
+        identity = f"{base}id/{ORG_ID}/{user_id}"
         signature = base64.b64encode(
             hmac.new(
                 self.client_secret.encode(), (identity + issued).encode(), hashlib.sha256
