@@ -152,15 +152,17 @@ async def orders_scenario(n: int, rate: float) -> dict[str, Any]:
     store = StoreSimulator(token="t", products=list(catalog.store_rows("LISTA1")),
                            latency_s=LATENCY, seed=9)
     created: dict[str, float] = {}
-    original = erp._create_order
+    # orders go as e-commerce operations (the default erp.modo_pedidos): an order is in
+    # the ERP when its operation (and the Pedido made from it) is saved
+    original = erp._create_operation
 
     def recording(body: dict[str, Any]) -> Any:
         response = original(body)
         if response.status == 201:
-            created[str(body.get("NroOPEcommerce"))] = time.monotonic()
+            created[str(body.get("Numero"))] = time.monotonic()
         return response
 
-    erp._create_order = recording  # type: ignore[method-assign]
+    erp._create_operation = recording  # type: ignore[method-assign]
     erp.start_in_thread()
     store.start_in_thread()
     buyers = BuyerPool(seed=3, size=n)

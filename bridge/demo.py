@@ -51,6 +51,10 @@ class DemoWorld:
             products=[(sku, stock + 3, price) for sku, stock, price in published])
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def erp_platform(self) -> str:
+        return next(iter(self.erp.ecommerce_platforms))
+
     async def start(self) -> None:
         await self.erp.start()
         await self.store.start()
@@ -138,8 +142,11 @@ async def _demo(paths: Paths, *, duration: float | None, variants: int, verbose:
   simulated Dragonfish: {world.erp.base_url}  ({len(world.catalog)} variants)
   simulated store:      {world.store.base_url}
   state and logs:       {demo_paths.data_dir}
-New store orders arrive every few seconds and go to the ERP; stock and prices go to the
-store. See what happened with:
+New store orders arrive every few seconds and go to the ERP as e-commerce operations
+(Operacionecommerce, platform {world.erp_platform}), from which Dragonfish makes each Pedido;
+new buyers become customers coded by their DNI or CUIT. Stock and prices go to the store.
+Before the first order, Bridge checks the simulated install (its swagger.json and tables).
+See what happened with:
   {self_command()} --data-dir {_quote(paths.data_dir / 'demo')} status
 Ctrl+C stops the demo.
 """, flush=True)
@@ -156,8 +163,8 @@ Ctrl+C stops the demo.
     finally:
         engine.close()
         await world.stop()
-    erp_orders = len(world.erp.orders)
-    print(f"Demo summary: {erp_orders} orders created in the simulated ERP, "
+    print(f"Demo summary: {len(world.erp.operations)} e-commerce operations and "
+          f"{len(world.erp.orders)} Pedidos created in the simulated ERP, "
           f"{len(world.erp.customers)} customers, "
           f"{sum(len(p) for p in world.store.patches)} stock/price updates in the store.",
           file=sys.stderr, flush=True)

@@ -12,6 +12,7 @@ It runs on an asyncio loop (qasync's in the UI) and never imports Qt.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,16 +30,21 @@ from bridge.config import Config, Paths
 from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
 from bridge.events import EventBus
 from bridge.http import RetryPolicy
-from bridge.model import ErpConnector, StoreConnector
+from bridge.model import Calibrating, ErpConnector, Finding, StoreConnector
 from bridge.orders import PIPELINE as ORDERS
 from bridge.orders import OrderPipeline, RunResult
-from bridge.registry import erp_entry, make_erp, make_store
+from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
 from bridge.state import State
 
 log = logging.getLogger("bridge.engine")
 
 PIPELINES = (ORDERS, CATALOG)
+# the open error that says the ERP install does not match the settings (writes stopped)
+CALIBRATION_SUBJECT = "erp:calibration"
+CALIBRATION_KEY = "calibration"
+# while writes are stopped, the install is checked again at most this often (s)
+RECALIBRATE_S = 60.0
 
 
 class Overall(StrEnum):
@@ -81,7 +87,7 @@ class Health:
 
 
 def required_secrets(config: Config) -> list[str]:
-    return ["store.token", *erp_entry(config.erp.kind).secrets]
+    return ["store.token", *erp_secrets(config.erp)]
 
 
 class Engine:
@@ -105,6 +111,11 @@ class Engine:
         self.orders: OrderPipeline | None = None
         self.catalog: CatalogPipeline | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # calibration: when it last ran (monotonic; None: not yet with these settings) and
+        # why writes are stopped (None: they are not)
+        self._calibrated_at: float | None = None
+        self._write_block: str | None = None
+        self._calibration_lock = asyncio.Lock()
         self._last_tick = time.time()
         self.alerter = Alerter(self.state, self.events, secrets, config.alerts,
                                profile=str(paths.data_dir))
@@ -120,16 +131,17 @@ class Engine:
     def _build(self) -> None:
         cfg = self.config
         store_token = self._secret("store.token")
-        erp_secrets = {n: self._secret(n) for n in erp_entry(cfg.erp.kind).secrets}
+        secrets = {n: self._secret(n) for n in erp_secrets(cfg.erp)}
         # one pair of clients per pipeline: the pipelines run side by side, and each run's
         # request count is its own
         store = make_store(cfg.store, store_token, self.policy)
-        erp = make_erp(cfg.erp, erp_secrets, self.policy)
+        erp = make_erp(cfg.erp, secrets, self.policy)
         cat_store = make_store(cfg.store, store_token, self.policy)
-        cat_erp = make_erp(cfg.erp, erp_secrets, self.policy)
+        cat_erp = make_erp(cfg.erp, secrets, self.policy)
         self._connectors = [store, erp, cat_store, cat_erp]
         self.store, self.erp = store, erp
-        self.orders = OrderPipeline(self.state, self.events, store, erp, cfg.sync, self.health)
+        self.orders = OrderPipeline(self.state, self.events, store, erp, cfg.sync, self.health,
+                                    writes_blocked=self.writes_blocked)
         self.catalog = CatalogPipeline(self.state, self.events, cat_store, cat_erp, cfg.sync,
                                        self.health)
 
@@ -330,6 +342,9 @@ class Engine:
                              "Held catalog sync approved by the user; pushing it")
             self._spawn(self.run_pipeline(CATALOG, "approved", guard=False))
             return True
+        if subject == CALIBRATION_SUBJECT:
+            # check the install again now (the merchant fixed it in the ERP)
+            self._calibrated_at = None
         if subject.startswith("order:"):
             await self.state.run(self.state.requeue, subject.removeprefix("order:"))
         elif subject.startswith("sku:"):
@@ -375,6 +390,7 @@ class Engine:
                 self.config = old
                 self._build()
                 raise
+            self._calibrated_at = None  # the new settings are checked before any write
             if self._scheduler is not None:
                 self._schedule()
                 self._watch_source()
@@ -389,6 +405,88 @@ class Engine:
         for r in self.state._q("SELECT store_order_id FROM outbox WHERE state='failed' AND "
                                "failure_kind=?", (FailureKind.AUTH.value,)):
             self.state.requeue(r["store_order_id"])
+
+    # -- calibration -------------------------------------------------------------------------
+    async def writes_blocked(self) -> str | None:
+        """Why the ERP must not be written to now, or None. The install is calibrated
+        before the first write with the current settings, and again (at most every
+        RECALIBRATE_S) while writes are stopped."""
+        due = self._calibrated_at is None or (
+            self._write_block is not None and
+            time.monotonic() - self._calibrated_at >= RECALIBRATE_S)
+        if due:
+            await self.calibrate()
+        return self._write_block
+
+    async def calibrate(self) -> list[Finding] | None:
+        """Check the ERP install against the settings (connectors that can), save the
+        findings, and stop or resume writes. None when the connector cannot calibrate or
+        the install could not be asked (then writes go on as before: they fail by
+        themselves, with their own errors, if the install is down)."""
+        async with self._calibration_lock:
+            if self.store is None:
+                self._build()
+            erp = self.erp
+            if not isinstance(erp, Calibrating):
+                self._calibrated_at = time.monotonic()
+                return None
+            try:
+                findings = await erp.calibrate()
+            except BridgeError as exc:
+                self._calibrated_at = time.monotonic()
+                self.events.warning("engine", "calibration_failed",
+                                    f"Could not check the ERP install against the settings: "
+                                    f"{exc.message}", error_code=exc.code)
+                return None
+            self._calibrated_at = time.monotonic()
+            await self.state.run(self.state.set_kv, CALIBRATION_KEY, json.dumps(
+                {"at": time.time(), "kind": self.config.erp.kind,
+                 "findings": [f.to_json() for f in findings]}))
+            await self._apply_calibration(findings)
+            return findings
+
+    async def _apply_calibration(self, findings: list[Finding]) -> None:
+        blocking = [f for f in findings if f.blocks_writes]
+        was = self._write_block
+        if blocking:
+            parts = [f"{f.subject}: {f.message}" +
+                     (f" (setting {f.setting})" if f.setting and f.setting not in f.message
+                      else "") for f in blocking]
+            self._write_block = ("the ERP install does not match the settings — "
+                                 + "; ".join(parts))
+            message = (f"Orders are not sent to the ERP: {self._write_block}. Fix the "
+                       "settings (or the ERP), then retry; stock and prices go on")
+            await self.state.run(self.state.open_error, ORDERS, CALIBRATION_SUBJECT,
+                                 kind=FailureKind.CONFIG.value, code="calibration_blocking",
+                                 message=message)
+            if was != self._write_block:
+                self.events.error("engine", "calibration_blocking", message,
+                                  subjects=[f.subject for f in blocking])
+        else:
+            self._write_block = None
+            closed = await self.state.run(self.state.resolve_errors, ORDERS,
+                                          CALIBRATION_SUBJECT)
+            warnings = [f for f in findings if f.status == "warning"]
+            if was is not None or closed:
+                self.events.info("engine", "calibration_passed",
+                                 "The ERP install matches the settings: orders are sent again")
+            else:
+                self.events.info("engine", "calibration_ok",
+                                 f"ERP install checked: {len(findings)} points, "
+                                 f"{len(warnings)} warnings", warnings=len(warnings))
+            for f in warnings:
+                self.events.warning("engine", "calibration_warning",
+                                    f"ERP install: {f.subject}: {f.message}",
+                                    subject=f.subject, finding=f.code)
+        self._status_changed()
+
+    def last_calibration(self) -> tuple[float, list[Finding]] | None:
+        """The findings saved by the last calibration of this profile, and when."""
+        raw = self.state.get_kv(CALIBRATION_KEY)
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return float(data["at"]), [Finding.from_json(f) for f in data["findings"]]
 
     # -- status ------------------------------------------------------------------------------
     def _status_changed(self) -> None:

@@ -102,3 +102,11 @@ class DuplicateError(DataError):
 class ConfigError(BridgeError):
     kind = FailureKind.CONFIG
     default_code = "config"
+
+
+class OrderConfigError(ConfigError):
+    """A setting that only this order needs is missing or wrong (say, the ERP's code for
+    an IVA condition few buyers have): the order waits for the settings to change, and the
+    other orders go on."""
+
+    default_code = "order_config"

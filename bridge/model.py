@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from bridge.fiscal import Document, TaxCondition
 
@@ -98,11 +98,54 @@ class PushResult:
 
 @dataclass(frozen=True)
 class Check:
-    """One line of `bridge doctor`."""
+    """One line of `bridge doctor`. `ok` None is a warning (it does not fail the doctor).
+    `code` and `params`, where set, let the UI say it in the merchant's language."""
 
     name: str
-    ok: bool
+    ok: bool | None
     detail: str
+    code: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+
+
+FindingStatus = Literal["ok", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One point of a calibration: a path, a field or a record of the ERP install that the
+    connector relies on, checked against what that install says of itself.
+
+    `subject` names what was checked (e.g. "Cliente.Cuit", "erp.lista"); `setting` the
+    setting to change when it is wrong; `blocks_writes` stops orders and customers (reads
+    go on) until a new calibration passes. `code` + `params` are for translation."""
+
+    subject: str
+    status: FindingStatus
+    code: str
+    message: str
+    setting: str = ""
+    blocks_writes: bool = False
+    params: tuple[tuple[str, str], ...] = ()
+
+    def as_check(self) -> Check:
+        ok = True if self.status == "ok" else None if self.status == "warning" else False
+        detail = self.message + (f" (setting: {self.setting})" if self.setting and
+                                 self.status != "ok" else "")
+        return Check(self.subject, ok, detail, code=self.code,
+                     params=(*self.params, ("setting", self.setting)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "status": self.status, "code": self.code,
+                "message": self.message, "setting": self.setting,
+                "blocks_writes": self.blocks_writes, "params": dict(self.params)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        return cls(str(data["subject"]), data["status"], str(data["code"]),
+                   str(data["message"]), str(data.get("setting", "")),
+                   bool(data.get("blocks_writes")),
+                   tuple((str(k), str(v)) for k, v in dict(data.get("params") or {}).items()))
 
 
 @dataclass(frozen=True)
@@ -149,6 +192,35 @@ class ErpConnector(Protocol):
 
     async def lookup_sku(self, sku: str) -> CatalogItem | RowProblem | None:
         """One variant by its store SKU (where capabilities.sku_lookup), or None."""
+
+
+@runtime_checkable
+class Calibrating(Protocol):
+    """An ERP connector that can check the install it talks to (its self-description and
+    its own records) against what the connector will send."""
+
+    async def calibrate(self) -> list[Finding]: ...
+
+
+@runtime_checkable
+class KeyedCustomers(Protocol):
+    """An ERP connector that chooses the ERP's code of a new customer itself (derived from
+    the buyer's document): the ERP refuses a second customer with that code, so creating
+    one again after a lost reply is harmless and needs no waiting."""
+
+    def customer_key(self, buyer: ValidBuyer) -> str | None:
+        """The code a new customer for this buyer gets, or None when the ERP assigns it."""
+
+
+@runtime_checkable
+class OrderKeys(Protocol):
+    """An ERP connector that says whether the ERP itself refuses a second order for the
+    same store order (a unique external number). Connectors without this hook are taken to
+    say yes."""
+
+    def orders_keyed(self) -> bool:
+        """True when the ERP refuses a repeated order; False when only Bridge's own lookup
+        (find_order) stands between a lost reply and a second order."""
 
 
 class StoreConnector(Protocol):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +36,19 @@ from bridge.errors import (
     DataError,
     DuplicateError,
     FailureKind,
+    OrderConfigError,
     TransientError,
 )
 from bridge.events import EventBus
 from bridge.fiscal import FiscalError, validate_buyer_fiscal
-from bridge.model import ErpConnector, StoreConnector, StoreOrder, ValidBuyer
+from bridge.model import (
+    ErpConnector,
+    KeyedCustomers,
+    OrderKeys,
+    StoreConnector,
+    StoreOrder,
+    ValidBuyer,
+)
 from bridge.state import OrderState, OutboxRow, State
 
 PIPELINE = "orders"
@@ -75,8 +83,12 @@ class SideDown(Exception):
 
 class OrderPipeline:
     def __init__(self, state: State, events: EventBus, store: StoreConnector,
-                 erp: ErpConnector, sync: SyncConfig, health: Any = None) -> None:
+                 erp: ErpConnector, sync: SyncConfig, health: Any = None,
+                 writes_blocked: Callable[[], Awaitable[str | None]] | None = None) -> None:
         self.state = state
+        # why the ERP must not be written to now (its install does not match the settings),
+        # or None; asked before each run's sends
+        self.writes_blocked = writes_blocked
         self.events = events
         self.store = store
         self.erp = erp
@@ -127,6 +139,17 @@ class OrderPipeline:
             self.events.error(PIPELINE, "store_list_failed",
                               f"Could not read the store's pending orders: {exc.message}")
         # 2. work the outbox: reconcile interrupted sends, report, send
+        blocked = await self.writes_blocked() if self.writes_blocked is not None else None
+        if blocked:
+            # the orders stay queued in the outbox; reads (the store's listing) went on
+            result.status = "failed"
+            result.requests = self.store.requests + self.erp.requests - req0
+            result.message = f"{result.items_seen} pending in the store; not sent: {blocked}"
+            await self.state.run(self.state.finish_run, run_id, status=result.status,
+                                 items_ok=0, items_failed=result.items_failed,
+                                 items_seen=result.items_seen, requests=result.requests,
+                                 message=result.message)
+            return result
         due = await self.state.run(self.state.due_orders)
         side_error: BridgeError | None = None
         sem = asyncio.Semaphore(self.sync.order_concurrency)
@@ -198,9 +221,12 @@ class OrderPipeline:
         except DataError as exc:
             await self._fail(row, exc)
             return False
+        keyed = not isinstance(self.erp, OrderKeys) or self.erp.orders_keyed()
         try:
-            if row.state == OrderState.SENDING or row.attempts > 0:
-                # a send may have reached the ERP before the reply (or the process) was lost
+            if row.state == OrderState.SENDING or row.attempts > 0 or not keyed:
+                # a send may have reached the ERP before the reply (or the process) was
+                # lost; where the ERP would not refuse a repeat, even a first send looks
+                # first (Bridge's own state may have been lost)
                 ref = await self.erp.find_order(order)
                 if ref:
                     self.events.info(PIPELINE, "order_reconciled",
@@ -210,6 +236,8 @@ class OrderPipeline:
                     await self.state.run(self.state.mark_sent_to_erp, oid, ref, None)
                     self._side_ok("erp")
                     return await self._report(row, ref)
+                if not keyed:
+                    await self._unsettled_order(oid, order)
             try:
                 doc, condition = validate_buyer_fiscal(order.buyer.tax_id,
                                                        order.buyer.tax_condition)
@@ -221,6 +249,8 @@ class OrderPipeline:
             customer = (await self._customer(buyer, order)
                         if self.erp.capabilities.customers else "")
             await self.state.run(self.state.mark_sending, oid)
+            if not keyed:
+                await self.state.run(self.state.doubt_begin, "order", oid)
             try:
                 ref = await self.erp.create_order(order, customer, buyer)
             except DuplicateError:
@@ -235,11 +265,21 @@ class OrderPipeline:
                                  f"Order {order.number} was already in the ERP as {ref}; not "
                                  "sent again", order=oid, erp_reference=ref,
                                  number=order.number)
+            except AmbiguousWriteError:
+                raise  # it stays in doubt
+            except BridgeError:
+                if not keyed:  # the ERP answered: nothing was created
+                    await self.state.run(self.state.doubt_clear, "order", oid)
+                raise
             await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer or None)
             self._side_ok("erp")
             self.events.info(PIPELINE, "order_sent",
                              f"Order {order.number} created in the ERP as {ref}", order=oid,
                              number=order.number, erp_reference=ref, customer=customer)
+        except OrderConfigError as exc:
+            # a setting only this order needs: it waits for the settings, the rest go on
+            await self._fail(row, exc, order)
+            return False
         except (AuthError, ConfigError) as exc:
             self._side_failed("erp", exc)
             await self._fail(row, exc, order)
@@ -252,6 +292,20 @@ class OrderPipeline:
                 raise SideDown(exc) from None
             return False
         return await self._report(row, ref)
+
+    async def _unsettled_order(self, oid: str, order: StoreOrder) -> None:
+        """Where the ERP would not refuse a second order, a send whose answer never came
+        and that a lookup does not find yet may still be under way in the ERP: wait until
+        `sync.write_settle_s` after it began before sending again."""
+        since = await self.state.run(self.state.doubt_get, "order", oid)
+        if since is None:
+            return
+        wait = since + self.sync.write_settle_s - time.time()
+        if wait > 0:
+            raise TransientError(
+                f"Order {order.number}: the ERP did not confirm it and does not list it yet; "
+                "Bridge looks again before sending it a second time",
+                code="order_unconfirmed", retry_after=wait)
 
     async def _customer(self, buyer: ValidBuyer, order: StoreOrder) -> str:
         key = f"{buyer.document.kind}:{buyer.document.number}"
@@ -280,6 +334,10 @@ class OrderPipeline:
     async def _create_customer(self, buyer: ValidBuyer, key: str) -> str:
         """Create the customer the ERP does not list, unless an earlier creation of theirs
         is still unsettled (see the module's docstring)."""
+        if isinstance(self.erp, KeyedCustomers) and self.erp.customer_key(buyer):
+            # the connector chose the customer's code: the ERP itself refuses a second
+            # creation, and the connector settles a lost reply by reading that code back
+            return await self.erp.create_customer(buyer)
         since = await self.state.run(self.state.doubt_get, "customer", key)
         if since is not None:
             wait = since + self.sync.write_settle_s - time.time()

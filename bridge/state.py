@@ -326,6 +326,9 @@ class State:
                        (reference, customer_code, now, now, oid))
             db.execute("INSERT INTO id_map VALUES ('order', ?, ?, ?) ON CONFLICT(entity, store_id)"
                        " DO UPDATE SET erp_id = excluded.erp_id", (oid, reference, now))
+            # an order write that was in doubt is settled
+            db.execute("DELETE FROM writes_in_doubt WHERE entity='order' AND store_id=?",
+                       (oid,))
 
     def mark_done(self, oid: str) -> None:
         now = time.time()

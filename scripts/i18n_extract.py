@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CHECK_NAMES = ("store reachable", "store token", "ERP reachable", "ERP token format",
-               "ERP token expiry", "ERP token", "ERP stock query", "ERP price list")
+               "ERP token expiry", "ERP token", "ERP stock query", "ERP price list",
+               "swagger.json")
 
 
 def ui_strings() -> set[str]:
@@ -38,6 +39,7 @@ def ui_strings() -> set[str]:
     for kind in erp_kinds():
         found.update(f.help for f in erp_entry(kind).fields if f.help)
         found.update(f.label for f in erp_entry(kind).fields)
+        found.update(text for f in erp_entry(kind).fields for _, text in f.choices)
         found.add(erp_entry(kind).capabilities.no_orders_reason or "")
     found.discard("")
     found.update(CHECK_NAMES)

@@ -58,10 +58,11 @@ async def store_sim(sim_catalog: SimCatalog):
 
 
 def write_profile(tmp_path: Path, store_url: str, erp_url: str, cliente: str,
-                  **sync: Any) -> Paths:
+                  erp: dict[str, Any] | None = None, **sync: Any) -> Paths:
     from bridge.config import parse_config
 
     data = demo_config_dict(store_url, erp_url, cliente)
+    data["erp"].update(erp or {})
     # an unanswered customer creation settles fast here (tests run many faults a second)
     data["sync"] = {"orders_interval_s": 5, "catalog_interval_s": 300, "retry_base_s": 1,
                     "full_catalog_every_h": 0, "write_settle_s": 0.5, **sync}
@@ -86,8 +87,30 @@ def sims():
 
 
 @pytest.fixture
-def profile(tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator) -> Paths:
-    return write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente)
+def order_mode() -> str:
+    """How orders go to Dragonfish (erp.modo_pedidos); test modules parametrize it."""
+    return "operacion"
+
+
+@pytest.fixture
+def profile(tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator,
+            order_mode: str) -> Paths:
+    return write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
+                         erp={"modo_pedidos": order_mode})
+
+
+# the route a Dragonfish order is written to, by order mode (for scripted faults and counts)
+WRITE_ROUTE = {"operacion": "operacionecommerce", "pedido": "pedido"}
+
+
+def docs_for(erp_sim: DragonfishSimulator, number: str) -> list[dict[str, Any]]:
+    """The Pedidos in the simulated Dragonfish for a store order, in either order mode:
+    Bridge starts every document's Obs with its marker (erp.marcador_obs, VXM:{numero}),
+    and an operation's Pedido carries the operation's Obs. Exact: VM-12 is not VM-123."""
+    import re
+
+    marker = re.compile(re.escape(f"VXM:{number}") + r"(?![0-9A-Za-z_-])")
+    return [o for o in erp_sim.orders.values() if marker.match(str(o.get("Obs", "")))]
 
 
 def session_secrets(erp_sim: DragonfishSimulator) -> SecretStore:

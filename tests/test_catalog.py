@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import math
 
+import pytest
+
 from bridge.config import load_config, save_config
-from tests.conftest import make_engine, write_profile
+from tests.conftest import WRITE_ROUTE, docs_for, make_engine, write_profile
 
 
 def expected_stock(catalog, sku):
@@ -97,8 +99,8 @@ async def test_bad_rows_are_reported_and_the_rest_of_their_page_goes(engine, erp
     bad = {skus[1]: {"Disponible": "doce"}, skus[2]: {"Precio": "1.234,50"}, skus[3]: None}
     render = sim_catalog.row
 
-    def row(i, list_code="LISTA0"):
-        out = render(i, list_code)
+    def row(i, *args):  # the renderer's own arguments (price list, lists shown), as given
+        out = render(i, *args)
         change = bad.get(sim_catalog.sku(i), {})
         if change is None:
             return "fila dañada"
@@ -146,21 +148,24 @@ async def test_unknown_skus_are_recorded_not_fatal(engine, erp_sim, store_sim, s
     assert pushed_items(store_sim) == []
 
 
+@pytest.mark.parametrize("order_mode", ["operacion", "pedido"])
 async def test_no_resurrected_stock_for_orders_not_yet_in_erp(engine, erp_sim, store_sim,
-                                                               sim_catalog):
+                                                               sim_catalog, order_mode):
     sku = next(s for s in sim_catalog.skus() if "!" in s)
     sim_catalog.set_stock(sku, 10)
     o = store_sim.add_order(items=[(sku, 4)])
     # the ERP refuses writes for now: the order is confirmed in the store, not in the ERP
-    erp_sim.faults.script("POST", "pedido", 409, 409, 409, 409, 409)
+    erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], 409, 409, 409, 409, 409)
     await engine.sync_now("orders")
     assert engine.state.get_order(o["id"]).state.value == "failed"
+    assert erp_sim.orders == {}
     await engine.sync_now("catalog")
     assert store_sim.products[sku]["stock"] == expected_stock(sim_catalog, sku) - 4 == 6
     # once the order is in the ERP, its Disponible drops and the store figure holds
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
     assert engine.state.get_order(o["id"]).state.value == "done"
+    assert len(docs_for(erp_sim, o["number"])) == 1
     assert sim_catalog.disponible(sku) == 6
     await engine.sync_now("catalog")
     assert store_sim.products[sku]["stock"] == 6

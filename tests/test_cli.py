@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import child_env, write_profile
+from tests.conftest import WRITE_ROUTE, child_env, docs_for, write_profile
 
 BRIDGE = [sys.executable, "-m", "bridge"]
 
 
 @pytest.fixture
-def cli_profile(tmp_path, sims):
+def cli_profile(tmp_path, sims, order_mode):
     erp, store = sims
     paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
-                          orders_interval_s=1)
+                          erp={"modo_pedidos": order_mode}, orders_interval_s=1)
     return paths, child_env(paths, erp)
 
 
@@ -62,7 +62,8 @@ def test_sync_all_exit_code_and_one_summary_line(cli_profile, sims):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 1 and "orders: ok" in lines[0] and "catalog: ok" in lines[0]
-    assert erp.call(lambda: erp.order_by_external(order["number"])) is not None
+    [created] = erp.call(lambda: docs_for(erp, order["number"]))
+    assert erp.call(lambda: erp.order_by_external(order["number"])) == created
     # a failing item makes the exit code 1
     store.call(lambda: store.add_order(buyer__tax_id="1234", buyer__tax_condition="monotributo"))
     r = bridge(env, "sync", "orders")
@@ -97,7 +98,10 @@ def test_doctor(cli_profile, sims):
     _paths, env = cli_profile
     r = bridge(env, "doctor")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "OK   ERP token: accepted" in r.stdout and "OK   ERP price list" in r.stdout
+    assert "OK   ERP token: accepted" in r.stdout
+    # the install was calibrated: the price list's name resolved to its code
+    assert "OK   erp.lista: 'MAYOR $' = LISTA1" in r.stdout
+    assert "FAIL" not in r.stdout
     bad = dict(env, BRIDGE_SECRET_STORE_TOKEN="wrong-token-123")
     r = bridge(bad, "doctor")
     assert r.returncode == 1 and "FAIL store token" in r.stdout
@@ -130,7 +134,8 @@ def test_headless_run_applies_config_live_and_stops_cleanly(cli_profile, sims):
     assert "Bridge stopped" in out
 
 
-def test_kill_between_sent_to_erp_and_reported_no_duplicate(cli_profile, sims):
+@pytest.mark.parametrize("order_mode", ["operacion", "pedido"])
+def test_kill_between_sent_to_erp_and_reported_no_duplicate(cli_profile, sims, order_mode):
     paths, env = cli_profile
     erp, store = sims
     erp.faults.hang_s = store.faults.hang_s = 120
@@ -144,24 +149,28 @@ def test_kill_between_sent_to_erp_and_reported_no_duplicate(cli_profile, sims):
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+    [created] = erp.call(lambda: docs_for(erp, order["number"]))
     assert erp.call(lambda: len(erp.orders)) == 1
     store.faults.clear()
     r = bridge(env, "sync", "orders")
     assert r.returncode == 0, r.stdout + r.stderr
     assert outbox_state(paths, order["id"]) == "done"
+    assert erp.call(lambda: docs_for(erp, order["number"])) == [created]
     assert erp.call(lambda: len(erp.orders)) == 1
-    assert erp.count("pedido", "POST") == 1
+    assert erp.count(WRITE_ROUTE[order_mode], "POST") == 1
     assert store.call(lambda: store.orders[order["id"]]["erp_status"]) == "sent"
+    assert store.call(lambda: store.orders[order["id"]]["erp_reference"]) == created["Codigo"]
 
 
-def test_kill_while_sending_is_reconciled(cli_profile, sims):
+@pytest.mark.parametrize("order_mode", ["operacion", "pedido"])
+def test_kill_while_sending_is_reconciled(cli_profile, sims, order_mode):
     """SIGKILL while the ERP is still working on the order: on restart the order is looked
     up, found, and not created again."""
     paths, env = cli_profile
     erp, store = sims
     erp.faults.hang_s = 5
     order = store.call(lambda: store.add_order())
-    erp.faults.script("POST", "pedido", "timeout")
+    erp.faults.script("POST", WRITE_ROUTE[order_mode], "timeout")
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
@@ -171,11 +180,14 @@ def test_kill_while_sending_is_reconciled(cli_profile, sims):
         proc.wait(10)
     # the ERP finishes the request after the client is gone
     assert wait_for(lambda: erp.call(lambda: len(erp.orders)) == 1, timeout=20)
+    [created] = erp.call(lambda: docs_for(erp, order["number"]))
     r = bridge(env, "sync", "orders")
     assert r.returncode == 0, r.stdout + r.stderr
     assert outbox_state(paths, order["id"]) == "done"
+    assert erp.call(lambda: docs_for(erp, order["number"])) == [created]
     assert erp.call(lambda: len(erp.orders)) == 1
-    assert erp.count("pedido", "POST") == 1
+    assert erp.count(WRITE_ROUTE[order_mode], "POST") == 1
+    assert store.call(lambda: store.orders[order["id"]]["erp_reference"]) == created["Codigo"]
 
 
 def test_demo_runs_isolated_and_status_shows_it(tmp_path):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from bridge.config import load_config
 from bridge.state import OrderState
-from tests.conftest import make_engine, write_profile
+from tests.conftest import docs_for, make_engine, write_profile
 
 
 async def wait_until(predicate, within=20.0):
@@ -64,9 +66,10 @@ async def test_pause_stops_scheduled_runs_and_resume_runs_now(tmp_path, erp_sim,
         engine.close()
 
 
+@pytest.mark.parametrize("order_mode", ["operacion", "pedido"])
 async def test_runs_of_one_pipeline_never_overlap(engine, erp_sim, store_sim):
     erp_sim.latency_s = 0.05
-    store_sim.add_orders(3)
+    orders = store_sim.add_orders(3)
     results = await asyncio.gather(engine.run_pipeline("orders", "schedule"),
                                    engine.run_pipeline("orders", "schedule"))
     assert sorted(r.status for r in results) == ["ok", "skipped"]
@@ -75,6 +78,7 @@ async def test_runs_of_one_pipeline_never_overlap(engine, erp_sim, store_sim):
                                    engine.run_pipeline("orders", "manual"))
     assert [r.status for r in results] == ["ok", "ok"]
     assert len(erp_sim.orders) == 3
+    assert all(len(docs_for(erp_sim, o["number"])) == 1 for o in orders)
 
 
 async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):

@@ -123,7 +123,7 @@ def test_retry_and_discard_from_error_list(qtbot, qloop, ui_profile, sims):
         app, task = await start_app(paths, secrets)
         try:
             w = app.window
-            erp.faults.script("POST", "pedido", 409, 409, 409, 409, 409)
+            erp.faults.script("POST", "operacionecommerce", 409, 409, 409, 409, 409)
             busy = store.call(lambda: store.add_order())
             bad = store.call(lambda: store.add_order(buyer__tax_id="20-1",
                                                      buyer__tax_condition="monotributo"))
@@ -260,7 +260,8 @@ def test_settings_validate_and_test_connection(qtbot, qloop, ui_profile, sims):
     assert load_config(paths.config_file).erp.endpoint == good  # nothing saved
     endpoint.setText(good)
     run(qloop, dialog.test_erp())
-    assert "ERP price list" in dialog.erp_result.text() and "✘" not in dialog.erp_result.text()
+    assert "erp.lista: 'MAYOR $' is list LISTA1" in dialog.erp_result.text()
+    assert "✘" not in dialog.erp_result.text()
     run(qloop, dialog.test_store())
     assert "store token" in dialog.store_result.text()
     assert "✘" not in dialog.store_result.text()

@@ -32,9 +32,10 @@ from bridge.config import Config, Paths, parse_config, save_config
 from bridge.errors import BridgeError, ConfigError
 from bridge.fields import FieldSpec
 from bridge.model import Check
-from bridge.registry import erp_entry, erp_kinds, make_erp, make_store
+from bridge.registry import erp_entry, erp_kinds, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
 from ui.i18n import LANGUAGES, _
+from ui.texts import check_detail
 
 MASK_HINT = "••••••••"
 
@@ -69,11 +70,16 @@ class ErpPage(QWidget):
         super().__init__()
         self.kind = kind
         self.entry = erp_entry(kind)
-        self.widgets: dict[str, QLineEdit] = {}
+        self.widgets: dict[str, QLineEdit | QComboBox] = {}
         form = QFormLayout(self)
         for spec in self.entry.fields:
-            w: QLineEdit
-            if spec.kind == "secret":
+            w: QLineEdit | QComboBox
+            if spec.kind == "choice":
+                w = QComboBox()
+                for value, text in spec.choices:
+                    w.addItem(_(text), value)
+                w.setCurrentIndex(max(0, w.findData(values.get(spec.name))))
+            elif spec.kind == "secret":
                 w = SecretField(spec.name, bool(secrets.get(spec.name)))
             else:
                 value = values.get(spec.name, "")
@@ -89,8 +95,8 @@ class ErpPage(QWidget):
             self.widgets[spec.name] = w
 
     def values(self) -> dict[str, Any]:
-        return {name: w.text().strip() for name, w in self.widgets.items()
-                if not isinstance(w, SecretField)}
+        return {name: (w.currentData() if isinstance(w, QComboBox) else w.text().strip())
+                for name, w in self.widgets.items() if not isinstance(w, SecretField)}
 
     def secrets(self) -> dict[str, str]:
         return {w.secret_name: w.text().strip() for w in self.widgets.values()
@@ -345,7 +351,7 @@ class SettingsDialog(QDialog):
 
     def validate(self) -> Config:
         config = parse_config(self.form_data(), self.paths.config_file)
-        needed = ["store.token", *erp_entry(config.erp.kind).secrets]
+        needed = ["store.token", *erp_secrets(config.erp)]
         if config.alerts.enabled and config.alerts.username:
             needed.append("alerts.password")
         for name in needed:
@@ -425,7 +431,7 @@ class SettingsDialog(QDialog):
             data = self.form_data()
             data["store"] = {"url": "http://store.invalid/"}
             config = parse_config(data)
-        needed = erp_entry(config.erp.kind).secrets
+        needed = erp_secrets(config.erp)
         values = {n: self._secret(n) or "" for n in needed}
         missing = [n for n in needed if not values[n]]
         if missing:
@@ -471,8 +477,10 @@ def _show_checks(checks: list[Check]) -> str:
     lines = []
     for c in checks:
         mark = "<span style='color:#2E7D32'>✔</span>" if c.ok else \
+            "<span style='color:#E65100'>⚠</span>" if c.ok is None else \
             "<span style='color:#C62828'>✘</span>"
-        lines.append(f"{mark} {_esc(_(c.name))}: {_esc(c.detail)}")
+        detail = check_detail(c.code, c.params, c.detail) if c.code else c.detail
+        lines.append(f"{mark} {_esc(_(c.name))}: {_esc(detail)}")
     return "<br>".join(lines)
 
 

@@ -5,6 +5,7 @@ available as the technical detail."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from ui.i18n import _
@@ -78,6 +79,10 @@ def explain_code(code: str, kind: str) -> str:
                                   "does not list them yet; it may still be working on it. "
                                   "Bridge waits a little and looks again before creating the "
                                   "buyer, so the customer is never created twice."),
+        "order_unconfirmed": _("The ERP did not answer when the order was sent and does not "
+                               "list it yet; it may still be working on it. Bridge waits a "
+                               "little and looks again before sending it, so it is never "
+                               "created twice."),
         "auth_rejected": _("The token was rejected or has expired. Enter the new one in "
                            "Settings."),
         "unreachable": _("Could not connect. Check that the server is on and reachable from "
@@ -103,6 +108,27 @@ def explain_code(code: str, kind: str) -> str:
                           "again by itself."),
         "price_list_unknown": _("The price list in Settings does not exist in the ERP. Choose "
                                 "its exact name."),
+        "calibration_blocking": _("The ERP installation does not match the settings (a "
+                                  "field, a code or a record Bridge needs is not there), so "
+                                  "no order is sent to it until it is fixed; stock and prices "
+                                  "go on. The detail says what to change. Retry checks again."),
+        "fiscal_code_unknown": _("Bridge does not know the ERP's code for this buyer's IVA "
+                                 "condition. Set it in the settings file (the connection test "
+                                 "lists the ERP's codes); the order is sent when it changes."),
+        "fiscal_code_refused": _("The ERP refused the IVA condition code Bridge sent. Set the "
+                                 "ERP's own code (the connection test lists them); the order "
+                                 "is sent when the settings change."),
+        "document_code_refused": _("The ERP refused the document type code Bridge sent. Set "
+                                   "the ERP's own code (the connection test lists them)."),
+        "customer_code_taken": _("The customer code Bridge derives from the buyer's document "
+                                 "already belongs to another customer in the ERP. Fix that "
+                                 "customer in the ERP, or let the ERP assign codes."),
+        "out_of_stock": _("The ERP refused the order for lack of stock of the products named "
+                          "in the detail. Adjust the order or the stock, then retry."),
+        "platform_unknown": _("The e-commerce platform code in Settings does not exist in the "
+                              "ERP. Set the code of the platform configured there."),
+        "motivo_refused": _("The ERP refused the Motivo in Settings. Set one that exists in "
+                            "the ERP."),
         "secret_missing": _("A token or password is missing. Enter it in Settings."),
         "config_field": _("A setting is not valid. Correct it in Settings."),
         "sku_format": _("The product code does not have the ARTICLE!COLOR!SIZE form."),
@@ -204,6 +230,77 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         return entry[1]().format(**d)
     except (KeyError, IndexError, ValueError):
         return fallback
+
+
+CHECK_TEXTS = {
+    "field_ok": lambda: _("present"),
+    "field_missing": lambda: _("this installation's {entity} has no field '{field}', which "
+                               "Bridge sends"),
+    "field_ignored": lambda: _("this installation's {entity} has no field '{field}': what "
+                               "Bridge sends there will be ignored"),
+    "entity_ok": lambda: _("present"),
+    "entity_missing": lambda: _("this installation does not have {entity}"),
+    "entity_undescribed": lambda: _("this installation lists {entity} but does not describe "
+                                    "its fields"),
+    "swagger_ok": lambda: _("read: the installation describes itself"),
+    "swagger_missing": lambda: _("this installation does not describe itself "
+                                 "(swagger.json); checked against its records only"),
+    "swagger_unreadable": lambda: _("could not read the installation's description "
+                                    "(swagger.json); checked against its records only"),
+    "mode_ok": lambda: _("orders go as '{value}'"),
+    "mode_unsupported": lambda: _("this installation has no e-commerce operations "
+                                  "(Operacionecommerce): set 'Orders as' to 'pedido'"),
+    "mode_alternative": lambda: _("orders go as Pedidos; this installation also has "
+                                  "e-commerce operations ('operacion'), where Dragonfish "
+                                  "itself refuses a repeated order"),
+    "price_list_ok": lambda: _("'{value}' is list {list_code}"),
+    "price_list_unknown": lambda: _("there is no price list named '{value}' in the ERP"),
+    "price_list_ambiguous": lambda: _("several price lists are named '{value}' in the ERP"),
+    "record_ok": lambda: _("{what} '{value}' exists"),
+    "record_unverifiable": lambda: _("{what} '{value}' cannot be checked: the installation "
+                                     "does not list them"),
+    "record_is_description": lambda: _("'{value}' is the name of {what} {proposed}: enter "
+                                       "its code, {proposed}"),
+    "record_unknown": lambda: _("the ERP has no {what} '{value}'"),
+    "template_ok": lambda: _("customer '{value}' exists"),
+    "template_unknown": lambda: _("the ERP has no customer with code '{value}'"),
+    "table_unverifiable": lambda: _("the installation does not list its {what} codes: the "
+                                    "codes set cannot be checked"),
+    "code_ok": lambda: _("{label}: {value} = {name}"),
+    "code_by_name": lambda: _("{label}: not set; the installation's {value} ({name}) will be "
+                              "used"),
+    "code_unknown": lambda: _("{label}: code {value} does not exist in this installation"),
+    "code_means_other": lambda: _("{label}: code {value} is '{name}' in this installation; "
+                                  "{label} is {proposed}"),
+    "code_unconfirmed": lambda: _("{label}: code {value} is '{name}' in this installation; "
+                                  "check that it is right"),
+    "code_missing": lambda: _("{label}: not set and not found in the installation's table"),
+    "token_expires": lambda: _("valid, expires in {days} days"),
+    "token_expired": lambda: _("expired: ask ZooLogic for a new one"),
+    "token_not_jwt": lambda: _("this is not the token Dragonfish issues (a JWT)"),
+    "token_no_expiry": lambda: _("the token does not say when it expires"),
+}
+
+
+def check_detail(code: str, params: Iterable[tuple[str, str]], fallback: str) -> str:
+    """A connection test's line in the UI's language (the connector's English where no
+    template fits), with the setting to change when there is one."""
+    d = dict(params)
+    setting = d.get("setting", "")
+    what = {"e-commerce platform": lambda: _("e-commerce platform"),
+            "Motivo": lambda: _("Motivo")}.get(d.get("what", ""))
+    if what is not None:
+        d["what"] = what()
+    template = CHECK_TEXTS.get(code)
+    try:
+        text = template().format(**d) if template else fallback
+    except (KeyError, IndexError, ValueError):
+        text = fallback
+    if setting and template and code not in ("field_ok", "entity_ok", "code_ok", "record_ok",
+                                             "price_list_ok", "template_ok", "mode_ok",
+                                             "code_by_name"):
+        text += " " + _("(setting: {setting})", setting=setting)
+    return text
 
 
 def ago(ts: float | None) -> str:

@@ -1,25 +1,41 @@
-"""Dragonfish (ZooLogic) connector: see shared/specs/erp-apis.md.
+"""Dragonfish (ZooLogic) connector: see shared/specs/erp-apis.md, section "Dragonfish".
 
 Quirks handled here, so the engine never sees them:
-- the token goes raw in `Authorization` (no `Bearer `), the client id in `idCliente`;
+- the token goes raw in `Authorization` (no `Bearer `), the client id in `idCliente`; some
+  installs want a session opened first (`POST Autenticar`): after a 401 (once per request),
+  or always, by setting;
+- answers use each entity's own casing (`CUIT`, `EMail`): every field is read through
+  `answers.field`, case-insensitively;
 - list answers come in an envelope whose `Siguiente` carries the server's own idea of its
-  host: we follow page numbers, never that URL;
-- "no results" is a 404;
+  host: we follow page numbers, never that URL; "no results" is a 404, and an unknown path
+  is a 404 HTML page ("Endpoint not found");
+- `query` is a substring search (SQL LIKE) over several columns: every hit is re-checked
+  exactly; `GET Entity/{code}/` may answer 200 `{}` for an unknown code: a record exists
+  only when the answer carries that code;
 - errors arrive in the HTTP reason phrase (sometimes also in a `Mensaje` body);
-- concurrent writes answer 409 (retried 5 times, 1 s apart) — writes are serialized here;
-- a duplicate order is refused with "La combinación de plataforma y número de operación ya
-  existe": it means the order is already there (reconcile, never a second order).
+- concurrent writes answer 409 (retried 5 times, 1 s apart) — writes are serialized here.
+
+Exactly once needs an ERP-side key that Bridge controls (a `Pedido` has no external-number
+field). Two order modes (`erp.modo_pedidos`):
+- `operacion`: an `Operacionecommerce` with the platform code and the store's order number;
+  Dragonfish refuses a second one ("La combinación de plataforma y número de operación ya
+  existe") and makes the Pedido itself, listed in the operation's `CompAfec`;
+- `pedido`: a `Pedido` whose `Obs` starts with an unambiguous marker of the store's order
+  number (`erp.marcador_obs`), looked up with `query` and re-checked exactly before any resend.
+Customers get a `Codigo` derived from the buyer's document (`erp.codigo_cliente`), so that
+Dragonfish itself refuses a second creation and a lost reply is settled by reading it back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
-import unicodedata
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -31,18 +47,21 @@ from bridge.errors import (
     ConfigError,
     DataError,
     DuplicateError,
-    NotFoundError,
+    OrderConfigError,
     ProtocolError,
 )
-from bridge.http import HttpSide, RetryPolicy, decode_json, make_client
+from bridge.fiscal import Document, TaxCondition
+from bridge.http import HttpSide, RetryPolicy, decode_json, looks_html, make_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
     Check,
+    Finding,
     RowProblem,
     StoreOrder,
     ValidBuyer,
 )
+from connectors.dragonfish.answers import digits, field, fold, name_key, results, same_code, text
 from connectors.dragonfish.config import DragonfishConfig
 from connectors.dragonfish.jwt import read_claims
 
@@ -50,6 +69,8 @@ CATALOG = "ConsultaStockYPrecios/"
 CUSTOMERS = "Cliente/"
 ORDERS = "Pedido/"
 OPERATIONS = "Operacionecommerce/"
+AUTHENTICATE = "Autenticar"
+SWAGGER = "swagger.json"
 PROVINCES = "Provincia/"
 SERVICE_INFO = "ObtenerInformacionServicio"
 
@@ -62,19 +83,13 @@ KNOWN_PROVINCES = {
 }
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
-
-
 def split_sku(sku: str) -> tuple[str, str, str]:
     parts = sku.split("!")
     if len(parts) == 1:
         return parts[0], "", ""
     if len(parts) == 3:
         return parts[0], parts[1], parts[2]
-    raise DataError(f"SKU '{sku}' is neither ARTICULO nor ARTICULO!COLOR!TALLE",
-                    code="sku_format")
+    raise DataError(f"SKU '{sku}' is neither ARTICULO nor ARTICULO!COLOR!TALLE", code="sku_format")
 
 
 class CatalogRow(msgspec.Struct):
@@ -102,7 +117,7 @@ class PricedRow(CatalogRow):
         for `_row` to report)."""
         if not isinstance(row, dict):
             return row
-        return cls(**{f: row.get(f) for f in cls.__struct_fields__})
+        return cls(**{f: field(row, f) for f in cls.__struct_fields__})
 
 
 class CatalogPage(msgspec.Struct):
@@ -125,11 +140,15 @@ def catalog_page(data: Any) -> CatalogPage:
     usual shape, else built from the generic decoding (rows checked one by one by `_row`)."""
     if isinstance(data, CatalogPage):
         return data
-    if not isinstance(data, dict) or not isinstance(data.get("Resultados"), list):
-        raise ProtocolError(f"Dragonfish's answer to {CATALOG} has no 'Resultados' list",
-                            code="bad_response")
-    return CatalogPage([PricedRow.of(r) for r in data["Resultados"]],
-                       data.get("TotalRegistros"), data.get("Siguiente"))
+    if not isinstance(data, dict) or not isinstance(field(data, "Resultados"), list):
+        raise ProtocolError(
+            f"Dragonfish's answer to {CATALOG} has no 'Resultados' list", code="bad_response"
+        )
+    return CatalogPage(
+        [PricedRow.of(r) for r in results(data)],
+        field(data, "TotalRegistros"),
+        field(data, "Siguiente"),
+    )
 
 
 def _number(value: Any) -> Decimal | None:
@@ -144,31 +163,92 @@ def _number(value: Any) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+# the store's IVA conditions and the document kinds, as Dragonfish's tables name them
+CONDITION_NAMES: dict[TaxCondition, tuple[str, ...]] = {
+    TaxCondition.RESPONSABLE_INSCRIPTO: (
+        "responsable inscripto",
+        "iva responsable inscripto",
+        "resp inscripto",
+    ),
+    TaxCondition.CONSUMIDOR_FINAL: ("consumidor final",),
+    TaxCondition.MONOTRIBUTO: (
+        "monotributo",
+        "responsable monotributo",
+        "monotributista",
+        "resp monotributo",
+    ),
+    TaxCondition.EXENTO: ("exento", "iva exento", "sujeto exento", "iva sujeto exento"),
+}
+DOCUMENT_NAMES: dict[str, tuple[str, ...]] = {
+    "DNI": ("dni", "documento nacional de identidad"),
+    "CUIT": ("cuit", "clave unica de identificacion tributaria"),
+}
+# pages read when looking a record up (a LIKE search can match many); bounded
+LOOKUP_PAGES = 20
+LOOKUP_LIMIT = 200
+
+
+class NoSuchEntity(ConfigError):
+    """The install serves no such entity (a 404 HTML page, "Endpoint not found")."""
+
+    default_code = "entity_missing"
+
+
+def match_name(table: Mapping[str, str] | None, names: Iterable[str]) -> str | None:
+    """The code whose description is one of `names` (compared by `name_key`), if exactly
+    one is."""
+    if not table:
+        return None
+    wanted = {name_key(n) for n in names}
+    hits = [code for code, desc in table.items() if name_key(desc) in wanted]
+    return hits[0] if len(hits) == 1 else None
+
+
 class DragonfishClient(HttpSide):
     kind: ClassVar[str] = "dragonfish"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        orders=True, customers=True, incremental_catalog=False, sku_lookup=True,
-        write_concurrency=1)
+        orders=True, customers=True, incremental_catalog=False, sku_lookup=True, write_concurrency=1
+    )
     side = "Dragonfish"
 
-    def __init__(self, config: DragonfishConfig, secrets: Mapping[str, str] | str,
-                 policy: RetryPolicy | None = None,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        config: DragonfishConfig,
+        secrets: Mapping[str, str] | str,
+        policy: RetryPolicy | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         token = secrets if isinstance(secrets, str) else secrets["erp.token"]
-        headers = {"idCliente": config.cliente, "Authorization": token,
-                   "Content-Type": "application/json", "Accept": "application/json"}
+        headers = {
+            "idCliente": config.cliente,
+            "Authorization": token,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         if config.base_de_datos:
             headers["BaseDeDatos"] = config.base_de_datos
         super().__init__(
-            client or make_client(config.endpoint, timeout_s=config.timeout_s,
-                                  verify=config.verify_tls, headers=headers,
-                                  max_connections=config.concurrency + 2),
-            policy)
+            client
+            or make_client(
+                config.endpoint,
+                timeout_s=config.timeout_s,
+                verify=config.verify_tls,
+                headers=headers,
+                max_connections=config.concurrency + 2,
+            ),
+            policy,
+        )
         self.config = config
         self._token = token
         self._lista_code: str | None = None
         self._provinces: dict[str, str | None] = {}
+        self._tables: dict[str, dict[str, str] | None] = {}
+        self._template: dict[str, Any] | None = None
         self._write_lock = asyncio.Lock()
+        # sessions opened with Autenticar (a generation number: requests that saw the same
+        # one fail together and open one new session between them)
+        self.sessions = 0
+        self._session_lock = asyncio.Lock()
 
     # -- errors ------------------------------------------------------------------------------
     def error_message(self, response: httpx.Response) -> str:
@@ -176,68 +256,208 @@ class DragonfishClient(HttpSide):
         body = ""
         try:
             data = response.json()
-            if isinstance(data, dict):
-                body = str(data.get("Mensaje") or data.get("Message") or data.get("message") or "")
+            body = str(field(data, "Mensaje") or field(data, "Message") or "")
         except (ValueError, UnicodeDecodeError):
             pass
-        generic = {"", "bad request", "conflict", "not found", "unauthorized",
-                   "internal server error", "ok"}
+        generic = {
+            "",
+            "bad request",
+            "conflict",
+            "not found",
+            "unauthorized",
+            "internal server error",
+            "ok",
+        }
         if body and (reason.lower() in generic or len(body) > len(reason)):
             return body
         return reason or body
 
-    # -- lists -------------------------------------------------------------------------------
+    # -- session -----------------------------------------------------------------------------
+    async def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        """HttpSide.request, with a session opened by `Autenticar` where the install
+        wants one: before the first request ("siempre"), or after a 401, once ("auto")."""
+        mode = self.config.autenticar
+        if url == AUTHENTICATE or mode == "nunca":
+            return await super().request(method, url, **kw)
+        if mode == "siempre" and self.sessions == 0:
+            await self.open_session(0)
+        seen = self.sessions
+        try:
+            return await super().request(method, url, **kw)
+        except AuthError as exc:
+            if exc.status != 401:
+                raise
+            # a refused request changed nothing: after a new session it can be sent again
+            if not await self.open_session(seen, quiet=True):
+                raise
+        return await super().request(method, url, **kw)
+
+    async def open_session(self, seen: int, *, quiet: bool = False) -> bool:
+        """POST Autenticar unless another request already did since generation `seen`.
+        False (with `quiet`) when Dragonfish refuses it: the caller's own error says more."""
+        async with self._session_lock:
+            if self.sessions != seen:
+                return True
+            try:
+                await super().request(
+                    "POST",
+                    AUTHENTICATE,
+                    json={"IdCliente": self.config.cliente, "JWToken": self._token},
+                )
+            except AuthError:
+                if quiet:
+                    return False
+                raise
+            self.sessions += 1
+            return True
+
+    # -- reading -----------------------------------------------------------------------------
     async def _list(self, path: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        """An envelope, or None for Dragonfish's 404 'no results'."""
-        response = await self.request("GET", path, params=params, decode=True,
-                                      ok=lambda s: 200 <= s < 300 or s == 404)
+        """An envelope, or None for Dragonfish's 404 'no results'. NoSuchEntity when the
+        install serves no such path."""
+        response = await self.request(
+            "GET", path, params=params, decode=True, ok=lambda s: 200 <= s < 300 or s == 404
+        )
         if response.status_code == 404:
+            if looks_html(response):
+                raise NoSuchEntity(
+                    f"Dragonfish serves no '{path}' at {self.config.endpoint} (HTTP 404, "
+                    "Endpoint not found): check erp.endpoint, or this install's version",
+                    status=404,
+                )
             return None
         data = getattr(response, "data", None)
-        if not isinstance(data, dict) or not isinstance(data.get("Resultados"), list):
-            raise ProtocolError(f"Dragonfish's answer to {path} has no 'Resultados' list",
-                                code="bad_response")
+        if not isinstance(data, dict) or not isinstance(field(data, "Resultados"), list):
+            raise ProtocolError(
+                f"Dragonfish's answer to {path} has no 'Resultados' list", code="bad_response"
+            )
         return data
 
-    async def _catalog_page(self, params: dict[str, Any]) -> CatalogPage | None:
-        """A page of ConsultaStockYPrecios (None for the 404 'no results')."""
-        response = await self.request("GET", CATALOG, params=params, decode=True,
-                                      shape=CATALOG_SHAPE,
-                                      ok=lambda s: 200 <= s < 300 or s == 404)
+    async def rows(
+        self, path: str, params: Mapping[str, Any], pages: int = LOOKUP_PAGES
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The rows of a listing, page after page (at most `pages`), objects only."""
+        for page in range(1, pages + 1):
+            data = await self._list(path, {**params, "limit": LOOKUP_LIMIT, "page": page})
+            got = results(data)
+            for row in got:
+                if isinstance(row, dict):
+                    yield row
+            total = field(data, "TotalRegistros")
+            if (
+                not got
+                or not field(data, "Siguiente")
+                or (isinstance(total, int) and page * LOOKUP_LIMIT >= total)
+            ):
+                return
+
+    async def read(self, path: str, code: str) -> dict[str, Any] | None:
+        """One record by its code, or None. Some versions answer 200 with `{}` (or an empty
+        body) for an unknown code: a record exists only if the answer carries that code."""
+        response = await self.request(
+            "GET", f"{path}{quote(code.strip(), safe='')}/", ok=lambda s: 200 <= s < 300 or s == 404
+        )
         if response.status_code == 404:
+            if looks_html(response):
+                raise NoSuchEntity(
+                    f"Dragonfish serves no '{path}' at {self.config.endpoint}", status=404
+                )
             return None
-        data = getattr(response, "data", None)
-        code = params.get("lista")
-        if isinstance(data, CatalogPage) and code is not None and \
-                any(str(r.Lista or "") != code for r in data.Resultados):
-            # rows priced in another list: their price is among the row's `Precios`
-            data = await asyncio.to_thread(decode_json, response, self.side, PRICED_SHAPE)
-        return catalog_page(data)
+        if not response.content.strip():
+            return None
+        data = decode_json(response, self.side)
+        if isinstance(data, dict) and same_code(text(data, "Codigo"), code):
+            return data
+        return None
+
+    async def table(self, path: str) -> dict[str, str] | None:
+        """A code table of the install (Codigo -> Descripcion or Nombre), read once; None
+        when the install does not serve it."""
+        if path not in self._tables:
+            try:
+                self._tables[path] = {
+                    text(r, "Codigo"): text(r, "Descripcion") or text(r, "Nombre")
+                    async for r in self.rows(path, {}, pages=5)
+                    if text(r, "Codigo")
+                }
+            except NoSuchEntity:
+                self._tables[path] = None
+        return self._tables[path]
 
     # -- price list --------------------------------------------------------------------------
+    async def price_lists(self, query: str | None = None) -> list[tuple[str, str]]:
+        """(Codigo, Nombre) of the price lists, all or those a `query` finds."""
+        params = {"query": query} if query else {}
+        return [
+            (text(r, "Codigo"), text(r, "Nombre"))
+            async for r in self.rows(self.config.listas_path, params, pages=5)
+        ]
+
     async def lista_code(self) -> str | None:
-        """The configured price list's code, resolved by name once."""
+        """The configured price list's code, resolved once by an exact (case-, accent- and
+        space-insensitive) match on the list's `Nombre`."""
         name = self.config.lista.strip()
         if not name:
             return None
         if self._lista_code is None:
-            data = await self._list(self.config.listas_path, {"query": name})
-            rows = data["Resultados"] if data else []
-            match = [r for r in rows if _fold(str(r.get("Descripcion", ""))) == _fold(name)]
+            lists = await self.price_lists(name)
+            match = {c for c, n in lists if fold(n) == fold(name)}
             if not match:
-                known = ", ".join(f"'{r.get('Descripcion')}'" for r in rows[:5])
+                # the LIKE search can miss what an exact match finds (`$`, spacing): all
+                lists = await self.price_lists()
+                match = {c for c, n in lists if fold(n) == fold(name)}
+            if not match:
+                known = ", ".join(f"'{n}'" if n else f"code {c} (no Nombre)" for c, n in lists)
                 raise ConfigError(
-                    f"erp.lista: Dragonfish has no price list named '{name}'"
-                    + (f" (similar: {known})" if known else ""), code="price_list_unknown")
-            self._lista_code = str(match[0]["Codigo"])
+                    f"erp.lista: Dragonfish has no price list named '{name}'; its lists are: "
+                    + (known or "none"),
+                    code="price_list_unknown",
+                )
+            if len(match) > 1:
+                raise ConfigError(
+                    f"erp.lista: several Dragonfish price lists are named "
+                    f"'{name}' (codes {', '.join(sorted(match))})",
+                    code="price_list_ambiguous",
+                )
+            self._lista_code = match.pop()
         return self._lista_code
 
     # -- catalog -----------------------------------------------------------------------------
+    async def _catalog_page(self, params: dict[str, Any]) -> CatalogPage | None:
+        """A page of ConsultaStockYPrecios (None for the 404 'no results')."""
+        response = await self.request(
+            "GET",
+            CATALOG,
+            params=params,
+            decode=True,
+            shape=CATALOG_SHAPE,
+            ok=lambda s: 200 <= s < 300 or s == 404,
+        )
+        if response.status_code == 404:
+            if looks_html(response):
+                raise NoSuchEntity(
+                    f"Dragonfish serves no '{CATALOG}' at "
+                    f"{self.config.endpoint}: check erp.endpoint",
+                    status=404,
+                )
+            return None
+        data = getattr(response, "data", None)
+        code = params.get("lista")
+        if (
+            isinstance(data, CatalogPage)
+            and code is not None
+            and any(str(r.Lista or "") != code for r in data.Resultados)
+        ):
+            # rows priced in another list: their price is among the row's `Precios`
+            data = await asyncio.to_thread(decode_json, response, self.side, PRICED_SHAPE)
+        return catalog_page(data)
+
     def _row(self, row: Any, code: str | None) -> CatalogItem | RowProblem:
         if not isinstance(row, CatalogRow) or not str(row.Articulo or "").strip():
             shown = msgspec.structs.asdict(row) if isinstance(row, CatalogRow) else row
-            return RowProblem("?", f"Dragonfish sent a stock row without 'Articulo': "
-                                   f"{shown!r:.120}")
+            return RowProblem(
+                "?", f"Dragonfish sent a stock row without 'Articulo': {shown!r:.120}"
+            )
         art = str(row.Articulo).strip()
         color = str(row.Color or "").strip()
         talle = str(row.Talle or "").strip()
@@ -254,25 +474,30 @@ class DragonfishClient(HttpSide):
         else:
             price = None
             for p in getattr(row, "Precios", None) or []:
-                if isinstance(p, dict) and _fold(str(p.get("Lista", ""))) == _fold(self.config.lista):
-                    price = _number(p.get("Precio"))
+                if fold(text(p, "Lista")) == fold(self.config.lista):
+                    price = _number(field(p, "Precio"))
                     if price is None:
-                        return RowProblem(sku, f"price {p.get('Precio')!r} is not a number")
+                        return RowProblem(sku, f"price {field(p, 'Precio')!r} is not a number")
         if price is not None and price < 0:
             return RowProblem(sku, f"negative price {price} in Dragonfish")
         return CatalogItem(sku=sku, available=available, price=price)
 
     def _catalog_params(self, code: str | None, page: int) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": self.config.page_size, "page": page,
-                                  # without these, items at zero stock or price are left
-                                  # out and the store would keep showing their old stock
-                                  "stockcero": "true", "preciocero": "true"}
+        params: dict[str, Any] = {
+            "limit": self.config.page_size,
+            "page": page,
+            # without these, items at zero stock or price are left
+            # out and the store would keep showing their old stock
+            "stockcero": "true",
+            "preciocero": "true",
+        }
         if code:
             params["lista"] = code
         return params
 
-    async def catalog(self, since: float | None = None
-                      ) -> AsyncIterator[list[CatalogItem | RowProblem]]:
+    async def catalog(
+        self, since: float | None = None
+    ) -> AsyncIterator[list[CatalogItem | RowProblem]]:
         # Dragonfish has no "changed since" filter: always the whole list (diffed by the
         # engine against what was pushed last)
         code = await self.lista_code()
@@ -282,8 +507,9 @@ class DragonfishClient(HttpSide):
         yield [self._row(r, code) for r in first.Resultados]
         total = first.TotalRegistros
         if not isinstance(total, int) or total < 0:
-            raise ProtocolError("Dragonfish's catalog answer has no 'TotalRegistros'",
-                                code="bad_response")
+            raise ProtocolError(
+                "Dragonfish's catalog answer has no 'TotalRegistros'", code="bad_response"
+            )
         # a server may cap `limit` below ours: page by what it really returns
         per_page = self.config.page_size
         got = len(first.Resultados)
@@ -315,8 +541,7 @@ class DragonfishClient(HttpSide):
                 last = data
                 yield [self._row(r, code) for r in data.Resultados]
             # the catalog grew while we paged: keep going while the server says there is more
-            while last is not None and last.Siguiente and \
-                    len(last.Resultados) >= per_page:
+            while last is not None and last.Siguiente and len(last.Resultados) >= per_page:
                 last = await self._catalog_page(self._catalog_params(code, next_page))
                 next_page += 1
                 if last is not None:
@@ -338,60 +563,150 @@ class DragonfishClient(HttpSide):
         return None
 
     # -- customers ---------------------------------------------------------------------------
+    def customer_key(self, buyer: ValidBuyer) -> str | None:
+        """The `Codigo` a new customer for this buyer gets (see `erp.codigo_cliente`), or
+        None when Dragonfish assigns it."""
+        doc, scheme = buyer.document, self.config.codigo_cliente
+        if scheme == "auto":
+            return None
+        if doc.kind == "DNI":
+            return doc.number
+        if scheme == "dni" and doc.dni:
+            return doc.dni
+        return doc.number[:10]
+
+    @staticmethod
+    def is_buyer(row: Mapping[str, Any], doc: Document) -> bool:
+        """Whether a Cliente record is this buyer, by the documents on file (exact)."""
+        cuit = digits(field(row, "Cuit"))
+        nro = digits(field(row, "NroDocumento")).lstrip("0")
+        if doc.kind == "CUIT":
+            if cuit:
+                return cuit == doc.number
+            return nro in {doc.number, doc.dni or "-"}
+        if cuit:
+            return Document("CUIT", cuit).dni == doc.number if len(cuit) == 11 else False
+        return nro == doc.number.lstrip("0")
+
     async def find_customer(self, buyer: ValidBuyer) -> str | None:
         doc = buyer.document
-        wanted_docs = {doc.number} | ({doc.dni} if doc.dni else set())
-        queries = [doc.number] + ([doc.dni] if doc.dni and doc.dni != doc.number else [])
-        if buyer.buyer.email:
-            queries.append(buyer.buyer.email)
-        fields = ("NroDocumento", self.config.field_cuit)
-        for q in queries:
-            data = await self._list(CUSTOMERS, {"query": q})
-            for row in data["Resultados"] if data else []:
-                if not isinstance(row, dict) or not row.get("Codigo"):
-                    continue
-                docs = {"".join(ch for ch in str(row.get(f) or "") if ch.isdigit())
-                        for f in fields} - {""}
-                if doc.kind == "CUIT" and doc.number in docs:
-                    return str(row["Codigo"])
-                if doc.kind == "DNI" and docs & wanted_docs:
-                    return str(row["Codigo"])
-                if q == buyer.buyer.email and str(row.get("EMail", "")).strip().lower() == \
-                        buyer.buyer.email.lower() and not (docs - wanted_docs):
-                    # same e-mail and no conflicting document on file
-                    return str(row["Codigo"])
+        key = self.customer_key(buyer)
+        if key:
+            row = await self.read(CUSTOMERS, key)
+            if row is not None and self.is_buyer(row, doc):
+                return text(row, "Codigo")
+        searches: list[dict[str, str]] = []
+        if doc.kind == "CUIT":
+            searches.append({"Cuit": doc.number})
+        if doc.dni:
+            searches.append({"NroDocumento": doc.dni})
+        searches += [{"query": doc.number}] + (
+            [{"query": doc.dni}] if doc.dni and doc.dni != doc.number else []
+        )
+        for params in searches:
+            # an install that ignores a filter lists everything: only exact hits count
+            async for row in self.rows(CUSTOMERS, params, pages=5):
+                if text(row, "Codigo") and self.is_buyer(row, doc):
+                    return text(row, "Codigo")
+        email = buyer.buyer.email.strip().lower()
+        if email:
+            async for row in self.rows(CUSTOMERS, {"query": email}, pages=5):
+                on_file = {digits(field(row, f)) for f in ("Cuit", "NroDocumento")} - {""}
+                if text(row, "Codigo") and text(row, "EMail").lower() == email and not on_file:
+                    # the same e-mail and no document on file that says otherwise
+                    return text(row, "Codigo")
         return None
 
     async def province_code(self, name: str) -> str | None:
-        key = _fold(name)
+        key = fold(name)
         if not key:
             return None
         if key in KNOWN_PROVINCES:
             return KNOWN_PROVINCES[key]
         if key not in self._provinces:
-            data = await self._list(PROVINCES, {"query": name})
-            rows = data["Resultados"] if data else []
-            exact = [r for r in rows if _fold(str(r.get("Descripcion", ""))) == key]
+            rows = [r async for r in self.rows(PROVINCES, {"query": name}, pages=2)]
+            exact = [r for r in rows if fold(text(r, "Descripcion")) == key]
             pick = exact or (rows if len(rows) == 1 else [])
-            self._provinces[key] = str(pick[0]["Codigo"]) if pick else None
+            self._provinces[key] = text(pick[0], "Codigo") if pick else None
         return self._provinces[key]
+
+    async def template(self) -> dict[str, Any] | None:
+        """The template customer (`erp.cliente_plantilla`), read once."""
+        code = self.config.cliente_plantilla.strip()
+        if not code:
+            return None
+        if self._template is None:
+            row = await self.read(CUSTOMERS, code)
+            if row is None:
+                raise ConfigError(
+                    f"erp.cliente_plantilla: Dragonfish has no customer with code '{code}'",
+                    code="template_unknown",
+                )
+            self._template = row
+        return self._template
+
+    async def situacion_fiscal(self, condition: TaxCondition) -> str:
+        """Dragonfish's code for an IVA condition: the setting, else the install's own
+        table by name. Never guessed."""
+        code = self.config.situacion_fiscal.get(condition.value)
+        if code:
+            return code
+        found = match_name(
+            await self.table(self.config.situaciones_path), CONDITION_NAMES[condition]
+        )
+        if found:
+            return found
+        raise OrderConfigError(
+            f"Bridge does not know Dragonfish's SituacionFiscal code for "
+            f"'{condition.value.replace('_', ' ')}': set erp.situacion_fiscal."
+            f"{condition.value} (`bridge doctor` lists the install's codes)",
+            code="fiscal_code_unknown",
+        )
+
+    async def tipo_documento(self, kind: str) -> str | None:
+        """Dragonfish's TipoDocumento code for "DNI" or "CUIT": the setting, else the
+        install's table by name, else the template customer's when its document is of that
+        kind; None when unknown."""
+        code = self.config.tipo_documento.get(kind)
+        if code:
+            return code
+        found = match_name(await self.table(self.config.tipos_documento_path), DOCUMENT_NAMES[kind])
+        if found:
+            return found
+        tpl = await self.template()
+        if tpl is not None and text(tpl, "TipoDocumento"):
+            nro = digits(field(tpl, "NroDocumento"))
+            tpl_kind = "CUIT" if len(nro) == 11 else "DNI" if len(nro) in (7, 8) else ""
+            if tpl_kind == kind:
+                return text(tpl, "TipoDocumento")
+        return None
 
     async def customer_body(self, vb: ValidBuyer) -> dict[str, Any]:
         b, doc, cfg = vb.buyer, vb.document, self.config
-        body: dict[str, Any] = {"Nombre": b.business_name[:60]}
-        nro = doc.dni or doc.number
+        body: dict[str, Any] = {}
+        tpl = await self.template()
+        for name in cfg.plantilla_campos:
+            value = field(tpl, name)
+            if value not in (None, ""):
+                body[name] = value
+        key = self.customer_key(vb)
+        if key:
+            body["Codigo"] = key
+        body["Nombre"] = b.business_name[:60]
+        # TipoDocumento describes NroDocumento: a person's DNI (also inside a CUIT), or a
+        # company's CUIT where the field is long enough; the CUIT itself goes in `Cuit`
+        if doc.kind == "CUIT":
+            body["Cuit"] = doc.number
+        nro, nro_kind = (doc.dni, "DNI") if doc.dni else (doc.number, doc.kind)
         if len(nro) <= cfg.nro_documento_max:
             body["NroDocumento"] = nro
-        if doc.kind == "CUIT":
-            body[cfg.field_cuit] = doc.number
-        body[cfg.field_tipo_documento] = cfg.tipo_documento.get(doc.kind, doc.kind)
-        code = cfg.situacion_fiscal.get(vb.condition.value)
-        if code is None:
-            raise ConfigError(f"erp.situacion_fiscal has no code for '{vb.condition.value}'",
-                              code="config_field")
-        body[cfg.field_situacion_fiscal] = code
+            tipo = await self.tipo_documento(nro_kind)
+            if tipo:
+                body["TipoDocumento"] = tipo
+        situacion = await self.situacion_fiscal(vb.condition)
+        body["SituacionFiscal"] = int(situacion) if situacion.isdigit() else situacion
         if b.email:
-            body["EMail"] = b.email
+            body["Email"] = b.email
         if b.phone:
             body["Movil"] = b.phone[:30]
         a = b.address
@@ -414,43 +729,174 @@ class DragonfishClient(HttpSide):
         lista = await self.lista_code()
         if lista:
             body["ListaDePrecio"] = lista
+        if cfg.vendedor:
+            body["Vendedor"] = cfg.vendedor
         return body
+
+    def _refusal(self, exc: DataError, what: str, body: Mapping[str, Any]) -> BridgeError:
+        """A refused write, said in terms of the setting that fixes it where there is one."""
+        said = fold(exc.server_message or exc.message)
+        if "situacion fiscal" in said:
+            return OrderConfigError(
+                f"Dragonfish refused {what}: SituacionFiscal "
+                f"{field(body, 'SituacionFiscal')!r} is not in this install's table "
+                f"({exc.server_message}); set erp.situacion_fiscal to this install's codes "
+                "(`bridge doctor` lists them)",
+                code="fiscal_code_refused",
+                server_message=exc.server_message,
+                status=exc.status,
+            )
+        if "tipo de documento" in said or "tipodocumento" in said:
+            return OrderConfigError(
+                f"Dragonfish refused {what}: TipoDocumento "
+                f"{field(body, 'TipoDocumento')!r} is not in this install's table "
+                f"({exc.server_message}); set erp.tipo_documento to this install's codes "
+                "(`bridge doctor` lists them)",
+                code="document_code_refused",
+                server_message=exc.server_message,
+                status=exc.status,
+            )
+        if "motivo" in said:
+            return ConfigError(
+                f"erp.motivo: Dragonfish refused {what}: {exc.server_message}",
+                code="motivo_refused",
+                server_message=exc.server_message,
+            )
+        if "plataforma" in said and ("no existe" in said or "inexistente" in said):
+            return ConfigError(
+                f"erp.ecommerce: Dragonfish has no e-commerce platform "
+                f"'{self.config.ecommerce}' ({exc.server_message}); set the code of the "
+                "platform configured in Dragonfish",
+                code="platform_unknown",
+                server_message=exc.server_message,
+            )
+        if "lista" in said and ("no existe" in said or "inexistente" in said):
+            return ConfigError(
+                f"erp.lista: Dragonfish refused {what}: {exc.server_message}",
+                code="price_list_refused",
+                server_message=exc.server_message,
+            )
+        return exc
 
     async def create_customer(self, buyer: ValidBuyer) -> str:
         body = await self.customer_body(buyer)
-        async with self._write_lock:
-            data = await self.call_json("POST", CUSTOMERS, json=body, write=True)
-        if not isinstance(data, dict) or not data.get("Codigo"):
-            raise AmbiguousWriteError("Dragonfish created a customer but did not say its code",
-                                      code="bad_response")
-        return str(data["Codigo"])
+        key = body.get("Codigo")
+        who = f"customer {buyer.buyer.business_name} ({buyer.document.formatted()})"
+        try:
+            async with self._write_lock:
+                data = await self.call_json("POST", CUSTOMERS, json=body, write=True)
+        except AmbiguousWriteError:
+            if key:
+                row = await self.read(CUSTOMERS, key)
+                if row is not None and self.is_buyer(row, buyer.document):
+                    return str(key)
+            raise
+        except DataError as exc:
+            if not key or self.config.duplicate_phrase.lower() not in fold(exc.server_message):
+                raise self._refusal(exc, who, body) from None
+            # the code is taken: by this buyer (an earlier creation whose reply was lost)...
+            row = await self.read(CUSTOMERS, key)
+            if row is not None and self.is_buyer(row, buyer.document):
+                return str(key)
+            # ...or by somebody else
+            other = f"'{text(row, 'Nombre')}'" if row else "another customer"
+            raise DataError(
+                f"Cannot create {who} in Dragonfish: code {key} already belongs to {other}, "
+                "with other documents. Set erp.codigo_cliente to 'auto' (Dragonfish assigns "
+                "codes) or 'cuit10', or fix that customer in Dragonfish",
+                code="customer_code_taken",
+                server_message=exc.server_message,
+                status=exc.status,
+            ) from None
+        code = text(data, "Codigo") or str(key or "")
+        if not code:
+            raise AmbiguousWriteError(
+                "Dragonfish created a customer but did not say its code", code="bad_response"
+            )
+        return code
 
     # -- orders ------------------------------------------------------------------------------
-    async def find_order(self, order: StoreOrder) -> str | None:
-        data = await self._list(OPERATIONS, {"Ecommerce": self.config.ecommerce,
-                                             "Numero": order.number})
-        for row in data["Resultados"] if data else []:
-            if isinstance(row, dict) and str(row.get("Numero")) == order.number and row.get("Pedido"):
-                return str(row["Pedido"])
-        return None
+    def orders_keyed(self) -> bool:
+        """Only an operation is refused a second time (its platform and number are unique);
+        a Pedido has no such key: a send whose answer was lost waits for the settle window
+        when the lookup by its marker does not find it yet."""
+        return self.config.modo_pedidos == "operacion"
+
+    def marker(self, order: StoreOrder) -> str:
+        """What starts the Obs of every document Bridge makes for this store order."""
+        return self.config.marcador_obs.format(numero=order.number.strip())
+
+    @staticmethod
+    def has_marker(obs: str, marker: str) -> bool:
+        """`obs` starts with exactly `marker` (VXM:VM-00012 is not VXM:VM-000123)."""
+        return (
+            re.match(re.escape(marker) + r"(?![0-9A-Za-z_-])", obs.strip(), re.IGNORECASE)
+            is not None
+        )
+
+    def _obs(self, order: StoreOrder) -> str:
+        parts = (self.marker(order), f"Pedido web {order.number}", order.payment_terms, order.notes)
+        return " | ".join(x.strip() for x in parts if x and x.strip())[:250]
+
+    @staticmethod
+    def _lines(order: StoreOrder) -> list[tuple[StoreOrder, Any, Decimal]]:
+        out = []
+        for item in order.items:
+            net = (item.unit_price * (Decimal(100) - item.discount_pct) / Decimal(100)).quantize(
+                Decimal("0.0001"), rounding=ROUND_HALF_UP
+            )
+            out.append((order, item, net))
+        return out
+
+    def operation_body(
+        self, order: StoreOrder, customer_code: str, buyer: ValidBuyer | None
+    ) -> dict[str, Any]:
+        lines = []
+        total = Decimal(0)
+        for _, item, net in self._lines(order):
+            art, color, talle = split_sku(item.sku)
+            amount = net * item.quantity
+            total += amount
+            lines.append(
+                {
+                    "Articulo": art,
+                    "Color": color,
+                    "Talle": talle,
+                    "Cantidad": item.quantity,
+                    "Precio": float(net),
+                    "Descuento": 0,
+                    "Monto": float(amount),
+                }
+            )
+        return {
+            "Ecommerce": self.config.ecommerce,
+            "Numero": order.number.strip(),
+            "ClienteEcom": (buyer.buyer.id if buyer else "") or order.buyer.id,
+            "ClienteDragon": customer_code,
+            "TipoComprobante": "Pedido",
+            "PublicacionDetalle": lines,
+            "Total": float(total),
+            "Obs": self._obs(order),
+        }
 
     async def order_body(self, order: StoreOrder, customer_code: str) -> dict[str, Any]:
         cfg = self.config
         lines = []
-        for item in order.items:
+        for _, item, net in self._lines(order):
             art, color, talle = split_sku(item.sku)
-            net = (item.unit_price * (Decimal(100) - item.discount_pct) / Decimal(100)).quantize(
-                Decimal("0.0001"), rounding=ROUND_HALF_UP)
-            lines.append({"Articulo": art, "Color": color, "Talle": talle,
-                          "Cantidad": float(item.quantity), "Precio": float(net)})
-        obs = " | ".join(x for x in (f"Pedido web {order.number}", order.payment_terms,
-                                     order.notes) if x)
+            lines.append(
+                {
+                    "Articulo": art,
+                    "Color": color,
+                    "Talle": talle,
+                    "Cantidad": item.quantity,
+                    "Precio": float(net),
+                }
+            )
         body: dict[str, Any] = {
             "Cliente": customer_code,
             "Motivo": cfg.motivo,
-            "NroOPEcommerce": order.number,
-            cfg.field_ecommerce: cfg.ecommerce,
-            "Obs": obs[:250],
+            "Obs": self._obs(order),
             "FacturaDetalle": lines,
         }
         lista = await self.lista_code()
@@ -460,24 +906,104 @@ class DragonfishClient(HttpSide):
             body["Vendedor"] = cfg.vendedor
         return body
 
-    async def create_order(self, order: StoreOrder, customer_code: str,
-                           buyer: ValidBuyer | None = None) -> str:
-        body = await self.order_body(order, customer_code)
+    @staticmethod
+    def operation_reference(row: Mapping[str, Any]) -> str | None:
+        """The ERP reference of an operation: the Pedido Dragonfish made from it (its
+        `CompAfec`), else the operation itself."""
+        made = [c for c in (field(row, "CompAfec") or []) if text(c, "Codigo")]
+        pedidos = [c for c in made if "pedido" in fold(text(c, "TipoCompCaracter"))]
+        pick = (pedidos or made or [None])[0]
+        if pick is not None:
+            return text(pick, "Codigo")
+        return f"Operacionecommerce {text(row, 'Codigo')}" if text(row, "Codigo") else None
+
+    async def _find_operation(self, order: StoreOrder) -> dict[str, Any] | None:
+        number, eco = order.number.strip(), self.config.ecommerce
+        for params in ({"Ecommerce": eco, "Numero": number}, {"query": number}):
+            async for row in self.rows(OPERATIONS, params):
+                if text(row, "Numero") == number and same_code(text(row, "Ecommerce"), eco):
+                    return row
+        return None
+
+    async def _find_pedido(self, order: StoreOrder) -> str | None:
+        marker = self.marker(order)
+        async for row in self.rows(ORDERS, {"query": marker}):
+            if text(row, "Codigo") and self.has_marker(text(row, "Obs"), marker):
+                return text(row, "Codigo")
+        return None
+
+    async def find_order(self, order: StoreOrder) -> str | None:
+        """The document already made for this store order, by the current mode's key and
+        then the other's (an order sent before the mode was changed)."""
+        if self.config.modo_pedidos == "operacion":
+            op = await self._find_operation(order)
+            if op is not None:
+                return self.operation_reference(op)
+            return await self._find_pedido(order)
+        found = await self._find_pedido(order)
+        if found:
+            return found
+        try:
+            op = await self._find_operation(order)
+        except NoSuchEntity:
+            return None
+        return self.operation_reference(op) if op is not None else None
+
+    def _stock_refusal(self, exc: DataError, order: StoreOrder) -> DataError | None:
+        said = exc.server_message or exc.message
+        if self.config.stock_phrase.lower() not in fold(said):
+            return None
+        skus = [
+            i.sku
+            for i in order.items
+            if i.sku.lower() in said.lower() or split_sku(i.sku)[0].lower() in said.lower()
+        ]
+        skus = skus or [i.sku for i in order.items]
+        return DataError(
+            f"Dragonfish refused order {order.number} for lack of stock of "
+            f"{', '.join(skus)} ({said}). Adjust the order or the stock, then retry it",
+            code="out_of_stock",
+            server_message=exc.server_message,
+            status=exc.status,
+        )
+
+    async def create_order(
+        self, order: StoreOrder, customer_code: str, buyer: ValidBuyer | None = None
+    ) -> str:
+        operation = self.config.modo_pedidos == "operacion"
+        if operation:
+            path, body = OPERATIONS, self.operation_body(order, customer_code, buyer)
+        else:
+            path, body = ORDERS, await self.order_body(order, customer_code)
         try:
             async with self._write_lock:
-                data = await self.call_json("POST", ORDERS, json=body, write=True)
+                data = await self.call_json("POST", path, json=body, write=True)
         except DataError as exc:
-            text = (exc.server_message or "").lower()
-            if self.config.duplicate_phrase.lower() in text and "operaci" in text:
+            said = fold(exc.server_message)
+            if operation and self.config.duplicate_phrase.lower() in said and "operacion" in said:
                 raise DuplicateError(
                     f"Dragonfish already has order {order.number} ({exc.server_message})",
-                    server_message=exc.server_message, status=exc.status) from None
-            raise
-        if not isinstance(data, dict) or not data.get("Codigo"):
+                    server_message=exc.server_message,
+                    status=exc.status,
+                ) from None
+            raise (
+                self._stock_refusal(exc, order) or self._refusal(exc, f"order {order.number}", body)
+            ) from None
+        ref = (
+            self.operation_reference(data)
+            if operation and isinstance(data, dict)
+            else text(data, "Codigo") or None
+        )
+        if operation and (ref is None or ref.startswith("Operacionecommerce")):
+            # an answer without CompAfec: the operation's own record says what was made
+            op = await self._find_operation(order)
+            ref = self.operation_reference(op) if op is not None else ref
+        if not ref:
             raise AmbiguousWriteError(
                 f"Dragonfish accepted order {order.number} but did not say its code",
-                code="bad_response")
-        return str(data["Codigo"])
+                code="bad_response",
+            )
+        return ref
 
     # -- doctor ------------------------------------------------------------------------------
     def token_expiry(self) -> float | None:
@@ -485,23 +1011,61 @@ class DragonfishClient(HttpSide):
             exp = read_claims(self._token).get("exp")
         except ValueError:
             return None
+        if isinstance(exp, bool):
+            return None
+        if isinstance(exp, str):  # some tokens carry it as a JSON string
+            try:
+                return float(exp.strip())
+            except ValueError:
+                return None
         return float(exp) if isinstance(exp, (int, float)) else None
+
+    async def calibrate(self) -> list[Finding]:
+        from connectors.dragonfish.calibration import calibrate
+
+        return await calibrate(self)
 
     async def checks(self) -> list[Check]:
         out: list[Check] = []
         try:
-            await self.request("GET", SERVICE_INFO)
+            await super().request("GET", SERVICE_INFO)
             out.append(Check("ERP reachable", True, self.config.endpoint))
         except BridgeError as exc:
             return [Check("ERP reachable", False, exc.message)]
-        exp = self.token_expiry()
-        if exp is None:
-            out.append(Check("ERP token format", False,
-                             "the token is not a JWT; Dragonfish expects the JWT it issued"))
+        try:
+            read_claims(self._token)
+        except ValueError as exc:
+            out.append(
+                Check(
+                    "ERP token format",
+                    False,
+                    f"the token is not a JWT ({exc}); Dragonfish expects the JWT "
+                    "that ZooLogic issued",
+                    code="token_not_jwt",
+                )
+            )
         else:
-            days = (exp - time.time()) / 86400
-            out.append(Check("ERP token expiry", days > 0,
-                             f"expires in {days:.0f} days" if days > 0 else "expired"))
+            exp = self.token_expiry()
+            if exp is None:
+                out.append(
+                    Check(
+                        "ERP token expiry",
+                        None,
+                        "the token says no expiry date",
+                        code="token_no_expiry",
+                    )
+                )
+            else:
+                days = (exp - time.time()) / 86400
+                out.append(
+                    Check(
+                        "ERP token expiry",
+                        days > 0,
+                        f"expires in {days:.0f} days" if days > 0 else "expired",
+                        code="token_expires" if days > 0 else "token_expired",
+                        params=(("days", f"{days:.0f}"),),
+                    )
+                )
         try:
             await self._list(CATALOG, {"limit": 1, "page": 1})
             out.append(Check("ERP token", True, "accepted"))
@@ -511,14 +1075,7 @@ class DragonfishClient(HttpSide):
         except BridgeError as exc:
             out.append(Check("ERP stock query", False, exc.message))
             return out
-        if self.config.lista:
-            try:
-                code = await self.lista_code()
-                out.append(Check("ERP price list", True, f"'{self.config.lista}' = {code}"))
-            except (ConfigError, NotFoundError) as exc:
-                out.append(Check("ERP price list", False, exc.message))
-            except BridgeError as exc:
-                out.append(Check("ERP price list", False, exc.message))
+        out += [f.as_check() for f in await self.calibrate()]
         return out
 
 

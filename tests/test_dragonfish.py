@@ -1,0 +1,511 @@
+"""The Dragonfish connector against a Dragonfish that behaves like the spec (the simulator,
+over loopback): price lists by Nombre, customers by exact CUIT/document, derived customer
+codes, both order modes with lost replies, Autenticar, fiscal codes and calibration."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bridge.config import load_config
+from bridge.errors import ConfigError, DataError, OrderConfigError
+from bridge.fiscal import TaxCondition, make_cuit, parse_document
+from bridge.model import Buyer, ValidBuyer
+from bridge.registry import make_erp
+from bridge.state import OrderState
+from connectors.dragonfish.client import DragonfishClient
+from connectors.dragonfish.config import DragonfishConfig
+from connectors.dragonfish.jwt import make_token, password_hmac
+from connectors.dragonfish.simcatalog import SimCatalog
+from connectors.dragonfish.simulator import DragonfishSimulator
+from connectors.store.simulator import StoreSimulator
+from tests.conftest import FAST, STORE_TOKEN, WRITE_ROUTE, docs_for, make_engine, write_profile
+
+MODES = ("operacion", "pedido")
+
+
+@contextlib.asynccontextmanager
+async def world(tmp_path: Path, *, mode: str = "operacion", erp: dict[str, Any] | None = None,
+                sync: dict[str, Any] | None = None, **sim_kw: Any) -> AsyncIterator[Any]:
+    """A Dragonfish simulator built with `sim_kw`, the store simulator, and an engine whose
+    profile sets `erp`."""
+    catalog = SimCatalog.generate(60, seed=11)
+    sim = DragonfishSimulator(catalog=catalog, write_hold_s=0.0, **sim_kw)
+    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")),
+                           seed=3)
+    await sim.start()
+    await store.start()
+    paths = write_profile(tmp_path, store.base_url, sim.base_url, sim.cliente,
+                          erp={"modo_pedidos": mode, **(erp or {})}, **(sync or {}))
+    engine = make_engine(paths, sim)
+    await engine.open()
+    try:
+        yield sim, store, engine
+    finally:
+        await engine.stop()
+        engine.close()
+        await store.stop()
+        await sim.stop()
+
+
+def client_for(sim: DragonfishSimulator, **cfg: Any) -> DragonfishClient:
+    config = DragonfishConfig(endpoint=sim.base_url, cliente=sim.cliente,
+                              **{"lista": "MAYOR $", "motivo": "VENTA WEB", **cfg})
+    erp = make_erp(config, {"erp.token": sim.token}, FAST)
+    assert isinstance(erp, DragonfishClient)
+    return erp
+
+
+async def raw_post(sim: DragonfishSimulator, path: str, body: dict[str, Any]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=sim.base_url, verify=False, headers={
+            "idCliente": sim.cliente, "Authorization": sim.token}) as c:
+        if sim.require_autenticar:
+            await c.post("Autenticar", json={"IdCliente": sim.cliente, "JWToken": sim.token})
+        return await c.post(path, json=body)
+
+
+def valid_buyer(tax_id: str, condition: str = "responsable_inscripto", **kw: Any) -> ValidBuyer:
+    b = Buyer(id="cus_1", business_name=kw.pop("name", "Comprador SA"), tax_id=tax_id,
+              tax_condition=condition, **kw)
+    return ValidBuyer(b, parse_document(tax_id), TaxCondition(condition))
+
+
+# -- price list ---------------------------------------------------------------------------------
+async def test_price_list_is_found_by_its_nombre_exactly() -> None:
+    sim = DragonfishSimulator()
+    await sim.start()
+    try:
+        for name in ("MAYOR $", "  mayor   $ ", "Mayor $"):
+            erp = client_for(sim, lista=name)
+            assert await erp.lista_code() == "LISTA1"  # not "MAYOR $ USD", which shares it
+            await erp.aclose()
+        erp = client_for(sim, lista="MAYOR")
+        with pytest.raises(ConfigError) as exc:
+            await erp.lista_code()
+        # the merchant is told the real names
+        assert exc.value.code == "price_list_unknown"
+        assert "'MAYOR $'" in exc.value.message and "'MAYOR $ USD'" in exc.value.message
+        await erp.aclose()
+    finally:
+        await sim.stop()
+
+
+# -- customers ----------------------------------------------------------------------------------
+async def test_a_company_already_in_dragonfish_is_found_by_its_cuit_only(tmp_path: Path) -> None:
+    async with world(tmp_path) as (sim, store, engine):
+        buyer = store.factory.buyers.by_condition("responsable_inscripto")[0]
+        cuit = "".join(c for c in buyer["tax_id"] if c.isdigit())
+        # entered by hand in the office: its own code, its CUIT, no e-mail, no NroDocumento
+        r = await raw_post(sim, "Cliente/", {"Codigo": "EMP01", "Nombre": "A mano SRL",
+                                             "Cuit": cuit, "SituacionFiscal": 1})
+        assert r.status_code == 201
+        o = store.add_order(buyer={**buyer, "email": "otro@ejemplo.com.ar"})
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        assert list(sim.customers) == ["EMP01"]
+        [doc] = docs_for(sim, o["number"])
+        assert doc["Cliente"] == "EMP01"
+
+
+async def test_like_search_false_positives_are_not_taken_for_the_buyer(tmp_path: Path) -> None:
+    async with world(tmp_path) as (sim, store, engine):
+        dni = "1234567"
+        # `query=1234567` finds both (LIKE '%1234567%'); neither is this buyer
+        for body in ({"Codigo": "X1", "Nombre": "Otro", "NroDocumento": "11234567",
+                      "TipoDocumento": "05", "SituacionFiscal": 3},
+                     {"Codigo": "X2", "Nombre": "Otra SA", "Cuit": make_cuit("30", "71234567"),
+                      "SituacionFiscal": 1}):
+            assert (await raw_post(sim, "Cliente/", body)).status_code == 201
+        o = store.add_order(buyer__tax_id=dni, buyer__tax_condition="consumidor_final",
+                            buyer__email="")
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        new = sim.customers[dni]  # created, with the DNI as its code
+        assert new["NroDocumento"] == dni and new["TipoDocumento"] == "05"
+        assert new["SituacionFiscal"] == 3  # Consumidor Final in Dragonfish's own table
+        [doc] = docs_for(sim, o["number"])
+        assert doc["Cliente"] == dni
+
+
+async def test_unknown_code_answers_200_empty_and_is_not_a_customer() -> None:
+    sim = DragonfishSimulator(unknown_code_answer="empty")
+    await sim.start()
+    erp = client_for(sim)
+    try:
+        async with httpx.AsyncClient(base_url=sim.base_url, headers={
+                "idCliente": sim.cliente, "Authorization": sim.token}) as c:
+            r = await c.get("Cliente/28999111/")
+        assert r.status_code == 200 and r.json() == {}
+        assert await erp.read("Cliente/", "28999111") is None
+        vb = valid_buyer("28999111", "consumidor_final")
+        assert await erp.find_customer(vb) is None
+        code = await erp.create_customer(vb)
+        assert code == "28999111" and (await erp.read("Cliente/", code)) is not None
+        assert await erp.find_customer(vb) == code
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+@pytest.mark.parametrize(("scheme", "tax_id", "expected"), [
+    ("dni", "20-17254359-7", "17254359"),
+    ("dni", "30-71234567-1", "3071234567"),
+    ("cuit10", "20-17254359-7", "2017254359"),
+    ("dni", "17.254.359", "17254359"),
+    ("auto", "20-17254359-7", None),
+])
+def test_customer_codes_derived_from_the_document(scheme: str, tax_id: str,
+                                                  expected: str | None) -> None:
+    config = DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C",
+                              codigo_cliente=scheme)
+    doc = parse_document(tax_id)
+    condition = "monotributo" if doc.kind == "CUIT" else "consumidor_final"
+    erp = DragonfishClient(config, "t")
+    assert erp.customer_key(valid_buyer(tax_id, condition)) == expected
+
+
+async def test_a_customer_creation_whose_reply_was_lost_is_settled_by_reading_its_code(
+        tmp_path: Path) -> None:
+    """No waiting (write_settle_s is long here): the code was Bridge's choice, so reading
+    it back says whether the creation landed, and a repeat is refused by Dragonfish."""
+    async with world(tmp_path, sync={"write_settle_s": 600}) as (sim, store, engine):
+        sim.faults.script("POST", "cliente", "drop_after")
+        o = store.add_order()
+        await engine.sync_now("orders")
+        assert len(sim.customers) == 1
+        engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        assert sim.count("cliente", "POST") == 1 and len(sim.customers) == 1
+        [doc] = docs_for(sim, o["number"])
+        assert doc["Cliente"] == next(iter(sim.customers))
+
+
+async def test_a_code_taken_by_somebody_else_is_a_clear_data_error(tmp_path: Path) -> None:
+    async with world(tmp_path) as (sim, store, engine):
+        dni = "30111222"
+        assert (await raw_post(sim, "Cliente/", {"Codigo": dni, "Nombre": "Proveedor Viejo",
+                                                 "SituacionFiscal": 3})).status_code == 201
+        o = store.add_order(buyer__tax_id=dni, buyer__tax_condition="consumidor_final")
+        other = store.add_order()
+        await engine.sync_now("orders")
+        row = engine.state.get_order(o["id"])
+        assert row.state == OrderState.FAILED and row.failure_kind == "data"
+        [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{o['id']}"]
+        assert err["code"] == "customer_code_taken"
+        assert "Proveedor Viejo" in err["message"] and "erp.codigo_cliente" in err["message"]
+        assert engine.state.get_order(other["id"]).state == OrderState.DONE
+
+
+async def test_template_customer_defaults_are_copied(tmp_path: Path) -> None:
+    async with world(tmp_path, erp={"cliente_plantilla": "WEB"}) as (sim, store, engine):
+        assert (await raw_post(sim, "Cliente/", {
+            "Codigo": "WEB", "Nombre": "Plantilla web", "SituacionFiscal": 3,
+            "CondicionDePago": "CTA30", "Vendedor": "V01"})).status_code == 201
+        store.add_order()
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        [made] = [c for code, c in sim.customers.items() if code != "WEB"]
+        assert made["CondicionDePago"] == "CTA30" and made["Vendedor"] == "V01"
+
+
+async def test_exento_code_comes_from_the_installs_own_table(tmp_path: Path) -> None:
+    async with world(tmp_path) as (sim, store, engine):
+        buyer = store.factory.buyers.by_condition("exento")[0]
+        store.add_order(buyer=buyer)
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        [made] = sim.customers.values()
+        assert made["SituacionFiscal"] == 4  # "Exento" in this install's SituacionFiscal
+
+
+async def test_a_refused_fiscal_code_is_explained_and_only_that_order_waits() -> None:
+    sim = DragonfishSimulator()
+    await sim.start()
+    erp = client_for(sim, situacion_fiscal={"responsable_inscripto": "9"})
+    try:
+        with pytest.raises(OrderConfigError) as exc:
+            await erp.create_customer(valid_buyer(make_cuit("30", "71234567")))
+        assert exc.value.code == "fiscal_code_refused"
+        assert "9" in exc.value.message
+        assert "erp.situacion_fiscal" in exc.value.message
+        assert sim.customers == {}
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+# -- orders, both modes -------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_lost_reply_ends_with_one_document(tmp_path: Path, mode: str) -> None:
+    async with world(tmp_path, mode=mode) as (sim, store, engine):
+        o = store.add_order()
+        sim.faults.script("POST", WRITE_ROUTE[mode], "drop_after")
+        await engine.sync_now("orders")
+        assert len(docs_for(sim, o["number"])) == 1
+        engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        [doc] = docs_for(sim, o["number"])
+        assert sim.count(WRITE_ROUTE[mode], "POST") == 1
+        assert store.orders[o["id"]]["erp_reference"] == doc["Codigo"]
+        if mode == "operacion":
+            assert len(sim.operations) == 1
+
+
+async def test_operacion_a_second_send_is_refused_by_dragonfish_and_reconciled(
+        tmp_path: Path) -> None:
+    async with world(tmp_path) as (sim, store, engine):
+        seen: list[str] = []
+        engine.events.subscribe(lambda e: seen.append(e.code))
+        o = store.add_order()
+        await engine.sync_now("orders")
+        [doc] = docs_for(sim, o["number"])
+        # Bridge's state is lost (a restored backup) and the store lists it again
+        engine.state._db.execute("DELETE FROM outbox")
+        store.orders[o["id"]]["erp_status"] = "pending"
+        await engine.sync_now("orders")
+        assert sim.count("operacionecommerce", "POST") == 2  # refused the second time
+        assert docs_for(sim, o["number"]) == [doc] and len(sim.operations) == 1
+        assert store.orders[o["id"]]["erp_reference"] == doc["Codigo"]
+        assert "order_reconciled" in seen
+
+
+async def test_pedido_marker_is_exact(tmp_path: Path) -> None:
+    """A Pedido for order 123 must not be taken for order 12 when 12 is reconciled."""
+    async with world(tmp_path, mode="pedido") as (sim, store, engine):
+        o12 = store.add_order(number="12")
+        o123 = store.add_order(number="123")
+        sim.faults.script("POST", "pedido", 503)  # 12 fails (not sent)
+        await engine.sync_now("orders")
+        assert docs_for(sim, "12") == [] and len(docs_for(sim, "123")) == 1
+        # a 503 to a write may hide a Pedido being saved, and Dragonfish would not refuse a
+        # second one: the lookup misses, so it waits out write_settle_s (0.5 s here)
+        engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+        await engine.sync_now("orders")
+        assert docs_for(sim, "12") == []
+        assert engine.state._db.execute("SELECT error_code FROM outbox WHERE store_order_id=?",
+                                        (o12["id"],)).fetchone()[0] == "order_unconfirmed"
+        await asyncio.sleep(0.6)
+        engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+        await engine.sync_now("orders")
+        assert len(docs_for(sim, "12")) == 1 and len(docs_for(sim, "123")) == 1
+        assert store.orders[o12["id"]]["erp_reference"] != store.orders[o123["id"]][
+            "erp_reference"]
+
+
+async def test_pedido_refused_for_stock_names_the_sku_and_is_not_retried(tmp_path: Path) -> None:
+    async with world(tmp_path, mode="pedido", refuse_without_stock=True) as (sim, store, engine):
+        sku = next(s for s in sim.catalog.skus() if "!" in s)
+        o = store.add_order(items=[(sku, 10**6)])
+        await engine.sync_now("orders")
+        row = engine.state.get_order(o["id"])
+        assert row.state == OrderState.FAILED and row.failure_kind == "data"
+        [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{o['id']}"]
+        assert err["code"] == "out_of_stock" and sku in err["message"]
+        assert sim.count("pedido", "POST") == 1
+        await engine.sync_now("orders")
+        assert sim.count("pedido", "POST") == 1
+
+
+# -- session and token --------------------------------------------------------------------------
+async def test_autenticar_after_a_401_once_per_session(tmp_path: Path) -> None:
+    async with world(tmp_path, require_autenticar=True) as (sim, store, engine):
+        store.add_order()
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        first = sim.count("autenticar", "POST")
+        assert first >= 1
+        sim.end_session()
+        store.add_order()
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        assert sim.count("autenticar", "POST") == first + 1
+
+
+async def test_autenticar_always_opens_the_session_first() -> None:
+    sim = DragonfishSimulator(require_autenticar=True)
+    await sim.start()
+    erp = client_for(sim, autenticar="siempre")
+    try:
+        assert await erp.lista_code() == "LISTA1"
+        assert sim.count("autenticar", "POST") == 1
+        assert [r.status for r in sim.requests if r.route != "autenticar"] == [200]
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+async def test_token_exp_as_a_json_string_is_read() -> None:
+    import time
+
+    key = "k"
+    token = make_token("WEB", password_hmac("x", key), key, int(time.time()) + 400 * 86400,
+                       exp_as_string=True)
+    sim = DragonfishSimulator(token=token)
+    await sim.start()
+    erp = client_for(sim)
+    try:
+        exp = erp.token_expiry()
+        assert exp is not None and 399 < (exp - time.time()) / 86400 < 401
+        checks = {c.name: c for c in await erp.checks()}
+        assert checks["ERP token expiry"].ok is True
+        assert "ERP token format" not in checks
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+# -- calibration --------------------------------------------------------------------------------
+async def test_calibration_passes_on_a_valid_install() -> None:
+    sim = DragonfishSimulator()
+    await sim.start()
+    erp = client_for(sim)
+    try:
+        findings = await erp.calibrate()
+        errors = [f for f in findings if f.status == "error"]
+        assert errors == []
+        by = {f.subject: f for f in findings}
+        assert by["swagger.json"].status == "ok"
+        assert by["Cliente.Cuit"].status == "ok"
+        assert by["erp.lista"].status == "ok"
+        assert by["erp.ecommerce"].status == "ok"
+        assert by["erp.situacion_fiscal.responsable_inscripto"].code == "code_ok"
+        assert by["erp.situacion_fiscal.exento"].code == "code_by_name"
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+async def test_calibration_names_each_wrong_setting() -> None:
+    sim = DragonfishSimulator(swagger_omit=("Cliente.Cuit",))
+    await sim.start()
+    erp = client_for(sim, lista="MAYORISTA", ecommerce="TIENDA",
+                     situacion_fiscal={"consumidor_final": "5", "responsable_inscripto": "1"},
+                     tipo_documento={"DNI": "96"})
+    try:
+        findings = await erp.calibrate()
+        bad = {f.subject: f for f in findings if f.status == "error"}
+        assert set(bad) == {"Cliente.Cuit", "erp.lista", "erp.ecommerce",
+                            "erp.situacion_fiscal.consumidor_final", "erp.tipo_documento.DNI"}
+        assert all(f.blocks_writes for f in bad.values())
+        assert bad["erp.situacion_fiscal.consumidor_final"].code == "code_means_other"
+        assert dict(bad["erp.situacion_fiscal.consumidor_final"].params)["proposed"] == "3"
+        assert bad["erp.tipo_documento.DNI"].code == "code_unknown"
+        assert dict(bad["erp.tipo_documento.DNI"].params)["proposed"] == "05"
+        assert "MAYOR $" in bad["erp.lista"].message
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+async def test_calibration_proposes_pedido_mode_without_operations() -> None:
+    sim = DragonfishSimulator(swagger_omit=("Operacionecommerce",))
+    await sim.start()
+    erp = client_for(sim)
+    try:
+        by = {f.subject: f for f in await erp.calibrate()}
+        assert by["erp.modo_pedidos"].code == "mode_unsupported"
+        assert dict(by["erp.modo_pedidos"].params)["proposed"] == "pedido"
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+async def test_an_install_without_swagger_is_a_warning() -> None:
+    sim = DragonfishSimulator(swagger=False)
+    await sim.start()
+    erp = client_for(sim)
+    try:
+        findings = await erp.calibrate()
+        by = {f.subject: f for f in findings}
+        assert by["swagger.json"].status == "warning"
+        assert [f for f in findings if f.status == "error"] == []
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+async def test_a_blocking_mismatch_stops_writes_until_fixed(tmp_path: Path) -> None:
+    async with world(tmp_path, swagger_omit=("Pedido.Obs",), mode="pedido") as (
+            sim, store, engine):
+        o = store.add_order()
+        [orders, catalog] = await engine.sync_now("all")
+        assert orders.status == "failed" and "Pedido.Obs" in orders.message
+        assert catalog.status == "ok", catalog.message  # reads go on
+        assert sim.count("pedido", "POST") == 0 and sim.count("cliente", "POST") == 0
+        assert engine.state.get_order(o["id"]).state == OrderState.QUEUED
+        [err] = [e for e in engine.state.errors() if e["subject"] == "erp:calibration"]
+        assert err["kind"] == "config" and "Pedido.Obs" in err["message"]
+        saved = engine.last_calibration()
+        assert saved is not None and any(f.subject == "Pedido.Obs" for f in saved[1])
+        # fixed in Dragonfish; the merchant retries the error
+        sim.describe(())
+        assert await engine.retry_error(err["id"])
+        [orders] = await engine.sync_now("orders")
+        assert orders.status == "ok", orders.message
+        assert len(docs_for(sim, o["number"])) == 1
+        assert not [e for e in engine.state.errors() if e["subject"] == "erp:calibration"]
+
+
+async def test_doctor_prints_the_calibration(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.cli import cmd_doctor
+
+    sim = DragonfishSimulator(swagger_omit=("Cliente.SituacionFiscal",))
+    store = StoreSimulator(token=STORE_TOKEN)
+    await sim.start()
+    await store.start()
+    try:
+        paths = write_profile(tmp_path, store.base_url, sim.base_url, sim.cliente)
+        monkeypatch.setenv("BRIDGE_SECRET_STORE_TOKEN", STORE_TOKEN)
+        monkeypatch.setenv("BRIDGE_SECRET_ERP_TOKEN", sim.token)
+        code = await cmd_doctor(load_config(paths.config_file), paths)
+        out = capsys.readouterr().out
+        assert code == 1
+        assert "FAIL Cliente.SituacionFiscal" in out
+        assert "OK   erp.lista: 'MAYOR $' = LISTA1" in out
+    finally:
+        await store.stop()
+        await sim.stop()
+
+
+def test_config_rejects_a_marker_without_the_number() -> None:
+    from pydantic import ValidationError
+
+    for bad in ("VXM:", "{numero}", "VXM {numero}", "VXM:{numero}{x}"):
+        with pytest.raises(ValidationError):
+            DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C",
+                             marcador_obs=bad)
+    with pytest.raises(ValidationError):
+        DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C",
+                         modo_pedidos="pedido")  # a Pedido needs a Motivo
+
+
+async def test_platform_unknown_is_a_config_error() -> None:
+    sim = DragonfishSimulator()
+    await sim.start()
+    erp = client_for(sim, ecommerce="TIENDA")
+    try:
+        vb = valid_buyer(make_cuit("30", "71234567"))
+        code = await erp.create_customer(vb)
+        from decimal import Decimal
+
+        from bridge.model import OrderItem, StoreOrder
+
+        sku = next(s for s in sim.catalog.skus() if "!" in s)
+        order = StoreOrder("o1", "5001", "", vb.buyer,
+                           (OrderItem(sku, "x", 1, Decimal(10), Decimal(0), Decimal(10)),))
+        with pytest.raises(ConfigError) as exc:
+            await erp.create_order(order, code, vb)
+        assert exc.value.code == "platform_unknown" and "erp.ecommerce" in exc.value.message
+        assert not isinstance(exc.value, DataError)
+    finally:
+        await erp.aclose()
+        await sim.stop()
