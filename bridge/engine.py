@@ -43,8 +43,11 @@ PIPELINES = (ORDERS, CATALOG)
 # the open error that says the ERP install does not match the settings (writes stopped)
 CALIBRATION_SUBJECT = "erp:calibration"
 CALIBRATION_KEY = "calibration"
-# while writes are stopped, the install is checked again at most this often (s)
+# while writes are stopped, or when the install could not be asked, it is checked again
+# at most this often (s); a passing install is checked again after RECHECK_OK_S (it may be
+# upgraded or reconfigured while Bridge runs)
 RECALIBRATE_S = 60.0
+RECHECK_OK_S = 6 * 3600.0
 
 
 class Overall(StrEnum):
@@ -111,9 +114,10 @@ class Engine:
         self.orders: OrderPipeline | None = None
         self.catalog: CatalogPipeline | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        # calibration: when it last ran (monotonic; None: not yet with these settings) and
-        # why writes are stopped (None: they are not)
+        # calibration: when it last ran (monotonic; None: not yet with these settings),
+        # whether the install answered it, and why writes are stopped (None: they are not)
         self._calibrated_at: float | None = None
+        self._calibration_answered = False
         self._write_block: str | None = None
         self._calibration_lock = asyncio.Lock()
         self._last_tick = time.time()
@@ -411,9 +415,12 @@ class Engine:
         """Why the ERP must not be written to now, or None. The install is calibrated
         before the first write with the current settings, and again (at most every
         RECALIBRATE_S) while writes are stopped."""
-        due = self._calibrated_at is None or (
-            self._write_block is not None and
-            time.monotonic() - self._calibrated_at >= RECALIBRATE_S)
+        if self._calibrated_at is None:
+            due = True
+        else:
+            age = time.monotonic() - self._calibrated_at
+            unsure = self._write_block is not None or not self._calibration_answered
+            due = age >= (RECALIBRATE_S if unsure else RECHECK_OK_S)
         if due:
             await self.calibrate()
         return self._write_block
@@ -429,16 +436,21 @@ class Engine:
             erp = self.erp
             if not isinstance(erp, Calibrating):
                 self._calibrated_at = time.monotonic()
+                self._calibration_answered = True
                 return None
             try:
                 findings = await erp.calibrate()
             except BridgeError as exc:
+                # asked again in RECALIBRATE_S; writes meanwhile fail by themselves if the
+                # install is down, or go on under the last result
                 self._calibrated_at = time.monotonic()
+                self._calibration_answered = False
                 self.events.warning("engine", "calibration_failed",
                                     f"Could not check the ERP install against the settings: "
                                     f"{exc.message}", error_code=exc.code)
                 return None
             self._calibrated_at = time.monotonic()
+            self._calibration_answered = True
             await self.state.run(self.state.set_kv, CALIBRATION_KEY, json.dumps(
                 {"at": time.time(), "kind": self.config.erp.kind,
                  "findings": [f.to_json() for f in findings]}))

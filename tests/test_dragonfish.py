@@ -509,3 +509,22 @@ async def test_platform_unknown_is_a_config_error() -> None:
     finally:
         await erp.aclose()
         await sim.stop()
+
+
+async def test_a_calibration_that_could_not_run_is_tried_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bridge.engine.RECALIBRATE_S", 0.0)
+    async with world(tmp_path, mode="pedido", swagger_omit=("Pedido.Obs",)) as (
+            sim, store, engine):
+        warnings: list[str] = []
+        engine.events.subscribe(lambda e: warnings.append(e.code))
+        sim.faults.script("GET", "listadeprecios", 503, 503, 503)  # the check cannot finish
+        store.add_order()
+        await engine.sync_now("orders")
+        assert "calibration_failed" in warnings
+        assert not [e for e in engine.state.errors() if e["subject"] == "erp:calibration"]
+        posts = sim.count("pedido", "POST")
+        store.add_order()
+        [orders] = await engine.sync_now("orders")  # asked again: now it answers
+        assert orders.status == "failed" and "Pedido.Obs" in orders.message
+        assert sim.count("pedido", "POST") == posts

@@ -488,10 +488,8 @@ async def calibrate(client: DragonfishClient) -> list[Finding]:
         has_operations = sw.has(OPERATIONS.strip("/"))
     else:
         try:
-            await client.rows(OPERATIONS, {}, pages=1).__anext__()
-            has_operations = True
-        except StopAsyncIteration:
-            has_operations = True  # served, and empty
+            await client.list_page(OPERATIONS, {"limit": 1, "page": 1})
+            has_operations = True  # served (empty or not)
         except NoSuchEntity:
             has_operations = False
     # the order mode

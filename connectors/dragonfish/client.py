@@ -32,7 +32,8 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import aclosing
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -312,7 +313,7 @@ class DragonfishClient(HttpSide):
             return True
 
     # -- reading -----------------------------------------------------------------------------
-    async def _list(self, path: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    async def list_page(self, path: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """An envelope, or None for Dragonfish's 404 'no results'. NoSuchEntity when the
         install serves no such path."""
         response = await self.request(
@@ -335,10 +336,10 @@ class DragonfishClient(HttpSide):
 
     async def rows(
         self, path: str, params: Mapping[str, Any], pages: int = LOOKUP_PAGES
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """The rows of a listing, page after page (at most `pages`), objects only."""
         for page in range(1, pages + 1):
-            data = await self._list(path, {**params, "limit": LOOKUP_LIMIT, "page": page})
+            data = await self.list_page(path, {**params, "limit": LOOKUP_LIMIT, "page": page})
             got = results(data)
             for row in got:
                 if isinstance(row, dict):
@@ -350,6 +351,16 @@ class DragonfishClient(HttpSide):
                 or (isinstance(total, int) and page * LOOKUP_LIMIT >= total)
             ):
                 return
+
+    async def first(self, path: str, params: Mapping[str, Any],
+                    exact: Callable[[dict[str, Any]], bool], pages: int = LOOKUP_PAGES
+                    ) -> dict[str, Any] | None:
+        """The first row of a listing (with a code) that passes the exact re-check."""
+        async with aclosing(self.rows(path, params, pages)) as rows:
+            async for row in rows:
+                if text(row, "Codigo") and exact(row):
+                    return row
+        return None
 
     async def read(self, path: str, code: str) -> dict[str, Any] | None:
         """One record by its code, or None. Some versions answer 200 with `{}` (or an empty
@@ -919,18 +930,21 @@ class DragonfishClient(HttpSide):
 
     async def _find_operation(self, order: StoreOrder) -> dict[str, Any] | None:
         number, eco = order.number.strip(), self.config.ecommerce
+
+        def exact(row: dict[str, Any]) -> bool:
+            return text(row, "Numero") == number and same_code(text(row, "Ecommerce"), eco)
+
         for params in ({"Ecommerce": eco, "Numero": number}, {"query": number}):
-            async for row in self.rows(OPERATIONS, params):
-                if text(row, "Numero") == number and same_code(text(row, "Ecommerce"), eco):
-                    return row
+            found = await self.first(OPERATIONS, params, exact)
+            if found is not None:
+                return found
         return None
 
     async def _find_pedido(self, order: StoreOrder) -> str | None:
         marker = self.marker(order)
-        async for row in self.rows(ORDERS, {"query": marker}):
-            if text(row, "Codigo") and self.has_marker(text(row, "Obs"), marker):
-                return text(row, "Codigo")
-        return None
+        found = await self.first(ORDERS, {"query": marker},
+                                 lambda row: self.has_marker(text(row, "Obs"), marker))
+        return text(found, "Codigo") if found is not None else None
 
     async def find_order(self, order: StoreOrder) -> str | None:
         """The document already made for this store order, by the current mode's key and
@@ -1067,7 +1081,7 @@ class DragonfishClient(HttpSide):
                     )
                 )
         try:
-            await self._list(CATALOG, {"limit": 1, "page": 1})
+            await self.list_page(CATALOG, {"limit": 1, "page": 1})
             out.append(Check("ERP token", True, "accepted"))
         except AuthError as exc:
             out.append(Check("ERP token", False, exc.message))
