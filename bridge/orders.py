@@ -233,7 +233,7 @@ class OrderPipeline:
                                      f"Order {order.number} was already in the ERP as {ref}; "
                                      "not sent again", order=oid, erp_reference=ref,
                                      number=order.number)
-                    await self.state.run(self.state.mark_sent_to_erp, oid, ref, None)
+                    await self._mark_sent(oid, order, ref, None)
                     self._side_ok("erp")
                     return await self._report(row, ref)
                 if not keyed:
@@ -271,7 +271,7 @@ class OrderPipeline:
                 if not keyed:  # the ERP answered: nothing was created
                     await self.state.run(self.state.doubt_clear, "order", oid)
                 raise
-            await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer or None)
+            await self._mark_sent(oid, order, ref, customer or None)
             self._side_ok("erp")
             self.events.info(PIPELINE, "order_sent",
                              f"Order {order.number} created in the ERP as {ref}", order=oid,
@@ -292,6 +292,19 @@ class OrderPipeline:
                 raise SideDown(exc) from None
             return False
         return await self._report(row, ref)
+
+    async def _mark_sent(self, oid: str, order: StoreOrder, ref: str,
+                         customer: str | None) -> None:
+        """Record the ERP's document for this order; one ERP document is never the
+        reference of two store orders (a lookup that matched too much is a data error, not
+        a crash)."""
+        other = await self.state.run(self.state.order_with_reference, ref)
+        if other is not None and other != oid:
+            raise DataError(
+                f"Order {order.number}: the ERP document {ref} found for it is already the "
+                f"one of another store order ({other}); check both in the ERP",
+                code="reference_taken")
+        await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer)
 
     async def _unsettled_order(self, oid: str, order: StoreOrder) -> None:
         """Where the ERP would not refuse a second order, a send whose answer never came

@@ -330,6 +330,12 @@ class State:
             db.execute("DELETE FROM writes_in_doubt WHERE entity='order' AND store_id=?",
                        (oid,))
 
+    def order_with_reference(self, reference: str) -> str | None:
+        """The store order whose ERP document this is, if any."""
+        rows = self._q("SELECT store_id FROM id_map WHERE entity='order' AND erp_id=?",
+                       (reference,))
+        return str(rows[0]["store_id"]) if rows else None
+
     def mark_done(self, oid: str) -> None:
         now = time.time()
         with self._tx() as db:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bridge.config import load_config
-from bridge.errors import ConfigError, DataError, OrderConfigError
+from bridge.errors import ConfigError, DataError, DuplicateError, OrderConfigError, TransientError
 from bridge.fiscal import TaxCondition, make_cuit, parse_document
 from bridge.model import Buyer, ValidBuyer
 from bridge.registry import make_erp
@@ -528,3 +528,147 @@ async def test_a_calibration_that_could_not_run_is_tried_again(
         [orders] = await engine.sync_now("orders")  # asked again: now it answers
         assert orders.status == "failed" and "Pedido.Obs" in orders.message
         assert sim.count("pedido", "POST") == posts
+
+
+# -- what an adversarial review found (each also follows the spec) --------------------------------
+def test_the_marker_is_the_whole_first_field_of_obs() -> None:
+    has = DragonfishClient.has_marker
+    assert has("VXM:1001 | Pedido web 1001", "VXM:1001")
+    assert has("VXM:1001", "VXM:1001") and has("vxm:1001  | x", "VXM:1001")
+    for other in ("VXM:10011 | x", "VXM:1001.1 | x", "VXM:1001/2", "VXM:1001 B | x",
+                  "VXM:1001Ñ", "Reemplaza VXM:1001 | x"):
+        assert not has(other, "VXM:1001"), other
+
+
+async def test_lookups_read_every_page_a_capped_server_gives_and_never_stop_silently() -> None:
+    sim = DragonfishSimulator(max_limit=50)  # answers 50 rows whatever `limit` asks
+    await sim.start()
+    erp = client_for(sim)
+    try:
+        for i in range(120):
+            assert (await raw_post(sim, "Cliente/", {"Nombre": f"Cliente {i}",
+                                                     "SituacionFiscal": 3})).status_code == 201
+        assert len([r async for r in erp.rows("Cliente/", {})]) == 120
+        with pytest.raises(TransientError) as exc:
+            _ = [r async for r in erp.rows("Cliente/", {}, pages=2)]
+        assert exc.value.code == "lookup_incomplete"
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+def test_swagger_paths_with_the_base_path_and_allof_definitions() -> None:
+    from connectors.dragonfish.calibration import Swagger
+
+    doc = {
+        "swagger": "2.0", "basePath": "/",
+        "paths": {"/api.Dragonfish/Cliente/": {"post": {"parameters": [
+            {"in": "body", "name": "e", "schema": {"$ref": "#/definitions/ClienteAlta"}}]}},
+            "/api.dragonfish/pedido": {"get": {}}},
+        "definitions": {
+            "Base": {"properties": {"Codigo": {"type": "string"}}},
+            "ClienteAlta": {"allOf": [{"$ref": "#/definitions/Base"},
+                                      {"properties": {"CUIT": {"type": "string"}}}]}},
+    }
+    sw = Swagger(doc, "http://h:8015/api.Dragonfish/")
+    assert sw.has("Cliente") and sw.has("Pedido") and not sw.has("Operacionecommerce")
+    assert set(sw.properties(sw.entity_definition("Cliente"))) == {"codigo", "cuit"}
+
+
+def mock_client(handler: Any, **cfg: Any) -> DragonfishClient:
+    config = DragonfishConfig(endpoint="http://df.test/api.Dragonfish/", cliente="C",
+                              **{"lista": "", "motivo": "VENTA WEB", **cfg})
+    http = httpx.AsyncClient(base_url=config.endpoint,
+                             transport=httpx.MockTransport(handler))
+    return DragonfishClient(config, "t", FAST, client=http)
+
+
+def sample_order(sku: str = "A1") -> Any:
+    from decimal import Decimal
+
+    from bridge.model import OrderItem, StoreOrder
+
+    vb = valid_buyer(make_cuit("30", "71234567"))
+    return StoreOrder("o1", "VM-5001", "", vb.buyer,
+                      (OrderItem(sku, "x", 1, Decimal(10), Decimal(0), Decimal(10)),)), vb
+
+
+@pytest.mark.parametrize("status", [400, 409])
+async def test_the_duplicate_operation_refusal_as_httpx_reads_it(status: int) -> None:
+    """The reason phrase comes with its accents dropped by httpx ("operacin"); a 409 that
+    says "ya existe" is a refusal, not Dragonfish being busy."""
+    posts = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            posts.append(request)
+            phrase = "La combinación de plataforma y número de operación ya existe"
+            return httpx.Response(status, extensions={"reason_phrase": phrase.encode()})
+        return httpx.Response(404, extensions={"reason_phrase": b"No se encontraron"})
+
+    erp = mock_client(handler)
+    order, vb = sample_order()
+    with pytest.raises(DuplicateError):
+        await erp.create_order(order, "C1", vb)
+    assert len(posts) == 1  # not retried as a conflict
+    await erp.aclose()
+
+
+async def test_operation_rows_without_a_code_are_found() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("Operacionecommerce/"):
+            return httpx.Response(200, json={
+                "CountResultado": 1, "Siguiente": None, "TotalRegistros": "1",
+                "Resultados": [{"ecommerce": "ventasxmayor", "NUMERO": "vm-5001",
+                                "Compafec": [{"codigo": "P77", "TipoCompCaracter": "Pedido"}]}]})
+        return httpx.Response(404, extensions={"reason_phrase": b"No se encontraron"})
+
+    erp = mock_client(handler)
+    order, _ = sample_order()
+    assert await erp.find_order(order) == "P77"
+    await erp.aclose()
+
+
+async def test_operacion_mode_on_an_install_without_pedido() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "Pedido" in request.url.path:
+            return httpx.Response(404, html="<html><body>Endpoint not found.</body></html>")
+        return httpx.Response(404, extensions={"reason_phrase": b"No se encontraron"})
+
+    erp = mock_client(handler)
+    order, _ = sample_order()
+    assert await erp.find_order(order) is None
+    await erp.aclose()
+
+
+async def test_a_dni_typed_with_dots_is_found() -> None:
+    sim = DragonfishSimulator()
+    await sim.start()
+    erp = client_for(sim)
+    try:
+        assert (await raw_post(sim, "Cliente/", {"Codigo": "OF1", "Nombre": "De oficina",
+                                                 "NroDocumento": "12.345.678",
+                                                 "SituacionFiscal": 3})).status_code == 201
+        assert await erp.find_customer(valid_buyer("12345678", "consumidor_final")) == "OF1"
+    finally:
+        await erp.aclose()
+        await sim.stop()
+
+
+async def test_one_erp_document_is_never_the_reference_of_two_store_orders(
+        tmp_path: Path) -> None:
+    """Two store orders with the same number (different ids): the second one's lookup finds
+    the first one's Pedido; that is a data error for the merchant, and the rest flows."""
+    async with world(tmp_path, mode="pedido") as (sim, store, engine):
+        first = store.add_order(number="5001")
+        await engine.sync_now("orders")
+        twin = store.add_order(number="5001")
+        other = store.add_order()
+        await engine.sync_now("orders")
+        assert engine.state.get_order(first["id"]).state == OrderState.DONE
+        assert engine.state.get_order(other["id"]).state == OrderState.DONE
+        row = engine.state.get_order(twin["id"])
+        assert row.state == OrderState.FAILED and row.failure_kind == "data"
+        [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{twin['id']}"]
+        assert err["code"] == "reference_taken" and first["id"] in err["message"]
+        assert len(docs_for(sim, "5001")) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from bridge.errors import BridgeError, ConfigError
 from bridge.fiscal import TaxCondition
@@ -71,36 +72,40 @@ def _finding(
 
 class Swagger:
     """The little of a Swagger 2.0 document that calibration reads: which entity paths
-    exist and the properties of each entity's definition."""
+    exist and the properties of each entity's definition (through `$ref`, `allOf` and
+    array `items`)."""
 
-    def __init__(self, doc: Mapping[str, Any]) -> None:
+    def __init__(self, doc: Mapping[str, Any], endpoint: str = "") -> None:
         self.doc = doc
         paths = field(doc, "paths")
         self.paths: dict[str, Any] = dict(paths) if isinstance(paths, Mapping) else {}
         defs = field(doc, "definitions")
         self.definitions: dict[str, Any] = dict(defs) if isinstance(defs, Mapping) else {}
+        # a path may carry the base path or the endpoint's own path ("/api.Dragonfish/...")
+        self._prefixes = {seg.lower() for where in (text(doc, "basePath"),
+                                                    urlsplit(endpoint).path)
+                          for seg in where.split("/") if seg}
+
+    def _segments(self, path: Any) -> list[str]:
+        segs = [seg.lower() for seg in str(path).split("/") if seg]
+        while segs and segs[0] in self._prefixes:
+            segs.pop(0)
+        return segs
 
     def _entity_paths(self, entity: str) -> list[Any]:
         want = entity.strip("/").lower()
-        return [
-            op
-            for path, op in self.paths.items()
-            if [s for s in str(path).split("/") if s][:1] == [want]
-            or str(path).strip("/").lower() == want
-        ]
+        return [op for path, op in self.paths.items() if self._segments(path)[:1] == [want]]
 
     def has(self, entity: str) -> bool:
         return bool(self._entity_paths(entity))
 
     def _ref(self, schema: Any) -> Mapping[str, Any] | None:
+        """The object schema meant (an array's items), if it describes any property."""
         if not isinstance(schema, Mapping):
             return None
         if isinstance(field(schema, "items"), Mapping):
             return self._ref(field(schema, "items"))
-        ref = field(schema, "$ref")
-        if isinstance(ref, str) and ref.startswith("#/definitions/"):
-            return self.definition(ref.split("/")[-1])
-        return schema if isinstance(field(schema, "properties"), Mapping) else None
+        return schema if self.properties(schema) else None
 
     def definition(self, name: str) -> Mapping[str, Any] | None:
         for key, value in self.definitions.items():
@@ -118,11 +123,22 @@ class Swagger:
                     found = self._ref(field(param, "schema"))
                     if found is not None:
                         return found
-        return self.definition(entity.strip("/"))
+        return self._ref(self.definition(entity.strip("/")))
 
-    def properties(self, definition: Mapping[str, Any] | None) -> dict[str, Any]:
-        props = field(definition, "properties")
-        return {str(k).lower(): v for k, v in props.items()} if isinstance(props, Mapping) else {}
+    def properties(self, schema: Mapping[str, Any] | None, depth: int = 0) -> dict[str, Any]:
+        """The properties of a schema, lower-cased, with those of its `$ref` and `allOf`."""
+        if depth > 8 or not isinstance(schema, Mapping):
+            return {}
+        out: dict[str, Any] = {}
+        ref = field(schema, "$ref")
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            out.update(self.properties(self.definition(ref.split("/")[-1]), depth + 1))
+        for member in field(schema, "allOf") or []:
+            out.update(self.properties(member, depth + 1))
+        props = field(schema, "properties")
+        if isinstance(props, Mapping):
+            out.update({str(k).lower(): v for k, v in props.items()})
+        return out
 
     def detail(self, definition: Mapping[str, Any] | None, prop: str) -> Mapping[str, Any] | None:
         return self._ref(self.properties(definition).get(prop.lower()))
@@ -213,7 +229,8 @@ async def _swagger(client: DragonfishClient) -> tuple[Swagger | None, Finding]:
 
     url = client.config.endpoint + SWAGGER
     try:
-        response = await client.request("GET", SWAGGER, ok=lambda s: True)
+        # a 401 goes through the session logic (Autenticar) like any request
+        response = await client.request("GET", SWAGGER, ok=lambda s: s != 401)
     except BridgeError as exc:
         return None, _finding(
             "swagger.json",
@@ -251,7 +268,7 @@ async def _swagger(client: DragonfishClient) -> tuple[Swagger | None, Finding]:
             url=url,
         )
     version = text(field(doc, "info"), "version")
-    return Swagger(doc), _finding(
+    return Swagger(doc, client.config.endpoint), _finding(
         "swagger.json",
         "ok",
         "swagger_ok",

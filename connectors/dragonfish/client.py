@@ -50,6 +50,7 @@ from bridge.errors import (
     DuplicateError,
     OrderConfigError,
     ProtocolError,
+    TransientError,
 )
 from bridge.fiscal import Document, TaxCondition
 from bridge.http import HttpSide, RetryPolicy, decode_json, looks_html, make_client
@@ -150,6 +151,19 @@ def catalog_page(data: Any) -> CatalogPage:
         field(data, "TotalRegistros"),
         field(data, "Siguiente"),
     )
+
+
+def _count(value: Any) -> int | None:
+    """A count from an answer (`TotalRegistros`): an integer, or digits as text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 0:
+        return int(value)
+    return None
 
 
 def _number(value: Any) -> Decimal | None:
@@ -273,6 +287,21 @@ class DragonfishClient(HttpSide):
             return body
         return reason or body
 
+    def _says_duplicate(self, folded: str) -> bool:
+        return fold(self.config.duplicate_phrase) in folded
+
+    def classify(self, response: httpx.Response, message: str, *,
+                 write: bool) -> BridgeError:
+        """A refusal of a duplicate key (a repeated operation, a customer code taken) is a
+        refusal whatever its 4xx status: a 409 that says "ya existe" is not Dragonfish being
+        busy, and retrying it cannot help."""
+        status = response.status_code
+        if 400 <= status < 500 and status not in (401, 403, 429) and \
+                self._says_duplicate(fold(message)):
+            return DataError(f"Dragonfish refused the request (HTTP {status}: {message})",
+                             status=status, server_message=message)
+        return super().classify(response, message, write=write)
+
     # -- session -----------------------------------------------------------------------------
     async def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         """HttpSide.request, with a session opened by `Autenticar` where the install
@@ -337,28 +366,36 @@ class DragonfishClient(HttpSide):
     async def rows(
         self, path: str, params: Mapping[str, Any], pages: int = LOOKUP_PAGES
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """The rows of a listing, page after page (at most `pages`), objects only."""
+        """The rows of a listing, page after page, objects only. The end is where the
+        rows received reach `TotalRegistros` (a server may cap `limit` below ours), or an
+        empty page, or a short page without `Siguiente`. A listing longer than `pages`
+        pages raises: a lookup that stopped early must not be taken for "not found"."""
+        seen = 0
         for page in range(1, pages + 1):
             data = await self.list_page(path, {**params, "limit": LOOKUP_LIMIT, "page": page})
             got = results(data)
+            seen += len(got)
             for row in got:
                 if isinstance(row, dict):
                     yield row
-            total = field(data, "TotalRegistros")
-            if (
-                not got
-                or not field(data, "Siguiente")
-                or (isinstance(total, int) and page * LOOKUP_LIMIT >= total)
-            ):
+            total = _count(field(data, "TotalRegistros"))
+            if not got or (total is not None and seen >= total) or (
+                    total is None and not field(data, "Siguiente") and
+                    len(got) < LOOKUP_LIMIT):
                 return
+        raise TransientError(
+            f"Dragonfish lists more than {pages} pages for {path} {dict(params)}; the lookup "
+            "stopped there, so nothing is created or sent on its account",
+            code="lookup_incomplete")
 
     async def first(self, path: str, params: Mapping[str, Any],
-                    exact: Callable[[dict[str, Any]], bool], pages: int = LOOKUP_PAGES
-                    ) -> dict[str, Any] | None:
-        """The first row of a listing (with a code) that passes the exact re-check."""
+                    exact: Callable[[dict[str, Any]], bool], pages: int = LOOKUP_PAGES,
+                    *, coded: bool = True) -> dict[str, Any] | None:
+        """The first row of a listing that passes the exact re-check (and, with `coded`,
+        carries a `Codigo`)."""
         async with aclosing(self.rows(path, params, pages)) as rows:
             async for row in rows:
-                if text(row, "Codigo") and exact(row):
+                if (text(row, "Codigo") or not coded) and exact(row):
                     return row
         return None
 
@@ -516,8 +553,8 @@ class DragonfishClient(HttpSide):
         if first is None:
             return
         yield [self._row(r, code) for r in first.Resultados]
-        total = first.TotalRegistros
-        if not isinstance(total, int) or total < 0:
+        total = _count(first.TotalRegistros)
+        if total is None:
             raise ProtocolError(
                 "Dragonfish's catalog answer has no 'TotalRegistros'", code="bad_response"
             )
@@ -563,7 +600,10 @@ class DragonfishClient(HttpSide):
 
     async def lookup_sku(self, sku: str) -> CatalogItem | RowProblem | None:
         code = await self.lista_code()
-        params = {"preciocero": "true", "stockcero": "true", "exacto": "true", "query": sku}
+        # the article (a server's exact search may know articles only); the variant is
+        # picked below
+        params = {"preciocero": "true", "stockcero": "true", "exacto": "true",
+                  "query": split_sku(sku)[0], "limit": 1000}
         if code:
             params["lista"] = code
         data = await self._catalog_page(params)
@@ -614,6 +654,9 @@ class DragonfishClient(HttpSide):
         searches += [{"query": doc.number}] + (
             [{"query": doc.dni}] if doc.dni and doc.dni != doc.number else []
         )
+        if doc.dni:
+            # a DNI typed with its dots in the office ("12.345.678")
+            searches.append({"query": f"{int(doc.dni):,}".replace(",", ".")})
         for params in searches:
             # an install that ignores a filter lists everything: only exact hits count
             async for row in self.rows(CUSTOMERS, params, pages=5):
@@ -803,7 +846,7 @@ class DragonfishClient(HttpSide):
                     return str(key)
             raise
         except DataError as exc:
-            if not key or self.config.duplicate_phrase.lower() not in fold(exc.server_message):
+            if not key or not self._says_duplicate(fold(exc.server_message)):
                 raise self._refusal(exc, who, body) from None
             # the code is taken: by this buyer (an earlier creation whose reply was lost)...
             row = await self.read(CUSTOMERS, key)
@@ -839,11 +882,10 @@ class DragonfishClient(HttpSide):
 
     @staticmethod
     def has_marker(obs: str, marker: str) -> bool:
-        """`obs` starts with exactly `marker` (VXM:VM-00012 is not VXM:VM-000123)."""
-        return (
-            re.match(re.escape(marker) + r"(?![0-9A-Za-z_-])", obs.strip(), re.IGNORECASE)
-            is not None
-        )
+        """`obs` starts with exactly `marker`, alone or followed by Bridge's " | "
+        separator (VXM:VM-00012 is not VXM:VM-000123, nor VXM:VM-00012.1)."""
+        return re.match(re.escape(marker) + r"\s*(\||$)", obs.strip(),
+                        re.IGNORECASE) is not None
 
     def _obs(self, order: StoreOrder) -> str:
         parts = (self.marker(order), f"Pedido web {order.number}", order.payment_terms, order.notes)
@@ -932,10 +974,12 @@ class DragonfishClient(HttpSide):
         number, eco = order.number.strip(), self.config.ecommerce
 
         def exact(row: dict[str, Any]) -> bool:
-            return text(row, "Numero") == number and same_code(text(row, "Ecommerce"), eco)
+            return same_code(text(row, "Numero"), number) and \
+                same_code(text(row, "Ecommerce"), eco)
 
         for params in ({"Ecommerce": eco, "Numero": number}, {"query": number}):
-            found = await self.first(OPERATIONS, params, exact)
+            # an operation's rows need not carry a Codigo of their own
+            found = await self.first(OPERATIONS, params, exact, coded=False)
             if found is not None:
                 return found
         return None
@@ -953,7 +997,10 @@ class DragonfishClient(HttpSide):
             op = await self._find_operation(order)
             if op is not None:
                 return self.operation_reference(op)
-            return await self._find_pedido(order)
+            try:
+                return await self._find_pedido(order)
+            except NoSuchEntity:
+                return None
         found = await self._find_pedido(order)
         if found:
             return found
@@ -994,7 +1041,8 @@ class DragonfishClient(HttpSide):
                 data = await self.call_json("POST", path, json=body, write=True)
         except DataError as exc:
             said = fold(exc.server_message)
-            if operation and self.config.duplicate_phrase.lower() in said and "operacion" in said:
+            if operation and self._says_duplicate(said) and \
+                    ("plataforma" in said or "operaci" in said):
                 raise DuplicateError(
                     f"Dragonfish already has order {order.number} ({exc.server_message})",
                     server_message=exc.server_message,
