@@ -260,7 +260,7 @@ def test_settings_validate_and_test_connection(qtbot, qloop, ui_profile, sims):
     assert load_config(paths.config_file).erp.endpoint == good  # nothing saved
     endpoint.setText(good)
     run(qloop, dialog.test_erp())
-    assert "erp.lista: 'MAYOR $' is list LISTA1" in dialog.erp_result.text()
+    assert "Price list: 'MAYOR $' is list LISTA1" in dialog.erp_result.text()
     assert "✘" not in dialog.erp_result.text()
     run(qloop, dialog.test_store())
     assert "store token" in dialog.store_result.text()
@@ -274,6 +274,42 @@ def test_settings_validate_and_test_connection(qtbot, qloop, ui_profile, sims):
 
 @pytest.mark.skipif(not os.environ.get("BRIDGE_TEST_SECRET_SERVICE"),
                     reason="no Secret Service in this session (scripts/test.sh starts one)")
+def test_connection_test_shows_the_calibration_in_spanish(qtbot, qloop, tmp_path):
+    """A misconfigured Dragonfish: "Probar conexión" says, point by point and in Spanish,
+    what does not match and which setting to change."""
+    from connectors.dragonfish.simulator import DragonfishSimulator
+    from connectors.store.simulator import StoreSimulator
+    from ui.settings import SettingsDialog
+
+    erp = DragonfishSimulator(swagger_omit=("Cliente.Cuit",))
+    store = StoreSimulator(token=STORE_TOKEN)
+    erp.start_in_thread()
+    store.start_in_thread()
+    try:
+        set_language("es_AR")
+        paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
+                              erp={"lista": "MAYORISTA",
+                                   "situacion_fiscal": {"consumidor_final": "5"}})
+        secrets = SecretStore(use_keyring=False)
+        secrets.set_session("store.token", STORE_TOKEN)
+        secrets.set_session("erp.token", erp.token)
+        dialog = SettingsDialog(paths, secrets, load_config(paths.config_file))
+        qtbot.addWidget(dialog)
+        run(qloop, dialog.test_erp())
+        shown = dialog.erp_result.text()
+        assert "Cliente.Cuit: Cliente de esta instalación no tiene el campo 'Cuit'" in shown
+        assert ("Lista de precios: en el ERP no hay ninguna lista de precios llamada "
+                "'MAYORISTA'; sus listas son: 'MINORISTA', 'MAYOR $'") in shown
+        assert ("Condición de IVA (consumidor final): el código 5 es 'No Responsable' en "
+                "esta instalación; consumidor final es 3") in shown
+        assert "(ajuste: erp.situacion_fiscal.consumidor_final)" in shown
+        assert "Tipo de documento (DNI): 05 = D.N.I." in shown
+    finally:
+        set_language("en")
+        store.stop_thread()
+        erp.stop_thread()
+
+
 def test_first_run_settings_put_the_secret_in_the_keyring(qtbot, qloop, tmp_path, sims):
     import uuid
 

@@ -35,7 +35,7 @@ from bridge.model import Check
 from bridge.registry import erp_entry, erp_kinds, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
 from ui.i18n import LANGUAGES, _
-from ui.texts import check_detail
+from ui.texts import check_detail, check_name
 
 MASK_HINT = "••••••••"
 
@@ -480,7 +480,7 @@ def _show_checks(checks: list[Check]) -> str:
             "<span style='color:#E65100'>⚠</span>" if c.ok is None else \
             "<span style='color:#C62828'>✘</span>"
         detail = check_detail(c.code, c.params, c.detail) if c.code else c.detail
-        lines.append(f"{mark} {_esc(_(c.name))}: {_esc(detail)}")
+        lines.append(f"{mark} {_esc(check_name(c.name))}: {_esc(detail)}")
     return "<br>".join(lines)
 
 

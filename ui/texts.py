@@ -233,12 +233,12 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
 
 
 CHECK_TEXTS = {
-    "field_ok": lambda: _("present"),
     "field_missing": lambda: _("this installation's {entity} has no field '{field}', which "
                                "Bridge sends"),
     "field_ignored": lambda: _("this installation's {entity} has no field '{field}': what "
                                "Bridge sends there will be ignored"),
-    "entity_ok": lambda: _("present"),
+    "entity_ok": lambda: _("present, with the {fields} fields Bridge uses"),
+    "token_accepted": lambda: _("accepted"),
     "entity_missing": lambda: _("this installation does not have {entity}"),
     "entity_undescribed": lambda: _("this installation lists {entity} but does not describe "
                                     "its fields"),
@@ -254,27 +254,27 @@ CHECK_TEXTS = {
                                   "e-commerce operations ('operacion'), where Dragonfish "
                                   "itself refuses a repeated order"),
     "price_list_ok": lambda: _("'{value}' is list {list_code}"),
-    "price_list_unknown": lambda: _("there is no price list named '{value}' in the ERP"),
+    "price_list_unknown": lambda: _("there is no price list named '{value}' in the ERP; its "
+                                    "lists: {known}"),
     "price_list_ambiguous": lambda: _("several price lists are named '{value}' in the ERP"),
     "record_ok": lambda: _("{what} '{value}' exists"),
     "record_unverifiable": lambda: _("{what} '{value}' cannot be checked: the installation "
                                      "does not list them"),
     "record_is_description": lambda: _("'{value}' is the name of {what} {proposed}: enter "
                                        "its code, {proposed}"),
-    "record_unknown": lambda: _("the ERP has no {what} '{value}'"),
+    "record_unknown": lambda: _("the ERP has no {what} '{value}'; it has: {known}"),
     "template_ok": lambda: _("customer '{value}' exists"),
     "template_unknown": lambda: _("the ERP has no customer with code '{value}'"),
     "table_unverifiable": lambda: _("the installation does not list its {what} codes: the "
                                     "codes set cannot be checked"),
-    "code_ok": lambda: _("{label}: {value} = {name}"),
-    "code_by_name": lambda: _("{label}: not set; the installation's {value} ({name}) will be "
-                              "used"),
-    "code_unknown": lambda: _("{label}: code {value} does not exist in this installation"),
-    "code_means_other": lambda: _("{label}: code {value} is '{name}' in this installation; "
-                                  "{label} is {proposed}"),
-    "code_unconfirmed": lambda: _("{label}: code {value} is '{name}' in this installation; "
-                                  "check that it is right"),
-    "code_missing": lambda: _("{label}: not set and not found in the installation's table"),
+    "code_ok": lambda: _("{value} = {name}"),
+    "code_by_name": lambda: _("not set; the installation's {value} ({name}) will be used"),
+    "code_unknown": lambda: _("code {value} does not exist in this installation"),
+    "code_means_other": lambda: _("code {value} is '{name}' in this installation; {label} "
+                                  "is {proposed}"),
+    "code_unconfirmed": lambda: _("code {value} is '{name}' in this installation; check that "
+                                  "it is right"),
+    "code_missing": lambda: _("not set and not found in the installation's table"),
     "token_expires": lambda: _("valid, expires in {days} days"),
     "token_expired": lambda: _("expired: ask ZooLogic for a new one"),
     "token_not_jwt": lambda: _("this is not the token Dragonfish issues (a JWT)"),
@@ -282,13 +282,32 @@ CHECK_TEXTS = {
 }
 
 
+def check_name(name: str) -> str:
+    """A connection test's subject: settings by the names the settings window gives them,
+    the ERP's own entities and fields as the ERP names them."""
+    labels = {
+        "erp.lista": lambda: _("Price list"),
+        "erp.ecommerce": lambda: _("E-commerce platform"),
+        "erp.motivo": lambda: _("Motivo"),
+        "erp.modo_pedidos": lambda: _("Orders as"),
+        "erp.cliente_plantilla": lambda: _("Template customer"),
+    }
+    if name in labels:
+        return labels[name]()
+    for prefix, label in (("erp.situacion_fiscal.", lambda: _("IVA condition")),
+                          ("erp.tipo_documento.", lambda: _("Document type"))):
+        if name.startswith(prefix):
+            return f"{label()} ({name.removeprefix(prefix).replace('_', ' ')})"
+    return _(name)
+
+
 def check_detail(code: str, params: Iterable[tuple[str, str]], fallback: str) -> str:
     """A connection test's line in the UI's language (the connector's English where no
     template fits), with the setting to change when there is one."""
     d = dict(params)
     setting = d.get("setting", "")
-    what = {"e-commerce platform": lambda: _("e-commerce platform"),
-            "Motivo": lambda: _("Motivo")}.get(d.get("what", ""))
+    what = {"e-commerce platform": lambda: _("the e-commerce platform"),
+            "Motivo": lambda: _("the Motivo")}.get(d.get("what", ""))
     if what is not None:
         d["what"] = what()
     template = CHECK_TEXTS.get(code)
@@ -296,7 +315,7 @@ def check_detail(code: str, params: Iterable[tuple[str, str]], fallback: str) ->
         text = template().format(**d) if template else fallback
     except (KeyError, IndexError, ValueError):
         text = fallback
-    if setting and template and code not in ("field_ok", "entity_ok", "code_ok", "record_ok",
+    if setting and template and code not in ("entity_ok", "code_ok", "record_ok",
                                              "price_list_ok", "template_ok", "mode_ok",
                                              "code_by_name"):
         text += " " + _("(setting: {setting})", setting=setting)

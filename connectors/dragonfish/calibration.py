@@ -150,11 +150,7 @@ def _field_findings(
     required, optional = needs
     out = []
     for name in required:
-        if name.lower() in props:
-            out.append(
-                _finding(f"{entity}.{name}", "ok", "field_ok", "present", entity=entity, field=name)
-            )
-        else:
+        if name.lower() not in props:
             out.append(
                 _finding(
                     f"{entity}.{name}",
@@ -214,13 +210,19 @@ def _entity_findings(
                 entity=entity,
             )
         ]
-    out = [_finding(entity, "ok", "entity_ok", "present", entity=entity)]
-    out += _field_findings(entity, sw.properties(definition), fields, setting)
+    # one line for the entity when every field is there; a line per field that is not
+    out = _field_findings(entity, sw.properties(definition), fields, setting)
+    checked = len([*fields[0], *fields[1]])
     if detail is not None:
         prop, line_fields = detail
         line = sw.detail(definition, prop)
         if line is not None:
             out += _field_findings(f"{entity}.{prop}", sw.properties(line), line_fields, setting)
+            checked += len([*line_fields[0], *line_fields[1]])
+    if not out:
+        out = [_finding(entity, "ok", "entity_ok",
+                        f"present, with the {checked} fields Bridge uses", entity=entity,
+                        fields=checked)]
     return out
 
 
@@ -334,7 +336,7 @@ async def _record(
         blocks=True,
         what=what,
         value=code,
-        known=known,
+        known=known or "-",
     )
 
 
@@ -562,6 +564,7 @@ async def calibrate(client: DragonfishClient) -> list[Finding]:
                 )
             )
         except ConfigError as exc:
+            known = ", ".join(f"'{n}'" for _, n in await client.price_lists() if n)
             out.append(
                 _finding(
                     "erp.lista",
@@ -571,6 +574,7 @@ async def calibrate(client: DragonfishClient) -> list[Finding]:
                     "erp.lista",
                     blocks=True,
                     value=cfg.lista,
+                    known=known or "-",
                 )
             )
     if operation_mode and has_operations:

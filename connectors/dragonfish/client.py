@@ -1130,7 +1130,7 @@ class DragonfishClient(HttpSide):
                 )
         try:
             await self.list_page(CATALOG, {"limit": 1, "page": 1})
-            out.append(Check("ERP token", True, "accepted"))
+            out.append(Check("ERP token", True, "accepted", code="token_accepted"))
         except AuthError as exc:
             out.append(Check("ERP token", False, exc.message))
             return out
