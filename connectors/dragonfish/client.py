@@ -970,14 +970,20 @@ class DragonfishClient(HttpSide):
             return text(pick, "Codigo")
         return f"Operacionecommerce {text(row, 'Codigo')}" if text(row, "Codigo") else None
 
-    async def _find_operation(self, order: StoreOrder) -> dict[str, Any] | None:
+    async def _find_operation(self, order: StoreOrder, *,
+                              thorough: bool = True) -> dict[str, Any] | None:
+        """The operation for this store order: by the exact filters, then (`thorough`)
+        by the free-text search, each hit re-checked exactly."""
         number, eco = order.number.strip(), self.config.ecommerce
 
         def exact(row: dict[str, Any]) -> bool:
             return same_code(text(row, "Numero"), number) and \
                 same_code(text(row, "Ecommerce"), eco)
 
-        for params in ({"Ecommerce": eco, "Numero": number}, {"query": number}):
+        searches: list[dict[str, str]] = [{"Ecommerce": eco, "Numero": number}]
+        if thorough:
+            searches.append({"query": number})
+        for params in searches:
             # an operation's rows need not carry a Codigo of their own
             found = await self.first(OPERATIONS, params, exact, coded=False)
             if found is not None:
@@ -1005,7 +1011,8 @@ class DragonfishClient(HttpSide):
         if found:
             return found
         try:
-            op = await self._find_operation(order)
+            # sent as an operation before the mode changed (rare: the exact filter only)
+            op = await self._find_operation(order, thorough=False)
         except NoSuchEntity:
             return None
         return self.operation_reference(op) if op is not None else None
