@@ -194,6 +194,7 @@ async def orders_scenario(n: int, rate: float) -> dict[str, Any]:
     lat = sorted(created[k] - confirmed[k] for k in confirmed if k in created)
     span = max(created.values()) - min(confirmed.values())
     return {"orders": n, "created": len(lat), "customers": len(erp.customers),
+            "erp_requests": dict(erp.counts),
             "p50_s": statistics.median(lat), "p95_s": lat[int(len(lat) * 0.95) - 1],
             "max_s": lat[-1], "throughput_per_s": len(lat) / span, "rate_per_s": rate}
 

@@ -116,7 +116,7 @@ async def test_a_company_already_in_dragonfish_is_found_by_its_cuit_only(tmp_pat
 async def test_like_search_false_positives_are_not_taken_for_the_buyer(tmp_path: Path) -> None:
     async with world(tmp_path) as (sim, store, engine):
         dni = "1234567"
-        # `query=1234567` finds both (LIKE '%1234567%'); neither is this buyer
+        # a free-text search for 1234567 (LIKE) would find both; neither is this buyer
         for body in ({"Codigo": "X1", "Nombre": "Otro", "NroDocumento": "11234567",
                       "TipoDocumento": "05", "SituacionFiscal": 3},
                      {"Codigo": "X2", "Nombre": "Otra SA", "Cuit": make_cuit("30", "71234567"),
@@ -672,3 +672,43 @@ async def test_one_erp_document_is_never_the_reference_of_two_store_orders(
         [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{twin['id']}"]
         assert err["code"] == "reference_taken" and first["id"] in err["message"]
         assert len(docs_for(sim, "5001")) == 1
+
+
+async def test_an_install_that_ignores_the_filters_is_searched_and_rechecked() -> None:
+    """`?Cuit=` ignored: the install lists other customers; Bridge falls back to the
+    free-text search, whose LIKE hits are re-checked exactly (30712345671 is not the
+    buyer 20-71234567-?)."""
+    buyer_cuit = make_cuit("20", "31234567")
+    others = [{"Codigo": "X1", "CUIT": make_cuit("30", "71234567"), "Nombre": "Otra"},
+              {"Codigo": "X2", "NroDocumento": "131234567", "Nombre": "Otro"}]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url.query, "ascii"))
+        q = request.url.params.get("query")
+        rows = others if q is None else [r for r in [*others, {
+            "Codigo": "REAL", "CUIT": buyer_cuit, "Nombre": "El comprador"}]
+            if q in str(r.get("CUIT", "")) + str(r.get("NroDocumento", ""))]
+        if "Cliente/" in request.url.path and request.url.path.rstrip("/").endswith("Cliente"):
+            return httpx.Response(200, json={"CountResultado": len(rows), "Siguiente": None,
+                                             "TotalRegistros": len(rows), "Resultados": rows})
+        return httpx.Response(200, json={})  # Cliente/{code}/: unknown
+
+    erp = mock_client(handler)
+    assert await erp.find_customer(valid_buyer(buyer_cuit, "monotributo")) == "REAL"
+    assert any("query=" in q for q in seen)
+    await erp.aclose()
+
+
+async def test_honoured_filters_spare_the_free_text_search() -> None:
+    sim = DragonfishSimulator()
+    await sim.start()
+    erp = client_for(sim)
+    try:
+        assert await erp.find_customer(valid_buyer(make_cuit("30", "71234567"))) is None
+        searched = [r.path for r in sim.requests if r.route == "cliente"]
+        assert not any(f"query={make_cuit('30', '71234567')}" in p for p in searched), searched
+        assert any("Cuit=" in p for p in searched)
+    finally:
+        await erp.aclose()
+        await sim.stop()

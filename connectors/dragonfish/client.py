@@ -388,16 +388,23 @@ class DragonfishClient(HttpSide):
             "stopped there, so nothing is created or sent on its account",
             code="lookup_incomplete")
 
+    async def lookup(self, path: str, params: Mapping[str, Any],
+                     exact: Callable[[dict[str, Any]], bool], pages: int = LOOKUP_PAGES,
+                     *, coded: bool = True) -> tuple[dict[str, Any] | None, int]:
+        """The first row of a listing that passes the exact re-check (and, with `coded`,
+        carries a `Codigo`), and how many rows were read to find it (or not)."""
+        listed = 0
+        async with aclosing(self.rows(path, params, pages)) as rows:
+            async for row in rows:
+                listed += 1
+                if (text(row, "Codigo") or not coded) and exact(row):
+                    return row, listed
+        return None, listed
+
     async def first(self, path: str, params: Mapping[str, Any],
                     exact: Callable[[dict[str, Any]], bool], pages: int = LOOKUP_PAGES,
                     *, coded: bool = True) -> dict[str, Any] | None:
-        """The first row of a listing that passes the exact re-check (and, with `coded`,
-        carries a `Codigo`)."""
-        async with aclosing(self.rows(path, params, pages)) as rows:
-            async for row in rows:
-                if (text(row, "Codigo") or not coded) and exact(row):
-                    return row
-        return None
+        return (await self.lookup(path, params, exact, pages, coded=coded))[0]
 
     async def read(self, path: str, code: str) -> dict[str, Any] | None:
         """One record by its code, or None. Some versions answer 200 with `{}` (or an empty
@@ -640,35 +647,46 @@ class DragonfishClient(HttpSide):
         return nro == doc.number.lstrip("0")
 
     async def find_customer(self, buyer: ValidBuyer) -> str | None:
+        """The buyer's customer code. Asked at once (each hit re-checked exactly), taken in
+        this order: the code Bridge would give them, the exact CUIT and document filters, a
+        DNI typed with dots, the e-mail (with no document on file that says otherwise).
+        Where an install ignored a filter (it listed others), the free-text search too."""
         doc = buyer.document
         key = self.customer_key(buyer)
-        if key:
-            row = await self.read(CUSTOMERS, key)
-            if row is not None and self.is_buyer(row, doc):
-                return text(row, "Codigo")
-        searches: list[dict[str, str]] = []
-        if doc.kind == "CUIT":
-            searches.append({"Cuit": doc.number})
-        if doc.dni:
-            searches.append({"NroDocumento": doc.dni})
-        searches += [{"query": doc.number}] + (
-            [{"query": doc.dni}] if doc.dni and doc.dni != doc.number else []
-        )
-        if doc.dni:
-            # a DNI typed with its dots in the office ("12.345.678")
-            searches.append({"query": f"{int(doc.dni):,}".replace(",", ".")})
-        for params in searches:
-            # an install that ignores a filter lists everything: only exact hits count
-            async for row in self.rows(CUSTOMERS, params, pages=5):
-                if text(row, "Codigo") and self.is_buyer(row, doc):
-                    return text(row, "Codigo")
+
+        def same(row: dict[str, Any]) -> bool:
+            return self.is_buyer(row, doc)
+
+        async def by_key() -> tuple[dict[str, Any] | None, int]:
+            row = await self.read(CUSTOMERS, key) if key else None
+            return (row if row is not None and same(row) else None), 0
+
         email = buyer.buyer.email.strip().lower()
+
+        def same_email(row: dict[str, Any]) -> bool:
+            on_file = {digits(field(row, f)) for f in ("Cuit", "NroDocumento")} - {""}
+            return text(row, "EMail").lower() == email and not on_file
+
+        filters = ([{"Cuit": doc.number}] if doc.kind == "CUIT" else []) + \
+            ([{"NroDocumento": doc.dni}] if doc.dni else [])
+        asks = [by_key(), *(self.lookup(CUSTOMERS, f, same, pages=5) for f in filters)]
+        if doc.dni:
+            # a DNI typed with its dots in the office ("12.345.678") escapes the filter
+            dotted = f"{int(doc.dni):,}".replace(",", ".")
+            asks.append(self.lookup(CUSTOMERS, {"query": dotted}, same, pages=5))
         if email:
-            async for row in self.rows(CUSTOMERS, {"query": email}, pages=5):
-                on_file = {digits(field(row, f)) for f in ("Cuit", "NroDocumento")} - {""}
-                if text(row, "Codigo") and text(row, "EMail").lower() == email and not on_file:
-                    # the same e-mail and no document on file that says otherwise
-                    return text(row, "Codigo")
+            asks.append(self.lookup(CUSTOMERS, {"query": email}, same_email, pages=5))
+        answers = await asyncio.gather(*asks)
+        for found, _ in answers:
+            if found is not None:
+                return text(found, "Codigo")
+        ignored = any(listed for _, listed in answers[1:1 + len(filters)])
+        if ignored or not filters:
+            for n in dict.fromkeys((doc.number, doc.dni)):
+                if n:
+                    found, _ = await self.lookup(CUSTOMERS, {"query": n}, same, pages=5)
+                    if found is not None:
+                        return text(found, "Codigo")
         return None
 
     async def province_code(self, name: str) -> str | None:
@@ -892,60 +910,39 @@ class DragonfishClient(HttpSide):
         return " | ".join(x.strip() for x in parts if x and x.strip())[:250]
 
     @staticmethod
-    def _lines(order: StoreOrder) -> list[tuple[StoreOrder, Any, Decimal]]:
+    def _lines(order: StoreOrder) -> list[tuple[dict[str, Any], Decimal]]:
+        """Each item as a detail line (the net unit price: the store's discount applied)
+        with its amount."""
         out = []
         for item in order.items:
             net = (item.unit_price * (Decimal(100) - item.discount_pct) / Decimal(100)).quantize(
                 Decimal("0.0001"), rounding=ROUND_HALF_UP
             )
-            out.append((order, item, net))
+            art, color, talle = split_sku(item.sku)
+            out.append(({"Articulo": art, "Color": color, "Talle": talle,
+                         "Cantidad": item.quantity, "Precio": float(net)},
+                        net * item.quantity))
         return out
 
     def operation_body(
         self, order: StoreOrder, customer_code: str, buyer: ValidBuyer | None
     ) -> dict[str, Any]:
-        lines = []
-        total = Decimal(0)
-        for _, item, net in self._lines(order):
-            art, color, talle = split_sku(item.sku)
-            amount = net * item.quantity
-            total += amount
-            lines.append(
-                {
-                    "Articulo": art,
-                    "Color": color,
-                    "Talle": talle,
-                    "Cantidad": item.quantity,
-                    "Precio": float(net),
-                    "Descuento": 0,
-                    "Monto": float(amount),
-                }
-            )
+        lines = self._lines(order)
         return {
             "Ecommerce": self.config.ecommerce,
             "Numero": order.number.strip(),
             "ClienteEcom": (buyer.buyer.id if buyer else "") or order.buyer.id,
             "ClienteDragon": customer_code,
             "TipoComprobante": "Pedido",
-            "PublicacionDetalle": lines,
-            "Total": float(total),
+            "PublicacionDetalle": [{**line, "Descuento": 0, "Monto": float(amount)}
+                                   for line, amount in lines],
+            "Total": float(sum((amount for _, amount in lines), Decimal(0))),
             "Obs": self._obs(order),
         }
 
     async def order_body(self, order: StoreOrder, customer_code: str) -> dict[str, Any]:
         cfg = self.config
-        lines = []
-        for _, item, net in self._lines(order):
-            art, color, talle = split_sku(item.sku)
-            lines.append(
-                {
-                    "Articulo": art,
-                    "Color": color,
-                    "Talle": talle,
-                    "Cantidad": item.quantity,
-                    "Precio": float(net),
-                }
-            )
+        lines = [line for line, _ in self._lines(order)]
         body: dict[str, Any] = {
             "Cliente": customer_code,
             "Motivo": cfg.motivo,
