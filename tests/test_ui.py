@@ -274,6 +274,41 @@ def test_settings_validate_and_test_connection(qtbot, qloop, ui_profile, sims):
 
 @pytest.mark.skipif(not os.environ.get("BRIDGE_TEST_SECRET_SERVICE"),
                     reason="no Secret Service in this session (scripts/test.sh starts one)")
+def test_a_blocking_calibration_is_one_error_explained_point_by_point(qtbot, qloop,
+                                                                       tmp_path, sims):
+    erp, store = sims
+    paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
+                          erp={"situacion_fiscal": {"consumidor_final": "5"}},
+                          orders_interval_s=3600, catalog_interval_s=3600)
+    secrets = SecretStore(use_keyring=False)
+    secrets.set_session("store.token", STORE_TOKEN)
+    secrets.set_session("erp.token", erp.token)
+
+    async def body():
+        app, task = await start_app(paths, secrets, language="es_AR")
+        try:
+            w = app.window
+            order = store.call(lambda: store.add_order())
+            w.sync_action.trigger()
+            await until(lambda: any(e["subject"] == "erp:calibration"
+                                    for e in w.errors.errors), what="the calibration error")
+            [row] = [i for i, e in enumerate(w.errors.errors)
+                     if e["subject"] == "erp:calibration"]
+            w.show_tab(w.TAB_ERRORS)
+            w.errors.select_row(row)
+            shown = w.errors.detail.toPlainText()
+            assert "La instalación del ERP no coincide con la configuración" in shown
+            assert ("Condición de IVA (consumidor final): el código 5 es 'No Responsable' en "
+                    "esta instalación; consumidor final es 3") in shown
+            assert "(ajuste: erp.situacion_fiscal.consumidor_final)" in shown
+            assert not erp_has(erp, order["number"])  # nothing written meanwhile
+        finally:
+            await stop_app(app, task)
+            set_language("en")
+
+    run(qloop, body())
+
+
 def test_connection_test_shows_the_calibration_in_spanish(qtbot, qloop, tmp_path):
     """A misconfigured Dragonfish: "Probar conexión" says, point by point and in Spanish,
     what does not match and which setting to change."""

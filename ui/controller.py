@@ -92,6 +92,13 @@ class AppController(QObject):
         self._refresh_pending = False
         status = await self.engine.status_async()
         errors = await self.engine.state.run(self.engine.state.errors, "open", 500)
+        if any(e["code"] == "calibration_blocking" for e in errors):
+            # what the calibration found, for the error's detail in the merchant's language
+            saved = await self.engine.state.run(self.engine.last_calibration)
+            blocking = [f for f in saved[1] if f.blocks_writes] if saved else []
+            for e in errors:
+                if e["code"] == "calibration_blocking":
+                    e["findings"] = blocking
         self.status = status
         self.statusChanged.emit(status)
         if [e["id"] for e in errors] != [e["id"] for e in self.errors] or \

@@ -23,7 +23,13 @@ from PySide6.QtWidgets import (
 )
 
 from ui.i18n import _
-from ui.texts import error_search_key, error_subject, explain_error
+from ui.texts import (
+    check_detail,
+    check_name,
+    error_search_key,
+    error_subject,
+    explain_error,
+)
 
 KIND_NAMES: dict[str, Callable[[], str]] = {
     "transient": lambda: _("Temporary"),
@@ -126,6 +132,15 @@ class ErrorsView(QWidget):
             b.setEnabled(e is not None)
         if e is None:
             self.detail.setPlainText("")
+            return
+        if e.get("findings"):
+            # the ERP install does not match the settings: each point, and what to change
+            points = "".join(
+                f"<li><b>{_esc(check_name(f.subject))}</b>: "
+                f"{_esc(check_detail(f.code, (*f.params, ('setting', f.setting)), f.message))}"
+                "</li>" for f in e["findings"])
+            self.detail.setHtml(f"<b>{_esc(error_subject(e))}</b><br>{_esc(explain_error(e))}"
+                                f"<ul>{points}</ul>")
             return
         server = e.get("server_message") or _("(none)")
         self.detail.setHtml(

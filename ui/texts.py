@@ -161,6 +161,7 @@ def error_subject(err: dict[str, Any]) -> str:
         "store:unknown-skus": _("Products missing in the store"),
         "catalog:held": _("Stock and price sync on hold"),
         "store:order-without-id": _("Order without id"),
+        "erp:calibration": _("The ERP installation does not match the settings"),
     }.get(subject, subject)
 
 
