@@ -131,7 +131,8 @@ class Finding:
     def as_check(self) -> Check:
         ok = True if self.status == "ok" else None if self.status == "warning" else False
         detail = self.message + (f" (setting: {self.setting})" if self.setting and
-                                 self.status != "ok" else "")
+                                 self.status != "ok" and self.setting not in self.message
+                                 else "")
         return Check(self.subject, ok, detail, code=self.code,
                      params=(*self.params, ("setting", self.setting)))
 

@@ -712,3 +712,11 @@ async def test_honoured_filters_spare_the_free_text_search() -> None:
     finally:
         await erp.aclose()
         await sim.stop()
+
+
+def test_setting_one_fiscal_code_keeps_the_verified_others() -> None:
+    cfg = DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C",
+                           situacion_fiscal={"exento": "4"}, tipo_documento={"cuit": "01"})
+    assert cfg.situacion_fiscal == {"responsable_inscripto": "1", "consumidor_final": "3",
+                                    "monotributo": "7", "exento": "4"}
+    assert cfg.tipo_documento == {"DNI": "05", "CUIT": "01"}

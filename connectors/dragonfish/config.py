@@ -169,7 +169,9 @@ class DragonfishConfig(ErpConfigBase):
         unknown = sorted(set(v) - known)
         if unknown:
             raise ValueError(f"unknown tax conditions {unknown}; known: {sorted(known)}")
-        return {k: str(c).strip() for k, c in v.items() if str(c).strip()}
+        # over the verified codes: setting one condition keeps the others
+        return {**VERIFIED_SITUACION_FISCAL,
+                **{k: str(c).strip() for k, c in v.items() if str(c).strip()}}
 
     @field_validator("tipo_documento")
     @classmethod
@@ -178,7 +180,7 @@ class DragonfishConfig(ErpConfigBase):
         unknown = sorted(set(v) - {"DNI", "CUIT"})
         if unknown:
             raise ValueError(f"unknown document kinds {unknown}; known: DNI, CUIT")
-        return v
+        return {**VERIFIED_TIPO_DOCUMENTO, **v}
 
     @field_validator("motivo")
     @classmethod
