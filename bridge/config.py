@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 import tomli_w
@@ -46,6 +47,11 @@ def check_url(value: str, *, trailing_slash: bool = True) -> str:
         raise ValueError("must be a URL starting with http:// or https://")
     if trailing_slash and not value.endswith("/"):
         raise ValueError("must end with '/'")
+    if "@" in urlsplit(value).netloc:
+        # a user name or password in the URL would sit in the config file, in doctor's
+        # output and in the diagnostics zip, and go out as Basic auth
+        raise ValueError("must not contain a user name or password (user:password@): "
+                         "secrets go in the keyring (`bridge secrets set`)")
     return value
 
 

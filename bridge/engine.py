@@ -361,10 +361,13 @@ class Engine:
         return True
 
     async def retry_all(self) -> int:
+        """Retry every open error, except a held catalog run: pushing one is an approval
+        the merchant gives for that run alone, never part of "retry all"."""
         errors = await self.state.run(self.state.errors, "open")
         n = 0
         for err in errors:
-            n += await self.retry_error(err["id"])
+            if err["subject"] != HELD_SUBJECT:
+                n += await self.retry_error(err["id"])
         return n
 
     async def discard_error(self, error_id: int, reason: str) -> bool:

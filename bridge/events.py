@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import redact
+from bridge.files import private_dir, private_file
 from bridge.state import State
 
 log = logging.getLogger("bridge")
@@ -119,9 +120,12 @@ def setup_logging(log_dir: Path | None, level: str = "INFO", *, console: bool = 
     root.propagate = False
     fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s")
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(log_dir.parent)
+        private_dir(log_dir)
         fh = logging.handlers.RotatingFileHandler(log_dir / "bridge.log", maxBytes=2_000_000,
                                                   backupCount=5, encoding="utf-8")
+        for old in log_dir.glob("bridge.log*"):
+            private_file(old)
         fh.setFormatter(fmt)
         fh.addFilter(redact.RedactingFilter())
         root.addHandler(fh)

@@ -36,6 +36,7 @@ from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
     BridgeError,
+    ConfigError,
     ConflictError,
     DataError,
     NotFoundError,
@@ -165,6 +166,16 @@ def classify_status(response: httpx.Response, side: str, message: str,
                 "checked before it is sent again", status=status, server_message=message)
         return TransientError(f"{side} is failing (HTTP {status}{said})",
                               status=status, server_message=message)
+    if 300 <= status < 400:
+        # never followed (a write must not be re-sent elsewhere): the URL in the settings is
+        # not where the API answers (http/https, a path, a moved server), or a proxy
+        # misbehaves; nothing about the data sent
+        where = response.headers.get("location", "")
+        return ConfigError(
+            f"{side} answered a redirect (HTTP {status}{' to ' + where if where else ''}); "
+            "the URL in the settings is probably not the API's (http vs https, the path, a "
+            "moved server): Bridge does not follow redirects", code="redirected",
+            status=status, server_message=message)
     if status == 404:
         return NotFoundError(f"{side}: not found (HTTP 404{said})", status=status,
                              server_message=message)

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from bridge.files import private_dir
+
 COMMANDS = ("show", "sync")
 
 
@@ -31,7 +33,7 @@ class InstanceLock:
 
     def acquire(self) -> bool:
         """True when this process is the profile's only Bridge."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         fh = open(self.lock_path, "a+")  # noqa: SIM115 (held open while we run)
         try:
             if sys.platform == "win32":

@@ -22,6 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from bridge.files import private_dir, private_file
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -189,10 +191,14 @@ class OutboxRow:
 class State:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False,
                                    isolation_level=None)
+        # buyers' CUITs, e-mails and addresses: the user's only (SQLite gives the -wal and
+        # -shm files the database file's permissions)
+        for suffix in ("", "-wal", "-shm"):
+            private_file(Path(str(path) + suffix))
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed outbox transition survives a power cut, not only a crash

@@ -249,6 +249,12 @@ async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim
     assert held.status == "held" and store_sim.patches == []
     assert "prices would change more than 3 times" in held.message
     [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    # "retry all" (meant for orders) never approves it
+    await engine.retry_all()
+    await engine.run_pipeline("catalog", "manual")  # anything it started has run
+    assert [e["id"] for e in engine.state.errors() if e["code"] == "catalog_held"] == \
+        [err["id"]]
+    assert store_sim.patches == []
     # the merchant checks and approves: pushed without the guard
     assert await engine.retry_error(err["id"])
     for _ in range(100):
