@@ -42,13 +42,26 @@ def money(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-def target(item: CatalogItem, reserved: int) -> tuple[int, str | None]:
-    """What the store should show for an ERP item: (stock, price or None to leave it)."""
+def target(item: CatalogItem, reserved: int,
+           allow_zero_price: bool = False) -> tuple[int, str | None]:
+    """What the store should show for an ERP item: (stock, price or None to leave it). The
+    price is the one the store would get, rounded to cents: one that rounds to 0.00 (an ERP
+    price of 0.004) is left out unless free products are allowed."""
     # whole units on hand (int() truncates: the floor of a positive quantity; a negative
     # one is 0 either way) less those sold in the store and not yet in the ERP
     stock = max(0, int(item.available) - reserved)
     price = item.price
-    return stock, (money(price) if price is not None and price > 0 else None)
+    if price is None or price <= 0:
+        return stock, None
+    rounded = money(price)
+    return stock, (rounded if allow_zero_price or Decimal(rounded) > 0 else None)
+
+
+def collapses(item: CatalogItem, previous_price: str | None) -> bool:
+    """The ERP's price rounds to 0.00 where the store had a price: a price collapse for the
+    guard, pushed or not."""
+    return item.price is not None and Decimal(money(max(item.price, Decimal(0)))) == 0 and \
+        bool(previous_price) and Decimal(str(previous_price)) > 0
 
 
 class CatalogPipeline:
@@ -92,7 +105,7 @@ class CatalogPipeline:
         result = RunResult(PIPELINE)
         run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
-        stats = {"negative": 0, "zero_price": 0, "vanished": 0}
+        stats = {"negative": 0, "zero_price": 0, "vanished": 0, "price_collapses": 0}
         # SKUs new to the state file that this run listed (known ones are marked in SQLite,
         # so a 100,000-variant run does not hold them all in memory)
         seen: set[str] = set()
@@ -235,10 +248,13 @@ class CatalogPipeline:
         for item in items.values():
             if item.available < 0:
                 stats["negative"] += 1
-            stock, price = target(item, reserved.get(item.sku, 0))
+            stock, price = target(item, reserved.get(item.sku, 0),
+                                  self.sync.allow_zero_price)
             if price is None:
                 stats["zero_price"] += 1
             prev = previous.get(item.sku)
+            if collapses(item, prev[1] if prev else None):
+                stats["price_collapses"] += 1
             if full or prev is None or prev[0] != stock or prev[1] != (price or ""):
                 rows.append((item.sku, stock, price, prev[0] if prev else None,
                              prev[1] if prev else None, 0))
@@ -266,9 +282,13 @@ class CatalogPipeline:
         if st["zeroed"] > self.sync.guard_zero_share * known:
             reasons.append(f"{st['zeroed']} of {known} products would go to stock 0 or "
                            f"disappear ({st['vanished']} no longer listed by the ERP)")
-        if st["price_jumps"] > self.sync.guard_price_share * known:
-            reasons.append(f"{st['price_jumps']} prices would change more than "
-                           f"{self.sync.guard_price_factor:g} times")
+        # prices that would change more than the factor, or fall to 0.00 (pushed only where
+        # free products are allowed: counted here either way)
+        jumps = st["price_jumps"] + (0 if self.sync.allow_zero_price else
+                                     stats["price_collapses"])
+        if jumps > self.sync.guard_price_share * known:
+            reasons.append(f"{jumps} prices would change more than "
+                           f"{self.sync.guard_price_factor:g} times or fall to 0.00")
         if not reasons:
             return None
         why = "; ".join(reasons)
@@ -340,7 +360,7 @@ class CatalogPipeline:
             if isinstance(found, RowProblem):
                 raise DataError(f"SKU {sku}: {found.message}", code="erp_row_invalid")
             reserved = await self.state.run(self.state.reserved, [sku], time.time())
-            stock, price = target(found, reserved.get(sku, 0))
+            stock, price = target(found, reserved.get(sku, 0), self.sync.allow_zero_price)
             push = await self.store.push_stock_prices([StockPrice(sku, stock, price)])
             await self.state.run(self.state.save_pushed, [(sku, stock, price or "")],
                                  push.not_found)
@@ -382,7 +402,8 @@ class CatalogPipeline:
                                             started)
             for item in items:
                 out["variants"] += 1
-                stock, price = target(item, reserved.get(item.sku, 0))
+                stock, price = target(item, reserved.get(item.sku, 0),
+                                      self.sync.allow_zero_price)
                 if item.sku not in current:
                     out["unknown_in_store"] += 1
                     continue

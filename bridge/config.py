@@ -89,6 +89,9 @@ class SyncConfig(Section):
     guard_price_share: float = Field(0.05, gt=0, le=1)
     # catalogs smaller than this are not guarded (a handful of products moves a lot)
     guard_min_products: int = Field(20, ge=0)
+    # an ERP price that rounds to 0.00 is not pushed (the store keeps its price) unless the
+    # merchant allows free products here; either way the guard counts it as a collapse
+    allow_zero_price: bool = False
     # incremental catalogs (ERPs that list "changed since"): ask from the start of the last
     # successful sync minus this much, so that changes made during a sync are not missed
     incremental_overlap_s: float = Field(300.0, ge=0, le=86400)

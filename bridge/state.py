@@ -513,6 +513,8 @@ class State:
             "COALESCE(SUM(vanished), 0) AS vanished, "
             "COALESCE(SUM(price IS NOT NULL AND price != '' AND prev_price IS NOT NULL "
             "AND prev_price != '' AND CAST(prev_price AS REAL) > 0 AND ("
+            # a price of 0 is a collapse (a division by it would drop the row)
+            "CAST(price AS REAL) <= 0 OR "
             "CAST(price AS REAL) / CAST(prev_price AS REAL) > ? OR "
             "CAST(prev_price AS REAL) / CAST(price AS REAL) > ?)), 0) AS price_jumps "
             "FROM catalog_staging", (price_factor, price_factor))[0]

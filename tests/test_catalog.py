@@ -279,3 +279,50 @@ async def test_preview_counts_changes_without_writing(engine, erp_sim, store_sim
     await engine.sync_now("catalog")
     after = await engine.preview_catalog()
     assert after["would_change"] == 0
+
+
+async def test_prices_that_round_to_zero_hold_the_run_and_are_never_pushed(
+        engine, erp_sim, store_sim, sim_catalog):
+    """An ERP price of 0.004 would reach the store as 0.00: the whole catalog free. The
+    guard compares the rounded prices; one such price alone is left out, not pushed."""
+    await engine.sync_now("catalog")
+    priced = [s for s in sim_catalog.skus() if sim_catalog.price(s, "LISTA1") > 0
+              and s in store_sim.products]
+    original = {sku: sim_catalog.price(sku, "LISTA1") for sku in priced}
+    for sku in priced:
+        sim_catalog.set_price(sku, "LISTA1", 0.004)
+    store_sim.patches.clear()
+    [held] = await engine.sync_now("catalog")
+    assert held.status == "held" and "fall to 0.00" in held.message, held.message
+    assert store_sim.patches == []
+    # the ERP is fixed but for one product: that one keeps its store price
+    one = priced[0]
+    old = store_sim.products[one]["price"]
+    for sku in priced[1:]:
+        sim_catalog.set_price(sku, "LISTA1", original[sku])
+    [ok] = await engine.sync_now("catalog")
+    assert ok.status in ("ok", "partial"), ok.message
+    assert store_sim.products[one]["price"] == old != "0.00"
+    assert all(p["price"] != "0.00" for p in store_sim.products.values())
+
+
+async def test_a_zero_price_is_pushed_only_where_free_products_are_allowed(
+        profile, erp_sim, store_sim, sim_catalog):
+    from bridge.config import load_config, save_config
+    from tests.conftest import make_engine
+
+    cfg = load_config(profile.config_file)
+    cfg.sync.allow_zero_price = True
+    save_config(cfg, profile.config_file)
+    engine = make_engine(profile, erp_sim)
+    try:
+        await engine.sync_now("catalog")
+        sku = next(s for s in sim_catalog.skus() if sim_catalog.price(s, "LISTA1") > 0
+                   and s in store_sim.products)
+        sim_catalog.set_price(sku, "LISTA1", 0.004)
+        [result] = await engine.sync_now("catalog")
+        assert result.status in ("ok", "partial"), result.message
+        assert store_sim.products[sku]["price"] == "0.00"
+    finally:
+        await engine.stop()
+        engine.close()
