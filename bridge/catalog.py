@@ -36,6 +36,7 @@ HELD_SUBJECT = "catalog:held"
 
 
 CENT = Decimal("0.01")
+ZERO = "0.00"
 
 
 def money(value: Decimal) -> str:
@@ -54,14 +55,15 @@ def target(item: CatalogItem, reserved: int,
     if price is None or price <= 0:
         return stock, None
     rounded = money(price)
-    return stock, (rounded if allow_zero_price or Decimal(rounded) > 0 else None)
+    return stock, (rounded if allow_zero_price or rounded != ZERO else None)
 
 
-def collapses(item: CatalogItem, previous_price: str | None) -> bool:
-    """The ERP's price rounds to 0.00 where the store had a price: a price collapse for the
-    guard, pushed or not."""
-    return item.price is not None and Decimal(money(max(item.price, Decimal(0)))) == 0 and \
-        bool(previous_price) and Decimal(str(previous_price)) > 0
+def collapses(item: CatalogItem, price: str | None, previous_price: str | None) -> bool:
+    """The ERP's price rounds to 0.00 (`price`, from `target`, is then "0.00" or None for a
+    positive ERP price) where the store had a price: a collapse for the guard, pushed or
+    not."""
+    fell = price == ZERO or (price is None and item.price is not None and item.price > 0)
+    return fell and bool(previous_price) and Decimal(str(previous_price)) > 0
 
 
 class CatalogPipeline:
@@ -253,7 +255,7 @@ class CatalogPipeline:
             if price is None:
                 stats["zero_price"] += 1
             prev = previous.get(item.sku)
-            if collapses(item, prev[1] if prev else None):
+            if prev is not None and collapses(item, price, prev[1]):
                 stats["price_collapses"] += 1
             if full or prev is None or prev[0] != stock or prev[1] != (price or ""):
                 rows.append((item.sku, stock, price, prev[0] if prev else None,
