@@ -75,13 +75,14 @@ CREATE TABLE IF NOT EXISTS outbox_items (
 );
 CREATE INDEX IF NOT EXISTS outbox_items_order ON outbox_items(store_order_id);
 CREATE INDEX IF NOT EXISTS outbox_items_sku ON outbox_items(sku);
+-- store id -> ERP id. One ERP document belongs to one store order; one ERP customer may be
+-- several store identities (the same person buying with their DNI, then with their CUIT)
 CREATE TABLE IF NOT EXISTS id_map (
     entity TEXT NOT NULL,
     store_id TEXT NOT NULL,
     erp_id TEXT NOT NULL,
     created_at REAL NOT NULL,
-    PRIMARY KEY (entity, store_id),
-    UNIQUE (entity, erp_id)
+    PRIMARY KEY (entity, store_id)
 );
 -- creations whose outcome is unknown (the ERP took the request but no answer came back):
 -- until `since` + the settle window, a lookup that misses does not mean "create it again"
@@ -213,10 +214,26 @@ class State:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
 
     def _migrate(self) -> None:
-        """Columns added after a state file was first created."""
+        """Changes made after a state file was first created."""
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(catalog_state)")}
         if "seen_run" not in cols:
             self._db.execute("ALTER TABLE catalog_state ADD COLUMN seen_run INTEGER")
+        (sql,) = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'id_map'"
+                                  ).fetchone()
+        if "UNIQUE" in sql.upper():
+            # the first schema made every ERP id unique, customers too: rebuilt with the
+            # uniqueness for orders only (below), in one transaction
+            self._db.executescript("""
+                BEGIN;
+                CREATE TABLE id_map_new (entity TEXT NOT NULL, store_id TEXT NOT NULL,
+                    erp_id TEXT NOT NULL, created_at REAL NOT NULL,
+                    PRIMARY KEY (entity, store_id));
+                INSERT INTO id_map_new SELECT entity, store_id, erp_id, created_at FROM id_map;
+                DROP TABLE id_map;
+                ALTER TABLE id_map_new RENAME TO id_map;
+                COMMIT;""")
+        self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS id_map_order_reference ON "
+                         "id_map(erp_id) WHERE entity = 'order'")
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

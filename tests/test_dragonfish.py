@@ -720,3 +720,20 @@ def test_setting_one_fiscal_code_keeps_the_verified_others() -> None:
     assert cfg.situacion_fiscal == {"responsable_inscripto": "1", "consumidor_final": "3",
                                     "monotributo": "7", "exento": "4"}
     assert cfg.tipo_documento == {"DNI": "05", "CUIT": "01"}
+
+
+async def test_one_person_buying_with_dni_then_with_cuit_is_one_customer(tmp_path: Path) -> None:
+    """The same person (DNI 17254359, later with their CUIT 20-17254359-7): one customer in
+    Dragonfish, both orders sent — two store identities may map to one ERP customer."""
+    async with world(tmp_path) as (sim, store, engine):
+        first = store.add_order(buyer__tax_id="17254359", buyer__tax_condition="consumidor_final")
+        await engine.sync_now("orders")
+        second = store.add_order(buyer__tax_id="20-17254359-7",
+                                 buyer__tax_condition="monotributo")
+        [result] = await engine.sync_now("orders")
+        assert result.status == "ok", result.message
+        assert list(sim.customers) == ["17254359"]
+        for o in (first, second):
+            assert engine.state.get_order(o["id"]).state == OrderState.DONE
+            [doc] = docs_for(sim, o["number"])
+            assert doc["Cliente"] == "17254359"

@@ -82,12 +82,39 @@ def test_reserved_counts_unsent_orders_only(state):
     assert state.reserved(["A"], sent_since=t0 - 1) == {"A": 5}
 
 
-def test_id_map_unique_both_ways(state):
+def test_id_map_orders_unique_both_ways_customers_many_to_one(state):
     state.map_put("customer", "CUIT:1", "C1")
     state.map_put("customer", "CUIT:1", "C1")
+    # the same person as a DNI buyer and as a CUIT buyer: one ERP customer
+    state.map_put("customer", "DNI:2", "C1")
+    assert state.map_get("customer", "CUIT:1") == state.map_get("customer", "DNI:2") == "C1"
+    state.map_put("order", "o1", "P1")
     with pytest.raises(sqlite3.IntegrityError):
-        state.map_put("customer", "CUIT:2", "C1")
-    assert state.map_get("customer", "CUIT:1") == "C1"
+        state.map_put("order", "o2", "P1")  # one ERP document, one store order
+    assert state.order_with_reference("P1") == "o1"
+
+
+def test_a_first_schema_state_file_is_migrated_keeping_its_map(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE id_map (entity TEXT NOT NULL, store_id TEXT NOT NULL,
+            erp_id TEXT NOT NULL, created_at REAL NOT NULL,
+            PRIMARY KEY (entity, store_id), UNIQUE (entity, erp_id));
+        INSERT INTO id_map VALUES ('customer', 'CUIT:1', 'C1', 1.0), ('order', 'o1', 'P1', 1.0);
+    """)
+    db.close()
+    s = State(path)
+    try:
+        assert s.map_get("customer", "CUIT:1") == "C1" and s.map_get("order", "o1") == "P1"
+        s.map_put("customer", "DNI:2", "C1")
+        with pytest.raises(sqlite3.IntegrityError):
+            s.map_put("order", "o2", "P1")
+    finally:
+        s.close()
+    s = State(path)  # opening again: nothing to migrate, nothing lost
+    assert s.map_get("customer", "DNI:2") == "C1"
+    s.close()
 
 
 def test_errors_are_one_open_per_subject(state):
