@@ -306,15 +306,20 @@ class OrderPipeline:
                 code="reference_taken")
         await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer)
 
+    async def _unsettled_for(self, entity: str, key: str) -> float | None:
+        """Seconds left before a creation in doubt may be sent again (None: none is)."""
+        since = await self.state.run(self.state.doubt_get, entity, key)
+        if since is None:
+            return None
+        wait = since + self.sync.write_settle_s - time.time()
+        return wait if wait > 0 else None
+
     async def _unsettled_order(self, oid: str, order: StoreOrder) -> None:
         """Where the ERP would not refuse a second order, a send whose answer never came
         and that a lookup does not find yet may still be under way in the ERP: wait until
         `sync.write_settle_s` after it began before sending again."""
-        since = await self.state.run(self.state.doubt_get, "order", oid)
-        if since is None:
-            return
-        wait = since + self.sync.write_settle_s - time.time()
-        if wait > 0:
+        wait = await self._unsettled_for("order", oid)
+        if wait:
             raise TransientError(
                 f"Order {order.number}: the ERP did not confirm it and does not list it yet; "
                 "Bridge looks again before sending it a second time",
@@ -351,15 +356,13 @@ class OrderPipeline:
             # the connector chose the customer's code: the ERP itself refuses a second
             # creation, and the connector settles a lost reply by reading that code back
             return await self.erp.create_customer(buyer)
-        since = await self.state.run(self.state.doubt_get, "customer", key)
-        if since is not None:
-            wait = since + self.sync.write_settle_s - time.time()
-            if wait > 0:
-                raise TransientError(
-                    f"The ERP did not confirm creating customer {buyer.buyer.business_name} "
-                    f"({buyer.document.formatted()}) and does not list them yet; Bridge looks "
-                    "again before creating them a second time", code="customer_unconfirmed",
-                    retry_after=wait)
+        wait = await self._unsettled_for("customer", key)
+        if wait:
+            raise TransientError(
+                f"The ERP did not confirm creating customer {buyer.buyer.business_name} "
+                f"({buyer.document.formatted()}) and does not list them yet; Bridge looks "
+                "again before creating them a second time", code="customer_unconfirmed",
+                retry_after=wait)
         await self.state.run(self.state.doubt_begin, "customer", key)
         try:
             return await self.erp.create_customer(buyer)

@@ -341,6 +341,14 @@ class DragonfishClient(HttpSide):
             self.sessions += 1
             return True
 
+    def _served(self, response: httpx.Response, path: str) -> None:
+        """A 404 is "no results", unless it is the HTML page of a path the install does not
+        serve ("Endpoint not found")."""
+        if looks_html(response):
+            raise NoSuchEntity(
+                f"Dragonfish serves no '{path}' at {self.config.endpoint} (HTTP 404, Endpoint "
+                "not found): check erp.endpoint, or this install's version", status=404)
+
     # -- reading -----------------------------------------------------------------------------
     async def list_page(self, path: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """An envelope, or None for Dragonfish's 404 'no results'. NoSuchEntity when the
@@ -349,12 +357,7 @@ class DragonfishClient(HttpSide):
             "GET", path, params=params, decode=True, ok=lambda s: 200 <= s < 300 or s == 404
         )
         if response.status_code == 404:
-            if looks_html(response):
-                raise NoSuchEntity(
-                    f"Dragonfish serves no '{path}' at {self.config.endpoint} (HTTP 404, "
-                    "Endpoint not found): check erp.endpoint, or this install's version",
-                    status=404,
-                )
+            self._served(response, path)
             return None
         data = getattr(response, "data", None)
         if not isinstance(data, dict) or not isinstance(field(data, "Resultados"), list):
@@ -413,10 +416,7 @@ class DragonfishClient(HttpSide):
             "GET", f"{path}{quote(code.strip(), safe='')}/", ok=lambda s: 200 <= s < 300 or s == 404
         )
         if response.status_code == 404:
-            if looks_html(response):
-                raise NoSuchEntity(
-                    f"Dragonfish serves no '{path}' at {self.config.endpoint}", status=404
-                )
+            self._served(response, path)
             return None
         if not response.content.strip():
             return None
@@ -489,12 +489,7 @@ class DragonfishClient(HttpSide):
             ok=lambda s: 200 <= s < 300 or s == 404,
         )
         if response.status_code == 404:
-            if looks_html(response):
-                raise NoSuchEntity(
-                    f"Dragonfish serves no '{CATALOG}' at "
-                    f"{self.config.endpoint}: check erp.endpoint",
-                    status=404,
-                )
+            self._served(response, CATALOG)
             return None
         data = getattr(response, "data", None)
         code = params.get("lista")
