@@ -19,7 +19,10 @@ empty the store — until the merchant approves it or a later run looks sane aga
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -33,6 +36,14 @@ from bridge.state import State
 PIPELINE = "catalog"
 UNKNOWN_SUBJECT = "store:unknown-skus"
 HELD_SUBJECT = "catalog:held"
+# the last held run (what it would change, with examples) and the merchant's approval of it
+HELD_KEY = "catalog_held"
+APPROVED_KEY = "catalog_approved"
+# an approved run is pushed by the next run that reads the ERP again, if what it would do is
+# no worse than what was approved: up to this share more, plus a few items
+APPROVAL_SLACK = 0.05
+APPROVAL_SLACK_ITEMS = 10
+EXAMPLES = 10
 
 
 CENT = Decimal("0.01")
@@ -66,6 +77,105 @@ def collapses(item: CatalogItem, price: str | None, previous_price: str | None) 
     return fell and bool(previous_price) and Decimal(str(previous_price)) > 0
 
 
+@dataclass(frozen=True)
+class Change:
+    """One product a held run would change (an example for the merchant)."""
+
+    sku: str
+    stock_before: int | None
+    stock_after: int | None
+    price_before: str | None
+    price_after: str | None
+    vanished: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.vanished:
+            parts.append(f"no longer listed by the ERP: stock {self.stock_before} -> 0")
+        elif self.stock_after is not None and self.stock_after != self.stock_before:
+            parts.append(f"stock {self.stock_before if self.stock_before is not None else '?'}"
+                         f" -> {self.stock_after}")
+        if (self.price_after or None) != (self.price_before or None) and self.price_before:
+            parts.append(f"price {self.price_before} -> "
+                         f"{self.price_after or 'not pushed (0.00 or none)'}")
+        return f"{self.sku}: " + (", ".join(parts) or "changed")
+
+
+@dataclass(frozen=True)
+class HeldRun:
+    """A catalog run the catastrophe guard held: why, how much it would change, examples.
+    Saved in the state file, so the CLI, the UI and the engine see the same one."""
+
+    run_id: int
+    at: float
+    reasons: str
+    known: int  # products Bridge had pushed before
+    zeroed: int  # would go to stock 0 (vanished included)
+    vanished: int
+    price_jumps: int  # prices changing more than the factor or falling to 0.00
+    changes: int  # staged changes in all
+    examples: tuple[Change, ...] = ()
+
+    def to_json(self) -> str:
+        data = {k: getattr(self, k) for k in ("run_id", "at", "reasons", "known", "zeroed",
+                                              "vanished", "price_jumps", "changes")}
+        data["examples"] = [
+            {"sku": e.sku, "stock_before": e.stock_before, "stock_after": e.stock_after,
+             "price_before": e.price_before, "price_after": e.price_after,
+             "vanished": e.vanished} for e in self.examples]
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, raw: str) -> HeldRun:
+        d: Mapping[str, Any] = json.loads(raw)
+        return cls(int(d["run_id"]), float(d["at"]), str(d["reasons"]), int(d["known"]),
+                   int(d["zeroed"]), int(d["vanished"]), int(d["price_jumps"]),
+                   int(d["changes"]), tuple(Change(**e) for e in d.get("examples", ())))
+
+    def summary(self) -> list[str]:
+        """For people (the CLI; the UI says it in their language from the fields)."""
+        lines = [f"Catalog run {self.run_id} of "
+                 f"{time.strftime('%d/%m/%Y %H:%M', time.localtime(self.at))} was held: "
+                 f"{self.reasons}.",
+                 f"It would change {self.changes} products of {self.known}: {self.zeroed} to "
+                 f"stock 0 ({self.vanished} no longer listed by the ERP), {self.price_jumps} "
+                 "prices jumping or falling to 0.00."]
+        if self.examples:
+            lines.append("For example:")
+            lines += [f"  {e.describe()}" for e in self.examples]
+        return lines
+
+
+def held_run(state: State) -> HeldRun | None:
+    """The catalog run the guard holds now, or None."""
+    raw = state.get_kv(HELD_KEY)
+    return HeldRun.from_json(raw) if raw else None
+
+
+def approve_held(state: State, run_id: int) -> HeldRun:
+    """The merchant approves held run `run_id`: the next catalog run pushes what it reads if
+    that is no worse than this run (a fresh read, never a stale copy). Only the run held now
+    can be approved: a later held run replaces it and needs its own approval."""
+    held = held_run(state)
+    if held is None:
+        raise DataError("No catalog run is held now; nothing to approve", code="nothing_held")
+    if held.run_id != run_id:
+        raise DataError(f"Catalog run {run_id} is not the one held now (run {held.run_id} "
+                        "is); look at that one before approving it", code="approval_stale")
+    state.set_kv(APPROVED_KEY, held.to_json())
+    for err in state.errors("open"):
+        if err["pipeline"] == PIPELINE and err["subject"] == HELD_SUBJECT:
+            state.close_error(err["id"], "resolved", f"approved run {run_id}")
+    return held
+
+
+def _within(approved: HeldRun, zeroed: int, jumps: int) -> bool:
+    def ok(now: int, then: int) -> bool:
+        return now <= then * (1 + APPROVAL_SLACK) + APPROVAL_SLACK_ITEMS
+
+    return ok(zeroed, approved.zeroed) and ok(jumps, approved.price_jumps)
+
+
 class CatalogPipeline:
     def __init__(self, state: State, events: EventBus, store: StoreConnector,
                  erp: ErpConnector, sync: SyncConfig, health: object = None) -> None:
@@ -96,10 +206,9 @@ class CatalogPipeline:
         last = await self.state.run(self.state.get_kv, "catalog_since")
         return float(last) - self.sync.incremental_overlap_s if last else None
 
-    async def run(self, trigger: str = "schedule", full: bool = False,
-                  guard: bool = True) -> RunResult:
-        """Read the ERP, stage what changed, check it against the catastrophe guard, then
-        push it. `guard=False` when the merchant approved a held run."""
+    async def run(self, trigger: str = "schedule", full: bool = False) -> RunResult:
+        """Read the ERP, stage what changed, check it against the catastrophe guard (and
+        the merchant's approval of a held run, if any), then push it."""
         full = full or await self.state.run(self.full_due)
         incremental = self.erp.capabilities.incremental_catalog and not full
         since = await self.since() if incremental else None
@@ -130,8 +239,7 @@ class CatalogPipeline:
                 # a whole listing: what it no longer lists is gone (incremental lists only
                 # changes)
                 stats["vanished"] = await self._stage_vanished(run_id)
-            if guard:
-                held = await self._guard(stats)
+            held = await self._guard(stats, run_id)
             if held is None:
                 failed_side = "store"
                 await self._push_staged(result, unknown)
@@ -150,8 +258,12 @@ class CatalogPipeline:
                 await self.state.run(self.state.resolve_errors_like, PIPELINE, "sku:",
                                      problems)
             await self.state.run(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
+            await self.state.run(self.state.set_kv, HELD_KEY, None)
             if self.erp.capabilities.incremental_catalog:
                 await self.state.run(self.state.set_kv, "catalog_since", str(started))
+        if complete and (held is not None or error is None):
+            # an approval is spent by the run that pushed it, or that found things worse
+            await self.state.run(self.state.set_kv, APPROVED_KEY, None)
         if unknown:
             total_unknown = (await self.state.run(self.state.catalog_counts))["unknown_in_store"]
             sample = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
@@ -274,12 +386,14 @@ class CatalogPipeline:
                 (sku, 0, None, stock, price, 1) for sku, stock, price in vanished])
         return len(vanished)
 
-    async def _guard(self, stats: dict[str, int]) -> str | None:
-        """The catastrophe guard: None to go ahead, or why the run is held."""
+    async def _guard(self, stats: dict[str, int], run_id: int) -> str | None:
+        """The catastrophe guard: None to go ahead, or why the run is held. A run the
+        merchant approved goes ahead if it is no worse than what they approved."""
         known = (await self.state.run(self.state.catalog_counts))["skus"]
         if known < max(1, self.sync.guard_min_products):
             return None
-        st = await self.state.run(self.state.staging_stats, self.sync.guard_price_factor)
+        factor = self.sync.guard_price_factor
+        st = await self.state.run(self.state.staging_stats, factor)
         reasons = []
         if st["zeroed"] > self.sync.guard_zero_share * known:
             reasons.append(f"{st['zeroed']} of {known} products would go to stock 0 or "
@@ -289,17 +403,31 @@ class CatalogPipeline:
         jumps = st["price_jumps"] + (0 if self.sync.allow_zero_price else
                                      stats["price_collapses"])
         if jumps > self.sync.guard_price_share * known:
-            reasons.append(f"{jumps} prices would change more than "
-                           f"{self.sync.guard_price_factor:g} times or fall to 0.00")
+            reasons.append(f"{jumps} prices would change more than {factor:g} times or fall "
+                           "to 0.00")
         if not reasons:
             return None
         why = "; ".join(reasons)
+        raw = await self.state.run(self.state.get_kv, APPROVED_KEY)
+        approved = HeldRun.from_json(raw) if raw else None
+        if approved is not None and _within(approved, st["zeroed"], jumps):
+            self.events.warning(PIPELINE, "catalog_approved_push",
+                                f"Pushing the changes approved by the user (held run "
+                                f"{approved.run_id}): {why}", run=approved.run_id)
+            return None
+        examples = await self.state.run(self.state.staging_examples, factor, EXAMPLES)
+        held = HeldRun(run_id, time.time(), why, known, st["zeroed"], st["vanished"], jumps,
+                       st["changes"], tuple(Change(*e) for e in examples))
+        await self.state.run(self.state.set_kv, HELD_KEY, held.to_json())
+        worse = (f" It is worse than what was approved for run {approved.run_id}, so that "
+                 "approval does not cover it." if approved is not None else "")
         message = (f"Catalog sync held, nothing was pushed: {why}. This looks like an ERP "
-                   "fault rather than real changes. Check the ERP; approve (Retry) to push it "
-                   "anyway, or it is checked again on the next run")
+                   f"fault rather than real changes.{worse} Check the ERP; if the changes are "
+                   f"real, approve them (\"Push anyway\" in the error list, or `bridge approve "
+                   f"{run_id}`); Retry or the next run checks again")
         await self.state.run(self.state.open_error, PIPELINE, HELD_SUBJECT,
                              kind=FailureKind.DATA.value, code="catalog_held", message=message)
-        self.events.error(PIPELINE, "catalog_held", message)
+        self.events.error(PIPELINE, "catalog_held", message, run=run_id)
         return why
 
     async def _push_staged(self, result: RunResult, unknown: list[str]) -> None:

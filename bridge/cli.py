@@ -3,6 +3,7 @@
     bridge run --headless            until SIGINT/SIGTERM
     bridge sync {orders,catalog,all} [--full]
     bridge status [--json]
+    bridge approve [RUN] [--yes]     show the catalog run the guard holds; push it anyway
     bridge doctor
     bridge secrets set NAME | list | delete NAME
     bridge demo [--headless]
@@ -58,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "look one up)")
     st = sub.add_parser("status", help="what Bridge has done and what is pending")
     st.add_argument("--json", action="store_true")
+    appr = sub.add_parser("approve", help="show the catalog run held by the guard (what it "
+                                          "would change); with its number, push it anyway")
+    appr.add_argument("run", nargs="?", type=int, help="the held run's number, as shown")
+    appr.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub.add_parser("doctor", help="check config, keyring and both connections")
     sec = sub.add_parser("secrets", help="tokens and passwords in the OS keyring")
     secsub = sec.add_subparsers(dest="action", required=True)
@@ -121,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(cmd_sync(config, paths, args.what, args.full, args.sku))
     if command == "doctor":
         return asyncio.run(cmd_doctor(config, paths))
+    if command == "approve":
+        return cmd_approve(config, paths, args.run, args.yes)
     raise AssertionError(command)  # pragma: no cover
 
 
@@ -226,7 +233,7 @@ async def cmd_sync(config: Config, paths: Paths, what: str, full: bool,
         await lock.close()
     line = "; ".join(r.summary() for r in results)
     print(line, flush=True)
-    bad = any(r.status in ("failed", "partial") for r in results)
+    bad = any(r.status in ("failed", "partial", "held") for r in results)
     return EXIT_FAILED if bad else EXIT_OK
 
 
@@ -414,3 +421,74 @@ def cmd_secrets(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> int:
+    """The catalog run the guard holds, with examples of what it would change; with its
+    number (and a confirmation), the approval: the running Bridge (or this command, when
+    none runs) reads the ERP again and pushes it if that is no worse than what was shown."""
+    from bridge.catalog import approve_held, held_run
+    from bridge.errors import DataError
+    from bridge.instance import InstanceLock, hand_over
+    from bridge.state import State
+
+    if not paths.db_file.exists():
+        print("Nothing is held: Bridge has not synced with this profile yet.")
+        return EXIT_OK
+    state = State(paths.db_file)
+    try:
+        held = held_run(state)
+        if held is None:
+            print("No catalog run is held now; nothing to approve.")
+            return EXIT_OK
+        print("\n".join(held.summary()))
+        if run_id is None:
+            print(f"\nIf these changes are real, push them with: bridge approve {held.run_id}")
+            return EXIT_FAILED
+        if run_id != held.run_id:
+            print(f"Run {run_id} is not the one held now (run {held.run_id} is): check the "
+                  "changes above, then approve that one.", file=sys.stderr)
+            return EXIT_FAILED
+        if not yes:
+            if not sys.stdin.isatty():
+                print("Not approved: confirm with --yes (no terminal to ask).",
+                      file=sys.stderr)
+                return EXIT_FAILED
+            answer = input(f"Push the changes of run {held.run_id} to the store? Type 'yes': ")
+            if answer.strip().lower() not in ("yes", "si", "sí"):
+                print("Not approved.")
+                return EXIT_FAILED
+        try:
+            approve_held(state, held.run_id)
+        except DataError as exc:
+            print(exc.message, file=sys.stderr)
+            return EXIT_FAILED
+    finally:
+        state.close()
+    lock = InstanceLock(paths.data_dir)
+    if not lock.acquire():
+        if hand_over(paths.data_dir, "sync"):
+            print(f"Approved. The running Bridge reads the ERP again and pushes run "
+                  f"{held.run_id}'s changes now (see its log).")
+            return EXIT_OK
+        print("Approved, but the running Bridge does not answer: it pushes the changes on "
+              "its next catalog run.", file=sys.stderr)
+        return EXIT_OK
+
+    async def push() -> int:
+        engine = make_engine(config, paths)
+        try:
+            try:
+                await engine.open()
+            except ConfigError as exc:
+                print(f"Configuration error: {exc.message}", file=sys.stderr)
+                return EXIT_CONFIG
+            [result] = await engine.sync_now("catalog")
+            await engine.stop()
+        finally:
+            engine.close()
+            await lock.close()
+        print(f"Approved. {result.summary()}", flush=True)
+        return EXIT_OK if result.status == "ok" else EXIT_FAILED
+
+    return asyncio.run(push())

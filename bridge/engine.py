@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.alerts import Alerter
-from bridge.catalog import HELD_SUBJECT, CatalogPipeline
+from bridge.catalog import HELD_SUBJECT, CatalogPipeline, HeldRun, approve_held, held_run
 from bridge.catalog import PIPELINE as CATALOG
 from bridge.config import Config, Paths
 from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
@@ -258,7 +258,7 @@ class Engine:
 
     # -- commands ----------------------------------------------------------------------------
     async def run_pipeline(self, pipeline: str, trigger: str = "manual",
-                           full: bool = False, guard: bool = True) -> RunResult:
+                           full: bool = False) -> RunResult:
         """Run one pipeline now. Runs of one pipeline never overlap: a scheduled run finding
         one in progress is skipped; a manual one waits for it and then runs."""
         lock = self._locks[pipeline]
@@ -275,7 +275,7 @@ class Engine:
                     result = await self.orders.run(trigger)
                 else:
                     assert self.catalog is not None
-                    result = await self.catalog.run(trigger, full=full, guard=guard)
+                    result = await self.catalog.run(trigger, full=full)
             except BridgeError as exc:
                 # raised outside any item (e.g. the price list cannot be resolved)
                 result = RunResult(pipeline, "failed", message=exc.message)
@@ -339,13 +339,8 @@ class Engine:
         if not err or err["state"] != "open":
             return False
         subject: str = err["subject"]
-        if subject == HELD_SUBJECT:
-            # the merchant approves a held catalog run: run it again without the guard
-            await self.state.run(self.state.close_error, error_id, "resolved", "approved")
-            self.events.info(CATALOG, "catalog_approved",
-                             "Held catalog sync approved by the user; pushing it")
-            self._spawn(self.run_pipeline(CATALOG, "approved", guard=False))
-            return True
+        # retrying a held catalog run checks the ERP again, with the guard: pushing it is
+        # an approval of its own (approve_catalog)
         if subject == CALIBRATION_SUBJECT:
             # check the install again now (the merchant fixed it in the ERP)
             self._calibrated_at = None
@@ -359,6 +354,22 @@ class Engine:
         full = subject.startswith("sku:") and bool(self.capabilities.incremental_catalog)
         self._spawn(self.run_pipeline(err["pipeline"], "manual", full))
         return True
+
+    async def held_catalog(self) -> HeldRun | None:
+        """The catalog run the guard holds now (why, how much, examples), or None."""
+        return await self.state.run(held_run, self.state)
+
+    async def approve_catalog(self, run_id: int) -> HeldRun:
+        """The merchant approves held catalog run `run_id` after seeing what it changes:
+        the ERP is read again now and pushed if that is no worse than the approved run
+        (a DataError when `run_id` is not the run held now)."""
+        held = await self.state.run(approve_held, self.state, run_id)
+        self.events.warning(CATALOG, "catalog_approved",
+                            f"Held catalog run {run_id} approved by the user ({held.reasons}); "
+                            "reading the ERP again and pushing it", run=run_id)
+        self._status_changed()
+        self._spawn(self.run_pipeline(CATALOG, "approved"))
+        return held
 
     async def retry_all(self) -> int:
         """Retry every open error, except a held catalog run: pushing one is an approval

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 import pytest
 
 from bridge.config import load_config, save_config
+from bridge.errors import DataError
 from tests.conftest import WRITE_ROUTE, docs_for, make_engine, write_profile
 
 
@@ -249,22 +249,61 @@ async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim
     assert held.status == "held" and store_sim.patches == []
     assert "prices would change more than 3 times" in held.message
     [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
-    # "retry all" (meant for orders) never approves it
+    # what it would change, with examples, is kept for the merchant to look at
+    summary = await engine.held_catalog()
+    assert summary is not None and summary.price_jumps == len(jumped)
+    assert summary.examples and all(c.sku in jumped for c in summary.examples)
+    first = summary.examples[0]
+    assert first.price_after == f"{sim_catalog.price(first.sku, 'LISTA1'):.2f}"
+    assert f"bridge approve {summary.run_id}" in err["message"]
+    # neither "retry all" (meant for orders) nor retrying it approves it: both check again
     await engine.retry_all()
     await engine.run_pipeline("catalog", "manual")  # anything it started has run
     assert [e["id"] for e in engine.state.errors() if e["code"] == "catalog_held"] == \
         [err["id"]]
-    assert store_sim.patches == []
-    # the merchant checks and approves: pushed without the guard
     assert await engine.retry_error(err["id"])
-    for _ in range(100):
-        if store_sim.patches:
-            break
-        await asyncio.sleep(0.05)
+    await engine.run_pipeline("catalog", "manual")
+    assert store_sim.patches == []
+    # approving a run that is no longer the one held is refused
+    summary = await engine.held_catalog()
+    assert summary is not None
+    with pytest.raises(DataError, match="not the one held now"):
+        await engine.approve_catalog(summary.run_id - 1)
+    # the merchant checks the examples and approves: read again and pushed
+    await engine.approve_catalog(summary.run_id)
     await engine.run_pipeline("catalog", "manual")  # waits for the approved run
     sku = jumped[0]
     assert store_sim.products[sku]["price"] == f"{sim_catalog.price(sku, 'LISTA1'):.2f}"
     assert not [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    assert await engine.held_catalog() is None
+    assert engine.state.get_kv("catalog_approved") is None
+
+
+async def test_an_approval_does_not_cover_a_worse_run(engine, erp_sim, store_sim,
+                                                      sim_catalog):
+    await engine.sync_now("catalog")
+    priced = [s for s in sim_catalog.skus() if sim_catalog.price(s, "LISTA1") > 0]
+    fifth = len(priced) // 5
+    for sku in priced[:fifth]:
+        sim_catalog.set_price(sku, "LISTA1", sim_catalog.price(sku, "LISTA1") * 100)
+    [held] = await engine.sync_now("catalog")
+    summary = await engine.held_catalog()
+    assert held.status == "held" and summary is not None
+    # between the approval and the push, the ERP gets worse: twice as many prices jump
+    for sku in priced[fifth:2 * fifth]:
+        sim_catalog.set_price(sku, "LISTA1", sim_catalog.price(sku, "LISTA1") * 100)
+    store_sim.patches.clear()
+    await engine.approve_catalog(summary.run_id)
+    [again] = await engine.sync_now("catalog")
+    assert again.status == "held" and store_sim.patches == []
+    [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    assert f"worse than what was approved for run {summary.run_id}" in err["message"]
+    newer = await engine.held_catalog()
+    assert newer is not None and newer.run_id > summary.run_id
+    assert newer.price_jumps == 2 * fifth
+    # the approval was spent: the next run holds again by itself
+    [third] = await engine.sync_now("catalog")
+    assert third.status == "held" and store_sim.patches == []
 
 
 async def test_preview_counts_changes_without_writing(engine, erp_sim, store_sim, sim_catalog):

@@ -239,3 +239,40 @@ def test_tls_opt_out_is_a_warning(cli_profile):
     r = bridge(env, "doctor")
     assert "WARN store TLS: certificates are not verified" in r.stdout
     assert r.returncode == 0  # a warning, not a failure
+
+
+def test_approve_shows_the_held_run_and_pushes_it_only_when_confirmed(cli_profile, sims):
+    _paths, env = cli_profile
+    erp, store = sims
+    assert bridge(env, "sync", "catalog").returncode == 0
+    catalog = erp.catalog
+    priced = [s for s in catalog.skus() if catalog.price(s, "LISTA1") > 0]
+    jumped = priced[: len(priced) // 4]
+
+    def cents() -> None:  # someone typed the prices in cents
+        for sku in jumped:
+            catalog.set_price(sku, "LISTA1", catalog.price(sku, "LISTA1") * 100)
+
+    erp.call(cents)
+    before = store.call(lambda: {s: dict(p) for s, p in store.products.items()})
+    r = bridge(env, "sync", "catalog")
+    assert r.returncode == 1 and "HELD" in r.stdout
+    # no number: what is held, examples, and the command to approve it; nothing pushed
+    r = bridge(env, "approve")
+    assert r.returncode == 1 and "was held" in r.stdout and "For example:" in r.stdout
+    run = int(r.stdout.split("bridge approve ")[-1].split()[0])
+    assert f"{jumped[0]}: price" in r.stdout or any(f"{s}: price" in r.stdout for s in jumped)
+    # with no terminal to ask, an approval needs --yes; a wrong run number is refused
+    r = bridge(env, "approve", str(run))
+    assert r.returncode == 1 and "--yes" in r.stderr
+    r = bridge(env, "approve", str(run + 7), "--yes")
+    assert r.returncode == 1 and "not the one held now" in r.stderr
+    assert store.call(lambda: {s: dict(p) for s, p in store.products.items()}) == before
+    r = bridge(env, "approve", str(run), "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Approved. catalog: ok" in r.stdout
+    sku = jumped[0]
+    assert store.call(lambda: store.products[sku]["price"]) == \
+        f"{erp.call(lambda: catalog.price(sku, 'LISTA1')):.2f}"
+    r = bridge(env, "approve")
+    assert r.returncode == 0 and "No catalog run is held" in r.stdout

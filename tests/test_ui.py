@@ -156,6 +156,64 @@ def test_retry_and_discard_from_error_list(qtbot, qloop, ui_profile, sims):
     run(qloop, body())
 
 
+def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui_profile,
+                                                                   sims):
+    erp, store = sims
+    paths, secrets = ui_profile
+    catalog = erp.catalog
+
+    async def body():
+        app, task = await start_app(paths, secrets, language="es_AR")
+        try:
+            w = app.window
+            priced = [s for s in catalog.skus() if catalog.price(s, "LISTA1") > 0]
+            jumped = priced[: len(priced) // 4]
+
+            def cents() -> None:
+                for sku in jumped:
+                    catalog.set_price(sku, "LISTA1", catalog.price(sku, "LISTA1") * 100)
+
+            erp.call(cents)
+            sku = jumped[0]
+            old = store.call(lambda: store.products[sku]["price"])
+            w.sync_action.trigger()
+            await until(lambda: any(e.get("held") for e in w.errors.errors), what="held")
+            w.show_tab(w.TAB_ERRORS)
+            [row] = [i for i, e in enumerate(w.errors.errors) if e.get("held")]
+            w.errors.select_row(row)
+            assert w.errors.approve_btn.isVisible() and w.errors.approve_btn.isEnabled()
+            # "retry all" is for orders: the held sync stays held
+            qtbot.mouseClick(w.errors.retry_all_btn, Qt.MouseButton.LeftButton)
+            await asyncio.sleep(0.5)
+            await until(lambda: not any(app.controller.engine.running.values()), what="runs")
+            assert store.call(lambda: store.products[sku]["price"]) == old
+            await until(lambda: any(e.get("held") for e in w.errors.errors), what="held again")
+            [row] = [i for i, e in enumerate(w.errors.errors) if e.get("held")]
+            w.errors.select_row(row)
+            # the confirmation says what would change, with examples; cancel changes nothing
+            qtbot.mouseClick(w.errors.approve_btn, Qt.MouseButton.LeftButton)
+            box = w.errors._dialog
+            assert box is not None and box.isVisible()
+            assert "fue retenida" in box.text() and "precios" in box.text()
+            assert any(f"{s}: precio" in box.detailedText() for s in jumped)
+            box.reject()
+            await asyncio.sleep(0.3)
+            assert store.call(lambda: store.products[sku]["price"]) == old
+            qtbot.mouseClick(w.errors.approve_btn, Qt.MouseButton.LeftButton)
+            box = w.errors._dialog
+            push = box.findChild(type(w.errors.approve_btn), "approvePush")
+            push.click()
+            new = f"{erp.call(lambda: catalog.price(sku, 'LISTA1')):.2f}"
+            await until(lambda: store.call(lambda: store.products[sku]["price"]) == new,
+                        what="approved push")
+            await until(lambda: not any(e.get("held") for e in w.errors.errors),
+                        what="hold resolved")
+        finally:
+            await stop_app(app, task)
+
+    run(qloop, body())
+
+
 def test_pause_resume_from_toolbar_in_spanish(qtbot, qloop, ui_profile, sims):
     paths, secrets = ui_profile
 

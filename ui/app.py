@@ -249,6 +249,7 @@ class BridgeApp:
         window.errors.retryRequested.connect(controller.retry)
         window.errors.retryAllRequested.connect(controller.retry_all)
         window.errors.discardRequested.connect(controller.discard)
+        window.errors.approveRequested.connect(controller.approve)
         window.tabs.currentChanged.connect(
             lambda i: self.spawn(self.refresh_history()) if i == window.TAB_HISTORY else None)
         window.closed.connect(self.quit)

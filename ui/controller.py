@@ -99,6 +99,10 @@ class AppController(QObject):
             for e in errors:
                 if e["code"] == "calibration_blocking":
                     e["findings"] = blocking
+        for e in errors:
+            if e["code"] == "catalog_held":
+                # what the held run would change, for "Push anyway…"
+                e["held"] = await self.engine.held_catalog()
         self.status = status
         self.statusChanged.emit(status)
         if [e["id"] for e in errors] != [e["id"] for e in self.errors] or \
@@ -150,6 +154,10 @@ class AppController(QObject):
 
     def retry_all(self) -> asyncio.Future[Any]:
         return self.spawn(self._after(self.engine.retry_all()), "retry all")
+
+    def approve(self, run_id: int) -> asyncio.Future[Any]:
+        """The merchant confirmed pushing a held catalog run (see ErrorsView)."""
+        return self.spawn(self._after(self.engine.approve_catalog(run_id)), "approve")
 
     def discard(self, error_id: int, reason: str) -> asyncio.Future[Any]:
         return self.spawn(self._after(self.engine.discard_error(error_id, reason)), "discard")

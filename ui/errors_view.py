@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -24,11 +25,13 @@ from PySide6.QtWidgets import (
 
 from ui.i18n import _
 from ui.texts import (
+    change_text,
     check_detail,
     check_name,
     error_search_key,
     error_subject,
     explain_error,
+    held_text,
 )
 
 KIND_NAMES: dict[str, Callable[[], str]] = {
@@ -43,6 +46,7 @@ class ErrorsView(QWidget):
     retryRequested = Signal(int)
     retryAllRequested = Signal()
     discardRequested = Signal(int, str)
+    approveRequested = Signal(int)  # a held catalog run's number, confirmed by the merchant
     showInLog = Signal(str)
 
     def __init__(self) -> None:
@@ -76,12 +80,17 @@ class ErrorsView(QWidget):
         self.discard_btn = QPushButton(_("Discard…"))
         self.discard_btn.setObjectName("discardButton")
         self.log_btn = QPushButton(_("Show in log"))
+        # a held catalog run: pushing it anyway is its own, confirmed action (never a retry)
+        self.approve_btn = QPushButton(_("Push anyway…"))
+        self.approve_btn.setObjectName("approveButton")
+        self.approve_btn.clicked.connect(self._approve)
         self.retry_btn.clicked.connect(self._retry)
         self.retry_all_btn.clicked.connect(self.retryAllRequested.emit)
         self.discard_btn.clicked.connect(self._discard)
         self.log_btn.clicked.connect(self._open_in_log)
         bar = QHBoxLayout()
-        for b in (self.retry_btn, self.retry_all_btn, self.discard_btn, self.log_btn):
+        for b in (self.retry_btn, self.retry_all_btn, self.discard_btn, self.approve_btn,
+                  self.log_btn):
             bar.addWidget(b)
         bar.addStretch(1)
         layout = QVBoxLayout(self)
@@ -89,7 +98,7 @@ class ErrorsView(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.detail)
         layout.addLayout(bar)
-        self._dialog: QInputDialog | None = None
+        self._dialog: QInputDialog | QMessageBox | None = None
         self.set_errors([])
 
     def set_errors(self, errors: list[dict[str, Any]]) -> None:
@@ -130,6 +139,9 @@ class ErrorsView(QWidget):
         e = self.selected()
         for b in (self.retry_btn, self.discard_btn, self.log_btn):
             b.setEnabled(e is not None)
+        held = e.get("held") if e is not None else None
+        self.approve_btn.setVisible(held is not None)
+        self.approve_btn.setEnabled(held is not None)
         if e is None:
             self.detail.setPlainText("")
             return
@@ -172,6 +184,37 @@ class ErrorsView(QWidget):
         dialog.textValueSelected.connect(accepted)
         self._dialog = dialog
         dialog.open()
+
+    def _approve(self) -> None:
+        e = self.selected()
+        held = e.get("held") if e is not None else None
+        if held is None:
+            return
+        run_id = int(held.run_id)
+        box = QMessageBox(self)
+        box.setObjectName("approveDialog")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(_("Push the held sync anyway?"))
+        box.setText(held_text(held))
+        examples = "\n".join(change_text(c) for c in held.examples)
+        if examples:
+            box.setDetailedText(examples)
+        box.setInformativeText(_(
+            "Bridge reads the ERP again now and pushes it if it is no worse than this. Only do "
+            "it if these changes are real (for example, you really ran out of stock)."))
+        push = box.addButton(_("Push anyway"), QMessageBox.ButtonRole.AcceptRole)
+        push.setObjectName("approvePush")
+        cancel = box.addButton(_("Cancel"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(cancel)
+
+        def finished() -> None:
+            if box.clickedButton() is push:
+                self.approveRequested.emit(run_id)
+
+        box.finished.connect(lambda _r: finished())
+        self._dialog = box
+        # open(), not exec(): never a nested modal loop inside the asyncio loop
+        box.open()
 
     def _open_in_log(self) -> None:
         e = self.selected()

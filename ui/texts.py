@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from bridge.catalog import Change, HeldRun
 from ui.i18n import _
 
 STATE_NAMES = {
@@ -104,8 +105,9 @@ def explain_code(code: str, kind: str) -> str:
                              "updated in the store. Correct it in the ERP."),
         "catalog_held": _("This sync would zero or remove many products, or change many "
                           "prices a lot, at once: it looks like an ERP fault, so nothing was "
-                          "pushed. Check the ERP. Retry pushes it anyway; the next run checks "
-                          "again by itself."),
+                          "pushed. Check the ERP. \"Push anyway…\" shows what would change "
+                          "and pushes it if you confirm; Retry and the next run check "
+                          "again."),
         "price_list_unknown": _("The price list in Settings does not exist in the ERP. Choose "
                                 "its exact name."),
         "calibration_blocking": _("The ERP installation does not match the settings (a "
@@ -220,7 +222,9 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         "catalog_failed": ((), lambda: _("The stock and price sync stopped")),
         "catalog_held": ((), lambda: _("Stock and price sync held: it looks like an ERP "
                                        "fault; nothing was pushed")),
-        "catalog_approved": ((), lambda: _("Held sync approved; pushing it")),
+        "catalog_approved": ((), lambda: _("Held sync approved; reading the ERP again to "
+                                           "push it")),
+        "catalog_approved_push": ((), lambda: _("Pushing the stock and prices you approved")),
     }
     entry = templates.get(code)
     if entry is None or any(k not in d for k in entry[0]):
@@ -340,3 +344,27 @@ def clock(ts: float | None) -> str:
     if not ts:
         return "—"
     return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def held_text(held: HeldRun) -> str:
+    """What a held catalog run would do, for the merchant."""
+    return _("The sync of {when} was held because it would change {changes} of your {known} "
+             "products at once: {zeroed} to stock 0 ({vanished} no longer in the ERP) and "
+             "{prices} prices by a lot or to 0.00.",
+             when=time.strftime("%d/%m %H:%M", time.localtime(held.at)), changes=held.changes, known=held.known, zeroed=held.zeroed,
+             vanished=held.vanished, prices=held.price_jumps)
+
+
+def change_text(change: Change) -> str:
+    """One example of what a held catalog run would change."""
+    parts = []
+    if change.vanished:
+        parts.append(_("no longer in the ERP: stock {before} → 0", before=change.stock_before))
+    elif change.stock_after is not None and change.stock_after != change.stock_before:
+        parts.append(_("stock {before} → {after}",
+                       before="?" if change.stock_before is None else change.stock_before,
+                       after=change.stock_after))
+    if change.price_before and (change.price_after or None) != change.price_before:
+        parts.append(_("price {before} → {after}", before=change.price_before,
+                       after=change.price_after or _("not sent (0.00 or none)")))
+    return f"{change.sku}: " + ", ".join(parts)
