@@ -345,7 +345,11 @@ class Engine:
             # check the install again now (the merchant fixed it in the ERP)
             self._calibrated_at = None
         if subject.startswith("order:"):
-            await self.state.run(self.state.requeue, subject.removeprefix("order:"))
+            oid = subject.removeprefix("order:")
+            # an order the store changed after it was sent: the merchant accepts what the
+            # ERP has, and the store is told it was sent
+            if not await self.state.run(self.state.requeue, oid):
+                await self.state.run(self.state.accept_late, oid)
         elif subject.startswith("sku:"):
             await self.state.run(self.state.forget_pushed, subject.removeprefix("sku:"))
         await self.state.run(self.state.close_error, error_id, "resolved", "retried")
@@ -386,8 +390,11 @@ class Engine:
         if not err or err["state"] != "open":
             return False
         if err["subject"].startswith("order:"):
-            await self.state.run(self.state.discard_order, err["subject"].removeprefix("order:"),
-                                 reason)
+            oid = err["subject"].removeprefix("order:")
+            # a sent order is never discarded; a later change of it is (the ERP keeps what
+            # was sent)
+            if not await self.state.run(self.state.discard_order, oid, reason):
+                await self.state.run(self.state.accept_late, oid)
         await self.state.run(self.state.close_error, error_id, "discarded", reason)
         self.events.info(err["pipeline"], "discarded",
                          f"Discarded ({reason}): {err['message']}")

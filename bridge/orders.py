@@ -21,10 +21,12 @@ working on a request whose answer never came back.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bridge.config import SyncConfig
@@ -49,7 +51,9 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
-from bridge.state import OrderState, OutboxRow, State
+from bridge.state import OrderState, OutboxRow, State, payload_hash
+
+log = logging.getLogger("bridge.orders")
 
 PIPELINE = "orders"
 
@@ -118,15 +122,18 @@ class OrderPipeline:
         req0 = self.store.requests + self.erp.requests
         rereport: list[OutboxRow] = []
         listing_error: BridgeError | None = None
-        # 1. take the store's pending orders into the outbox
+        # 1. take the store's pending orders into the outbox (the whole listing first: the
+        # same order listed twice with different contents is not taken as either copy)
+        listed: dict[str, list[Mapping[str, Any]]] = {}
         try:
             async for page in self.store.pending_orders():
                 for raw in page:
                     result.items_seen += 1
-                    action, row = await self._ingest(raw)
-                    if action == "rereport" and row is not None:
-                        rereport.append(row)
-                    elif action == "invalid":
+                    if isinstance(raw, Mapping) and isinstance(raw.get("id"), str) \
+                            and raw["id"]:
+                        listed.setdefault(raw["id"], []).append(raw)
+                    else:
+                        await self._without_id(raw)
                         result.items_failed += 1
             self._side_ok("store")
             await self.state.run(self.state.resolve_errors, PIPELINE, "store")
@@ -138,6 +145,17 @@ class OrderPipeline:
                                  f"failed: {exc.message}", server_message=exc.server_message)
             self.events.error(PIPELINE, "store_list_failed",
                               f"Could not read the store's pending orders: {exc.message}")
+        for copies in listed.values():  # what was read before a failure is taken too
+            try:
+                action, row = await self._take(copies)
+            except Exception as exc:  # one bad order never stops the others
+                await self._unexpected(str(copies[0]["id"]), exc, "taking it from the store")
+                result.items_failed += 1
+                continue
+            if action == "rereport" and row is not None:
+                rereport.append(row)
+            elif action in ("invalid", "held"):
+                result.items_failed += 1
         # 2. work the outbox: reconcile interrupted sends, report, send
         blocked = await self.writes_blocked() if self.writes_blocked is not None else None
         if blocked:
@@ -166,6 +184,9 @@ class OrderPipeline:
                     side_error = down.error
                     stop.set()
                     return False
+                except Exception as exc:  # one bad order never stops the others
+                    await self._unexpected(row.store_order_id, exc, "sending it")
+                    return False
 
         outcomes = await asyncio.gather(*(work(r) for r in due))
         for row in rereport:
@@ -191,24 +212,94 @@ class OrderPipeline:
                              message=result.message)
         return result
 
-    async def _ingest(self, raw: Any) -> tuple[str, OutboxRow | None]:
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or not raw["id"]:
-            msg = f"The store listed an order without an id: {str(raw)[:200]}"
-            await self.state.run(self.state.open_error, PIPELINE, "store:order-without-id",
-                                 kind=FailureKind.DATA.value, code="order_without_id",
-                                 message=msg)
-            self.events.error(PIPELINE, "order_without_id", msg)
-            return "invalid", None
-        action, row = await self.state.run(self.state.ingest, dict(raw))
+    async def _without_id(self, raw: Any) -> None:
+        msg = f"The store listed an order without an id: {str(raw)[:200]}"
+        await self.state.run(self.state.open_error, PIPELINE, "store:order-without-id",
+                             kind=FailureKind.DATA.value, code="order_without_id",
+                             message=msg)
+        self.events.error(PIPELINE, "order_without_id", msg)
+
+    async def _take(self, copies: list[Mapping[str, Any]]) -> tuple[str, OutboxRow | None]:
+        """Record one listed order (every copy the listing had of its id)."""
+        distinct = list({payload_hash(c): c for c in copies}.values())
+        if len(distinct) > 1:
+            return await self._listed_twice(distinct)
+        raw = dict(distinct[0])
+        known = await self.state.run(self.state.get_order, str(raw["id"]))
+        action, row = await self.state.run(self.state.ingest, raw)
+        number = row.number
         if action == "new":
             self.events.info(PIPELINE, "order_received",
-                             f"Order {row.number} received from the store", order=row.store_order_id,
-                             number=row.number)
+                             f"Order {number} received from the store", order=row.store_order_id,
+                             number=number)
         elif action == "requeued":
             self.events.info(PIPELINE, "order_requeued",
-                             f"Order {row.number} is pending again in the store; it will be "
-                             "sent again", order=row.store_order_id, number=row.number)
+                             f"Order {number} is pending again in the store; it will be "
+                             "sent again", order=row.store_order_id, number=number)
+        elif action == "updated" and known is not None:
+            self.events.info(PIPELINE, "order_updated",
+                             f"Order {number} was changed in the store before it was sent: "
+                             f"{order_difference(known.payload, raw)}; the new version will "
+                             "be sent", order=row.store_order_id, number=number)
+        elif action == "changed_after_send" and known is not None:
+            await self._changed_after_send(known, raw)
         return action, row
+
+    async def _listed_twice(self, copies: list[Mapping[str, Any]]
+                            ) -> tuple[str, OutboxRow | None]:
+        oid = str(copies[0]["id"])
+        number = str(copies[0].get("number") or oid)
+        message = (f"Order {number}: the store lists it {len(copies)} times with different "
+                   f"contents ({order_difference(copies[0], copies[1])}); it is not sent until "
+                   "the store lists it once. Check the order in the store")
+        action, row = await self.state.run(self.state.listed_twice, copies, message)
+        if action == "frozen":
+            message = (f"Order {number}: the store lists it {len(copies)} times with different "
+                       f"contents ({order_difference(copies[0], copies[1])}) after it was sent "
+                       f"to the ERP{' as ' + row.erp_reference if row.erp_reference else ''}; "
+                       "the ERP keeps what was sent. Check the order in the store and the ERP")
+        await self._merchant_error(oid, "listed_twice", message, number)
+        return ("held" if action == "held" else "known"), row
+
+    async def _changed_after_send(self, sent: OutboxRow, late: Mapping[str, Any]) -> None:
+        """The store changed an order after it was (or may have been) sent: what was sent is
+        frozen; the merchant is told the difference (no report of "sent" for a version the
+        ERP does not have until they accept it: Retry or Discard on the error)."""
+        where = f" as {sent.erp_reference}" if sent.erp_reference else ""
+        message = (f"Order {sent.number} was changed in the store after it was sent to the "
+                   f"ERP{where}: {order_difference(sent.payload, late)}. The ERP keeps what was "
+                   "sent; change it in the ERP by hand if needed, then Retry (or Discard) this "
+                   "error to tell the store it was sent")
+        await self._merchant_error(sent.store_order_id, "changed_after_send", message,
+                                   sent.number)
+
+    async def _merchant_error(self, oid: str, code: str, message: str, number: str) -> None:
+        """An error only the merchant can settle, logged once while it stays the same."""
+        subject = f"order:{oid}"
+        before = await self.state.run(self.state.open_error_message, PIPELINE, subject)
+        await self.state.run(self.state.open_error, PIPELINE, subject,
+                             kind=FailureKind.DATA.value, code=code, message=message)
+        if before != message:
+            self.events.error(PIPELINE, code, message, order=oid, number=number)
+
+    async def _unexpected(self, oid: str, exc: BaseException, doing: str) -> None:
+        """An exception no connector turned into a BridgeError (a bug, or data nobody
+        foresaw): logged with its traceback, recorded against the order, retried later."""
+        log.error("order %s: unexpected error %s", oid, doing, exc_info=exc)
+        error = TransientError(
+            f"Order {oid}: unexpected error while {doing} ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); Bridge retries it later; if it persists, send the "
+            "diagnostics to support", code="internal_error")
+        row = await self.state.run(self.state.get_order, oid)
+        if row is None:
+            await self.state.run(self.state.open_error, PIPELINE, f"order:{oid}",
+                                 kind=error.kind.value, code=error.code, message=error.message)
+            self.events.error(PIPELINE, "order_failed", error.message, order=oid,
+                              kind=error.kind.value, error_code=error.code)
+            return
+        # never left in `sending`: failed (transient) with attempts kept, so the next try
+        # looks the order up in the ERP before sending it
+        await self._fail(row, error)
 
     # -- one order ---------------------------------------------------------------------------
     async def process(self, row: OutboxRow) -> bool:
@@ -223,6 +314,13 @@ class OrderPipeline:
             return False
         keyed = not isinstance(self.erp, OrderKeys) or self.erp.orders_keyed()
         try:
+            other = await self.state.run(self.state.order_number_taken, oid, order.number)
+            if other is not None:
+                # the ERPs know an order by its number: this one would be taken for the other
+                raise DataError(
+                    f"Order {order.number}: another store order ({other}) has the same number "
+                    "and came first; the ERP knows orders by their number, so this one is not "
+                    "sent. Check both in the store", code="number_taken")
             if row.state == OrderState.SENDING or row.attempts > 0 or not keyed:
                 # a send may have reached the ERP before the reply (or the process) was
                 # lost; where the ERP would not refuse a repeat, even a first send looks
@@ -438,3 +536,48 @@ class OrderPipeline:
                 self.events.warning(PIPELINE, "report_failed",
                                     f"Could not tell the store that order {number} failed: "
                                     f"{report_exc.message}", order=oid)
+
+
+def _lines(payload: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """SKU -> (quantity, unit price) as listed (text: it may be anything)."""
+    out: dict[str, tuple[str, str]] = {}
+    items = payload.get("items")
+    for it in items if isinstance(items, list) else []:
+        if isinstance(it, Mapping):
+            sku = str(it.get("sku"))
+            q, p = str(it.get("quantity")), str(it.get("unit_price", ""))
+            if sku in out:  # a SKU on two lines: added up where it can be
+                try:
+                    q = str(Decimal(out[sku][0]) + Decimal(q))
+                except (InvalidOperation, ValueError):
+                    q = f"{out[sku][0]}+{q}"
+            out[sku] = (q, p)
+    return out
+
+
+def order_difference(before: Mapping[str, Any], after: Mapping[str, Any], limit: int = 6
+                     ) -> str:
+    """What changed between two versions of a store order, for people (items first)."""
+    a, b = _lines(before), _lines(after)
+    parts = []
+    for sku in sorted(set(a) | set(b)):
+        if sku not in b:
+            parts.append(f"{sku} removed (was {a[sku][0]})")
+        elif sku not in a:
+            parts.append(f"{sku} added ({b[sku][0]})")
+        elif a[sku][0] != b[sku][0]:
+            parts.append(f"{sku} quantity {a[sku][0]} -> {b[sku][0]}")
+        elif a[sku][1] != b[sku][1]:
+            parts.append(f"{sku} price {a[sku][1]} -> {b[sku][1]}")
+    for key in ("total", "payment_terms", "notes"):
+        if str(before.get(key, "")) != str(after.get(key, "")):
+            parts.append(f"{key} {before.get(key, '')} -> {after.get(key, '')}")
+    bb, ab = before.get("buyer"), after.get("buyer")
+    if isinstance(bb, Mapping) and isinstance(ab, Mapping):
+        changed = sorted(k for k in set(bb) | set(ab) if bb.get(k) != ab.get(k))
+        if changed:
+            parts.append("buyer's " + ", ".join(changed))
+    if not parts:
+        return "other details changed"
+    more = f" and {len(parts) - limit} more" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more

@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     server_message TEXT,
     reported_failed INTEGER NOT NULL DEFAULT 0,
     discard_reason TEXT,
+    -- a version the store listed after this order was (or may have been) sent: not sent,
+    -- the merchant is told; late_ack once they accepted that the ERP keeps what was sent
+    late_hash TEXT,
+    late_payload TEXT,
+    late_ack INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     sent_at REAL,
@@ -218,6 +223,11 @@ class State:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(catalog_state)")}
         if "seen_run" not in cols:
             self._db.execute("ALTER TABLE catalog_state ADD COLUMN seen_run INTEGER")
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+        for col, decl in (("late_hash", "TEXT"), ("late_payload", "TEXT"),
+                          ("late_ack", "INTEGER NOT NULL DEFAULT 0")):
+            if col not in cols:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {col} {decl}")
         (sql,) = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'id_map'"
                                   ).fetchone()
         if "UNIQUE" in sql.upper():
@@ -276,8 +286,12 @@ class State:
     # -- outbox ------------------------------------------------------------------------------
     def ingest(self, payload: Mapping[str, Any], now: float | None = None) -> tuple[str, OutboxRow]:
         """Record an order the store lists as pending. Returns (action, row):
-        'new' (queued now), 'requeued' (came back after a failure, or changed), 'rereport'
-        (already done: the store missed our report), or 'known' (nothing to do)."""
+        'new' (queued now); 'requeued' (came back, changed or after being reported failed,
+        after a failure that sent nothing, or discarded and changed); 'updated' (changed
+        before any send: the new content and its items are taken); 'rereport' (done: the
+        store missed our report); 'changed_after_send' (changed after it was, or may have
+        been, sent: what was sent is frozen, the new version is kept aside for the
+        merchant); or 'known' (nothing to do)."""
         now = now or time.time()
         oid = str(payload["id"])
         number = str(payload.get("number") or oid)
@@ -296,27 +310,103 @@ class State:
             else:
                 state = OrderState(row["state"])
                 changed = row["payload_hash"] != h
-                if state == OrderState.DONE:
-                    action = "rereport"
-                elif (state == OrderState.FAILED and row["failure_kind"] != "transient"
-                      and (changed or row["reported_failed"])) or \
+                # a send may have reached the ERP: what it has is the stored payload
+                maybe_sent = state in (OrderState.SENDING, OrderState.SENT_TO_ERP,
+                                       OrderState.DONE) or row["attempts"] > 0
+                refused = state == OrderState.FAILED and row["failure_kind"] != "transient"
+                if (refused and (changed or row["reported_failed"])) or \
                         (state == OrderState.DISCARDED and changed):
                     db.execute(
                         "UPDATE outbox SET state='queued', payload=?, payload_hash=?, number=?, "
                         "failure_kind=NULL, error_code=NULL, last_error=NULL, "
                         "server_message=NULL, reported_failed=0, next_attempt_at=NULL, "
-                        "discard_reason=NULL, updated_at=? WHERE store_order_id=?",
-                        (text, h, number, now, oid))
+                        "discard_reason=NULL, late_hash=NULL, late_payload=NULL, late_ack=0, "
+                        "updated_at=? WHERE store_order_id=?", (text, h, number, now, oid))
                     action = "requeued"
-                elif state == OrderState.QUEUED and changed and row["attempts"] == 0:
+                elif not changed:
+                    action = "rereport" if state == OrderState.DONE else "known"
+                elif maybe_sent:
+                    if row["late_hash"] != h:
+                        db.execute("UPDATE outbox SET late_hash=?, late_payload=?, late_ack=0, "
+                                   "updated_at=? WHERE store_order_id=?", (h, text, now, oid))
+                        action = "changed_after_send"
+                    elif row["late_ack"] and state == OrderState.DONE:
+                        action = "rereport"  # the merchant accepted what the ERP has
+                elif state in (OrderState.QUEUED, OrderState.FAILED):
                     db.execute("UPDATE outbox SET payload=?, payload_hash=?, number=?, "
                                "updated_at=? WHERE store_order_id=?", (text, h, number, now, oid))
-            if action in ("new", "requeued"):
+                    action = "updated"
+            if action in ("new", "requeued", "updated"):
+                # the units held back from sale follow the items that will be sent
                 db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
                 db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
                                [(oid, s, q) for s, q in _reserved_items(payload)])
             row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
         return action, OutboxRow.from_row(row)
+
+    def listed_twice(self, copies: list[Mapping[str, Any]], message: str,
+                     now: float | None = None) -> tuple[str, OutboxRow]:
+        """The store listed one order id with different contents. An order not sent yet is
+        held (a data failure) until the store lists it once; meanwhile the units of every
+        copy are held back from sale (the most of each SKU). One that was, or may have
+        been, sent is left as it is. Returns ('held' | 'frozen', row)."""
+        now = now or time.time()
+        first = copies[0]
+        oid = str(first["id"])
+        most: dict[str, int] = {}
+        for copy in copies:
+            for sku, q in _reserved_items(copy):
+                most[sku] = max(most.get(sku, 0), q)
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO outbox (store_order_id, number, state, payload, payload_hash, "
+                    "confirmed_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (oid, str(first.get("number") or oid), OrderState.QUEUED,
+                     json.dumps(first, default=str), "", str(first.get("confirmed_at") or ""),
+                     now, now))
+                row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?",
+                                 (oid,)).fetchone()
+            state = OrderState(row["state"])
+            action = "frozen"
+            if state in (OrderState.QUEUED, OrderState.FAILED, OrderState.DISCARDED) and \
+                    row["attempts"] == 0:
+                # no stored hash matches a later listing: the next clean one is taken
+                db.execute("UPDATE outbox SET state='failed', payload_hash='', "
+                           "failure_kind='data', error_code='listed_twice', last_error=?, "
+                           "next_attempt_at=NULL, updated_at=? WHERE store_order_id=?",
+                           (message, now, oid))
+                db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
+                db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
+                               [(oid, s, q) for s, q in most.items()])
+                action = "held"
+            row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
+        return action, OutboxRow.from_row(row)
+
+    def accept_late(self, oid: str) -> bool:
+        """The merchant accepts that the ERP keeps what was sent of an order the store
+        changed afterwards: the store is told it was sent."""
+        with self._tx() as db:
+            return bool(db.execute("UPDATE outbox SET late_ack=1, updated_at=? WHERE "
+                                   "store_order_id=? AND late_hash IS NOT NULL",
+                                   (time.time(), oid)).rowcount)
+
+    def order_number_taken(self, oid: str, number: str) -> str | None:
+        """Another store order, listed before this one, with the same number (the ERPs know
+        orders by their number), if any; discarded ones do not count."""
+        rows = self._q(
+            "SELECT o.store_order_id FROM outbox o, outbox me WHERE me.store_order_id = ? AND "
+            "o.number = ? AND o.store_order_id != me.store_order_id AND "
+            "o.state != 'discarded' AND (o.created_at < me.created_at OR "
+            "(o.created_at = me.created_at AND o.store_order_id < me.store_order_id)) "
+            "ORDER BY o.created_at LIMIT 1", (oid, number))
+        return str(rows[0]["store_order_id"]) if rows else None
+
+    def open_error_message(self, pipeline: str, subject: str) -> str | None:
+        rows = self._q("SELECT message FROM errors WHERE pipeline=? AND subject=? AND "
+                       "state='open'", (pipeline, subject))
+        return str(rows[0]["message"]) if rows else None
 
     def due_orders(self, now: float | None = None, limit: int = 1000) -> list[OutboxRow]:
         """Orders with work to do now, oldest first: interrupted sends first (to reconcile),
@@ -399,7 +489,8 @@ class State:
             cur = db.execute("UPDATE outbox SET state='discarded', discard_reason=?, "
                              "next_attempt_at=NULL, updated_at=? WHERE store_order_id=? AND "
                              "state IN ('queued','failed')", (reason, time.time(), oid))
-            db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
+            if cur.rowcount:  # a sent order's items still count for recent ERP pages
+                db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
             return bool(cur.rowcount)
 
     def order_counts(self) -> dict[str, int]:

@@ -134,6 +134,19 @@ def explain_code(code: str, kind: str) -> str:
         "secret_missing": _("A token or password is missing. Enter it in Settings."),
         "config_field": _("A setting is not valid. Correct it in Settings."),
         "sku_format": _("The product code does not have the ARTICLE!COLOR!SIZE form."),
+        "listed_twice": _("The store lists this order twice with different contents, so it "
+                          "is not sent until the store lists it once. The detail says what "
+                          "differs. Check the order in the store."),
+        "changed_after_send": _("The order was changed in the store after it was sent to "
+                                "the ERP. The ERP keeps what was sent; the detail says what "
+                                "changed. Change it in the ERP by hand if needed, then Retry "
+                                "(or Discard) to tell the store it was sent."),
+        "number_taken": _("Another store order has the same number and came first; the ERP "
+                          "knows orders by their number, so this one is not sent. Check both "
+                          "in the store."),
+        "internal_error": _("Something unexpected went wrong with this order. Bridge tries "
+                            "again by itself; if it keeps failing, send the diagnostics to "
+                            "support."),
     }
     if code in table:
         return table[code]
@@ -190,6 +203,9 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         "order_reconciled": (("number", "erp_reference"),
                              lambda: _("Order {number} was already in the ERP as "
                                        "{erp_reference}; not sent again")),
+        "order_updated": (("number",),
+                          lambda: _("Order {number} was changed in the store before it was "
+                                    "sent; the new version will be sent")),
         "order_requeued": (("number",),
                            lambda: _("Order {number} is pending again in the store; it will "
                                      "be sent again")),

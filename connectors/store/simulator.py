@@ -185,6 +185,9 @@ class StoreSimulator(SimServer):
         self.factory = OrderFactory(self._catalog(), seed, self.buyers)
         self._keys: dict[str, tuple[int, int]] = {}
         self._seq = 0
+        # a misbehaving store: records listed again, as they are, at the end of the first
+        # page of pending orders (the same id twice with other contents, say)
+        self.listed_again: list[dict[str, Any]] = []
         self._generator: asyncio.Task[None] | None = None
         self._generator_rng = random.Random(f"generator-{seed}")
 
@@ -379,12 +382,10 @@ class StoreSimulator(SimServer):
             pending = [p for p in pending if p[0] > after]
         page = pending[:limit]
         next_cursor = _encode_cursor("orders", *page[-1][0]) if len(pending) > limit else None
-        return json_body(
-            {
-                "data": [self._public(self.orders[oid]) for _, oid in page],
-                "next_cursor": next_cursor,
-            }
-        )
+        data = [self._public(self.orders[oid]) for _, oid in page]
+        if not cursor:
+            data += [self._public(r) for r in self.listed_again]
+        return json_body({"data": data, "next_cursor": next_cursor})
 
     async def _erp_sync(self, request: web.Request) -> web.StreamResponse:
         oid = request.match_info["order_id"]
