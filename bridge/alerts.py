@@ -87,7 +87,8 @@ class Alerter:
         """Open errors to e-mail now (none while the last digest is recent)."""
         now = now or time.time()
         last = self.state.get_kv("alerts_last_sent")
-        if last and now - float(last) < DIGEST_MIN_INTERVAL_S:
+        # a "last sent" in the future is a clock set back: it does not silence alerts
+        if last and 0 <= now - float(last) < DIGEST_MIN_INTERVAL_S:
             return []
         sent = set(self._sent_ids())
         age = self.config.after_minutes * 60

@@ -198,13 +198,20 @@ class CatalogPipeline:
         if self.sync.full_catalog_every_h <= 0:
             return False
         last = self.state.get_kv("catalog_last_full")
-        return last is None or time.time() - float(last) >= self.sync.full_catalog_every_h * 3600
+        if last is None:
+            return True
+        elapsed = time.time() - float(last)
+        # a last full run "in the future" is a clock set back: one is due (it is harmless)
+        return elapsed < 0 or elapsed >= self.sync.full_catalog_every_h * 3600
 
     async def since(self) -> float | None:
         """Where an incremental catalog starts: the start of the last successful sync minus
         a safety overlap (None: from the beginning)."""
         last = await self.state.run(self.state.get_kv, "catalog_since")
-        return float(last) - self.sync.incremental_overlap_s if last else None
+        if not last:
+            return None
+        # never later than now (a clock set back): an earlier start only lists more
+        return min(float(last), time.time()) - self.sync.incremental_overlap_s
 
     async def run(self, trigger: str = "schedule", full: bool = False) -> RunResult:
         """Read the ERP, stage what changed, check it against the catastrophe guard (and

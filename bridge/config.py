@@ -99,6 +99,8 @@ class SyncConfig(Section):
     # be done by the ERP: until this long after it was sent, a lookup that does not find
     # the customer makes the order wait instead of creating the customer a second time
     write_settle_s: float = Field(120.0, ge=0, le=86400)
+    # a run (orders or catalog) that has not ended after this long is stopped and reported
+    run_deadline_s: float = Field(1800.0, ge=1, le=86400)
 
 
 class ErpConfigBase(Section):

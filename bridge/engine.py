@@ -48,6 +48,12 @@ CALIBRATION_KEY = "calibration"
 # upgraded or reconfigured while Bridge runs)
 RECALIBRATE_S = 60.0
 RECHECK_OK_S = 6 * 3600.0
+# the wall clock is compared with the monotonic one this often (s); a difference larger
+# than CLOCK_JUMP_S is a clock that was set, or a PC that slept
+CLOCK_CHECK_S = 10.0
+CLOCK_JUMP_S = 30.0
+# the open error of a run that did not end in time
+RUN_SUBJECT = "run:"
 
 
 class Overall(StrEnum):
@@ -120,7 +126,11 @@ class Engine:
         self._calibration_answered = False
         self._write_block: str | None = None
         self._calibration_lock = asyncio.Lock()
-        self._last_tick = time.time()
+        self.clock_check_s = CLOCK_CHECK_S
+        # when each pipeline's run in progress began (monotonic), and whether a scheduled
+        # run skipped because of it was reported
+        self._run_began: dict[str, float] = {}
+        self._overrun_told: dict[str, bool] = {}
         self.alerter = Alerter(self.state, self.events, secrets, config.alerts,
                                profile=str(paths.data_dir))
 
@@ -167,6 +177,10 @@ class Engine:
     async def open(self) -> None:
         """Build the connectors (no scheduling): for one-shot CLI commands."""
         await self.state.run(self.state.close_stale_runs)
+        # waits recorded in wall time before the clock was set back (while Bridge was off)
+        # must not stop orders for that long
+        await self.state.run(self.state.clamp_wall_times, time.time(),
+                             max(self.config.sync.retry_max_s, self.config.sync.write_settle_s))
         if self.store is None:
             self._build()
 
@@ -176,6 +190,7 @@ class Engine:
         self._scheduler = AsyncIOScheduler()
         self._schedule()
         self._scheduler.start()
+        self._spawn(self._watch_clock())
         self._watch_source()
         for side, cfg in (("store", self.config.store), ("ERP", self.config.erp)):
             if not cfg.verify_tls:
@@ -208,11 +223,11 @@ class Engine:
             # lets a late run still happen instead of being skipped
             self._scheduler.add_job(
                 self._scheduled, IntervalTrigger(seconds=every), args=[name], id=name,
-                replace_existing=True, max_instances=1, coalesce=True,
+                # 2: a tick during a run that overran its interval reports it (_overrun)
+                # instead of being dropped by the scheduler without a word
+                replace_existing=True, max_instances=2, coalesce=True,
                 misfire_grace_time=max(30, int(every)),
                 next_run_time=None if self.paused else _now_dt())
-        self._scheduler.add_job(self._watch_clock, IntervalTrigger(seconds=10), id="clock",
-                                replace_existing=True, coalesce=True, misfire_grace_time=30)
         self._scheduler.add_job(self.alerter.check, IntervalTrigger(seconds=60), id="alerts",
                                 replace_existing=True, coalesce=True, misfire_grace_time=120)
 
@@ -235,16 +250,42 @@ class Engine:
         self.state.close()
 
     async def _watch_clock(self) -> None:
-        """A wall-clock jump (the PC slept) makes both pipelines run now."""
-        now = time.time()
-        gap = now - self._last_tick
-        self._last_tick = now
-        if gap > 60:
-            self.events.info("engine", "clock_jump",
-                             f"The computer was asleep or the clock jumped ({gap:.0f} s); "
-                             "syncing now")
-            for p in PIPELINES:
-                self._spawn(self.run_pipeline(p, "resume"))
+        """Waiting runs on the monotonic clock; the scheduler and the retries recorded in
+        the state file run on wall time. Compare the two: the clock set back makes those
+        waits longer by as much (orders would stop for that hour), so they are moved back
+        and the runs rescheduled; a PC that slept (or a clock set forward) syncs now."""
+        wall, mono = time.time(), time.monotonic()
+        while True:
+            await asyncio.sleep(self.clock_check_s)
+            w, m = time.time(), time.monotonic()
+            jump = (w - wall) - (m - mono)  # how far wall time moved beyond real time
+            late = (m - mono) - self.clock_check_s  # asleep, where monotonic time counts it
+            wall, mono = w, m
+            if jump < -CLOCK_JUMP_S:
+                await self._clock_set_back(-jump)
+            elif jump > CLOCK_JUMP_S or late > CLOCK_JUMP_S:
+                self.events.info("engine", "clock_jump",
+                                 f"The computer was asleep or the clock jumped "
+                                 f"({max(jump, late):.0f} s); syncing now")
+                self._reschedule_now()
+
+    async def _clock_set_back(self, by: float) -> None:
+        await self.state.run(self.state.shift_wall_times, -by)
+        self.events.warning("engine", "clock_set_back",
+                            f"The computer's clock was set back {by:.0f} s; waiting times were "
+                            "adjusted and syncing goes on", seconds=round(by))
+        self._reschedule_now()
+
+    def _reschedule_now(self) -> None:
+        """Every scheduled job runs now and then at its interval from now (a paused
+        Bridge's pipelines stay paused)."""
+        if self._scheduler is None:
+            return
+        now = _now_dt()
+        for job in self._scheduler.get_jobs():
+            if job.id in PIPELINES and self.paused:
+                continue
+            job.modify(next_run_time=now)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -252,9 +293,29 @@ class Engine:
         task.add_done_callback(self._tasks.discard)
 
     async def _scheduled(self, pipeline: str) -> None:
-        if self.paused or self._locks[pipeline].locked():
+        if self.paused:
+            return
+        if self._locks[pipeline].locked():
+            self._overrun(pipeline)
             return
         await self.run_pipeline(pipeline, "schedule")
+
+    def _overrun(self, pipeline: str) -> None:
+        """A scheduled run found the last one still running: said once per run when it
+        has taken longer than its interval (it ends at its deadline at the latest)."""
+        began = self._run_began.get(pipeline)
+        if began is None or self._overrun_told.get(pipeline):
+            return
+        took = time.monotonic() - began
+        sync = self.config.sync
+        every = sync.orders_interval_s if pipeline == ORDERS else sync.catalog_interval_s
+        if took > every:
+            self._overrun_told[pipeline] = True
+            self.events.warning(pipeline, "run_overrun",
+                                f"The {pipeline} sync started {took:.0f} s ago is still "
+                                f"running (a slow server?); it is stopped after "
+                                f"{sync.run_deadline_s:g} s if it does not end",
+                                seconds=round(took))
 
     # -- commands ----------------------------------------------------------------------------
     async def run_pipeline(self, pipeline: str, trigger: str = "manual",
@@ -268,14 +329,32 @@ class Engine:
             if self.store is None:
                 self._build()
             self.running[pipeline] = True
+            self._run_began[pipeline] = time.monotonic()
+            self._overrun_told[pipeline] = False
             self._status_changed()
+            deadline = self.config.sync.run_deadline_s
             try:
-                if pipeline == ORDERS:
-                    assert self.orders is not None
-                    result = await self.orders.run(trigger)
-                else:
-                    assert self.catalog is not None
-                    result = await self.catalog.run(trigger, full=full)
+                async with asyncio.timeout(deadline):
+                    if pipeline == ORDERS:
+                        assert self.orders is not None
+                        result = await self.orders.run(trigger)
+                    else:
+                        assert self.catalog is not None
+                        result = await self.catalog.run(trigger, full=full)
+                await self.state.run(self.state.resolve_errors, pipeline,
+                                     RUN_SUBJECT + pipeline)
+            except TimeoutError:
+                # what was done is recorded step by step; an order cut mid-send stays
+                # `sending` and is looked up in the ERP before anything is sent again
+                message = (f"The {pipeline} sync did not end within {deadline:g} s (a server "
+                           "answering very slowly, or far too much to do) and was stopped; "
+                           "it starts again at its next interval")
+                await self.state.run(self.state.interrupt_runs, pipeline, message)
+                await self.state.run(self.state.open_error, pipeline, RUN_SUBJECT + pipeline,
+                                     kind=FailureKind.TRANSIENT.value, code="run_timeout",
+                                     message=message)
+                self.events.error(pipeline, "run_timeout", message)
+                result = RunResult(pipeline, "failed", message=message)
             except BridgeError as exc:
                 # raised outside any item (e.g. the price list cannot be resolved)
                 result = RunResult(pipeline, "failed", message=exc.message)
@@ -288,6 +367,7 @@ class Engine:
                     self.health.failed("erp", exc)
             finally:
                 self.running[pipeline] = False
+                self._run_began.pop(pipeline, None)
             self._status_changed()
         if result.status == "held" and self._scheduler is not None:
             self._spawn(self.alerter.check())  # the merchant is asked at once
@@ -613,4 +693,4 @@ def _run(row: dict[str, Any] | None) -> dict[str, Any] | None:
 def _now_dt() -> Any:
     from datetime import datetime
 
-    return datetime.now().astimezone()
+    return datetime.fromtimestamp(time.time()).astimezone()

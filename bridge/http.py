@@ -58,6 +58,9 @@ class RetryPolicy:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     max_retry_after_s: float = 120.0
+    # one attempt of one request, whole answer included: httpx's timeouts are per read,
+    # and a server trickling a byte at a time would never hit them
+    request_deadline_s: float = 120.0
 
 
 # Errors raised by httpx after which the request cannot have reached the server.
@@ -221,8 +224,16 @@ class HttpSide:
                     decode: bool, shape: msgspec.json.Decoder[Any] | None = None,
                     **kw: Any) -> httpx.Response:
         self.requests += 1
+        deadline = self.policy.request_deadline_s
         try:
-            response = await self.client.request(method, url, **kw)
+            async with asyncio.timeout(deadline):
+                response = await self.client.request(method, url, **kw)
+        except TimeoutError:
+            slow = f"did not finish answering within {deadline:g} s (a very slow server)"
+            if write:
+                raise AmbiguousWriteError(f"{self.side} {slow} during a write; it will be "
+                                          "checked before it is sent again") from None
+            raise TransientError(f"{self.side} {slow}", code="timeout") from None
         except NOT_SENT as exc:
             raise TransientError(f"{self.side} is unreachable ({type(exc).__name__}: {exc})",
                                  code="unreachable") from None

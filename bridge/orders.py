@@ -409,7 +409,8 @@ class OrderPipeline:
         since = await self.state.run(self.state.doubt_get, entity, key)
         if since is None:
             return None
-        wait = since + self.sync.write_settle_s - time.time()
+        # never longer than the window itself (a clock set back moves `since` ahead)
+        wait = min(since + self.sync.write_settle_s - time.time(), self.sync.write_settle_s)
         return wait if wait > 0 else None
 
     async def _unsettled_order(self, oid: str, order: StoreOrder) -> None:

@@ -403,6 +403,28 @@ class State:
             "ORDER BY o.created_at LIMIT 1", (oid, number))
         return str(rows[0]["store_order_id"]) if rows else None
 
+    # -- wall-clock times that schedule work --------------------------------------------------
+    def shift_wall_times(self, delta: float) -> None:
+        """The computer's clock moved by `delta` s without time passing (set back, say):
+        the waits recorded in wall time (retries, creations in doubt) move with it, so they
+        last as long as they would have."""
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + ? WHERE "
+                       "next_attempt_at IS NOT NULL AND state != 'done'", (delta,))
+            db.execute("UPDATE writes_in_doubt SET since = since + ?", (delta,))
+
+    def clamp_wall_times(self, now: float, longest_wait: float) -> int:
+        """Wall times later than any wait Bridge sets (the clock was set back while it was
+        not running) are brought back: a retry to at most `longest_wait` from now, a
+        creation in doubt to now (its settle window starts again). Returns how many."""
+        with self._tx() as db:
+            n = db.execute("UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ? "
+                           "AND state != 'done'", (now + longest_wait, now + longest_wait)
+                           ).rowcount
+            n += db.execute("UPDATE writes_in_doubt SET since = ? WHERE since > ?",
+                            (now, now)).rowcount
+        return n
+
     def open_error_message(self, pipeline: str, subject: str) -> str | None:
         rows = self._q("SELECT message FROM errors WHERE pipeline=? AND subject=? AND "
                        "state='open'", (pipeline, subject))
@@ -670,6 +692,12 @@ class State:
                        "items_seen=?, requests=?, message=? WHERE id=?",
                        (time.time(), status, items_ok, items_failed, items_seen, requests,
                         message, run_id))
+
+    def interrupt_runs(self, pipeline: str, message: str) -> None:
+        """Runs of `pipeline` still open (stopped at their deadline) end as failed."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status='failed', finished_at=?, message=? WHERE "
+                       "pipeline=? AND status='running'", (time.time(), message, pipeline))
 
     def close_stale_runs(self) -> None:
         with self._tx() as db:
