@@ -144,6 +144,8 @@ def explain_code(code: str, kind: str) -> str:
         "number_taken": _("Another store order has the same number and came first; the ERP "
                           "knows orders by their number, so this one is not sent. Check both "
                           "in the store."),
+        "run_timeout": _("A sync took far too long (a server answering very slowly?) and was "
+                         "stopped; nothing is lost, it starts again at its next interval."),
         "internal_error": _("Something unexpected went wrong with this order. Bridge tries "
                             "again by itself; if it keeps failing, send the diagnostics to "
                             "support."),
@@ -177,6 +179,8 @@ def error_subject(err: dict[str, Any]) -> str:
         "catalog:held": _("Stock and price sync on hold"),
         "store:order-without-id": _("Order without id"),
         "erp:calibration": _("The ERP installation does not match the settings"),
+        "run:orders": _("Orders sync"),
+        "run:catalog": _("Stock and price sync"),
     }.get(subject, subject)
 
 
@@ -231,6 +235,11 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         "paused": ((), lambda: _("Sync paused")),
         "resumed": ((), lambda: _("Sync resumed")),
         "clock_jump": ((), lambda: _("The PC was asleep; syncing now")),
+        "clock_set_back": ((), lambda: _("The PC's clock was set back; waiting times were "
+                                         "adjusted and syncing goes on")),
+        "run_timeout": ((), lambda: _("A sync took far too long and was stopped; it starts "
+                                      "again at its next interval")),
+        "run_overrun": ((), lambda: _("A sync is taking longer than usual (a slow server?)")),
         "config_applied": ((), lambda: _("New settings applied")),
         "config_invalid": ((), lambda: _("The edited settings file is not valid; the previous "
                                          "settings stay")),
