@@ -32,7 +32,10 @@ by_mode = pytest.mark.parametrize("order_mode", MODES)
 
 
 async def drain(engine, store_sim, cycles: int = 60,
-                between: Callable[[int], Awaitable[None]] | None = None) -> None:
+                between: Callable[[int], Awaitable[None]] | None = None,
+                refused: int = 0) -> None:
+    """Run orders until every store order is done (but `refused` ones, which end as data
+    errors the store was told of)."""
     for i in range(cycles):
         if between is not None:
             await between(i)
@@ -41,7 +44,7 @@ async def drain(engine, store_sim, cycles: int = 60,
         await engine.state.run(engine.state._db.execute,
                                "UPDATE outbox SET next_attempt_at = 0 WHERE state != 'done'")
         if not store_sim.pending_ids() and \
-                engine.state.order_counts()["done"] == len(store_sim.orders):
+                engine.state.order_counts()["done"] == len(store_sim.orders) - refused:
             return
         # a customer creation left in doubt waits out sync.write_settle_s (0.5 s here) in
         # real time, however fast the cycles go
@@ -85,23 +88,36 @@ def write_faults(erp_sim, mode: str) -> int:
                if r.fault is not None and r.method == "POST" and r.route in writes)
 
 
-def check(name: str, mode: str, engine, erp_sim, store_sim, faults: int) -> None:
-    expected = {o["number"] for o in store_sim.orders.values()}
+def check(name: str, mode: str, engine, erp_sim, store_sim, faults: int,
+          refused: Iterable[str] = (), outcome: str = "") -> None:
+    """`refused`: store order ids that must end as an error for the merchant (bad data) —
+    never in the ERP, never lost: each is in the outbox with an open error."""
+    refused = set(refused)
+    expected = {o["number"] for i, o in store_sim.orders.items() if i not in refused}
+    for oid in refused:
+        row = engine.state.get_order(oid)
+        assert row is not None and row.state.value == "failed", (name, oid, row)
+        assert any(e["subject"] == f"order:{oid}" for e in engine.state.errors()), (name, oid)
+        number = store_sim.orders[oid]["number"]
+        if number not in expected:  # (a number two orders share is counted below)
+            assert not docs_for(erp_sim, number), (name, "a refused order reached the ERP")
     docs, strays = order_documents(erp_sim, expected)
     duplicates = sum(len(v) - 1 for v in docs.values() if len(v) > 1)
     lost = sorted(n for n, v in docs.items() if not v)
-    unreported = sorted(o["number"] for o in store_sim.orders.values()
-                        if o["erp_status"] != "sent")
-    wrong_ref = sorted(o["number"] for o in store_sim.orders.values()
-                       if o["erp_status"] == "sent" and o["erp_reference"] not in
-                       docs.get(o["number"], []))
+    unreported = sorted(o["number"] for i, o in store_sim.orders.items()
+                        if o["erp_status"] != "sent" and i not in refused)
+    wrong_ref = sorted(o["number"] for i, o in store_sim.orders.items()
+                       if o["erp_status"] == "sent" and i not in refused and
+                       o["erp_reference"] not in docs.get(o["number"], []))
     dup_customers = customer_duplicates(erp_sim.customers.values())
     # minimum: one order write per store order (customers: one creation per new buyer)
     extra = erp_sim.count(WRITE_ROUTE[mode], "POST") - len(expected)
     RESULTS.append({"fault": name, "mode": mode, "orders": len(expected), "faults": faults,
                     "on_writes": write_faults(erp_sim, mode), "extra": max(0, extra),
                     "dups": duplicates + strays + len(dup_customers),
-                    "lost": len(set(lost) | set(unreported))})
+                    "lost": len(set(lost) | set(unreported)),
+                    "outcome": outcome or (f"all sent; {len(refused)} held as data errors"
+                                           if refused else "all sent")})
     assert duplicates == 0, (name, mode, {n: v for n, v in docs.items() if len(v) > 1})
     assert strays == 0, (name, mode, "Pedidos that belong to no store order", strays)
     assert dup_customers == [], (name, mode, "duplicate customers", dup_customers)
@@ -309,6 +325,138 @@ async def test_sqlite_busy(order_mode, setup, erp_sim, store_sim):
     check("SQLite locked by another process", order_mode, engine, erp_sim, store_sim, 1)
 
 
+# -- issue #11: bad records, store edits, redirects, bounded runs, the clock ----------------
+
+@by_mode
+async def test_poisoned_numbers_among_orders(order_mode, setup, erp_sim, store_sim):
+    engine, _paths = await setup()
+    poisoned = []
+    for field, value in (("quantity", 10**30), ("unit_price", "1E+400"), ("quantity", "NaN"),
+                         ("unit_price", "-5.00")):
+        order = store_sim.add_order(n_items=2)
+        store_sim.orders[order["id"]]["items"][1][field] = value
+        poisoned.append(order["id"])
+    await drain(engine, store_sim, refused=len(poisoned))
+    for oid in poisoned:
+        assert store_sim.orders[oid]["erp_status"] == "failed"  # the store was told
+    codes = {e["code"] for e in engine.state.errors() if e["subject"].startswith("order:")}
+    check("orders with qty 1e30, price 1E+400, NaN", order_mode, engine, erp_sim, store_sim,
+          len(poisoned), refused=poisoned,
+          outcome=f"{len(poisoned)} data errors ({', '.join(sorted(codes))}), the rest sent")
+
+
+@by_mode
+async def test_two_orders_with_one_number(order_mode, setup, erp_sim, store_sim):
+    engine, _paths = await setup()
+    first = next(iter(store_sim.orders.values()))
+    twin = store_sim.add_order(number=first["number"])
+    await drain(engine, store_sim, refused=1)
+    [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{twin['id']}"]
+    assert err["code"] == "number_taken"
+    check("two store orders with one number", order_mode, engine, erp_sim, store_sim, 1,
+          refused=[twin["id"]], outcome="the second: data error number_taken; rest sent")
+
+
+@by_mode
+async def test_one_id_listed_twice_then_once(order_mode, setup, erp_sim, store_sim):
+    engine, _paths = await setup()
+    target = list(store_sim.orders.values())[5]
+    other = {**store_sim._public(target),
+             "items": [{**it, "quantity": it["quantity"] + 3} for it in target["items"]]}
+    store_sim.listed_again.append(other)
+    await drain(engine, store_sim, cycles=3, refused=1)
+    row = engine.state.get_order(target["id"])
+    assert row.state.value == "failed" and not docs_for(erp_sim, target["number"])
+    store_sim.listed_again.clear()  # the store lists it once again
+    await drain(engine, store_sim)
+    assert len(docs_for(erp_sim, target["number"])) == 1
+    check("one id listed twice, then once", order_mode, engine, erp_sim, store_sim, 1,
+          outcome="held while listed twice (units of both held back), then sent once")
+
+
+@by_mode
+async def test_an_order_changed_after_it_was_sent(order_mode, setup, erp_sim, store_sim):
+    engine, _paths = await setup()
+    await drain(engine, store_sim)
+    target = list(store_sim.orders.values())[3]
+    [doc] = docs_for(erp_sim, target["number"])
+    target["items"][0]["quantity"] += 49
+    target["erp_status"] = "pending"
+    await drain(engine, store_sim, cycles=3)
+    assert target["erp_status"] == "pending"  # not reported "sent" for what the ERP lacks
+    [err] = [e for e in engine.state.errors() if e["code"] == "changed_after_send"]
+    await engine.retry_error(err["id"])  # the merchant fixed the ERP by hand
+    await drain(engine, store_sim)
+    assert docs_for(erp_sim, target["number"]) == [doc]
+    check("an order changed after it was sent", order_mode, engine, erp_sim, store_sim, 1,
+          outcome="frozen; the merchant told the difference, reported after they accepted")
+
+
+@by_mode
+async def test_erp_redirects_order_writes(order_mode, setup, erp_sim, store_sim):
+    engine, _paths = await setup()
+    events: list[Any] = []
+    engine.events.subscribe(events.append)
+    erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], *[302] * 4)
+    await drain(engine, store_sim)
+    assert [e for e in events if e.data.get("error_code") == "redirected"]
+    told_failed = [o["number"] for o in store_sim.orders.values()
+                   if any(r.get("status") == "failed" for r in o["reports"])]
+    assert told_failed == []
+    check("ERP answers 302 to order writes", order_mode, engine, erp_sim, store_sim, 4,
+          outcome="a settings problem: orders waited, the store was never told 'failed'")
+
+
+@by_mode
+async def test_runs_cut_at_their_deadline(order_mode, setup, erp_sim, store_sim):
+    engine, _paths = await setup(run_deadline_s=1)
+    erp_sim.latency_s = 0.25
+    cut = 0
+
+    async def between(i: int) -> None:
+        nonlocal cut
+        if i == 4:
+            erp_sim.latency_s = 0.0
+        cut = sum(1 for r in engine.state.recent_runs(200)
+                  if r["status"] == "failed" and "did not end" in (r["message"] or ""))
+
+    await drain(engine, store_sim, between=between)
+    assert cut >= 1
+    check("slow ERP, runs cut at their deadline", order_mode, engine, erp_sim, store_sim, cut,
+          outcome=f"{cut} runs stopped at sync.run_deadline_s; cut sends reconciled")
+
+
+@by_mode
+async def test_clock_set_back_an_hour(order_mode, tmp_path, erp_sim, store_sim, monkeypatch):
+    from tests.test_clock import WallClock
+
+    wall = WallClock(monkeypatch)
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
+                          erp={"modo_pedidos": order_mode}, orders_interval_s=1,
+                          catalog_interval_s=3600, retry_base_s=1, retry_max_s=2)
+    engine = make_engine(paths, erp_sim)
+    engine.clock_check_s = 0.2
+    erp_sim.faults = FaultPlan(rates={503: 0.2}, seed=5)  # retries recorded in wall time
+    store_sim.add_orders(ORDERS // 2)
+    await engine.start()
+    try:
+        await asyncio.sleep(1.0)
+        wall.offset = -3600.0  # set back an hour mid-run
+        store_sim.add_orders(ORDERS // 2)
+        for _ in range(300):
+            if engine.state.order_counts()["done"] == len(store_sim.orders):
+                break
+            await asyncio.sleep(0.1)
+        erp_sim.faults.clear()
+        wall.offset = 0.0
+    finally:
+        await engine.stop()
+        engine.close()
+    check("clock set back an hour mid-run", order_mode, engine, erp_sim, store_sim,
+          injected(erp_sim), outcome="scheduler and retries re-anchored; all sent by "
+          "the 1 s schedule")
+
+
 def test_zz_print_table(capsys):
     if not RESULTS:
         pytest.skip("no fault scenario ran")
@@ -319,11 +467,12 @@ def test_zz_print_table(capsys):
     rows = sorted(RESULTS, key=lambda r: (first[r["fault"]], MODES.index(r["mode"])))
     modes = Counter(r["mode"] for r in RESULTS)
     with capsys.disabled():
-        print(f"\n  {'fault':34} {'mode':>9} {'orders':>6} {'faults':>7} {'on writes':>9} "
-              f"{'resends':>8} {'duplicates':>10} {'lost':>5}")
+        print(f"\n  {'fault':38} {'mode':>9} {'orders':>6} {'faults':>7} {'on writes':>9} "
+              f"{'resends':>8} {'duplicates':>10} {'lost':>5}  what happened")
         for r in rows:
-            print(f"  {r['fault']:34} {r['mode']:>9} {r['orders']:>6} {r['faults']:>7} "
-                  f"{r['on_writes']:>9} {r['extra']:>8} {r['dups']:>10} {r['lost']:>5}")
+            print(f"  {r['fault']:38} {r['mode']:>9} {r['orders']:>6} {r['faults']:>7} "
+                  f"{r['on_writes']:>9} {r['extra']:>8} {r['dups']:>10} {r['lost']:>5}  "
+                  f"{r['outcome']}")
         print("  rows per mode: " + ", ".join(f"{m} {modes[m]}" for m in MODES) +
               "  (on writes: faults on POST Cliente and the mode's order write; resends: "
               "order writes beyond one per order; duplicates: Pedidos and customers)")
