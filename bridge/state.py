@@ -370,8 +370,7 @@ class State:
                                  (oid,)).fetchone()
             state = OrderState(row["state"])
             action = "frozen"
-            if state in (OrderState.QUEUED, OrderState.FAILED, OrderState.DISCARDED) and \
-                    row["attempts"] == 0:
+            if state in (OrderState.QUEUED, OrderState.FAILED) and row["attempts"] == 0:
                 # no stored hash matches a later listing: the next clean one is taken
                 db.execute("UPDATE outbox SET state='failed', payload_hash='', "
                            "failure_kind='data', error_code='listed_twice', last_error=?, "
