@@ -537,3 +537,36 @@ async def test_engine_wrong_password_fails_the_run_clearly(ns_engine, ns_sim, ns
     assert engine.status()["connections"]["erp"]["ok"] is False
     assert engine.state.get_kv("catalog_since") is None
     assert ns_store.patches == []
+
+
+async def test_engine_out_of_range_rows_are_errors_of_their_own(ns_engine, ns_sim, ns_store,
+                                                                ns_catalog):
+    """Poisoned rows among good ones (before: a stock of 1e19 overflowed SQLite, a price of
+    10**400 failed the rounding to cents: the whole run stopped, nothing pushed)."""
+    skus = list(ns_catalog.skus())
+    ns_sim.corrupt(skus[1], stock=1e19)
+    ns_sim.corrupt(skus[2], precio=10**400)
+    ns_sim.corrupt(skus[3], precio=1e30)
+    ns_sim.corrupt(skus[4], stock="1e400")
+    ns_sim.corrupt(skus[5], stock="-99999999999")
+    bad = skus[1:6]
+    for product in ns_store.products.values():
+        product["stock"] = -1  # so that every pushed row shows
+    engine = await ns_engine()
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "partial", result.message
+    assert result.items_failed == len(bad)
+    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    said = {
+        skus[1]: "stock ('stock') is 1E+19, beyond the ±1,000,000,000 units Bridge takes",
+        skus[2]: "price ('precio') is 1000000000000",  # 401 digits, cut in the message
+        skus[3]: "price ('precio') is 1E+30, more than the 1,000,000,000,000 Bridge takes",
+        skus[4]: "stock ('stock') is '1e400', not a number",
+        skus[5]: "stock ('stock') is -99999999999, beyond",
+    }
+    for sku, text in said.items():
+        assert text in errors[f"sku:{sku}"], errors[f"sku:{sku}"]
+    assert len(errors[f"sku:{skus[2]}"]) < 200
+    for sku in skus:
+        expected = -1 if sku in bad else max(0, math.floor(ns_sim.available(sku)))
+        assert ns_store.products[sku]["stock"] == expected, sku

@@ -22,11 +22,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar, Literal
 
 import httpx
 
+from bridge import numbers
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -47,6 +48,7 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.numbers import to_decimal
 from connectors.acqua.config import AcquaConfig
 
 Level = Literal["read", "write"]
@@ -56,16 +58,6 @@ Entry = CatalogItem | RowProblem
 # keys under which an id may come back (assumed: "id")
 ID_KEYS = ("id", "customerId", "transactionId", "code")
 CENT = Decimal("0.01")
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
 
 
 def _digits(text: Any) -> str:
@@ -189,7 +181,7 @@ class AcquaClient(HttpSide):
 
     # -- tokens ------------------------------------------------------------------------------
     def _lifetime(self, data: dict[str, Any]) -> float:
-        raw = _number(data.get("expires_in"))
+        raw = to_decimal(data.get("expires_in"))
         lifetime = (
             float(raw) if raw is not None and raw > 0 else self.config.token_default_lifetime_s
         )
@@ -386,10 +378,13 @@ class AcquaClient(HttpSide):
         if not isinstance(row, dict) or not str(row.get("sku") or "").strip():
             return RowProblem("?", f"Acqua sent a stock row without 'sku': {row!r:.120}")
         sku = str(row["sku"]).strip()
-        available = _number(row.get(field))
+        available = to_decimal(row.get(field))
         if available is None:
             return RowProblem(sku, f"'{field}' is {row.get(field)!r}, not a number")
-        return sku, available
+        try:
+            return sku, numbers.stock(available)
+        except numbers.NumberError as exc:
+            return RowProblem(sku, f"'{field}' {exc}")
 
     def _price_row(self, row: Any) -> tuple[str, Decimal | None] | RowProblem:
         field = self.config.price_field
@@ -397,12 +392,15 @@ class AcquaClient(HttpSide):
             return RowProblem("?", f"Acqua sent a price row without 'sku': {row!r:.120}")
         sku = str(row["sku"]).strip()
         raw = row.get(field)
-        price = _number(raw)
+        price = to_decimal(raw)
         if raw is not None and price is None:
             return RowProblem(sku, f"price {raw!r} is not a number")
         if price is not None and price < 0:
             return RowProblem(sku, f"negative price {price} in Acqua")
-        return sku, price
+        try:
+            return sku, None if price is None else numbers.price(price)
+        except numbers.NumberError as exc:
+            return RowProblem(sku, f"price {exc}")
 
     async def catalog(self, since: float | None = None) -> AsyncIterator[list[Entry]]:
         """Stock and prices, merged by SKU as their pages arrive. Both lists are read side by

@@ -34,7 +34,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import aclosing
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -63,6 +63,7 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.numbers import catalog_item, to_decimal
 from connectors.dragonfish.answers import digits, field, fold, name_key, results, same_code, text
 from connectors.dragonfish.config import DragonfishConfig
 from connectors.dragonfish.jwt import read_claims
@@ -164,18 +165,6 @@ def _count(value: Any) -> int | None:
     if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 0:
         return int(value)
     return None
-
-
-def _number(value: Any) -> Decimal | None:
-    if type(value) is Decimal:  # the usual case: JSON numbers are decoded as Decimal
-        return value if value.is_finite() else None
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
 
 
 # the store's IVA conditions and the document kinds, as Dragonfish's tables name them
@@ -513,24 +502,24 @@ class DragonfishClient(HttpSide):
         talle = str(row.Talle or "").strip()
         sku = f"{art}!{color}!{talle}" if (color or talle) else art
         raw = getattr(row, self.config.stock_field)
-        available = _number(raw)
+        available = to_decimal(raw)
         if available is None:
             return RowProblem(sku, f"'{self.config.stock_field}' is {raw!r}, not a number")
         price: Decimal | None
         if code is None or str(row.Lista or "") == code:
-            price = _number(row.Precio)
+            price = to_decimal(row.Precio)
             if row.Precio is not None and price is None:
                 return RowProblem(sku, f"price {row.Precio!r} is not a number")
         else:
             price = None
             for p in getattr(row, "Precios", None) or []:
                 if fold(text(p, "Lista")) == fold(self.config.lista):
-                    price = _number(field(p, "Precio"))
+                    price = to_decimal(field(p, "Precio"))
                     if price is None:
                         return RowProblem(sku, f"price {field(p, 'Precio')!r} is not a number")
         if price is not None and price < 0:
             return RowProblem(sku, f"negative price {price} in Dragonfish")
-        return CatalogItem(sku=sku, available=available, price=price)
+        return catalog_item(sku, available, price, stock_name=f"'{self.config.stock_field}'")
 
     def _catalog_params(self, code: str | None, page: int) -> dict[str, Any]:
         params: dict[str, Any] = {

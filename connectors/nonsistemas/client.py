@@ -44,6 +44,7 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.numbers import catalog_item
 from connectors.nonsistemas.config import NonSistemasConfig
 
 log = logging.getLogger("bridge.nonsistemas")
@@ -310,7 +311,8 @@ class NonSistemasClient(HttpSide):
                 )
             if price < 0:
                 return RowProblem(sku, f"negative price {raw_price!r} in NonSistemas")
-        return CatalogItem(sku=sku, available=available, price=price)
+        return catalog_item(sku, available, price, stock_name=f"stock ('{cfg.field_stock}')",
+                            price_name=f"price ('{cfg.field_precio}')")
 
     def _rows(
         self, items: list[Any], since: float | None, stale: list[int]

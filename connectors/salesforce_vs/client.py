@@ -41,12 +41,12 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
 
-from bridge import redact
+from bridge import numbers, redact
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -68,6 +68,7 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.numbers import to_decimal
 from connectors.salesforce_vs.config import CLIENT_CREDENTIALS, SalesforceVSConfig
 
 log = logging.getLogger(__name__)
@@ -183,16 +184,6 @@ def format_errors(errors: list[tuple[str, str]]) -> str:
         elif message or code:
             parts.append(message or code)
     return "; ".join(parts)
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
 
 
 def _fold(text: Any) -> str:
@@ -540,29 +531,37 @@ class SalesforceVSClient(HttpSide):
                     break
         if raw is None:
             return None, None
-        price = _number(raw)
+        price = to_decimal(raw)
         if price is None:
             return None, f"price {raw!r} is not a number"
         if price < 0:
             return None, f"negative price {price} in Salesforce"
-        return price, None
+        try:
+            return numbers.price(price), None
+        except numbers.NumberError as exc:
+            return None, f"price {exc}"
 
     def _item(self, sku: str, rows: list[dict[str, Any]]) -> CatalogItem | RowProblem:
         field = self.config.stock_field
         available = Decimal(0)
         price: Decimal | None = None
         for row in rows:
-            qty = _number(row.get(field))
+            qty = to_decimal(row.get(field))
+            where = f" in warehouse {row[F_WAREHOUSE]}" if row.get(F_WAREHOUSE) else ""
             if qty is None:
-                where = f" in warehouse {row[F_WAREHOUSE]}" if row.get(F_WAREHOUSE) else ""
                 return RowProblem(sku, f"'{field}'{where} is {row.get(field)!r}, not a number")
-            available += qty
+            try:
+                # each warehouse's within the limits before they are added up
+                available += numbers.stock(qty)
+            except numbers.NumberError as exc:
+                return RowProblem(sku, f"'{field}'{where} {exc}")
             row_price, problem = self._price(row)
             if problem:
                 return RowProblem(sku, problem)
             if price is None:
                 price = row_price
-        return CatalogItem(sku=sku, available=available, price=price)
+        return numbers.catalog_item(sku, available, price, stock_name=f"'{field}' (all "
+                                    "warehouses)")
 
     async def _grouped(
         self, extra: list[tuple[str, str]]

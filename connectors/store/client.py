@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import msgspec
 
+from bridge import numbers
 from bridge.config import StoreConfig
 from bridge.errors import AuthError, BridgeError, DataError, ProtocolError
 from bridge.http import HttpSide, RetryPolicy, make_client
@@ -37,25 +39,37 @@ def _text(obj: Mapping[str, Any], key: str, where: str, *, required: bool = True
     return value.strip()
 
 
-def _money(obj: Mapping[str, Any], key: str, where: str, *, default: str | None = None) -> Decimal:
+# the store API's money: a decimal string with a point, no thousands separator ("1234.50")
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def _money(obj: Mapping[str, Any], key: str, where: str, *, default: str | None = None,
+           maximum: Decimal = numbers.MAX_PRICE) -> Decimal:
+    """An amount as the store API writes it (a decimal string; a JSON number is taken too),
+    within Bridge's limits (bridge.numbers)."""
     value = obj.get(key, default)
     if value is None:
         raise OrderFormatError(f"{where}: '{key}' is missing")
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise OrderFormatError(f"{where}: '{key}' must be a decimal string, got {value!r}")
-    text = str(value).strip()
-    if "," in text:
         raise OrderFormatError(
-            f"{where}: '{key}' is '{text}' with a decimal comma; the store API uses a point")
-    try:
+            f"{where}: '{key}' must be a decimal string, got {numbers.shown(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if "," in text:
+            raise OrderFormatError(
+                f"{where}: '{key}' is {numbers.shown(text)} with a decimal comma or a "
+                "thousands separator; the store API writes amounts as 1234.50")
+        if not _DECIMAL.fullmatch(text):
+            raise OrderFormatError(
+                f"{where}: '{key}' is {numbers.shown(text)}, not a number written as "
+                "1234.50")
         amount = Decimal(text)
-    except InvalidOperation:
-        raise OrderFormatError(f"{where}: '{key}' is '{text}', not a number") from None
-    if not amount.is_finite():
-        raise OrderFormatError(f"{where}: '{key}' is '{text}', not a finite number")
-    if amount < 0:
-        raise OrderFormatError(f"{where}: '{key}' is negative ({text})")
-    return amount
+    else:
+        amount = Decimal(value)
+    try:
+        return numbers.money(amount, maximum)
+    except numbers.NumberError as exc:
+        raise OrderFormatError(f"{where}: '{key}' {exc}") from None
 
 
 def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
@@ -63,7 +77,7 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
     if not isinstance(raw, Mapping):
         raise OrderFormatError("the order is not a JSON object")
     oid = _text(raw, "id", "order")
-    where = f"order {raw.get('number') or oid}"
+    where = f"order {numbers.label(raw.get('number') or oid)}"
     number = _text(raw, "number", where)
     status = raw.get("status")
     if status not in (None, "confirmed"):
@@ -95,24 +109,20 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
         if not isinstance(it, Mapping):
             raise OrderFormatError(f"{iw}: not an object")
         sku = _text(it, "sku", iw)
-        iw = f"{where}, item {n} (SKU {sku})"
-        qty = it.get("quantity")
-        if isinstance(qty, Decimal) and qty == qty.to_integral_value():
-            qty = int(qty)
-        if isinstance(qty, bool) or not isinstance(qty, int):
-            raise OrderFormatError(f"{iw}: quantity must be a whole number, got {qty!r}")
-        if qty <= 0:
-            raise OrderFormatError(f"{iw}: quantity must be positive, got {qty}")
+        iw = f"{where}, item {n} (SKU {numbers.label(sku)})"
+        try:
+            qty = numbers.quantity(it.get("quantity"))
+        except numbers.NumberError as exc:
+            raise OrderFormatError(f"{iw}: quantity {exc}") from None
         items.append(OrderItem(
             sku=sku,
             name=_text(it, "name", iw, required=False),
             quantity=qty,
             unit_price=_money(it, "unit_price", iw),
-            discount_pct=_money(it, "discount_pct", iw, default="0"),
-            subtotal=_money(it, "subtotal", iw, default="0"),
+            discount_pct=_money(it, "discount_pct", iw, default="0",
+                                maximum=numbers.MAX_PERCENT),
+            subtotal=_money(it, "subtotal", iw, default="0", maximum=numbers.MAX_AMOUNT),
         ))
-        if items[-1].discount_pct > 100:
-            raise OrderFormatError(f"{iw}: discount is over 100%")
     return StoreOrder(
         id=oid,
         number=number,
@@ -121,7 +131,7 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
         items=tuple(items),
         payment_terms=_text(raw, "payment_terms", where, required=False),
         notes=_text(raw, "notes", where, required=False),
-        total=_money(raw, "total", where, default="0"),
+        total=_money(raw, "total", where, default="0", maximum=numbers.MAX_AMOUNT),
     )
 
 
