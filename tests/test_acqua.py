@@ -653,3 +653,43 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sim, sto
     for sku in skus:
         expected = -1 if sku in bad else max(0, math.floor(catalog.disponible(sku)))
         assert store_sim.products[sku]["stock"] == expected, sku
+
+
+@pytest.mark.parametrize("fault, claimed, send_total", [
+    ("claimed_total", 10**9, True),
+    ("ignore_page", None, True),
+    ("ignore_page", None, False),  # no total, every page full: it never ended
+    ("repeat_page", None, True),
+])
+async def test_engine_paging_faults_end_the_run_with_bounded_requests(
+        engine, sim, store_sim, catalog, caplog, fault, claimed, send_total):
+    """40 rows a page, 3 pages a list. A huge claimed total ends with the first empty page
+    (a warning says so); a repeated page stops the run with a clear error, nothing pushed
+    (bridge.paging)."""
+    sim.send_total = send_total
+    sim.paging.claimed_total = claimed
+    if fault == "ignore_page":
+        sim.paging.ignore_page = True
+    elif fault == "repeat_page":
+        sim.paging.repeat_page = 3
+    for route in ("stock", "prices"):  # a runaway client fails here instead of hanging
+        sim.faults.script("GET", route, *([None] * 30), *([400] * 100_000))
+    events: list[Any] = []
+    engine.events.subscribe(events.append)
+    for product in store_sim.products.values():
+        product["stock"] = -1  # so that anything pushed would show
+    with caplog.at_level("WARNING", logger="bridge.paging"):
+        [result] = await engine.sync_now("catalog")
+    requests = sim.count("stock", "GET") + sim.count("prices", "GET")
+    print(f"{fault}: {requests} list requests, {len(events)} events")
+    assert requests <= 2 * 4 + 4  # pages 1-3 and the empty 4th of each list, 4 ahead
+    if fault == "claimed_total":
+        assert result.status == "ok", result.message
+        assert result.items_seen == N_VARIANTS
+        assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
+        return
+    assert result.status == "failed", result.message
+    assert "Acqua answered page" in result.message
+    assert "it ignores the page parameter or repeats pages" in result.message
+    assert store_sim.patches == [] and result.items_ok == 0
+    assert len(events) <= 5, [e.code for e in events]

@@ -570,3 +570,39 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(ns_engine, ns_si
     for sku in skus:
         expected = -1 if sku in bad else max(0, math.floor(ns_sim.available(sku)))
         assert ns_store.products[sku]["stock"] == expected, sku
+
+
+@pytest.mark.parametrize("fault", ["claimed_total", "ignore_page", "repeat_page"])
+async def test_engine_paging_faults_end_the_run_with_bounded_requests(
+        ns_engine, ns_sim, ns_store, caplog, fault):
+    """50 rows a page: 3 pages. A huge claimed `total` ends with the short last page (a
+    warning says so); a repeated page stops the run with a clear error, nothing pushed
+    (bridge.paging)."""
+    if fault == "claimed_total":
+        ns_sim.paging.claimed_total = 10**9
+    elif fault == "ignore_page":
+        ns_sim.paging.ignore_page = True
+        ns_sim.paging.claimed_total = 10**9  # and never runs out of pages
+    else:
+        ns_sim.paging.repeat_page = 2
+    # a runaway client fails here instead of hanging
+    ns_sim.faults.script("GET", "stock-precios", *([None] * 30), *([400] * 100_000))
+    for product in ns_store.products.values():
+        product["stock"] = -1  # so that anything pushed would show
+    engine = await ns_engine()
+    events: list[Any] = []
+    engine.events.subscribe(events.append)
+    with caplog.at_level("WARNING", logger="bridge.paging"):
+        [result] = await engine.sync_now("catalog")
+    print(f"{fault}: {len(stock_queries(ns_sim))} stock requests, {len(events)} events")
+    assert len(stock_queries(ns_sim)) <= 3 + 4  # the 3 pages, and 4 asked ahead
+    if fault == "claimed_total":
+        assert result.status == "ok", result.message
+        assert result.items_seen == N
+        assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
+        return
+    assert result.status == "failed", result.message
+    assert "NonSistemas answered page 2 of the stock list (api/stock-precios) with the same " \
+        "rows as page 1: it ignores the page parameter or repeats pages" in result.message
+    assert ns_store.patches == [] and result.items_ok == 0
+    assert len(events) <= 5, [e.code for e in events]

@@ -1209,3 +1209,40 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sf, stor
     for sku in skus:
         expected = -1 if sku in bad else max(0, math.floor(sf.available(sku)))
         assert store.products[sku]["stock"] == expected, sku
+
+
+@pytest.mark.parametrize("fault", ["claimed_total", "ignore_page", "repeat_page"])
+async def test_engine_paging_faults_end_the_run_with_bounded_requests(engine, sf, store,
+                                                                      caplog, fault):
+    """10 rows a page. A huge claimed totalSize (never `done`) ends with the first empty
+    page (a warning says so); a repeated page stops the run with a clear error, nothing
+    pushed (bridge.paging)."""
+    if fault == "claimed_total":
+        sf.paging.claimed_total = 10**9
+    elif fault == "ignore_page":
+        sf.paging.ignore_page = True
+        sf.paging.claimed_total = 10**9  # and never `done`
+    else:
+        sf.paging.repeat_page = 2
+    # a runaway client fails here instead of hanging
+    sf.faults.script("GET", "stock", *([None] * 30), *([400] * 100_000))
+    events: list = []
+    engine.events.subscribe(events.append)
+    for product in store.products.values():
+        product["stock"] = -1  # so that anything pushed would show
+    with caplog.at_level("WARNING", logger="bridge.paging"):
+        [result] = await engine.sync_now("catalog")
+    pages = -(-sum(len(p.stock) for p in sf.products.values()) // 10)
+    print(f"{fault}: {sf.count('stock', 'GET')} stock requests for {pages} pages, "
+          f"{len(events)} events")
+    assert sf.count("stock", "GET") <= pages + 1
+    if fault == "claimed_total":
+        assert result.status == "ok", result.message
+        assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
+        return
+    assert result.status == "failed", result.message
+    assert "Salesforce answered page 2 of the stock list (services/apexrest/vs/stock) with " \
+        "the same rows as page 1: it ignores the page parameter or repeats pages" in \
+        result.message
+    assert store.patches == [] and result.items_ok == 0
+    assert len(events) <= 5, [e.code for e in events]

@@ -17,7 +17,6 @@ What this connector handles, so the engine never sees it:
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -49,6 +48,7 @@ from bridge.model import (
     ValidBuyer,
 )
 from bridge.numbers import to_decimal
+from bridge.paging import PageGuard
 from connectors.acqua.config import AcquaConfig
 
 Level = Literal["read", "write"]
@@ -421,23 +421,41 @@ class AcquaClient(HttpSide):
         lists: tuple[Which, Which] = ("stock", "prices")
         n_pages: dict[Which, int] = {}
         next_page: dict[Which, int] = {"stock": 2, "prices": 2}
+        totals: dict[Which, int | None] = {"stock": stock_total, "prices": price_total}
+        guards = {
+            w: PageGuard(self.side, f"the {w} list", max_pages=self.config.max_pages,
+                         setting="erp.max_pages")
+            for w in lists
+        }
         merger = _Merger(self)
+        inflight: deque[tuple[Which, int, asyncio.Task[tuple[list[Any], int | None]]]] = deque()
+        dropped: list[asyncio.Task[Any]] = []
 
         def read_on(which: Which, page: int, rows: list[Any], total: int | None) -> None:
-            """After the last planned page: more pages if the list has no total and this
-            one came back full, or if the total grew while we paged."""
-            if page < n_pages.get(which, 0) or len(rows) < per_page:
-                n_pages.setdefault(which, page)
+            """Check the page, then plan the list's pages: an empty or short page is its
+            last, whatever its total said (the pages asked for beyond it are dropped); after
+            the last planned page, more pages if the list has no total and this one came
+            back full, or if the total grew while we paged."""
+            guard = guards[which]
+            guard.page(page, (r.get("sku") if isinstance(r, dict) else r for r in rows))
+            if total is not None:
+                totals[which] = total
+            if guard.last(len(rows), per_page):
+                n_pages[which] = page
+                for entry in [e for e in inflight if e[0] == which and e[1] > page]:
+                    inflight.remove(entry)
+                    entry[2].cancel()
+                    dropped.append(entry[2])
                 return
-            wanted = page + 1 if total is None else math.ceil(total / per_page)
-            n_pages[which] = max(page, wanted)
+            if page >= n_pages.get(which, 0):
+                wanted = page + 1 if total is None else guard.planned(total, per_page)
+                n_pages[which] = max(page, wanted)
 
         def finished(which: Which) -> list[Entry]:
             if next_page[which] <= n_pages[which] or any(w == which for w, _, _ in inflight):
                 return []
             return merger.prices_done() if which == "prices" else merger.stock_done()
 
-        inflight: deque[tuple[Which, int, asyncio.Task[tuple[list[Any], int | None]]]] = deque()
         read_on("stock", 1, stock_rows, stock_total)
         read_on("prices", 1, price_rows, price_total)
         out = merger.add_stock(stock_rows) + merger.add_prices(price_rows)
@@ -468,8 +486,16 @@ class AcquaClient(HttpSide):
                 if out:
                     yield out
         finally:
+            # a failed page (or a reader that stopped early): drop the pages in flight, and
+            # collect every dropped one so that no failure is left unretrieved
             for _, _, task in inflight:
                 task.cancel()
+                dropped.append(task)
+            inflight.clear()
+            if dropped:
+                await asyncio.gather(*dropped, return_exceptions=True)
+        for which in lists:
+            guards[which].finish(totals[which], per_page)
         rest = merger.finish()
         if rest:
             yield rest

@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -69,6 +68,7 @@ from bridge.model import (
     ValidBuyer,
 )
 from bridge.numbers import to_decimal
+from bridge.paging import PageGuard
 from connectors.salesforce_vs.config import CLIENT_CREDENTIALS, SalesforceVSConfig
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,6 @@ F_SUCCESS = "success"
 F_ERRORS = "errors"
 # Salesforce's answer to a path no Apex class serves
 NO_URL_MATCH = "could not find a match for url"
-# a runaway server (never `done`) is stopped after this many pages
-MAX_PAGES = 100_000
 
 SWITCH_TO_CLIENT_CREDENTIALS = (
     "Salesforce is retiring this flow: switch to client credentials (setting "
@@ -483,22 +481,32 @@ class SalesforceVSClient(HttpSide):
         return records, done or not records, total if isinstance(total, int) else None
 
     async def _stock_pages(self, extra: list[tuple[str, str]]) -> AsyncIterator[list[Any]]:
+        """The stock list's pages until Salesforce says it is done (or a page comes back
+        empty); a page that repeats an earlier one, or more pages than the total makes,
+        stop it with a ProtocolError."""
+        guard = PageGuard(self.side, f"the stock list ({self.config.stock_path})",
+                          max_pages=self.config.max_pages, setting="erp.max_pages")
         page = 1
-        limit = MAX_PAGES
+        limit = self.config.max_pages
+        total: int | None = None
         while True:
             records, done, total = await self._stock_page(page, extra)
+            guard.page(page, (
+                (r.get(F_SKU), r.get(F_COMPANY), r.get(F_WAREHOUSE)) if isinstance(r, dict)
+                else r for r in records))
             yield records
             if done:
-                return
+                break
             if total is not None and records:
                 # a server that caps pageSize pages by what it returns
-                limit = min(limit, math.ceil(total / len(records)) + 2)
+                limit = min(limit, guard.planned(total, len(records)) + 2)
             page += 1
             if page > limit:
                 raise ProtocolError(
                     f"Salesforce kept listing stock past page {limit} (it never said it was done)",
                     code="bad_response",
                 )
+        guard.finish(total, self.config.page_size)
 
     def _wanted(self, row: dict[str, Any]) -> bool:
         """Rows of other warehouses or companies than the configured ones (a server that

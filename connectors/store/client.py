@@ -15,11 +15,13 @@ from bridge.config import StoreConfig
 from bridge.errors import AuthError, BridgeError, DataError, ProtocolError
 from bridge.http import HttpSide, RetryPolicy, make_client
 from bridge.model import Address, Buyer, Check, OrderItem, PushResult, StockPrice, StoreOrder
+from bridge.paging import PageGuard
 from connectors.store import paths
 
 _ENCODER = msgspec.json.Encoder()
 
 PAGE_LIMIT = 100
+PRODUCTS_LIMIT = 500
 
 
 class OrderFormatError(DataError):
@@ -150,40 +152,49 @@ class StoreClient(HttpSide):
 
     parse_order = staticmethod(parse_order)
 
-    async def pending_orders(self) -> AsyncIterator[list[Mapping[str, Any]]]:
+    async def _listing(self, path: str, name: str, params: dict[str, Any], key: str
+                       ) -> AsyncIterator[list[Any]]:
+        """A cursor-paged list of the store's, page by page. It ends where the store gives
+        no `next_cursor`; a cursor or a page the store already gave stops it with a
+        ProtocolError (a store that ignores the cursor would list its first page forever),
+        and so does a listing longer than bridge.paging.MAX_PAGES pages."""
+        guard = PageGuard(self.side, f"the {name} list")
         cursor: str | None = None
-        seen: set[str] = set()
+        cursors: set[str] = set()
         while True:
-            params: dict[str, Any] = {"erp_status": "pending", "limit": PAGE_LIMIT}
-            if cursor:
-                params["cursor"] = cursor
-            data = await self.call_json("GET", paths.ORDERS, params=params)
+            data = await self.call_json("GET", path, params={
+                **params, **({"cursor": cursor} if cursor else {})})
             if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-                raise ProtocolError("the store's order list has no 'data' list",
+                raise ProtocolError(f"{self.side}'s {name} list has no 'data' list",
                                     code="bad_response")
-            yield data["data"]
+            rows = data["data"]
+            guard.page(guard.pages + 1, (  # an order's id, a product's SKU
+                r[key] if isinstance(r, Mapping) and isinstance(r.get(key), str) else repr(r)
+                for r in rows))
+            yield rows
             cursor = data.get("next_cursor")
-            if not cursor or cursor in seen:
+            if not cursor:
                 return
-            seen.add(cursor)
+            if not isinstance(cursor, str):
+                raise ProtocolError(f"{self.side}'s {name} list has a next_cursor that is not "
+                                    f"text ({numbers.shown(cursor)})", code="bad_response")
+            if cursor in cursors:
+                raise ProtocolError(
+                    f"{self.side} gave the same next_cursor twice in its {name} list: it "
+                    f"ignores the cursor, so the listing was stopped after {guard.pages} "
+                    "pages", code="bad_response")
+            cursors.add(cursor)
+
+    async def pending_orders(self) -> AsyncIterator[list[Mapping[str, Any]]]:
+        async for rows in self._listing(paths.ORDERS, "order",
+                                        {"erp_status": "pending", "limit": PAGE_LIMIT}, "id"):
+            yield rows
 
     async def products(self) -> AsyncIterator[list[Mapping[str, Any]]]:
         """The store's current stock and price of every product, page by page."""
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            params: dict[str, Any] = {"limit": 500}
-            if cursor:
-                params["cursor"] = cursor
-            data = await self.call_json("GET", paths.PRODUCTS, params=params)
-            if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-                raise ProtocolError("the store's product list has no 'data' list",
-                                    code="bad_response")
-            yield [p for p in data["data"] if isinstance(p, Mapping)]
-            cursor = data.get("next_cursor")
-            if not cursor or cursor in seen:
-                return
-            seen.add(cursor)
+        async for rows in self._listing(paths.PRODUCTS, "product",
+                                        {"limit": PRODUCTS_LIMIT}, "sku"):
+            yield [p for p in rows if isinstance(p, Mapping)]
 
     async def report_sent(self, order_id: str, erp_reference: str) -> None:
         await self.request("POST", paths.erp_sync(order_id),
