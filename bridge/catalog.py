@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from bridge import numbers
 from bridge.config import SyncConfig
 from bridge.errors import BridgeError, DataError, FailureKind
 from bridge.events import EventBus
@@ -48,6 +49,8 @@ EXAMPLES = 10
 
 CENT = Decimal("0.01")
 ZERO = "0.00"
+# events of one kind a run logs by SKU (invalid rows, repeated SKUs); the rest are counted
+EVENTS_PER_RUN = 10
 
 
 def money(value: Decimal) -> str:
@@ -58,14 +61,18 @@ def target(item: CatalogItem, reserved: int,
            allow_zero_price: bool = False) -> tuple[int, str | None]:
     """What the store should show for an ERP item: (stock, price or None to leave it). The
     price is the one the store would get, rounded to cents: one that rounds to 0.00 (an ERP
-    price of 0.004) is left out unless free products are allowed."""
+    price of 0.004) is left out unless free products are allowed. An item whose numbers are
+    beyond bridge.numbers' limits (NaN, 1E+19 units, a price of 1E+400) is a DataError."""
+    problem = numbers.item_problem(item)
+    if problem is not None:  # a connector that built it unchecked: refused, never crashed on
+        raise DataError(f"SKU {item.sku}: {problem}", code="erp_row_invalid")
     # whole units on hand (int() truncates: the floor of a positive quantity; a negative
     # one is 0 either way) less those sold in the store and not yet in the ERP
     stock = max(0, int(item.available) - reserved)
     price = item.price
     if price is None or price <= 0:
         return stock, None
-    rounded = money(price)
+    rounded = money(price if isinstance(price, Decimal) else Decimal(price))
     return stock, (rounded if allow_zero_price or rounded != ZERO else None)
 
 
@@ -340,6 +347,10 @@ class CatalogPipeline:
         items: dict[str, CatalogItem] = {}
         bad: list[str] = []
         for entry in page:
+            if isinstance(entry, CatalogItem):
+                problem = numbers.item_problem(entry)  # what target() could not take
+                if problem is not None:
+                    entry = RowProblem(entry.sku, problem)
             if isinstance(entry, RowProblem):
                 subject = f"sku:{entry.sku}"
                 problems.add(subject)
@@ -349,10 +360,17 @@ class CatalogPipeline:
                                      kind=FailureKind.DATA.value, code="erp_row_invalid",
                                      message=f"SKU {entry.sku}: {entry.message}; it was not "
                                      "pushed to the store")
-                self.events.error(PIPELINE, "erp_row_invalid",
-                                  f"SKU {entry.sku}: {entry.message}", sku=entry.sku)
+                # each one is in the error list; the log names the first few of a run
+                if result.items_failed <= EVENTS_PER_RUN:
+                    self.events.error(PIPELINE, "erp_row_invalid",
+                                      f"SKU {entry.sku}: {entry.message}", sku=entry.sku)
+                elif result.items_failed == EVENTS_PER_RUN + 1:
+                    self.events.error(PIPELINE, "erp_rows_invalid",
+                                      f"More SKUs than these {EVENTS_PER_RUN} have invalid "
+                                      "data in the ERP; each one is in the error list, and "
+                                      "the run's summary counts them")
             elif entry.sku in items or entry.sku in seen:
-                self._repeated(entry.sku)
+                self._repeated(entry.sku, stats)
             else:
                 items[entry.sku] = entry
         if bad:  # listed, even if unusable: not "gone"
@@ -360,7 +378,7 @@ class CatalogPipeline:
         previous = await self.state.run(self.state.pushed, list(items), run_id)
         for sku, last in previous.items():
             if last[3] == run_id and sku in items:  # listed on an earlier page of this run
-                self._repeated(sku)
+                self._repeated(sku, stats)
                 del items[sku]
         seen.update(sku for sku in items if sku not in previous)
         result.items_seen += len(items)
@@ -382,9 +400,20 @@ class CatalogPipeline:
         if rows:
             await self.state.run(self.state.staging_add, rows)
 
-    def _repeated(self, sku: str) -> None:
-        self.events.warning(PIPELINE, "sku_repeated",
-                            f"The ERP listed SKU {sku} twice; the first one was used", sku=sku)
+    def _repeated(self, sku: str, stats: dict[str, int]) -> None:
+        """A SKU listed twice in a run: the first one counts. The first few of a run are
+        logged by name, then one event says more followed; the run's details count them
+        all (an ERP that repeats its whole catalog must not flood the log)."""
+        stats["repeated"] = stats.get("repeated", 0) + 1
+        if stats["repeated"] <= EVENTS_PER_RUN:
+            self.events.warning(PIPELINE, "sku_repeated",
+                                f"The ERP listed SKU {sku} twice; the first one was used",
+                                sku=sku)
+        elif stats["repeated"] == EVENTS_PER_RUN + 1:
+            self.events.warning(PIPELINE, "skus_repeated",
+                                f"The ERP listed more SKUs than these {EVENTS_PER_RUN} twice "
+                                "(the first one of each was used); the rest of this run's "
+                                "are counted in its details, not logged one by one")
 
     async def _stage_vanished(self, run_id: int) -> int:
         vanished = await self.state.run(self.state.not_seen, run_id)

@@ -123,7 +123,15 @@ def decode_json(response: httpx.Response, side: str,
             f"{': ' + title if title else ''}); a proxy or web server may be in the way",
             code="html_response", status=response.status_code)
     try:
-        return json.loads(body.decode("utf-8"), parse_float=Decimal)
+        text = body.decode("utf-8")
+        try:
+            return json.loads(text, parse_float=Decimal)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:
+            # an integer of more than 4300 digits, which int() refuses: read as a Decimal,
+            # so that the range checks where it is used refuse that record only
+            return json.loads(text, parse_float=Decimal, parse_int=_json_int)
     except UnicodeDecodeError:
         raise ProtocolError(f"{side} answered a body that is not UTF-8 text",
                             code="bad_encoding", status=response.status_code) from None
@@ -133,6 +141,10 @@ def decode_json(response: httpx.Response, side: str,
             f"{side} answered {what} (HTTP {response.status_code}, {len(body)} bytes: "
             f"{exc.msg} at character {exc.pos})",
             code="malformed_json", status=response.status_code) from None
+
+
+def _json_int(text: str) -> int | Decimal:
+    return int(text) if len(text) <= 4300 else Decimal(text)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

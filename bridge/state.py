@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from bridge.files import private_dir, private_file
+from bridge.numbers import NumberError, quantity
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -159,17 +160,21 @@ def payload_hash(payload: Mapping[str, Any]) -> str:
 
 
 def _reserved_items(payload: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The (SKU, units) an order holds back from the store's stock. A line whose quantity
+    is not a whole number within bridge.numbers' limits (10**30, 1e400, NaN, true) holds
+    nothing: the order fails as a data error of its own when it is parsed."""
     out = []
     items = payload.get("items")
     for it in items if isinstance(items, list) else []:
         if isinstance(it, Mapping) and isinstance(it.get("sku"), str):
             qty = it.get("quantity")
+            text = qty.strip() if isinstance(qty, str) else ""
+            if text.isascii() and text.isdigit() and len(text) <= 12:
+                qty = int(text)  # a number as text ("3") holds stock as it always did
             try:
-                q = int(qty)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+                out.append((it["sku"], quantity(qty)))
+            except NumberError:
                 continue
-            if q > 0:
-                out.append((it["sku"], q))
     return out
 
 

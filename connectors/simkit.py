@@ -74,6 +74,31 @@ class FaultPlan:
 
 
 @dataclass
+class PagingFaults:
+    """A server that pages wrongly, for every paginated listing of a simulator:
+    `claimed_total` is the total its listings claim whatever they hold (pages past the real
+    end are empty, or "no results" where the server says so); `ignore_page` answers every
+    page with the first one (the page parameter, or the cursor, is ignored); `repeat_page`
+    n answers page n with the rows of page n - 1 (n >= 2)."""
+
+    claimed_total: int | None = None
+    ignore_page: bool = False
+    repeat_page: int | None = None
+
+    def served(self, asked: int) -> int:
+        """The page the server answers when page `asked` (1-based) is asked for."""
+        if self.ignore_page:
+            return 1
+        if self.repeat_page is not None and asked == self.repeat_page and asked >= 2:
+            return asked - 1
+        return asked
+
+    def total(self, real: int) -> int:
+        """The total the server claims for a listing of `real` rows."""
+        return real if self.claimed_total is None else self.claimed_total
+
+
+@dataclass
 class RequestRecord:
     method: str
     route: str
@@ -89,6 +114,8 @@ class SimServer:
     def __init__(self, *, latency_s: float = 0.0, faults: FaultPlan | None = None) -> None:
         self.latency_s = latency_s
         self.faults = faults or FaultPlan()
+        # listings that page wrongly (each simulator applies it to its own paging)
+        self.paging = PagingFaults()
         self.requests: deque[RequestRecord] = deque(maxlen=20000)
         self.counts: Counter[str] = Counter()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 2**20)

@@ -623,3 +623,73 @@ async def test_engine_sync_all_with_acqua(engine, sim, store_sim, catalog):
     assert engine.state.get_order(orders[0]["id"]).state == OrderState.DONE
     assert len(sim.transactions) == 3
     assert sim.count("public-token", "POST") == 1  # the catalog's client, reused
+
+
+async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sim, store_sim,
+                                                                catalog):
+    """One poisoned row per kind among good ones (before: 1e19 units overflowed SQLite and a
+    price of 1e30 failed the rounding to cents, stopping the run with nothing pushed)."""
+    skus = list(catalog.skus())
+    catalog.set_stock(skus[1], 1e19)
+    catalog.set_price(skus[2], "LISTA1", 1e30)
+    catalog.set_stock(skus[3], float("nan"))
+    catalog.set_price(skus[4], "LISTA1", float("inf"))
+    catalog.set_stock(skus[5], -1e19)
+    bad = skus[1:6]
+    for product in store_sim.products.values():
+        product["stock"] = -1  # so that every pushed row shows
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "partial", result.message
+    assert result.items_failed == len(bad)
+    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    # (the simulator writes whole numbers as JSON integers)
+    assert "'available' is 10000000000000000000, beyond the ±1,000,000,000 units" in \
+        errors[f"sku:{skus[1]}"]
+    assert "price is 1000000000000000019884624838656, more than the 1,000,000,000,000" in \
+        errors[f"sku:{skus[2]}"]
+    assert "'available' is nan, not a number" in errors[f"sku:{skus[3]}"]
+    assert "price inf is not a number" in errors[f"sku:{skus[4]}"]
+    assert "'available' is -10000000000000000000, beyond" in errors[f"sku:{skus[5]}"]
+    for sku in skus:
+        expected = -1 if sku in bad else max(0, math.floor(catalog.disponible(sku)))
+        assert store_sim.products[sku]["stock"] == expected, sku
+
+
+@pytest.mark.parametrize("fault, claimed, send_total", [
+    ("claimed_total", 10**9, True),
+    ("ignore_page", None, True),
+    ("ignore_page", None, False),  # no total, every page full: it never ended
+    ("repeat_page", None, True),
+])
+async def test_engine_paging_faults_end_the_run_with_bounded_requests(
+        engine, sim, store_sim, catalog, caplog, fault, claimed, send_total):
+    """40 rows a page, 3 pages a list. A huge claimed total ends with the first empty page
+    (a warning says so); a repeated page stops the run with a clear error, nothing pushed
+    (bridge.paging)."""
+    sim.send_total = send_total
+    sim.paging.claimed_total = claimed
+    if fault == "ignore_page":
+        sim.paging.ignore_page = True
+    elif fault == "repeat_page":
+        sim.paging.repeat_page = 3
+    for route in ("stock", "prices"):  # a runaway client fails here instead of hanging
+        sim.faults.script("GET", route, *([None] * 30), *([400] * 100_000))
+    events: list[Any] = []
+    engine.events.subscribe(events.append)
+    for product in store_sim.products.values():
+        product["stock"] = -1  # so that anything pushed would show
+    with caplog.at_level("WARNING", logger="bridge.paging"):
+        [result] = await engine.sync_now("catalog")
+    requests = sim.count("stock", "GET") + sim.count("prices", "GET")
+    print(f"{fault}: {requests} list requests, {len(events)} events")
+    assert requests <= 2 * 4 + 4  # pages 1-3 and the empty 4th of each list, 4 ahead
+    if fault == "claimed_total":
+        assert result.status == "ok", result.message
+        assert result.items_seen == N_VARIANTS
+        assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
+        return
+    assert result.status == "failed", result.message
+    assert "Acqua answered page" in result.message
+    assert "it ignores the page parameter or repeats pages" in result.message
+    assert store_sim.patches == [] and result.items_ok == 0
+    assert len(events) <= 5, [e.code for e in events]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import pytest
 
 from bridge.config import load_config, save_config
@@ -120,6 +121,83 @@ async def test_bad_rows_are_reported_and_the_rest_of_their_page_goes(engine, erp
     for sku in skus:
         expected = -1 if sku in bad else expected_stock(sim_catalog, sku)
         assert store_sim.products[sku]["stock"] == expected, sku
+
+
+def poison(sim_catalog, bad):
+    """Dragonfish's rows as the simulator renders them, with `bad` fields replaced."""
+    render = sim_catalog.row
+
+    def row(i, *args):
+        out = render(i, *args)
+        out.update(bad.get(sim_catalog.sku(i), {}))
+        return out
+
+    sim_catalog.row = row
+
+
+async def test_out_of_range_numbers_are_one_rows_error_and_the_rest_goes(
+        engine, erp_sim, store_sim, sim_catalog):
+    """Before: Disponible 1e19 (or 10**30) overflowed SQLite's integers while the run was
+    staged, and Precio 1e30 or 1E+400 failed the rounding to cents (InvalidOperation): the
+    whole run stopped and nothing was pushed."""
+    skus = list(sim_catalog.skus())
+    bad = {skus[1]: {"Disponible": 1e19}, skus[2]: {"Precio": 1e30},
+           skus[3]: {"Precio": msgspec.Raw(b"1E+400")}, skus[4]: {"Disponible": 10**30},
+           skus[5]: {"Disponible": msgspec.Raw(b"-1E+400")}, skus[6]: {"Precio": -5.0},
+           skus[7]: {"Disponible": "abc"}}
+    poison(sim_catalog, bad)
+    for product in store_sim.products.values():
+        product["stock"] = -1  # so that every pushed row shows
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "partial", result.message
+    assert result.items_failed == len(bad)
+    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    said = {
+        skus[1]: "'Disponible' is 1E+19, beyond the ±1,000,000,000 units Bridge takes",
+        skus[2]: "price is 1E+30, more than the 1,000,000,000,000 Bridge takes",
+        skus[3]: "price is 1E+400, more than",
+        skus[4]: "'Disponible' is 1000000000000000000000000000000, beyond",
+        skus[5]: "'Disponible' is -1E+400, beyond",
+        skus[6]: "negative price -5",
+        skus[7]: "'Disponible' is 'abc', not a number",
+    }
+    for sku, text in said.items():
+        assert errors[f"sku:{sku}"].startswith(f"SKU {sku}: "), errors[f"sku:{sku}"]
+        assert text in errors[f"sku:{sku}"], errors[f"sku:{sku}"]
+    for sku in skus:
+        expected = -1 if sku in bad else expected_stock(sim_catalog, sku)
+        assert store_sim.products[sku]["stock"] == expected, sku
+
+
+async def test_repeated_skus_are_logged_by_name_a_few_times_per_run(engine, erp_sim,
+                                                                   store_sim, sim_catalog):
+    """An ERP that lists 60 SKUs twice: ten events name one each, one says more followed,
+    and the run's details count them all (before: one event per SKU, unbounded)."""
+    render = sim_catalog.row
+    half = len(sim_catalog) // 2
+    sim_catalog.row = lambda i, *args: render(i % half, *args)
+    events = []
+    engine.events.subscribe(events.append)
+    [result] = await engine.sync_now("catalog")
+    assert result.details["repeated"] == half and result.items_seen == half
+    named = [e for e in events if e.code == "sku_repeated"]
+    assert len(named) == 10 and all(e.data["sku"] in e.message for e in named)
+    [more] = [e for e in events if e.code == "skus_repeated"]
+    assert "more SKUs than these 10 twice" in more.message
+    assert len(events) < 20, [e.code for e in events]
+
+
+async def test_invalid_rows_are_logged_by_name_a_few_times_per_run_and_all_listed(
+        engine, erp_sim, store_sim, sim_catalog):
+    skus = list(sim_catalog.skus())[:40]
+    poison(sim_catalog, {sku: {"Disponible": "abc"} for sku in skus})
+    events = []
+    engine.events.subscribe(events.append)
+    [result] = await engine.sync_now("catalog")
+    assert result.items_failed == 40
+    assert len([e for e in events if e.code == "erp_row_invalid"]) == 10
+    assert len([e for e in events if e.code == "erp_rows_invalid"]) == 1
+    assert {f"sku:{sku}" for sku in skus} <= {e["subject"] for e in engine.state.errors()}
 
 
 async def test_negative_stock_goes_out_as_zero(engine, erp_sim, store_sim, sim_catalog):

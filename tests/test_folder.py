@@ -210,3 +210,37 @@ async def test_huge_file_in_bounded_memory(tmp_path, folder):
     assert rows == 100_000 and bad == 0
     print(f"100,000-row file ({size_mb:.1f} MB): peak traced memory {peak / 2**20:.1f} MB")
     assert peak < 16 * 2**20  # pages of 500, never the whole file
+
+
+async def test_out_of_range_numbers_are_errors_of_their_own_rows(tmp_path, store_sim, folder):
+    """Before: a stock of 1e19 overflowed SQLite's integers and a price of 1E+400 failed the
+    rounding to cents, stopping the run with nothing pushed and the file left in place."""
+    text = ("sku;stock;precio\n"
+            "ART0001;12;100,50\n"
+            "ART0002;1e19;10\n"
+            "ART0003;5;1E+400\n"
+            "ART0004;3;1.000.000.000.000.000,00\n"
+            "ART0005;-99999999999;1\n"
+            "ART0006;7;20\n")
+    (folder / "stock.csv").write_text(text, encoding="utf-8")
+    old(folder / "stock.csv")
+    engine = make_engine(tmp_path, store_sim, folder)
+    try:
+        [catalog] = await engine.sync_now("catalog")
+        assert catalog.status == "partial", catalog.message
+        assert catalog.items_failed == 4
+        errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+        assert "stock.csv, line 3: stock is 1E+19, beyond the ±1,000,000,000 units" in \
+            errors["sku:ART0002"]
+        assert "stock.csv, line 4: price is 1E+400, more than the 1,000,000,000,000" in \
+            errors["sku:ART0003"]
+        assert "stock.csv, line 5: price is 1000000000000000.00, more than" in \
+            errors["sku:ART0004"]
+        assert "stock.csv, line 6: stock is -99999999999, beyond" in errors["sku:ART0005"]
+        assert store_sim.products["ART0001"] == {"stock": 12, "price": "100.50"}
+        assert store_sim.products["ART0006"] == {"stock": 7, "price": "20.00"}
+        assert store_sim.products["ART0002"] == {"stock": 1, "price": "100.00"}  # untouched
+        assert (folder / "procesados" / "stock.csv").exists()
+    finally:
+        await engine.stop()
+        engine.close()

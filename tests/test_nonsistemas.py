@@ -537,3 +537,72 @@ async def test_engine_wrong_password_fails_the_run_clearly(ns_engine, ns_sim, ns
     assert engine.status()["connections"]["erp"]["ok"] is False
     assert engine.state.get_kv("catalog_since") is None
     assert ns_store.patches == []
+
+
+async def test_engine_out_of_range_rows_are_errors_of_their_own(ns_engine, ns_sim, ns_store,
+                                                                ns_catalog):
+    """Poisoned rows among good ones (before: a stock of 1e19 overflowed SQLite, a price of
+    10**400 failed the rounding to cents: the whole run stopped, nothing pushed)."""
+    skus = list(ns_catalog.skus())
+    ns_sim.corrupt(skus[1], stock=1e19)
+    ns_sim.corrupt(skus[2], precio=10**400)
+    ns_sim.corrupt(skus[3], precio=1e30)
+    ns_sim.corrupt(skus[4], stock="1e400")
+    ns_sim.corrupt(skus[5], stock="-99999999999")
+    bad = skus[1:6]
+    for product in ns_store.products.values():
+        product["stock"] = -1  # so that every pushed row shows
+    engine = await ns_engine()
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "partial", result.message
+    assert result.items_failed == len(bad)
+    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    said = {
+        skus[1]: "stock ('stock') is 1E+19, beyond the ±1,000,000,000 units Bridge takes",
+        skus[2]: "price ('precio') is 1000000000000",  # 401 digits, cut in the message
+        skus[3]: "price ('precio') is 1E+30, more than the 1,000,000,000,000 Bridge takes",
+        skus[4]: "stock ('stock') is '1e400', not a number",
+        skus[5]: "stock ('stock') is -99999999999, beyond",
+    }
+    for sku, text in said.items():
+        assert text in errors[f"sku:{sku}"], errors[f"sku:{sku}"]
+    assert len(errors[f"sku:{skus[2]}"]) < 200
+    for sku in skus:
+        expected = -1 if sku in bad else max(0, math.floor(ns_sim.available(sku)))
+        assert ns_store.products[sku]["stock"] == expected, sku
+
+
+@pytest.mark.parametrize("fault", ["claimed_total", "ignore_page", "repeat_page"])
+async def test_engine_paging_faults_end_the_run_with_bounded_requests(
+        ns_engine, ns_sim, ns_store, caplog, fault):
+    """50 rows a page: 3 pages. A huge claimed `total` ends with the short last page (a
+    warning says so); a repeated page stops the run with a clear error, nothing pushed
+    (bridge.paging)."""
+    if fault == "claimed_total":
+        ns_sim.paging.claimed_total = 10**9
+    elif fault == "ignore_page":
+        ns_sim.paging.ignore_page = True
+        ns_sim.paging.claimed_total = 10**9  # and never runs out of pages
+    else:
+        ns_sim.paging.repeat_page = 2
+    # a runaway client fails here instead of hanging
+    ns_sim.faults.script("GET", "stock-precios", *([None] * 30), *([400] * 100_000))
+    for product in ns_store.products.values():
+        product["stock"] = -1  # so that anything pushed would show
+    engine = await ns_engine()
+    events: list[Any] = []
+    engine.events.subscribe(events.append)
+    with caplog.at_level("WARNING", logger="bridge.paging"):
+        [result] = await engine.sync_now("catalog")
+    print(f"{fault}: {len(stock_queries(ns_sim))} stock requests, {len(events)} events")
+    assert len(stock_queries(ns_sim)) <= 3 + 4  # the 3 pages, and 4 asked ahead
+    if fault == "claimed_total":
+        assert result.status == "ok", result.message
+        assert result.items_seen == N
+        assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
+        return
+    assert result.status == "failed", result.message
+    assert "NonSistemas answered page 2 of the stock list (api/stock-precios) with the same " \
+        "rows as page 1: it ignores the page parameter or repeats pages" in result.message
+    assert ns_store.patches == [] and result.items_ok == 0
+    assert len(events) <= 5, [e.code for e in events]

@@ -10,9 +10,13 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge import numbers
+from bridge.catalog import target
 from bridge.errors import ProtocolError
 from bridge.http import decode_json
 from bridge.model import CatalogItem, RowProblem
+from connectors.acqua.client import AcquaClient
+from connectors.acqua.config import AcquaConfig
 from connectors.dragonfish.client import (
     CATALOG_SHAPE,
     PRICED_SHAPE,
@@ -24,8 +28,18 @@ from connectors.dragonfish.config import DragonfishConfig
 from connectors.folder.client import parse_number
 from connectors.store.client import OrderFormatError, parse_order
 
+# numbers as other systems send them wrong: huge, not finite, -0, with separators
+odd_numbers = (
+    st.sampled_from(["1E+400", "-1E+400", "NaN", "Infinity", "-0", "-0.00", "1_000", "1.234,50",
+                     "1 234.50", " 12.50 ", "1e19", "0.0001", "9" * 60])
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.decimals(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([10**30, -(10**30), 2**63, Decimal("1E+400"), Decimal("-0"),
+                       Decimal("1E+999999999"), float("inf")])
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
+    | odd_numbers,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
                                                                       children, max_size=5),
     max_leaves=20)
@@ -38,6 +52,10 @@ GOOD_ORDER = {
                "discount_pct": "0", "subtotal": "20.00"}],
     "total": "20.00",
 }
+
+_client = DragonfishClient(DragonfishConfig(endpoint="http://x/", cliente="C", motivo="M"), "t")
+_acquas = [AcquaClient(AcquaConfig(instance="I", username="u", discount_mode=mode),
+                       {"erp.password": "p"}) for mode in ("percent", "amount")]
 
 
 @given(json_values)
@@ -76,7 +94,46 @@ def test_parse_order_item_field_junk(field, junk):
         assert "item 1" in str(exc)
     else:
         item = order.items[0]
-        assert item.quantity > 0 and item.unit_price >= 0 and item.unit_price.is_finite()
+        assert 0 < item.quantity <= numbers.MAX_QUANTITY
+        assert item.unit_price.is_finite() and 0 <= item.unit_price <= numbers.MAX_PRICE
+        assert 0 <= item.discount_pct <= 100
+
+
+amounts = st.decimals(min_value=0, max_value=numbers.MAX_PRICE, places=6)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.integers(1, numbers.MAX_QUANTITY), amounts,
+                          st.decimals(min_value=0, max_value=100, places=2)),
+                min_size=1, max_size=5))
+def test_orders_within_the_limits_can_be_built_for_every_erp(lines):
+    """Whatever parse_order lets through, the arithmetic each connector does to build the
+    ERP's order holds (before: a price of 1E+400 passed parse_order and then failed a
+    quantize with InvalidOperation, with the order already `sending`)."""
+    raw = json.loads(json.dumps(GOOD_ORDER))
+    raw["items"] = [{"sku": f"A!{n}!M", "name": "n", "quantity": q, "unit_price": str(p),
+                     "discount_pct": str(d), "subtotal": "0"} for n, (q, p, d) in enumerate(lines)]
+    order = parse_order(raw)
+    body = _client.operation_body(order, "C1", None)
+    assert len(body["PublicacionDetalle"]) == len(lines) and body["Total"] >= 0
+    for acqua in _acquas:
+        assert len(acqua.order_body(order, "C1")["items"]) == len(lines)
+
+
+@given(json_values, json_values)
+def test_any_catalog_numbers_make_an_item_the_engine_takes_or_a_problem(stock, price):
+    """What a connector builds from any pair of values (through the shared checks) is a
+    RowProblem, or an item whose store figures can be computed: target() never raises."""
+    available = numbers.to_decimal(stock)
+    if available is None:
+        return
+    entry = numbers.catalog_item("S", available, numbers.to_decimal(price))
+    if isinstance(entry, RowProblem):
+        assert entry.sku == "S" and entry.message
+        return
+    for_store, price_out = target(entry, 0)
+    assert 0 <= for_store <= numbers.MAX_QUANTITY
+    assert price_out is None or Decimal(price_out) <= numbers.MAX_PRICE
 
 
 def test_decimal_comma_price_is_named():
@@ -99,7 +156,6 @@ def test_decode_json_answers_value_or_protocol_error(body, ctype):
         assert "the store" in exc.message
 
 
-_client = DragonfishClient(DragonfishConfig(endpoint="http://x/", cliente="C", motivo="M"), "t")
 
 
 @given(st.one_of(json_values, st.dictionaries(
@@ -109,7 +165,7 @@ _client = DragonfishClient(DragonfishConfig(endpoint="http://x/", cliente="C", m
 def test_dragonfish_row_is_item_or_problem(row, code):
     """Whatever a row holds, on the wire as Dragonfish would send it: the fast decoding or
     its generic fallback, then one item or one problem."""
-    body = json.dumps({"Resultados": [row], "TotalRegistros": 1}).encode()
+    body = json.dumps({"Resultados": [row], "TotalRegistros": 1}, default=str).encode()
     response = httpx.Response(200, content=body, headers={"content-type": "application/json"})
     data = decode_json(response, "Dragonfish", CATALOG_SHAPE)
     if code is not None and isinstance(data, CatalogPage) and data.Resultados[0].Lista != code:
@@ -118,8 +174,10 @@ def test_dragonfish_row_is_item_or_problem(row, code):
     out = _client._row(entry, code)
     assert isinstance(out, (CatalogItem, RowProblem))
     if isinstance(out, CatalogItem):
-        assert out.available.is_finite()
-        assert out.price is None or (out.price.is_finite() and out.price >= 0)
+        assert out.available.is_finite() and abs(out.available) <= numbers.MAX_QUANTITY
+        assert out.price is None or (out.price.is_finite() and
+                                     0 <= out.price <= numbers.MAX_PRICE)
+        target(out, 0)  # the store's figures can be computed
     else:
         assert out.message
 

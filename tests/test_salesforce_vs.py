@@ -1173,3 +1173,76 @@ def test_cli_sync_one_sku(tmp_path):
     finally:
         store.stop_thread()
         sim.stop_thread()
+
+
+async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sf, store):
+    """Poisoned rows among good ones (before: 1e19 units overflowed SQLite, a price of
+    "1E+400" failed the rounding to cents: the whole run stopped, nothing pushed). A
+    warehouse's quantity is checked before the warehouses are added up."""
+    skus = sf.skus()
+    first_warehouse = {sku: next(iter(sf.products[sku].stock)) for sku in skus}
+    sf.set_stock(skus[1], first_warehouse[skus[1]], 1e19)
+    sf.set_price(skus[2], "Lista_000", "1E+400")  # text on the wire, as some servers send
+    sf.set_price(skus[3], "Lista_000", 1e30)
+    sf.set_stock(skus[4], first_warehouse[skus[4]], float("nan"))
+    # in range in each warehouse, not all added up
+    several = next(s for s in skus[6:] if len(sf.products[s].stock) > 1)
+    for w in sf.products[several].stock:
+        sf.set_stock(several, w, 9e8)
+    bad = [*skus[1:5], several]
+    for product in store.products.values():
+        product["stock"] = -1  # so that every pushed row shows
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "partial", result.message
+    assert result.items_failed == len(bad)
+    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    w1 = first_warehouse[skus[1]]
+    said = {
+        skus[1]: f"'available' in warehouse {w1} is 1E+19, beyond the ±1,000,000,000 units",
+        skus[2]: "price is 1E+400, more than the 1,000,000,000,000 Bridge takes",
+        skus[3]: "price is 1E+30, more than",
+        skus[4]: "is nan, not a number",
+        several: "'available' (all warehouses) is 1800000000.0, beyond",
+    }
+    for sku, text in said.items():
+        assert text in errors[f"sku:{sku}"], errors[f"sku:{sku}"]
+    for sku in skus:
+        expected = -1 if sku in bad else max(0, math.floor(sf.available(sku)))
+        assert store.products[sku]["stock"] == expected, sku
+
+
+@pytest.mark.parametrize("fault", ["claimed_total", "ignore_page", "repeat_page"])
+async def test_engine_paging_faults_end_the_run_with_bounded_requests(engine, sf, store,
+                                                                      caplog, fault):
+    """10 rows a page. A huge claimed totalSize (never `done`) ends with the first empty
+    page (a warning says so); a repeated page stops the run with a clear error, nothing
+    pushed (bridge.paging)."""
+    if fault == "claimed_total":
+        sf.paging.claimed_total = 10**9
+    elif fault == "ignore_page":
+        sf.paging.ignore_page = True
+        sf.paging.claimed_total = 10**9  # and never `done`
+    else:
+        sf.paging.repeat_page = 2
+    # a runaway client fails here instead of hanging
+    sf.faults.script("GET", "stock", *([None] * 30), *([400] * 100_000))
+    events: list = []
+    engine.events.subscribe(events.append)
+    for product in store.products.values():
+        product["stock"] = -1  # so that anything pushed would show
+    with caplog.at_level("WARNING", logger="bridge.paging"):
+        [result] = await engine.sync_now("catalog")
+    pages = -(-sum(len(p.stock) for p in sf.products.values()) // 10)
+    print(f"{fault}: {sf.count('stock', 'GET')} stock requests for {pages} pages, "
+          f"{len(events)} events")
+    assert sf.count("stock", "GET") <= pages + 1
+    if fault == "claimed_total":
+        assert result.status == "ok", result.message
+        assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
+        return
+    assert result.status == "failed", result.message
+    assert "Salesforce answered page 2 of the stock list (services/apexrest/vs/stock) with " \
+        "the same rows as page 1: it ignores the page parameter or repeats pages" in \
+        result.message
+    assert store.patches == [] and result.items_ok == 0
+    assert len(events) <= 5, [e.code for e in events]

@@ -295,6 +295,41 @@ async def test_products_pages(client):
     }
 
 
+async def first_pages(client, path, n, **params):
+    """The ids (or SKUs) of the first `n` pages of a list, following its cursors, and the
+    cursors it gave."""
+    pages, cursors, cursor = [], [], None
+    for _ in range(n):
+        r = await client.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        pages.append([row.get("id") or row.get("sku") for row in body["data"]])
+        cursor = body["next_cursor"]
+        cursors.append(cursor)
+        if cursor is None:
+            break
+    return pages, cursors
+
+
+async def test_paging_faults_ignore_the_cursor_or_repeat_a_page(sim, client):
+    """The paging switches (simkit.PagingFaults) a misbehaving store is tested with: each
+    answer carries a cursor of its own, so that only the rows tell the repeat."""
+    for _ in range(5):
+        sim.add_order()
+    honest, _ = await first_pages(client, paths.ORDERS, 5, limit=2, **PENDING)
+    assert [len(p) for p in honest] == [2, 2, 1]
+    sim.paging.ignore_page = True
+    pages, cursors = await first_pages(client, paths.ORDERS, 4, limit=2, **PENDING)
+    assert pages == [honest[0]] * 4 and len(set(cursors)) == 4
+    sim.paging.ignore_page = False
+    sim.paging.repeat_page = 2
+    pages, cursors = await first_pages(client, paths.ORDERS, 5, limit=2, **PENDING)
+    assert pages == [honest[0], honest[0], honest[1], honest[2]] and cursors[-1] is None
+    sim.paging.repeat_page = 3
+    pages, _ = await first_pages(client, paths.PRODUCTS, 5, limit=1)
+    assert pages == [["MED-3PACK"], ["R1050!NEGRO!L"], ["R1050!NEGRO!L"], ["R1050!NEGRO!M"]]
+
+
 async def test_stock_prices_update_and_not_found(sim, client):
     items = [
         {"sku": "R1050!NEGRO!M", "stock": 3},

@@ -17,16 +17,16 @@ What this connector handles, so the engine never sees it:
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar, Literal
 
 import httpx
 
+from bridge import numbers
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -47,6 +47,8 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.numbers import to_decimal
+from bridge.paging import PageGuard
 from connectors.acqua.config import AcquaConfig
 
 Level = Literal["read", "write"]
@@ -56,16 +58,6 @@ Entry = CatalogItem | RowProblem
 # keys under which an id may come back (assumed: "id")
 ID_KEYS = ("id", "customerId", "transactionId", "code")
 CENT = Decimal("0.01")
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
 
 
 def _digits(text: Any) -> str:
@@ -189,7 +181,7 @@ class AcquaClient(HttpSide):
 
     # -- tokens ------------------------------------------------------------------------------
     def _lifetime(self, data: dict[str, Any]) -> float:
-        raw = _number(data.get("expires_in"))
+        raw = to_decimal(data.get("expires_in"))
         lifetime = (
             float(raw) if raw is not None and raw > 0 else self.config.token_default_lifetime_s
         )
@@ -386,10 +378,13 @@ class AcquaClient(HttpSide):
         if not isinstance(row, dict) or not str(row.get("sku") or "").strip():
             return RowProblem("?", f"Acqua sent a stock row without 'sku': {row!r:.120}")
         sku = str(row["sku"]).strip()
-        available = _number(row.get(field))
+        available = to_decimal(row.get(field))
         if available is None:
             return RowProblem(sku, f"'{field}' is {row.get(field)!r}, not a number")
-        return sku, available
+        try:
+            return sku, numbers.stock(available)
+        except numbers.NumberError as exc:
+            return RowProblem(sku, f"'{field}' {exc}")
 
     def _price_row(self, row: Any) -> tuple[str, Decimal | None] | RowProblem:
         field = self.config.price_field
@@ -397,12 +392,15 @@ class AcquaClient(HttpSide):
             return RowProblem("?", f"Acqua sent a price row without 'sku': {row!r:.120}")
         sku = str(row["sku"]).strip()
         raw = row.get(field)
-        price = _number(raw)
+        price = to_decimal(raw)
         if raw is not None and price is None:
             return RowProblem(sku, f"price {raw!r} is not a number")
         if price is not None and price < 0:
             return RowProblem(sku, f"negative price {price} in Acqua")
-        return sku, price
+        try:
+            return sku, None if price is None else numbers.price(price)
+        except numbers.NumberError as exc:
+            return RowProblem(sku, f"price {exc}")
 
     async def catalog(self, since: float | None = None) -> AsyncIterator[list[Entry]]:
         """Stock and prices, merged by SKU as their pages arrive. Both lists are read side by
@@ -423,23 +421,41 @@ class AcquaClient(HttpSide):
         lists: tuple[Which, Which] = ("stock", "prices")
         n_pages: dict[Which, int] = {}
         next_page: dict[Which, int] = {"stock": 2, "prices": 2}
+        totals: dict[Which, int | None] = {"stock": stock_total, "prices": price_total}
+        guards = {
+            w: PageGuard(self.side, f"the {w} list", max_pages=self.config.max_pages,
+                         setting="erp.max_pages")
+            for w in lists
+        }
         merger = _Merger(self)
+        inflight: deque[tuple[Which, int, asyncio.Task[tuple[list[Any], int | None]]]] = deque()
+        dropped: list[asyncio.Task[Any]] = []
 
         def read_on(which: Which, page: int, rows: list[Any], total: int | None) -> None:
-            """After the last planned page: more pages if the list has no total and this
-            one came back full, or if the total grew while we paged."""
-            if page < n_pages.get(which, 0) or len(rows) < per_page:
-                n_pages.setdefault(which, page)
+            """Check the page, then plan the list's pages: an empty or short page is its
+            last, whatever its total said (the pages asked for beyond it are dropped); after
+            the last planned page, more pages if the list has no total and this one came
+            back full, or if the total grew while we paged."""
+            guard = guards[which]
+            guard.page(page, (r.get("sku") if isinstance(r, dict) else r for r in rows))
+            if total is not None:
+                totals[which] = total
+            if guard.last(len(rows), per_page):
+                n_pages[which] = page
+                for entry in [e for e in inflight if e[0] == which and e[1] > page]:
+                    inflight.remove(entry)
+                    entry[2].cancel()
+                    dropped.append(entry[2])
                 return
-            wanted = page + 1 if total is None else math.ceil(total / per_page)
-            n_pages[which] = max(page, wanted)
+            if page >= n_pages.get(which, 0):
+                wanted = page + 1 if total is None else guard.planned(total, per_page)
+                n_pages[which] = max(page, wanted)
 
         def finished(which: Which) -> list[Entry]:
             if next_page[which] <= n_pages[which] or any(w == which for w, _, _ in inflight):
                 return []
             return merger.prices_done() if which == "prices" else merger.stock_done()
 
-        inflight: deque[tuple[Which, int, asyncio.Task[tuple[list[Any], int | None]]]] = deque()
         read_on("stock", 1, stock_rows, stock_total)
         read_on("prices", 1, price_rows, price_total)
         out = merger.add_stock(stock_rows) + merger.add_prices(price_rows)
@@ -470,8 +486,16 @@ class AcquaClient(HttpSide):
                 if out:
                     yield out
         finally:
+            # a failed page (or a reader that stopped early): drop the pages in flight, and
+            # collect every dropped one so that no failure is left unretrieved
             for _, _, task in inflight:
                 task.cancel()
+                dropped.append(task)
+            inflight.clear()
+            if dropped:
+                await asyncio.gather(*dropped, return_exceptions=True)
+        for which in lists:
+            guards[which].finish(totals[which], per_page)
         rest = merger.finish()
         if rest:
             yield rest

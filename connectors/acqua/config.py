@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from bridge.config import ErpConfigBase, check_url
 from bridge.fields import FieldSpec
 from bridge.fiscal import TaxCondition
+from bridge.paging import MAX_PAGES
 
 # The vendor page's fields, in its order, with its names.
 UI_FIELDS = (
@@ -52,6 +53,8 @@ class AcquaConfig(ErpConfigBase):
     price_list: str = ""
     page_size: int = Field(200, ge=1, le=5000)
     concurrency: int = Field(4, ge=1, le=16)
+    # pages of one listing before it counts as endless (bridge.paging)
+    max_pages: int = Field(MAX_PAGES, ge=1, le=1_000_000)
     # -- assumed (no public source): keep configurable -------------------------------------
     base_url_template: str = "https://{instance}.acqua.com.ar/api/"
     public_token_path: str = "auth/public-token"

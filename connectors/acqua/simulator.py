@@ -9,7 +9,8 @@ shared/specs/erp-apis.md and to AcquaConfig's defaults:
 - stock and prices need a token of either level; customers and transactions need a write
   token (a read token gets 401 `insufficient_scope`); an expired or unknown token gets 401;
 - lists paginated with `page` (1-based) and `limit` (capped at `max_limit`), in the envelope
-  `{"items", "page", "limit", "total"}`; a page past the end is empty;
+  `{"items", "page", "limit", "total"}`; a page past the end is empty; `paging` (simkit's
+  PagingFaults) makes a list claim another total, ignore `page` or serve a page twice;
 - errors as `{"error": <code>, "message": <text>}` (validation: also `errors: [{field,
   message}]`);
 - a write arriving while another one is being saved answers 409 `conflict`; a transaction
@@ -337,11 +338,13 @@ class AcquaSimulator(SimServer):
             raise ApiError(400, "invalid_parameter", "limit must be 1 or more")
         limit = min(limit, self.max_limit)
         total, render = rows(params)
-        start = min(total, (page - 1) * limit)
+        # a server that pages wrongly (self.paging) answers another page, or claims
+        # another total, than the one its rows make
+        start = min(total, (self.paging.served(page) - 1) * limit)
         end = min(total, start + limit)
         body: dict[str, Any] = {"items": render(start, end), "page": page, "limit": limit}
         if self.send_total:
-            body["total"] = total
+            body["total"] = self.paging.total(total)
         return _json(body)
 
     @staticmethod

@@ -29,12 +29,11 @@ Dragonfish itself refuses a second creation and a lost reply is settled by readi
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import aclosing
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -63,6 +62,8 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.numbers import catalog_item, to_decimal
+from bridge.paging import PageGuard, count
 from connectors.dragonfish.answers import digits, field, fold, name_key, results, same_code, text
 from connectors.dragonfish.config import DragonfishConfig
 from connectors.dragonfish.jwt import read_claims
@@ -153,29 +154,20 @@ def catalog_page(data: Any) -> CatalogPage:
     )
 
 
-def _count(value: Any) -> int | None:
-    """A count from an answer (`TotalRegistros`): an integer, or digits as text."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 0:
-        return int(value)
-    return None
+def _row_keys(page: CatalogPage | None) -> Iterable[Any]:
+    """What tells a catalog page's rows apart (for PageGuard): each row's variant."""
+    for r in page.Resultados if page is not None else ():
+        yield (r.Articulo, r.Color, r.Talle) if isinstance(r, CatalogRow) else r
 
 
-def _number(value: Any) -> Decimal | None:
-    if type(value) is Decimal:  # the usual case: JSON numbers are decoded as Decimal
-        return value if value.is_finite() else None
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
+async def _cancel(tasks: dict[int, asyncio.Task[Any]]) -> None:
+    """Drop the pages in flight (the listing ended, failed, or its reader stopped early),
+    collecting them so that no failure is left unretrieved."""
+    for task in tasks.values():
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    tasks.clear()
 
 
 # the store's IVA conditions and the document kinds, as Dragonfish's tables name them
@@ -372,16 +364,19 @@ class DragonfishClient(HttpSide):
         """The rows of a listing, page after page, objects only. The end is where the
         rows received reach `TotalRegistros` (a server may cap `limit` below ours), or an
         empty page, or a short page without `Siguiente`. A listing longer than `pages`
-        pages raises: a lookup that stopped early must not be taken for "not found"."""
+        pages raises: a lookup that stopped early must not be taken for "not found"; so
+        does a page that repeats an earlier one (a server that ignores `page`)."""
         seen = 0
+        guard = PageGuard(self.side, path, max_pages=pages)
         for page in range(1, pages + 1):
             data = await self.list_page(path, {**params, "limit": LOOKUP_LIMIT, "page": page})
             got = results(data)
+            guard.page(page, (text(r, "Codigo") or r for r in got))
             seen += len(got)
             for row in got:
                 if isinstance(row, dict):
                     yield row
-            total = _count(field(data, "TotalRegistros"))
+            total = count(field(data, "TotalRegistros"))
             if not got or (total is not None and seen >= total) or (
                     total is None and not field(data, "Siguiente") and
                     len(got) < LOOKUP_LIMIT):
@@ -513,24 +508,24 @@ class DragonfishClient(HttpSide):
         talle = str(row.Talle or "").strip()
         sku = f"{art}!{color}!{talle}" if (color or talle) else art
         raw = getattr(row, self.config.stock_field)
-        available = _number(raw)
+        available = to_decimal(raw)
         if available is None:
             return RowProblem(sku, f"'{self.config.stock_field}' is {raw!r}, not a number")
         price: Decimal | None
         if code is None or str(row.Lista or "") == code:
-            price = _number(row.Precio)
+            price = to_decimal(row.Precio)
             if row.Precio is not None and price is None:
                 return RowProblem(sku, f"price {row.Precio!r} is not a number")
         else:
             price = None
             for p in getattr(row, "Precios", None) or []:
                 if fold(text(p, "Lista")) == fold(self.config.lista):
-                    price = _number(field(p, "Precio"))
+                    price = to_decimal(field(p, "Precio"))
                     if price is None:
                         return RowProblem(sku, f"price {field(p, 'Precio')!r} is not a number")
         if price is not None and price < 0:
             return RowProblem(sku, f"negative price {price} in Dragonfish")
-        return CatalogItem(sku=sku, available=available, price=price)
+        return catalog_item(sku, available, price, stock_name=f"'{self.config.stock_field}'")
 
     def _catalog_params(self, code: str | None, page: int) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -551,11 +546,14 @@ class DragonfishClient(HttpSide):
         # Dragonfish has no "changed since" filter: always the whole list (diffed by the
         # engine against what was pushed last)
         code = await self.lista_code()
+        guard = PageGuard(self.side, f"the catalog ({CATALOG})",
+                          max_pages=self.config.max_pages, setting="erp.max_pages")
         first = await self._catalog_page(self._catalog_params(code, 1))
         if first is None:
             return
+        guard.page(1, _row_keys(first))
         yield [self._row(r, code) for r in first.Resultados]
-        total = _count(first.TotalRegistros)
+        total = count(first.TotalRegistros)
         if total is None:
             raise ProtocolError(
                 "Dragonfish's catalog answer has no 'TotalRegistros'", code="bad_response"
@@ -565,7 +563,8 @@ class DragonfishClient(HttpSide):
         got = len(first.Resultados)
         if 0 < got < per_page and total > got:
             per_page = got
-        pages = max(1, math.ceil(total / per_page))
+        # the pages TotalRegistros makes, read until an empty (404) or short page
+        pages = 1 if guard.last(got, per_page) else guard.planned(total, per_page)
         sem = asyncio.Semaphore(self.config.concurrency)
 
         async def fetch(page: int) -> CatalogPage | None:
@@ -585,20 +584,26 @@ class DragonfishClient(HttpSide):
                     pending[next_page] = asyncio.create_task(fetch(next_page))
                     next_page += 1
                 page = min(pending)
-                data = await pending.pop(page)
-                if data is None:
-                    continue
-                last = data
-                yield [self._row(r, code) for r in data.Resultados]
+                last = await pending.pop(page)
+                rows = last.Resultados if last is not None else []
+                guard.page(page, _row_keys(last))
+                if rows:
+                    yield [self._row(r, code) for r in rows]
+                if guard.last(len(rows), per_page):
+                    # the end, whatever TotalRegistros said: the pages asked for beyond it
+                    # are dropped
+                    pages = page
+                    await _cancel(pending)
             # the catalog grew while we paged: keep going while the server says there is more
             while last is not None and last.Siguiente and len(last.Resultados) >= per_page:
                 last = await self._catalog_page(self._catalog_params(code, next_page))
+                guard.page(next_page, _row_keys(last))
                 next_page += 1
                 if last is not None:
                     yield [self._row(r, code) for r in last.Resultados]
         finally:
-            for task in pending.values():
-                task.cancel()
+            await _cancel(pending)
+        guard.finish(total, per_page)
 
     async def lookup_sku(self, sku: str) -> CatalogItem | RowProblem | None:
         code = await self.lista_code()

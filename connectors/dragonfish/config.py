@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from bridge.config import ErpConfigBase, check_url
 from bridge.fields import FieldSpec
+from bridge.paging import MAX_PAGES
 
 # The vendor page's fields, in its order, with its names (plus BaseDeDatos, Motivo and the
 # e-commerce platform code).
@@ -117,6 +118,8 @@ class DragonfishConfig(ErpConfigBase):
     stock_field: Literal["Disponible", "Stock"] = "Disponible"
     page_size: int = Field(500, ge=1, le=5000)
     concurrency: int = Field(4, ge=1, le=16)
+    # pages of one listing before it counts as endless (bridge.paging)
+    max_pages: int = Field(MAX_PAGES, ge=1, le=1_000_000)
     # the store's tax conditions -> codes of the install's SituacionFiscal table; a
     # condition not listed is looked up by name in that table
     situacion_fiscal: dict[str, str] = Field(

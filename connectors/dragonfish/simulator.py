@@ -25,7 +25,9 @@ which point of the spec each behaviour follows:
   `Siguiente` on the server's *internal* address, 404 "No se encontraron resultados" when
   nothing; `query` is a `LIKE '%text%'` over the entity's search columns (case and accent
   insensitive), and exact per-field filters are named like the entity's fields
-  (`?Cuit=...`); query parameters that are no field are ignored. `GET Entity/{Codigo}/`
+  (`?Cuit=...`); query parameters that are no field are ignored; `paging` (simkit's
+  PagingFaults) makes every list claim another `TotalRegistros`, ignore `page` or serve a
+  page twice, as a misbehaving install would. `GET Entity/{Codigo}/`
   reads one record; an unknown code answers 200 `{}` (`unknown_code_answer="empty"`, "some
   versions answer 200 with an empty body") or 404.
 - `ConsultaStockYPrecios` (spec entity): `lista` is a price-list *code*; rows at zero stock /
@@ -1105,19 +1107,22 @@ class DragonfishSimulator(SimServer):
         else:
             rows = self._filtered(entity, params)
             total, render = len(rows), lambda a, b: rows[a:b]
-        start = (page - 1) * limit
+        # a server that pages wrongly (self.paging) answers another page, or claims
+        # another total, than the one its rows make
+        served, claimed = self.paging.served(page), self.paging.total(total)
+        start = (served - 1) * limit
         if start >= total:
             raise HttpError(404, NO_RESULTS)
         end = min(total, start + limit)
         rows_out = render(start, end)
         following = None
-        if end < total:
-            following = self._next_url(request, page + 1)
+        if served * limit < claimed:
+            following = self._next_url(request, served + 1)
         return _json(
             {
                 "CountResultado": len(rows_out),
                 "Siguiente": following,
-                "TotalRegistros": total,
+                "TotalRegistros": claimed,
                 "Resultados": rows_out,
             }
         )

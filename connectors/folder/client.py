@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from bridge.errors import ConfigError
 from bridge.http import RetryPolicy
 from bridge.model import Capabilities, CatalogItem, Check, RowProblem, StoreOrder, ValidBuyer
+from bridge.numbers import catalog_item
 from connectors.folder.config import DEFAULT_COLUMNS, FolderConfig
 
 log = logging.getLogger("bridge.folder")
@@ -171,8 +172,13 @@ class CsvFile:
         if stock is None:
             self.rows_bad += 1
             return RowProblem(sku, f"{where}: no stock (this file has no price-only rows)")
-        self.rows_ok += 1
-        return CatalogItem(sku=sku, available=stock, price=price)
+        entry = catalog_item(sku, stock, price, stock_name=f"{where}: stock",
+                             price_name=f"{where}: price")
+        if isinstance(entry, RowProblem):
+            self.rows_bad += 1
+        else:
+            self.rows_ok += 1
+        return entry
 
 
 class FolderSource:

@@ -20,7 +20,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -44,6 +44,8 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.numbers import catalog_item, shown
+from bridge.paging import PageGuard, count
 from connectors.nonsistemas.config import NonSistemasConfig
 
 log = logging.getLogger("bridge.nonsistemas")
@@ -115,6 +117,15 @@ def parse_moment(value: Any) -> float | None:
     except ValueError:
         return None
     return moment.timestamp()
+
+
+async def _cancel(tasks: dict[int, asyncio.Task[Any]]) -> None:
+    """Drop the pages in flight, collecting them so that no failure is left unretrieved."""
+    for task in tasks.values():
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    tasks.clear()
 
 
 class NonSistemasClient(HttpSide):
@@ -273,14 +284,14 @@ class NonSistemasClient(HttpSide):
                 f"NonSistemas' answer to {cfg.stock_path} has no '{cfg.items_key}' list",
                 code="bad_response",
             )
-        total = parse_number(data.get(cfg.total_key))
-        if total is None or total < 0 or total != int(total):
+        total = count(parse_number(data.get(cfg.total_key)))
+        if total is None:
             raise ProtocolError(
                 f"NonSistemas' answer to {cfg.stock_path} has no valid "
-                f"'{cfg.total_key}' ({data.get(cfg.total_key)!r})",
+                f"'{cfg.total_key}' ({shown(data.get(cfg.total_key))})",
                 code="bad_response",
             )
-        return items, int(total)
+        return items, total
 
     def row(self, row: Any) -> CatalogItem | RowProblem:
         cfg = self.config
@@ -310,7 +321,12 @@ class NonSistemasClient(HttpSide):
                 )
             if price < 0:
                 return RowProblem(sku, f"negative price {raw_price!r} in NonSistemas")
-        return CatalogItem(sku=sku, available=available, price=price)
+        return catalog_item(sku, available, price, stock_name=f"stock ('{cfg.field_stock}')",
+                            price_name=f"price ('{cfg.field_precio}')")
+
+    def _keys(self, items: list[Any]) -> Iterable[Any]:
+        """What tells a page's rows apart (for PageGuard): each row's SKU."""
+        return (r.get(self.config.field_sku) if isinstance(r, dict) else r for r in items)
 
     def _rows(
         self, items: list[Any], since: float | None, stale: list[int]
@@ -336,13 +352,17 @@ class NonSistemasClient(HttpSide):
         desde = None if since is None else format_desde(since, cfg.desde_format, cfg.desde_timezone)
         stale = [0]
         first = cfg.first_page
+        guard = PageGuard(self.side, f"the stock list ({cfg.stock_path})",
+                          max_pages=cfg.max_pages, setting="erp.max_pages")
         items, total = await self._page(desde, first)
+        guard.page(first, self._keys(items))
         yield self._rows(items, since, stale)
         # a server may cap `limit` below ours: page by what it really returns
         per_page = cfg.page_size
         if 0 < len(items) < per_page and total > len(items):
             per_page = len(items)
-        pages = max(1, math.ceil(total / per_page))
+        # the pages `total` makes, read until an empty or short page
+        pages = 1 if guard.last(len(items), per_page) else guard.planned(total, per_page)
         sem = asyncio.Semaphore(cfg.concurrency)
 
         async def fetch(page: int) -> tuple[list[Any], int]:
@@ -357,17 +377,23 @@ class NonSistemasClient(HttpSide):
                 while index < pages and len(pending) < cfg.concurrency:
                     pending[index] = asyncio.create_task(fetch(first + index))
                     index += 1
-                items, now_total = await pending.pop(min(pending))
-                # the list grew while we paged: ask for the pages it grew by too
-                pages = max(pages, math.ceil(now_total / per_page))
-                yield self._rows(items, since, stale)
+                at = min(pending)
+                items, total = await pending.pop(at)
+                guard.page(first + at, self._keys(items))
+                if items:
+                    yield self._rows(items, since, stale)
+                if guard.last(len(items), per_page):
+                    # the end, whatever `total` said: the pages asked for beyond it are
+                    # dropped
+                    pages = at + 1
+                    await _cancel(pending)
+                else:
+                    # the list grew while we paged: ask for the pages it grew by too
+                    pages = max(pages, guard.planned(total, per_page))
         finally:
-            # a failed page (or a consumer that stopped early): drop the pages in flight,
-            # and collect them so that no failure is left unretrieved
-            for task in pending.values():
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending.values(), return_exceptions=True)
+            # a failed page (or a consumer that stopped early): drop the pages in flight
+            await _cancel(pending)
+        guard.finish(total, per_page)
         if stale[0]:
             log.warning(
                 "NonSistemas listed %d items modified before desde=%s: it may be "

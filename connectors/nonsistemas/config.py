@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from bridge.config import ErpConfigBase, check_url
 from bridge.fields import FieldSpec
+from bridge.paging import MAX_PAGES
 
 # The vendor page's fields, in its order, with its names.
 UI_FIELDS = (
@@ -48,6 +49,8 @@ class NonSistemasConfig(ErpConfigBase):
     page_size: int = Field(500, ge=1, le=5000)
     # stock pages fetched at once
     concurrency: int = Field(4, ge=1, le=16)
+    # pages of one listing before it counts as endless (bridge.paging)
+    max_pages: int = Field(MAX_PAGES, ge=1, le=1_000_000)
     # -- assumed (no public source): keep configurable -------------------------------------
     login_path: str = "api/login"
     stock_path: str = "api/stock-precios"

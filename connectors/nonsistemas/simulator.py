@@ -6,7 +6,8 @@ shared/specs/erp-apis.md:
 - `GET /api/stock-precios?desde=<ISO-8601>&page=&limit=` with `Authorization: Bearer
   <token>` -> `{"items": [{"sku","stock","precio","fechaModificacion"}], "total": n}`; an
   expired or unknown token answers 401; `desde` keeps the items modified at or after it;
-  pages are 1-based, in a stable order (the catalog's).
+  pages are 1-based, in a stable order (the catalog's); `paging` (simkit's PagingFaults)
+  makes the list claim another total, ignore `page` or serve a page twice.
 
 Stock and prices come from a `SimCatalog` (the Dragonfish simulator's generator: the same
 SKUs, and `store_rows(list_code)` seeds a store simulator to match); each item also has a
@@ -239,9 +240,11 @@ class NonSistemasSimulator(SimServer):
         selected = [
             i for i in range(len(self.catalog)) if i not in inactive and modified[i] >= since
         ]
-        start = (page - 1) * limit
+        # a server that pages wrongly (self.paging) answers another page, or claims
+        # another total, than the one its rows make
+        start = (self.paging.served(page) - 1) * limit
         items = [self.item(i) for i in selected[start : start + limit]]
-        return json_body({"items": items, "total": len(selected)})
+        return json_body({"items": items, "total": self.paging.total(len(selected))})
 
     async def _other(self, request: web.Request) -> web.StreamResponse:
         return _error(404, f"No existe {request.method} {request.path}")

@@ -39,14 +39,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import AsyncIterator, Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
 
-from bridge import redact
+from bridge import numbers, redact
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -68,6 +67,8 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.numbers import to_decimal
+from bridge.paging import PageGuard
 from connectors.salesforce_vs.config import CLIENT_CREDENTIALS, SalesforceVSConfig
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,6 @@ F_SUCCESS = "success"
 F_ERRORS = "errors"
 # Salesforce's answer to a path no Apex class serves
 NO_URL_MATCH = "could not find a match for url"
-# a runaway server (never `done`) is stopped after this many pages
-MAX_PAGES = 100_000
 
 SWITCH_TO_CLIENT_CREDENTIALS = (
     "Salesforce is retiring this flow: switch to client credentials (setting "
@@ -183,16 +182,6 @@ def format_errors(errors: list[tuple[str, str]]) -> str:
         elif message or code:
             parts.append(message or code)
     return "; ".join(parts)
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
 
 
 def _fold(text: Any) -> str:
@@ -492,22 +481,32 @@ class SalesforceVSClient(HttpSide):
         return records, done or not records, total if isinstance(total, int) else None
 
     async def _stock_pages(self, extra: list[tuple[str, str]]) -> AsyncIterator[list[Any]]:
+        """The stock list's pages until Salesforce says it is done (or a page comes back
+        empty); a page that repeats an earlier one, or more pages than the total makes,
+        stop it with a ProtocolError."""
+        guard = PageGuard(self.side, f"the stock list ({self.config.stock_path})",
+                          max_pages=self.config.max_pages, setting="erp.max_pages")
         page = 1
-        limit = MAX_PAGES
+        limit = self.config.max_pages
+        total: int | None = None
         while True:
             records, done, total = await self._stock_page(page, extra)
+            guard.page(page, (
+                (r.get(F_SKU), r.get(F_COMPANY), r.get(F_WAREHOUSE)) if isinstance(r, dict)
+                else r for r in records))
             yield records
             if done:
-                return
+                break
             if total is not None and records:
                 # a server that caps pageSize pages by what it returns
-                limit = min(limit, math.ceil(total / len(records)) + 2)
+                limit = min(limit, guard.planned(total, len(records)) + 2)
             page += 1
             if page > limit:
                 raise ProtocolError(
                     f"Salesforce kept listing stock past page {limit} (it never said it was done)",
                     code="bad_response",
                 )
+        guard.finish(total, self.config.page_size)
 
     def _wanted(self, row: dict[str, Any]) -> bool:
         """Rows of other warehouses or companies than the configured ones (a server that
@@ -540,29 +539,37 @@ class SalesforceVSClient(HttpSide):
                     break
         if raw is None:
             return None, None
-        price = _number(raw)
+        price = to_decimal(raw)
         if price is None:
             return None, f"price {raw!r} is not a number"
         if price < 0:
             return None, f"negative price {price} in Salesforce"
-        return price, None
+        try:
+            return numbers.price(price), None
+        except numbers.NumberError as exc:
+            return None, f"price {exc}"
 
     def _item(self, sku: str, rows: list[dict[str, Any]]) -> CatalogItem | RowProblem:
         field = self.config.stock_field
         available = Decimal(0)
         price: Decimal | None = None
         for row in rows:
-            qty = _number(row.get(field))
+            qty = to_decimal(row.get(field))
+            where = f" in warehouse {row[F_WAREHOUSE]}" if row.get(F_WAREHOUSE) else ""
             if qty is None:
-                where = f" in warehouse {row[F_WAREHOUSE]}" if row.get(F_WAREHOUSE) else ""
                 return RowProblem(sku, f"'{field}'{where} is {row.get(field)!r}, not a number")
-            available += qty
+            try:
+                # each warehouse's within the limits before they are added up
+                available += numbers.stock(qty)
+            except numbers.NumberError as exc:
+                return RowProblem(sku, f"'{field}'{where} {exc}")
             row_price, problem = self._price(row)
             if problem:
                 return RowProblem(sku, problem)
             if price is None:
                 price = row_price
-        return CatalogItem(sku=sku, available=available, price=price)
+        return numbers.catalog_item(sku, available, price, stock_name=f"'{field}' (all "
+                                    "warehouses)")
 
     async def _grouped(
         self, extra: list[tuple[str, str]]

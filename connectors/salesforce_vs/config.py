@@ -37,6 +37,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from bridge.config import ErpConfigBase, check_url
 from bridge.fields import FieldSpec
 from bridge.fiscal import TaxCondition
+from bridge.paging import MAX_PAGES
 
 PRODUCTION_LOGIN = "https://login.salesforce.com/"
 SANDBOX_LOGIN = "https://test.salesforce.com/"
@@ -269,6 +270,8 @@ class SalesforceVSConfig(ErpConfigBase):
     login_url: str = PRODUCTION_LOGIN
     # -- catalog --------------------------------------------------------------------------
     page_size: int = Field(200, ge=1, le=2000)
+    # pages of one listing before it counts as endless (bridge.paging)
+    max_pages: int = Field(MAX_PAGES, ge=1, le=1_000_000)
     price_list: str = Field(
         "", description="price list code, e.g. Lista_000; empty: the server's default list"
     )

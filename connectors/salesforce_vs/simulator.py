@@ -34,7 +34,9 @@ that expire (`expire_tokens()`, `token_ttl_s`), 401 `[{"message": "Session expir
 invalid", "errorCode": "INVALID_SESSION_ID"}]`; `services/apexrest/vs/stock` with stock per
 warehouse across two companies whose SKUs carry the company's prefix, price lists
 `Lista_000` / `Lista_001`, paginated, filtered by warehouse, company (repeated or
-comma-joined), priceList and sku; `services/apexrest/vs/orders` to create orders (origin +
+comma-joined), priceList and sku (`paging`, simkit's PagingFaults, makes it claim another
+totalSize, never done before it, ignore `page` or serve a page twice);
+`services/apexrest/vs/orders` to create orders (origin +
 externalId, duplicates refused) and to look them up by externalId. Errors in Salesforce's
 REST style `[{"message": "...", "errorCode": "..."}]`.
 
@@ -468,14 +470,17 @@ class SalesforceVSSimulator(SimServer):
                     continue
                 on_hand, reserved = p.stock[w]
                 rows.append(self._row(p, w, on_hand, reserved, price_list))
-        start = (page - 1) * size
+        # a server that pages wrongly (self.paging) answers another page, or claims
+        # another total (and is done only there), than the one its rows make
+        start = (self.paging.served(page) - 1) * size
         chunk = rows[start : start + size]
+        total = self.paging.total(len(rows))
         return json_body(
             {
-                "totalSize": len(rows),
+                "totalSize": total,
                 "page": page,
                 "pageSize": size,
-                "done": start + size >= len(rows),
+                "done": start + size >= total,
                 "records": chunk,
             }
         )

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import msgspec
 
+from bridge import numbers
 from bridge.config import StoreConfig
 from bridge.errors import AuthError, BridgeError, DataError, ProtocolError
 from bridge.http import HttpSide, RetryPolicy, make_client
 from bridge.model import Address, Buyer, Check, OrderItem, PushResult, StockPrice, StoreOrder
+from bridge.paging import PageGuard
 from connectors.store import paths
 
 _ENCODER = msgspec.json.Encoder()
 
 PAGE_LIMIT = 100
+PRODUCTS_LIMIT = 500
 
 
 class OrderFormatError(DataError):
@@ -37,25 +41,37 @@ def _text(obj: Mapping[str, Any], key: str, where: str, *, required: bool = True
     return value.strip()
 
 
-def _money(obj: Mapping[str, Any], key: str, where: str, *, default: str | None = None) -> Decimal:
+# the store API's money: a decimal string with a point, no thousands separator ("1234.50")
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def _money(obj: Mapping[str, Any], key: str, where: str, *, default: str | None = None,
+           maximum: Decimal = numbers.MAX_PRICE) -> Decimal:
+    """An amount as the store API writes it (a decimal string; a JSON number is taken too),
+    within Bridge's limits (bridge.numbers)."""
     value = obj.get(key, default)
     if value is None:
         raise OrderFormatError(f"{where}: '{key}' is missing")
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise OrderFormatError(f"{where}: '{key}' must be a decimal string, got {value!r}")
-    text = str(value).strip()
-    if "," in text:
         raise OrderFormatError(
-            f"{where}: '{key}' is '{text}' with a decimal comma; the store API uses a point")
-    try:
+            f"{where}: '{key}' must be a decimal string, got {numbers.shown(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if "," in text:
+            raise OrderFormatError(
+                f"{where}: '{key}' is {numbers.shown(text)} with a decimal comma or a "
+                "thousands separator; the store API writes amounts as 1234.50")
+        if not _DECIMAL.fullmatch(text):
+            raise OrderFormatError(
+                f"{where}: '{key}' is {numbers.shown(text)}, not a number written as "
+                "1234.50")
         amount = Decimal(text)
-    except InvalidOperation:
-        raise OrderFormatError(f"{where}: '{key}' is '{text}', not a number") from None
-    if not amount.is_finite():
-        raise OrderFormatError(f"{where}: '{key}' is '{text}', not a finite number")
-    if amount < 0:
-        raise OrderFormatError(f"{where}: '{key}' is negative ({text})")
-    return amount
+    else:
+        amount = Decimal(value)
+    try:
+        return numbers.money(amount, maximum)
+    except numbers.NumberError as exc:
+        raise OrderFormatError(f"{where}: '{key}' {exc}") from None
 
 
 def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
@@ -63,7 +79,7 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
     if not isinstance(raw, Mapping):
         raise OrderFormatError("the order is not a JSON object")
     oid = _text(raw, "id", "order")
-    where = f"order {raw.get('number') or oid}"
+    where = f"order {numbers.label(raw.get('number') or oid)}"
     number = _text(raw, "number", where)
     status = raw.get("status")
     if status not in (None, "confirmed"):
@@ -95,24 +111,20 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
         if not isinstance(it, Mapping):
             raise OrderFormatError(f"{iw}: not an object")
         sku = _text(it, "sku", iw)
-        iw = f"{where}, item {n} (SKU {sku})"
-        qty = it.get("quantity")
-        if isinstance(qty, Decimal) and qty == qty.to_integral_value():
-            qty = int(qty)
-        if isinstance(qty, bool) or not isinstance(qty, int):
-            raise OrderFormatError(f"{iw}: quantity must be a whole number, got {qty!r}")
-        if qty <= 0:
-            raise OrderFormatError(f"{iw}: quantity must be positive, got {qty}")
+        iw = f"{where}, item {n} (SKU {numbers.label(sku)})"
+        try:
+            qty = numbers.quantity(it.get("quantity"))
+        except numbers.NumberError as exc:
+            raise OrderFormatError(f"{iw}: quantity {exc}") from None
         items.append(OrderItem(
             sku=sku,
             name=_text(it, "name", iw, required=False),
             quantity=qty,
             unit_price=_money(it, "unit_price", iw),
-            discount_pct=_money(it, "discount_pct", iw, default="0"),
-            subtotal=_money(it, "subtotal", iw, default="0"),
+            discount_pct=_money(it, "discount_pct", iw, default="0",
+                                maximum=numbers.MAX_PERCENT),
+            subtotal=_money(it, "subtotal", iw, default="0", maximum=numbers.MAX_AMOUNT),
         ))
-        if items[-1].discount_pct > 100:
-            raise OrderFormatError(f"{iw}: discount is over 100%")
     return StoreOrder(
         id=oid,
         number=number,
@@ -121,7 +133,7 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
         items=tuple(items),
         payment_terms=_text(raw, "payment_terms", where, required=False),
         notes=_text(raw, "notes", where, required=False),
-        total=_money(raw, "total", where, default="0"),
+        total=_money(raw, "total", where, default="0", maximum=numbers.MAX_AMOUNT),
     )
 
 
@@ -140,40 +152,49 @@ class StoreClient(HttpSide):
 
     parse_order = staticmethod(parse_order)
 
-    async def pending_orders(self) -> AsyncIterator[list[Mapping[str, Any]]]:
+    async def _listing(self, path: str, name: str, params: dict[str, Any], key: str
+                       ) -> AsyncIterator[list[Any]]:
+        """A cursor-paged list of the store's, page by page. It ends where the store gives
+        no `next_cursor`; a cursor or a page the store already gave stops it with a
+        ProtocolError (a store that ignores the cursor would list its first page forever),
+        and so does a listing longer than bridge.paging.MAX_PAGES pages."""
+        guard = PageGuard(self.side, f"the {name} list")
         cursor: str | None = None
-        seen: set[str] = set()
+        cursors: set[str] = set()
         while True:
-            params: dict[str, Any] = {"erp_status": "pending", "limit": PAGE_LIMIT}
-            if cursor:
-                params["cursor"] = cursor
-            data = await self.call_json("GET", paths.ORDERS, params=params)
+            data = await self.call_json("GET", path, params={
+                **params, **({"cursor": cursor} if cursor else {})})
             if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-                raise ProtocolError("the store's order list has no 'data' list",
+                raise ProtocolError(f"{self.side}'s {name} list has no 'data' list",
                                     code="bad_response")
-            yield data["data"]
+            rows = data["data"]
+            guard.page(guard.pages + 1, (  # an order's id, a product's SKU
+                r[key] if isinstance(r, Mapping) and isinstance(r.get(key), str) else repr(r)
+                for r in rows))
+            yield rows
             cursor = data.get("next_cursor")
-            if not cursor or cursor in seen:
+            if not cursor:
                 return
-            seen.add(cursor)
+            if not isinstance(cursor, str):
+                raise ProtocolError(f"{self.side}'s {name} list has a next_cursor that is not "
+                                    f"text ({numbers.shown(cursor)})", code="bad_response")
+            if cursor in cursors:
+                raise ProtocolError(
+                    f"{self.side} gave the same next_cursor twice in its {name} list: it "
+                    f"ignores the cursor, so the listing was stopped after {guard.pages} "
+                    "pages", code="bad_response")
+            cursors.add(cursor)
+
+    async def pending_orders(self) -> AsyncIterator[list[Mapping[str, Any]]]:
+        async for rows in self._listing(paths.ORDERS, "order",
+                                        {"erp_status": "pending", "limit": PAGE_LIMIT}, "id"):
+            yield rows
 
     async def products(self) -> AsyncIterator[list[Mapping[str, Any]]]:
         """The store's current stock and price of every product, page by page."""
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            params: dict[str, Any] = {"limit": 500}
-            if cursor:
-                params["cursor"] = cursor
-            data = await self.call_json("GET", paths.PRODUCTS, params=params)
-            if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-                raise ProtocolError("the store's product list has no 'data' list",
-                                    code="bad_response")
-            yield [p for p in data["data"] if isinstance(p, Mapping)]
-            cursor = data.get("next_cursor")
-            if not cursor or cursor in seen:
-                return
-            seen.add(cursor)
+        async for rows in self._listing(paths.PRODUCTS, "product",
+                                        {"limit": PRODUCTS_LIMIT}, "sku"):
+            yield [p for p in rows if isinstance(p, Mapping)]
 
     async def report_sent(self, order_id: str, erp_reference: str) -> None:
         await self.request("POST", paths.erp_sync(order_id),

@@ -13,6 +13,9 @@ State lives in plain attributes for tests to inspect: `orders` (id → order JSO
 that order, accepted or not), `products` (sku → {"stock", "price"}), `patches` (every
 stock-prices batch received) and `applied_patches` (those that were applied). It is only
 changed on the server's loop: from another thread go through `sim.call(fn)`.
+
+`paging` (simkit's PagingFaults) makes both lists misbehave: ignore the cursor (every page is
+the first one) or serve a page twice, each time with a cursor of its own.
 """
 
 from __future__ import annotations
@@ -375,15 +378,9 @@ class StoreSimulator(SimServer):
                 f"erp_status '{status or ''}' is not supported: only 'pending' can be listed"
             )
         limit = _limit(request, ORDERS_PAGE_MAX)
-        pending = self._pending()
-        cursor = request.query.get("cursor")
-        if cursor:
-            after = _decode_cursor("orders", cursor, (int, int))
-            pending = [p for p in pending if p[0] > after]
-        page = pending[:limit]
-        next_cursor = _encode_cursor("orders", *page[-1][0]) if len(pending) > limit else None
+        page, next_cursor = self._paged(request, "orders", (int, int), self._pending(), limit)
         data = [self._public(self.orders[oid]) for _, oid in page]
-        if not cursor:
+        if not request.query.get("cursor"):
             data += [self._public(r) for r in self.listed_again]
         return json_body({"data": data, "next_cursor": next_cursor})
 
@@ -425,19 +422,45 @@ class StoreSimulator(SimServer):
 
     async def _list_products(self, request: web.Request) -> web.StreamResponse:
         limit = _limit(request, PRODUCTS_PAGE_MAX)
-        skus = sorted(self.products)
-        cursor = request.query.get("cursor")
-        if cursor:
-            (after,) = _decode_cursor("products", cursor, (str,))
-            skus = [s for s in skus if s > after]
-        page = skus[:limit]
-        next_cursor = _encode_cursor("products", page[-1]) if len(skus) > limit else None
+        keyed = [((sku,), sku) for sku in sorted(self.products)]
+        page, next_cursor = self._paged(request, "products", (str,), keyed, limit)
         return json_body(
             {
-                "data": [{"sku": s, **self.products[s]} for s in page],
+                "data": [{"sku": s, **self.products[s]} for _, s in page],
                 "next_cursor": next_cursor,
             }
         )
+
+    def _paged(
+        self,
+        request: web.Request,
+        kind: str,
+        types: tuple[type, ...],
+        keyed: list[tuple[tuple[Any, ...], Any]],
+        limit: int,
+    ) -> tuple[list[tuple[tuple[Any, ...], Any]], str | None]:
+        """The page a request's cursor asks for, of `keyed` ((key, item) sorted by key),
+        and the cursor of the next one (None at the end). A cursor carries the key of the
+        last row served (later pages start after it, whatever was reported meanwhile) and
+        the number of its page, for the paging faults (`self.paging`): ignoring the cursor
+        answers the first page, a repeated page answers the rows up to the cursor again;
+        either way with a cursor of its own."""
+        cursor = request.query.get("cursor")
+        number, after = 1, None
+        if cursor:
+            *key, previous = _decode_cursor(kind, cursor, (*types, int))
+            after, number = tuple(key), previous + 1
+        served = self.paging.served(number)
+        if after is None or served == 1:
+            rest = keyed
+        elif served < number:  # the page before, again
+            rest = [p for p in keyed if p[0] <= after][-limit:]
+            rest += [p for p in keyed if p[0] > after]
+        else:
+            rest = [p for p in keyed if p[0] > after]
+        page = rest[:limit]
+        more = len(rest) > limit
+        return page, _encode_cursor(kind, *page[-1][0], number) if more else None
 
     async def _stock_prices(self, request: web.Request) -> web.StreamResponse:
         body = await self._json(request)

@@ -1,0 +1,275 @@
+"""Every listing ends: a claimed total is capped by what the pages bring, a repeated page
+stops the listing with a clear error, and no listing passes `max_pages` (bridge.paging).
+Here: the guard itself, Dragonfish's catalog and the store's listings over loopback; Acqua,
+NonSistemas and Salesforce in their own test files.
+
+A misbehaving server is the simulator's `paging` switch (connectors.simkit.PagingFaults).
+Each test sets a tripwire: requests past a generous number fail, so that a client that
+would page forever fails the test at once instead of hanging it."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import pytest
+
+from bridge.config import StoreConfig, load_config, save_config
+from bridge.errors import ProtocolError
+from bridge.paging import MAX_COUNT, PageGuard, count
+from connectors.store import client as store_client
+from connectors.store.client import StoreClient
+from tests.conftest import FAST, STORE_TOKEN, make_engine, write_profile
+
+CATALOG = "consultastockyprecios"
+PAGE = 25  # 120 variants: 4 full pages and a short one
+CONCURRENCY = 4
+
+
+def tripwire(sim, method: str, route: str, allowed: int) -> None:
+    """Requests to `route` past `allowed` answer 400: a client that would page forever
+    stops there (and fails its test) instead of hanging."""
+    sim.faults.script(method, route, *([None] * allowed), *([400] * 100_000))
+
+
+# -- the guard --------------------------------------------------------------------------------
+
+
+def test_a_page_with_the_rows_of_an_earlier_one_stops_the_listing():
+    guard = PageGuard("The ERP", "the catalog")
+    guard.page(1, ["A", "B"])
+    guard.page(2, ["C", "D"])
+    guard.page(3, [])  # an empty page is no repeat
+    with pytest.raises(ProtocolError) as caught:
+        guard.page(4, ["A", "B"])
+    assert str(caught.value) == (
+        "The ERP answered page 4 of the catalog with the same rows as page 1: it ignores the "
+        "page parameter or repeats pages, so the listing was stopped after 4 pages (6 rows)")
+    assert caught.value.code == "bad_response"
+
+
+def test_rows_of_any_kind_are_told_apart_and_overlaps_are_no_repeat():
+    guard = PageGuard("S", "x")
+    guard.page(1, [("A", "1", "M"), {"sku": [1]}, None])
+    guard.page(2, [("A", "1", "L"), {"sku": [1]}, None])  # not the same rows
+    guard.page(3, ["B", "C", "D"])
+    guard.page(4, ["C", "D", "E"])  # a shifted page (a row deleted meanwhile) is no repeat
+    with pytest.raises(ProtocolError):
+        guard.page(5, [("A", "1", "L"), {"sku": [1]}, None])
+
+
+def test_a_listing_past_max_pages_stops_naming_the_setting():
+    guard = PageGuard("Dragonfish", "the catalog", max_pages=3, setting="erp.max_pages")
+    for n in range(1, 4):
+        guard.page(n, [str(n)])
+    with pytest.raises(ProtocolError, match=r"past 3 pages without an end; .*raise "
+                                            r"erp\.max_pages"):
+        guard.page(4, ["4"])
+
+
+def test_planned_pages_are_capped_one_past_max_pages():
+    guard = PageGuard("S", "x", max_pages=100)
+    assert guard.planned(120, 25) == 5
+    assert guard.planned(0, 25) == 1
+    assert guard.planned(10**9, 25) == 101
+    assert guard.planned(MAX_COUNT, 1) == 101
+
+
+def test_a_claimed_total_far_above_what_came_is_logged(caplog):
+    guard = PageGuard("Dragonfish", "the catalog")
+    guard.page(1, ["A", "B"])
+    with caplog.at_level(logging.WARNING, logger="bridge.paging"):
+        guard.finish(3, per_page=2)  # less than a page missing: a catalog that shrank
+        assert caplog.records == []
+        guard.finish(1_000_000_000, per_page=2)
+    [record] = caplog.records
+    assert record.getMessage() == (
+        "Dragonfish claimed 1,000,000,000 rows for the catalog, but its pages ended after 2 "
+        "rows; the listing was read to its last page")
+
+
+@pytest.mark.parametrize("value, expected", [
+    (120, 120), ("120", 120), (" 7 ", 7), (Decimal("120"), 120), (Decimal("1.2E+2"), 120),
+    (10**30, MAX_COUNT), (Decimal("1E+999999999"), MAX_COUNT), ("9" * 5000, MAX_COUNT),
+    (-1, None), (True, None), (None, None), (Decimal("1.5"), None), ("1e3", None),
+    (Decimal("NaN"), None), (1.0, None),
+])
+def test_count(value, expected):
+    """A claimed total: never turned into a huge int (int(1E+999999999) takes forever, and
+    int() of 5000 digits of text raises)."""
+    assert count(value) == expected
+
+
+# -- Dragonfish's catalog, through the engine -------------------------------------------------
+
+
+@pytest.fixture
+async def paged(tmp_path, erp_sim, store_sim):
+    """An engine that reads Dragonfish's catalog 25 rows a page, and the events it emits."""
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente)
+    cfg = load_config(paths.config_file)
+    cfg.erp.page_size = PAGE  # type: ignore[attr-defined]
+    cfg.erp.concurrency = CONCURRENCY  # type: ignore[attr-defined]
+    save_config(cfg, paths.config_file)
+    engine = make_engine(paths, erp_sim)
+    events: list = []
+    engine.events.subscribe(events.append)
+    yield engine, events
+    await engine.stop()
+    engine.close()
+
+
+def catalog_gets(erp_sim) -> int:
+    return erp_sim.count(CATALOG, "GET")
+
+
+async def test_a_huge_claimed_total_ends_with_the_last_page(paged, erp_sim, store_sim,
+                                                             sim_catalog, caplog):
+    """TotalRegistros = 10**9 made 25,166 requests in 25 s: now the short fifth page ends
+    the listing (and the pages asked for ahead of it are dropped)."""
+    engine, _ = paged
+    erp_sim.paging.claimed_total = 10**9
+    tripwire(erp_sim, "GET", CATALOG, 50)
+    with caplog.at_level(logging.WARNING, logger="bridge.paging"):
+        [result] = await engine.sync_now("catalog")
+    assert result.status == "ok", result.message
+    assert result.items_seen == len(sim_catalog)
+    pages = -(-len(sim_catalog) // PAGE)
+    print(f"claimed total 10**9: {catalog_gets(erp_sim)} catalog requests for {pages} pages")
+    assert catalog_gets(erp_sim) <= pages + 2 * CONCURRENCY
+    assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("fault, claimed, repeated, listing", [
+    ("ignore_page", None, 2, "the catalog (ConsultaStockYPrecios/)"),
+    # and never runs out of pages: every listing repeats, the price lists' first
+    ("ignore_page", 10**9, 2, "ListaDePrecios/"),
+    ("repeat_page", None, 3, "the catalog (ConsultaStockYPrecios/)"),
+])
+async def test_a_repeated_page_fails_the_run_and_nothing_is_pushed(
+        paged, erp_sim, store_sim, fault, claimed, repeated, listing):
+    """An ERP that ignores `page` (always page 1) never ended and logged 20,001 "listed
+    twice" events; one that serves a page twice leaves rows out. Both stop at the repeated
+    page with a clear error, and the run pushes nothing of what it read."""
+    engine, events = paged
+    setattr(erp_sim.paging, fault, True if fault == "ignore_page" else repeated)
+    erp_sim.paging.claimed_total = claimed
+    tripwire(erp_sim, "GET", CATALOG, 50)
+    for product in store_sim.products.values():
+        product["stock"] = -1  # so that anything pushed would show
+    [result] = await engine.sync_now("catalog")
+    assert result.status == "failed", result.message
+    said = (f"Dragonfish answered page {repeated} of {listing} with the same rows as page "
+            f"{repeated - 1}: it ignores the page parameter or repeats pages")
+    assert said in result.message
+    [error] = engine.state.errors()
+    assert error["subject"] == "erp" and said in error["message"]
+    assert store_sim.patches == [] and result.items_ok == 0
+    assert all(p["stock"] == -1 for p in store_sim.products.values())
+    print(f"{fault}, total {claimed}: {catalog_gets(erp_sim)} catalog requests, "
+          f"{len(events)} events")
+    assert catalog_gets(erp_sim) <= repeated + 2 * CONCURRENCY
+    assert len(events) <= 5, [e.code for e in events]
+    assert not [e for e in events if e.code == "sku_repeated"]
+
+
+async def test_a_listing_past_max_pages_fails_the_run(tmp_path, erp_sim, store_sim):
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
+                          erp={"page_size": PAGE, "max_pages": 3})
+    engine = make_engine(paths, erp_sim)
+    try:
+        tripwire(erp_sim, "GET", CATALOG, 50)
+        [result] = await engine.sync_now("catalog")
+    finally:
+        await engine.stop()
+        engine.close()
+    assert result.status == "failed"
+    assert "listed the catalog (ConsultaStockYPrecios/) past 3 pages without an end" in \
+        result.message and "raise erp.max_pages" in result.message
+    assert store_sim.patches == []
+    assert catalog_gets(erp_sim) <= 4 + 2 * CONCURRENCY
+
+
+async def test_a_lookup_that_repeats_its_pages_is_stopped(erp_sim):
+    """Lookups (customers, price lists) page too: a server that ignores `page` there is
+    stopped at the second page, not after LOOKUP_PAGES identical ones."""
+    from connectors.dragonfish.client import LOOKUP_LIMIT, DragonfishClient
+    from connectors.dragonfish.config import DragonfishConfig
+
+    for n in range(LOOKUP_LIMIT + 1):
+        erp_sim.customers[f"C{n}"] = {"Codigo": f"C{n}", "Nombre": f"Cliente {n}"}
+    erp_sim.paging.ignore_page = True
+    client = DragonfishClient(DragonfishConfig(endpoint=erp_sim.base_url, cliente=erp_sim.cliente,
+                                               motivo="VENTA WEB"), erp_sim.token, FAST)
+    try:
+        with pytest.raises(ProtocolError, match="page 2 of Cliente/ with the same rows as "
+                                                "page 1"):
+            [r async for r in client.rows("Cliente/", {})]
+    finally:
+        await client.aclose()
+    assert erp_sim.count("cliente", "GET") == 2
+
+
+# -- the store's listings ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["ignore_page", "repeat_page"])
+async def test_a_store_that_repeats_an_order_page_stops_the_listing_not_the_orders(
+        engine, erp_sim, store_sim, monkeypatch, fault):
+    """The pending orders are a queue: the orders of the pages read before the repeat are
+    sent (their ingestion is idempotent), the listing's error is clear, and nothing loops."""
+    monkeypatch.setattr(store_client, "PAGE_LIMIT", 2)
+    orders = [store_sim.add_order() for _ in range(7)]
+    setattr(store_sim.paging, fault, True if fault == "ignore_page" else 3)
+    tripwire(store_sim, "GET", "orders", 30)
+    events: list = []
+    engine.events.subscribe(events.append)
+    [result] = await engine.sync_now("orders")
+    read = 2 if fault == "ignore_page" else 4  # the orders of the pages before the repeat
+    assert result.status == "partial", result.message
+    assert "the store answered page" in result.message and "it ignores the page parameter" \
+        in result.message
+    assert result.items_ok == read
+    assert [store_sim.orders[o["id"]]["erp_status"] for o in orders] == \
+        ["sent"] * read + ["pending"] * (7 - read)
+    print(f"{fault}: {store_sim.count('orders', 'GET')} order list requests, "
+          f"{len(events)} events")
+    assert store_sim.count("orders", "GET") == read // 2 + 1
+    assert len(events) <= 4 * read + 3, [e.code for e in events]
+
+
+async def test_the_store_repeating_a_cursor_is_a_clear_error(store_sim):
+    """A store that answers the same next_cursor twice (it ignores the cursor, and its
+    pages carry no rows to compare, say) is stopped: before, the listing ended there
+    silently, taken for complete."""
+    store_sim.paging.ignore_page = True
+    client = StoreClient(StoreConfig(url=store_sim.base_url), STORE_TOKEN, FAST)
+    seen = []
+
+    async def same_cursor(method, url, **kw):
+        seen.append(kw["params"])
+        return {"data": [], "next_cursor": "c1"}
+
+    client.call_json = same_cursor  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ProtocolError, match="the store gave the same next_cursor twice in "
+                                                "its order list: it ignores the cursor"):
+            [page async for page in client.pending_orders()]
+    finally:
+        await client.aclose()
+    assert len(seen) == 2
+
+
+async def test_a_store_product_listing_that_ignores_the_cursor_is_stopped(store_sim,
+                                                                          monkeypatch):
+    monkeypatch.setattr(store_client, "PRODUCTS_LIMIT", 10)
+    store_sim.paging.ignore_page = True
+    tripwire(store_sim, "GET", "products", 30)
+    client = StoreClient(StoreConfig(url=store_sim.base_url), STORE_TOKEN, FAST)
+    try:
+        with pytest.raises(ProtocolError, match="page 2 of the product list with the same "
+                                                "rows as page 1"):
+            [page async for page in client.products()]
+    finally:
+        await client.aclose()
+    assert store_sim.count("products", "GET") == 2
