@@ -27,7 +27,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #   "timeout":   hold the request for `hang_s` seconds before answering normally
 #   "reset":     close the connection without answering, state untouched
 #   "drop_after": run the request (state changes!) and close the connection before replying
-FAULT_KINDS = ("html", "malformed", "timeout", "reset", "drop_after")
+#   "trickle":   run the request, then send the answer one byte every `trickle_s` seconds
+FAULT_KINDS = ("html", "malformed", "timeout", "reset", "drop_after", "trickle")
 
 
 @dataclass
@@ -46,6 +47,7 @@ class FaultPlan:
     rates: dict[Any, float] = field(default_factory=dict)
     seed: int = 0
     hang_s: float = 30.0
+    trickle_s: float = 1.0
     retry_after_s: int = 1
     _rng: random.Random = field(init=False, repr=False)
 
@@ -185,6 +187,20 @@ class SimServer:
             record.status = -1
             _abort(request)
             raise asyncio.CancelledError
+        if fault == "trickle":
+            # the whole answer, a byte at a time: each read is quick, the answer never ends
+            resp = await handler(request)
+            record.status = resp.status
+            body = resp.body if isinstance(resp.body, bytes) else b""
+            stream = web.StreamResponse(status=resp.status, headers={
+                "Content-Type": resp.headers.get("Content-Type", "application/json"),
+                "Content-Length": str(len(body))})
+            await stream.prepare(request)
+            for i in range(len(body)):
+                await stream.write(body[i:i + 1])
+                await asyncio.sleep(self.faults.trickle_s)
+            await stream.write_eof()
+            return stream
         if fault == "drop_after":
             resp = await handler(request)
             record.status = -resp.status

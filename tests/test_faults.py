@@ -340,7 +340,7 @@ async def test_poisoned_numbers_among_orders(order_mode, setup, erp_sim, store_s
     for oid in poisoned:
         assert store_sim.orders[oid]["erp_status"] == "failed"  # the store was told
     codes = {e["code"] for e in engine.state.errors() if e["subject"].startswith("order:")}
-    check("orders with qty 1e30, price 1E+400, NaN", order_mode, engine, erp_sim, store_sim,
+    check("orders: qty 1e30, price 1E+400, NaN", order_mode, engine, erp_sim, store_sim,
           len(poisoned), refused=poisoned,
           outcome=f"{len(poisoned)} data errors ({', '.join(sorted(codes))}), the rest sent")
 
@@ -457,8 +457,114 @@ async def test_clock_set_back_an_hour(order_mode, tmp_path, erp_sim, store_sim, 
           "the 1 s schedule")
 
 
+# -- the catalog: what reaches the store from a misbehaving ERP ------------------------------
+
+
+def outcome(case: str, run: Any, errors: list[dict[str, Any]]) -> str:
+    if run.status == "partial":
+        return f"{run.items_failed} rows refused (errors by SKU), the rest pushed"
+    if run.status == "ok":
+        return f"{run.items_seen} rows read; the claimed total did not drive the paging"
+    if run.status == "held":
+        return ("held, nothing pushed; Retry all left it held" if "Retry" in case
+                else "held by the guard, nothing pushed")
+    [err] = [e for e in errors if e["subject"] == "erp"]
+    return "run failed, nothing pushed: " + err["code"]
+
+CATALOG: list[dict[str, Any]] = []
+
+
+def poison_rows(sim_catalog, bad: dict[str, dict[str, Any]]) -> None:
+    render = sim_catalog.row
+
+    def row(i, *args):
+        out = render(i, *args)
+        out.update(bad.get(sim_catalog.sku(i), {}))
+        return out
+
+    sim_catalog.row = row
+
+
+@pytest.mark.parametrize("case", ["rows with Precio 1e30, Disponible 1e19",
+                                  "TotalRegistros 10**9", "ERP ignores the page",
+                                  "ERP repeats a page", "ERP trickles its answer",
+                                  "every price x1e-7 (0.00 in the store)",
+                                  "ERP lists no rows, then Retry all"])
+async def test_catalog_faults(case, tmp_path, erp_sim, store_sim, sim_catalog):
+    """Each case after a first good sync: what the store got, how many requests, how many
+    events; a store product never shows stock the ERP does not have."""
+    from bridge.http import RetryPolicy
+
+    # 25 rows a page: the catalog is several pages
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
+                          erp={"max_pages": 50, "page_size": 25})
+    policy = RetryPolicy(conflict_delay_s=0.01, transient_attempts=2, backoff_initial_s=0.01,
+                         backoff_max_s=0.05, request_deadline_s=0.5)
+    engine = make_engine(paths, erp_sim, policy=policy)
+    events: list[Any] = []
+    try:
+        await engine.open()
+        [first] = await engine.sync_now("catalog")
+        assert first.status == "ok"
+        engine.events.subscribe(events.append)
+        before = {k: dict(v) for k, v in store_sim.products.items()}
+        store_sim.patches.clear()
+        requests0 = len(erp_sim.requests)
+        skus = list(sim_catalog.skus())
+        bad: list[str] = []
+        if case.startswith("rows with"):
+            bad = skus[3:6]
+            poison_rows(sim_catalog, {bad[0]: {"Precio": 1e30}, bad[1]: {"Disponible": 1e19},
+                                      bad[2]: {"Disponible": 10**30}})
+            for sku in skus[10:20]:
+                sim_catalog.set_price(sku, "LISTA1", sim_catalog.price(sku, "LISTA1") + 1)
+        elif case.startswith("TotalRegistros"):
+            erp_sim.paging.claimed_total = 10**9
+        elif case == "ERP ignores the page":
+            erp_sim.paging.ignore_page = True
+        elif case == "ERP repeats a page":
+            erp_sim.paging.repeat_page = 2
+        elif case == "ERP trickles its answer":
+            erp_sim.faults = FaultPlan(trickle_s=0.05)
+            erp_sim.faults.script("GET", "consultastockyprecios", *["trickle"] * 4)
+        elif case.startswith("every price"):
+            for sku in skus:
+                sim_catalog.set_price(sku, "LISTA1", sim_catalog.price(sku, "LISTA1") * 1e-7)
+        else:
+            erp_sim.faults.script("GET", "consultastockyprecios", 404, 404, 404)
+        [run] = await asyncio.wait_for(engine.sync_now("catalog", full="page" in case), 60)
+        if case.endswith("Retry all"):
+            await engine.retry_all()
+            await engine.run_pipeline("catalog", "manual")  # what it started has run
+        requests = len(erp_sim.requests) - requests0
+        pushed = [item for batch in store_sim.patches for item in batch]
+        changed = sorted(k for k, v in store_sim.products.items() if v != before[k])
+        # never stock the ERP does not have
+        for sku in changed:
+            row = sim_catalog.row(skus.index(sku)) if sku in skus else None
+            if row is not None and isinstance(row.get("Disponible"), (int, float)):
+                assert store_sim.products[sku]["stock"] <= max(0, row["Disponible"]), sku
+        errors = [e for e in engine.state.errors() if e["pipeline"] == "catalog"]
+        CATALOG.append({"case": case, "products": len(skus), "status": run.status,
+                        "pushed": len(pushed), "changed": len(changed),
+                        "errors": len(errors), "requests": requests, "events": len(events),
+                        "outcome": outcome(case, run, errors)})
+        if bad:
+            assert run.status == "partial" and not set(bad) & set(changed)
+            assert {e["subject"] for e in errors} >= {f"sku:{s}" for s in bad}
+            assert len(changed) == 10
+        elif case.startswith("TotalRegistros"):
+            assert run.status == "ok" and requests < 30
+        else:
+            assert run.status in ("failed", "held") and pushed == [] and changed == []
+            assert requests < 60 and len(events) < 20
+    finally:
+        await engine.stop()
+        engine.close()
+
+
 def test_zz_print_table(capsys):
-    if not RESULTS:
+    if not RESULTS and not CATALOG:
         pytest.skip("no fault scenario ran")
     # one table: the scenarios in the order they first ran, each mode under it
     first = {}
@@ -476,3 +582,11 @@ def test_zz_print_table(capsys):
         print("  rows per mode: " + ", ".join(f"{m} {modes[m]}" for m in MODES) +
               "  (on writes: faults on POST Cliente and the mode's order write; resends: "
               "order writes beyond one per order; duplicates: Pedidos and customers)")
+        if CATALOG:
+            print(f"\n  {'catalog fault':38} {'products':>8} {'status':>8} {'pushed':>6} "
+                  f"{'errors':>6} {'requests':>8} {'events':>6}  what happened")
+            for r in CATALOG:
+                print(f"  {r['case']:38} {r['products']:>8} {r['status']:>8} {r['pushed']:>6} "
+                      f"{r['errors']:>6} {r['requests']:>8} {r['events']:>6}  {r['outcome']}")
+            print("  (a store product never got stock the ERP does not have; a failed or held "
+                  "run pushed nothing)")
