@@ -191,7 +191,8 @@ class SimServer:
             # the whole answer, a byte at a time: each read is quick, the answer never ends
             resp = await handler(request)
             record.status = resp.status
-            body = resp.body if isinstance(resp.body, bytes) else b""
+            body = resp.body if isinstance(resp, web.Response) and \
+                isinstance(resp.body, bytes) else b""
             stream = web.StreamResponse(status=resp.status, headers={
                 "Content-Type": resp.headers.get("Content-Type", "application/json"),
                 "Content-Length": str(len(body))})
