@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bridge import __version__
+from bridge import __version__, redact
 from bridge.config import Config, Paths, load_config, resolve_paths
 from bridge.errors import ConfigError
 from bridge.events import setup_logging
@@ -231,6 +231,7 @@ async def cmd_sync(config: Config, paths: Paths, what: str, full: bool,
 
 
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+    from bridge.diagnostics import clean
     from bridge.engine import status_snapshot
     from bridge.state import State
 
@@ -245,6 +246,9 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
         finally:
             state.close()
         snap["state_file"] = str(paths.db_file)
+    # a state file written by an older Bridge may hold a token a server echoed
+    SecretStore().register_all()
+    snap = clean(snap)
     if args.json:
         print(json.dumps(snap, indent=2, default=str))
         return EXIT_OK
@@ -292,7 +296,8 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
         nonlocal ok
         ok = ok and good is not False
         label = "WARN" if good is None else "OK  " if good else "FAIL"
-        print(f"{label} {name}: {detail}", flush=True)
+        # a server's answer in a check's detail may quote a token
+        print(f"{label} {name}: {redact.redact(detail)}", flush=True)
 
     show("config", True, str(config.path))
     for side, cfg in (("store", config.store), ("erp", config.erp)):

@@ -41,6 +41,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from bridge import redact
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -234,6 +235,7 @@ class DragonfishClient(HttpSide):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         token = secrets if isinstance(secrets, str) else secrets["erp.token"]
+        redact.register(token)  # it goes in every request and in the Autenticar body
         headers = {
             "idCliente": config.cliente,
             "Authorization": token,
