@@ -54,7 +54,7 @@ from bridge.errors import (
     TransientError,
 )
 from bridge.fiscal import Document, TaxCondition
-from bridge.http import HttpSide, RetryPolicy, decode_json, looks_html, make_client
+from bridge.http import HttpSide, RetryPolicy, decode_json, looks_html, make_client, tls_verify
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -249,7 +249,7 @@ class DragonfishClient(HttpSide):
             or make_client(
                 config.endpoint,
                 timeout_s=config.timeout_s,
-                verify=config.verify_tls,
+                verify=tls_verify(config),
                 headers=headers,
                 max_connections=config.concurrency + 2,
             ),

@@ -12,7 +12,7 @@ import msgspec
 from bridge import redact
 from bridge.config import StoreConfig
 from bridge.errors import AuthError, BridgeError, DataError, ProtocolError
-from bridge.http import HttpSide, RetryPolicy, make_client
+from bridge.http import HttpSide, RetryPolicy, make_client, tls_verify
 from bridge.model import Address, Buyer, Check, OrderItem, PushResult, StockPrice, StoreOrder
 from connectors.store import paths
 
@@ -134,7 +134,7 @@ class StoreClient(HttpSide):
         redact.register(token)
         super().__init__(
             client or make_client(config.url, timeout_s=config.timeout_s,
-                                  verify=config.verify_tls,
+                                  verify=tls_verify(config),
                                   headers={"Authorization": f"Bearer {token}",
                                            "Accept": "application/json"}),
             policy)
