@@ -397,3 +397,56 @@ def test_sync_warns_when_certificates_are_not_verified(tmp_path: Path, sims) -> 
            "false)" in run.stderr
     assert "ERP are NOT verified" not in run.stderr
     assert len(run.stdout.strip().splitlines()) == 1  # stdout stays the one summary line
+
+
+# -- the settings dialog ---------------------------------------------------------------------------
+pytest.importorskip("PySide6")
+
+from tests.test_ui import qloop, run, ui_profile  # noqa: E402  (fixtures and helpers)
+
+__all__ = ["qloop", "ui_profile"]  # fixtures used by name
+
+
+def test_settings_edit_the_certificate_fields_and_get_the_fingerprint(qtbot, qloop,
+                                                                      ui_profile,
+                                                                      certs: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    from ui.i18n import set_language
+    from ui.settings import SettingsDialog
+
+    paths, secrets = ui_profile
+    set_language("en")
+    cert = self_signed(certs)
+
+    async def body() -> None:
+        async with LoopbackHttps(cert) as server:
+            dialog = SettingsDialog(paths, secrets, load_config(paths.config_file))
+            qtbot.addWidget(dialog)
+            save = dialog.buttons.button(dialog.buttons.StandardButton.Save)
+            # a mistyped fingerprint is named in the dialog, and nothing is saved
+            dialog.store_tls.pin.setText("ab" * 20)
+            qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+            assert dialog.problem.text() == (
+                "Certificate fingerprint (SHA-256) (Store): is a SHA-1 fingerprint (40 "
+                "digits): use the SHA-256 one (64 digits)")
+            # the ERP here is plain http: no certificate to get
+            assert await dialog.erp_tls.fetch() is None
+            assert "is not an https:// address" in dialog.erp_tls.result.text()
+            # "Get fingerprint" on the store's https server fills in what it presents
+            dialog.store_url.setText(server.url)
+            assert await dialog.store_tls.fetch() == cert.fingerprint
+            assert dialog.store_tls.pin.text() == cert.fingerprint
+            assert "Check the fingerprint" in dialog.store_tls.result.text()
+            # ... and "Test connection" uses it: the self-signed server is accepted
+            checks = await dialog.test_store()
+            assert [c.ok for c in checks] == [True, True], checks
+            qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+            saved = load_config(paths.config_file)
+            assert saved.store.pin_sha256 == cert.fingerprint and saved.store.ca_file == ""
+            # shown again when the dialog opens
+            again = SettingsDialog(paths, secrets, saved)
+            qtbot.addWidget(again)
+            assert again.store_tls.pin.text() == cert.fingerprint
+
+    run(qloop, body())
