@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bridge import __version__
+from bridge import __version__, redact
 from bridge.config import Config, Paths, load_config, resolve_paths
 from bridge.errors import ConfigError
 from bridge.events import setup_logging
@@ -220,6 +220,10 @@ async def cmd_sync(config: Config, paths: Paths, what: str, full: bool,
         except ConfigError as exc:
             print(f"Configuration error: {exc.message}", file=sys.stderr)
             return EXIT_CONFIG
+        for side, text in tls_warnings(config):
+            # stderr: stdout is the one summary line
+            print(f"Warning: {text}", file=sys.stderr, flush=True)
+            engine.events.warning("engine", "tls_unverified", text, side=side)
         if sku:
             if what != "catalog":
                 print("--sku goes with `bridge sync catalog`", file=sys.stderr)
@@ -238,6 +242,7 @@ async def cmd_sync(config: Config, paths: Paths, what: str, full: bool,
 
 
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
+    from bridge.diagnostics import clean
     from bridge.engine import status_snapshot
     from bridge.state import State
 
@@ -252,6 +257,9 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
         finally:
             state.close()
         snap["state_file"] = str(paths.db_file)
+    # a state file written by an older Bridge may hold a token a server echoed
+    SecretStore().register_all()
+    snap = clean(snap)
     if args.json:
         print(json.dumps(snap, indent=2, default=str))
         return EXIT_OK
@@ -288,6 +296,8 @@ def format_status(snap: dict[str, Any]) -> str:
 
 
 async def cmd_doctor(config: Config, paths: Paths) -> int:
+    import httpx
+
     from bridge.engine import required_secrets
     from bridge.registry import make_erp, make_store
 
@@ -299,7 +309,8 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
         nonlocal ok
         ok = ok and good is not False
         label = "WARN" if good is None else "OK  " if good else "FAIL"
-        print(f"{label} {name}: {detail}", flush=True)
+        # a server's answer in a check's detail may quote a token
+        print(f"{label} {name}: {redact.redact(detail)}", flush=True)
 
     show("config", True, str(config.path))
     for side, cfg in (("store", config.store), ("erp", config.erp)):
@@ -324,12 +335,87 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
     erp = make_erp(config.erp, {n: secrets.get(n) or "" for n in
                                 erp_secrets(config.erp)})
     try:
+        for side, connector, cfg in (("store", store, config.store), ("erp", erp, config.erp)):
+            client = getattr(connector, "client", None)
+            if isinstance(client, httpx.AsyncClient):  # a side reached over HTTP
+                for name, good, detail in await tls_report(side, str(client.base_url), cfg):
+                    show(name, good, detail)
         for check in [*await store.checks(), *await erp.checks()]:
             show(check.name, check.ok, check.detail)
     finally:
         await store.aclose()
         await erp.aclose()
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def tls_warnings(config: Config) -> list[tuple[str, str]]:
+    """(side, warning) for each side whose certificates are not verified."""
+    return [(side, f"TLS certificates of the {label} are NOT verified ({side}.verify_tls = "
+                   "false): acceptable only for a server on your own network with a "
+                   "self-signed certificate; better, pin it (pin_sha256)")
+            for side, label, cfg in (("store", "store", config.store),
+                                     ("erp", "ERP", config.erp)) if not cfg.verify_tls]
+
+
+EXPIRY_WARN_DAYS = 30
+
+
+async def tls_report(side: str, url: str, cfg: Any) -> list[tuple[str, bool | None, str]]:
+    """Doctor lines (name, good, detail) on how `side`'s certificate is checked, and for a
+    pinned or private-CA endpoint, the certificate the server presents now (fingerprint,
+    expiry). An endpoint whose checks are off was warned about already."""
+    from urllib.parse import urlsplit
+
+    from bridge.errors import BridgeError
+    from bridge.http import fetch_certificate, tls_mode
+
+    name = f"{side} TLS"
+    mode = tls_mode(cfg)
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        local = parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if mode in ("pinned", "private CA"):
+            setting = "pin_sha256" if mode == "pinned" else "ca_file"
+            return [(name, False, f"{side}.{setting} is set, but {url} is not https://: "
+                                  "nothing is encrypted or checked")]
+        if local:
+            return [(name, True, f"none: {url} is on this computer")]
+        return [(name, None, f"none: {url} is not https://, the token and the data travel "
+                             "unencrypted")]
+    if mode == "not verified":
+        return []
+    if mode == "verified":
+        return [(name, True, "verified against the public certificate authorities")]
+    how = (f"pinned (SHA-256 {cfg.pin_sha256})" if mode == "pinned"
+           else f"private CA ({cfg.ca_file})")
+    if mode == "pinned" and cfg.ca_file:
+        how += f" and private CA ({cfg.ca_file})"
+    try:
+        cert = await fetch_certificate(url, ca_file=cfg.ca_file,
+                                       timeout_s=min(10.0, cfg.timeout_s))
+    except BridgeError as exc:
+        return [(name, False, f"{how}: {exc.message}")]
+    lines: list[tuple[str, bool | None, str]] = []
+    if mode == "pinned" and cert.fingerprint != cfg.pin_sha256:
+        lines.append((name, False, f"{how}, but the server presents a certificate whose "
+                                   f"SHA-256 is {cert.fingerprint}: Bridge sends it nothing "
+                                   "(if it was renewed, update pin_sha256)"))
+    else:
+        lines.append((name, True, f"{how}; the server's certificate SHA-256 "
+                                  f"{cert.fingerprint}"))
+    if cert.expires is None:
+        lines.append((f"{side} certificate", None, "its expiry date could not be read"))
+    else:
+        days = (cert.expires - time.time()) / 86400
+        when = time.strftime("%Y-%m-%d", time.gmtime(cert.expires))
+        if days < 0:
+            lines.append((f"{side} certificate", False, f"expired on {when}"))
+        elif days < EXPIRY_WARN_DAYS:
+            lines.append((f"{side} certificate", None, f"expires on {when} (in {days:.0f} "
+                                                       "days)"))
+        else:
+            lines.append((f"{side} certificate", True, f"expires on {when}"))
+    return lines
 
 
 def cmd_diagnostics(args: argparse.Namespace, paths: Paths) -> int:

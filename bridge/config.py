@@ -17,12 +17,13 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
 import tomli_w
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -55,15 +56,80 @@ def check_url(value: str, *, trailing_slash: bool = True) -> str:
     return value
 
 
+_PIN_LABEL = re.compile(r"(?i)^\s*sha-?256(?:\s+fingerprint)?\s*[=:]\s*")
+PIN_FORMAT = ("must be the certificate's SHA-256 fingerprint: 64 hexadecimal digits (0-9, "
+              "A-F), with or without ':'")
+PIN_SHA1 = "is a SHA-1 fingerprint (40 digits): use the SHA-256 one (64 digits)"
+CA_NOT_ABSOLUTE = "must be the full path of the CA's PEM file"
+CA_MISSING = "no such file"
+CA_NOT_PEM = "not a PEM certificate file (no '-----BEGIN CERTIFICATE-----')"
+TLS_CONFLICT = ("verify_tls = false turns certificate checks off, and ca_file and pin_sha256 "
+                "are certificate checks: remove verify_tls = false")
+
+
+def normalize_pin(value: str) -> str:
+    """A SHA-256 certificate fingerprint in any usual notation (hex with or without ':',
+    spaces or '-', any case, an optional 'SHA256 Fingerprint=' label) in the form
+    `bridge.http.fingerprint` gives: upper-case hex pairs joined by ':'. ValueError naming
+    what is wrong."""
+    text = _PIN_LABEL.sub("", value.strip())
+    digits = re.sub(r"[\s:-]", "", text)
+    if not re.fullmatch(r"[0-9A-Fa-f]{64}", digits):
+        sha1 = re.fullmatch(r"[0-9A-Fa-f]{40}", digits)
+        raise ValueError(PIN_SHA1 if sha1 else PIN_FORMAT)
+    return ":".join(digits[i:i + 2] for i in range(0, 64, 2)).upper()
+
+
+def check_pin(value: str) -> str:
+    """`pin_sha256`: empty, or a SHA-256 certificate fingerprint (normalized)."""
+    return normalize_pin(value) if value.strip() else ""
+
+
+def check_ca_file(value: str) -> str:
+    """`ca_file`: empty, or the absolute path of a readable PEM file with a certificate."""
+    value = value.strip()
+    if not value:
+        return ""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"{CA_NOT_ABSOLUTE}: {value}")
+    if not path.is_file():
+        raise ValueError(f"{CA_MISSING}: {path}")
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise ValueError(f"cannot be read: {exc}") from None
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError(f"{CA_NOT_PEM}: {path}")
+    return str(path)
+
+
+# a private CA to trust instead of the public ones; the pinned certificate's fingerprint
+CaFile = Annotated[str, AfterValidator(check_ca_file)]
+PinSha256 = Annotated[str, AfterValidator(check_pin)]
+
+
+def check_tls(section: StoreConfig | ErpConfigBase) -> None:
+    if not section.verify_tls and (section.ca_file or section.pin_sha256):
+        raise ValueError(TLS_CONFLICT)
+
+
 class StoreConfig(Section):
     url: str = Field(description="Base URL of the store API, e.g. https://tienda.example/")
     timeout_s: float = Field(30.0, gt=0, le=600)
     verify_tls: bool = True
+    ca_file: CaFile = ""
+    pin_sha256: PinSha256 = ""
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
         return check_url(v if v.endswith("/") else v + "/")
+
+    @model_validator(mode="after")
+    def _tls(self) -> StoreConfig:
+        check_tls(self)
+        return self
 
 
 class SyncConfig(Section):
@@ -107,6 +173,13 @@ class ErpConfigBase(Section):
     kind: str
     timeout_s: float = Field(30.0, gt=0, le=600)
     verify_tls: bool = True
+    ca_file: CaFile = ""
+    pin_sha256: PinSha256 = ""
+
+    @model_validator(mode="after")
+    def _tls(self) -> ErpConfigBase:
+        check_tls(self)
+        return self
 
 
 class AlertsConfig(Section):

@@ -191,9 +191,7 @@ def write_zip(paths: Paths, out: Path, config: Config | None = None, *,
     """Write the diagnostics zip to `out` (a folder: a dated name in it). Returns its path."""
     secrets = secrets or SecretStore()
     # every secret Bridge can see is registered with the redactor before anything is read
-    for name in KNOWN_SECRETS:
-        with contextlib.suppress(Exception):
-            secrets.get(name)
+    secrets.register_all()
     out = Path(out)
     if out.is_dir():
         out = out / default_name()

@@ -15,12 +15,17 @@ Retry rules (issue #2):
 from __future__ import annotations
 
 import asyncio
+import calendar
+import contextlib
+import hashlib
 import json
 import re
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -32,6 +37,7 @@ from tenacity import (
 )
 
 from bridge import __version__
+from bridge.config import ErpConfigBase, StoreConfig, normalize_pin
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -67,24 +73,254 @@ class RetryPolicy:
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-def make_client(base_url: str, *, timeout_s: float, verify: bool,
+# -- TLS (issue #11) --------------------------------------------------------------------------
+# Per endpoint (the store, the ERP): `verify_tls` (the public CAs; false: nothing checked),
+# `ca_file` (trust only this private CA's PEM, instead of the public ones) and `pin_sha256`
+# (the SHA-256 fingerprint of the server's own certificate: with it, that certificate is the
+# trust anchor, so a self-signed one is accepted; with a ca_file too, both must hold).
+#
+# A pin is checked inside the TLS handshake, before httpx writes a byte of the request (and
+# so before any token leaves): the SSLContext makes its connections with SSLObject/SSLSocket
+# subclasses (the documented `SSLContext.sslobject_class` / `sslsocket_class` hooks) whose
+# do_handshake() compares the peer's certificate with the pin. httpx 0.28 has no public hook
+# for it (no network backend parameter on its transports). What this relies on: httpcore
+# (through anyio) makes its TLS connections with the context's wrap_bio() and calls
+# do_handshake() before it writes (any TLS over memory buffers must), and httpx/httpcore keep
+# the exception chain when they wrap the handshake's error (`_Transport` finds the pin error
+# in it). tests/test_tls.py (a wrong pin: ConfigError, and no byte of the request reached the
+# server) fails loudly if either changes.
+
+
+class CertificatePinError(ssl.SSLCertVerificationError):
+    """The server's certificate is not the pinned one (raised inside the handshake)."""
+
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(f"certificate SHA-256 fingerprint {got} does not match the pinned "
+                         f"{expected}")
+        self.expected = expected
+        self.got = got
+
+
+def fingerprint(der: bytes) -> str:
+    """The SHA-256 fingerprint of a DER certificate, as browsers and `openssl x509
+    -fingerprint -sha256` show it: upper-case hex pairs joined by ':' (the form
+    `normalize_pin` gives a pin)."""
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+
+def _check_pin(context: ssl.SSLContext, der: bytes | None) -> None:
+    expected = context.pin if isinstance(context, PinnedContext) else ""
+    got = fingerprint(der) if der else "(no certificate)"
+    if got != expected:
+        raise CertificatePinError(expected, got)
+
+
+class _PinnedSSLObject(ssl.SSLObject):
+    """TLS over memory buffers (asyncio, anyio: what httpx uses)."""
+
+    def do_handshake(self) -> None:
+        super().do_handshake()  # raises SSLWantReadError until the handshake is complete
+        _check_pin(self.context, self.getpeercert(binary_form=True))
+
+
+class _PinnedSSLSocket(ssl.SSLSocket):
+    """TLS over a blocking socket (a synchronous client)."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        super().do_handshake(block)
+        _check_pin(self.context, self.getpeercert(binary_form=True))
+
+
+class PinnedContext(ssl.SSLContext):
+    """An SSLContext whose connections fail their handshake unless the server's certificate
+    has the SHA-256 fingerprint `pin` (canonical form)."""
+
+    pin: str = ""
+    sslobject_class = _PinnedSSLObject
+    sslsocket_class = _PinnedSSLSocket
+
+
+def _read_ca_file(context: ssl.SSLContext, ca_file: str) -> None:
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except FileNotFoundError:
+        raise ConfigError(f"ca_file: no such file: {ca_file}", code="tls_ca_file") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"ca_file: {ca_file} is not a PEM file of CA certificates ({exc})",
+                          code="tls_ca_file") from None
+
+
+def tls_context(*, ca_file: str = "", pin: str = "") -> ssl.SSLContext:
+    """A client context: chain and host name checked against `ca_file` when one is given
+    (else nothing is, unless a pin is given: then the pin is the check)."""
+    context: ssl.SSLContext
+    if pin:
+        context = pinned = PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
+        pinned.pin = normalize_pin(pin)
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file:
+        _read_ca_file(context, ca_file)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def tls_verify(config: StoreConfig | ErpConfigBase) -> bool | ssl.SSLContext:
+    """What httpx's `verify` gets for an endpoint's config (`verify_tls`, `ca_file`,
+    `pin_sha256`): True (httpx's default: the public CAs), False, or a context."""
+    if not config.ca_file and not config.pin_sha256:
+        return config.verify_tls
+    return tls_context(ca_file=config.ca_file, pin=config.pin_sha256)
+
+
+def tls_mode(config: StoreConfig | ErpConfigBase) -> str:
+    """How an endpoint's certificate is checked: 'pinned', 'private CA', 'verified' or
+    'not verified'."""
+    if config.pin_sha256:
+        return "pinned"
+    if config.ca_file:
+        return "private CA"
+    return "verified" if config.verify_tls else "not verified"
+
+
+def _pin_error(exc: BaseException) -> CertificatePinError | None:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, CertificatePinError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+class _Transport(httpx.AsyncHTTPTransport):
+    """httpx's transport, with a pin mismatch told as the settings problem it is (it comes
+    out of httpx as a ConnectError, which would be retried as "unreachable")."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.ConnectError as exc:
+            pin = _pin_error(exc)
+            if pin is None:
+                raise
+            where = f"{request.url.host}:{request.url.port or 443}"
+            raise ConfigError(
+                f"the server at {where} presented a certificate whose SHA-256 fingerprint is "
+                f"{pin.got}, not the pinned {pin.expected} (pin_sha256); nothing was sent. If "
+                "the server's certificate was renewed, confirm the new fingerprint with its "
+                "administrator and update pin_sha256", code="tls_pin_mismatch") from None
+
+
+def make_client(base_url: str, *, timeout_s: float, verify: bool | ssl.SSLContext,
                 headers: dict[str, str] | None = None, max_connections: int = 8) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=max_connections,
+                          max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
         verify=verify,
         headers={"User-Agent": USER_AGENT, **(headers or {})},
-        limits=httpx.Limits(max_connections=max_connections,
-                            max_keepalive_connections=max_connections),
+        limits=limits,
         follow_redirects=False,
+        transport=_Transport(verify=verify, limits=limits),
     )
 
 
 def json_client(base_url: str, config: Any, *, max_connections: int = 8) -> httpx.AsyncClient:
     """The usual client of a JSON API connector: timeout and TLS checking from its config
-    (`timeout_s`, `verify_tls`)."""
-    return make_client(base_url, timeout_s=config.timeout_s, verify=config.verify_tls,
+    (`timeout_s`, `verify_tls`, `ca_file`, `pin_sha256`)."""
+    return make_client(base_url, timeout_s=config.timeout_s, verify=tls_verify(config),
                        headers={"Accept": "application/json"}, max_connections=max_connections)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """What a server presented: its SHA-256 fingerprint and when it expires (POSIX time;
+    None when the certificate could not be read that far)."""
+
+    fingerprint: str
+    expires: float | None
+
+
+def _der_item(der: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start, end) of the value of the DER item at `pos`."""
+    tag, length = der[pos], der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        size = length & 0x7F
+        length = int.from_bytes(der[pos:pos + size], "big")
+        pos += size
+    if pos + length > len(der):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
+
+
+def certificate_expiry(der: bytes) -> float:
+    """The notAfter of a DER X.509 certificate, as a POSIX time. The standard library reads
+    it only from a certificate it verified; a pinned one is not, so it is read here (RFC
+    5280 4.1: Certificate > TBSCertificate > [version], serial, signature, issuer, validity
+    > notBefore, notAfter as UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ).
+    ValueError on anything else."""
+    try:
+        _tag, pos, _end = _der_item(der, 0)  # Certificate
+        _tag, pos, _end = _der_item(der, pos)  # TBSCertificate
+        tag, _start, end = _der_item(der, pos)
+        if tag == 0xA0:  # explicit version
+            pos = end
+        for _field in ("serial", "signature", "issuer"):
+            pos = _der_item(der, pos)[2]
+        _tag, pos, _end = _der_item(der, pos)  # Validity
+        pos = _der_item(der, pos)[2]  # notBefore
+        tag, start, end = _der_item(der, pos)
+        text = der[start:end].decode("ascii")
+    except (IndexError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a DER certificate ({exc})") from None
+    if tag == 0x17 and re.fullmatch(r"\d{12}Z", text):
+        year = int(text[:2])
+        text = str(year + (1900 if year >= 50 else 2000)) + text[2:]
+    elif not (tag == 0x18 and re.fullmatch(r"\d{14}Z", text)):
+        raise ValueError(f"unexpected notAfter {text!r}")
+    n = [int(text[i:j]) for i, j in ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))]
+    return float(calendar.timegm((n[0], n[1], n[2], n[3], n[4], n[5], 0, 0, 0)))
+
+
+async def fetch_certificate(url: str, *, ca_file: str = "",
+                            timeout_s: float = 10.0) -> Certificate:
+    """Connect to `url`'s host and port, complete a TLS handshake (checked against
+    `ca_file` when one is given, else not checked at all), and return the certificate the
+    server presented. Nothing is sent over the connection. ConfigError for a URL that is
+    not https, TransientError when the server cannot be reached or the handshake fails."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"{url} is not an https:// URL: there is no certificate to check",
+                          code="tls_not_https")
+    host, port = parts.hostname, parts.port or 443
+    context = tls_context(ca_file=ca_file)
+    try:
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context, server_hostname=host),
+            timeout_s)
+    except (OSError, TimeoutError) as exc:
+        raise TransientError(f"{host}:{port}: no TLS connection ({type(exc).__name__}: "
+                             f"{exc})", code="tls_unreachable") from None
+    try:
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), 2)
+    if not der:
+        raise ProtocolError(f"{host}:{port} presented no certificate", code="tls_no_cert")
+    try:
+        expires: float | None = certificate_expiry(der)
+    except ValueError:
+        expires = None
+    return Certificate(fingerprint(der), expires)
 
 
 def html_title(text: str) -> str:

@@ -99,6 +99,14 @@ class SecretStore:
             redact.register(value)
         return value or None
 
+    def register_all(self) -> None:
+        """Register every secret this store can see with the redactor (before text that may
+        hold one is shown or written: an older state file, a log). A keyring that fails is
+        skipped: what it holds cannot be read by anyone else either."""
+        for name in KNOWN_SECRETS:
+            with contextlib.suppress(Exception):
+                self.get(name)
+
     def source(self, name: str) -> str | None:
         if os.environ.get(env_name(name)):
             return "environment"

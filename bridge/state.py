@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from bridge.files import private_dir, private_file
+<<<<<<< HEAD
 from bridge.numbers import NumberError, quantity
+=======
+from bridge.redact import redact, redact_optional
+>>>>>>> wt-tls
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -487,6 +491,8 @@ class State:
                     keep_state: bool = False) -> None:
         """Record a failure. With keep_state (a sent_to_erp order whose report to the store
         failed), the state stays and only the error and the next attempt are recorded."""
+        # servers' texts may quote a token: masked before they are kept
+        message, server_message = redact(message), redact_optional(server_message)
         with self._tx() as db:
             state_sql = "" if keep_state else "state='failed', "
             db.execute(f"UPDATE outbox SET {state_sql}failure_kind=?, error_code=?, last_error=?, "
@@ -691,6 +697,7 @@ class State:
 
     def finish_run(self, run_id: int, *, status: str, items_ok: int, items_failed: int,
                    items_seen: int, requests: int, message: str) -> None:
+        message = redact(message)
         with self._tx() as db:
             db.execute("UPDATE runs SET finished_at=?, status=?, items_ok=?, items_failed=?, "
                        "items_seen=?, requests=?, message=? WHERE id=?",
@@ -735,6 +742,8 @@ class State:
     # -- errors ------------------------------------------------------------------------------
     def open_error(self, pipeline: str, subject: str, *, kind: str, code: str, message: str,
                    server_message: str | None = None) -> int:
+        # servers' texts may quote a token: masked before they are kept
+        message, server_message = redact(message), redact_optional(server_message)
         now = time.time()
         with self._tx() as db:
             row = db.execute("SELECT id FROM errors WHERE pipeline=? AND subject=? AND "

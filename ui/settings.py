@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -28,7 +31,18 @@ from PySide6.QtWidgets import (
 )
 
 from bridge import autostart
-from bridge.config import Config, Paths, parse_config, save_config
+from bridge.config import (
+    CA_MISSING,
+    CA_NOT_ABSOLUTE,
+    CA_NOT_PEM,
+    PIN_FORMAT,
+    PIN_SHA1,
+    TLS_CONFLICT,
+    Config,
+    Paths,
+    parse_config,
+    save_config,
+)
 from bridge.errors import BridgeError, ConfigError
 from bridge.fields import FieldSpec
 from bridge.model import Check
@@ -43,7 +57,17 @@ MASK_HINT = "••••••••"
 KNOWN_MESSAGES = (
     "must end with '/'", "must be a URL starting with http:// or https://", "Field required",
     "String should have at least 1 character", "unknown setting", "section missing",
+    PIN_FORMAT, PIN_SHA1, CA_NOT_ABSOLUTE, CA_MISSING, CA_NOT_PEM, TLS_CONFLICT,
 )
+
+
+def tls_label(name: str) -> str | None:
+    """The label of a certificate setting of either side (`ca_file`, `pin_sha256`)."""
+    if name == "ca_file":
+        return _("Private CA (PEM file)")
+    if name == "pin_sha256":
+        return _("Certificate fingerprint (SHA-256)")
+    return None
 
 
 def translate_problem(message: str) -> str:
@@ -63,6 +87,97 @@ class SecretField(QLineEdit):
         self.setEchoMode(QLineEdit.EchoMode.Password)
         self.setPlaceholderText(_("{mask} (saved; type to replace)", mask=MASK_HINT) if stored
                                 else _("not set"))
+
+
+class TlsFields(QWidget):
+    """One side's certificate settings: a private CA file and a pinned fingerprint, with
+    "Get fingerprint", which connects to the side's server and fills in the SHA-256 of the
+    certificate it presents for the merchant to confirm."""
+
+    def __init__(self, side: str, values: dict[str, Any],
+                 url: Callable[[], Awaitable[str]]) -> None:
+        super().__init__()
+        self.url = url
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.ca_file = QLineEdit(str(values.get("ca_file", "") or ""))
+        self.ca_file.setObjectName(f"{side}CaFile")
+        self.ca_file.setPlaceholderText(_("(public certificate authorities)"))
+        self.ca_file.setToolTip(_("Only for a server whose certificate comes from your "
+                                  "company's own certificate authority: that authority's "
+                                  "certificate (PEM). Bridge then trusts only it for this "
+                                  "server."))
+        browse = QPushButton(_("Choose…"))
+        browse.setObjectName(f"{side}CaBrowse")
+        browse.clicked.connect(self._browse)
+        ca_row = QHBoxLayout()
+        ca_row.addWidget(self.ca_file, 1)
+        ca_row.addWidget(browse)
+        self.pin = QLineEdit(str(values.get("pin_sha256", "") or ""))
+        self.pin.setObjectName(f"{side}Pin")
+        self.pin.setPlaceholderText("AB:CD:…")
+        self.pin.setToolTip(_("The SHA-256 fingerprint of the server's certificate. With it, "
+                              "Bridge talks only to the server that presents that exact "
+                              "certificate (a self-signed one too), and refuses any other "
+                              "before sending anything."))
+        self.fetch_btn = QPushButton(_("Get fingerprint"))
+        self.fetch_btn.setObjectName(f"{side}FetchPin")
+        self.fetch_btn.clicked.connect(lambda: self._spawn(self.fetch()))
+        pin_row = QHBoxLayout()
+        pin_row.addWidget(self.pin, 1)
+        pin_row.addWidget(self.fetch_btn)
+        self.result = QLabel()
+        self.result.setObjectName(f"{side}PinResult")
+        self.result.setWordWrap(True)
+        self.result.hide()
+        form.addRow(_("Private CA (PEM file)"), ca_row)
+        form.addRow(_("Certificate fingerprint (SHA-256)"), pin_row)
+        form.addRow(self.result)
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def values(self) -> dict[str, str]:
+        return {"ca_file": self.ca_file.text().strip(), "pin_sha256": self.pin.text().strip()}
+
+    def _browse(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self, _("Certificate of the private CA"), self.ca_file.text(),
+            _("Certificates (*.pem *.crt *.cer);;All files (*)"))
+        if path:
+            self.ca_file.setText(path)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def fetch(self) -> str | None:
+        """Connect, put the fingerprint of the server's certificate in the field, and say
+        so. Returns the fingerprint (None when there is none to get)."""
+        from bridge.http import fetch_certificate
+
+        self.result.show()
+        self.result.setText(_("Connecting…"))
+        try:
+            url = await self.url()
+        except ConfigError as exc:
+            self.result.setText(translate_problem(exc.message))
+            return None
+        if not url.startswith("https://"):
+            self.result.setText(_("{url} is not an https:// address: there is no certificate "
+                                  "to check.", url=url or "?"))
+            return None
+        try:
+            cert = await fetch_certificate(url, ca_file=self.ca_file.text().strip())
+        except BridgeError as exc:
+            self.result.setText(_("Could not get the certificate: {error}", error=exc.message))
+            return None
+        self.pin.setText(cert.fingerprint)
+        expires = time.strftime("%d/%m/%Y", time.gmtime(cert.expires)) if cert.expires \
+            else "?"
+        self.result.setText(_("The server presents this certificate (valid until "
+                              "{expires}). Check the fingerprint with whoever manages the "
+                              "server before saving.", expires=expires))
+        return cert.fingerprint
 
 
 class ErpPage(QWidget):
@@ -163,8 +278,10 @@ class SettingsDialog(QDialog):
         self.tls_warning.setWordWrap(True)
         self.tls_warning.setStyleSheet("color: #B26A00")
         self.tls_warning.setVisible(self.erp_insecure.isChecked())
+        self.erp_tls = TlsFields("erp", self.base.get("erp", {}), self._erp_url)
         erp_layout.addWidget(self.erp_insecure)
         erp_layout.addWidget(self.tls_warning)
+        erp_layout.addWidget(self.erp_tls)
         erp_layout.addWidget(self.test_erp_btn, 0, Qt.AlignmentFlag.AlignLeft)
         erp_layout.addWidget(self.erp_result)
 
@@ -182,8 +299,10 @@ class SettingsDialog(QDialog):
         self.store_result.setObjectName("storeResult")
         self.store_result.setWordWrap(True)
         self.store_result.setTextFormat(Qt.TextFormat.RichText)
+        self.store_tls = TlsFields("store", self.base.get("store", {}), self._store_url)
         store_form.addRow(_("Store URL *"), self.store_url)
         store_form.addRow(_("API token *"), self.store_token)
+        store_form.addRow(self.store_tls)
         store_form.addRow(self.test_store_btn, self.store_result)
 
         # sync
@@ -319,8 +438,11 @@ class SettingsDialog(QDialog):
         erp.update({k: v for k, v in page.values().items()})
         erp["kind"] = page.kind
         erp["verify_tls"] = not self.erp_insecure.isChecked()
+        erp.update(self.erp_tls.values())
         data["erp"] = erp
-        data.setdefault("store", {})["url"] = self.store_url.text().strip()
+        store = data.setdefault("store", {})
+        store["url"] = self.store_url.text().strip()
+        store.update(self.store_tls.values())
         sync = data.setdefault("sync", {})
         sync["orders_interval_s"] = float(self.orders_every.value())
         sync["catalog_interval_s"] = float(self.catalog_every.value())
@@ -362,7 +484,10 @@ class SettingsDialog(QDialog):
     def show_problem(self, message: str) -> None:
         field, _sep, rest = message.partition(": ")
         label = field
-        if field.startswith("erp."):
+        section, _dot, name = field.partition(".")
+        if section in ("store", "erp") and tls_label(name):
+            label = f"{tls_label(name)} ({_('Store') if section == 'store' else _('ERP')})"
+        elif field.startswith("erp."):
             spec = self.erp_page().spec(field.removeprefix("erp."))
             label = _(spec.label) if spec else field
         elif field == "store.url":
@@ -418,6 +543,26 @@ class SettingsDialog(QDialog):
         data = self.form_data()
         return parse_config(data)
 
+    async def _store_url(self) -> str:
+        return self.store_url.text().strip()
+
+    async def _erp_url(self) -> str:
+        """Where the ERP connector of the form's settings connects (its client's base URL;
+        "" for an ERP not reached over the network)."""
+        import httpx
+
+        data = self.form_data()
+        data["store"] = {"url": "http://store.invalid/"}  # the ERP alone
+        # the certificate settings being filled in are not needed to know where it is
+        data["erp"].update(verify_tls=True, ca_file="", pin_sha256="")
+        config = parse_config(data)
+        erp = make_erp(config.erp, dict.fromkeys(erp_secrets(config.erp), ""))
+        try:
+            client = getattr(erp, "client", None)
+            return str(client.base_url) if isinstance(client, httpx.AsyncClient) else ""
+        finally:
+            await erp.aclose()
+
     async def test_erp(self) -> list[Check]:
         self.erp_result.setText(_("Testing…"))
         try:
@@ -451,14 +596,21 @@ class SettingsDialog(QDialog):
 
     async def test_store(self) -> list[Check]:
         self.store_result.setText(_("Testing…"))
+        from pydantic import ValidationError
+
         from bridge.config import StoreConfig
 
+        values = {**self.base.get("store", {}), "url": self.store_url.text().strip(),
+                  **self.store_tls.values()}
         try:
-            store_cfg = StoreConfig.model_validate({"url": self.store_url.text().strip()})
-        except Exception:
-            self.store_result.setText(_show_checks([Check(_("Store URL"), False,
-                                                          _("must be a URL starting with http:// "
-                                                            "or https://"))]))
+            store_cfg = StoreConfig.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else ""
+            label = tls_label(field) or _("Store URL")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            self.store_result.setText(_show_checks([Check(label, False,
+                                                          translate_problem(message))]))
             return []
         token = self._secret("store.token")
         if not token:

@@ -26,7 +26,11 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
+<<<<<<< HEAD
 from bridge import numbers
+=======
+from bridge import redact
+>>>>>>> wt-tls
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -109,6 +113,7 @@ class AcquaClient(HttpSide):
         )
         self.config = config
         self._password = secrets["erp.password"]
+        redact.register(self._password)
         self._tokens: dict[Level, _Token | None] = {"read": None, "write": None}
         self._token_locks: dict[Level, asyncio.Lock] = {
             "read": asyncio.Lock(),
@@ -213,6 +218,8 @@ class AcquaClient(HttpSide):
         if isinstance(data, dict):
             value = data.get("token") or data.get("access_token")
             if isinstance(value, str) and value.strip():
+                # masked from here on, whatever echoes it (an error text, a log line)
+                redact.register(value.strip(), slot=f"acqua.{level}")
                 return _Token(value.strip(), time.monotonic() + self._lifetime(data))
         what = "public read token" if level == "read" else "write token"
         raise ProtocolError(

@@ -40,6 +40,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from bridge import redact
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -52,7 +53,7 @@ from bridge.errors import (
     TransientError,
 )
 from bridge.fiscal import Document, TaxCondition
-from bridge.http import HttpSide, RetryPolicy, decode_json, looks_html, make_client
+from bridge.http import HttpSide, RetryPolicy, decode_json, looks_html, make_client, tls_verify
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -226,6 +227,7 @@ class DragonfishClient(HttpSide):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         token = secrets if isinstance(secrets, str) else secrets["erp.token"]
+        redact.register(token)  # it goes in every request and in the Autenticar body
         headers = {
             "idCliente": config.cliente,
             "Authorization": token,
@@ -239,7 +241,7 @@ class DragonfishClient(HttpSide):
             or make_client(
                 config.endpoint,
                 timeout_s=config.timeout_s,
-                verify=config.verify_tls,
+                verify=tls_verify(config),
                 headers=headers,
                 max_connections=config.concurrency + 2,
             ),

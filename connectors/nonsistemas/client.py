@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from bridge import redact
 from bridge.errors import (
     AuthError,
     BridgeError,
@@ -154,6 +155,7 @@ class NonSistemasClient(HttpSide):
         )
         self.config = config
         self._password = secrets["erp.password"]
+        redact.register(self._password)
         self._token: str | None = None
         self._expires_at: float | None = None  # monotonic; None: unknown
         self._margin_s = 0.0
@@ -208,6 +210,8 @@ class NonSistemasClient(HttpSide):
                 f"NonSistemas' login answer has no '{cfg.token_key}'", code="bad_response"
             )
         lifetime = parse_number(data.get(cfg.expires_key))
+        # masked from here on, whatever echoes it (an error text, a log line)
+        redact.register(token.strip(), slot="nonsistemas.session")
         self._token = token.strip()
         self._generation += 1
         self.logins += 1

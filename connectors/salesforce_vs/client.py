@@ -215,6 +215,8 @@ class SalesforceVSClient(HttpSide):
         self.client_credentials = cc
         self._password = secrets.get("erp.password", "")
         self._client_secret = secrets.get("erp.client_secret", "")
+        redact.register(self._password)
+        redact.register(self._client_secret)
         self._token: str | None = None
         self.instance_url: str | None = None
         self.logins = 0
@@ -375,6 +377,8 @@ class SalesforceVSClient(HttpSide):
                 "instance_url",
                 code="bad_response",
             )
+        # masked from here on, whatever echoes it (an error text, a log line)
+        redact.register(token, slot="salesforce_vs.session")
         return token, instance.rstrip("/") + "/"
 
     async def _session(self, stale: str | None = None, *, fresh: bool = False) -> tuple[str, str]:

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import msgspec
 
-from bridge import numbers
+from bridge import numbers, redact
 from bridge.config import StoreConfig
 from bridge.errors import AuthError, BridgeError, DataError, ProtocolError
-from bridge.http import HttpSide, RetryPolicy, make_client
+from bridge.http import HttpSide, RetryPolicy, make_client, tls_verify
 from bridge.model import Address, Buyer, Check, OrderItem, PushResult, StockPrice, StoreOrder
 from bridge.paging import PageGuard
 from connectors.store import paths
@@ -142,9 +142,10 @@ class StoreClient(HttpSide):
 
     def __init__(self, config: StoreConfig, token: str, policy: RetryPolicy | None = None,
                  client: httpx.AsyncClient | None = None) -> None:
+        redact.register(token)
         super().__init__(
             client or make_client(config.url, timeout_s=config.timeout_s,
-                                  verify=config.verify_tls,
+                                  verify=tls_verify(config),
                                   headers={"Authorization": f"Bearer {token}",
                                            "Accept": "application/json"}),
             policy)
@@ -201,8 +202,9 @@ class StoreClient(HttpSide):
                            json={"status": "sent", "erp_reference": erp_reference})
 
     async def report_failed(self, order_id: str, message: str) -> None:
+        # the message may quote what the ERP answered, which may quote our ERP token
         await self.request("POST", paths.erp_sync(order_id),
-                           json={"status": "failed", "message": message[:1000]})
+                           json={"status": "failed", "message": redact.redact(message)[:1000]})
 
     async def push_stock_prices(self, items: list[StockPrice]) -> PushResult:
         body = {"items": [{k: v for k, v in (("sku", i.sku), ("stock", i.stock),
