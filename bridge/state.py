@@ -23,11 +23,8 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from bridge.files import private_dir, private_file
-<<<<<<< HEAD
 from bridge.numbers import NumberError, quantity
-=======
 from bridge.redact import redact, redact_optional
->>>>>>> wt-tls
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -26,11 +26,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-<<<<<<< HEAD
-from bridge import numbers
-=======
-from bridge import redact
->>>>>>> wt-tls
+from bridge import numbers, redact
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
