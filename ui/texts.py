@@ -132,6 +132,11 @@ def explain_code(code: str, kind: str) -> str:
         "secret_missing": _("A token or password is missing. Enter it in Settings."),
         "config_field": _("A setting is not valid. Correct it in Settings."),
         "sku_format": _("The product code does not have the ARTICLE!COLOR!SIZE form."),
+        "state_rebuilt": _("Bridge's state file was damaged: it was moved aside (the detail "
+                           "says where) and a new one was started. The orders the store "
+                           "still lists as pending were taken in again, and each is looked "
+                           "up in the ERP before it is sent, so none is created twice. "
+                           "Nothing to do; discard this entry once read."),
     }
     if code in table:
         return table[code]
@@ -162,6 +167,7 @@ def error_subject(err: dict[str, Any]) -> str:
         "catalog:held": _("Stock and price sync on hold"),
         "store:order-without-id": _("Order without id"),
         "erp:calibration": _("The ERP installation does not match the settings"),
+        "state:rebuilt": _("Bridge's state file"),
     }.get(subject, subject)
 
 
