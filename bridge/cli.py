@@ -14,7 +14,13 @@
                                      update went through (checks a build)
     bridge                           the tray app (the demo is offered with no config)
 
-Exit codes: 0 ok, 1 some item or check failed, 2 configuration error.
+Exit codes: 0 ok (`bridge run` stopped by SIGINT/SIGTERM too), 1 some item or check failed,
+or Bridge could not do its work (its data folder or state file cannot be used, the disk is
+full, an unexpected error), 2 configuration error, 130 interrupted (Ctrl+C in a one-shot
+command).
+
+Failures print one line, not a traceback; an unexpected error's traceback goes to the log
+file, and `--debug` (or BRIDGE_DEBUG=1) shows it on the console instead.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -32,10 +40,13 @@ from typing import Any
 from bridge import __version__, redact
 from bridge.config import Config, Paths, load_config, resolve_paths
 from bridge.errors import ConfigError
-from bridge.events import setup_logging
+from bridge.events import LogFile, setup_logging
+from bridge.files import StorageError, creatable_dir, writable_dir
 from bridge.secrets import KNOWN_SECRETS, SecretStore
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+log = logging.getLogger("bridge.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="state and logs (default: user data dir; env "
                                       "BRIDGE_DATA_DIR)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks on the "
+                                                       "console (env BRIDGE_DEBUG=1)")
     p.add_argument("--selftest", action="store_true",
                    help="same as `bridge selftest` (for the built bundle)")
     sub = p.add_subparsers(dest="command")
@@ -93,6 +106,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_allocator()
     args = build_parser().parse_args(argv)
     paths = resolve_paths(args.config, args.data_dir)
+    debug = args.debug or os.environ.get("BRIDGE_DEBUG", "") not in ("", "0")
+    try:
+        return dispatch(args, paths)
+    except StorageError as exc:
+        if debug:
+            raise
+        if logging_to_file():
+            log.error("%s", exc.message)
+        print(exc.message, file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("Interrupted.", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        problem = storage_problem(paths, exc)
+        if problem is not None:
+            if logging_to_file():
+                log.error("%s", problem, exc_info=True)
+            print(problem, file=sys.stderr, flush=True)
+            return EXIT_FAILED
+        where = log_crash(paths)
+        detail = " ".join(redact.redact(str(exc)).split())
+        print(f"Bridge stopped on an unexpected error: {type(exc).__name__}"
+              + (f": {detail}" if detail else "")
+              + (f" (the details are in {where}; --debug shows them here)" if where
+                 else " (--debug shows the details)"), file=sys.stderr, flush=True)
+        return EXIT_FAILED
+
+
+def storage_problem(paths: Paths, exc: Exception) -> str | None:
+    """The line for an SQLite error about the state file met outside the engine."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    from bridge.state import storage_problem as problem_of
+
+    found = problem_of(paths.db_file, exc)
+    return found.message if found else None
+
+
+def logging_to_file() -> Path | None:
+    """The log file the command writes to, if it set one up."""
+    files = [h for h in logging.getLogger("bridge").handlers if isinstance(h, LogFile)]
+    return Path(files[0].baseFilename) if files else None
+
+
+def log_crash(paths: Paths) -> Path | None:
+    """The traceback of the exception being handled, into the profile's log file (set up
+    if the command had not). Returns the file, or None when there is none."""
+    if logging_to_file() is None:
+        try:
+            setup_logging(paths.log_dir)
+        except StorageError:
+            return None
+    log.critical("Unexpected error", exc_info=True)
+    return logging_to_file()
+
+
+def dispatch(args: argparse.Namespace, paths: Paths) -> int:
     command = args.command
     if args.selftest or command == "selftest":
         from ui.selftest import run_selftest
@@ -118,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
+    writable_dir(paths.data_dir)
     setup_logging(paths.log_dir, "DEBUG" if args.verbose else config.logging.level,
                   console=args.verbose)
     if command == "run":
@@ -158,6 +234,7 @@ def default_command(args: argparse.Namespace, paths: Paths) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
+    writable_dir(paths.data_dir)
     setup_logging(paths.log_dir, config.logging.level)
     return cmd_run(config, paths, headless=True)
 
@@ -165,7 +242,10 @@ def default_command(args: argparse.Namespace, paths: Paths) -> int:
 def make_engine(config: Config, paths: Paths, secrets: SecretStore | None = None) -> Any:
     from bridge.engine import Engine
 
-    return Engine(config, paths, secrets or SecretStore())
+    engine = Engine(config, paths, secrets or SecretStore())
+    if engine.state.rebuilt_note:  # a damaged state file was moved aside
+        print(engine.state.rebuilt_note, file=sys.stderr, flush=True)
+    return engine
 
 
 def already_running(paths: Paths, command: str = "show") -> int:
@@ -247,11 +327,14 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     from bridge.state import State
 
     if not paths.db_file.exists():
+        creatable_dir(paths.data_dir)
         snap: dict[str, Any] = {"state_file": str(paths.db_file), "orders": {"counts": {}},
                                 "catalog": {"last_run": None, "items_pushed": 0},
                                 "errors": {"open": 0, "recent": []}, "note": "no state yet"}
     else:
-        state = State(paths.db_file)
+        # a look from outside: a damaged file is reported, not moved aside (Bridge may be
+        # running on it)
+        state = State(paths.db_file, recover=False)
         try:
             snap = status_snapshot(state)
         finally:

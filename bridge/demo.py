@@ -159,11 +159,12 @@ Ctrl+C stops the demo.
             await asyncio.sleep(duration)
 
     try:
-        await serve(engine, watch_config=False, until=until, lock=lock)
+        # its end is one line: the summary below
+        await serve(engine, watch_config=False, until=until, lock=lock, goodbye=None)
     finally:
         engine.close()
         await world.stop()
-    print(f"Demo summary: {len(world.erp.operations)} e-commerce operations and "
+    print(f"Demo stopped: {len(world.erp.operations)} e-commerce operations and "
           f"{len(world.erp.orders)} Pedidos created in the simulated ERP, "
           f"{len(world.erp.customers)} customers, "
           f"{sum(len(p) for p in world.store.patches)} stock/price updates in the store.",

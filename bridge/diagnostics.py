@@ -165,7 +165,8 @@ def _state_members(paths: Paths, status: dict[str, Any] | None,
         note = {"note": f"no state file yet at {paths.db_file}"}
         return {"status.json": _json(status or note), "errors.json": _json([]),
                 "events.jsonl": ""}
-    state = State(paths.db_file)
+    # a look from outside (Bridge may be running on it): a damaged file is not moved aside
+    state = State(paths.db_file, recover=False)
     try:
         snap = dict(status) if status is not None else status_snapshot(state)
         snap["recent_runs"] = state.recent_runs(50)

@@ -12,6 +12,7 @@ It runs on an asyncio loop (qasync's in the UI) and never imports Qt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -29,6 +30,7 @@ from bridge.catalog import PIPELINE as CATALOG
 from bridge.config import Config, Paths
 from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
 from bridge.events import EventBus
+from bridge.files import StorageError
 from bridge.http import RetryPolicy
 from bridge.model import Calibrating, ErpConnector, Finding, StoreConnector
 from bridge.orders import PIPELINE as ORDERS
@@ -54,6 +56,8 @@ CLOCK_CHECK_S = 10.0
 CLOCK_JUMP_S = 30.0
 # the open error of a run that did not end in time
 RUN_SUBJECT = "run:"
+# on stop, a run in progress gets this long to end before it is cut short (s)
+STOP_GRACE_S = 5.0
 
 
 class Overall(StrEnum):
@@ -120,6 +124,7 @@ class Engine:
         self.orders: OrderPipeline | None = None
         self.catalog: CatalogPipeline | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         # calibration: when it last ran (monotonic; None: not yet with these settings),
         # whether the install answered it, and why writes are stopped (None: they are not)
         self._calibrated_at: float | None = None
@@ -186,6 +191,7 @@ class Engine:
 
     async def start(self) -> None:
         """Open and schedule both pipelines; the first runs begin at once."""
+        self._stopping = False
         await self.open()
         self._scheduler = AsyncIOScheduler()
         self._schedule()
@@ -231,19 +237,37 @@ class Engine:
         self._scheduler.add_job(self.alerter.check, IntervalTrigger(seconds=60), id="alerts",
                                 replace_existing=True, coalesce=True, misfire_grace_time=120)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """No new runs; a run in progress gets `grace_s` to end, then it is cut short and
+        recorded as interrupted (an order whose send was cut stays `sending` and is looked
+        up in the ERP before any resend, as after a crash)."""
+        self._stopping = True
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle(), grace_s)
+        cut = [p for p in PIPELINES if self._locks[p].locked()]
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)  # cancels the scheduled runs still going
             self._scheduler = None
-        # let runs in progress finish their current step
-        for p in PIPELINES:
-            async with self._locks[p]:
-                pass
         for t in list(self._tasks):
             t.cancel()
+        await self._idle()
+        if cut:
+            with contextlib.suppress(StorageError):  # else the next start records it
+                await self.state.run(self.state.close_stale_runs)
+            self.events.warning("engine", "runs_interrupted",
+                                f"Stopping cut short the {' and '.join(cut)} run in "
+                                "progress; it goes on at the next start")
         await self._close_connectors()
         self.events.info("engine", "engine_stopped", "Bridge stopped")
         self.events.flush()
+
+    async def _idle(self) -> None:
+        """Until no pipeline runs."""
+        for p in PIPELINES:
+            async with self._locks[p]:
+                pass
 
     def close(self) -> None:
         self.events.flush()
@@ -298,7 +322,12 @@ class Engine:
         if self._locks[pipeline].locked():
             self._overrun(pipeline)
             return
-        await self.run_pipeline(pipeline, "schedule")
+        try:
+            await self.run_pipeline(pipeline, "schedule")
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # stop() cut the run short and records it; not a failure of the scheduler's job
 
     def _overrun(self, pipeline: str) -> None:
         """A scheduled run found the last one still running: said once per run when it
@@ -355,6 +384,11 @@ class Engine:
                                      message=message)
                 self.events.error(pipeline, "run_timeout", message)
                 result = RunResult(pipeline, "failed", message=message)
+            except StorageError as exc:
+                # the state file cannot be written (a full disk): nothing more can be
+                # recorded, so nothing more is sent; what was under way rolled back
+                result = RunResult(pipeline, "failed", message=exc.message)
+                self.events.error(pipeline, "state_unwritable", exc.message)
             except BridgeError as exc:
                 # raised outside any item (e.g. the price list cannot be resolved)
                 result = RunResult(pipeline, "failed", message=exc.message)
@@ -372,7 +406,7 @@ class Engine:
         if result.status == "held" and self._scheduler is not None:
             self._spawn(self.alerter.check())  # the merchant is asked at once
         if pipeline == ORDERS and result.items_ok and self._scheduler is not None \
-                and not self.paused:
+                and not self.paused and not self._stopping:
             # orders kept coming while this run worked: look again now rather than at the
             # next tick (a run that finished nothing ends the chain)
             self._spawn(self.run_pipeline(ORDERS, "follow-up"))

@@ -5,6 +5,7 @@ Secrets are redacted before an event goes anywhere."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import logging.handlers
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import redact
-from bridge.files import private_dir, private_file
+from bridge.files import folder_problem, private_dir, private_file
 from bridge.state import State
 
 log = logging.getLogger("bridge")
@@ -109,9 +110,38 @@ class EventBus:
         return self.emit("debug", pipeline, code, message, **data)
 
 
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log file. When it cannot be written (a full disk), one line on stderr
+    says so instead of a traceback per record, and records are dropped until a write
+    succeeds again (then a later failure is told again)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
+        self.failing = False
+        self._failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if self.failing and not self._failed_now:
+            self.failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if self.failing:
+            return
+        self.failing = True
+        exc = sys.exc_info()[1]
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"Bridge cannot write its log file {self.baseFilename} ({why}); "
+                             "log lines are dropped until it can.\n")
+            sys.stderr.flush()
+
+
 def setup_logging(log_dir: Path | None, level: str = "INFO", *, console: bool = False) -> None:
     """Rotating log file (5 x 2 MB) in the data dir; optional console output. Every handler
-    redacts secrets."""
+    redacts secrets. A log folder that cannot be created or written is a StorageError."""
     root = logging.getLogger("bridge")
     root.setLevel(level)
     for h in list(root.handlers):
@@ -120,12 +150,14 @@ def setup_logging(log_dir: Path | None, level: str = "INFO", *, console: bool = 
     root.propagate = False
     fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s")
     if log_dir is not None:
-        private_dir(log_dir.parent)
-        private_dir(log_dir)
-        fh = logging.handlers.RotatingFileHandler(log_dir / "bridge.log", maxBytes=2_000_000,
-                                                  backupCount=5, encoding="utf-8")
-        for old in log_dir.glob("bridge.log*"):
-            private_file(old)
+        try:
+            private_dir(log_dir.parent)
+            private_dir(log_dir)
+            fh = LogFile(log_dir / "bridge.log")
+            for old in log_dir.glob("bridge.log*"):
+                private_file(old)
+        except OSError as exc:
+            raise folder_problem(log_dir, exc, "log folder") from None
         fh.setFormatter(fmt)
         fh.addFilter(redact.RedactingFilter())
         root.addHandler(fh)

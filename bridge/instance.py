@@ -2,13 +2,18 @@
 listens on a loopback port for commands from later starts; a second start hands over
 ("show": open your window; "sync": sync now) instead of running a second engine on the same
 state. The port and a random token are in `<data dir>/bridge.instance.json`, readable only by the
-user; a command without the token is ignored."""
+user; a command without the token is ignored.
+
+Anything may connect to that port: a client gets one short line (`MAX_LINE` bytes) within
+`CLIENT_TIMEOUT_S`; anything else (a huge line, garbage, silence) is refused with a logged
+warning, and the next client is served as usual."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import socket
@@ -17,9 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from bridge.files import private_dir
+from bridge.files import folder_problem, writable_dir
+
+log = logging.getLogger("bridge.instance")
 
 COMMANDS = ("show", "sync")
+# a command line is "<32 hex token> <command>\n"; longer ones are refused unread
+MAX_LINE = 256
+CLIENT_TIMEOUT_S = 5.0
 
 
 class InstanceLock:
@@ -32,9 +42,13 @@ class InstanceLock:
         self.token = secrets.token_hex(16)
 
     def acquire(self) -> bool:
-        """True when this process is the profile's only Bridge."""
-        private_dir(self.data_dir)
-        fh = open(self.lock_path, "a+")  # noqa: SIM115 (held open while we run)
+        """True when this process is the profile's only Bridge. A data dir that cannot be
+        created or written is a StorageError."""
+        writable_dir(self.data_dir)
+        try:
+            fh = open(self.lock_path, "a+")  # noqa: SIM115 (held open while we run)
+        except OSError as exc:
+            raise folder_problem(self.data_dir, exc) from None
         try:
             if sys.platform == "win32":
                 import msvcrt
@@ -54,20 +68,35 @@ class InstanceLock:
     async def serve(self, on_command: Callable[[str], None]) -> None:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
-                line = (await asyncio.wait_for(reader.readline(), 5)).decode().split()
-                if len(line) == 2 and secrets.compare_digest(line[0], self.token) \
-                        and line[1] in COMMANDS:
-                    on_command(line[1])
-                    writer.write(b"ok\n")
-                else:
-                    writer.write(b"no\n")
-                await writer.drain()
-            except (TimeoutError, OSError, UnicodeDecodeError):
-                pass
+                async with asyncio.timeout(CLIENT_TIMEOUT_S):
+                    try:
+                        raw = await reader.readline()
+                    except ValueError:  # longer than MAX_LINE (the reader's limit)
+                        log.warning("Refused a command on the instance port: longer than "
+                                    "%d bytes", MAX_LINE)
+                        return
+                    line = raw.split()
+                    if len(line) == 2 and secrets.compare_digest(line[0], self.token.encode()) \
+                            and line[1].decode("ascii", "replace") in COMMANDS:
+                        on_command(line[1].decode())
+                        writer.write(b"ok\n")
+                    else:
+                        log.warning("Refused a command on the instance port: %s",
+                                    "an empty line" if not line else "not a command with "
+                                    "this profile's token")
+                        writer.write(b"no\n")
+                    await writer.drain()
+            except TimeoutError:
+                log.warning("Refused a command on the instance port: nothing complete came "
+                            "in %g s", CLIENT_TIMEOUT_S)
+            except OSError:
+                pass  # the client went away
+            except Exception:  # a command that failed here must not stop the server
+                log.exception("A command on the instance port failed")
             finally:
                 writer.close()
 
-        self._server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=MAX_LINE)
         port = self._server.sockets[0].getsockname()[1]
         tmp = self.info_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

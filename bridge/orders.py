@@ -206,6 +206,11 @@ class OrderPipeline:
                           f"{counts['failed']} failed")
         if problem is not None:
             result.message += f" ({problem.message})"
+        if listing_error is None:
+            # a rebuilt state file (bridge.state) has every pending order again: lift its mark
+            rebuilt = await self.state.run(self.state.finish_rebuild)
+            if rebuilt:
+                self.events.error(PIPELINE, "state_rebuilt", rebuilt)
         await self.state.run(self.state.finish_run, run_id, status=result.status,
                              items_ok=result.items_ok, items_failed=result.items_failed,
                              items_seen=result.items_seen, requests=result.requests,
@@ -321,10 +326,12 @@ class OrderPipeline:
                     f"Order {order.number}: another store order ({other}) has the same number "
                     "and came first; the ERP knows orders by their number, so this one is not "
                     "sent. Check both in the store", code="number_taken")
-            if row.state == OrderState.SENDING or row.attempts > 0 or not keyed:
+            if row.state == OrderState.SENDING or row.attempts > 0 or row.reconcile \
+                    or not keyed:
                 # a send may have reached the ERP before the reply (or the process) was
-                # lost; where the ERP would not refuse a repeat, even a first send looks
-                # first (Bridge's own state may have been lost)
+                # lost, or before the state file that recorded it was damaged (reconcile);
+                # where the ERP would not refuse a repeat, even a first send looks first
+                # (Bridge's own state may have been lost)
                 ref = await self.erp.find_order(order)
                 if ref:
                     self.events.info(PIPELINE, "order_reconciled",

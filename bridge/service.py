@@ -1,5 +1,9 @@
 """Running the engine as a long-lived process (headless service, demo): signals, config
-watching, console output of events, clean shutdown."""
+watching, console output of events, clean shutdown.
+
+A stop signal (SIGINT, SIGTERM) ends `serve` cleanly: the run in progress gets a moment to
+end (Engine.stop), the "stopped" event is logged, the instance file is removed, and the
+command exits 0. The signals are handled in one place, `on_stop_signals`."""
 
 from __future__ import annotations
 
@@ -17,6 +21,27 @@ from bridge.events import Event
 from bridge.instance import InstanceLock
 from bridge.watcher import ConfigWatcher
 
+# The signals that ask Bridge to stop. (Windows: the loop takes no signals there; its
+# console's CTRL_BREAK_EVENT is to be handled here too.)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def on_stop_signals(loop: asyncio.AbstractEventLoop,
+                    stop: Callable[[], None]) -> Callable[[], None]:
+    """Call `stop` on the loop when a stop signal arrives. Returns what undoes it."""
+    installed = []
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop)
+            installed.append(sig)
+
+    def undo() -> None:
+        for sig in installed:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+    return undo
+
 
 def print_event(event: Event) -> None:
     if event.level == "debug":
@@ -26,60 +51,62 @@ def print_event(event: Event) -> None:
 
 async def serve(engine: Engine, *, watch_config: bool = True, console: bool = True,
                 until: Callable[[], Awaitable[None]] | None = None,
-                lock: InstanceLock | None = None) -> None:
-    """Start the engine and keep it running until SIGINT/SIGTERM (or `until` returns)."""
+                lock: InstanceLock | None = None,
+                goodbye: str | None = "Bridge stopped.") -> None:
+    """Start the engine and keep it running until SIGINT/SIGTERM (or `until` returns).
+    Whatever happens, the engine is stopped and the instance file removed; with `console`,
+    `goodbye` is the last line."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    undo_signals = on_stop_signals(loop, stop.set)
     if console:
         engine.events.subscribe(print_event)
     watcher: ConfigWatcher | None = None
-    if watch_config and engine.config.path is not None:
-
-        async def apply(config: Config) -> None:
-            try:
-                await engine.apply_config(config)
-            except ConfigError as exc:
-                engine.events.error("config", "config_refused",
-                                    f"The new settings were not applied: {exc.message}")
-
-        def refuse(exc: ConfigError) -> None:
-            engine.events.error("config", "config_invalid",
-                                f"The edited config file is invalid and was not applied "
-                                f"(the previous settings stay): {exc.message}")
-
-        watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
-        watcher.start()
-    await engine.start()
-    if lock is not None:
-
-        def command(name: str) -> None:
-            if name == "sync":
-                engine.events.info("engine", "sync_requested",
-                                   "Another `bridge` asked for a sync; syncing now")
-                engine._spawn(engine.sync_now("all"))
-            else:
-                engine.events.info("engine", "already_running",
-                                   "Bridge was started again; this one keeps running")
-
-        await lock.serve(command)
-    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
-    if until is not None:
-        waiters.append(asyncio.ensure_future(until()))
+    waiters: list[asyncio.Future[Any]] = []
     try:
+        if watch_config and engine.config.path is not None:
+
+            async def apply(config: Config) -> None:
+                try:
+                    await engine.apply_config(config)
+                except ConfigError as exc:
+                    engine.events.error("config", "config_refused",
+                                        f"The new settings were not applied: {exc.message}")
+
+            def refuse(exc: ConfigError) -> None:
+                engine.events.error("config", "config_invalid",
+                                    f"The edited config file is invalid and was not applied "
+                                    f"(the previous settings stay): {exc.message}")
+
+            watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
+            watcher.start()
+        await engine.start()
+        if lock is not None:
+
+            def command(name: str) -> None:
+                if name == "sync":
+                    engine.events.info("engine", "sync_requested",
+                                       "Another `bridge` asked for a sync; syncing now")
+                    engine._spawn(engine.sync_now("all"))
+                else:
+                    engine.events.info("engine", "already_running",
+                                       "Bridge was started again; this one keeps running")
+
+            await lock.serve(command)
+        waiters.append(asyncio.ensure_future(stop.wait()))
+        if until is not None:
+            waiters.append(asyncio.ensure_future(until()))
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for w in waiters:
             w.cancel()
         if watcher is not None:
             watcher.stop()
-        await engine.stop()
-        if lock is not None:
-            await lock.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-    if console:
-        print("Bridge stopped.", file=sys.stderr, flush=True)
+        try:
+            await engine.stop()
+        finally:
+            if lock is not None:
+                await lock.close()
+            undo_signals()
+    if console and goodbye:
+        print(goodbye, file=sys.stderr, flush=True)

@@ -4,6 +4,15 @@ catalog pushed, sync runs, errors, events and small key/values (cursors).
 All methods are synchronous and thread-safe; the engine calls them through `State.run`,
 which runs them on one worker thread so that the event loop (and the UI on it) never waits
 on disk.
+
+Failures of the file itself are StorageErrors (bridge.files) with one line for people: a
+folder or file that cannot be written, a full disk (the write's transaction is rolled back,
+so nothing that was recorded is lost). A damaged state file found when it opens (SQLite
+cannot read it, `PRAGMA quick_check` fails, a write-ahead log SQLite would silently drop)
+is moved aside next to it (`state.sqlite3.corrupt-YYYYmmdd-HHMMSS`, with its -wal and -shm)
+and a new one is started, marked as rebuilt: every order taken into it while the mark
+stands is flagged to be looked up in the ERP before any send (the store lists the pending
+ones again), until the first complete listing lifts it (`finish_rebuild`).
 """
 
 from __future__ import annotations
@@ -12,7 +21,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
+import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -22,7 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from bridge.files import private_dir, private_file
+from bridge.files import StorageError, folder_problem, private_dir, private_file
 from bridge.numbers import NumberError, quantity
 from bridge.redact import redact, redact_optional
 
@@ -30,6 +42,18 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
+
+log = logging.getLogger("bridge.state")
+
+# meta keys and the error entry of a rebuilt state file (see the module's docstring)
+REBUILT_KEY = "rebuilt_at"
+REBUILT_FROM_KEY = "rebuilt_from"
+REBUILT_SUBJECT = "state:rebuilt"
+# the files of one state: the database, its write-ahead log and its shared-memory index
+SUFFIXES = ("", "-wal", "-shm")
+# SQLite's WAL header: magic (the low bit says the checksums' byte order), format version
+WAL_MAGIC = (0x377F0682, 0x377F0683)
+WAL_VERSION = 3007000
 
 
 class OrderState(StrEnum):
@@ -69,6 +93,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     late_hash TEXT,
     late_payload TEXT,
     late_ack INTEGER NOT NULL DEFAULT 0,
+    -- taken in while the state file was being rebuilt: looked up in the ERP before any send
+    reconcile INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     sent_at REAL,
@@ -191,38 +217,245 @@ class OutboxRow:
     last_error: str | None
     reported_failed: bool
     next_attempt_at: float | None
+    # taken in while the state file was being rebuilt: the ERP may have it already
+    reconcile: bool = False
 
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> OutboxRow:
         return cls(r["store_order_id"], r["number"], OrderState(r["state"]),
                    json.loads(r["payload"]), r["erp_reference"], r["attempts"],
                    r["failure_kind"], r["last_error"], bool(r["reported_failed"]),
-                   r["next_attempt_at"])
+                   r["next_attempt_at"], bool(r["reconcile"]))
+
+
+# Orders inserted while a rebuilt state file is marked (meta `rebuilt_at`) are flagged in
+# the same statement: no crash can leave one unflagged.
+REBUILT_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS outbox_reconcile_rebuilt AFTER INSERT ON outbox
+WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'rebuilt_at')
+BEGIN
+    UPDATE outbox SET reconcile = 1 WHERE store_order_id = NEW.store_order_id;
+END
+"""
+
+
+class _Damaged(Exception):
+    """The state file is damaged; the message says how (for the log and the error list)."""
+
+
+def _sqlite_code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code of an error (0 when it has none)."""
+    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    return _sqlite_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def storage_problem(path: Path, exc: sqlite3.Error) -> StorageError | None:
+    """The StorageError (one line: what, where, what to do) for an SQLite error about the
+    file or the disk, or None for any other error (a bug: it keeps its traceback)."""
+    code = _sqlite_code(exc)
+    if code == sqlite3.SQLITE_FULL:
+        return StorageError(f"The disk is full: Bridge could not write its state file {path} "
+                            "(what it was recording was rolled back, nothing is lost). Free "
+                            "some space; Bridge goes on by itself.")
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+                sqlite3.SQLITE_AUTH):
+        return StorageError(f"The state file {path} cannot be written ({exc}): make it and "
+                            f"its folder writable for this user, or choose another folder "
+                            "with --data-dir or BRIDGE_DATA_DIR.")
+    if code == sqlite3.SQLITE_IOERR:
+        return StorageError(f"Bridge could not read or write its state file {path} ({exc}): "
+                            "check the disk.")
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return StorageError(f"The state file {path} is damaged ({exc}): restart Bridge; it "
+                            "moves the file aside and rebuilds it.")
+    return None
+
+
+def _quick_check(db: sqlite3.Connection) -> None:
+    """Damage SQLite would only meet later, on the page it lies in (`PRAGMA quick_check`:
+    tens of ms for a state file with 100k products)."""
+    (check,) = db.execute("PRAGMA quick_check(1)").fetchone()
+    if check != "ok":
+        raise _Damaged("quick_check: " + " ".join(str(check).split()))
+
+
+def _wal_header_ok(header: bytes) -> bool:
+    """A write-ahead log header SQLite accepts (magic, version, checksum). SQLite ignores a
+    WAL whose header is not: the changes committed in it would silently be gone."""
+    if len(header) < 32:
+        return False
+    magic, version = struct.unpack(">II", header[:8])
+    if magic not in WAL_MAGIC or version != WAL_VERSION:
+        return False
+    words = ">II" if magic & 1 else "<II"
+    s0 = s1 = 0
+    for i in range(0, 24, 8):
+        x0, x1 = struct.unpack(words, header[i:i + 8])
+        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
+        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    return struct.unpack(">II", header[24:32]) == (s0, s1)
+
+
+def file_damage(path: Path) -> str | None:
+    """What is wrong with the state file that opening it with SQLite would not say (SQLite
+    starts afresh on an empty file, and drops an invalid write-ahead log), or None."""
+    wal = Path(f"{path}-wal")
+    wal_size = wal.stat().st_size if wal.exists() else 0
+    if not path.exists():
+        # the file was deleted but its log was not: what it held is gone all the same
+        return "the file is missing but its write-ahead log is there" if wal_size else None
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    if wal_size:
+        with open(wal, "rb") as fh:
+            if not _wal_header_ok(fh.read(32)):
+                return "its write-ahead log (-wal) is not valid"
+    return None
+
+
+def set_aside(path: Path) -> Path:
+    """Move a damaged state file and its -wal and -shm aside, next to it, under one
+    timestamped name (`state.sqlite3.corrupt-YYYYmmdd-HHMMSS`, `...-wal`, `...-shm`, so
+    that SQLite opens the copy with its log). Returns the new name of the file."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while any(Path(f"{aside}{s}").exists() for s in SUFFIXES):
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    try:
+        for suffix in SUFFIXES:
+            src = Path(f"{path}{suffix}")
+            if src.exists():
+                os.replace(src, f"{aside}{suffix}")
+    except OSError as exc:
+        raise StorageError(f"The state file {path} is damaged and could not be moved aside "
+                           f"({exc.strerror or exc}): move it and its -wal and -shm files "
+                           "out of the folder, then start Bridge again.") from None
+    return aside
 
 
 class State:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, recover: bool = True) -> None:
+        """Open the state file, or create it. A damaged one is moved aside and a new one is
+        started, marked as rebuilt (`set_aside`, `rebuilt_note` say so); with
+        `recover=False` (a look from outside, such as `bridge status`) it is a StorageError
+        instead. A folder or file that cannot be written is a StorageError."""
         self.path = path
-        private_dir(path.parent)
+        # where a damaged state file was moved when this one opened, and the line saying so
+        self.set_aside: Path | None = None
+        self.rebuilt_note: str | None = None
+        try:
+            private_dir(path.parent)
+        except OSError as exc:
+            raise folder_problem(path.parent, exc) from None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False,
-                                   isolation_level=None)
+        try:
+            self._open()
+        except _Damaged as damaged:
+            if not recover:
+                raise StorageError(f"The state file {path} is damaged ({damaged}): start "
+                                   "Bridge (the app, `bridge run` or `bridge sync`) to move "
+                                   "it aside and rebuild it.") from None
+            self.set_aside = set_aside(path)
+            self._open()
+            try:
+                self._mark_rebuilt(str(damaged))
+            except sqlite3.Error as exc:
+                self._db.close()
+                raise storage_problem(path, exc) or exc from None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+
+    def _open(self) -> None:
+        """Connect, check (`PRAGMA quick_check`) and bring the schema up to date. Raises
+        _Damaged for a damaged file, StorageError for one that cannot be used."""
+        try:
+            problem = file_damage(self.path)
+        except OSError as exc:
+            raise folder_problem(self.path.parent, exc) from None
+        if problem:
+            raise _Damaged(problem)
+        checked = self._check_read_only()
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False,
+                                       isolation_level=None)
+        except sqlite3.Error as exc:
+            raise storage_problem(self.path, exc) or exc from None
+        try:
+            self._prepare(check=not checked)
+        except sqlite3.Error as exc:
+            self._db.close()
+            if _is_damage(exc):
+                raise _Damaged(str(exc)) from None
+            raise storage_problem(self.path, exc) or exc from None
+        except OSError as exc:  # making the files private
+            self._db.close()
+            raise folder_problem(self.path.parent, exc) from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _check_read_only(self) -> bool:
+        """`_quick_check` through a read-only connection: one that found damage must not,
+        as it closes, copy the write-ahead log into the damaged file and delete it (the
+        files are set aside as they were). False when no read-only connection could be had
+        (then the check runs on the read-write one)."""
+        if not self.path.exists():
+            return True  # nothing to check
+        try:
+            db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True,
+                                 timeout=30)
+        except sqlite3.Error:
+            return False
+        try:
+            _quick_check(db)
+        except sqlite3.Error as exc:
+            if _is_damage(exc):
+                raise _Damaged(str(exc)) from None
+            return False
+        finally:
+            db.close()
+        return True
+
+    def _prepare(self, check: bool) -> None:
         # buyers' CUITs, e-mails and addresses: the user's only (SQLite gives the -wal and
         # -shm files the database file's permissions)
-        for suffix in ("", "-wal", "-shm"):
-            private_file(Path(str(path) + suffix))
+        for suffix in SUFFIXES:
+            private_file(Path(f"{self.path}{suffix}"))
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed outbox transition survives a power cut, not only a crash
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
+        if check:
+            _quick_check(self._db)
         with self._lock:
             self._db.executescript(SCHEMA)
             self._migrate()
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+
+    def _mark_rebuilt(self, problem: str) -> None:
+        """A new state file replaced a damaged one: mark it (orders taken in are flagged
+        for a lookup in the ERP) and say so in the log, the events and the error list."""
+        assert self.set_aside is not None
+        now = time.time()
+        message = (f"The state file was damaged ({problem}) and was moved aside to "
+                   f"{self.set_aside}; a new one was started. The orders pending in the "
+                   "store are taken in again, and each is looked up in the ERP before any "
+                   "send, so none is sent twice")
+        self.set_kv(REBUILT_KEY, repr(now))
+        self.set_kv(REBUILT_FROM_KEY, str(self.set_aside))
+        self.open_error("orders", REBUILT_SUBJECT, kind="data", code="state_rebuilt",
+                        message=message)
+        self.add_events([(now, "error", "engine", "state_rebuilt", message,
+                          {"aside": str(self.set_aside), "problem": problem})])
+        log.error("%s", message)
+        self.rebuilt_note = message
 
     def _migrate(self) -> None:
         """Changes made after a state file was first created."""
@@ -250,6 +483,11 @@ class State:
                 COMMIT;""")
         self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS id_map_order_reference ON "
                          "id_map(erp_id) WHERE entity = 'order'")
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+        if "reconcile" not in cols:
+            self._db.execute("ALTER TABLE outbox ADD COLUMN reconcile INTEGER NOT NULL "
+                             "DEFAULT 0")
+        self._db.execute(REBUILT_TRIGGER)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -257,8 +495,15 @@ class State:
             self._db.close()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
+        """`fn` on the state's thread. A failure of the file or the disk is a StorageError."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kw))
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kw))
+        except sqlite3.Error as exc:
+            problem = storage_problem(self.path, exc)
+            if problem is None:
+                raise
+            raise problem from exc
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """Fire and forget, in order with `run` calls (events)."""
@@ -288,6 +533,29 @@ class State:
             else:
                 self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
                                  "SET value = excluded.value", (key, value))
+
+    # -- a rebuilt state file -----------------------------------------------------------------
+    def rebuilding(self) -> bool:
+        return self.get_kv(REBUILT_KEY) is not None
+
+    def finish_rebuild(self) -> str | None:
+        """After the first complete listing of the store's pending orders into a rebuilt
+        state file: every order the store still waits for was taken in (flagged), so the
+        mark is lifted (orders taken in from now on are new ones) and the error entry says
+        how many were checked. Returns that line, or None when nothing was being rebuilt."""
+        if not self.rebuilding():
+            return None
+        with self._tx() as db:
+            n, found = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(attempts = 0 AND state IN "
+                "('sent_to_erp','done')), 0) FROM outbox WHERE reconcile = 1").fetchone()
+            db.execute("DELETE FROM meta WHERE key IN (?, ?)", (REBUILT_KEY, REBUILT_FROM_KEY))
+        message = (f"The state file was damaged and was rebuilt: {n} orders pending in the "
+                   "store were taken in again and looked up in the ERP before any send; "
+                   f"{found} were already there and were not sent again")
+        self.open_error("orders", REBUILT_SUBJECT, kind="data", code="state_rebuilt",
+                        message=message)
+        return message
 
     # -- outbox ------------------------------------------------------------------------------
     def ingest(self, payload: Mapping[str, Any], now: float | None = None) -> tuple[str, OutboxRow]:
@@ -834,9 +1102,24 @@ class _Tx:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
-            self.state._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            if exc_type is not None:
+                self._rollback()
+                return
+            try:
+                self.state._db.execute("COMMIT")
+            except sqlite3.Error:
+                # a commit that failed (a full disk) must not leave the transaction open
+                self._rollback()
+                raise
         finally:
             self._restore()
+
+    def _rollback(self) -> None:
+        """Roll back what is still open (SQLite may have rolled it back itself after an
+        error such as a full disk: the original error is the one that matters)."""
+        if self.state._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.state._db.execute("ROLLBACK")
 
     def _restore(self) -> None:
         try:

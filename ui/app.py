@@ -27,6 +27,7 @@ from bridge.config import Config, Paths, load_config
 from bridge.engine import Engine
 from bridge.errors import ConfigError
 from bridge.events import setup_logging
+from bridge.files import StorageError
 from bridge.secrets import SecretStore
 from bridge.watcher import ConfigWatcher
 from ui.controller import MUTE_AFTER_START_S, AppController
@@ -341,12 +342,30 @@ def install_qt_translation(app: QApplication, language: str) -> QTranslator | No
     return translator
 
 
+def startup_failed(problem: StorageError) -> int:
+    """Bridge cannot use its data folder or its state file: the merchant is told (a message
+    box, one line on stderr), and the app does not start."""
+    print(problem.message, file=sys.stderr, flush=True)
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    box = QMessageBox(QMessageBox.Icon.Critical, _("Bridge cannot start"),
+                      _("Bridge cannot use its data folder or its state file."))
+    box.setObjectName("startupFailedBox")
+    box.setInformativeText(problem.message)
+    box.exec()  # the loop is not running (yet, or any more)
+    return 1
+
+
 def main(paths: Paths, demo: bool = False) -> int:
     from bridge.instance import InstanceLock, hand_over
 
     name = "demo" if demo else "bridge"
     lock = InstanceLock(paths.data_dir, name)
-    if not lock.acquire():
+    try:
+        acquired = lock.acquire()
+    except StorageError as problem:
+        return startup_failed(problem)
+    if not acquired:
         # one Bridge per profile: the running one opens its window instead
         if hand_over(paths.data_dir, "show", name=name):
             print("Bridge is already running; its window was opened.")
@@ -368,12 +387,18 @@ def main(paths: Paths, demo: bool = False) -> int:
     install_qt_translation(app, language)
     # until the engine starts (and picks its level and profile), errors go to this profile's
     # log, so that a crash during the first run is in the diagnostics too
-    setup_logging(paths.log_dir, "INFO")
+    try:
+        setup_logging(paths.log_dir, "INFO")
+    except StorageError as problem:
+        return startup_failed(problem)
     bridge_app = BridgeApp(paths, demo=demo, lock=lock)
     crash = CrashReporter(bridge_app.diagnostics_source, lambda: bridge_app.window)
     crash.install()
     try:
         return int(qasync.run(bridge_app.run()))
+    except StorageError as problem:  # the state file (the engine opens it) cannot be used
+        log.error("%s", problem.message)
+        return startup_failed(problem)
     except Exception:
         exc_type, exc, tb = sys.exc_info()
         assert exc_type is not None and exc is not None

@@ -149,6 +149,11 @@ def explain_code(code: str, kind: str) -> str:
         "internal_error": _("Something unexpected went wrong with this order. Bridge tries "
                             "again by itself; if it keeps failing, send the diagnostics to "
                             "support."),
+        "state_rebuilt": _("Bridge's state file was damaged: it was moved aside (the detail "
+                           "says where) and a new one was started. The orders the store "
+                           "still lists as pending were taken in again, and each is looked "
+                           "up in the ERP before it is sent, so none is created twice. "
+                           "Nothing to do; discard this entry once read."),
     }
     if code in table:
         return table[code]
@@ -181,6 +186,7 @@ def error_subject(err: dict[str, Any]) -> str:
         "erp:calibration": _("The ERP installation does not match the settings"),
         "run:orders": _("Orders sync"),
         "run:catalog": _("Stock and price sync"),
+        "state:rebuilt": _("Bridge's state file"),
     }.get(subject, subject)
 
 
