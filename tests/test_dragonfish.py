@@ -657,8 +657,10 @@ async def test_a_dni_typed_with_dots_is_found() -> None:
 
 async def test_one_erp_document_is_never_the_reference_of_two_store_orders(
         tmp_path: Path) -> None:
-    """Two store orders with the same number (different ids): the second one's lookup finds
-    the first one's Pedido; that is a data error for the merchant, and the rest flows."""
+    """Two store orders with the same number (different ids): the second one's lookup would
+    find the first one's Pedido. It is stopped before that (number_taken), and should a
+    lookup ever match another order's document, that is a data error too (reference_taken),
+    never an IntegrityError; the rest flows."""
     async with world(tmp_path, mode="pedido") as (sim, store, engine):
         first = store.add_order(number="5001")
         await engine.sync_now("orders")
@@ -670,8 +672,14 @@ async def test_one_erp_document_is_never_the_reference_of_two_store_orders(
         row = engine.state.get_order(twin["id"])
         assert row.state == OrderState.FAILED and row.failure_kind == "data"
         [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{twin['id']}"]
-        assert err["code"] == "reference_taken" and first["id"] in err["message"]
+        assert err["code"] == "number_taken" and first["id"] in err["message"]
         assert len(docs_for(sim, "5001")) == 1
+        # the lookup's match of the first order's Pedido, recorded for the twin: refused
+        ref = engine.state.get_order(first["id"]).erp_reference
+        twin_order = engine.store.parse_order(row.payload)
+        with pytest.raises(DataError, match="already the one of another store order") as info:
+            await engine.orders._mark_sent(twin["id"], twin_order, ref, None)
+        assert info.value.code == "reference_taken"
 
 
 async def test_an_install_that_ignores_the_filters_is_searched_and_rechecked() -> None:
