@@ -42,6 +42,7 @@ from bridge.errors import (
     TransientError,
 )
 from bridge.events import EventBus
+from bridge.files import StorageError
 from bridge.fiscal import FiscalError, validate_buyer_fiscal
 from bridge.model import (
     ErpConnector,
@@ -148,6 +149,8 @@ class OrderPipeline:
         for copies in listed.values():  # what was read before a failure is taken too
             try:
                 action, row = await self._take(copies)
+            except StorageError:
+                raise  # the state file cannot be written: nothing more can be recorded
             except Exception as exc:  # one bad order never stops the others
                 await self._unexpected(str(copies[0]["id"]), exc, "taking it from the store")
                 result.items_failed += 1
@@ -184,6 +187,8 @@ class OrderPipeline:
                     side_error = down.error
                     stop.set()
                     return False
+                except StorageError:
+                    raise  # the state file cannot be written: the run ends (engine)
                 except Exception as exc:  # one bad order never stops the others
                     await self._unexpected(row.store_order_id, exc, "sending it")
                     return False
