@@ -194,8 +194,9 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
             qtbot.mouseClick(w.errors.approve_btn, Qt.MouseButton.LeftButton)
             box = w.errors._dialog
             assert box is not None and box.isVisible()
-            assert "fue retenida" in box.text() and "precios" in box.text()
-            assert any(f"{s}: precio" in box.detailedText() for s in jumped)
+            assert "quedó retenida" in box.text() and "precios" in box.text()
+            assert "stock 0" not in box.text()  # no zeroed products: not mentioned
+            assert any(f"{s}: precio" in box.text() for s in jumped)
             box.reject()
             await asyncio.sleep(0.3)
             assert store.call(lambda: store.products[sku]["price"]) == old

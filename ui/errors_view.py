@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from ui.i18n import _
 from ui.texts import (
-    change_text,
     check_detail,
     check_name,
     error_search_key,
@@ -195,10 +194,9 @@ class ErrorsView(QWidget):
         box.setObjectName("approveDialog")
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle(_("Push the held sync anyway?"))
+        # the examples are in the text itself (a "Show Details…" button would be Qt's own,
+        # untranslated)
         box.setText(held_text(held))
-        examples = "\n".join(change_text(c) for c in held.examples)
-        if examples:
-            box.setDetailedText(examples)
         box.setInformativeText(_(
             "Bridge reads the ERP again now and pushes it if it is no worse than this. Only do "
             "it if these changes are real (for example, you really ran out of stock)."))

@@ -59,6 +59,25 @@ async def render(out: Path) -> None:
                 w.errors.select_row(0)
             await asyncio.sleep(0.2)
             save(w, out / f"main-{name}.png")
+        # the ERP's prices typed in cents: the guard holds the sync; "Push anyway…" asks
+        skus = list(world.catalog.skus())
+        for sku in skus[: len(skus) // 3]:
+            if world.catalog.price(sku, "LISTA1") > 0:
+                world.catalog.set_price(sku, "LISTA1", world.catalog.price(sku, "LISTA1") * 100)
+        await app.controller.engine.sync_now("catalog")
+        await app.controller.refresh()
+        await asyncio.sleep(0.3)
+        w.tabs.setCurrentIndex(w.TAB_ERRORS)
+        held = [i for i, e in enumerate(w.errors.errors) if e.get("held")]
+        if held:
+            w.errors.select_row(held[0])
+            await asyncio.sleep(0.1)
+            w.errors.approve_btn.click()
+            await asyncio.sleep(0.3)
+            box = w.errors._dialog
+            if box is not None:
+                save(box, out / "approve-held.png")
+                box.reject()
         settings = SettingsDialog(app.controller.engine.paths, app.controller.engine.secrets,
                                   app.controller.engine.config, w)
         settings.resize(680, 1100)

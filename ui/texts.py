@@ -378,12 +378,22 @@ def clock(ts: float | None) -> str:
 
 
 def held_text(held: HeldRun) -> str:
-    """What a held catalog run would do, for the merchant."""
-    return _("The sync of {when} was held because it would change {changes} of your {known} "
-             "products at once: {zeroed} to stock 0 ({vanished} no longer in the ERP) and "
-             "{prices} prices by a lot or to 0.00.",
-             when=time.strftime("%d/%m %H:%M", time.localtime(held.at)), changes=held.changes, known=held.known, zeroed=held.zeroed,
-             vanished=held.vanished, prices=held.price_jumps)
+    """What a held catalog run would do, for the merchant: why, and examples."""
+    lines = [_("The sync of {when} was held because it would change {changes} of your "
+               "{known} products at once:",
+               when=time.strftime("%d/%m %H:%M", time.localtime(held.at)),
+               changes=held.changes, known=held.known)]
+    if held.zeroed:
+        lines.append("• " + _("{n} would go to stock 0 ({vanished} are no longer in the ERP)",
+                              n=held.zeroed, vanished=held.vanished))
+    if held.price_jumps:
+        lines.append("• " + _("{n} prices would change a lot or fall to 0.00",
+                              n=held.price_jumps))
+    if held.examples:
+        lines.append("")
+        lines.append(_("For example:"))
+        lines += ["   " + change_text(c) for c in held.examples]
+    return "\n".join(lines)
 
 
 def change_text(change: Change) -> str:
