@@ -58,6 +58,8 @@ log = logging.getLogger("bridge.orders")
 
 PIPELINE = "orders"
 
+# different copies of one order id kept from one listing (a store listing it twice)
+MAX_COPIES = 3
 # transient failures that are about the ERP as a whole, not about one order
 SIDE_DOWN_CODES = frozenset({"unreachable", "timeout", "connection_lost", "unavailable",
                              "html_response", "rate_limited", "malformed_json"})
@@ -132,7 +134,11 @@ class OrderPipeline:
                     result.items_seen += 1
                     if isinstance(raw, Mapping) and isinstance(raw.get("id"), str) \
                             and raw["id"]:
-                        listed.setdefault(raw["id"], []).append(raw)
+                        # the same order again (a listing that repeats itself) is kept once,
+                        # and never more than a few different copies of one id
+                        copies = listed.setdefault(raw["id"], [])
+                        if len(copies) < MAX_COPIES and all(c != raw for c in copies):
+                            copies.append(raw)
                     else:
                         await self._without_id(raw)
                         result.items_failed += 1
@@ -263,6 +269,8 @@ class OrderPipeline:
                    f"contents ({order_difference(copies[0], copies[1])}); it is not sent until "
                    "the store lists it once. Check the order in the store")
         action, row = await self.state.run(self.state.listed_twice, copies, message)
+        if row.state == OrderState.DISCARDED:
+            return "known", row  # the merchant decided it is not sent
         if action == "frozen":
             message = (f"Order {number}: the store lists it {len(copies)} times with different "
                        f"contents ({order_difference(copies[0], copies[1])}) after it was sent "
@@ -275,11 +283,18 @@ class OrderPipeline:
         """The store changed an order after it was (or may have been) sent: what was sent is
         frozen; the merchant is told the difference (no report of "sent" for a version the
         ERP does not have until they accept it: Retry or Discard on the error)."""
-        where = f" as {sent.erp_reference}" if sent.erp_reference else ""
-        message = (f"Order {sent.number} was changed in the store after it was sent to the "
-                   f"ERP{where}: {order_difference(sent.payload, late)}. The ERP keeps what was "
-                   "sent; change it in the ERP by hand if needed, then Retry (or Discard) this "
-                   "error to tell the store it was sent")
+        difference = order_difference(sent.payload, late)
+        if sent.state in (OrderState.SENT_TO_ERP, OrderState.DONE):
+            where = f" as {sent.erp_reference}" if sent.erp_reference else ""
+            message = (f"Order {sent.number} was changed in the store after it was sent to "
+                       f"the ERP{where}: {difference}. The ERP keeps what was sent; change it "
+                       "in the ERP by hand if needed, then Retry (or Discard) this error to "
+                       "tell the store it was sent")
+        else:
+            message = (f"Order {sent.number} was changed in the store while a send of it may "
+                       f"have reached the ERP: {difference}. Bridge looks it up in the ERP: if "
+                       "the ERP does not have it, the new version is sent; if it does, the ERP "
+                       "keeps what was sent and you are asked here")
         await self._merchant_error(sent.store_order_id, "changed_after_send", message,
                                    sent.number)
 
@@ -317,6 +332,12 @@ class OrderPipeline:
         oid = row.store_order_id
         if row.state == OrderState.SENT_TO_ERP:
             return await self._report(row, row.erp_reference or "")
+        if row.damaged:
+            await self._fail(row, DataError(
+                f"Order {row.number}: Bridge's copy of it in the state file is damaged; it is "
+                "taken again from the store when the store lists it (Retry after that)",
+                code="state_damaged"))
+            return False
         try:
             order = self.store.parse_order(row.payload)
         except DataError as exc:
@@ -348,6 +369,16 @@ class OrderPipeline:
                     return await self._report(row, ref)
                 if not keyed:
                     await self._unsettled_order(oid, order)
+                if row.late:
+                    # the store changed the order while a send of it was in doubt, and the
+                    # ERP does not have it: the new version is the one to send
+                    row = await self.state.run(self.state.adopt_late, oid)
+                    order = self.store.parse_order(row.payload)
+                    await self.state.run(self.state.resolve_errors, PIPELINE, f"order:{oid}")
+                    self.events.info(PIPELINE, "order_updated",
+                                     f"Order {order.number} was changed in the store while a "
+                                     "send of it was in doubt; the ERP does not have it, so "
+                                     "the new version is sent", order=oid, number=order.number)
             try:
                 doc, condition = validate_buyer_fiscal(order.buyer.tax_id,
                                                        order.buyer.tax_condition)
@@ -486,6 +517,17 @@ class OrderPipeline:
 
     async def _report(self, row: OutboxRow, ref: str) -> bool:
         oid = row.store_order_id
+        if row.late:
+            # the store changed the order after the ERP got it: no "sent" for a version the
+            # ERP does not have until the merchant accepts (Retry or Discard on the error)
+            await self.state.run(self.state.mark_failed, oid, kind=FailureKind.DATA.value,
+                                 code="changed_after_send",
+                                 message="changed in the store after the ERP got it; waiting "
+                                 "for the merchant (see the error list)",
+                                 server_message=None,
+                                 next_attempt_at=time.time() + self.sync.retry_max_s,
+                                 keep_state=True)
+            return False
         try:
             await self.store.report_sent(oid, ref)
         except BridgeError as exc:

@@ -182,6 +182,12 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+def order_number(payload: Mapping[str, Any], oid: str) -> str:
+    """The store order's number as Bridge keeps and compares it (as the connectors send it:
+    without surrounding spaces)."""
+    return str(payload.get("number") or "").strip() or oid
+
+
 def payload_hash(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -219,13 +225,33 @@ class OutboxRow:
     next_attempt_at: float | None
     # taken in while the state file was being rebuilt: the ERP may have it already
     reconcile: bool = False
+    # a version the store listed after a send that did, or may have, reached the ERP, not
+    # accepted by the merchant yet (the store is not told "sent" meanwhile)
+    late_payload: dict[str, Any] | None = None
+    # the stored copy of the order could not be read (a damaged state file)
+    damaged: bool = False
+
+    @property
+    def late(self) -> bool:
+        return self.late_payload is not None
 
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> OutboxRow:
+        damaged = False
+        try:
+            payload = json.loads(r["payload"])
+            late = json.loads(r["late_payload"]) if r["late_payload"] and \
+                not r["late_ack"] else None
+        except (ValueError, TypeError):
+            payload, late, damaged = {"id": r["store_order_id"], "number": r["number"]}, None, \
+                True
+        if not isinstance(payload, dict):
+            payload, damaged = {"id": r["store_order_id"], "number": r["number"]}, True
         return cls(r["store_order_id"], r["number"], OrderState(r["state"]),
-                   json.loads(r["payload"]), r["erp_reference"], r["attempts"],
+                   payload, r["erp_reference"], r["attempts"],
                    r["failure_kind"], r["last_error"], bool(r["reported_failed"]),
-                   r["next_attempt_at"], bool(r["reconcile"]))
+                   r["next_attempt_at"], bool(r["reconcile"]),
+                   late if isinstance(late, dict) else None, damaged)
 
 
 # Orders inserted while a rebuilt state file is marked (meta `rebuilt_at`) are flagged in
@@ -568,7 +594,7 @@ class State:
         merchant); or 'known' (nothing to do)."""
         now = now or time.time()
         oid = str(payload["id"])
-        number = str(payload.get("number") or oid)
+        number = order_number(payload, oid)
         h = payload_hash(payload)
         text = json.dumps(payload, default=str)
         with self._tx() as db:
@@ -588,7 +614,10 @@ class State:
                 maybe_sent = state in (OrderState.SENDING, OrderState.SENT_TO_ERP,
                                        OrderState.DONE) or row["attempts"] > 0
                 refused = state == OrderState.FAILED and row["failure_kind"] != "transient"
-                if (refused and (changed or row["reported_failed"])) or \
+                # an order held because the store listed it twice is taken again as soon
+                # as it is listed once
+                if (refused and (changed or row["reported_failed"] or
+                                 row["error_code"] == "listed_twice")) or \
                         (state == OrderState.DISCARDED and changed):
                     db.execute(
                         "UPDATE outbox SET state='queued', payload=?, payload_hash=?, number=?, "
@@ -598,6 +627,11 @@ class State:
                         "updated_at=? WHERE store_order_id=?", (text, h, number, now, oid))
                     action = "requeued"
                 elif not changed:
+                    if row["late_hash"] is not None:
+                        # the store is back to what was sent: its change is moot
+                        db.execute("UPDATE outbox SET late_hash=NULL, late_payload=NULL, "
+                                   "late_ack=0, next_attempt_at=NULL, updated_at=? WHERE "
+                                   "store_order_id=?", (now, oid))
                     action = "rereport" if state == OrderState.DONE else "known"
                 elif maybe_sent:
                     if row["late_hash"] != h:
@@ -637,16 +671,16 @@ class State:
                 db.execute(
                     "INSERT INTO outbox (store_order_id, number, state, payload, payload_hash, "
                     "confirmed_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (oid, str(first.get("number") or oid), OrderState.QUEUED,
-                     json.dumps(first, default=str), "", str(first.get("confirmed_at") or ""),
-                     now, now))
+                    (oid, order_number(first, oid), OrderState.QUEUED,
+                     json.dumps(first, default=str), payload_hash(first),
+                     str(first.get("confirmed_at") or ""), now, now))
                 row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?",
                                  (oid,)).fetchone()
             state = OrderState(row["state"])
             action = "frozen"
             if state in (OrderState.QUEUED, OrderState.FAILED) and row["attempts"] == 0:
-                # no stored hash matches a later listing: the next clean one is taken
-                db.execute("UPDATE outbox SET state='failed', payload_hash='', "
+                # error_code listed_twice: the next listing of one copy is taken (ingest)
+                db.execute("UPDATE outbox SET state='failed', "
                            "failure_kind='data', error_code='listed_twice', last_error=?, "
                            "next_attempt_at=NULL, updated_at=? WHERE store_order_id=?",
                            (message, now, oid))
@@ -659,11 +693,28 @@ class State:
 
     def accept_late(self, oid: str) -> bool:
         """The merchant accepts that the ERP keeps what was sent of an order the store
-        changed afterwards: the store is told it was sent."""
+        changed afterwards: the store is told it was sent (now)."""
         with self._tx() as db:
-            return bool(db.execute("UPDATE outbox SET late_ack=1, updated_at=? WHERE "
-                                   "store_order_id=? AND late_hash IS NOT NULL",
-                                   (time.time(), oid)).rowcount)
+            return bool(db.execute("UPDATE outbox SET late_ack=1, next_attempt_at=NULL, "
+                                   "updated_at=? WHERE store_order_id=? AND late_hash IS NOT "
+                                   "NULL", (time.time(), oid)).rowcount)
+
+    def adopt_late(self, oid: str) -> OutboxRow:
+        """The ERP turned out not to have the order: the store's later version is the one
+        to send (with its items held back from sale)."""
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
+            if row["late_payload"] and not row["late_ack"]:
+                late = json.loads(row["late_payload"])
+                db.execute("UPDATE outbox SET payload=late_payload, payload_hash=late_hash, "
+                           "number=?, late_hash=NULL, late_payload=NULL, late_ack=0, "
+                           "updated_at=? WHERE store_order_id=?",
+                           (order_number(late, oid), time.time(), oid))
+                db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
+                db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
+                               [(oid, s, q) for s, q in _reserved_items(late)])
+            row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
+        return OutboxRow.from_row(row)
 
     def order_number_taken(self, oid: str, number: str) -> str | None:
         """Another store order, listed before this one, with the same number (the ERPs know

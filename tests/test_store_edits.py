@@ -195,3 +195,95 @@ def test_order_difference_names_what_changed():
     assert text == ("A quantity 1 -> 50; B removed (was 2); C added (1); total 20.00 -> "
                     "501.00; buyer's tax_id")
     assert order_difference(before, before) == "other details changed"
+
+
+def due_now(engine) -> None:
+    engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE next_attempt_at "
+                             "IS NOT NULL AND state != 'sent_to_erp'")
+
+
+@both_modes
+async def test_a_change_while_a_send_was_in_doubt_goes_out_if_the_erp_lacks_it(
+        engine, erp_sim, store_sim, order_mode):
+    import asyncio
+
+    from tests.conftest import WRITE_ROUTE
+
+    order = store_sim.add_order(n_items=1)
+    sku = order["items"][0]["sku"]
+    erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], *([503] * 10))
+    await engine.sync_now("orders")
+    row = engine.state.get_order(order["id"])
+    assert row.state == OrderState.FAILED and row.attempts >= 1  # a send in doubt
+    erp_sim.faults.clear()
+    store_sim.orders[order["id"]]["items"][0]["quantity"] = 50  # the buyer changes it
+    await engine.sync_now("orders")
+    [err] = open_errors(engine, "changed_after_send")
+    assert "may have reached the ERP" in err["message"]
+    for _ in range(6):  # the retry comes due (pedido: after the settle window)
+        await asyncio.sleep(0.3)
+        due_now(engine)
+        await engine.sync_now("orders")
+        if store_sim.orders[order["id"]]["erp_status"] == "sent":
+            break
+    [doc] = docs_for(erp_sim, order["number"])
+    assert sum(quantities(doc).values()) == 50  # the version the store has
+    assert store_sim.orders[order["id"]]["erp_status"] == "sent"
+    assert not open_errors(engine, "changed_after_send")
+    assert engine.state.get_order(order["id"]).payload["items"][0]["quantity"] == 50
+    assert reserved(engine, sku) == 0
+
+
+@both_modes
+async def test_a_change_while_the_report_was_pending_is_not_reported_as_sent(
+        engine, erp_sim, store_sim, order_mode):
+    order = store_sim.add_order(n_items=1)
+    store_sim.faults.script("POST", "erp-sync", *([503] * 10))
+    await engine.sync_now("orders")
+    assert engine.state.get_order(order["id"]).state == OrderState.SENT_TO_ERP
+    store_sim.faults.clear()
+    [doc] = docs_for(erp_sim, order["number"])
+    sent = quantities(doc)
+    store_sim.orders[order["id"]]["items"][0]["quantity"] = 50
+    due_now(engine)
+    engine.state._db.execute("UPDATE outbox SET next_attempt_at = NULL")
+    await engine.sync_now("orders")
+    await engine.sync_now("orders")
+    record = store_sim.orders[order["id"]]
+    assert record["erp_status"] == "pending"  # not "sent" for a version the ERP lacks
+    [err] = open_errors(engine, "changed_after_send")
+    assert doc["Codigo"] in err["message"] and "-> 50" in err["message"]
+    assert docs_for(erp_sim, order["number"]) == [doc] and quantities(doc) == sent
+    # the merchant accepts what the ERP has: the store is told, the error is resolved
+    assert await engine.retry_error(err["id"])
+    await engine.sync_now("orders")
+    assert record["erp_status"] == "sent" and record["erp_reference"] == doc["Codigo"]
+    assert not open_errors(engine, "changed_after_send")
+
+
+async def test_a_discarded_order_listed_twice_stays_discarded(engine, erp_sim, store_sim):
+    twice = store_sim.add_order(n_items=1)
+    other = copy.deepcopy(store_sim._public(twice))
+    other["items"][0]["quantity"] += 5
+    store_sim.listed_again.append(other)
+    await engine.sync_now("orders")
+    [err] = open_errors(engine, "listed_twice")
+    assert await engine.discard_error(err["id"], "duplicated in the store, do not send")
+    await engine.sync_now("orders")  # still listed twice: nothing new to say
+    assert not open_errors(engine, "listed_twice")
+    store_sim.listed_again.clear()  # then listed once, as it was
+    await engine.sync_now("orders")
+    assert docs_for(erp_sim, twice["number"]) == []
+    assert engine.state.get_order(twice["id"]).state == OrderState.DISCARDED
+
+
+@both_modes
+async def test_two_orders_whose_numbers_differ_by_spaces_are_one_number(
+        engine, erp_sim, store_sim, order_mode):
+    first = store_sim.add_order(n_items=1)
+    store_sim.orders[first["id"]]["number"] = first["number"] + " "
+    second = store_sim.add_order(n_items=1, number=first["number"].strip())
+    await engine.sync_now("orders")
+    assert len(docs_for(erp_sim, first["number"].strip())) == 1
+    assert [e["subject"] for e in open_errors(engine, "number_taken")] == \
+        [f"order:{second['id']}"]
