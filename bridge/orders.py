@@ -449,11 +449,12 @@ class OrderPipeline:
 
     async def _unsettled_for(self, entity: str, key: str) -> float | None:
         """Seconds left before a creation in doubt may be sent again (None: none is)."""
-        since = await self.state.run(self.state.doubt_get, entity, key)
-        if since is None:
+        # measured on the monotonic clock where it can be: setting the computer's clock
+        # forward must not end the wait
+        age = await self.state.run(self.state.doubt_age, entity, key)
+        if age is None:
             return None
-        # never longer than the window itself (a clock set back moves `since` ahead)
-        wait = min(since + self.sync.write_settle_s - time.time(), self.sync.write_settle_s)
+        wait = self.sync.write_settle_s - age
         return wait if wait > 0 else None
 
     async def _unsettled_order(self, oid: str, order: StoreOrder) -> None:

@@ -394,6 +394,8 @@ class State:
                 self._db.close()
                 raise storage_problem(path, exc) or exc from None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+        # when each creation in doubt began in this process (monotonic), see doubt_age
+        self._doubt_began: dict[tuple[str, str], float] = {}
 
     def _open(self) -> None:
         """Connect, check (`PRAGMA quick_check`) and bring the schema up to date. Raises
@@ -901,6 +903,20 @@ class State:
             db.execute("INSERT INTO writes_in_doubt VALUES (?,?,?) ON CONFLICT(entity, "
                        "store_id) DO UPDATE SET since = excluded.since",
                        (entity, store_id, time.time()))
+        self._doubt_began[(entity, store_id)] = time.monotonic()
+
+    def doubt_age(self, entity: str, store_id: str) -> float | None:
+        """How long ago a creation in doubt began (None: none is): on the monotonic clock
+        when it began in this process (the computer's clock may be set meanwhile), else
+        from the wall time recorded (a clock set back gives 0, not a negative age)."""
+        since = self.doubt_get(entity, store_id)
+        if since is None:
+            self._doubt_began.pop((entity, store_id), None)
+            return None
+        began = self._doubt_began.get((entity, store_id))
+        if began is not None:
+            return time.monotonic() - began
+        return max(0.0, time.time() - since)
 
     def doubt_clear(self, entity: str, store_id: str) -> None:
         with self._tx() as db:

@@ -149,3 +149,38 @@ def test_an_alert_sent_in_the_future_does_not_silence_alerts(tmp_path, wall):
         assert [e["code"] for e in alerter.due()] == ["x"]
     finally:
         state.close()
+
+
+@pytest.mark.parametrize("jump", ["forward", "back then right"])
+async def test_a_clock_jump_never_ends_the_wait_after_an_unconfirmed_send(
+        tmp_path, wall, erp_sim, store_sim, jump):
+    """Pedido mode: nothing on Dragonfish's side refuses a second Pedido, so only the settle
+    window after a send whose reply was lost keeps it single. The clock moving (forward, or
+    back and then right) must not end that wait: it runs on the monotonic clock."""
+    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
+                          erp={"modo_pedidos": "pedido", "timeout_s": 1}, write_settle_s=60)
+    engine = make_engine(paths, erp_sim)
+    await engine.open()
+    try:
+        order = store_sim.add_order(n_items=1)
+        erp_sim.faults.hang_s = 3
+        erp_sim.faults.script("POST", "pedido", "timeout")  # the ERP works on it for 3 s
+        await engine.sync_now("orders")
+        assert docs_for(erp_sim, order["number"]) == []  # not yet
+        if jump == "forward":
+            wall.offset = 3600.0
+        else:
+            wall.offset = -3600.0
+            await engine._clock_set_back(3600)  # what the watch does
+            wall.offset = 0.0
+        engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+        [again] = await engine.sync_now("orders")
+        assert "does not list it yet" in again.message or again.items_ok == 0
+        await asyncio.sleep(3.5)  # the first send lands in the ERP
+        engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
+        await engine.sync_now("orders")
+        assert len(docs_for(erp_sim, order["number"])) == 1
+        assert store_sim.orders[order["id"]]["erp_status"] == "sent"
+    finally:
+        await engine.stop()
+        engine.close()
