@@ -40,6 +40,11 @@ HELD_SUBJECT = "catalog:held"
 # the last held run (what it would change, with examples) and the merchant's approval of it
 HELD_KEY = "catalog_held"
 APPROVED_KEY = "catalog_approved"
+# the SKUs whose changes the guard counted in the held run, and in the approved one
+HELD_SKUS_KEY = "catalog_held_skus"
+APPROVED_SKUS_KEY = "catalog_approved_skus"
+# an approval is for what the merchant saw then: it lapses after this long (s)
+APPROVAL_TTL_S = 3600.0
 # an approved run is pushed by the next run that reads the ERP again, if what it would do is
 # no worse than what was approved: up to this share more, plus a few items
 APPROVAL_SLACK = 0.05
@@ -169,18 +174,38 @@ def approve_held(state: State, run_id: int) -> HeldRun:
     if held.run_id != run_id:
         raise DataError(f"Catalog run {run_id} is not the one held now (run {held.run_id} "
                         "is); look at that one before approving it", code="approval_stale")
-    state.set_kv(APPROVED_KEY, held.to_json())
+    state.set_kv(APPROVED_SKUS_KEY, state.get_kv(HELD_SKUS_KEY) or "[]")
+    state.set_kv(APPROVED_KEY, json.dumps({"held": held.to_json(), "at": time.time()}))
     for err in state.errors("open"):
         if err["pipeline"] == PIPELINE and err["subject"] == HELD_SUBJECT:
             state.close_error(err["id"], "resolved", f"approved run {run_id}")
     return held
 
 
-def _within(approved: HeldRun, zeroed: int, jumps: int) -> bool:
-    def ok(now: int, then: int) -> bool:
-        return now <= then * (1 + APPROVAL_SLACK) + APPROVAL_SLACK_ITEMS
+def forget_approval(state: State) -> None:
+    """An approval is spent (pushed, or found worse), lapsed, or the settings changed."""
+    state.set_kv(APPROVED_KEY, None)
+    state.set_kv(APPROVED_SKUS_KEY, None)
 
-    return ok(zeroed, approved.zeroed) and ok(jumps, approved.price_jumps)
+
+def approval(state: State) -> tuple[HeldRun, set[str]] | None:
+    """The merchant's approval in force (the run approved and the SKUs whose changes it
+    covers), or None; a lapsed one is forgotten."""
+    raw = state.get_kv(APPROVED_KEY)
+    if not raw:
+        return None
+    data = json.loads(raw)
+    if abs(time.time() - float(data["at"])) > APPROVAL_TTL_S:
+        forget_approval(state)
+        return None
+    return HeldRun.from_json(data["held"]), set(json.loads(state.get_kv(APPROVED_SKUS_KEY)
+                                                          or "[]"))
+
+
+def _covered(approved: set[str], counted: list[str]) -> bool:
+    """The changes counted now are those approved (a few more allowed: the ERP moves on)."""
+    extra = sum(1 for sku in counted if sku not in approved)
+    return extra <= len(approved) * APPROVAL_SLACK + APPROVAL_SLACK_ITEMS
 
 
 class CatalogPipeline:
@@ -273,11 +298,12 @@ class CatalogPipeline:
                                      problems)
             await self.state.run(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
             await self.state.run(self.state.set_kv, HELD_KEY, None)
+            await self.state.run(self.state.set_kv, HELD_SKUS_KEY, None)
             if self.erp.capabilities.incremental_catalog:
                 await self.state.run(self.state.set_kv, "catalog_since", str(started))
         if complete and (held is not None or error is None):
             # an approval is spent by the run that pushed it, or that found things worse
-            await self.state.run(self.state.set_kv, APPROVED_KEY, None)
+            await self.state.run(forget_approval, self.state)
         if unknown:
             total_unknown = (await self.state.run(self.state.catalog_counts))["unknown_in_store"]
             sample = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
@@ -444,19 +470,21 @@ class CatalogPipeline:
         if not reasons:
             return None
         why = "; ".join(reasons)
-        raw = await self.state.run(self.state.get_kv, APPROVED_KEY)
-        approved = HeldRun.from_json(raw) if raw else None
-        if approved is not None and _within(approved, st["zeroed"], jumps):
+        counted = await self.state.run(self.state.staging_counted, factor)
+        given = await self.state.run(approval, self.state)
+        approved = given[0] if given is not None else None
+        if given is not None and _covered(given[1], counted):
             self.events.warning(PIPELINE, "catalog_approved_push",
                                 f"Pushing the changes approved by the user (held run "
-                                f"{approved.run_id}): {why}", run=approved.run_id)
+                                f"{given[0].run_id}): {why}", run=given[0].run_id)
             return None
         examples = await self.state.run(self.state.staging_examples, factor, EXAMPLES)
+        await self.state.run(self.state.set_kv, HELD_SKUS_KEY, json.dumps(counted))
         held = HeldRun(run_id, time.time(), why, known, st["zeroed"], st["vanished"], jumps,
                        st["changes"], tuple(Change(*e) for e in examples))
         await self.state.run(self.state.set_kv, HELD_KEY, held.to_json())
-        worse = (f" It is worse than what was approved for run {approved.run_id}, so that "
-                 "approval does not cover it." if approved is not None else "")
+        worse = (f" It changes products the approval of run {approved.run_id} did not cover, "
+                 "so that approval does not apply." if approved is not None else "")
         message = (f"Catalog sync held, nothing was pushed: {why}. This looks like an ERP "
                    f"fault rather than real changes.{worse} Check the ERP; if the changes are "
                    f"real, approve them (\"Push anyway\" in the error list, or `bridge approve "

@@ -25,7 +25,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.alerts import Alerter
-from bridge.catalog import HELD_SUBJECT, CatalogPipeline, HeldRun, approve_held, held_run
+from bridge.catalog import (
+    HELD_SUBJECT,
+    CatalogPipeline,
+    HeldRun,
+    approve_held,
+    forget_approval,
+    held_run,
+)
 from bridge.catalog import PIPELINE as CATALOG
 from bridge.config import Config, Paths
 from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
@@ -530,6 +537,8 @@ class Engine:
                 self._build()
                 raise
             self._calibrated_at = None  # the new settings are checked before any write
+            # an approval of a held catalog run was for what the old settings read
+            await self.state.run(forget_approval, self.state)
             if self._scheduler is not None:
                 self._schedule()
                 self._watch_source()

@@ -992,23 +992,31 @@ class State:
             "FROM catalog_staging", (price_factor, price_factor))[0]
         return {k: int(r[k]) for k in ("changes", "zeroed", "vanished", "price_jumps")}
 
+    # staged changes the guard counts: a stock going to 0, a price jumping by the factor
+    # or falling to 0.00 or to nothing
+    _COUNTED = ("(stock = 0 AND COALESCE(prev_stock, 0) > 0) OR "
+                "(prev_price IS NOT NULL AND prev_price != '' AND CAST(prev_price AS REAL) > 0 "
+                " AND (price IS NULL OR price = '' OR CAST(price AS REAL) <= 0 OR "
+                "      CAST(price AS REAL) / CAST(prev_price AS REAL) > ? OR "
+                "      CAST(prev_price AS REAL) / CAST(price AS REAL) > ?))")
+
     def staging_examples(self, price_factor: float, limit: int
                          ) -> list[tuple[str, int | None, int | None, str | None, str | None,
                                          bool]]:
-        """Staged changes the guard counts (stock to 0, a price jumping by the factor or
-        falling to 0.00 or to nothing), the biggest stock first: (sku, stock before, stock
-        after, price before, price after, vanished)."""
+        """Staged changes the guard counts, the biggest stock first: (sku, stock before,
+        stock after, price before, price after, vanished)."""
         rows = self._q(
             "SELECT sku, prev_stock, stock, prev_price, price, vanished FROM catalog_staging "
-            "WHERE (stock = 0 AND COALESCE(prev_stock, 0) > 0) OR "
-            "(prev_price IS NOT NULL AND prev_price != '' AND CAST(prev_price AS REAL) > 0 "
-            " AND (price IS NULL OR price = '' OR CAST(price AS REAL) <= 0 OR "
-            "      CAST(price AS REAL) / CAST(prev_price AS REAL) > ? OR "
-            "      CAST(prev_price AS REAL) / CAST(price AS REAL) > ?)) "
-            "ORDER BY COALESCE(prev_stock, 0) DESC, sku LIMIT ?",
+            f"WHERE {self._COUNTED} ORDER BY COALESCE(prev_stock, 0) DESC, sku LIMIT ?",
             (price_factor, price_factor, limit))
         return [(r["sku"], r["prev_stock"], r["stock"], r["prev_price"], r["price"],
                  bool(r["vanished"])) for r in rows]
+
+    def staging_counted(self, price_factor: float) -> list[str]:
+        """The SKUs of every staged change the guard counts."""
+        return [r["sku"] for r in self._q(
+            f"SELECT sku FROM catalog_staging WHERE {self._COUNTED} ORDER BY sku",
+            (price_factor, price_factor))]
 
     def staging_page(self, after: str, limit: int) -> list[tuple[str, int | None, str | None]]:
         rows = self._q("SELECT sku, stock, price FROM catalog_staging WHERE sku > ? "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import msgspec
@@ -375,7 +376,7 @@ async def test_an_approval_does_not_cover_a_worse_run(engine, erp_sim, store_sim
     [again] = await engine.sync_now("catalog")
     assert again.status == "held" and store_sim.patches == []
     [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
-    assert f"worse than what was approved for run {summary.run_id}" in err["message"]
+    assert f"the approval of run {summary.run_id} did not cover" in err["message"]
     newer = await engine.held_catalog()
     assert newer is not None and newer.run_id > summary.run_id
     assert newer.price_jumps == 2 * fifth
@@ -443,3 +444,54 @@ async def test_a_zero_price_is_pushed_only_where_free_products_are_allowed(
     finally:
         await engine.stop()
         engine.close()
+
+
+async def _held_then_approved_while_the_erp_fails(engine, erp_sim, store_sim, sim_catalog):
+    await engine.sync_now("catalog")
+    skus = [s for s in sim_catalog.skus() if store_sim.products[s]["stock"] > 0]
+    first, second = skus[:30], skus[30:60]
+    saved = {s: sim_catalog.disponible(s) for s in first + second}
+    for sku in first:
+        sim_catalog.set_stock(sku, 0)
+    [held] = await engine.sync_now("catalog")
+    summary = await engine.held_catalog()
+    assert held.status == "held" and summary is not None
+    erp_sim.faults.script("GET", "consultastockyprecios", *([500] * 100))
+    await engine.approve_catalog(summary.run_id)
+    while engine._tasks:  # the approved run (started by the approval) fails to read
+        await asyncio.gather(*list(engine._tasks), return_exceptions=True)
+    assert engine.state.last_run("catalog")["status"] == "failed"
+    assert engine.state.get_kv("catalog_approved") is not None  # not spent
+    erp_sim.faults.clear()
+    return first, second, saved
+
+
+async def test_an_approval_covers_the_products_shown_not_others(engine, erp_sim, store_sim,
+                                                              sim_catalog):
+    first, second, saved = await _held_then_approved_while_the_erp_fails(
+        engine, erp_sim, store_sim, sim_catalog)
+    # meanwhile the ERP changes: the first 30 are back, another 30 read 0
+    for sku in first:
+        sim_catalog.set_stock(sku, saved[sku])
+    for sku in second:
+        sim_catalog.set_stock(sku, 0)
+    [later] = await engine.sync_now("catalog")
+    assert later.status == "held"
+    assert not [s for s in second if store_sim.products[s]["stock"] == 0]
+
+
+async def test_an_approval_lapses_with_new_settings_and_with_time(engine, erp_sim, store_sim,
+                                                                 sim_catalog, monkeypatch):
+    from bridge import catalog
+
+    await _held_then_approved_while_the_erp_fails(engine, erp_sim, store_sim, sim_catalog)
+    assert engine.state.get_kv("catalog_approved") is not None
+    await engine.apply_config(load_config(engine.paths.config_file))
+    assert engine.state.get_kv("catalog_approved") is None
+    # approved again, then not used for longer than an approval lasts
+    summary = await engine.held_catalog()
+    assert summary is not None
+    await engine.state.run(catalog.approve_held, engine.state, summary.run_id)
+    monkeypatch.setattr(catalog, "APPROVAL_TTL_S", 0.0)
+    [later] = await engine.sync_now("catalog")
+    assert later.status == "held" and engine.state.get_kv("catalog_approved") is None
