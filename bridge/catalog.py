@@ -341,9 +341,11 @@ class CatalogPipeline:
                 await self.state.run(self.state.set_kv, "catalog_last_full", str(started))
             if result.items_failed:
                 result.status = "partial"
+        # full: everything pushed; otherwise only what changed, of what the ERP listed
+        # (all of it, or what changed since a time where the ERP can say so)
         kind = "full" if full else (
             f"changed since {time.strftime('%d/%m %H:%M', time.localtime(since))}"
-            if since else "incremental")
+            if since else "changes only")
         result.message = (f"{kind}: {result.items_seen} variants "
                           f"read, {result.items_ok} pushed, {len(unknown)} unknown in the store, "
                           f"{result.items_failed} invalid, {stats['negative']} negative stock set "

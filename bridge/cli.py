@@ -604,7 +604,8 @@ def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> 
     if not paths.db_file.exists():
         print("Nothing is held: Bridge has not synced with this profile yet.")
         return EXIT_OK
-    state = State(paths.db_file)
+    # never the state file's recovery here: a running Bridge may be using it
+    state = State(paths.db_file, recover=False)
     try:
         held = held_run(state)
         if held is None:

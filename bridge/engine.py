@@ -406,6 +406,21 @@ class Engine:
                 self.events.error(pipeline, "run_failed", exc.message)
                 if isinstance(exc, (AuthError, ConfigError)):
                     self.health.failed("erp", exc)
+            except Exception as exc:
+                # a bug, or data nobody foresaw, outside any one item: the run ends as
+                # failed, is recorded and reported, and the next one starts as usual
+                log.error("%s run: unexpected error", pipeline, exc_info=exc)
+                message = (f"The {pipeline} sync stopped on an unexpected error "
+                           f"({type(exc).__name__}: {str(exc)[:200]}); it starts again at its "
+                           "next interval; if it persists, send the diagnostics to support")
+                result = RunResult(pipeline, "failed", message=message)
+                with contextlib.suppress(StorageError):
+                    await self.state.run(self.state.interrupt_runs, pipeline, message)
+                    await self.state.run(self.state.open_error, pipeline,
+                                         RUN_SUBJECT + pipeline,
+                                         kind=FailureKind.TRANSIENT.value,
+                                         code="internal_error", message=message)
+                self.events.error(pipeline, "run_failed", message)
             finally:
                 self.running[pipeline] = False
                 self._run_began.pop(pipeline, None)

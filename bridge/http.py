@@ -371,6 +371,10 @@ def decode_json(response: httpx.Response, side: str,
     except UnicodeDecodeError:
         raise ProtocolError(f"{side} answered a body that is not UTF-8 text",
                             code="bad_encoding", status=response.status_code) from None
+    except RecursionError:
+        raise ProtocolError(f"{side} answered JSON nested too deeply to be read (HTTP "
+                            f"{response.status_code}, {len(body)} bytes)",
+                            code="malformed_json", status=response.status_code) from None
     except json.JSONDecodeError as exc:
         what = "an empty body" if not body.strip() else "malformed JSON"
         raise ProtocolError(

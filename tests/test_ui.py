@@ -200,6 +200,20 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
             box.reject()
             await asyncio.sleep(0.3)
             assert store.call(lambda: store.products[sku]["price"]) == old
+            # a newer check holds the sync again while the dialog is open: pushing the one
+            # shown is refused, and the merchant is told
+            qtbot.mouseClick(w.errors.approve_btn, Qt.MouseButton.LeftButton)
+            stale = w.errors._dialog
+            await app.controller.engine.sync_now("catalog")
+            stale.findChild(type(w.errors.approve_btn), "approvePush").click()
+            await until(lambda: w.errors._dialog is not None and
+                        w.errors._dialog.objectName() == "problemDialog", what="told")
+            assert "ya no es la retenida" in w.errors._dialog.text()
+            w.errors._dialog.accept()
+            assert store.call(lambda: store.products[sku]["price"]) == old
+            await until(lambda: any(e.get("held") for e in w.errors.errors), what="held")
+            [row] = [i for i, e in enumerate(w.errors.errors) if e.get("held")]
+            w.errors.select_row(row)
             qtbot.mouseClick(w.errors.approve_btn, Qt.MouseButton.LeftButton)
             box = w.errors._dialog
             push = box.findChild(type(w.errors.approve_btn), "approvePush")

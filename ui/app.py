@@ -251,6 +251,7 @@ class BridgeApp:
         window.errors.retryAllRequested.connect(controller.retry_all)
         window.errors.discardRequested.connect(controller.discard)
         window.errors.approveRequested.connect(controller.approve)
+        controller.commandRefused.connect(window.errors.show_problem)
         window.tabs.currentChanged.connect(
             lambda i: self.spawn(self.refresh_history()) if i == window.TAB_HISTORY else None)
         window.closed.connect(self.quit)

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from bridge.engine import Engine
+from bridge.errors import DataError
 from bridge.events import Event
 
 log = logging.getLogger("bridge.ui")
@@ -31,6 +32,7 @@ class AppController(QObject):
     eventAdded = Signal(object)
     errorsChanged = Signal(list)
     notify = Signal(str, str)  # title, message
+    commandRefused = Signal(str)  # a command the engine refused, said for the merchant
 
     def __init__(self, engine: Engine, *, demo: Any = None,
                  mute_after_start_s: float = MUTE_AFTER_START_S) -> None:
@@ -157,7 +159,19 @@ class AppController(QObject):
 
     def approve(self, run_id: int) -> asyncio.Future[Any]:
         """The merchant confirmed pushing a held catalog run (see ErrorsView)."""
-        return self.spawn(self._after(self.engine.approve_catalog(run_id)), "approve")
+        return self.spawn(self._approve(run_id), "approve")
+
+    async def _approve(self, run_id: int) -> None:
+        from ui.i18n import _
+
+        try:
+            await self.engine.approve_catalog(run_id)
+        except DataError:
+            # a newer check replaced the held sync while the dialog was open, or it cleared
+            self.commandRefused.emit(_(
+                "That sync is no longer the one on hold (a newer check replaced it, or it "
+                "cleared by itself). Look at the error list again before approving."))
+        await self.refresh()
 
     def discard(self, error_id: int, reason: str) -> asyncio.Future[Any]:
         return self.spawn(self._after(self.engine.discard_error(error_id, reason)), "discard")

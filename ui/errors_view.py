@@ -214,6 +214,14 @@ class ErrorsView(QWidget):
         # open(), not exec(): never a nested modal loop inside the asyncio loop
         box.open()
 
+    def show_problem(self, text: str) -> None:
+        """Tell the merchant why a command did nothing (opened, never exec'd)."""
+        box = QMessageBox(QMessageBox.Icon.Information, _("Bridge"), text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("problemDialog")
+        self._dialog = box
+        box.open()
+
     def _open_in_log(self) -> None:
         e = self.selected()
         if e is not None:
