@@ -30,9 +30,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+
+import msgspec
 
 from bridge.files import StorageError, folder_problem, private_dir, private_file
 from bridge.numbers import NumberError, quantity
@@ -182,6 +185,22 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+# a store order as the state file keeps it: decimals written as the numbers they are (a
+# quantity of 5.0 must come back as a number, not as the text "5.0")
+_PAYLOAD_ENCODER = msgspec.json.Encoder(decimal_format="number", enc_hook=str)
+
+
+def dump_payload(payload: Mapping[str, Any]) -> str:
+    try:
+        return _PAYLOAD_ENCODER.encode(payload).decode()
+    except (ValueError, TypeError, OverflowError):  # a non-finite decimal, say
+        return json.dumps(payload, default=str)
+
+
+def load_payload(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
 def order_number(payload: Mapping[str, Any], oid: str) -> str:
     """The store order's number as Bridge keeps and compares it (as the connectors send it:
     without surrounding spaces)."""
@@ -239,8 +258,8 @@ class OutboxRow:
     def from_row(cls, r: sqlite3.Row) -> OutboxRow:
         damaged = False
         try:
-            payload = json.loads(r["payload"])
-            late = json.loads(r["late_payload"]) if r["late_payload"] and \
+            payload = load_payload(r["payload"])
+            late = load_payload(r["late_payload"]) if r["late_payload"] and \
                 not r["late_ack"] else None
         except (ValueError, TypeError):
             payload, late, damaged = {"id": r["store_order_id"], "number": r["number"]}, None, \
@@ -598,7 +617,7 @@ class State:
         oid = str(payload["id"])
         number = order_number(payload, oid)
         h = payload_hash(payload)
-        text = json.dumps(payload, default=str)
+        text = dump_payload(payload)
         with self._tx() as db:
             row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
             action = "known"
@@ -674,7 +693,7 @@ class State:
                     "INSERT INTO outbox (store_order_id, number, state, payload, payload_hash, "
                     "confirmed_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
                     (oid, order_number(first, oid), OrderState.QUEUED,
-                     json.dumps(first, default=str), payload_hash(first),
+                     dump_payload(first), payload_hash(first),
                      str(first.get("confirmed_at") or ""), now, now))
                 row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?",
                                  (oid,)).fetchone()
@@ -707,7 +726,7 @@ class State:
         with self._tx() as db:
             row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
             if row["late_payload"] and not row["late_ack"]:
-                late = json.loads(row["late_payload"])
+                late = load_payload(row["late_payload"])
                 db.execute("UPDATE outbox SET payload=late_payload, payload_hash=late_hash, "
                            "number=?, late_hash=NULL, late_payload=NULL, late_ack=0, "
                            "updated_at=? WHERE store_order_id=?",
@@ -831,7 +850,7 @@ class State:
                                  (oid,)).fetchone()
                 db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
                 db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
-                               [(oid, s, q) for s, q in _reserved_items(json.loads(row[0]))])
+                               [(oid, s, q) for s, q in _reserved_items(load_payload(row[0]))])
             return bool(cur.rowcount)
 
     def discard_order(self, oid: str, reason: str) -> bool:

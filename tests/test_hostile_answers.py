@@ -88,3 +88,13 @@ async def test_a_damaged_copy_of_one_order_is_that_orders_error(engine, erp_sim,
 
 async def _blocked() -> str:
     return "a test holds the writes"
+
+
+async def test_a_quantity_written_5_0_is_kept_as_the_number_it_is(engine, erp_sim, store_sim):
+    order = store_sim.add_order(n_items=1)
+    store_sim.orders[order["id"]]["items"][0]["quantity"] = 5.0
+    [result] = await engine.sync_now("orders")
+    assert result.items_ok == 1, result.message
+    [doc] = docs_for(erp_sim, order["number"])
+    assert [line["Cantidad"] for value in doc.values() if isinstance(value, list)
+            for line in value if isinstance(line, dict) and "Cantidad" in line] == [5.0]
