@@ -32,6 +32,7 @@ from bridge.alerts import build_digest
 from bridge.config import Paths, load_config, parse_config, save_config
 from bridge.diagnostics import write_zip
 from bridge.engine import Engine
+from bridge.http import html_title
 from bridge.secrets import SecretStore
 from bridge.state import State
 from connectors.dragonfish.simcatalog import SimCatalog
@@ -310,6 +311,21 @@ def test_every_usual_encoding_of_a_secret_is_masked() -> None:
     other = token.replace("+", "-")
     assert redact.redact(other) == other
     assert redact.redact(token.replace("&", "&&")) == token.replace("&", "&&")
+
+
+def test_an_html_title_is_unescaped_and_masked_before_it_is_cut() -> None:
+    """The title of an HTML error page is kept as plain text: its character references
+    decoded (so a token HTML-escaped in it is masked as itself), and a secret in it masked
+    before it is cut to its 120 characters (no piece of one left past the cut)."""
+    assert html_title("<html><head><title>Bad &quot;key&quot; &amp; &lt;id&gt; &#39;7&#39;"
+                      "&nbsp;</title></head></html>") == "Bad \"key\" & <id> '7'"
+    assert html_title("<h1>Acceso\n  denegado &mdash; c&oacute;digo 9</h1>") == \
+        "Acceso denegado — código 9"
+    token = unique("title-token")
+    redact.register(token)
+    title = html_title(f"<title>{'Upstream error, details follow. ' * 3}token={token}</title>")
+    assert len(title) <= 120 and title.endswith("token=***")
+    assert token[:6] not in title
 
 
 def echo_encoded(sim: StoreSimulator) -> list[str]:
