@@ -18,6 +18,7 @@ import asyncio
 import calendar
 import contextlib
 import hashlib
+import html
 import json
 import re
 import ssl
@@ -36,7 +37,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bridge import __version__
+from bridge import __version__, redact
 from bridge.config import ErpConfigBase, StoreConfig, normalize_pin
 from bridge.errors import (
     AmbiguousWriteError,
@@ -324,11 +325,14 @@ async def fetch_certificate(url: str, *, ca_file: str = "",
 
 
 def html_title(text: str) -> str:
-    m = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
-    if m:
-        return " ".join(m.group(1).split())[:120]
-    m = re.search(r"<h1>(.*?)</h1>", text, re.I | re.S)
-    return " ".join(m.group(1).split())[:120] if m else ""
+    """The page's <title> (or first <h1>) as plain text: character references decoded,
+    whitespace collapsed, at most 120 characters. A secret in it is masked before it is
+    cut, so that no piece of one is left at the cut."""
+    m = (re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+         or re.search(r"<h1>(.*?)</h1>", text, re.I | re.S))
+    if not m:
+        return ""
+    return redact.redact(" ".join(html.unescape(m.group(1)).split()))[:120]
 
 
 def looks_html(response: httpx.Response) -> bool:

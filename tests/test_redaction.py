@@ -1,18 +1,24 @@
 """Secrets never kept or shown, whatever path they came by: a token a server echoes in its
 error text is masked in the state file (errors, outbox, runs), in what Bridge tells the
-store, in `bridge status`, in the alert e-mail and in the diagnostics zip; session tokens
+store, in `bridge status`, in the alert e-mail and in the diagnostics zip, and so is a token
+a server echoes URL-encoded, HTML-escaped, JSON-escaped or upper-cased; session tokens
 that connectors obtain at run time (a login's answer) are masked from the moment they are
 obtained; `bridge status` masks what an older Bridge stored; `bridge doctor` masks what a
 check quotes. Real simulators on loopback sockets, real SQLite files."""
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
 import os
+import re
+import secrets as random_secrets
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,6 +32,7 @@ from bridge.alerts import build_digest
 from bridge.config import Paths, load_config, parse_config, save_config
 from bridge.diagnostics import write_zip
 from bridge.engine import Engine
+from bridge.http import html_title
 from bridge.secrets import SecretStore
 from bridge.state import State
 from connectors.dragonfish.simcatalog import SimCatalog
@@ -255,3 +262,200 @@ def test_session_tokens_are_kept_per_slot_within_a_bound() -> None:
     assert all(redact.redact(t) == redact.MASK for t in recent)
     assert all(redact.redact(t) == t for t in old)
     assert redact.redact(secret) == redact.MASK
+
+
+# -- a token a server echoes in another form ----------------------------------------------------------
+def encoded_forms(secret: str) -> dict[str, str]:
+    """The forms in which servers were seen (or may be expected) to quote a value."""
+    percent = urllib.parse.quote(secret, safe="")
+    return {
+        "URL-encoded": percent,
+        "URL-encoded, lower-case hex": re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), percent),
+        "URL-encoded, / kept": urllib.parse.quote(secret),
+        "form-encoded": urllib.parse.quote_plus(secret),
+        "URL-encoded, then upper-cased": percent.upper(),
+        "upper-cased, then URL-encoded": urllib.parse.quote(secret.upper(), safe=""),
+        "upper-cased": secret.upper(),
+        "lower-cased": secret.lower(),
+        "HTML-escaped": html.escape(secret),
+        "HTML-escaped, quotes kept": html.escape(secret, quote=False),
+        "HTML-escaped, then upper-cased": html.escape(secret).upper(),
+        "HTML numeric references": "".join(c if c.isalnum() else f"&#{ord(c)};" for c in secret),
+        "HTML hexadecimal references": "".join(c if c.isalnum() else f"&#x{ord(c):X};"
+                                               for c in secret),
+        "JSON-escaped": json.dumps(secret)[1:-1],
+        "JSON-escaped, non-ASCII kept": json.dumps(secret, ensure_ascii=False)[1:-1],
+        "JSON-escaped, / escaped": json.dumps(secret)[1:-1].replace("/", "\\/"),
+        "JSON-escaped, upper-cased": json.dumps(secret)[1:-1].upper(),
+        "every special character escaped with \\u": "".join(
+            c if c.isascii() and c.isalnum() else
+            json.dumps(c)[1:-1] if ord(c) > 0xFFFF else f"\\u{ord(c):04x}" for c in secret),
+    }
+
+
+def test_every_usual_encoding_of_a_secret_is_masked() -> None:
+    """A password with a space, quotes, a backslash, a slash, &, +, =, an ñ and a character
+    beyond the BMP: each form the usual encoders give it is masked whole, in the middle of
+    a text, and nothing around it."""
+    password = unique('Contraseña con/"q"\\ &+=😀')
+    token = unique("vxm_Ab+/cd=EF12gh34&ZZ")
+    redact.register(password)
+    redact.register(token, slot="test.encodings")
+    for secret in (password, token):
+        for name, form in encoded_forms(secret).items():
+            assert redact.redact(f"bad token ({form}) in request") == \
+                "bad token (***) in request", name
+    # a text where one character lower-cases to two ("İ") is masked at the right places
+    assert redact.redact(f"İ {token.upper()} İ") == "İ *** İ"
+    # the same letters with other characters in between are another value, not a form
+    other = token.replace("+", "-")
+    assert redact.redact(other) == other
+    assert redact.redact(token.replace("&", "&&")) == token.replace("&", "&&")
+
+
+def test_an_html_title_is_unescaped_and_masked_before_it_is_cut() -> None:
+    """The title of an HTML error page is kept as plain text: its character references
+    decoded (so a token HTML-escaped in it is masked as itself), and a secret in it masked
+    before it is cut to its 120 characters (no piece of one left past the cut)."""
+    assert html_title("<html><head><title>Bad &quot;key&quot; &amp; &lt;id&gt; &#39;7&#39;"
+                      "&nbsp;</title></head></html>") == "Bad \"key\" & <id> '7'"
+    assert html_title("<h1>Acceso\n  denegado &mdash; c&oacute;digo 9</h1>") == \
+        "Acceso denegado — código 9"
+    token = unique("title-token")
+    redact.register(token)
+    title = html_title(f"<title>{'Upstream error, details follow. ' * 3}token={token}</title>")
+    assert len(title) <= 120 and title.endswith("token=***")
+    assert token[:6] not in title
+
+
+def echo_encoded(sim: StoreSimulator) -> list[str]:
+    """Make the store answer with the token its request carried, quoted in other forms than
+    as it was sent: URL-encoded in the title of an HTML error page when orders are listed;
+    upper-cased, HTML-escaped and JSON-escaped (a JSON document within its message) when
+    stock and prices are pushed or products listed. Call before the simulator starts.
+    Returns the tokens echoed."""
+    echoed: list[str] = []
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = sim.route_name(request)
+        if route not in ("orders", "products", "stock-prices"):
+            return await handler(request)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        echoed.append(token)
+        if route == "orders":
+            quoted = urllib.parse.quote(token, safe="")
+            return web.Response(status=502, content_type="text/html", text=(
+                f"<html><head><title>Rejected token {quoted}</title></head>"
+                f"<body><h1>upstream rejected {quoted}</h1></body></html>"))
+        request_json = json.dumps({"token": token}).replace("/", "\\/")  # as PHP writes it
+        return web.json_response(
+            {"message": f"bad token {token.upper()} / {html.escape(token)} / in {request_json}"},
+            status=400)
+
+    sim.app.middlewares.append(middleware)
+    return echoed
+
+
+async def test_a_token_the_store_echoes_encoded_is_masked_in_the_state_file_and_status(
+        tmp_path: Path, sim_catalog: SimCatalog, erp_sim: DragonfishSimulator) -> None:
+    """The reviewer's probe (issue #11): every form was stored in the state file and shown
+    by `bridge status` when only exact copies were masked."""
+    token = unique("vxm_Ab+/cd=EF12gh34&ZZ")
+    store = StoreSimulator(token=token, products=list(sim_catalog.store_rows("LISTA1")))
+    echoed = echo_encoded(store)
+    await store.start()
+    try:
+        paths = write_profile(tmp_path, store.base_url, erp_sim.base_url, erp_sim.cliente)
+        secrets = SecretStore(use_keyring=False)
+        secrets.set_session("store.token", token)
+        secrets.set_session("erp.token", erp_sim.token)
+        engine = Engine(load_config(paths.config_file), paths, secrets, policy=FAST)
+        try:
+            await engine.open()
+            await engine.sync_now("orders")
+            [catalog] = await engine.sync_now("catalog")
+        finally:
+            await engine.stop()
+            engine.close()
+    finally:
+        await store.stop()
+    assert echoed and set(echoed) == {token}  # the store did quote it
+    assert catalog.status == "failed"
+    forms = encoded_forms(token)
+    stored = stored_text(paths)
+    assert "(HTTP 502: Rejected token ***)" in stored
+    assert 'bad token *** / *** / in {"token": "***"}' in stored
+    for name, form in [("as sent", token), *forms.items()]:
+        assert form not in stored, name
+    # `bridge status` in a process of its own, with no secret to mask: what was stored
+    env = dict(os.environ, BRIDGE_CONFIG=str(paths.config_file),
+               BRIDGE_DATA_DIR=str(paths.data_dir))
+    run = await asyncio.to_thread(subprocess.run, [*BRIDGE, "status"], env=env,
+                                  capture_output=True, text=True, timeout=60,
+                                  stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr
+    assert "Rejected token ***" in run.stdout and "bad token *** / ***" in run.stdout
+    for name, form in [("as sent", token), *forms.items()]:
+        assert form not in run.stdout + run.stderr, name
+
+
+def test_redaction_speed_with_many_secrets_is_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What matching every form costs, with as many values as a profile registers at most: 10
+    keyring secrets and two connector slots (Acqua's read and write logins) of SESSION_KEEP
+    session tokens each. Printed next to the exact-copies-only matcher Bridge had before;
+    the figures are reported, not asserted (this machine is shared)."""
+    monkeypatch.setattr(redact, "_values", set())  # a redactor of its own, put back after
+    monkeypatch.setattr(redact, "_sessions", {})
+    monkeypatch.setattr(redact, "_pattern", None)
+    symbols = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!#$%&*+-./=?@_"
+    keyring = [random_secrets.token_urlsafe(32), random_secrets.token_hex(16),
+               random_secrets.token_hex(32), random_secrets.token_urlsafe(24),
+               *("".join(random_secrets.choice(symbols) for _ in range(n)) for n in (8, 12, 16, 20)),
+               "Contraseña de prueba 2024!", "vxm_Ab+/cd=EF12gh34&ZZ"]
+    for value in keyring:
+        redact.register(value)
+    renewals = redact.SESSION_KEEP + 4
+    for slot in ("acqua.read", "acqua.write"):
+        for _ in range(renewals):
+            redact.register(random_secrets.token_urlsafe(30), slot=slot)
+    started = time.perf_counter()
+    redact.register("00D5e000000abcd!" + random_secrets.token_urlsafe(48), slot="acqua.write")
+    compile_ms = (time.perf_counter() - started) * 1000
+    # the bound holds: only the last SESSION_KEEP tokens of each slot are matched
+    assert [len(d) for d in redact._sessions.values()] == [redact.SESSION_KEEP] * 2
+    values = redact._values.union(*redact._sessions.values())
+    assert len(values) == 10 + 2 * redact.SESSION_KEEP
+    exact = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+
+    def before(text: str) -> str:
+        return redact._GENERIC.sub(lambda m: (m.group(1) or "") + redact.MASK,
+                                   exact.sub(redact.MASK, text))
+
+    line = ("2026-05-09 15:02:33,120 WARNING bridge.engine [orders] order VM-00123: the store "
+            "refused the request (HTTP 409: busy); retrying in 1 s")
+    error = ("the store answered an HTML error page instead of JSON (HTTP 502: Rejected token "
+             f"{urllib.parse.quote(keyring[-1], safe='')}); a proxy or web server in the way "
+             "may be failing")
+    log = "\n".join(line.replace("00123", f"{i:05}") for i in range(2_000_000 // len(line)))
+    assert before(error) == error and redact.redact(error).count(redact.MASK) == 1
+    assert redact.redact(log) == before(log) == log
+
+    def best(fn: Callable[[str], str], text: str, repeat: int, number: int) -> float:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            for _ in range(number):
+                fn(text)
+            times.append((time.perf_counter() - started) / number)
+        return min(times)
+
+    print(f"\n  redaction with {len(values)} values registered (pattern built in "
+          f"{compile_ms:.1f} ms)")
+    print(f"  {'text':34} {'exact copies (before)':>22} {'every form (now)':>17}")
+    for name, text, number, unit, scale in (
+            (f"log line, {len(line)} chars", line, 2000, "µs", 1e6),
+            (f"error message, {len(error)} chars", error, 1000, "µs", 1e6),
+            (f"log file, {len(log) / 1e6:.1f} MB", log, 1, "ms", 1e3)):
+        old, new = best(before, text, 5, number), best(redact.redact, text, 5, number)
+        print(f"  {name:34} {old * scale:19.1f} {unit} {new * scale:14.1f} {unit}")
