@@ -24,6 +24,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bridge import redact
 from bridge.alerts import Alerter
 from bridge.catalog import (
     HELD_SUBJECT,
@@ -411,7 +412,7 @@ class Engine:
                 # failed, is recorded and reported, and the next one starts as usual
                 log.error("%s run: unexpected error", pipeline, exc_info=exc)
                 message = (f"The {pipeline} sync stopped on an unexpected error "
-                           f"({type(exc).__name__}: {str(exc)[:200]}); it starts again at its "
+                           f"({type(exc).__name__}: {redact.redact(str(exc))[:200]}); it starts again at its "
                            "next interval; if it persists, send the diagnostics to support")
                 result = RunResult(pipeline, "failed", message=message)
                 with contextlib.suppress(StorageError):

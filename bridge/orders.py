@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bridge import redact
 from bridge.config import SyncConfig
 from bridge.errors import (
     AmbiguousWriteError,
@@ -229,7 +230,7 @@ class OrderPipeline:
         return result
 
     async def _without_id(self, raw: Any) -> None:
-        msg = f"The store listed an order without an id: {str(raw)[:200]}"
+        msg = f"The store listed an order without an id: {redact.redact(str(raw))[:200]}"
         await self.state.run(self.state.open_error, PIPELINE, "store:order-without-id",
                              kind=FailureKind.DATA.value, code="order_without_id",
                              message=msg)
@@ -313,7 +314,7 @@ class OrderPipeline:
         log.error("order %s: unexpected error %s", oid, doing, exc_info=exc)
         error = TransientError(
             f"Order {oid}: unexpected error while {doing} ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); Bridge retries it later; if it persists, send the "
+            f"{redact.redact(str(exc))[:200]}); Bridge retries it later; if it persists, send the "
             "diagnostics to support", code="internal_error")
         row = await self.state.run(self.state.get_order, oid)
         if row is None:
