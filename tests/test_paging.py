@@ -1,7 +1,10 @@
-"""Every listing ends: a claimed total is capped by what the pages bring, a repeated page
-stops the listing with a clear error, and no listing passes `max_pages` (bridge.paging).
-Here: the guard itself, Dragonfish's catalog and the store's listings over loopback; Acqua,
-NonSistemas and Salesforce in their own test files.
+"""Every listing ends: a claimed total is capped by what the pages bring, a page that
+brings no row not listed already (repeated, shuffled or overlapping) stops the listing with
+a clear error, and so does a listing far past its claimed total or past `max_pages`
+(bridge.paging). Here: the guard itself, Dragonfish's catalog and the store's listings over
+loopback, and every ERP's catalog against a server that shuffles its first page or lists
+rows without a key; Acqua, NonSistemas and Salesforce through the engine in their own test
+files.
 
 A misbehaving server is the simulator's `paging` switch (connectors.simkit.PagingFaults).
 Each test sets a tripwire: requests past a generous number fail, so that a client that
