@@ -5,8 +5,11 @@ state. The port and a random token are in `<data dir>/bridge.instance.json`, rea
 user; a command without the token is ignored.
 
 Anything may connect to that port: a client gets one short line (`MAX_LINE` bytes) within
-`CLIENT_TIMEOUT_S`; anything else (a huge line, garbage, silence) is refused with a logged
-warning, and the next client is served as usual."""
+`CLIENT_TIMEOUT_S`; anything else (a huge line, garbage, silence) is refused, and the next
+client is served as usual. Refusals are logged as warnings, the first `REFUSALS_LOGGED`
+each as it comes and then at most one line every `REFUSALS_SUMMARY_S` seconds with how
+many more, until a quiet period: a local program that keeps connecting must not rotate the
+log's history away."""
 
 from __future__ import annotations
 
@@ -30,6 +33,60 @@ COMMANDS = ("show", "sync")
 # a command line is "<32 hex token> <command>\n"; longer ones are refused unread
 MAX_LINE = 256
 CLIENT_TIMEOUT_S = 5.0
+# refusals logged each, then one line with their count at most every so many seconds
+REFUSALS_LOGGED = 5
+REFUSALS_SUMMARY_S = 60.0
+
+
+class _Refusals:
+    """The warnings about refused connections, capped: the first `REFUSALS_LOGGED` as they
+    come; past those, one line every `REFUSALS_SUMMARY_S` seconds with how many more came
+    (and why the last one was refused); after a period without any, the next ones are
+    logged as they come again."""
+
+    def __init__(self) -> None:
+        self.logged = 0  # logged as they came
+        self.more = 0  # refused since, not yet told
+        self.last = ""  # why the last of those was refused
+        self.recent = 0  # refused in this period
+        self._timer: asyncio.TimerHandle | None = None
+
+    def refused(self, why: str) -> None:
+        self.recent += 1
+        if self.logged < REFUSALS_LOGGED:
+            self.logged += 1
+            log.warning("Refused a command on the instance port: %s", why)
+        else:
+            self.more += 1
+            self.last = why
+        if self._timer is None:
+            self._period()
+
+    def _period(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(REFUSALS_SUMMARY_S, self._ended)
+
+    def _ended(self) -> None:
+        self.summary()
+        if self.recent:
+            self.recent = 0
+            self._period()
+        else:
+            self._timer = None
+            self.logged = 0
+
+    def summary(self) -> None:
+        """Log how many refusals went unlogged, if any."""
+        if self.more:
+            log.warning("Refused %s more commands on the instance port (the last: %s); while "
+                        "they go on, their count is logged every %g s", f"{self.more:,}",
+                        self.last, REFUSALS_SUMMARY_S)
+            self.more = 0
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.summary()
 
 
 class InstanceLock:
@@ -39,6 +96,7 @@ class InstanceLock:
         self.info_path = data_dir / f"{name}.instance.json"
         self._fh: IO[str] | None = None
         self._server: asyncio.base_events.Server | None = None
+        self._refusals = _Refusals()
         self.token = secrets.token_hex(16)
 
     def acquire(self) -> bool:
@@ -66,14 +124,15 @@ class InstanceLock:
         return True
 
     async def serve(self, on_command: Callable[[str], None]) -> None:
+        refused = self._refusals.refused
+
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 async with asyncio.timeout(CLIENT_TIMEOUT_S):
                     try:
                         raw = await reader.readline()
                     except ValueError:  # longer than MAX_LINE (the reader's limit)
-                        log.warning("Refused a command on the instance port: longer than "
-                                    "%d bytes", MAX_LINE)
+                        refused(f"longer than {MAX_LINE} bytes")
                         return
                     line = raw.split()
                     if len(line) == 2 and secrets.compare_digest(line[0], self.token.encode()) \
@@ -81,14 +140,12 @@ class InstanceLock:
                         on_command(line[1].decode())
                         writer.write(b"ok\n")
                     else:
-                        log.warning("Refused a command on the instance port: %s",
-                                    "an empty line" if not line else "not a command with "
-                                    "this profile's token")
+                        refused("an empty line" if not line
+                                else "not a command with this profile's token")
                         writer.write(b"no\n")
                     await writer.drain()
             except TimeoutError:
-                log.warning("Refused a command on the instance port: nothing complete came "
-                            "in %g s", CLIENT_TIMEOUT_S)
+                refused(f"nothing complete came in {CLIENT_TIMEOUT_S:g} s")
             except OSError:
                 pass  # the client went away
             except Exception:  # a command that failed here must not stop the server
@@ -109,6 +166,7 @@ class InstanceLock:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self._refusals.close()
         with contextlib.suppress(OSError):
             self.info_path.unlink()
         if self._fh is not None:

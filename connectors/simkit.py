@@ -81,11 +81,14 @@ class PagingFaults:
     `claimed_total` is the total its listings claim whatever they hold (pages past the real
     end are empty, or "no results" where the server says so); `ignore_page` answers every
     page with the first one (the page parameter, or the cursor, is ignored); `repeat_page`
-    n answers page n with the rows of page n - 1 (n >= 2)."""
+    n answers page n with the rows of page n - 1 (n >= 2); `shuffle` answers each page's
+    rows in a random order (with `ignore_page`: the first page, shuffled each time)."""
 
     claimed_total: int | None = None
     ignore_page: bool = False
     repeat_page: int | None = None
+    shuffle: bool = False
+    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def served(self, asked: int) -> int:
         """The page the server answers when page `asked` (1-based) is asked for."""
@@ -98,6 +101,13 @@ class PagingFaults:
     def total(self, real: int) -> int:
         """The total the server claims for a listing of `real` rows."""
         return real if self.claimed_total is None else self.claimed_total
+
+    def rows(self, rows: list[Any]) -> list[Any]:
+        """A page's rows in the order the server answers them."""
+        if self.shuffle:
+            rows = list(rows)
+            self._rng.shuffle(rows)
+        return rows
 
 
 @dataclass

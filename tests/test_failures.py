@@ -401,6 +401,67 @@ async def test_instance_port_refuses_junk_and_keeps_serving(tmp_path, monkeypatc
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
+async def test_instance_port_refusals_are_logged_capped(tmp_path, monkeypatch, caplog):
+    """A local program that keeps connecting (1,100 idle connections made 1,020 "Refused"
+    lines) must not rotate the log's history away: the first few refusals are logged each,
+    then one line a period with how many more; the port keeps serving; after a quiet
+    period refusals are logged each again; closing tells the count not told yet."""
+    from bridge import instance
+
+    monkeypatch.setattr(instance, "CLIENT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(instance, "REFUSALS_SUMMARY_S", 1.0, raising=False)
+    lock = instance.InstanceLock(tmp_path)
+    assert lock.acquire()
+    commands: list[str] = []
+    await lock.serve(commands.append)
+    port = instance.running_info(tmp_path)["port"]
+
+    async def junk(data: bytes | None) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        if data is not None:
+            writer.write(data)
+        await asyncio.wait_for(reader.read(), 5)  # until the server closes
+        writer.close()
+
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "bridge.instance"]
+
+    async def until(what) -> None:
+        for _ in range(200):
+            if what():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(lines())
+
+    def told(said: list[str]) -> int:
+        return sum(int(m.split()[1].replace(",", "")) for m in said if " more " in m)
+
+    caplog.set_level(logging.WARNING)
+    try:
+        await asyncio.gather(*[junk(None) for _ in range(20)],  # idle until refused
+                             *[junk(b"garbage\n") for _ in range(40)])
+        assert await asyncio.to_thread(instance.hand_over, tmp_path, "sync")
+        await until(lambda: told(lines()) == 55)  # the period ended with the count
+        each = [m for m in lines() if m.startswith("Refused a command")]
+        more = [m for m in lines() if m.startswith("Refused ") and " more commands " in m]
+        # (two count lines if a period ended while the connections came)
+        assert len(each) == 5 and 1 <= len(more) <= 2 and len(lines()) == 5 + len(more)
+        await until(lambda: lock._refusals.logged == 0)  # a period without any
+        before = len(lines())
+        await junk(b"again\n")
+        assert lines()[before:] == ["Refused a command on the instance port: not a command "
+                                    "with this profile's token"]
+        await asyncio.gather(*[junk(b"more\n") for _ in range(7)])
+    finally:
+        await lock.close()
+    assert commands == ["sync"]
+    assert lines()[-1] == ("Refused 3 more commands on the instance port (the last: not a "
+                           "command with this profile's token); while they go on, their "
+                           "count is logged every 1 s")
+    assert len(lines()) <= 5 + 2 + 5 + 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
 # -- any other error at the top of a command -----------------------------------------------
 def test_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(offline_profile,
                                                                         monkeypatch, capsys):

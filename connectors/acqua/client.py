@@ -440,7 +440,7 @@ class AcquaClient(HttpSide):
             the last planned page, more pages if the list has no total and this one came
             back full, or if the total grew while we paged."""
             guard = guards[which]
-            guard.page(page, (r.get("sku") if isinstance(r, dict) else r for r in rows))
+            guard.page(page, ((r.get("sku") or r) if isinstance(r, dict) else r for r in rows))
             if total is not None:
                 totals[which] = total
             if guard.last(len(rows), per_page):

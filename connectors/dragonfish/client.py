@@ -156,9 +156,11 @@ def catalog_page(data: Any) -> CatalogPage:
 
 
 def _row_keys(page: CatalogPage | None) -> Iterable[Any]:
-    """What tells a catalog page's rows apart (for PageGuard): each row's variant."""
+    """What tells a catalog page's rows apart (for PageGuard): each row's variant (a row
+    without an article: the row itself)."""
     for r in page.Resultados if page is not None else ():
-        yield (r.Articulo, r.Color, r.Talle) if isinstance(r, CatalogRow) else r
+        yield (r.Articulo, r.Color, r.Talle) if isinstance(r, CatalogRow) and \
+            r.Articulo not in (None, "") else r
 
 
 async def _cancel(tasks: dict[int, asyncio.Task[Any]]) -> None:

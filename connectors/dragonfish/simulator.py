@@ -1114,7 +1114,7 @@ class DragonfishSimulator(SimServer):
         if start >= total:
             raise HttpError(404, NO_RESULTS)
         end = min(total, start + limit)
-        rows_out = render(start, end)
+        rows_out = self.paging.rows(render(start, end))
         following = None
         if served * limit < claimed:
             following = self._next_url(request, served + 1)

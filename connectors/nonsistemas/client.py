@@ -329,8 +329,10 @@ class NonSistemasClient(HttpSide):
                             price_name=f"price ('{cfg.field_precio}')")
 
     def _keys(self, items: list[Any]) -> Iterable[Any]:
-        """What tells a page's rows apart (for PageGuard): each row's SKU."""
-        return (r.get(self.config.field_sku) if isinstance(r, dict) else r for r in items)
+        """What tells a page's rows apart (for PageGuard): each row's SKU (a row without
+        one: the row itself)."""
+        sku = self.config.field_sku
+        return ((r.get(sku) or r) if isinstance(r, dict) else r for r in items)
 
     def _rows(
         self, items: list[Any], since: float | None, stale: list[int]

@@ -243,7 +243,7 @@ class NonSistemasSimulator(SimServer):
         # a server that pages wrongly (self.paging) answers another page, or claims
         # another total, than the one its rows make
         start = (self.paging.served(page) - 1) * limit
-        items = [self.item(i) for i in selected[start : start + limit]]
+        items = self.paging.rows([self.item(i) for i in selected[start : start + limit]])
         return json_body({"items": items, "total": self.paging.total(len(selected))})
 
     async def _other(self, request: web.Request) -> web.StreamResponse:

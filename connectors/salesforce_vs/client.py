@@ -495,9 +495,9 @@ class SalesforceVSClient(HttpSide):
         total: int | None = None
         while True:
             records, done, total = await self._stock_page(page, extra)
-            guard.page(page, (
-                (r.get(F_SKU), r.get(F_COMPANY), r.get(F_WAREHOUSE)) if isinstance(r, dict)
-                else r for r in records))
+            guard.page(page, (  # a row without an SKU: the row itself
+                (r[F_SKU], r.get(F_COMPANY), r.get(F_WAREHOUSE), r.get(F_PRICE_LIST))
+                if isinstance(r, dict) and r.get(F_SKU) else r for r in records))
             yield records
             if done:
                 break

@@ -473,7 +473,7 @@ class SalesforceVSSimulator(SimServer):
         # a server that pages wrongly (self.paging) answers another page, or claims
         # another total (and is done only there), than the one its rows make
         start = (self.paging.served(page) - 1) * size
-        chunk = rows[start : start + size]
+        chunk = self.paging.rows(rows[start : start + size])
         total = self.paging.total(len(rows))
         return json_body(
             {

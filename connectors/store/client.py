@@ -169,9 +169,9 @@ class StoreClient(HttpSide):
                 raise ProtocolError(f"{self.side}'s {name} list has no 'data' list",
                                     code="bad_response")
             rows = data["data"]
-            guard.page(guard.pages + 1, (  # an order's id, a product's SKU
-                r[key] if isinstance(r, Mapping) and isinstance(r.get(key), str) else repr(r)
-                for r in rows))
+            guard.page(guard.pages + 1, (  # an order's id, a product's SKU; or the row
+                r[key] if isinstance(r, Mapping) and isinstance(r.get(key), str) and r[key]
+                else repr(r) for r in rows))
             yield rows
             cursor = data.get("next_cursor")
             if not cursor:

@@ -444,7 +444,7 @@ class StoreSimulator(SimServer):
         last row served (later pages start after it, whatever was reported meanwhile) and
         the number of its page, for the paging faults (`self.paging`): ignoring the cursor
         answers the first page, a repeated page answers the rows up to the cursor again;
-        either way with a cursor of its own."""
+        either way with a cursor of its own; `shuffle` answers the page in a random order."""
         cursor = request.query.get("cursor")
         number, after = 1, None
         if cursor:
@@ -460,7 +460,8 @@ class StoreSimulator(SimServer):
             rest = [p for p in keyed if p[0] > after]
         page = rest[:limit]
         more = len(rest) > limit
-        return page, _encode_cursor(kind, *page[-1][0], number) if more else None
+        cursor = _encode_cursor(kind, *page[-1][0], number) if more else None
+        return self.paging.rows(page), cursor
 
     async def _stock_prices(self, request: web.Request) -> web.StreamResponse:
         body = await self._json(request)
