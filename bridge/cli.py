@@ -598,7 +598,7 @@ def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> 
     none runs) reads the ERP again and pushes it if that is no worse than what was shown."""
     from bridge.catalog import approve_held, held_run
     from bridge.errors import DataError
-    from bridge.instance import InstanceLock, hand_over
+    from bridge.instance import hand_over
     from bridge.state import State
 
     if not paths.db_file.exists():
@@ -635,30 +635,10 @@ def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> 
             return EXIT_FAILED
     finally:
         state.close()
-    lock = InstanceLock(paths.data_dir)
-    if not lock.acquire():
-        if hand_over(paths.data_dir, "sync"):
-            print(f"Approved. The running Bridge reads the ERP again and pushes run "
-                  f"{held.run_id}'s changes now (see its log).")
-            return EXIT_OK
-        print("Approved, but the running Bridge does not answer: it pushes the changes on "
-              "its next catalog run.", file=sys.stderr)
+    if hand_over(paths.data_dir, "sync"):
+        print(f"Approved. The running Bridge reads the ERP again and pushes run "
+              f"{held.run_id}'s changes now (see its log).")
         return EXIT_OK
-
-    async def push() -> int:
-        engine = make_engine(config, paths)
-        try:
-            try:
-                await engine.open()
-            except ConfigError as exc:
-                print(f"Configuration error: {exc.message}", file=sys.stderr)
-                return EXIT_CONFIG
-            [result] = await engine.sync_now("catalog")
-            await engine.stop()
-        finally:
-            engine.close()
-            await lock.close()
-        print(f"Approved. {result.summary()}", flush=True)
-        return EXIT_OK if result.status == "ok" else EXIT_FAILED
-
-    return asyncio.run(push())
+    print("Approved. Reading the ERP again and pushing it:", flush=True)
+    # as `bridge sync catalog`: exit 1 if it is held again (worse than what was approved)
+    return asyncio.run(cmd_sync(config, paths, "catalog", False))

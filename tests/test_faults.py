@@ -22,6 +22,7 @@ import pytest
 from bridge.config import load_config, save_config
 from connectors.simkit import FaultPlan
 from tests.conftest import WRITE_ROUTE, docs_for, make_engine, write_profile
+from tests.test_catalog import poison
 
 ORDERS = 30
 MODES = ("operacion", "pedido")
@@ -474,17 +475,6 @@ def outcome(case: str, run: Any, errors: list[dict[str, Any]]) -> str:
 CATALOG: list[dict[str, Any]] = []
 
 
-def poison_rows(sim_catalog, bad: dict[str, dict[str, Any]]) -> None:
-    render = sim_catalog.row
-
-    def row(i, *args):
-        out = render(i, *args)
-        out.update(bad.get(sim_catalog.sku(i), {}))
-        return out
-
-    sim_catalog.row = row
-
-
 @pytest.mark.parametrize("case", ["rows with Precio 1e30, Disponible 1e19",
                                   "TotalRegistros 10**9", "ERP ignores the page",
                                   "ERP repeats a page", "ERP trickles its answer",
@@ -514,7 +504,7 @@ async def test_catalog_faults(case, tmp_path, erp_sim, store_sim, sim_catalog):
         bad: list[str] = []
         if case.startswith("rows with"):
             bad = skus[3:6]
-            poison_rows(sim_catalog, {bad[0]: {"Precio": 1e30}, bad[1]: {"Disponible": 1e19},
+            poison(sim_catalog, {bad[0]: {"Precio": 1e30}, bad[1]: {"Disponible": 1e19},
                                       bad[2]: {"Disponible": 10**30}})
             for sku in skus[10:20]:
                 sim_catalog.set_price(sku, "LISTA1", sim_catalog.price(sku, "LISTA1") + 1)
