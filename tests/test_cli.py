@@ -270,7 +270,7 @@ def test_approve_shows_the_held_run_and_pushes_it_only_when_confirmed(cli_profil
     assert store.call(lambda: {s: dict(p) for s, p in store.products.items()}) == before
     r = bridge(env, "approve", str(run), "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.startswith("Approved.") and "catalog: ok" in r.stdout
+    assert "\nApproved. Reading the ERP again" in r.stdout and "catalog: ok" in r.stdout
     sku = jumped[0]
     assert store.call(lambda: store.products[sku]["price"]) == \
         f"{erp.call(lambda: catalog.price(sku, 'LISTA1')):.2f}"
