@@ -3,6 +3,7 @@
     bridge run --headless            until SIGINT/SIGTERM
     bridge sync {orders,catalog,all} [--full]
     bridge status [--json]
+    bridge stop                      stop the Bridge running with this profile, cleanly
     bridge approve [RUN] [--yes]     show the catalog run the guard holds; push it anyway
     bridge doctor
     bridge secrets set NAME | list | delete NAME
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "look one up)")
     st = sub.add_parser("status", help="what Bridge has done and what is pending")
     st.add_argument("--json", action="store_true")
+    sub.add_parser("stop", help="stop the Bridge running with this profile (the service or "
+                                "the tray app), cleanly")
     appr = sub.add_parser("approve", help="show the catalog run held by the guard (what it "
                                           "would change); with its number, push it anyway")
     appr.add_argument("run", nargs="?", type=int, help="the held run's number, as shown")
@@ -100,9 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def safe_console() -> None:
+    """Every line reaches the console or the file it is redirected to, whatever its
+    encoding (a Windows console redirected to a file is cp1252): a character it cannot
+    hold is written as an escape instead of raising UnicodeEncodeError and losing the line."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from bridge.memory import tune_allocator
 
+    safe_console()
     tune_allocator()
     args = build_parser().parse_args(argv)
     paths = resolve_paths(args.config, args.data_dir)
@@ -188,6 +204,8 @@ def dispatch(args: argparse.Namespace, paths: Paths) -> int:
         return cmd_diagnostics(args, paths)
     if command == "autostart":
         return cmd_autostart(args)
+    if command == "stop":  # needs no settings: the running Bridge has its own
+        return cmd_stop(paths)
     try:
         config = load_config(paths.config_file)
     except ConfigError as exc:
@@ -642,3 +660,28 @@ def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> 
     print("Approved. Reading the ERP again and pushing it:", flush=True)
     # as `bridge sync catalog`: exit 1 if it is held again (worse than what was approved)
     return asyncio.run(cmd_sync(config, paths, "catalog", False))
+
+
+def cmd_stop(paths: Paths, wait_s: float = 60.0) -> int:
+    """Ask the profile's running Bridge (service or tray app) to stop, and wait until it
+    has: its run in progress ends or is cut short and recorded, "stopped" is logged and its
+    instance file removed. For a service manager, and for Windows, where a SIGTERM would be
+    TerminateProcess."""
+    from bridge.instance import hand_over, running_info
+
+    if running_info(paths.data_dir) is None:
+        print(f"Bridge is not running with this profile ({paths.data_dir}).")
+        return EXIT_OK
+    if not hand_over(paths.data_dir, "stop"):
+        print(f"A Bridge holds this profile ({paths.data_dir}) but does not answer; end it "
+              "from the tray menu or the task manager.", file=sys.stderr)
+        return EXIT_FAILED
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end:
+        if running_info(paths.data_dir) is None:
+            print("Bridge stopped.")
+            return EXIT_OK
+        time.sleep(0.1)
+    print(f"Bridge was asked to stop but is still running after {wait_s:g} s.",
+          file=sys.stderr)
+    return EXIT_FAILED

@@ -29,7 +29,7 @@ from bridge.files import folder_problem, writable_dir
 
 log = logging.getLogger("bridge.instance")
 
-COMMANDS = ("show", "sync")
+COMMANDS = ("show", "sync", "stop")
 # a command line is "<32 hex token> <command>\n"; longer ones are refused unread
 MAX_LINE = 256
 CLIENT_TIMEOUT_S = 5.0

@@ -21,24 +21,42 @@ from bridge.events import Event
 from bridge.instance import InstanceLock
 from bridge.watcher import ConfigWatcher
 
-# The signals that ask Bridge to stop. (Windows: the loop takes no signals there; its
-# console's CTRL_BREAK_EVENT is to be handled here too.)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The signals that ask Bridge to stop: Ctrl+C, a service manager's SIGTERM, and on Windows
+# the console's Ctrl+Break (CTRL_BREAK_EVENT, what a process group is sent to stop it; a
+# Windows SIGTERM is TerminateProcess and never arrives). `bridge stop` asks through the
+# instance port instead, on every platform.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM,
+                *((signal.SIGBREAK,) if hasattr(signal, "SIGBREAK") else ()))
 
 
 def on_stop_signals(loop: asyncio.AbstractEventLoop,
                     stop: Callable[[], None]) -> Callable[[], None]:
-    """Call `stop` on the loop when a stop signal arrives. Returns what undoes it."""
-    installed = []
+    """Call `stop` on the loop when a stop signal arrives. Returns what undoes it. Where the
+    loop takes no signal handlers (Windows), a plain handler hands the stop to the loop
+    (which the signal wakes)."""
+    installed: list[signal.Signals] = []
+    previous: dict[signal.Signals, Any] = {}
+
+    def handler(signum: int, frame: object) -> None:
+        loop.call_soon_threadsafe(stop)
+
     for sig in STOP_SIGNALS:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        try:
             loop.add_signal_handler(sig, stop)
             installed.append(sig)
+        except (NotImplementedError, RuntimeError):
+            with contextlib.suppress(ValueError, OSError):  # not the main thread
+                previous[sig] = signal.signal(sig, handler)
+        except ValueError:
+            pass
 
     def undo() -> None:
         for sig in installed:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
+        for sig, old in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, old)
 
     return undo
 
@@ -84,7 +102,11 @@ async def serve(engine: Engine, *, watch_config: bool = True, console: bool = Tr
         if lock is not None:
 
             def command(name: str) -> None:
-                if name == "sync":
+                if name == "stop":
+                    engine.events.info("engine", "stop_requested",
+                                       "Asked to stop (`bridge stop`); stopping")
+                    stop.set()
+                elif name == "sync":
                     engine.events.info("engine", "sync_requested",
                                        "Another `bridge` asked for a sync; syncing now")
                     engine._spawn(engine.sync_now("all"))

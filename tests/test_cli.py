@@ -276,3 +276,46 @@ def test_approve_shows_the_held_run_and_pushes_it_only_when_confirmed(cli_profil
         f"{erp.call(lambda: catalog.price(sku, 'LISTA1')):.2f}"
     r = bridge(env, "approve")
     assert r.returncode == 0 and "No catalog run is held" in r.stdout
+
+
+def test_bridge_stop_ends_the_service_cleanly(cli_profile, sims):
+    """`bridge stop` asks through the instance port (what a service manager or Windows,
+    where SIGTERM is TerminateProcess, uses): the run ends, "stopped" is logged, no
+    instance file is left; with nothing running it says so and exits 0."""
+    paths, env = cli_profile
+    _erp, store = sims
+    r = bridge(env, "stop")
+    assert r.returncode == 0 and "not running" in r.stdout
+    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: (paths.data_dir / "bridge.instance.json").exists())
+        order = store.call(lambda: store.add_order())
+        assert wait_for(lambda: outbox_state(paths, order["id"]) == "done", timeout=20)
+        r = bridge(env, "stop", timeout=90)
+        assert r.returncode == 0 and "Bridge stopped." in r.stdout, r.stderr
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert "Asked to stop" in out and "Bridge stopped" in out and "Traceback" not in out
+    assert not (paths.data_dir / "bridge.instance.json").exists()
+
+
+def test_output_in_a_narrow_encoding_loses_no_line(cli_profile):
+    """A Windows console redirected to a file writes cp1252: Spanish goes through, an emoji
+    becomes an escape instead of an UnicodeEncodeError that loses the line."""
+    from bridge.state import State
+
+    paths, env = cli_profile
+    state = State(paths.db_file)
+    state.open_error("orders", "order:x", kind="data", code="x",
+                     message="Pedido de Ñandú Pérez 🐦: falta el CUIT")
+    state.close()
+    r = subprocess.run([*BRIDGE, "status"], env={**env, "PYTHONIOENCODING": "cp1252"},
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode("cp1252")
+    assert "Ñandú Pérez \\U0001f426: falta el CUIT" in out

@@ -119,3 +119,27 @@ async def test_apply_config_requeues_orders_held_by_bad_credentials(engine, erp_
     await engine.apply_config(load_config(profile.config_file))
     await engine.sync_now("orders")
     assert engine.state.get_order(o["id"]).state == OrderState.DONE
+
+
+async def test_stop_signals_reach_the_loop_where_it_takes_no_handlers(monkeypatch):
+    """Windows' loop has no add_signal_handler: a plain handler hands the stop to the loop."""
+    import signal
+
+    from bridge.service import STOP_SIGNALS, on_stop_signals
+
+    loop = asyncio.get_running_loop()
+
+    def refuse(*args, **kw):
+        raise NotImplementedError
+
+    monkeypatch.setattr(loop, "add_signal_handler", refuse)
+    stopped = asyncio.Event()
+    before = signal.getsignal(signal.SIGTERM)
+    undo = on_stop_signals(loop, stopped.set)
+    try:
+        assert signal.SIGINT in STOP_SIGNALS and signal.SIGTERM in STOP_SIGNALS
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.wait_for(stopped.wait(), 5)
+    finally:
+        undo()
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -500,3 +500,14 @@ def test_every_ui_string_has_spanish():
     assert missing == [], f"no Spanish for: {missing[:10]} (run scripts/i18n_extract.py)"
     for key, value in catalog.items():
         assert set(re.findall(r"{(\w+)}", key)) == set(re.findall(r"{(\w+)}", value)), key
+
+
+def test_bridge_stop_ends_the_tray_app(qtbot, qloop, ui_profile, sims):
+    paths, secrets = ui_profile
+
+    async def body():
+        app, task = await start_app(paths, secrets)
+        app._command("stop")  # what the instance port does on `bridge stop`
+        assert await asyncio.wait_for(task, 30) == 0
+
+    run(qloop, body())

@@ -308,7 +308,9 @@ class BridgeApp:
 
     def _command(self, name: str) -> None:
         """From a second start of Bridge on this profile."""
-        if name == "sync" and self.controller is not None:
+        if name == "stop":
+            self.quit()  # `bridge stop`: the tray app ends as from its menu
+        elif name == "sync" and self.controller is not None:
             self.controller.sync_now()
         elif self.window is not None:
             self.window.show_and_raise()
