@@ -3,7 +3,9 @@ config file and a real SQLite state file, and an engine wired to them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 # Qt widgets in tests render offscreen unless a test sets up a real display (test_tray_host)
@@ -144,3 +146,23 @@ def child_env(paths: Paths, erp_sim: DragonfishSimulator) -> dict[str, str]:
                 "BRIDGE_CONFIG": str(paths.config_file),
                 "PYTHONUNBUFFERED": "1"})
     return env
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, step: float = 0.1) -> bool:
+    """Poll `predicate` (from a test that is not a coroutine) until true or `timeout`."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+async def wait_until(predicate: Any, within: float = 20.0) -> bool:
+    """Poll `predicate` on the loop until true or `within` seconds."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False

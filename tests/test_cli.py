@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import WRITE_ROUTE, child_env, docs_for, write_profile
+from tests.conftest import WRITE_ROUTE, child_env, docs_for, wait_for, write_profile
 
 BRIDGE = [sys.executable, "-m", "bridge"]
 
@@ -43,15 +43,6 @@ def outbox_state(paths, oid):
         return None
     finally:
         db.close()
-
-
-def wait_for(predicate, timeout=30.0, step=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_sync_all_exit_code_and_one_summary_line(cli_profile, sims):

@@ -18,7 +18,7 @@ import pytest
 from bridge.alerts import Alerter
 from bridge.config import AlertsConfig
 from bridge.state import OrderState, State
-from tests.conftest import WRITE_ROUTE, docs_for, make_engine, write_profile
+from tests.conftest import WRITE_ROUTE, docs_for, make_engine, wait_until, write_profile
 
 
 class WallClock:
@@ -43,15 +43,6 @@ def wall(monkeypatch):
     return WallClock(monkeypatch)
 
 
-async def until(predicate, within=15.0):
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
 def sent(store_sim, order) -> bool:
     return store_sim.orders[order["id"]]["erp_status"] == "sent"
 
@@ -68,22 +59,23 @@ async def test_setting_the_clock_back_and_right_again_never_stops_orders(
     await engine.start()
     try:
         first = store_sim.add_order()
-        assert await until(lambda: sent(store_sim, first))
+        assert await wait_until(lambda: sent(store_sim, first), 15.0)
         # an order the ERP fails for now: retried in 2 s (wall time recorded)
         erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], 503, 503, 503, 503)
         waiting = store_sim.add_order()
-        assert await until(lambda: engine.state.get_order(waiting["id"]) is not None and
-                           engine.state.get_order(waiting["id"]).state == OrderState.FAILED)
+        assert await wait_until(lambda: engine.state.get_order(waiting["id"]) is not None and
+                                engine.state.get_order(waiting["id"]).state
+                                == OrderState.FAILED, 15.0)
         # somebody sets the clock back an hour
         wall.offset = -3600.0
-        assert await until(lambda: any(e.code == "clock_set_back" for e in events), 5)
+        assert await wait_until(lambda: any(e.code == "clock_set_back" for e in events), 5)
         second = store_sim.add_order()
-        assert await until(lambda: sent(store_sim, second)), "orders stopped"
-        assert await until(lambda: sent(store_sim, waiting)), "the retry waits an hour"
+        assert await wait_until(lambda: sent(store_sim, second), 15.0), "orders stopped"
+        assert await wait_until(lambda: sent(store_sim, waiting), 15.0), "the retry waits an hour"
         # ... and right again (a jump forward): orders go on
         wall.offset = 0.0
         third = store_sim.add_order()
-        assert await until(lambda: sent(store_sim, third))
+        assert await wait_until(lambda: sent(store_sim, third), 15.0)
         for order in (first, waiting, second, third):
             assert len(docs_for(erp_sim, order["number"])) == 1
     finally:
@@ -100,12 +92,12 @@ async def test_a_sleep_or_a_jump_forward_syncs_now(tmp_path, wall, erp_sim, stor
     engine.events.subscribe(events.append)
     await engine.start()
     try:
-        assert await until(lambda: engine.state.last_run("orders") is not None)
+        assert await wait_until(lambda: engine.state.last_run("orders") is not None, 15.0)
         order = store_sim.add_order()
         await asyncio.sleep(0.5)
         assert not sent(store_sim, order)  # the next run is an hour away
         wall.offset = 3600.0  # the PC slept an hour (monotonic time does not count it)
-        assert await until(lambda: sent(store_sim, order))
+        assert await wait_until(lambda: sent(store_sim, order), 15.0)
         assert any(e.code == "clock_jump" for e in events)
     finally:
         await engine.stop()

@@ -10,16 +10,7 @@ import pytest
 
 from bridge.config import load_config
 from bridge.state import OrderState
-from tests.conftest import docs_for, make_engine, write_profile
-
-
-async def wait_until(predicate, within=20.0):
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
+from tests.conftest import docs_for, make_engine, wait_until, write_profile
 
 
 async def test_scheduled_runs_take_orders_and_catalog(tmp_path, erp_sim, store_sim):

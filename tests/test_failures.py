@@ -27,7 +27,7 @@ import pytest
 
 from bridge.config import Paths
 from bridge.state import State
-from tests.conftest import WRITE_ROUTE, child_env, docs_for, write_profile
+from tests.conftest import WRITE_ROUTE, child_env, docs_for, wait_for, write_profile
 
 BRIDGE = [sys.executable, "-m", "bridge"]
 POSIX = os.name != "nt"
@@ -52,15 +52,6 @@ def outbox(paths, sql="SELECT state, COUNT(*) FROM outbox GROUP BY state"):
         return []
     finally:
         db.close()
-
-
-def wait_for(predicate, timeout=30.0, step=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 @pytest.fixture
