@@ -45,8 +45,8 @@ HELD_SKUS_KEY = "catalog_held_skus"
 APPROVED_SKUS_KEY = "catalog_approved_skus"
 # an approval is for what the merchant saw then: it lapses after this long (s)
 APPROVAL_TTL_S = 3600.0
-# an approved run is pushed by the next run that reads the ERP again, if what it would do is
-# no worse than what was approved: up to this share more, plus a few items
+# an approved run is pushed by the next run that reads the ERP again, if the changes it
+# counts are those the approval covered: up to this share more, plus a few items
 APPROVAL_SLACK = 0.05
 APPROVAL_SLACK_ITEMS = 10
 EXAMPLES = 10
@@ -71,6 +71,11 @@ def target(item: CatalogItem, reserved: int,
     problem = numbers.item_problem(item)
     if problem is not None:  # a connector that built it unchecked: refused, never crashed on
         raise DataError(f"SKU {item.sku}: {problem}", code="erp_row_invalid")
+    return _target(item, reserved, allow_zero_price)
+
+
+def _target(item: CatalogItem, reserved: int, allow_zero_price: bool) -> tuple[int, str | None]:
+    """target() of an item already within bridge.numbers' limits."""
     # whole units on hand (int() truncates: the floor of a positive quantity; a negative
     # one is 0 either way) less those sold in the store and not yet in the ERP
     stock = max(0, int(item.available) - reserved)
@@ -166,8 +171,9 @@ def held_run(state: State) -> HeldRun | None:
 
 def approve_held(state: State, run_id: int) -> HeldRun:
     """The merchant approves held run `run_id`: the next catalog run pushes what it reads if
-    that is no worse than this run (a fresh read, never a stale copy). Only the run held now
-    can be approved: a later held run replaces it and needs its own approval."""
+    the changes the guard counts are those this run showed (a fresh read, never a stale
+    copy; see _covered). Only the run held now can be approved: a later held run replaces it
+    and needs its own approval."""
     held = held_run(state)
     if held is None:
         raise DataError("No catalog run is held now; nothing to approve", code="nothing_held")
@@ -389,14 +395,12 @@ class CatalogPipeline:
                                      message=f"SKU {entry.sku}: {entry.message}; it was not "
                                      "pushed to the store")
                 # each one is in the error list; the log names the first few of a run
-                if result.items_failed <= EVENTS_PER_RUN:
-                    self.events.error(PIPELINE, "erp_row_invalid",
-                                      f"SKU {entry.sku}: {entry.message}", sku=entry.sku)
-                elif result.items_failed == EVENTS_PER_RUN + 1:
-                    self.events.error(PIPELINE, "erp_rows_invalid",
-                                      f"More SKUs than these {EVENTS_PER_RUN} have invalid "
-                                      "data in the ERP; each one is in the error list, and "
-                                      "the run's summary counts them")
+                self._log_capped(
+                    result.items_failed, "error", "erp_row_invalid",
+                    f"SKU {entry.sku}: {entry.message}", "erp_rows_invalid",
+                    f"More SKUs than these {EVENTS_PER_RUN} have invalid data in the ERP; "
+                    "each one is in the error list, and the run's summary counts them",
+                    sku=entry.sku)
             elif entry.sku in items or entry.sku in seen:
                 self._repeated(entry.sku, stats)
             else:
@@ -415,8 +419,8 @@ class CatalogPipeline:
         for item in items.values():
             if item.available < 0:
                 stats["negative"] += 1
-            stock, price = target(item, reserved.get(item.sku, 0),
-                                  self.sync.allow_zero_price)
+            # checked against bridge.numbers' limits when the page was sorted above
+            stock, price = _target(item, reserved.get(item.sku, 0), self.sync.allow_zero_price)
             if price is None:
                 stats["zero_price"] += 1
             prev = previous.get(item.sku)
@@ -433,15 +437,21 @@ class CatalogPipeline:
         logged by name, then one event says more followed; the run's details count them
         all (an ERP that repeats its whole catalog must not flood the log)."""
         stats["repeated"] = stats.get("repeated", 0) + 1
-        if stats["repeated"] <= EVENTS_PER_RUN:
-            self.events.warning(PIPELINE, "sku_repeated",
-                                f"The ERP listed SKU {sku} twice; the first one was used",
-                                sku=sku)
-        elif stats["repeated"] == EVENTS_PER_RUN + 1:
-            self.events.warning(PIPELINE, "skus_repeated",
-                                f"The ERP listed more SKUs than these {EVENTS_PER_RUN} twice "
-                                "(the first one of each was used); the rest of this run's "
-                                "are counted in its details, not logged one by one")
+        self._log_capped(
+            stats["repeated"], "warning", "sku_repeated",
+            f"The ERP listed SKU {sku} twice; the first one was used", "skus_repeated",
+            f"The ERP listed more SKUs than these {EVENTS_PER_RUN} twice (the first one of "
+            "each was used); the rest of this run's are counted in its details, not logged "
+            "one by one", sku=sku)
+
+    def _log_capped(self, nth: int, level: str, code: str, message: str, more_code: str,
+                    more_message: str, **data: Any) -> None:
+        """The `nth` event of one kind in a run: the first EVENTS_PER_RUN are logged, then
+        one `more_code` event says more followed, then nothing."""
+        if nth <= EVENTS_PER_RUN:
+            self.events.emit(level, PIPELINE, code, message, **data)
+        elif nth == EVENTS_PER_RUN + 1:
+            self.events.emit(level, PIPELINE, more_code, more_message)
 
     async def _stage_vanished(self, run_id: int) -> int:
         vanished = await self.state.run(self.state.not_seen, run_id)

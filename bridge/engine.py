@@ -383,15 +383,11 @@ class Engine:
             except TimeoutError:
                 # what was done is recorded step by step; an order cut mid-send stays
                 # `sending` and is looked up in the ERP before anything is sent again
-                message = (f"The {pipeline} sync did not end within {deadline:g} s (a server "
-                           "answering very slowly, or far too much to do) and was stopped; "
-                           "it starts again at its next interval")
-                await self.state.run(self.state.interrupt_runs, pipeline, message)
-                await self.state.run(self.state.open_error, pipeline, RUN_SUBJECT + pipeline,
-                                     kind=FailureKind.TRANSIENT.value, code="run_timeout",
-                                     message=message)
-                self.events.error(pipeline, "run_timeout", message)
-                result = RunResult(pipeline, "failed", message=message)
+                result = await self._run_cut(
+                    pipeline, "run_timeout", "run_timeout",
+                    f"The {pipeline} sync did not end within {deadline:g} s (a server "
+                    "answering very slowly, or far too much to do) and was stopped; it starts "
+                    "again at its next interval")
             except StorageError as exc:
                 # the state file cannot be written (a full disk): nothing more can be
                 # recorded, so nothing more is sent; what was under way rolled back
@@ -411,17 +407,12 @@ class Engine:
                 # a bug, or data nobody foresaw, outside any one item: the run ends as
                 # failed, is recorded and reported, and the next one starts as usual
                 log.error("%s run: unexpected error", pipeline, exc_info=exc)
-                message = (f"The {pipeline} sync stopped on an unexpected error "
-                           f"({type(exc).__name__}: {redact.redact(str(exc))[:200]}); it starts again at its "
-                           "next interval; if it persists, send the diagnostics to support")
-                result = RunResult(pipeline, "failed", message=message)
-                with contextlib.suppress(StorageError):
-                    await self.state.run(self.state.interrupt_runs, pipeline, message)
-                    await self.state.run(self.state.open_error, pipeline,
-                                         RUN_SUBJECT + pipeline,
-                                         kind=FailureKind.TRANSIENT.value,
-                                         code="internal_error", message=message)
-                self.events.error(pipeline, "run_failed", message)
+                result = await self._run_cut(
+                    pipeline, "internal_error", "run_failed",
+                    f"The {pipeline} sync stopped on an unexpected error "
+                    f"({type(exc).__name__}: {redact.redact(str(exc))[:200]}); it starts "
+                    "again at its next interval; if it persists, send the diagnostics to "
+                    "support")
             finally:
                 self.running[pipeline] = False
                 self._run_began.pop(pipeline, None)
@@ -434,6 +425,18 @@ class Engine:
             # next tick (a run that finished nothing ends the chain)
             self._spawn(self.run_pipeline(ORDERS, "follow-up"))
         return result
+
+    async def _run_cut(self, pipeline: str, code: str, event: str, message: str) -> RunResult:
+        """A run that ended outside its pipeline's own bookkeeping (its deadline, an
+        unexpected error): its record closed as failed, an error `run:<pipeline>` open (the
+        next good run resolves it), the event logged."""
+        with contextlib.suppress(StorageError):  # a full disk: nothing more to record
+            await self.state.run(self.state.interrupt_runs, pipeline, message)
+            await self.state.run(self.state.open_error, pipeline, RUN_SUBJECT + pipeline,
+                                 kind=FailureKind.TRANSIENT.value, code=code,
+                                 message=message)
+        self.events.error(pipeline, event, message)
+        return RunResult(pipeline, "failed", message=message)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs that can look one up)."""
@@ -502,8 +505,8 @@ class Engine:
 
     async def approve_catalog(self, run_id: int) -> HeldRun:
         """The merchant approves held catalog run `run_id` after seeing what it changes:
-        the ERP is read again now and pushed if that is no worse than the approved run
-        (a DataError when `run_id` is not the run held now)."""
+        the ERP is read again now and pushed if what it changes is what was shown (see
+        bridge.catalog.approve_held; a DataError when `run_id` is not the run held now)."""
         held = await self.state.run(approve_held, self.state, run_id)
         self.events.warning(CATALOG, "catalog_approved",
                             f"Held catalog run {run_id} approved by the user ({held.reasons}); "
