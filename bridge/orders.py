@@ -53,7 +53,7 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
-from bridge.state import OrderState, OutboxRow, State, payload_hash
+from bridge.state import OrderState, OutboxRow, State, order_number
 
 log = logging.getLogger("bridge.orders")
 
@@ -237,11 +237,10 @@ class OrderPipeline:
         self.events.error(PIPELINE, "order_without_id", msg)
 
     async def _take(self, copies: list[Mapping[str, Any]]) -> tuple[str, OutboxRow | None]:
-        """Record one listed order (every copy the listing had of its id)."""
-        distinct = list({payload_hash(c): c for c in copies}.values())
-        if len(distinct) > 1:
-            return await self._listed_twice(distinct)
-        raw = dict(distinct[0])
+        """Record one listed order (every different copy the listing had of its id)."""
+        if len(copies) > 1:
+            return await self._listed_twice(copies)
+        raw = dict(copies[0])
         known = await self.state.run(self.state.get_order, str(raw["id"]))
         action, row = await self.state.run(self.state.ingest, raw)
         number = row.number
@@ -265,7 +264,7 @@ class OrderPipeline:
     async def _listed_twice(self, copies: list[Mapping[str, Any]]
                             ) -> tuple[str, OutboxRow | None]:
         oid = str(copies[0]["id"])
-        number = str(copies[0].get("number") or oid)
+        number = order_number(copies[0], oid)
         message = (f"Order {number}: the store lists it {len(copies)} times with different "
                    f"contents ({order_difference(copies[0], copies[1])}); it is not sent until "
                    "the store lists it once. Check the order in the store")
