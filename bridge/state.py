@@ -313,7 +313,7 @@ def storage_problem(path: Path, exc: sqlite3.Error) -> StorageError | None:
     if code == sqlite3.SQLITE_IOERR:
         return StorageError(f"Bridge could not read or write its state file {path} ({exc}): "
                             "check the disk.")
-    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+    if _is_damage(exc):
         return StorageError(f"The state file {path} is damaged ({exc}): restart Bridge; it "
                             "moves the file aside and rebuilds it.")
     return None
@@ -511,7 +511,8 @@ class State:
             self._db.execute("ALTER TABLE catalog_state ADD COLUMN seen_run INTEGER")
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
         for col, decl in (("late_hash", "TEXT"), ("late_payload", "TEXT"),
-                          ("late_ack", "INTEGER NOT NULL DEFAULT 0")):
+                          ("late_ack", "INTEGER NOT NULL DEFAULT 0"),
+                          ("reconcile", "INTEGER NOT NULL DEFAULT 0")):
             if col not in cols:
                 self._db.execute(f"ALTER TABLE outbox ADD COLUMN {col} {decl}")
         (sql,) = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'id_map'"
@@ -530,10 +531,6 @@ class State:
                 COMMIT;""")
         self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS id_map_order_reference ON "
                          "id_map(erp_id) WHERE entity = 'order'")
-        cols = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
-        if "reconcile" not in cols:
-            self._db.execute("ALTER TABLE outbox ADD COLUMN reconcile INTEGER NOT NULL "
-                             "DEFAULT 0")
         self._db.execute(REBUILT_TRIGGER)
 
     def close(self) -> None:
