@@ -165,7 +165,10 @@ def test_kill_while_sending_is_reconciled(cli_profile, sims, order_mode):
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: outbox_state(paths, order["id"]) == "sending")
+        # killed once the ERP has the write (not merely once the outbox says `sending`:
+        # a kill between the two would be a crash before the send, another test's case)
+        assert wait_for(lambda: outbox_state(paths, order["id"]) == "sending" and
+                        erp.call(lambda: erp.count(WRITE_ROUTE[order_mode], "POST")) == 1)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
