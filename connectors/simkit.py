@@ -8,6 +8,7 @@ nothing here is imported by the engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import threading
@@ -139,6 +140,12 @@ class SimServer:
         # ERPs that refuse concurrent writes (Dragonfish's 409): subclasses switch it on
         self.conflict_on_concurrent_writes = False
         self.write_hold_s = 0.0
+        # tests of concurrent writes: the next write holds the slot until another one has
+        # found it taken (at most this long), so that two writes do meet however fast or
+        # slow the machine is - a fixed hold proves nothing where a request takes longer.
+        # One meeting: then it is 0 again and writes go as usual.
+        self.hold_write_until_contended_s = 0.0
+        self._contended: asyncio.Event | None = None
         self._writing = False
 
     # -- naming -----------------------------------------------------------------------------
@@ -241,10 +248,18 @@ class SimServer:
         if not self.conflict_on_concurrent_writes:
             return apply()
         if self._writing:
+            if self._contended is not None:
+                self._contended.set()
             raise self.write_conflict()
         self._writing = True
         try:
-            if self.write_hold_s:
+            if self.hold_write_until_contended_s:
+                wait_s, self.hold_write_until_contended_s = self.hold_write_until_contended_s, 0
+                self._contended = asyncio.Event()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._contended.wait(), wait_s)
+                self._contended = None
+            elif self.write_hold_s:
                 await asyncio.sleep(self.write_hold_s)
             return apply()
         finally:

@@ -490,15 +490,14 @@ async def test_conflict_five_times_fails_retryable(client, sim, catalog):
 
 async def test_real_concurrent_writes_are_retried(make_client, sim, catalog):
 
-    sim.write_hold_s = 0.05
     vb = valid_buyer(CUIT_RI, "responsable_inscripto")
-    # the loser's five tries must outlast the winner's hold (4 waits of 30 ms > 50 ms),
-    # however fast the requests themselves are
+    # the first order write waits until the other one has met it (a 409), then goes on
     policy = RetryPolicy(conflict_attempts=5, conflict_delay_s=0.03, transient_attempts=3,
                          backoff_initial_s=0.01, backoff_max_s=0.05)
     a, b = make_client(policy=policy), make_client(policy=policy)
     code = await a.create_customer(vb)
     sku = variant_skus(catalog, 1)
+    sim.hold_write_until_contended_s = 20
     refs = await asyncio.gather(
         a.create_order(store_order("VM-3001", vb, sku), code, vb),
         b.create_order(store_order("VM-3002", vb, sku), code, vb),

@@ -4,6 +4,7 @@ like shared/specs/erp-apis.md, section "Dragonfish (ZooLogic)"."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -1357,7 +1358,7 @@ async def test_operation_without_stock_or_motivo_saves_nothing() -> None:
 async def test_concurrent_writes_conflict(
     sim: DragonfishSimulator, client: httpx.AsyncClient
 ) -> None:
-    sim.write_hold_s = 0.1
+    sim.hold_write_until_contended_s = 20  # the first write waits for the second to meet it
     results = await asyncio.gather(
         client.post("Cliente/", json=CUSTOMER),
         client.post("Cliente/", json={**CUSTOMER, "Nombre": "Segundo"}),
@@ -1370,6 +1371,7 @@ async def test_concurrent_writes_conflict(
     # a write of another entity meanwhile conflicts too
     cliente = next(iter(sim.customers))
     _, art, color, talle = some_variant(sim)
+    sim.hold_write_until_contended_s = 20
     results = await asyncio.gather(
         client.post("Operacionecommerce/", json=operation_body(cliente, art, color, talle)),
         client.post("Pedido/", json=order_body(cliente, art, color, talle)),
@@ -1377,7 +1379,6 @@ async def test_concurrent_writes_conflict(
     assert sorted(r.status_code for r in results) == [201, 409]
     assert len(sim.orders) == 1
     # one after the other: both go through
-    sim.write_hold_s = 0.0
     assert (await client.post("Cliente/", json=CUSTOMER)).status_code == 201
 
 
@@ -1477,6 +1478,23 @@ def test_catalog_extra_lists() -> None:
 
 
 def _rss_mib() -> float:
+    if sys.platform == "win32":  # the working set, from psapi (through kernel32)
+        import ctypes
+        from ctypes import wintypes
+
+        class Counters(ctypes.Structure):
+            _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD),
+                        *((name, ctypes.c_size_t) for name in (
+                            "PeakWorkingSetSize", "WorkingSetSize", "QuotaPeakPagedPoolUsage",
+                            "QuotaPagedPoolUsage", "QuotaPeakNonPagedPoolUsage",
+                            "QuotaNonPagedPoolUsage", "PagefileUsage", "PeakPagefileUsage"))]
+
+        counters = Counters(cb=ctypes.sizeof(Counters))
+        kernel32 = ctypes.WinDLL("kernel32")
+        kernel32.GetCurrentProcess.restype = wintypes.HANDLE
+        assert kernel32.K32GetProcessMemoryInfo(wintypes.HANDLE(kernel32.GetCurrentProcess()),
+                                                ctypes.byref(counters), counters.cb)
+        return counters.WorkingSetSize / 2**20
     import resource
 
     try:
