@@ -1,5 +1,10 @@
 """Watch the config file (watchdog): a valid edit applies live; an invalid one is refused
-with a clear error and the old config stays."""
+with a clear error and the old config stays.
+
+The file's size and modification time are also checked every `POLL_S` seconds: change
+notifications can be lost (a folder busy with the state file's and logs' own changes
+overflows Windows' notification buffer; network drives; Wine), and an edit must not wait
+for the next restart because of it."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from bridge.config import Config, load_config
 from bridge.errors import ConfigError
 
 DEBOUNCE_S = 0.5
+POLL_S = 2.0
 
 
 class ConfigWatcher(FileSystemEventHandler):
@@ -28,6 +34,7 @@ class ConfigWatcher(FileSystemEventHandler):
         self._handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Future[None] | None = None
         self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._poll: asyncio.TimerHandle | None = None
         self._last = self._signature()
 
     def _signature(self) -> tuple[float, int] | None:
@@ -43,8 +50,18 @@ class ConfigWatcher(FileSystemEventHandler):
         observer.daemon = True
         observer.start()
         self._observer = observer
+        self._poll = self.loop.call_later(POLL_S, self._check)
+
+    def _check(self) -> None:
+        """The periodic look at the file, for a notification that never came."""
+        self._poll = self.loop.call_later(POLL_S, self._check)
+        if self._handle is None and self._signature() != self._last:
+            self._debounce()
 
     def stop(self) -> None:
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(5)

@@ -61,3 +61,41 @@ def test_paths_follow_flags_and_env(tmp_path, monkeypatch):
     (tmp_path / "d" / "config.toml").write_text("")
     assert resolve_paths().config_file == tmp_path / "d" / "config.toml"
     assert resolve_paths(config=tmp_path / "x.toml").config_file == tmp_path / "x.toml"
+
+
+async def test_an_edit_whose_change_notification_was_lost_still_applies(tmp_path, monkeypatch):
+    """Notifications get lost (a busy folder overflows Windows' buffer; network drives;
+    Wine): the watcher also looks at the file's size and time every POLL_S seconds."""
+    import asyncio
+
+    import bridge.watcher as watcher
+    from tests.conftest import wait_until
+
+    class DeafObserver:  # schedules, starts and stops, and never reports anything
+        daemon = False
+
+        def schedule(self, *args, **kwargs): ...
+
+        def start(self): ...
+
+        def stop(self): ...
+
+        def join(self, timeout=None): ...
+
+    monkeypatch.setattr(watcher, "Observer", DeafObserver)
+    monkeypatch.setattr(watcher, "POLL_S", 0.1)
+    path = tmp_path / "config.toml"
+    path.write_text("x = 1\n")
+    refused, applied = [], []
+
+    async def apply(config):
+        applied.append(config)
+
+    w = watcher.ConfigWatcher(path, asyncio.get_running_loop(), apply, refused.append)
+    w.start()
+    try:
+        path.write_text("x = 22\n")
+        assert await wait_until(lambda: refused, 5), "the edit was never seen"
+        assert "unknown" in refused[0].message and not applied
+    finally:
+        w.stop()
