@@ -86,8 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     sset = secsub.add_parser("set", help="store a secret (value read from stdin)")
     sset.add_argument("name")
     secsub.add_parser("list", help="which secrets are set, and where")
-    sdel = secsub.add_parser("delete", help="remove a secret")
-    sdel.add_argument("name")
+    sdel = secsub.add_parser("delete", help="remove a secret (--all: every one Bridge keeps; "
+                             "the uninstaller's 'remove my data too')")
+    sdel.add_argument("name", nargs="?")
+    sdel.add_argument("--all", action="store_true")
     demo = sub.add_parser("demo", help="try Bridge with a simulated ERP and store")
     demo.add_argument("--headless", action="store_true")
     demo.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
@@ -102,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
                                                "and a stock update went through")
     selftest.add_argument("--timeout", type=float, default=60.0)
     return p
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a person at a terminal can answer a question. On Windows isatty() is True
+    for NUL too (a character device, what a service or a scheduled task gets as stdin), so
+    there the console itself is asked."""
+    stream = sys.stdin
+    try:
+        if stream is None or not stream.isatty():
+            return False
+        if sys.platform == "win32":
+            import ctypes
+            import msvcrt
+
+            mode = ctypes.c_ulong()
+            return bool(ctypes.windll.kernel32.GetConsoleMode(
+                msvcrt.get_osfhandle(stream.fileno()), ctypes.byref(mode)))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def safe_console() -> None:
@@ -578,7 +600,18 @@ def cmd_secrets(args: argparse.Namespace) -> int:
             src = secrets.source(name)
             print(f"{name:12} {label:18} {'set (' + src + ')' if src else 'not set'}")
         return EXIT_OK
+    if args.action == "delete" and args.all:
+        if args.name:
+            print("name a secret or give --all, not both", file=sys.stderr)
+            return EXIT_CONFIG
+        for name in KNOWN_SECRETS:
+            secrets.delete(name)
+        print(f"deleted: {', '.join(KNOWN_SECRETS)}")
+        return EXIT_OK
     name = args.name
+    if name is None:
+        print(f"name a secret ({', '.join(KNOWN_SECRETS)}) or give --all", file=sys.stderr)
+        return EXIT_CONFIG
     if name not in KNOWN_SECRETS:
         print(f"unknown secret '{name}'; known: {', '.join(KNOWN_SECRETS)}", file=sys.stderr)
         return EXIT_CONFIG
@@ -591,7 +624,7 @@ def cmd_secrets(args: argparse.Namespace) -> int:
               "secrets to disk in plaintext. Install/unlock the OS keyring, or set "
               f"BRIDGE_SECRET_{name.upper().replace('.', '_')} for a service.", file=sys.stderr)
         return EXIT_FAILED
-    if sys.stdin.isatty():
+    if stdin_is_terminal():
         import getpass
 
         value = getpass.getpass(f"{KNOWN_SECRETS[name]}: ")
@@ -638,11 +671,15 @@ def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> 
                   "changes above, then approve that one.", file=sys.stderr)
             return EXIT_FAILED
         if not yes:
-            if not sys.stdin.isatty():
+            if not stdin_is_terminal():
                 print("Not approved: confirm with --yes (no terminal to ask).",
                       file=sys.stderr)
                 return EXIT_FAILED
-            answer = input(f"Push the changes of run {held.run_id} to the store? Type 'yes': ")
+            try:
+                answer = input(f"Push the changes of run {held.run_id} to the store? "
+                               "Type 'yes': ")
+            except EOFError:  # the terminal closed its input (Ctrl+D / Ctrl+Z)
+                answer = ""
             if answer.strip().lower() not in ("yes", "si", "sí"):
                 print("Not approved.")
                 return EXIT_FAILED
