@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -146,6 +150,89 @@ def child_env(paths: Paths, erp_sim: DragonfishSimulator) -> dict[str, str]:
                 "BRIDGE_CONFIG": str(paths.config_file),
                 "PYTHONUNBUFFERED": "1"})
     return env
+
+
+# -- a real OS keyring: the Secret Service scripts/test.sh starts (Linux), or the Windows
+# Credential Manager (Windows, and Wine's own under build/windows/ci.sh)
+REAL_KEYRING = "WinVault" if sys.platform == "win32" else (
+    "SecretService" if os.environ.get("BRIDGE_TEST_SECRET_SERVICE") else None)
+needs_real_keyring = pytest.mark.skipif(
+    REAL_KEYRING is None, reason="no OS keyring in this session (scripts/test.sh starts a "
+    "Secret Service)")
+
+
+# -- a `bridge` child process, the same on POSIX and Windows ---------------------------------
+# A service manager ends Bridge with SIGTERM on POSIX. On Windows SIGTERM is TerminateProcess
+# (no clean stop can follow it): there the request is CTRL_BREAK, sent to the child's own
+# process group (`NEW_GROUP` in Popen's arguments; without it the event would reach every
+# process on the console, the tests' own included). CTRL_BREAK needs a console the two
+# processes share; with none (a parent without a console, and Wine, which cannot deliver it
+# at all) the request goes the other documented way: `bridge stop`, over the instance port.
+# Not through Popen.send_signal: on CPython 3.11 a CTRL_BREAK that cannot be delivered falls
+# through to TerminateProcess(pid, 1) - the child is killed, exit code 1.
+NEW_GROUP: dict[str, Any] = (
+    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else {})
+
+
+_stoppers: list[subprocess.Popen[bytes]] = []
+
+
+def ask_to_stop(proc: subprocess.Popen[Any], env: dict[str, str]) -> str:
+    """What a service manager does to end a `bridge run` started with `NEW_GROUP`; says
+    which way it went ("SIGTERM", "CTRL_BREAK" or "bridge stop"). Returns at once: the
+    caller goes on reading the child's output (a child whose pipe nobody reads blocks on
+    its next line - at once under Wine, whose pipes hold a few KB)."""
+    if sys.platform != "win32":
+        proc.send_signal(signal.SIGTERM)
+        return "SIGTERM"
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    if kernel32.GenerateConsoleCtrlEvent(signal.CTRL_BREAK_EVENT, proc.pid):
+        return "CTRL_BREAK"
+    _stoppers.append(subprocess.Popen([sys.executable, "-m", "bridge", "stop"], env=env,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+    return "bridge stop"
+
+
+class Output:
+    """A child's stdout and stderr, read on threads as they come. A pipe nobody reads fills
+    up (4 KB on Windows and under Wine, 64 KB on Linux) and the child then blocks at its
+    next line - a service blocked in a print stops syncing."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._parts: dict[str, list[str]] = {"out": [], "err": []}
+        self._threads = [threading.Thread(target=self._read, args=(stream, self._parts[key]),
+                                          daemon=True)
+                         for key, stream in (("out", proc.stdout), ("err", proc.stderr))
+                         if stream is not None]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
+        for line in iter(stream.readline, ""):
+            into.append(line)
+
+    def text(self, timeout: float = 30.0) -> tuple[str, str]:
+        """(stdout, stderr) once the child closed them (it has ended)."""
+        for t in self._threads:
+            t.join(timeout)
+        return "".join(self._parts["out"]), "".join(self._parts["err"])
+
+
+@pytest.fixture(autouse=True)
+def _reap_stoppers() -> Any:
+    """The `bridge stop` processes a test started end with it."""
+    yield
+    while _stoppers:
+        stopper = _stoppers.pop()
+        try:
+            stopper.wait(90)
+        except subprocess.TimeoutExpired:
+            stopper.kill()
+            stopper.wait()
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, step: float = 0.1) -> bool:

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import WRITE_ROUTE, child_env, docs_for, wait_for, write_profile
+from tests.conftest import (
+    NEW_GROUP,
+    WRITE_ROUTE,
+    Output,
+    ask_to_stop,
+    child_env,
+    docs_for,
+    wait_for,
+    write_profile,
+)
 
 BRIDGE = [sys.executable, "-m", "bridge"]
 
@@ -103,22 +110,31 @@ def test_headless_run_applies_config_live_and_stops_cleanly(cli_profile, sims):
     paths, env = cli_profile
     _erp, store = sims
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, **NEW_GROUP)
+    output = Output(proc)
     try:
         order = store.call(lambda: store.add_order())
         assert wait_for(lambda: outbox_state(paths, order["id"]) == "done"), "order not done"
-        # an invalid edit is refused, the old config stays
+        # an invalid edit is refused, the old config stays (each step waits for the line the
+        # service logs, not for a time: the file watcher takes longer on some systems)
+        log = paths.log_dir / "bridge.log"
+
+        def logged(text: str) -> bool:
+            return log.exists() and text in log.read_text(encoding="utf-8", errors="replace")
+
         good = paths.config_file.read_text()
         paths.config_file.write_text(good.replace("orders_interval_s = 1", "orders_interval_s = 0"))
-        time.sleep(1.5)
+        assert wait_for(lambda: logged("invalid and was not applied"), timeout=30)
         order2 = store.call(lambda: store.add_order())
         assert wait_for(lambda: outbox_state(paths, order2["id"]) == "done")
         # a valid edit applies
         paths.config_file.write_text(good.replace("orders_interval_s = 1", "orders_interval_s = 2"))
-        time.sleep(1.5)
+        assert wait_for(lambda: logged("New settings applied"), timeout=30)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        ask_to_stop(proc, env)
+        proc.wait(30)
+        out, _ = output.text()
     assert proc.returncode == 0, out
     assert "invalid and was not applied" in out and "sync.orders_interval_s" in out
     assert "New settings applied" in out
@@ -134,11 +150,11 @@ def test_kill_between_sent_to_erp_and_reported_no_duplicate(cli_profile, sims, o
     # the store hangs on the report: the process is killed while the order is sent_to_erp
     store.faults.script("POST", "erp-sync", "timeout")
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **NEW_GROUP)
     try:
         assert wait_for(lambda: outbox_state(paths, order["id"]) == "sent_to_erp")
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL; TerminateProcess on Windows
         proc.wait(10)
     [created] = erp.call(lambda: docs_for(erp, order["number"]))
     assert erp.call(lambda: len(erp.orders)) == 1
@@ -163,14 +179,14 @@ def test_kill_while_sending_is_reconciled(cli_profile, sims, order_mode):
     order = store.call(lambda: store.add_order())
     erp.faults.script("POST", WRITE_ROUTE[order_mode], "timeout")
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **NEW_GROUP)
     try:
         # killed once the ERP has the write (not merely once the outbox says `sending`:
         # a kill between the two would be a crash before the send, another test's case)
         assert wait_for(lambda: outbox_state(paths, order["id"]) == "sending" and
                         erp.call(lambda: erp.count(WRITE_ROUTE[order_mode], "POST")) == 1)
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL; TerminateProcess on Windows
         proc.wait(10)
     # the ERP finishes the request after the client is gone
     assert wait_for(lambda: erp.call(lambda: len(erp.orders)) == 1, timeout=20)
@@ -207,7 +223,9 @@ def test_second_start_hands_over_to_the_first(cli_profile, sims):
     paths, env = cli_profile
     _erp, store = sims
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, **NEW_GROUP)
+    output = Output(proc)
     try:
         assert wait_for(lambda: (paths.data_dir / "bridge.instance.json").exists())
         second = bridge(env, "run", "--headless", timeout=30)
@@ -218,8 +236,9 @@ def test_second_start_hands_over_to_the_first(cli_profile, sims):
         assert r.returncode == 0 and "asked it to sync now" in r.stdout
         assert wait_for(lambda: outbox_state(paths, order["id"]) == "done", timeout=10)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        ask_to_stop(proc, env)
+        proc.wait(30)
+        out, _ = output.text()
     assert proc.returncode == 0
     assert "Bridge was started again" in out and "asked for a sync" in out
     assert not (paths.data_dir / "bridge.instance.json").exists()
@@ -281,26 +300,34 @@ def test_bridge_stop_ends_the_service_cleanly(cli_profile, sims):
     r = bridge(env, "stop")
     assert r.returncode == 0 and "not running" in r.stdout
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, **NEW_GROUP)
+    output = Output(proc)
     try:
         assert wait_for(lambda: (paths.data_dir / "bridge.instance.json").exists())
         order = store.call(lambda: store.add_order())
         assert wait_for(lambda: outbox_state(paths, order["id"]) == "done", timeout=20)
         r = bridge(env, "stop", timeout=90)
         assert r.returncode == 0 and "Bridge stopped." in r.stdout, r.stderr
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(30)
+        out, _ = output.text()
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
     assert proc.returncode == 0
     assert "Asked to stop" in out and "Bridge stopped" in out and "Traceback" not in out
     assert not (paths.data_dir / "bridge.instance.json").exists()
 
 
-def test_output_in_a_narrow_encoding_loses_no_line(cli_profile):
-    """A Windows console redirected to a file writes cp1252: Spanish goes through, an emoji
-    becomes an escape instead of an UnicodeEncodeError that loses the line."""
+@pytest.mark.parametrize("encoding", ["cp1252", "native"])
+def test_output_in_a_narrow_encoding_loses_no_line(cli_profile, encoding):
+    """A Windows console redirected to a file or a pipe writes the ANSI code page (cp1252
+    on a Spanish or English Windows): Spanish goes through, an emoji becomes an escape
+    instead of an UnicodeEncodeError that loses the line. `native`: whatever this system
+    gives a redirected stdout (on Windows, and under Wine, the ANSI code page itself)."""
+    import locale
+
     from bridge.state import State
 
     paths, env = cli_profile
@@ -308,8 +335,25 @@ def test_output_in_a_narrow_encoding_loses_no_line(cli_profile):
     state.open_error("orders", "order:x", kind="data", code="x",
                      message="Pedido de Ñandú Pérez 🐦: falta el CUIT")
     state.close()
-    r = subprocess.run([*BRIDGE, "status"], env={**env, "PYTHONIOENCODING": "cp1252"},
-                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    env = {k: v for k, v in env.items() if k not in ("PYTHONIOENCODING", "PYTHONUTF8")}
+    if encoding != "native":
+        env["PYTHONIOENCODING"] = encoding
+    r = subprocess.run([*BRIDGE, "status"], env=env, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
-    out = r.stdout.decode("cp1252")
-    assert "Ñandú Pérez \\U0001f426: falta el CUIT" in out
+    out = r.stdout.decode(locale.getpreferredencoding(False) if encoding == "native"
+                          else encoding)
+    assert ("Ñandú Pérez \\U0001f426: falta el CUIT" in out
+            or "Ñandú Pérez 🐦: falta el CUIT" in out), out
+    if encoding == "cp1252":
+        assert "Ñandú Pérez \\U0001f426: falta el CUIT" in out
+
+
+def test_no_terminal_is_seen_where_stdin_is_the_null_device():
+    """A service or a scheduled task gets the null device as stdin; on Windows isatty() is
+    True for it, and a question asked there would end in EOFError."""
+    code = "from bridge.cli import stdin_is_terminal; print(stdin_is_terminal())"
+    r = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -8,9 +8,7 @@ prints one table for both modes."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +20,14 @@ from connectors.dragonfish.simcatalog import SimCatalog
 from connectors.dragonfish.simulator import DragonfishSimulator
 from connectors.simkit import FaultPlan
 from connectors.store.simulator import StoreSimulator
-from tests.conftest import STORE_TOKEN, WRITE_ROUTE, child_env, write_profile
+from tests.conftest import (
+    NEW_GROUP,
+    STORE_TOKEN,
+    WRITE_ROUTE,
+    ask_to_stop,
+    child_env,
+    write_profile,
+)
 from tests.test_faults import MODES, customer_duplicates, order_documents
 
 # per order mode; both modes run, so fewer than the 500 orders and 20 kills of one storm
@@ -57,15 +62,27 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
                               catalog_interval_s=3600, retry_base_s=1, retry_max_s=2)
         env = child_env(paths, erp)
         cmd = [sys.executable, "-m", "bridge", "run", "--headless"]
+        log = paths.log_dir / "bridge.log"
+
+        def started() -> int:
+            return log.read_text(errors="replace").count("Bridge started") if log.exists() else 0
+
         kills = 0
         t0 = time.monotonic()
         while kills < KILLS:
             if kills:
                 store.call(lambda n=batches[kills - 1]: store.add_orders(n))
+            before = started()
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.6, 2.5))
-            os.kill(proc.pid, signal.SIGKILL)
+                                    stderr=subprocess.DEVNULL,
+                                    stdin=subprocess.DEVNULL, **NEW_GROUP)
+            # killed a random moment after its engine started (not after its process did:
+            # a slow start - Windows, Wine - would have it killed before it sent anything)
+            deadline = time.monotonic() + 60
+            while started() == before and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.1, 2.0))
+            proc.kill()  # SIGKILL; TerminateProcess on Windows
             proc.wait(10)
             kills += 1
         store.call(lambda: store.add_orders(batches[-1]))
@@ -73,10 +90,9 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
         # no more faults: let a last process finish the work
         erp.faults.clear()
         store.faults.clear()
-        log = paths.log_dir / "bridge.log"
-        starts = log.read_text(errors="replace").count("Bridge started") if log.exists() else 0
+        starts = started()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **NEW_GROUP)
         try:
             deadline = time.monotonic() + 180
             # signals are handled once the engine runs
@@ -88,7 +104,7 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
                     break
                 time.sleep(0.5)
         finally:
-            proc.send_signal(signal.SIGTERM)
+            ask_to_stop(proc, env)
             assert proc.wait(30) == 0
         elapsed = time.monotonic() - t0
 

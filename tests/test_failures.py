@@ -16,7 +16,6 @@ import logging
 import logging.handlers
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +26,16 @@ import pytest
 
 from bridge.config import Paths
 from bridge.state import State
-from tests.conftest import WRITE_ROUTE, child_env, docs_for, wait_for, write_profile
+from tests.conftest import (
+    NEW_GROUP,
+    WRITE_ROUTE,
+    Output,
+    ask_to_stop,
+    child_env,
+    docs_for,
+    wait_for,
+    write_profile,
+)
 
 BRIDGE = [sys.executable, "-m", "bridge"]
 POSIX = os.name != "nt"
@@ -172,13 +180,13 @@ def test_damaged_state_file_is_set_aside_and_rebuilt_nothing_sent_twice(cli_prof
     in_erp = store.call(lambda: store.add_order())
     store.faults.script("POST", "erp-sync", "timeout")
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **NEW_GROUP)
     try:
         assert wait_for(lambda: outbox(paths, "SELECT state FROM outbox WHERE "
                                        f"store_order_id = '{in_erp['id']}'") ==
                         [("sent_to_erp",)])
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL; TerminateProcess on Windows
         proc.wait(10)
     store.faults.clear()
     # and more pending
@@ -312,13 +320,16 @@ def test_sigterm_during_a_run_stops_cleanly_and_loses_nothing(cli_profile, sims,
     erp.latency_s = 0.3  # a slow ERP: the orders run is long
     orders = store.call(lambda: store.add_orders(20))
     proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, **NEW_GROUP)
+    output = Output(proc)
     try:
         assert wait_for(lambda: sum(n for s, n in outbox(paths) if s != "queued") >= 3)
         t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        ask_to_stop(proc, env)
+        proc.wait(60)
         stopped_in = time.monotonic() - t0
+        out, err = output.text()
     finally:
         proc.kill()
     assert proc.returncode == 0, out + err

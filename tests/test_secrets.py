@@ -8,33 +8,43 @@ import subprocess
 import sys
 import uuid
 
-import pytest
-
 from bridge import redact
 from bridge.secrets import SecretStore, backend_info
+from tests.conftest import REAL_KEYRING, needs_real_keyring
 
 BRIDGE = [sys.executable, "-m", "bridge"]
 
-needs_secret_service = pytest.mark.skipif(
-    not os.environ.get("BRIDGE_TEST_SECRET_SERVICE"),
-    reason="no Secret Service in this session (scripts/test.sh starts one)")
 
-
-@needs_secret_service
-def test_secrets_set_and_list_with_real_secret_service(tmp_path):
+@needs_real_keyring
+def test_secrets_set_list_and_delete_with_the_real_keyring(tmp_path):
+    """The OS keyring itself: the Secret Service on Linux, the Credential Manager on
+    Windows (WinVault; Wine's under build/windows/ci.sh)."""
     value = f"tok-{uuid.uuid4().hex}"
     env = dict(os.environ, BRIDGE_DATA_DIR=str(tmp_path))
     r = subprocess.run([*BRIDGE, "secrets", "set", "store.token"], input=value + "\n",
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "keyring" in r.stdout and value not in r.stdout
-    assert "SecretService" in backend_info().name
+    assert REAL_KEYRING in backend_info().name and backend_info().secure
     assert SecretStore().get("store.token") == value
     r = subprocess.run([*BRIDGE, "secrets", "list"], env=env, capture_output=True, text=True,
                        timeout=60)
     assert "store.token" in r.stdout and "set (keyring)" in r.stdout and value not in r.stdout
     SecretStore().delete("store.token")
     assert SecretStore().get("store.token") is None
+    # `secrets delete --all` (what the uninstaller's "remove my data too" runs)
+    for name in ("store.token", "erp.password"):
+        r = subprocess.run([*BRIDGE, "secrets", "set", name], input=value + "\n", env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    assert SecretStore().get("erp.password") == value
+    r = subprocess.run([*BRIDGE, "secrets", "delete"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "--all" in r.stderr
+    r = subprocess.run([*BRIDGE, "secrets", "delete", "--all"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert SecretStore().get("store.token") is None and SecretStore().get("erp.password") is None
 
 
 def test_refuses_to_store_without_secure_keyring(tmp_path):

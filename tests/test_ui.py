@@ -9,7 +9,6 @@ polls instead.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import QToolBar
 
 from bridge.config import Paths, load_config
 from bridge.secrets import SecretStore
-from tests.conftest import STORE_TOKEN, write_profile
+from tests.conftest import STORE_TOKEN, needs_real_keyring, write_profile
 from ui.i18n import set_language
 
 WAIT = 30000
@@ -345,8 +344,7 @@ def test_settings_validate_and_test_connection(qtbot, qloop, ui_profile, sims):
     assert saved and load_config(paths.config_file).sync.orders_interval_s == 7
 
 
-@pytest.mark.skipif(not os.environ.get("BRIDGE_TEST_SECRET_SERVICE"),
-                    reason="no Secret Service in this session (scripts/test.sh starts one)")
+@needs_real_keyring
 def test_a_blocking_calibration_is_one_error_explained_point_by_point(qtbot, qloop,
                                                                        tmp_path, sims):
     erp, store = sims
