@@ -75,6 +75,8 @@ print(json.dumps(report), flush=True)
 
 @pytest.fixture
 def tray_env() -> Iterator[dict[str, str]]:
+    if sys.platform == "win32":
+        pytest.skip("an X11 tray (Xvfb + trayer): Windows has its own tray test below")
     with real_tray_display(WIDTH, HEIGHT, TRAY_HEIGHT) as env:
         yield env
 
@@ -187,3 +189,154 @@ def test_bridge_demo_shows_its_icon_in_a_real_tray(tray_env: dict[str, str],
     assert menu[3].startswith("Errores (") and menu[4] == "Configuración", menu
     assert menu[-2:] == ["Acerca de", "Salir"], menu
     assert report["exit"] == 0
+
+
+# -- Windows: the tray of the Windows shell (Wine's under build/windows/ci.sh) --------------
+def _under_wine() -> bool:
+    import ctypes
+
+    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+
+
+def _windows_tray_skip() -> str | None:
+    if sys.platform != "win32":
+        return "the Windows shell's tray (this platform's own tray test is above)"
+    if _under_wine() and not os.environ.get("DISPLAY"):
+        return ("Wine with no X display has no desktop: build/windows/ci.sh runs this file "
+                "again under xvfb-run")
+    return None
+
+
+# The real app (its demo) in the Windows shell's tray, driven by real mouse input:
+# argv = [data dir, screenshot]. The icon is found where Windows says it is
+# (Shell_NotifyIconGetRect, through QSystemTrayIcon.geometry) or, under Wine, which
+# implements no such call, in Wine's own tray window. A right click there must open the
+# menu; a click on "Pausar" must pause the engine (the icon may still show the demo's error:
+# it outranks "paused"); a click on "Salir" must end the app.
+WIN_APP_CHILD = r"""
+import asyncio, ctypes, json, sys
+from collections import Counter
+from ctypes import wintypes
+from pathlib import Path
+import PySide6.QtWidgets  # before qasync
+import qasync
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QApplication
+from bridge.config import Paths
+from ui.app import BridgeApp
+from ui.i18n import set_language
+
+user32 = ctypes.WinDLL("user32")
+user32.FindWindowW.restype = wintypes.HWND
+user32.FindWindowW.argtypes = [wintypes.LPCWSTR, wintypes.LPCWSTR]
+DOWN_UP = {"left": (0x0002, 0x0004), "right": (0x0008, 0x0010)}
+
+def click(point, button):
+    user32.SetCursorPos(point.x(), point.y())
+    down, up = DOWN_UP[button]
+    user32.mouse_event(down, 0, 0, 0, 0)
+    user32.mouse_event(up, 0, 0, 0, 0)
+
+def icon_rect(app, tray):
+    g = tray.geometry()
+    if g.width() > 0 and g.height() > 0:
+        return g, "shell"
+    hwnd = user32.FindWindowW("__winex11_standalone_tray", None)
+    if not hwnd:
+        return None, "no tray window"
+    r = wintypes.RECT()
+    user32.GetClientRect(hwnd, ctypes.byref(r))
+    origin = wintypes.POINT(0, 0)
+    user32.ClientToScreen(hwnd, ctypes.byref(origin))
+    # the icon: what differs from the window's background (its most common colour)
+    shot = app.primaryScreen().grabWindow(0, origin.x, origin.y, r.right, r.bottom).toImage()
+    pixels = {(i, j): shot.pixel(i, j) for i in range(shot.width())
+              for j in range(shot.height())}
+    background = Counter(pixels.values()).most_common(1)[0][0]
+    icon = [p for p, rgb in pixels.items()
+            if max(abs(((rgb >> s) & 255) - ((background >> s) & 255)) for s in (0, 8, 16)) > 40]
+    if not icon:
+        return None, "Wine's tray window shows no icon"
+    xs, ys = [p[0] for p in icon], [p[1] for p in icon]
+    return QRect(origin.x + min(xs), origin.y + min(ys), max(xs) - min(xs) + 1,
+                 max(ys) - min(ys) + 1), "wine tray window"
+
+async def until(predicate, seconds):
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+app = QApplication([sys.argv[0]])
+app.setQuitOnLastWindowClosed(False)
+set_language("es_AR")
+
+async def main():
+    data = Path(sys.argv[1])
+    bridge = BridgeApp(Paths(data / "config.toml", data), demo=True, demo_variants=200)
+    task = asyncio.ensure_future(bridge.run())
+    await asyncio.wait_for(bridge.ready.wait(), 60)
+    tray = bridge.tray
+    report = {"platform": app.platformName(), "use_tray": bridge.use_tray,
+              "visible": tray.icon.isVisible()}
+    rect = None
+    for _ in range(100):
+        rect, how = icon_rect(app, tray.icon)
+        if rect is not None:
+            break
+        await asyncio.sleep(0.05)
+    report["found"] = how
+    if rect is None:
+        bridge.quit()
+        report["exit"] = await task
+        print(json.dumps(report), flush=True)
+        return
+    report["icon"] = [rect.x(), rect.y(), rect.width(), rect.height()]
+    app.primaryScreen().grabWindow(0).save(sys.argv[2])
+    world = bridge.controller.demo
+    report["orders_flowed"] = await until(lambda: len(world.erp.orders) >= 1, 30)
+    menu = tray.menu
+    click(rect.center(), "right")
+    report["menu_opened"] = await until(menu.isVisible, 5)
+    report["menu"] = [a.text() for a in menu.actions() if a.text()]
+    if report["menu_opened"]:
+        click(menu.mapToGlobal(menu.actionGeometry(tray.pause_action).center()), "left")
+        report["paused"] = await until(lambda: bridge.controller.engine.paused, 10)
+        report["menu_closed"] = not menu.isVisible()
+        report["pause_text"] = tray.pause_action.text()
+        click(rect.center(), "right")
+        if await until(menu.isVisible, 5):
+            click(menu.mapToGlobal(menu.actionGeometry(tray.quit_action).center()), "left")
+    try:
+        report["exit"] = await asyncio.wait_for(asyncio.shield(task), 30)
+        report["quit_by_menu"] = True
+    except asyncio.TimeoutError:
+        report["quit_by_menu"] = False
+        bridge.quit()
+        report["exit"] = await task
+    print(json.dumps(report), flush=True)
+
+qasync.run(main())
+"""
+
+
+@pytest.mark.skipif(_windows_tray_skip() is not None, reason=str(_windows_tray_skip()))
+def test_windows_tray_icon_and_its_menu_work_with_real_clicks(tmp_path: Path) -> None:
+    shot = tmp_path / "windows-tray.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "windows"}
+    proc = subprocess.run([sys.executable, "-c", WIN_APP_CHILD, str(tmp_path / "data"),
+                           str(shot)], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["platform"] == "windows" and report["use_tray"] is True, report
+    assert report["visible"] is True
+    assert "icon" in report, f"the icon is not on screen ({report['found']}): {report}"
+    x, y, w, h = report["icon"]
+    assert w >= 8 and h >= 8 and x >= 0 and y >= 0, report
+    assert report["orders_flowed"], report
+    assert report["menu_opened"], f"a right click on the icon opened no menu: {report}"
+    assert report["menu"][:3] == ["Sincronizar ahora", "Pausar", "Ver registro"], report
+    assert report["paused"] and report["menu_closed"], report
+    assert report["pause_text"] == "Reanudar", report
+    assert report["quit_by_menu"] and report["exit"] == 0, report
