@@ -116,6 +116,9 @@ def run_selftest(timeout_s: float = 60.0, variants: int = 200) -> int:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     try:
         parts = check_resources()
+        if getattr(sys, "frozen", False) and not sys.flags.utf8_mode:
+            raise SelftestFailed("Python's UTF-8 mode is off in this build (bridge.spec)")
+        parts.append(f"console {sys.stdout.encoding if sys.stdout else 'none'}")
         parts.append(check_keyring())
         import PySide6.QtWidgets  # noqa: F401  (before qasync)
         import qasync
