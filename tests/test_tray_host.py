@@ -123,6 +123,15 @@ def test_offscreen_qt_has_no_tray() -> None:
     assert proc.stdout.strip().splitlines()[-1] == "False"
 
 
+# Both app children start the real app's demo the same way (data in the given folder).
+DEMO_APP = r"""
+async def start_demo(data):
+    bridge = BridgeApp(Paths(data / "config.toml", data), demo=True, demo_variants=200)
+    task = asyncio.ensure_future(bridge.run())
+    await asyncio.wait_for(bridge.ready.wait(), 60)
+    return bridge, task
+"""
+
 # The real app (its demo) on the real display: argv = [data dir].
 APP_CHILD = r"""
 import asyncio, json, sys
@@ -137,12 +146,9 @@ from ui.i18n import set_language
 app = QApplication([sys.argv[0]])
 app.setQuitOnLastWindowClosed(False)
 set_language("es_AR")
-
+""" + DEMO_APP + r"""
 async def main():
-    data = Path(sys.argv[1])
-    bridge = BridgeApp(Paths(data / "config.toml", data), demo=True, demo_variants=200)
-    task = asyncio.ensure_future(bridge.run())
-    await asyncio.wait_for(bridge.ready.wait(), 60)
+    bridge, task = await start_demo(Path(sys.argv[1]))
     docked = False
     for _ in range(300):
         g = bridge.tray.icon.geometry()
@@ -271,12 +277,9 @@ async def until(predicate, seconds):
 app = QApplication([sys.argv[0]])
 app.setQuitOnLastWindowClosed(False)
 set_language("es_AR")
-
+""" + DEMO_APP + r"""
 async def main():
-    data = Path(sys.argv[1])
-    bridge = BridgeApp(Paths(data / "config.toml", data), demo=True, demo_variants=200)
-    task = asyncio.ensure_future(bridge.run())
-    await asyncio.wait_for(bridge.ready.wait(), 60)
+    bridge, task = await start_demo(Path(sys.argv[1]))
     tray = bridge.tray
     report = {"platform": app.platformName(), "use_tray": bridge.use_tray,
               "visible": tray.icon.isVisible()}
