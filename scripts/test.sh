@@ -3,8 +3,17 @@
 # System packages the tests use (a real Secret Service for the keyring tests, Qt's
 # libraries) are installed with apt when this runs as root on Debian/Ubuntu; otherwise the
 # tests that need them are skipped with a reason.
+#
+#   scripts/test.sh --windows [PYTEST ARGS]   the Windows lane under Wine instead
+#       (build/windows/ci.sh): with no arguments all of it - the suite, the tray, the
+#       bundle and the installer; with arguments only the suite, given those arguments
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--windows" ]; then
+  shift
+  if [ $# -gt 0 ]; then exec bash "$ROOT/build/windows/ci.sh" test -- "$@"; fi
+  exec bash "$ROOT/build/windows/ci.sh"
+fi
 source "$ROOT/scripts/setup.sh"
 
 # a Secret Service; Qt offscreen; Xvfb + a tray host (trayer) + Qt's xcb plugin for the
