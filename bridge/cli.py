@@ -704,18 +704,23 @@ def cmd_stop(paths: Paths, wait_s: float = 60.0) -> int:
     has: its run in progress ends or is cut short and recorded, "stopped" is logged and its
     instance file removed. For a service manager, and for Windows, where a SIGTERM would be
     TerminateProcess."""
-    from bridge.instance import hand_over, running_info
+    from bridge.instance import hand_over, pid_running, running_info
 
-    if running_info(paths.data_dir) is None:
+    info = running_info(paths.data_dir)
+    if info is None:
         print(f"Bridge is not running with this profile ({paths.data_dir}).")
         return EXIT_OK
     if not hand_over(paths.data_dir, "stop"):
         print(f"A Bridge holds this profile ({paths.data_dir}) but does not answer; end it "
               "from the tray menu or the task manager.", file=sys.stderr)
         return EXIT_FAILED
+    pid = info.get("pid")
     end = time.monotonic() + wait_s
     while time.monotonic() < end:
-        if running_info(paths.data_dir) is None:
+        # stopped: its instance file is gone and its process has ended (an installer
+        # replaces the files right after)
+        if running_info(paths.data_dir) is None and not (
+                isinstance(pid, int) and pid_running(pid)):
             print("Bridge stopped.")
             return EXIT_OK
         time.sleep(0.1)

@@ -174,6 +174,35 @@ class InstanceLock:
             self._fh = None
 
 
+def pid_running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, ended but not yet reaped, does not)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        import ctypes
+
+        synchronize, query_limited, wait_timeout = 0x00100000, 0x1000, 0x102
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(synchronize | query_limited, False, pid)
+        if not handle:
+            return False
+        try:
+            return bool(kernel32.WaitForSingleObject(handle, 0) == wait_timeout)
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
 def running_info(data_dir: Path, name: str = "bridge") -> dict[str, Any] | None:
     try:
         data = json.loads((data_dir / f"{name}.instance.json").read_text())

@@ -133,7 +133,11 @@ def test_headless_run_applies_config_live_and_stops_cleanly(cli_profile, sims):
         assert wait_for(lambda: logged("New settings applied"), timeout=30)
     finally:
         ask_to_stop(proc, env)
-        proc.wait(30)
+        try:
+            proc.wait(90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
         out, _ = output.text()
     assert proc.returncode == 0, out
     assert "invalid and was not applied" in out and "sync.orders_interval_s" in out
@@ -237,7 +241,11 @@ def test_second_start_hands_over_to_the_first(cli_profile, sims):
         assert wait_for(lambda: outbox_state(paths, order["id"]) == "done", timeout=10)
     finally:
         ask_to_stop(proc, env)
-        proc.wait(30)
+        try:
+            proc.wait(90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
         out, _ = output.text()
     assert proc.returncode == 0
     assert "Bridge was started again" in out and "asked for a sync" in out
@@ -357,3 +365,15 @@ def test_no_terminal_is_seen_where_stdin_is_the_null_device():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_pid_running_sees_a_process_end_even_before_it_is_reaped():
+    """`bridge stop` waits for the process itself (an installer replaces its files next);
+    a child that ended but was not waited for yet (a zombie on POSIX) has ended."""
+    from bridge.instance import pid_running
+
+    assert pid_running(os.getpid())
+    proc = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.DEVNULL)
+    assert wait_for(lambda: not pid_running(proc.pid), timeout=60)
+    assert proc.wait(10) == 0
+    assert not pid_running(proc.pid) and not pid_running(0)

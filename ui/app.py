@@ -145,12 +145,14 @@ class BridgeApp:
         for timer in (self._history_timer, getattr(self, "_signal_timer", None)):
             if timer is not None:
                 timer.stop()
-        if self.lock is not None:
-            await self.lock.close()
         if self.watcher is not None:
             self.watcher.stop()
         if self.controller is not None:
             await self.controller.stop()
+        # last: while the instance file is there, `bridge stop` (the installer's, a
+        # service manager's) waits, and the engine's stop is not cut short
+        if self.lock is not None:
+            await self.lock.close()
         if self.tray is not None:
             self.tray.hide()
         for w in [self.window, *self.dialogs]:
