@@ -190,6 +190,9 @@ def ask_to_stop(proc: subprocess.Popen[Any], env: dict[str, str]) -> str:
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     if kernel32.GenerateConsoleCtrlEvent(signal.CTRL_BREAK_EVENT, proc.pid):
         return "CTRL_BREAK"
+    # `bridge stop` finds a Bridge by its instance file, written just after "Bridge started"
+    instance = Path(env["BRIDGE_DATA_DIR"]) / "bridge.instance.json"
+    wait_for(lambda: instance.exists() or proc.poll() is not None, timeout=60)
     _stoppers.append(subprocess.Popen([sys.executable, "-m", "bridge", "stop"], env=env,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))

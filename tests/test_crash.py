@@ -105,7 +105,12 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
                 time.sleep(0.5)
         finally:
             ask_to_stop(proc, env)
-            assert proc.wait(30) == 0
+            try:
+                proc.wait(90)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        assert proc.returncode == 0
         elapsed = time.monotonic() - t0
 
         store_orders = store.call(lambda: {k: dict(v) for k, v in store.orders.items()})

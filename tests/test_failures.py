@@ -327,7 +327,7 @@ def test_sigterm_during_a_run_stops_cleanly_and_loses_nothing(cli_profile, sims,
         assert wait_for(lambda: sum(n for s, n in outbox(paths) if s != "queued") >= 3)
         t0 = time.monotonic()
         ask_to_stop(proc, env)
-        proc.wait(60)
+        proc.wait(90)
         stopped_in = time.monotonic() - t0
         out, err = output.text()
     finally:

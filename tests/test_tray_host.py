@@ -238,7 +238,9 @@ user32.FindWindowW.argtypes = [wintypes.LPCWSTR, wintypes.LPCWSTR]
 DOWN_UP = {"left": (0x0002, 0x0004), "right": (0x0008, 0x0010)}
 
 def click(point, button):
-    user32.SetCursorPos(point.x(), point.y())
+    # Qt's coordinates are scaled by the display's scaling; the cursor's are pixels
+    ratio = app.primaryScreen().devicePixelRatio()
+    user32.SetCursorPos(round(point.x() * ratio), round(point.y() * ratio))
     down, up = DOWN_UP[button]
     user32.mouse_event(down, 0, 0, 0, 0)
     user32.mouse_event(up, 0, 0, 0, 0)
