@@ -29,6 +29,9 @@ Target amd64-unicode
 ManifestDPIAware true
 RequestExecutionLevel user
 SetCompressor /SOLID lzma
+; a file that cannot be written (still in use) fails the install instead of being skipped:
+; a half-replaced program would not start
+AllowSkipFiles off
 
 !ifndef VERSION
   !error "VERSION is not defined (makensis -DVERSION=x.y.z)"
@@ -107,13 +110,17 @@ LangString SecPurge ${LANG_SPANISH} "Borrar también mis datos (configuración, 
 LangString SecPurge ${LANG_ENGLISH} "Remove my data too (settings, orders, logs and saved passwords)"
 LangString Needs64 ${LANG_SPANISH} "Bridge necesita Windows 10 (versión 1903 o posterior) de 64 bits."
 LangString Needs64 ${LANG_ENGLISH} "Bridge needs 64-bit Windows 10 (version 1903 or later)."
+LangString CopyFailed ${LANG_SPANISH} "No se pudieron copiar todos los archivos de Bridge (¿sigue abierto?). Cierre Bridge y vuelva a ejecutar el instalador."
+LangString CopyFailed ${LANG_ENGLISH} "Not all of Bridge's files could be copied (is it still open?). Close Bridge and run the installer again."
 LangString Stopping ${LANG_SPANISH} "Deteniendo Bridge..."
 LangString Stopping ${LANG_ENGLISH} "Stopping Bridge..."
 
 Var Upgrade
 
-; Ask a running Bridge to stop cleanly (the engine finishes or records what it was doing and
-; removes its instance file), then end whatever is left: files in use cannot be replaced.
+; Ask a running Bridge to stop cleanly (`bridge-cli stop` returns once the engine has ended
+; or recorded what it was doing and the process is gone), then end whatever is left - a
+; Bridge started with another profile (--data-dir) or one that does not answer: files in use
+; cannot be replaced.
 !macro StopBridge UN
 Function ${UN}StopBridge
   DetailPrint "$(Stopping)"
@@ -125,6 +132,7 @@ Function ${UN}StopBridge
   Pop $0
   nsExec::Exec '"$SYSDIR\taskkill.exe" /F /T /IM ${CLI}'
   Pop $0
+  Sleep 500
 FunctionEnd
 !macroend
 !insertmacro StopBridge ""
@@ -137,7 +145,13 @@ Section "$(SecProgram)" SecProgramId
   SetOutPath "$INSTDIR"
   ; an upgrade must not keep libraries the new version no longer ships
   RMDir /r "$INSTDIR\_internal"
+  ClearErrors
   File /r "${DIST}\*.*"
+  ${If} ${Errors}
+    SetErrorLevel 2
+    MessageBox MB_ICONSTOP|MB_OK "$(CopyFailed)" /SD IDOK
+    Abort "$(CopyFailed)"
+  ${EndIf}
   WriteUninstaller "$INSTDIR\${UNINSTALLER}"
   CreateShortCut "$SMPROGRAMS\${APP}.lnk" "$INSTDIR\${EXE}" "" "$INSTDIR\${EXE}" 0 \
     SW_SHOWNORMAL "" "${APP}"
@@ -187,12 +201,17 @@ Function .onInit
     Abort
   ${EndIf}
   SetRegView 64
-  ; an upgrade keeps the merchant's autostart choice: ticked only if the value is there
+  ; an upgrade keeps the merchant's choices: autostart ticked only if the value is there,
+  ; the desktop shortcut ticked if there is one
   ReadRegStr $Upgrade HKCU "${UNINST_KEY}" "InstallLocation"
   ${If} $Upgrade != ""
     ReadRegStr $0 HKCU "${RUN_KEY}" "${RUN_VALUE}"
     ${If} $0 == ""
       !insertmacro UnselectSection ${SecAutostartId}
+    ${EndIf}
+    SetShellVarContext current
+    ${If} ${FileExists} "$DESKTOP\${APP}.lnk"
+      !insertmacro SelectSection ${SecDesktopId}
     ${EndIf}
   ${EndIf}
   ${GetParameters} $R0

