@@ -177,26 +177,38 @@ NEW_GROUP: dict[str, Any] = (
 _stoppers: list[subprocess.Popen[bytes]] = []
 
 
-def ask_to_stop(proc: subprocess.Popen[Any], env: dict[str, str]) -> str:
-    """What a service manager does to end a `bridge run` started with `NEW_GROUP`; says
-    which way it went ("SIGTERM", "CTRL_BREAK" or "bridge stop"). Returns at once: the
-    caller goes on reading the child's output (a child whose pipe nobody reads blocks on
-    its next line - at once under Wine, whose pipes hold a few KB)."""
+def ask_to_stop(proc: subprocess.Popen[Any], env: dict[str, str]) -> None:
+    """What a service manager does to end a `bridge run` started with `NEW_GROUP`. Returns
+    at once: the caller goes on reading the child's output (a child whose pipe nobody reads
+    blocks on its next line - at once under Wine, whose pipes hold a few KB)."""
     if sys.platform != "win32":
         proc.send_signal(signal.SIGTERM)
-        return "SIGTERM"
+        return
     import ctypes
 
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     if kernel32.GenerateConsoleCtrlEvent(signal.CTRL_BREAK_EVENT, proc.pid):
-        return "CTRL_BREAK"
+        return
     # `bridge stop` finds a Bridge by its instance file, written just after "Bridge started"
     instance = Path(env["BRIDGE_DATA_DIR"]) / "bridge.instance.json"
     wait_for(lambda: instance.exists() or proc.poll() is not None, timeout=60)
     _stoppers.append(subprocess.Popen([sys.executable, "-m", "bridge", "stop"], env=env,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
-    return "bridge stop"
+
+
+def stop_bridge(proc: subprocess.Popen[Any], env: dict[str, str],
+                timeout: float = 90.0) -> int:
+    """Ask a `bridge run` child to stop (`ask_to_stop`) and wait for its exit code; one
+    still running after `timeout` is killed - never left behind - and TimeoutExpired
+    raised."""
+    ask_to_stop(proc, env)
+    try:
+        return proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 class Output:

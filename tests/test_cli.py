@@ -16,9 +16,9 @@ from tests.conftest import (
     NEW_GROUP,
     WRITE_ROUTE,
     Output,
-    ask_to_stop,
     child_env,
     docs_for,
+    stop_bridge,
     wait_for,
     write_profile,
 )
@@ -132,12 +132,7 @@ def test_headless_run_applies_config_live_and_stops_cleanly(cli_profile, sims):
         paths.config_file.write_text(good.replace("orders_interval_s = 1", "orders_interval_s = 2"))
         assert wait_for(lambda: logged("New settings applied"), timeout=30)
     finally:
-        ask_to_stop(proc, env)
-        try:
-            proc.wait(90)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        stop_bridge(proc, env)
         out, _ = output.text()
     assert proc.returncode == 0, out
     assert "invalid and was not applied" in out and "sync.orders_interval_s" in out
@@ -240,12 +235,7 @@ def test_second_start_hands_over_to_the_first(cli_profile, sims):
         assert r.returncode == 0 and "asked it to sync now" in r.stdout
         assert wait_for(lambda: outbox_state(paths, order["id"]) == "done", timeout=10)
     finally:
-        ask_to_stop(proc, env)
-        try:
-            proc.wait(90)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        stop_bridge(proc, env)
         out, _ = output.text()
     assert proc.returncode == 0
     assert "Bridge was started again" in out and "asked for a sync" in out

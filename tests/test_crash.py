@@ -24,8 +24,8 @@ from tests.conftest import (
     NEW_GROUP,
     STORE_TOKEN,
     WRITE_ROUTE,
-    ask_to_stop,
     child_env,
+    stop_bridge,
     write_profile,
 )
 from tests.test_faults import MODES, customer_duplicates, order_documents
@@ -96,20 +96,14 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
         try:
             deadline = time.monotonic() + 180
             # signals are handled once the engine runs
-            while time.monotonic() < deadline and \
-                    log.read_text(errors="replace").count("Bridge started") <= starts:
+            while time.monotonic() < deadline and started() <= starts:
                 time.sleep(0.1)
             while time.monotonic() < deadline:
                 if store.call(lambda: len(store.pending_ids())) == 0:
                     break
                 time.sleep(0.5)
         finally:
-            ask_to_stop(proc, env)
-            try:
-                proc.wait(90)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
+            stop_bridge(proc, env)
         assert proc.returncode == 0
         elapsed = time.monotonic() - t0
 

@@ -30,9 +30,9 @@ from tests.conftest import (
     NEW_GROUP,
     WRITE_ROUTE,
     Output,
-    ask_to_stop,
     child_env,
     docs_for,
+    stop_bridge,
     wait_for,
     write_profile,
 )
@@ -326,8 +326,7 @@ def test_sigterm_during_a_run_stops_cleanly_and_loses_nothing(cli_profile, sims,
     try:
         assert wait_for(lambda: sum(n for s, n in outbox(paths) if s != "queued") >= 3)
         t0 = time.monotonic()
-        ask_to_stop(proc, env)
-        proc.wait(90)
+        stop_bridge(proc, env)
         stopped_in = time.monotonic() - t0
         out, err = output.text()
     finally:
