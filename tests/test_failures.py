@@ -368,6 +368,18 @@ def test_demo_ends_with_one_line(tmp_path):
 
 
 # -- 6. junk on the instance port -----------------------------------------------------------
+async def port_client(port: int, data: bytes | None) -> bytes:
+    """One connection to the instance port: `data` sent (None: nothing), then what the
+    server answers until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    if data is not None:
+        writer.write(data)
+        await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return answer
+
+
 async def test_instance_port_refuses_junk_and_keeps_serving(tmp_path, monkeypatch, caplog):
     from bridge import instance
 
@@ -378,21 +390,13 @@ async def test_instance_port_refuses_junk_and_keeps_serving(tmp_path, monkeypatc
     await lock.serve(commands.append)
     port = instance.running_info(tmp_path)["port"]
 
-    async def client(data: bytes | None) -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        if data is not None:
-            writer.write(data)
-            await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), 5)  # until the server closes
-        writer.close()
-        return answer
-
     caplog.set_level(logging.WARNING)
     try:
-        assert await client(b"x" * 100_000 + b"\n") == b""  # one huge line (over 64 KiB)
-        assert await client(os.urandom(200) + b"\n") == b"no\n"  # garbage
-        assert await client(None) == b""  # connects and never writes
-        assert await client(f"{lock.token} sync\n".encode()) == b"ok\n"
+        # one huge line (over 64 KiB)
+        assert await port_client(port, b"x" * 100_000 + b"\n") == b""
+        assert await port_client(port, os.urandom(200) + b"\n") == b"no\n"  # garbage
+        assert await port_client(port, None) == b""  # connects and never writes
+        assert await port_client(port, f"{lock.token} sync\n".encode()) == b"ok\n"
         assert await asyncio.to_thread(instance.hand_over, tmp_path, "show")
     finally:
         await lock.close()
@@ -417,13 +421,6 @@ async def test_instance_port_refusals_are_logged_capped(tmp_path, monkeypatch, c
     await lock.serve(commands.append)
     port = instance.running_info(tmp_path)["port"]
 
-    async def junk(data: bytes | None) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        if data is not None:
-            writer.write(data)
-        await asyncio.wait_for(reader.read(), 5)  # until the server closes
-        writer.close()
-
     def lines() -> list[str]:
         return [r.getMessage() for r in caplog.records if r.name == "bridge.instance"]
 
@@ -439,8 +436,8 @@ async def test_instance_port_refusals_are_logged_capped(tmp_path, monkeypatch, c
 
     caplog.set_level(logging.WARNING)
     try:
-        await asyncio.gather(*[junk(None) for _ in range(20)],  # idle until refused
-                             *[junk(b"garbage\n") for _ in range(40)])
+        await asyncio.gather(*[port_client(port, None) for _ in range(20)],  # idle: refused
+                             *[port_client(port, b"garbage\n") for _ in range(40)])
         assert await asyncio.to_thread(instance.hand_over, tmp_path, "sync")
         await until(lambda: told(lines()) == 55)  # the period ended with the count
         each = [m for m in lines() if m.startswith("Refused a command")]
@@ -449,10 +446,10 @@ async def test_instance_port_refusals_are_logged_capped(tmp_path, monkeypatch, c
         assert len(each) == 5 and 1 <= len(more) <= 2 and len(lines()) == 5 + len(more)
         await until(lambda: lock._refusals.logged == 0)  # a period without any
         before = len(lines())
-        await junk(b"again\n")
+        await port_client(port, b"again\n")
         assert lines()[before:] == ["Refused a command on the instance port: not a command "
                                     "with this profile's token"]
-        await asyncio.gather(*[junk(b"more\n") for _ in range(7)])
+        await asyncio.gather(*[port_client(port, b"more\n") for _ in range(7)])
     finally:
         await lock.close()
     assert commands == ["sync"]
