@@ -43,16 +43,20 @@ async def catalog_bench(variants: int, latency: float) -> None:
     catalog = SimCatalog.generate(variants, seed=1)
     print(f"catalog of {len(catalog)} variants generated in {time.perf_counter() - t:.1f} s")
     erp = DragonfishSimulator(catalog=catalog, latency_s=latency)
-    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")),
-                           latency_s=latency)
+    store = StoreSimulator(
+        token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")), latency_s=latency
+    )
     erp.start_in_thread()
     store.start_in_thread()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_profile(Path(tmp), store.base_url, erp.base_url, erp.cliente)
         engine = engine_for(paths, erp)
         try:
-            for label, action in (("full (first run)", None), ("incremental, nothing changed", None),
-                                  ("incremental, 1% changed", 0.01)):
+            for label, action in (
+                ("full (first run)", None),
+                ("incremental, nothing changed", None),
+                ("incremental, 1% changed", 0.01),
+            ):
                 if action:
                     n = len(erp.call(lambda a=action: catalog.mutate(a, seed=2)))
                     print(f"  changed {n} variants in the ERP")
@@ -61,9 +65,11 @@ async def catalog_bench(variants: int, latency: float) -> None:
                 t = time.perf_counter()
                 [r] = await engine.sync_now("catalog")
                 wall = time.perf_counter() - t
-                print(f"{label:32} {wall:6.2f} s  ERP GETs {erp.count('consultastockyprecios') - e0:4d}"
-                      f"  store PATCHes {store.count('stock-prices') - s0:4d}  pushed "
-                      f"{r.items_ok:6d}  status {r.status}")
+                print(
+                    f"{label:32} {wall:6.2f} s  ERP GETs {erp.count('consultastockyprecios') - e0:4d}"
+                    f"  store PATCHes {store.count('stock-prices') - s0:4d}  pushed "
+                    f"{r.items_ok:6d}  status {r.status}"
+                )
             print(f"peak RSS of the whole process (engine + simulators): {rss_mb():.0f} MB")
         finally:
             await engine.stop()
@@ -79,8 +85,14 @@ async def order_latency_bench(orders: int) -> None:
     erp.start_in_thread()
     store.start_in_thread()
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_profile(Path(tmp), store.base_url, erp.base_url, erp.cliente,
-                              orders_interval_s=5, catalog_interval_s=300)
+        paths = write_profile(
+            Path(tmp),
+            store.base_url,
+            erp.base_url,
+            erp.cliente,
+            orders_interval_s=5,
+            catalog_interval_s=300,
+        )
         engine = engine_for(paths, erp)
         await engine.start()
         latencies: list[float] = []
@@ -90,8 +102,9 @@ async def order_latency_bench(orders: int) -> None:
             while True:
                 await asyncio.sleep(0.02)
                 ids = list(pending)
-                done = store.call(lambda ids=ids: [k for k in ids
-                                                   if store.orders[k]["erp_status"] == "sent"])
+                done = store.call(
+                    lambda ids=ids: [k for k in ids if store.orders[k]["erp_status"] == "sent"]
+                )
                 now = time.monotonic()
                 for k in done:
                     latencies.append(now - pending.pop(k))
@@ -115,10 +128,12 @@ async def order_latency_bench(orders: int) -> None:
             store.stop_thread()
     latencies.sort()
     p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
-    print(f"orders: {len(latencies)} of {orders} from confirmed in the store to reported sent "
-          f"(measured to within 20 ms), orders_interval_s = 5: "
-          f"p50 {statistics.median(latencies):.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s; "
-          f"ERP orders created {len(erp.orders)}")
+    print(
+        f"orders: {len(latencies)} of {orders} from confirmed in the store to reported sent "
+        f"(measured to within 20 ms), orders_interval_s = 5: "
+        f"p50 {statistics.median(latencies):.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s; "
+        f"ERP orders created {len(erp.orders)}"
+    )
 
 
 def main() -> None:
@@ -127,8 +142,10 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.0, help="injected per-request latency, s")
     ap.add_argument("--orders", type=int, default=20)
     args = ap.parse_args()
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}"
+    )
     asyncio.run(catalog_bench(args.variants, args.latency))
     if args.orders:
         asyncio.run(order_latency_bench(args.orders))

@@ -22,15 +22,26 @@ STORE_TOKEN = "bench-store-token"
 async def serve(args: argparse.Namespace) -> None:
     catalog = SimCatalog.generate(args.variants, seed=1)
     erp = DragonfishSimulator(catalog=catalog, latency_s=args.latency)
-    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")),
-                           latency_s=args.latency)
+    store = StoreSimulator(
+        token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")), latency_s=args.latency
+    )
     await erp.start()
     await store.start()
     if args.orders_every:
         store.start_generator(args.orders_every)
-    print(json.dumps({"erp_url": erp.base_url, "store_url": store.base_url,
-                      "cliente": erp.cliente, "erp_token": erp.token,
-                      "store_token": STORE_TOKEN, "variants": len(catalog)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "erp_url": erp.base_url,
+                "store_url": store.base_url,
+                "cliente": erp.cliente,
+                "erp_token": erp.token,
+                "store_token": STORE_TOKEN,
+                "variants": len(catalog),
+            }
+        ),
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -27,11 +27,24 @@ PY = sys.executable
 CLK = os.sysconf("SC_CLK_TCK")
 
 
-def start_simhost(variants: int, orders_every: float = 0.0,
-                  latency: float = 0.0) -> tuple[subprocess.Popen[str], dict]:
-    proc = subprocess.Popen([PY, "-m", "bench.simhost", "--variants", str(variants),
-                             "--orders-every", str(orders_every), "--latency", str(latency)],
-                            stdout=subprocess.PIPE, text=True)
+def start_simhost(
+    variants: int, orders_every: float = 0.0, latency: float = 0.0
+) -> tuple[subprocess.Popen[str], dict]:
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "bench.simhost",
+            "--variants",
+            str(variants),
+            "--orders-every",
+            str(orders_every),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
     return proc, info
@@ -39,19 +52,29 @@ def start_simhost(variants: int, orders_every: float = 0.0,
 
 def write_config(tmp: Path, info: dict, **sync: float) -> Paths:
     paths = Paths(tmp / "config.toml", tmp)
-    cfg = parse_config({
-        "store": {"url": info["store_url"]},
-        "erp": {"kind": "dragonfish", "endpoint": info["erp_url"], "cliente": info["cliente"],
-                "lista": "MAYOR $", "motivo": "VENTA WEB"},
-        "sync": dict(sync),
-    })
+    cfg = parse_config(
+        {
+            "store": {"url": info["store_url"]},
+            "erp": {
+                "kind": "dragonfish",
+                "endpoint": info["erp_url"],
+                "cliente": info["cliente"],
+                "lista": "MAYOR $",
+                "motivo": "VENTA WEB",
+            },
+            "sync": dict(sync),
+        }
+    )
     save_config(cfg, paths.config_file)
     return paths
 
 
 def child_env(info: dict, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ, BRIDGE_SECRET_STORE_TOKEN=info["store_token"],
-               BRIDGE_SECRET_ERP_TOKEN=info["erp_token"])
+    env = dict(
+        os.environ,
+        BRIDGE_SECRET_STORE_TOKEN=info["store_token"],
+        BRIDGE_SECRET_ERP_TOKEN=info["erp_token"],
+    )
     env.update(extra or {})
     return env
 
@@ -79,8 +102,9 @@ def wait_log(path: Path, *texts: str, timeout: float = 60) -> float | None:
     return None
 
 
-def launch_and_idle(info: dict, idle_s: float, headless: bool,
-                    display_env: dict | None) -> dict[str, float]:
+def launch_and_idle(
+    info: dict, idle_s: float, headless: bool, display_env: dict | None
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_config(Path(tmp), info)  # default intervals: 5 s and 300 s
         args = [PY, "-m", "bridge", "--config", str(paths.config_file), "--data-dir", tmp]
@@ -88,11 +112,9 @@ def launch_and_idle(info: dict, idle_s: float, headless: bool,
         env = child_env(info, display_env)
         log = paths.log_dir / "bridge.log"
         t0 = time.monotonic()
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            markers = ("Bridge started",) if headless else ("tray icon shown",
-                                                            "main window shown")
+            markers = ("Bridge started",) if headless else ("tray icon shown", "main window shown")
             shown = wait_log(log, *markers)
             what = "engine started" if headless else "tray icon (or window) shown"
             if shown is None:
@@ -106,10 +128,16 @@ def launch_and_idle(info: dict, idle_s: float, headless: bool,
                 time.sleep(1)
                 rss.append(proc_rss_mb(proc.pid))
             cpu = (proc_cpu_s(proc.pid) - c0) / (time.monotonic() - w0) * 100
-            print(f"  idle over {idle_s:.0f} s: CPU {cpu:.2f} % of a core, RSS {min(rss):.0f}-"
-                  f"{max(rss):.0f} MB")
-            return {"launch_s": shown - t0, "cpu_pct": cpu, "rss_min_mb": min(rss),
-                    "rss_max_mb": max(rss)}
+            print(
+                f"  idle over {idle_s:.0f} s: CPU {cpu:.2f} % of a core, RSS {min(rss):.0f}-"
+                f"{max(rss):.0f} MB"
+            )
+            return {
+                "launch_s": shown - t0,
+                "cpu_pct": cpu,
+                "rss_min_mb": min(rss),
+                "rss_max_mb": max(rss),
+            }
         finally:
             proc.terminate()
             proc.wait(30)
@@ -123,8 +151,9 @@ async def stall_bench(info: dict) -> None:
     from ui.app import BridgeApp
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_config(Path(tmp), info, orders_interval_s=5, catalog_interval_s=3600,
-                             full_catalog_every_h=0)
+        paths = write_config(
+            Path(tmp), info, orders_interval_s=5, catalog_interval_s=3600, full_catalog_every_h=0
+        )
         secrets = SecretStore(use_keyring=False)
         secrets.set_session("store.token", info["store_token"])
         secrets.set_session("erp.token", info["erp_token"])
@@ -156,11 +185,13 @@ async def stall_bench(info: dict) -> None:
         wall = time.perf_counter() - t
         timer.stop()
         stalls = sorted(g - 0.005 for g in gaps)
-        print(f"  full catalog sync of {result.items_seen} variants in {wall:.2f} s with the "
-              f"window open: longest UI stall {stalls[-1] * 1000:.0f} ms, p99 "
-              f"{stalls[int(len(stalls) * 0.99)] * 1000:.0f} ms, median "
-              f"{statistics.median(stalls) * 1000:.1f} ms over {len(gaps)} timer ticks "
-              f"(target < 50 ms)")
+        print(
+            f"  full catalog sync of {result.items_seen} variants in {wall:.2f} s with the "
+            f"window open: longest UI stall {stalls[-1] * 1000:.0f} ms, p99 "
+            f"{stalls[int(len(stalls) * 0.99)] * 1000:.0f} ms, median "
+            f"{statistics.median(stalls) * 1000:.1f} ms over {len(gaps)} timer ticks "
+            f"(target < 50 ms)"
+        )
         app.quit()
         await task
 
@@ -209,8 +240,9 @@ def main() -> int:
         proc.terminate()
         proc.wait(10)
     print("UI responsiveness (offscreen, a process of its own):", flush=True)
-    subprocess.run([PY, "-m", "bench.ui", "--stall-only", "--variants", str(args.variants)],
-                   check=False)
+    subprocess.run(
+        [PY, "-m", "bench.ui", "--stall-only", "--variants", str(args.variants)], check=False
+    )
     return 0
 
 

@@ -41,11 +41,17 @@ async def catalog(engine: Engine, full: bool) -> dict[str, object]:
     t = time.perf_counter()
     result = await engine.run_pipeline("catalog", "manual", full=full)
     wall = time.perf_counter() - t
-    return {"wall_s": wall, "erp_requests": erp.requests - e0,
-            "store_requests": store.requests - s0, "pushed": result.items_ok,
-            "seen": result.items_seen, "status": result.status, "rss_base_mb": base,
-            "read_s": result.details.get("read_s"),
-            "rss_peak_mb": peak_mb()}
+    return {
+        "wall_s": wall,
+        "erp_requests": erp.requests - e0,
+        "store_requests": store.requests - s0,
+        "pushed": result.items_ok,
+        "seen": result.items_seen,
+        "status": result.status,
+        "rss_base_mb": base,
+        "read_s": result.details.get("read_s"),
+        "rss_peak_mb": peak_mb(),
+    }
 
 
 async def naive(engine: Engine) -> dict[str, object]:
@@ -63,8 +69,12 @@ async def naive(engine: Engine) -> dict[str, object]:
                 price = f"{item.price:.2f}" if item.price else None
                 await store.push_stock_prices([StockPrice(item.sku, stock, price)])
                 pushed += 1
-    return {"wall_s": time.perf_counter() - t, "erp_requests": erp.requests,
-            "store_requests": store.requests, "pushed": pushed}
+    return {
+        "wall_s": time.perf_counter() - t,
+        "erp_requests": erp.requests,
+        "store_requests": store.requests,
+        "pushed": pushed,
+    }
 
 
 def main() -> None:
@@ -78,8 +88,9 @@ def main() -> None:
     ap.add_argument("--full", action="store_true")
     args = ap.parse_args()
     paths = Paths(Path(args.config), Path(args.data_dir))
-    engine = Engine(load_config(paths.config_file), paths, SecretStore(use_keyring=False),
-                    policy=RetryPolicy())
+    engine = Engine(
+        load_config(paths.config_file), paths, SecretStore(use_keyring=False), policy=RetryPolicy()
+    )
 
     async def go() -> dict[str, object]:
         try:

@@ -30,20 +30,29 @@ URGENT_CODES = frozenset({"catalog_held", "auth_rejected"})
 def build_digest(errors: list[dict[str, Any]], profile: str) -> tuple[str, str]:
     n = len(errors)
     subject = f"Bridge: {n} problema{'s' if n != 1 else ''} sin resolver"
-    lines = [f"Bridge ({profile}) tiene {n} problema{'s' if n != 1 else ''} que necesita"
-             f"{'n' if n != 1 else ''} atención:", ""]
+    lines = [
+        f"Bridge ({profile}) tiene {n} problema{'s' if n != 1 else ''} que necesita"
+        f"{'n' if n != 1 else ''} atención:",
+        "",
+    ]
     for e in errors:
         since = time.strftime("%d/%m %H:%M", time.localtime(e["first_at"]))
         lines.append(f"- [{e['pipeline']}] {e['message']} (desde {since}, {e['count']} vez/veces)")
         if e.get("server_message"):
             lines.append(f"  Mensaje del servidor: {e['server_message']}")
-    lines += ["", "Abrí Bridge (ícono en la bandeja) → Errores para reintentar o descartar.",
-              "", "-- ", "Bridge: VentasxMayor <-> ERP"]
+    lines += [
+        "",
+        "Abrí Bridge (ícono en la bandeja) → Errores para reintentar o descartar.",
+        "",
+        "-- ",
+        "Bridge: VentasxMayor <-> ERP",
+    ]
     return subject, redact.redact("\n".join(lines))
 
 
-def send_mail(config: AlertsConfig, password: str | None, subject: str, body: str,
-              timeout: float = 30) -> None:
+def send_mail(
+    config: AlertsConfig, password: str | None, subject: str, body: str, timeout: float = 30
+) -> None:
     """Blocking SMTP send (run it in a thread)."""
     msg = EmailMessage()
     msg["Subject"] = subject
@@ -54,8 +63,9 @@ def send_mail(config: AlertsConfig, password: str | None, subject: str, body: st
     try:
         smtp: smtplib.SMTP
         if config.security == "ssl":
-            smtp = smtplib.SMTP_SSL(config.smtp_host, config.smtp_port, timeout=timeout,
-                                    context=context)
+            smtp = smtplib.SMTP_SSL(
+                config.smtp_host, config.smtp_port, timeout=timeout, context=context
+            )
         else:
             smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=timeout)
         with smtp:
@@ -65,18 +75,29 @@ def send_mail(config: AlertsConfig, password: str | None, subject: str, body: st
                 smtp.login(config.username, password or "")
             smtp.send_message(msg)
     except smtplib.SMTPAuthenticationError as exc:
-        raise ConfigError(f"alerts: the mail server rejected user '{config.username}' "
-                          f"({exc.smtp_code}); check the SMTP user and password",
-                          code="smtp_auth") from None
+        raise ConfigError(
+            f"alerts: the mail server rejected user '{config.username}' "
+            f"({exc.smtp_code}); check the SMTP user and password",
+            code="smtp_auth",
+        ) from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-        raise TransientError(f"alerts: could not send e-mail via {config.smtp_host}:"
-                             f"{config.smtp_port} ({type(exc).__name__}: "
-                             f"{redact.redact(str(exc))[:200]})", code="smtp_failed") from None
+        raise TransientError(
+            f"alerts: could not send e-mail via {config.smtp_host}:"
+            f"{config.smtp_port} ({type(exc).__name__}: "
+            f"{redact.redact(str(exc))[:200]})",
+            code="smtp_failed",
+        ) from None
 
 
 class Alerter:
-    def __init__(self, state: State, events: EventBus, secrets: SecretStore,
-                 config: AlertsConfig, profile: str = "") -> None:
+    def __init__(
+        self,
+        state: State,
+        events: EventBus,
+        secrets: SecretStore,
+        config: AlertsConfig,
+        profile: str = "",
+    ) -> None:
         self.state = state
         self.events = events
         self.secrets = secrets
@@ -92,8 +113,11 @@ class Alerter:
             return []
         sent = set(self._sent_ids())
         age = self.config.after_minutes * 60
-        return [e for e in self.state.errors("open", 200) if e["id"] not in sent and
-                (now - e["first_at"] >= age or e["code"] in URGENT_CODES)]
+        return [
+            e
+            for e in self.state.errors("open", 200)
+            if e["id"] not in sent and (now - e["first_at"] >= age or e["code"] in URGENT_CODES)
+        ]
 
     def _sent_ids(self) -> list[int]:
         import json
@@ -113,7 +137,7 @@ class Alerter:
         """Send a digest if one is due. Returns how many errors it carried."""
         if not self.config.enabled:
             return 0
-        errors = await self.state.run(self.due)
+        errors = await self.state.call(self.due)
         if not errors:
             return 0
         subject, body = build_digest(errors, self.profile)
@@ -123,8 +147,10 @@ class Alerter:
         except (ConfigError, TransientError) as exc:
             self.events.error("engine", "alert_failed", exc.message)
             return 0
-        await self.state.run(self._mark_sent, [e["id"] for e in errors], time.time())
-        self.events.info("engine", "alert_sent",
-                         f"E-mailed {len(errors)} unresolved problem(s) to "
-                         f"{', '.join(self.config.recipients)}")
+        await self.state.call(self._mark_sent, [e["id"] for e in errors], time.time())
+        self.events.info(
+            "engine",
+            "alert_sent",
+            f"E-mailed {len(errors)} unresolved problem(s) to {', '.join(self.config.recipients)}",
+        )
         return len(errors)

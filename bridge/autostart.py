@@ -119,8 +119,7 @@ def parse_desktop_exec(value: str) -> list[str]:
 
 def _desktop_value(text: str) -> str:
     """String escaping of a Desktop Entry value (\\\\, \\n, \\t, \\r)."""
-    return (text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
-            .replace("\r", "\\r"))
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
 def _desktop_unescape(text: str) -> str:
@@ -139,8 +138,9 @@ def _desktop_unescape(text: str) -> str:
 
 def read_desktop_entry(path: Path) -> dict[str, str]:
     """The [Desktop Entry] group of a .desktop file, values unescaped."""
-    parser = configparser.ConfigParser(interpolation=None, strict=True,
-                                       delimiters=("=",), comment_prefixes=("#",))
+    parser = configparser.ConfigParser(
+        interpolation=None, strict=True, delimiters=("=",), comment_prefixes=("#",)
+    )
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
     parser.read_string(path.read_text(encoding="utf-8"))
     return {k: _desktop_unescape(v) for k, v in parser["Desktop Entry"].items()}
@@ -160,8 +160,7 @@ class XdgAutostart:
         if config_home is None:
             env = os.environ.get("XDG_CONFIG_HOME")
             # the spec: an unset or relative XDG_CONFIG_HOME means ~/.config
-            config_home = Path(env) if env and os.path.isabs(env) else \
-                Path.home() / ".config"
+            config_home = Path(env) if env and os.path.isabs(env) else Path.home() / ".config"
         self.path = config_home / "autostart" / DESKTOP_FILE
 
     def location(self) -> str:
@@ -174,8 +173,10 @@ class XdgAutostart:
             entry = read_desktop_entry(self.path)
         except (configparser.Error, KeyError, OSError, UnicodeDecodeError):
             return False
-        return (entry.get("Hidden", "false").lower() != "true"
-                and entry.get("X-GNOME-Autostart-enabled", "true").lower() != "false")
+        return (
+            entry.get("Hidden", "false").lower() != "true"
+            and entry.get("X-GNOME-Autostart-enabled", "true").lower() != "false"
+        )
 
     def enable(self, command: list[str]) -> None:
         lines = [
@@ -184,8 +185,8 @@ class XdgAutostart:
             "Version=1.0",
             f"Name={APP_NAME}",
             "Comment=" + _desktop_value("Keeps the VentasxMayor store and your ERP in sync"),
-            "Comment[es]=" + _desktop_value("Mantiene sincronizados la tienda VentasxMayor y "
-                                            "tu ERP"),
+            "Comment[es]="
+            + _desktop_value("Mantiene sincronizados la tienda VentasxMayor y tu ERP"),
             "Exec=" + _desktop_value(desktop_exec(command)),
             "Icon=" + _desktop_value(_icon()),
             "Terminal=false",
@@ -202,6 +203,7 @@ class XdgAutostart:
 
 
 # -- Windows -----------------------------------------------------------------------------------
+
 
 class WindowsAutostart:
     """HKCU Run value. `winreg` is injectable (a fake one in the tests)."""
@@ -244,10 +246,12 @@ class WindowsAutostart:
 
 # -- macOS -------------------------------------------------------------------------------------
 
+
 class MacAutostart:
     def __init__(self, home: Path | None = None) -> None:
-        self.path = (home or Path.home()) / "Library" / "LaunchAgents" / \
-            f"{LAUNCH_AGENT_LABEL}.plist"
+        self.path = (
+            (home or Path.home()) / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
+        )
 
     def location(self) -> str:
         return str(self.path)
@@ -276,6 +280,7 @@ class MacAutostart:
 
 
 # -- per OS ------------------------------------------------------------------------------------
+
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -62,8 +62,9 @@ def money(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-def target(item: CatalogItem, reserved: int,
-           allow_zero_price: bool = False) -> tuple[int, str | None]:
+def target(
+    item: CatalogItem, reserved: int, allow_zero_price: bool = False
+) -> tuple[int, str | None]:
     """What the store should show for an ERP item: (stock, price or None to leave it). The
     price is the one the store would get, rounded to cents: one that rounds to 0.00 (an ERP
     price of 0.004) is left out unless free products are allowed. An item whose numbers are
@@ -110,11 +111,14 @@ class Change:
         if self.vanished:
             parts.append(f"no longer listed by the ERP: stock {self.stock_before} -> 0")
         elif self.stock_after is not None and self.stock_after != self.stock_before:
-            parts.append(f"stock {self.stock_before if self.stock_before is not None else '?'}"
-                         f" -> {self.stock_after}")
+            parts.append(
+                f"stock {self.stock_before if self.stock_before is not None else '?'}"
+                f" -> {self.stock_after}"
+            )
         if (self.price_after or None) != (self.price_before or None) and self.price_before:
-            parts.append(f"price {self.price_before} -> "
-                         f"{self.price_after or 'not pushed (0.00 or none)'}")
+            parts.append(
+                f"price {self.price_before} -> {self.price_after or 'not pushed (0.00 or none)'}"
+            )
         return f"{self.sku}: " + (", ".join(parts) or "changed")
 
 
@@ -134,29 +138,57 @@ class HeldRun:
     examples: tuple[Change, ...] = ()
 
     def to_json(self) -> str:
-        data = {k: getattr(self, k) for k in ("run_id", "at", "reasons", "known", "zeroed",
-                                              "vanished", "price_jumps", "changes")}
+        data = {
+            k: getattr(self, k)
+            for k in (
+                "run_id",
+                "at",
+                "reasons",
+                "known",
+                "zeroed",
+                "vanished",
+                "price_jumps",
+                "changes",
+            )
+        }
         data["examples"] = [
-            {"sku": e.sku, "stock_before": e.stock_before, "stock_after": e.stock_after,
-             "price_before": e.price_before, "price_after": e.price_after,
-             "vanished": e.vanished} for e in self.examples]
+            {
+                "sku": e.sku,
+                "stock_before": e.stock_before,
+                "stock_after": e.stock_after,
+                "price_before": e.price_before,
+                "price_after": e.price_after,
+                "vanished": e.vanished,
+            }
+            for e in self.examples
+        ]
         return json.dumps(data)
 
     @classmethod
     def from_json(cls, raw: str) -> HeldRun:
         d: Mapping[str, Any] = json.loads(raw)
-        return cls(int(d["run_id"]), float(d["at"]), str(d["reasons"]), int(d["known"]),
-                   int(d["zeroed"]), int(d["vanished"]), int(d["price_jumps"]),
-                   int(d["changes"]), tuple(Change(**e) for e in d.get("examples", ())))
+        return cls(
+            int(d["run_id"]),
+            float(d["at"]),
+            str(d["reasons"]),
+            int(d["known"]),
+            int(d["zeroed"]),
+            int(d["vanished"]),
+            int(d["price_jumps"]),
+            int(d["changes"]),
+            tuple(Change(**e) for e in d.get("examples", ())),
+        )
 
     def summary(self) -> list[str]:
         """For people (the CLI; the UI says it in their language from the fields)."""
-        lines = [f"Catalog run {self.run_id} of "
-                 f"{time.strftime('%d/%m/%Y %H:%M', time.localtime(self.at))} was held: "
-                 f"{self.reasons}.",
-                 f"It would change {self.changes} products of {self.known}: {self.zeroed} to "
-                 f"stock 0 ({self.vanished} no longer listed by the ERP), {self.price_jumps} "
-                 "prices jumping or falling to 0.00."]
+        lines = [
+            f"Catalog run {self.run_id} of "
+            f"{time.strftime('%d/%m/%Y %H:%M', time.localtime(self.at))} was held: "
+            f"{self.reasons}.",
+            f"It would change {self.changes} products of {self.known}: {self.zeroed} to "
+            f"stock 0 ({self.vanished} no longer listed by the ERP), {self.price_jumps} "
+            "prices jumping or falling to 0.00.",
+        ]
         if self.examples:
             lines.append("For example:")
             lines += [f"  {e.describe()}" for e in self.examples]
@@ -178,8 +210,11 @@ def approve_held(state: State, run_id: int) -> HeldRun:
     if held is None:
         raise DataError("No catalog run is held now; nothing to approve", code="nothing_held")
     if held.run_id != run_id:
-        raise DataError(f"Catalog run {run_id} is not the one held now (run {held.run_id} "
-                        "is); look at that one before approving it", code="approval_stale")
+        raise DataError(
+            f"Catalog run {run_id} is not the one held now (run {held.run_id} "
+            "is); look at that one before approving it",
+            code="approval_stale",
+        )
     state.set_kv(APPROVED_SKUS_KEY, state.get_kv(HELD_SKUS_KEY) or "[]")
     state.set_kv(APPROVED_KEY, json.dumps({"held": held.to_json(), "at": time.time()}))
     for err in state.errors("open"):
@@ -204,8 +239,7 @@ def approval(state: State) -> tuple[HeldRun, set[str]] | None:
     if abs(time.time() - float(data["at"])) > APPROVAL_TTL_S:
         forget_approval(state)
         return None
-    return HeldRun.from_json(data["held"]), set(json.loads(state.get_kv(APPROVED_SKUS_KEY)
-                                                          or "[]"))
+    return HeldRun.from_json(data["held"]), set(json.loads(state.get_kv(APPROVED_SKUS_KEY) or "[]"))
 
 
 def _covered(approved: set[str], counted: list[str]) -> bool:
@@ -215,8 +249,15 @@ def _covered(approved: set[str], counted: list[str]) -> bool:
 
 
 class CatalogPipeline:
-    def __init__(self, state: State, events: EventBus, store: StoreConnector,
-                 erp: ErpConnector, sync: SyncConfig, health: object = None) -> None:
+    def __init__(
+        self,
+        state: State,
+        events: EventBus,
+        store: StoreConnector,
+        erp: ErpConnector,
+        sync: SyncConfig,
+        health: object = None,
+    ) -> None:
         self.state = state
         self.events = events
         self.store = store
@@ -245,7 +286,7 @@ class CatalogPipeline:
     async def since(self) -> float | None:
         """Where an incremental catalog starts: the start of the last successful sync minus
         a safety overlap (None: from the beginning)."""
-        last = await self.state.run(self.state.get_kv, "catalog_since")
+        last = await self.state.call(self.state.get_kv, "catalog_since")
         if not last:
             return None
         # never later than now (a clock set back): an earlier start only lists more
@@ -254,12 +295,12 @@ class CatalogPipeline:
     async def run(self, trigger: str = "schedule", full: bool = False) -> RunResult:
         """Read the ERP, stage what changed, check it against the catastrophe guard (and
         the merchant's approval of a held run, if any), then push it."""
-        full = full or await self.state.run(self.full_due)
+        full = full or await self.state.call(self.full_due)
         incremental = self.erp.capabilities.incremental_catalog and not full
         since = await self.since() if incremental else None
         started = time.time()
         result = RunResult(PIPELINE)
-        run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
+        run_id = await self.state.call(self.state.start_run, PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
         stats = {"negative": 0, "zero_price": 0, "vanished": 0, "price_collapses": 0}
         # SKUs new to the state file that this run listed (known ones are marked in SQLite,
@@ -272,11 +313,10 @@ class CatalogPipeline:
         held: str | None = None
         complete = False
         read_s: float | None = None  # reading and staging the ERP's listing
-        await self.state.run(self.state.staging_clear)
+        await self.state.call(self.state.staging_clear)
         try:
             async for page in self.erp.catalog(since=since):
-                await self._stage_page(page, full, started, run_id, seen, problems, stats,
-                                       result)
+                await self._stage_page(page, full, started, run_id, seen, problems, stats, result)
             complete = True
             read_s = time.time() - started
             self._health("erp", None)
@@ -300,84 +340,136 @@ class CatalogPipeline:
             if since is None:
                 # a whole listing: rows that were bad and are fine (or gone) now are resolved
                 # (an incremental listing does not show unchanged bad rows again)
-                await self.state.run(self.state.resolve_errors_like, PIPELINE, "sku:",
-                                     problems)
-            await self.state.run(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
-            await self.state.run(self.state.set_kv, HELD_KEY, None)
-            await self.state.run(self.state.set_kv, HELD_SKUS_KEY, None)
+                await self.state.call(self.state.resolve_errors_like, PIPELINE, "sku:", problems)
+            await self.state.call(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
+            await self.state.call(self.state.set_kv, HELD_KEY, None)
+            await self.state.call(self.state.set_kv, HELD_SKUS_KEY, None)
             if self.erp.capabilities.incremental_catalog:
-                await self.state.run(self.state.set_kv, "catalog_since", str(started))
+                await self.state.call(self.state.set_kv, "catalog_since", str(started))
         if complete and (held is not None or error is None):
             # an approval is spent by the run that pushed it, or that found things worse
-            await self.state.run(forget_approval, self.state)
+            await self.state.call(forget_approval, self.state)
         if unknown:
-            total_unknown = (await self.state.run(self.state.catalog_counts))["unknown_in_store"]
+            total_unknown = (await self.state.call(self.state.catalog_counts))["unknown_in_store"]
             sample = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
-            await self.state.run(
-                self.state.open_error, PIPELINE, UNKNOWN_SUBJECT, kind=FailureKind.DATA.value,
+            await self.state.call(
+                self.state.open_error,
+                PIPELINE,
+                UNKNOWN_SUBJECT,
+                kind=FailureKind.DATA.value,
                 code="sku_unknown_in_store",
                 message=f"{total_unknown} SKUs from the ERP do not exist in the store (e.g. "
-                f"{sample}); create them in the store to publish them")
-            self.events.warning(PIPELINE, "sku_unknown_in_store",
-                                f"{len(unknown)} SKUs are not in the store: {sample}",
-                                skus=unknown[:100], count=len(unknown))
+                f"{sample}); create them in the store to publish them",
+            )
+            self.events.warning(
+                PIPELINE,
+                "sku_unknown_in_store",
+                f"{len(unknown)} SKUs are not in the store: {sample}",
+                skus=unknown[:100],
+                count=len(unknown),
+            )
         elif complete and full and held is None and error is None:
-            await self.state.run(self.state.resolve_errors, PIPELINE, UNKNOWN_SUBJECT)
+            await self.state.call(self.state.resolve_errors, PIPELINE, UNKNOWN_SUBJECT)
         if stats["vanished"] and held is None and error is None:
-            self.events.warning(PIPELINE, "catalog_vanished",
-                                f"{stats['vanished']} SKUs are no longer listed by the ERP; "
-                                "their stock in the store was set to 0")
+            self.events.warning(
+                PIPELINE,
+                "catalog_vanished",
+                f"{stats['vanished']} SKUs are no longer listed by the ERP; "
+                "their stock in the store was set to 0",
+            )
         result.requests = self.store.requests + self.erp.requests - req0
         if error is not None:
             result.status = "failed"
             where = "the store" if failed_side == "store" else "the ERP"
-            await self.state.run(self.state.open_error, PIPELINE, failed_side,
-                                 kind=error.kind.value, code=error.code,
-                                 message=f"Catalog sync stopped: {error.message}",
-                                 server_message=error.server_message)
-            self.events.error(PIPELINE, "catalog_failed",
-                              f"Catalog sync stopped ({where}): {error.message}; "
-                              f"{result.items_ok} items pushed before that")
+            await self.state.call(
+                self.state.open_error,
+                PIPELINE,
+                failed_side,
+                kind=error.kind.value,
+                code=error.code,
+                message=f"Catalog sync stopped: {error.message}",
+                server_message=error.server_message,
+            )
+            self.events.error(
+                PIPELINE,
+                "catalog_failed",
+                f"Catalog sync stopped ({where}): {error.message}; "
+                f"{result.items_ok} items pushed before that",
+            )
         elif held is not None:
             result.status = "held"
         else:
-            await self.state.run(self.state.resolve_errors, PIPELINE, "erp")
-            await self.state.run(self.state.resolve_errors, PIPELINE, "store")
+            await self.state.call(self.state.resolve_errors, PIPELINE, "erp")
+            await self.state.call(self.state.resolve_errors, PIPELINE, "store")
             if full:
-                await self.state.run(self.state.set_kv, "catalog_last_full", str(started))
+                await self.state.call(self.state.set_kv, "catalog_last_full", str(started))
             if result.items_failed:
                 result.status = "partial"
         # full: everything pushed; otherwise only what changed, of what the ERP listed
         # (all of it, or what changed since a time where the ERP can say so)
-        kind = "full" if full else (
-            f"changed since {time.strftime('%d/%m %H:%M', time.localtime(since))}"
-            if since else "changes only")
-        result.message = (f"{kind}: {result.items_seen} variants "
-                          f"read, {result.items_ok} pushed, {len(unknown)} unknown in the store, "
-                          f"{result.items_failed} invalid, {stats['negative']} negative stock set "
-                          f"to 0, {stats['zero_price']} without price, {stats['vanished']} no "
-                          f"longer listed, {result.requests} requests in "
-                          f"{time.time() - started:.1f} s")
+        kind = (
+            "full"
+            if full
+            else (
+                f"changed since {time.strftime('%d/%m %H:%M', time.localtime(since))}"
+                if since
+                else "changes only"
+            )
+        )
+        result.message = (
+            f"{kind}: {result.items_seen} variants "
+            f"read, {result.items_ok} pushed, {len(unknown)} unknown in the store, "
+            f"{result.items_failed} invalid, {stats['negative']} negative stock set "
+            f"to 0, {stats['zero_price']} without price, {stats['vanished']} no "
+            f"longer listed, {result.requests} requests in "
+            f"{time.time() - started:.1f} s"
+        )
         if error is not None:
             result.message += f" — stopped: {error.message}"
         if held is not None:
             result.message += f" — HELD, nothing pushed: {held}"
-        result.details = {"full": full, "since": since, "unknown": len(unknown),
-                          **stats, "duration_s": time.time() - started, "read_s": read_s,
-                          "held": held}
-        self.events.info(PIPELINE, "catalog_run", f"Catalog {result.message}",
-                         pushed=result.items_ok, seen=result.items_seen, status=result.status)
-        await self.state.run(self.state.finish_run, run_id, status=result.status,
-                             items_ok=result.items_ok, items_failed=result.items_failed,
-                             items_seen=result.items_seen, requests=result.requests,
-                             message=result.message)
+        result.details = {
+            "full": full,
+            "since": since,
+            "unknown": len(unknown),
+            **stats,
+            "duration_s": time.time() - started,
+            "read_s": read_s,
+            "held": held,
+        }
+        self.events.info(
+            PIPELINE,
+            "catalog_run",
+            f"Catalog {result.message}",
+            pushed=result.items_ok,
+            seen=result.items_seen,
+            status=result.status,
+        )
+        await self.state.call(
+            self.state.finish_run,
+            run_id,
+            status=result.status,
+            items_ok=result.items_ok,
+            items_failed=result.items_failed,
+            items_seen=result.items_seen,
+            requests=result.requests,
+            message=result.message,
+        )
         if result.status in ("ok", "partial"):
-            await self.state.run(self.state.set_kv, "catalog_last_ok", str(time.time()))
+            await self.state.call(self.state.set_kv, "catalog_last_ok", str(time.time()))
         return result
 
-    async def _stage_page(self, page: list[CatalogItem | RowProblem], full: bool,
-                          started: float, run_id: int, seen: set[str], problems: set[str],
-                          stats: dict[str, int], result: RunResult) -> None:
+    async def _stage_page(
+        self,
+        page: list[CatalogItem | RowProblem],
+        full: bool,
+        started: float,
+        run_id: int,
+        seen: set[str],
+        problems: set[str],
+        stats: dict[str, int],
+        result: RunResult,
+    ) -> None:
         items: dict[str, CatalogItem] = {}
         bad: list[str] = []
         for entry in page:
@@ -390,31 +482,39 @@ class CatalogPipeline:
                 problems.add(subject)
                 bad.append(entry.sku)
                 result.items_failed += 1
-                await self.state.run(self.state.open_error, PIPELINE, subject,
-                                     kind=FailureKind.DATA.value, code="erp_row_invalid",
-                                     message=f"SKU {entry.sku}: {entry.message}; it was not "
-                                     "pushed to the store")
+                await self.state.call(
+                    self.state.open_error,
+                    PIPELINE,
+                    subject,
+                    kind=FailureKind.DATA.value,
+                    code="erp_row_invalid",
+                    message=f"SKU {entry.sku}: {entry.message}; it was not pushed to the store",
+                )
                 # each one is in the error list; the log names the first few of a run
                 self._log_capped(
-                    result.items_failed, "error", "erp_row_invalid",
-                    f"SKU {entry.sku}: {entry.message}", "erp_rows_invalid",
+                    result.items_failed,
+                    "error",
+                    "erp_row_invalid",
+                    f"SKU {entry.sku}: {entry.message}",
+                    "erp_rows_invalid",
                     f"More SKUs than these {EVENTS_PER_RUN} have invalid data in the ERP; "
                     "each one is in the error list, and the run's summary counts them",
-                    sku=entry.sku)
+                    sku=entry.sku,
+                )
             elif entry.sku in items or entry.sku in seen:
                 self._repeated(entry.sku, stats)
             else:
                 items[entry.sku] = entry
         if bad:  # listed, even if unusable: not "gone"
-            await self.state.run(self.state.pushed, bad, run_id)
-        previous = await self.state.run(self.state.pushed, list(items), run_id)
+            await self.state.call(self.state.pushed, bad, run_id)
+        previous = await self.state.call(self.state.pushed, list(items), run_id)
         for sku, last in previous.items():
             if last[3] == run_id and sku in items:  # listed on an earlier page of this run
                 self._repeated(sku, stats)
                 del items[sku]
         seen.update(sku for sku in items if sku not in previous)
         result.items_seen += len(items)
-        reserved = await self.state.run(self.state.reserved, list(items), started)
+        reserved = await self.state.call(self.state.reserved, list(items), started)
         rows: list[tuple[str, int | None, str | None, int | None, str | None, int]] = []
         for item in items.values():
             if item.available < 0:
@@ -427,10 +527,18 @@ class CatalogPipeline:
             if prev is not None and collapses(item, price, prev[1]):
                 stats["price_collapses"] += 1
             if full or prev is None or prev[0] != stock or prev[1] != (price or ""):
-                rows.append((item.sku, stock, price, prev[0] if prev else None,
-                             prev[1] if prev else None, 0))
+                rows.append(
+                    (
+                        item.sku,
+                        stock,
+                        price,
+                        prev[0] if prev else None,
+                        prev[1] if prev else None,
+                        0,
+                    )
+                )
         if rows:
-            await self.state.run(self.state.staging_add, rows)
+            await self.state.call(self.state.staging_add, rows)
 
     def _repeated(self, sku: str, stats: dict[str, int]) -> None:
         """A SKU listed twice in a run: the first one counts. The first few of a run are
@@ -438,14 +546,27 @@ class CatalogPipeline:
         all (an ERP that repeats its whole catalog must not flood the log)."""
         stats["repeated"] = stats.get("repeated", 0) + 1
         self._log_capped(
-            stats["repeated"], "warning", "sku_repeated",
-            f"The ERP listed SKU {sku} twice; the first one was used", "skus_repeated",
+            stats["repeated"],
+            "warning",
+            "sku_repeated",
+            f"The ERP listed SKU {sku} twice; the first one was used",
+            "skus_repeated",
             f"The ERP listed more SKUs than these {EVENTS_PER_RUN} twice (the first one of "
             "each was used); the rest of this run's are counted in its details, not logged "
-            "one by one", sku=sku)
+            "one by one",
+            sku=sku,
+        )
 
-    def _log_capped(self, nth: int, level: str, code: str, message: str, more_code: str,
-                    more_message: str, **data: Any) -> None:
+    def _log_capped(
+        self,
+        nth: int,
+        level: str,
+        code: str,
+        message: str,
+        more_code: str,
+        more_message: str,
+        **data: Any,
+    ) -> None:
         """The `nth` event of one kind in a run: the first EVENTS_PER_RUN are logged, then
         one `more_code` event says more followed, then nothing."""
         if nth <= EVENTS_PER_RUN:
@@ -454,55 +575,83 @@ class CatalogPipeline:
             self.events.emit(level, PIPELINE, more_code, more_message)
 
     async def _stage_vanished(self, run_id: int) -> int:
-        vanished = await self.state.run(self.state.not_seen, run_id)
+        vanished = await self.state.call(self.state.not_seen, run_id)
         if vanished:
-            await self.state.run(self.state.staging_add, [
-                (sku, 0, None, stock, price, 1) for sku, stock, price in vanished])
+            await self.state.call(
+                self.state.staging_add,
+                [(sku, 0, None, stock, price, 1) for sku, stock, price in vanished],
+            )
         return len(vanished)
 
     async def _guard(self, stats: dict[str, int], run_id: int) -> str | None:
         """The catastrophe guard: None to go ahead, or why the run is held. A run the
         merchant approved goes ahead if it is no worse than what they approved."""
-        known = (await self.state.run(self.state.catalog_counts))["skus"]
+        known = (await self.state.call(self.state.catalog_counts))["skus"]
         if known < max(1, self.sync.guard_min_products):
             return None
         factor = self.sync.guard_price_factor
-        st = await self.state.run(self.state.staging_stats, factor)
+        st = await self.state.call(self.state.staging_stats, factor)
         reasons = []
         if st["zeroed"] > self.sync.guard_zero_share * known:
-            reasons.append(f"{st['zeroed']} of {known} products would go to stock 0 or "
-                           f"disappear ({st['vanished']} no longer listed by the ERP)")
+            reasons.append(
+                f"{st['zeroed']} of {known} products would go to stock 0 or "
+                f"disappear ({st['vanished']} no longer listed by the ERP)"
+            )
         # prices that would change more than the factor, or fall to 0.00 (pushed only where
         # free products are allowed: counted here either way)
-        jumps = st["price_jumps"] + (0 if self.sync.allow_zero_price else
-                                     stats["price_collapses"])
+        jumps = st["price_jumps"] + (0 if self.sync.allow_zero_price else stats["price_collapses"])
         if jumps > self.sync.guard_price_share * known:
-            reasons.append(f"{jumps} prices would change more than {factor:g} times or fall "
-                           "to 0.00")
+            reasons.append(
+                f"{jumps} prices would change more than {factor:g} times or fall to 0.00"
+            )
         if not reasons:
             return None
         why = "; ".join(reasons)
-        counted = await self.state.run(self.state.staging_counted, factor)
-        given = await self.state.run(approval, self.state)
+        counted = await self.state.call(self.state.staging_counted, factor)
+        given = await self.state.call(approval, self.state)
         approved = given[0] if given is not None else None
         if given is not None and _covered(given[1], counted):
-            self.events.warning(PIPELINE, "catalog_approved_push",
-                                f"Pushing the changes approved by the user (held run "
-                                f"{given[0].run_id}): {why}", run=given[0].run_id)
+            self.events.warning(
+                PIPELINE,
+                "catalog_approved_push",
+                f"Pushing the changes approved by the user (held run {given[0].run_id}): {why}",
+                run=given[0].run_id,
+            )
             return None
-        examples = await self.state.run(self.state.staging_examples, factor, EXAMPLES)
-        await self.state.run(self.state.set_kv, HELD_SKUS_KEY, json.dumps(counted))
-        held = HeldRun(run_id, time.time(), why, known, st["zeroed"], st["vanished"], jumps,
-                       st["changes"], tuple(Change(*e) for e in examples))
-        await self.state.run(self.state.set_kv, HELD_KEY, held.to_json())
-        worse = (f" It changes products the approval of run {approved.run_id} did not cover, "
-                 "so that approval does not apply." if approved is not None else "")
-        message = (f"Catalog sync held, nothing was pushed: {why}. This looks like an ERP "
-                   f"fault rather than real changes.{worse} Check the ERP; if the changes are "
-                   f"real, approve them (\"Push anyway\" in the error list, or `bridge approve "
-                   f"{run_id}`); Retry or the next run checks again")
-        await self.state.run(self.state.open_error, PIPELINE, HELD_SUBJECT,
-                             kind=FailureKind.DATA.value, code="catalog_held", message=message)
+        examples = await self.state.call(self.state.staging_examples, factor, EXAMPLES)
+        await self.state.call(self.state.set_kv, HELD_SKUS_KEY, json.dumps(counted))
+        held = HeldRun(
+            run_id,
+            time.time(),
+            why,
+            known,
+            st["zeroed"],
+            st["vanished"],
+            jumps,
+            st["changes"],
+            tuple(Change(*e) for e in examples),
+        )
+        await self.state.call(self.state.set_kv, HELD_KEY, held.to_json())
+        worse = (
+            f" It changes products the approval of run {approved.run_id} did not cover, "
+            "so that approval does not apply."
+            if approved is not None
+            else ""
+        )
+        message = (
+            f"Catalog sync held, nothing was pushed: {why}. This looks like an ERP "
+            f"fault rather than real changes.{worse} Check the ERP; if the changes are "
+            f'real, approve them ("Push anyway" in the error list, or `bridge approve '
+            f"{run_id}`); Retry or the next run checks again"
+        )
+        await self.state.call(
+            self.state.open_error,
+            PIPELINE,
+            HELD_SUBJECT,
+            kind=FailureKind.DATA.value,
+            code="catalog_held",
+            message=message,
+        )
         self.events.error(PIPELINE, "catalog_held", message, run=run_id)
         return why
 
@@ -524,22 +673,24 @@ class CatalogPipeline:
                     return
             # recorded with the slot free: the next batch is on its way meanwhile
             missing = set(pushed.not_found)
-            await self.state.run(self.state.save_pushed,
-                                 [(i.sku, -1 if i.stock is None else i.stock,
-                                   i.price or "") for i in batch], missing)
+            await self.state.call(
+                self.state.save_pushed,
+                [(i.sku, -1 if i.stock is None else i.stock, i.price or "") for i in batch],
+                missing,
+            )
             unknown.extend(sorted(missing))
             result.items_ok += len(batch) - len(missing)
 
         after = ""
         tasks: set[asyncio.Task[None]] = set()
         while not failure:
-            rows = await self.state.run(self.state.staging_page, after,
-                                        self.sync.push_batch)
+            rows = await self.state.call(self.state.staging_page, after, self.sync.push_batch)
             if not rows:
                 break
             after = rows[-1][0]
             task = asyncio.ensure_future(
-                push([StockPrice(sku, stock, price) for sku, stock, price in rows]))
+                push([StockPrice(sku, stock, price) for sku, stock, price in rows])
+            )
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             # never more than a few batches read ahead of the pushes
@@ -549,46 +700,56 @@ class CatalogPipeline:
             await asyncio.gather(*tasks)
         if failure:
             raise failure[0]
-        await self.state.run(self.state.staging_clear)
+        await self.state.call(self.state.staging_clear)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs with a per-SKU lookup)."""
         result = RunResult(PIPELINE)
-        run_id = await self.state.run(self.state.start_run, PIPELINE, "sku")
+        run_id = await self.state.call(self.state.start_run, PIPELINE, "sku")
         req0 = self.store.requests + self.erp.requests
         try:
             if not self.erp.capabilities.sku_lookup:
-                raise DataError("this ERP cannot look up one product; run a catalog sync",
-                                code="no_sku_lookup")
+                raise DataError(
+                    "this ERP cannot look up one product; run a catalog sync", code="no_sku_lookup"
+                )
             found = await self.erp.lookup_sku(sku)
             if found is None:
                 raise DataError(f"SKU {sku} was not found in the ERP", code="sku_not_in_erp")
             if isinstance(found, RowProblem):
                 raise DataError(f"SKU {sku}: {found.message}", code="erp_row_invalid")
-            reserved = await self.state.run(self.state.reserved, [sku], time.time())
+            reserved = await self.state.call(self.state.reserved, [sku], time.time())
             stock, price = target(found, reserved.get(sku, 0), self.sync.allow_zero_price)
             push = await self.store.push_stock_prices([StockPrice(sku, stock, price)])
-            await self.state.run(self.state.save_pushed, [(sku, stock, price or "")],
-                                 push.not_found)
+            await self.state.call(
+                self.state.save_pushed, [(sku, stock, price or "")], push.not_found
+            )
             result.items_seen = 1
             if push.not_found:
-                raise DataError(f"SKU {sku} does not exist in the store",
-                                code="sku_unknown_in_store")
+                raise DataError(
+                    f"SKU {sku} does not exist in the store", code="sku_unknown_in_store"
+                )
             result.items_ok = 1
             result.message = f"SKU {sku}: stock {stock}" + (f", price {price}" if price else "")
-            await self.state.run(self.state.resolve_errors, PIPELINE, f"sku:{sku}")
-            self.events.info(PIPELINE, "sku_synced", f"Product {sku} updated: {result.message}",
-                             sku=sku)
+            await self.state.call(self.state.resolve_errors, PIPELINE, f"sku:{sku}")
+            self.events.info(
+                PIPELINE, "sku_synced", f"Product {sku} updated: {result.message}", sku=sku
+            )
         except BridgeError as exc:
             result.status = "failed"
             result.items_failed = 1
             result.message = exc.message
             self.events.error(PIPELINE, "sku_sync_failed", exc.message, sku=sku)
         result.requests = self.store.requests + self.erp.requests - req0
-        await self.state.run(self.state.finish_run, run_id, status=result.status,
-                             items_ok=result.items_ok, items_failed=result.items_failed,
-                             items_seen=result.items_seen, requests=result.requests,
-                             message=result.message)
+        await self.state.call(
+            self.state.finish_run,
+            run_id,
+            status=result.status,
+            items_ok=result.items_ok,
+            items_failed=result.items_failed,
+            items_seen=result.items_seen,
+            requests=result.requests,
+            message=result.message,
+        )
         return result
 
     async def preview(self) -> dict[str, int]:
@@ -599,17 +760,20 @@ class CatalogPipeline:
             for p in products:
                 current[str(p.get("sku"))] = (p.get("stock"), p.get("price"))
         started = time.time()
-        out = {"variants": 0, "would_change": 0, "unknown_in_store": 0, "invalid": 0,
-               "store_products": len(current)}
+        out = {
+            "variants": 0,
+            "would_change": 0,
+            "unknown_in_store": 0,
+            "invalid": 0,
+            "store_products": len(current),
+        }
         async for page in self.erp.catalog():
             items = [e for e in page if isinstance(e, CatalogItem)]
             out["invalid"] += len(page) - len(items)
-            reserved = await self.state.run(self.state.reserved, [i.sku for i in items],
-                                            started)
+            reserved = await self.state.call(self.state.reserved, [i.sku for i in items], started)
             for item in items:
                 out["variants"] += 1
-                stock, price = target(item, reserved.get(item.sku, 0),
-                                      self.sync.allow_zero_price)
+                stock, price = target(item, reserved.get(item.sku, 0), self.sync.allow_zero_price)
                 if item.sku not in current:
                     out["unknown_in_store"] += 1
                     continue
@@ -617,4 +781,3 @@ class CatalogPipeline:
                 if now_stock != stock or (price is not None and now_price != price):
                     out["would_change"] += 1
         return out
-

@@ -52,32 +52,45 @@ log = logging.getLogger("bridge.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bridge", description="Keeps the VentasxMayor store and "
-                                "your ERP in sync.")
+    p = argparse.ArgumentParser(
+        prog="bridge", description="Keeps the VentasxMayor store and your ERP in sync."
+    )
     p.add_argument("--version", action="version", version=f"bridge {__version__}")
     p.add_argument("--config", help="config file (default: user config dir; env BRIDGE_CONFIG)")
-    p.add_argument("--data-dir", help="state and logs (default: user data dir; env "
-                                      "BRIDGE_DATA_DIR)")
+    p.add_argument(
+        "--data-dir", help="state and logs (default: user data dir; env BRIDGE_DATA_DIR)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug output")
-    p.add_argument("--debug", action="store_true", help="show Python tracebacks on the "
-                                                       "console (env BRIDGE_DEBUG=1)")
-    p.add_argument("--selftest", action="store_true",
-                   help="same as `bridge selftest` (for the built bundle)")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="show Python tracebacks on the console (env BRIDGE_DEBUG=1)",
+    )
+    p.add_argument(
+        "--selftest", action="store_true", help="same as `bridge selftest` (for the built bundle)"
+    )
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the sync engine until stopped")
     run.add_argument("--headless", action="store_true", help="no window, no tray")
     sync = sub.add_parser("sync", help="one sync cycle, then exit")
     sync.add_argument("what", choices=["orders", "catalog", "all"])
-    sync.add_argument("--full", action="store_true", help="push the whole catalog, not only "
-                                                          "changes")
-    sync.add_argument("--sku", help="with `catalog`: update only this product (ERPs that can "
-                                    "look one up)")
+    sync.add_argument(
+        "--full", action="store_true", help="push the whole catalog, not only changes"
+    )
+    sync.add_argument(
+        "--sku", help="with `catalog`: update only this product (ERPs that can look one up)"
+    )
     st = sub.add_parser("status", help="what Bridge has done and what is pending")
     st.add_argument("--json", action="store_true")
-    sub.add_parser("stop", help="stop the Bridge running with this profile (the service or "
-                                "the tray app), cleanly")
-    appr = sub.add_parser("approve", help="show the catalog run held by the guard (what it "
-                                          "would change); with its number, push it anyway")
+    sub.add_parser(
+        "stop",
+        help="stop the Bridge running with this profile (the service or the tray app), cleanly",
+    )
+    appr = sub.add_parser(
+        "approve",
+        help="show the catalog run held by the guard (what it "
+        "would change); with its number, push it anyway",
+    )
     appr.add_argument("run", nargs="?", type=int, help="the held run's number, as shown")
     appr.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub.add_parser("doctor", help="check config, keyring and both connections")
@@ -86,22 +99,30 @@ def build_parser() -> argparse.ArgumentParser:
     sset = secsub.add_parser("set", help="store a secret (value read from stdin)")
     sset.add_argument("name")
     secsub.add_parser("list", help="which secrets are set, and where")
-    sdel = secsub.add_parser("delete", help="remove a secret (--all: every one Bridge keeps; "
-                             "the uninstaller's 'remove my data too')")
+    sdel = secsub.add_parser(
+        "delete",
+        help="remove a secret (--all: every one Bridge keeps; "
+        "the uninstaller's 'remove my data too')",
+    )
     sdel.add_argument("name", nargs="?")
     sdel.add_argument("--all", action="store_true")
     demo = sub.add_parser("demo", help="try Bridge with a simulated ERP and store")
     demo.add_argument("--headless", action="store_true")
     demo.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
     demo.add_argument("--variants", type=int, default=2000, help="size of the demo catalog")
-    diag = sub.add_parser("diagnostics", help="write a zip for support: versions, config, "
-                                              "recent events and logs, secrets masked")
-    diag.add_argument("--out", help="zip file or folder (default: a dated name in the current "
-                                    "folder)")
+    diag = sub.add_parser(
+        "diagnostics",
+        help="write a zip for support: versions, config, recent events and logs, secrets masked",
+    )
+    diag.add_argument(
+        "--out", help="zip file or folder (default: a dated name in the current folder)"
+    )
     auto = sub.add_parser("autostart", help="start Bridge when you log in")
     auto.add_argument("action", choices=["on", "off", "status"])
-    selftest = sub.add_parser("selftest", help="run the demo offscreen and exit 0 when an order "
-                                               "and a stock update went through")
+    selftest = sub.add_parser(
+        "selftest",
+        help="run the demo offscreen and exit 0 when an order and a stock update went through",
+    )
     selftest.add_argument("--timeout", type=float, default=60.0)
     return p
 
@@ -119,8 +140,11 @@ def stdin_is_terminal() -> bool:
             import msvcrt
 
             mode = ctypes.c_ulong()
-            return bool(ctypes.windll.kernel32.GetConsoleMode(
-                msvcrt.get_osfhandle(stream.fileno()), ctypes.byref(mode)))
+            return bool(
+                ctypes.windll.kernel32.GetConsoleMode(
+                    msvcrt.get_osfhandle(stream.fileno()), ctypes.byref(mode)
+                )
+            )
     except (OSError, ValueError):
         return False
     return True
@@ -170,10 +194,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
         where = log_crash(paths)
         detail = " ".join(redact.redact(str(exc)).split())
-        print(f"Bridge stopped on an unexpected error: {type(exc).__name__}"
-              + (f": {detail}" if detail else "")
-              + (f" (the details are in {where}; --debug shows them here)" if where
-                 else " (--debug shows the details)"), file=sys.stderr, flush=True)
+        print(
+            f"Bridge stopped on an unexpected error: {type(exc).__name__}"
+            + (f": {detail}" if detail else "")
+            + (
+                f" (the details are in {where}; --debug shows them here)"
+                if where
+                else " (--debug shows the details)"
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
         return EXIT_FAILED
 
 
@@ -216,8 +247,13 @@ def dispatch(args: argparse.Namespace, paths: Paths) -> int:
     if command == "demo":
         from bridge.demo import run_demo
 
-        return run_demo(paths, headless=args.headless, duration=args.duration,
-                        variants=args.variants, verbose=args.verbose)
+        return run_demo(
+            paths,
+            headless=args.headless,
+            duration=args.duration,
+            variants=args.variants,
+            verbose=args.verbose,
+        )
     if command == "secrets":
         return cmd_secrets(args)
     if command == "status":
@@ -234,8 +270,9 @@ def dispatch(args: argparse.Namespace, paths: Paths) -> int:
         print(f"Configuration error: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
     writable_dir(paths.data_dir)
-    setup_logging(paths.log_dir, "DEBUG" if args.verbose else config.logging.level,
-                  console=args.verbose)
+    setup_logging(
+        paths.log_dir, "DEBUG" if args.verbose else config.logging.level, console=args.verbose
+    )
     if command == "run":
         return cmd_run(config, paths, headless=args.headless)
     if command == "sync":
@@ -263,9 +300,12 @@ def default_command(args: argparse.Namespace, paths: Paths) -> int:
 
         return ui_main(paths)
     if not paths.config_file.exists():
-        print("Bridge is not configured yet (no config file at "
-              f"{paths.config_file}).\nStarting the demo: a simulated Dragonfish ERP and a "
-              "simulated store, so you can watch orders and stock flow.\n", flush=True)
+        print(
+            "Bridge is not configured yet (no config file at "
+            f"{paths.config_file}).\nStarting the demo: a simulated Dragonfish ERP and a "
+            "simulated store, so you can watch orders and stock flow.\n",
+            flush=True,
+        )
         from bridge.demo import run_demo
 
         return run_demo(paths, headless=True)
@@ -295,8 +335,10 @@ def already_running(paths: Paths, command: str = "show") -> int:
         what = "asked it to sync now" if command == "sync" else "it keeps running"
         print(f"Bridge is already running with this profile ({paths.data_dir}); {what}.")
         return EXIT_OK
-    print(f"Another Bridge holds this profile ({paths.data_dir}) but does not answer; "
-          "stop it first.", file=sys.stderr)
+    print(
+        f"Another Bridge holds this profile ({paths.data_dir}) but does not answer; stop it first.",
+        file=sys.stderr,
+    )
     return EXIT_FAILED
 
 
@@ -308,8 +350,10 @@ def cmd_run(config: Config, paths: Paths, *, headless: bool) -> int:
     if not lock.acquire():
         return already_running(paths)
     engine = make_engine(config, paths)
-    print(f"Bridge {__version__} running headless; state in {paths.data_dir}. Ctrl+C stops.",
-          flush=True)
+    print(
+        f"Bridge {__version__} running headless; state in {paths.data_dir}. Ctrl+C stops.",
+        flush=True,
+    )
 
     async def go() -> int:
         try:
@@ -325,8 +369,9 @@ def cmd_run(config: Config, paths: Paths, *, headless: bool) -> int:
         engine.close()
 
 
-async def cmd_sync(config: Config, paths: Paths, what: str, full: bool,
-                   sku: str | None = None) -> int:
+async def cmd_sync(
+    config: Config, paths: Paths, what: str, full: bool, sku: str | None = None
+) -> int:
     from bridge.instance import InstanceLock
 
     lock = InstanceLock(paths.data_dir)
@@ -368,9 +413,13 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
 
     if not paths.db_file.exists():
         creatable_dir(paths.data_dir)
-        snap: dict[str, Any] = {"state_file": str(paths.db_file), "orders": {"counts": {}},
-                                "catalog": {"last_run": None, "items_pushed": 0},
-                                "errors": {"open": 0, "recent": []}, "note": "no state yet"}
+        snap: dict[str, Any] = {
+            "state_file": str(paths.db_file),
+            "orders": {"counts": {}},
+            "catalog": {"last_run": None, "items_pushed": 0},
+            "errors": {"open": 0, "recent": []},
+            "note": "no state yet",
+        }
     else:
         # a look from outside: a damaged file is reported, not moved aside (Bridge may be
         # running on it)
@@ -409,8 +458,10 @@ def format_status(snap: dict[str, Any]) -> str:
     if lr:
         lines.append(f"  last run {_ago(lr['finished_at'])}: {lr['message']}")
     cr = snap["catalog"].get("last_run")
-    lines.append(f"Catalog: last run {_ago(cr['finished_at']) if cr else 'never'}"
-                 + (f": {cr['message']}" if cr else ""))
+    lines.append(
+        f"Catalog: last run {_ago(cr['finished_at']) if cr else 'never'}"
+        + (f": {cr['message']}" if cr else "")
+    )
     errs = snap["errors"]
     lines.append(f"Open errors: {errs['open']}")
     for e in errs.get("recent", [])[:10]:
@@ -438,25 +489,34 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
     show("config", True, str(config.path))
     for side, cfg in (("store", config.store), ("erp", config.erp)):
         if not cfg.verify_tls:
-            show(f"{side} TLS", None, f"certificates are not verified ({side}.verify_tls = "
-                                      "false): only for a server on your own network")
+            show(
+                f"{side} TLS",
+                None,
+                f"certificates are not verified ({side}.verify_tls = "
+                "false): only for a server on your own network",
+            )
     show("data dir", True, str(paths.data_dir))
     info = secrets.backend
     missing = [n for n in required_secrets(config) if not secrets.get(n)]
     # without a secure keyring, secrets from the environment (a service) are still fine
-    show("keyring", True if info.secure else (False if missing else None),
-         f"{info.detail} ({info.name})")
+    show(
+        "keyring",
+        True if info.secure else (False if missing else None),
+        f"{info.detail} ({info.name})",
+    )
     for name in required_secrets(config):
         src = secrets.source(name)
-        show(f"secret {name}", src is not None,
-             f"set ({src})" if src else f"not set — run `bridge secrets set {name}`")
+        show(
+            f"secret {name}",
+            src is not None,
+            f"set ({src})" if src else f"not set — run `bridge secrets set {name}`",
+        )
     if missing:
         return EXIT_FAILED
     store = make_store(config.store, secrets.get("store.token") or "")
     from bridge.registry import erp_secrets
 
-    erp = make_erp(config.erp, {n: secrets.get(n) or "" for n in
-                                erp_secrets(config.erp)})
+    erp = make_erp(config.erp, {n: secrets.get(n) or "" for n in erp_secrets(config.erp)})
     try:
         for side, connector, cfg in (("store", store, config.store), ("erp", erp, config.erp)):
             client = getattr(connector, "client", None)
@@ -473,11 +533,16 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
 
 def tls_warnings(config: Config) -> list[tuple[str, str]]:
     """(side, warning) for each side whose certificates are not verified."""
-    return [(side, f"TLS certificates of the {label} are NOT verified ({side}.verify_tls = "
-                   "false): acceptable only for a server on your own network with a "
-                   "self-signed certificate; better, pin it (pin_sha256)")
-            for side, label, cfg in (("store", "store", config.store),
-                                     ("erp", "ERP", config.erp)) if not cfg.verify_tls]
+    return [
+        (
+            side,
+            f"TLS certificates of the {label} are NOT verified ({side}.verify_tls = "
+            "false): acceptable only for a server on your own network with a "
+            "self-signed certificate; better, pin it (pin_sha256)",
+        )
+        for side, label, cfg in (("store", "store", config.store), ("erp", "ERP", config.erp))
+        if not cfg.verify_tls
+    ]
 
 
 EXPIRY_WARN_DAYS = 30
@@ -499,33 +564,45 @@ async def tls_report(side: str, url: str, cfg: Any) -> list[tuple[str, bool | No
         local = parts.hostname in ("127.0.0.1", "::1", "localhost")
         if mode in ("pinned", "private CA"):
             setting = "pin_sha256" if mode == "pinned" else "ca_file"
-            return [(name, False, f"{side}.{setting} is set, but {url} is not https://: "
-                                  "nothing is encrypted or checked")]
+            return [
+                (
+                    name,
+                    False,
+                    f"{side}.{setting} is set, but {url} is not https://: "
+                    "nothing is encrypted or checked",
+                )
+            ]
         if local:
             return [(name, True, f"none: {url} is on this computer")]
-        return [(name, None, f"none: {url} is not https://, the token and the data travel "
-                             "unencrypted")]
+        return [
+            (name, None, f"none: {url} is not https://, the token and the data travel unencrypted")
+        ]
     if mode == "not verified":
         return []
     if mode == "verified":
         return [(name, True, "verified against the public certificate authorities")]
-    how = (f"pinned (SHA-256 {cfg.pin_sha256})" if mode == "pinned"
-           else f"private CA ({cfg.ca_file})")
+    how = (
+        f"pinned (SHA-256 {cfg.pin_sha256})" if mode == "pinned" else f"private CA ({cfg.ca_file})"
+    )
     if mode == "pinned" and cfg.ca_file:
         how += f" and private CA ({cfg.ca_file})"
     try:
-        cert = await fetch_certificate(url, ca_file=cfg.ca_file,
-                                       timeout_s=min(10.0, cfg.timeout_s))
+        cert = await fetch_certificate(url, ca_file=cfg.ca_file, timeout_s=min(10.0, cfg.timeout_s))
     except BridgeError as exc:
         return [(name, False, f"{how}: {exc.message}")]
     lines: list[tuple[str, bool | None, str]] = []
     if mode == "pinned" and cert.fingerprint != cfg.pin_sha256:
-        lines.append((name, False, f"{how}, but the server presents a certificate whose "
-                                   f"SHA-256 is {cert.fingerprint}: Bridge sends it nothing "
-                                   "(if it was renewed, update pin_sha256)"))
+        lines.append(
+            (
+                name,
+                False,
+                f"{how}, but the server presents a certificate whose "
+                f"SHA-256 is {cert.fingerprint}: Bridge sends it nothing "
+                "(if it was renewed, update pin_sha256)",
+            )
+        )
     else:
-        lines.append((name, True, f"{how}; the server's certificate SHA-256 "
-                                  f"{cert.fingerprint}"))
+        lines.append((name, True, f"{how}; the server's certificate SHA-256 {cert.fingerprint}"))
     if cert.expires is None:
         lines.append((f"{side} certificate", None, "its expiry date could not be read"))
     else:
@@ -534,8 +611,7 @@ async def tls_report(side: str, url: str, cfg: Any) -> list[tuple[str, bool | No
         if days < 0:
             lines.append((f"{side} certificate", False, f"expired on {when}"))
         elif days < EXPIRY_WARN_DAYS:
-            lines.append((f"{side} certificate", None, f"expires on {when} (in {days:.0f} "
-                                                       "days)"))
+            lines.append((f"{side} certificate", None, f"expires on {when} (in {days:.0f} days)"))
         else:
             lines.append((f"{side} certificate", True, f"expires on {when}"))
     return lines
@@ -559,8 +635,10 @@ def profile_args(args: argparse.Namespace) -> list[str]:
     """A non-default profile given on this command line (or in the environment, which a
     login session will not have) goes into the autostart command."""
     out = []
-    for flag, value, env in (("--config", args.config, "BRIDGE_CONFIG"),
-                             ("--data-dir", args.data_dir, "BRIDGE_DATA_DIR")):
+    for flag, value, env in (
+        ("--config", args.config, "BRIDGE_CONFIG"),
+        ("--data-dir", args.data_dir, "BRIDGE_DATA_DIR"),
+    ):
         value = value or os.environ.get(env)
         if value:
             out += [flag, str(Path(value).expanduser().resolve())]
@@ -620,9 +698,12 @@ def cmd_secrets(args: argparse.Namespace) -> int:
         print(f"{name} deleted")
         return EXIT_OK
     if not secrets.backend.secure:
-        print(f"Refusing to store {name}: {secrets.backend.detail}. Bridge never writes "
-              "secrets to disk in plaintext. Install/unlock the OS keyring, or set "
-              f"BRIDGE_SECRET_{name.upper().replace('.', '_')} for a service.", file=sys.stderr)
+        print(
+            f"Refusing to store {name}: {secrets.backend.detail}. Bridge never writes "
+            "secrets to disk in plaintext. Install/unlock the OS keyring, or set "
+            f"BRIDGE_SECRET_{name.upper().replace('.', '_')} for a service.",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if stdin_is_terminal():
         import getpass
@@ -667,17 +748,18 @@ def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> 
             print(f"\nIf these changes are real, push them with: bridge approve {held.run_id}")
             return EXIT_FAILED
         if run_id != held.run_id:
-            print(f"Run {run_id} is not the one held now (run {held.run_id} is): check the "
-                  "changes above, then approve that one.", file=sys.stderr)
+            print(
+                f"Run {run_id} is not the one held now (run {held.run_id} is): check the "
+                "changes above, then approve that one.",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
         if not yes:
             if not stdin_is_terminal():
-                print("Not approved: confirm with --yes (no terminal to ask).",
-                      file=sys.stderr)
+                print("Not approved: confirm with --yes (no terminal to ask).", file=sys.stderr)
                 return EXIT_FAILED
             try:
-                answer = input(f"Push the changes of run {held.run_id} to the store? "
-                               "Type 'yes': ")
+                answer = input(f"Push the changes of run {held.run_id} to the store? Type 'yes': ")
             except EOFError:  # the terminal closed its input (Ctrl+D / Ctrl+Z)
                 answer = ""
             if answer.strip().lower() not in ("yes", "si", "sí"):
@@ -691,8 +773,10 @@ def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> 
     finally:
         state.close()
     if hand_over(paths.data_dir, "sync"):
-        print(f"Approved. The running Bridge reads the ERP again and pushes run "
-              f"{held.run_id}'s changes now (see its log).")
+        print(
+            f"Approved. The running Bridge reads the ERP again and pushes run "
+            f"{held.run_id}'s changes now (see its log)."
+        )
         return EXIT_OK
     print("Approved. Reading the ERP again and pushing it:", flush=True)
     # as `bridge sync catalog`: exit 1 if it is held again (worse than what was approved)
@@ -711,19 +795,20 @@ def cmd_stop(paths: Paths, wait_s: float = 60.0) -> int:
         print(f"Bridge is not running with this profile ({paths.data_dir}).")
         return EXIT_OK
     if not hand_over(paths.data_dir, "stop"):
-        print(f"A Bridge holds this profile ({paths.data_dir}) but does not answer; end it "
-              "from the tray menu or the task manager.", file=sys.stderr)
+        print(
+            f"A Bridge holds this profile ({paths.data_dir}) but does not answer; end it "
+            "from the tray menu or the task manager.",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     pid = info.get("pid")
     end = time.monotonic() + wait_s
     while time.monotonic() < end:
         # stopped: its instance file is gone and its process has ended (an installer
         # replaces the files right after)
-        if running_info(paths.data_dir) is None and not (
-                isinstance(pid, int) and pid_running(pid)):
+        if running_info(paths.data_dir) is None and not (isinstance(pid, int) and pid_running(pid)):
             print("Bridge stopped.")
             return EXIT_OK
         time.sleep(0.1)
-    print(f"Bridge was asked to stop but is still running after {wait_s:g} s.",
-          file=sys.stderr)
+    print(f"Bridge was asked to stop but is still running after {wait_s:g} s.", file=sys.stderr)
     return EXIT_FAILED

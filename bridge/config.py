@@ -51,20 +51,26 @@ def check_url(value: str, *, trailing_slash: bool = True) -> str:
     if "@" in urlsplit(value).netloc:
         # a user name or password in the URL would sit in the config file, in doctor's
         # output and in the diagnostics zip, and go out as Basic auth
-        raise ValueError("must not contain a user name or password (user:password@): "
-                         "secrets go in the keyring (`bridge secrets set`)")
+        raise ValueError(
+            "must not contain a user name or password (user:password@): "
+            "secrets go in the keyring (`bridge secrets set`)"
+        )
     return value
 
 
 _PIN_LABEL = re.compile(r"(?i)^\s*sha-?256(?:\s+fingerprint)?\s*[=:]\s*")
-PIN_FORMAT = ("must be the certificate's SHA-256 fingerprint: 64 hexadecimal digits (0-9, "
-              "A-F), with or without ':'")
+PIN_FORMAT = (
+    "must be the certificate's SHA-256 fingerprint: 64 hexadecimal digits (0-9, "
+    "A-F), with or without ':'"
+)
 PIN_SHA1 = "is a SHA-1 fingerprint (40 digits): use the SHA-256 one (64 digits)"
 CA_NOT_ABSOLUTE = "must be the full path of the CA's PEM file"
 CA_MISSING = "no such file"
 CA_NOT_PEM = "not a PEM certificate file (no '-----BEGIN CERTIFICATE-----')"
-TLS_CONFLICT = ("verify_tls = false turns certificate checks off, and ca_file and pin_sha256 "
-                "are certificate checks: remove verify_tls = false")
+TLS_CONFLICT = (
+    "verify_tls = false turns certificate checks off, and ca_file and pin_sha256 "
+    "are certificate checks: remove verify_tls = false"
+)
 
 
 def normalize_pin(value: str) -> str:
@@ -77,7 +83,7 @@ def normalize_pin(value: str) -> str:
     if not re.fullmatch(r"[0-9A-Fa-f]{64}", digits):
         sha1 = re.fullmatch(r"[0-9A-Fa-f]{40}", digits)
         raise ValueError(PIN_SHA1 if sha1 else PIN_FORMAT)
-    return ":".join(digits[i:i + 2] for i in range(0, 64, 2)).upper()
+    return ":".join(digits[i : i + 2] for i in range(0, 64, 2)).upper()
 
 
 def check_pin(value: str) -> str:
@@ -264,11 +270,15 @@ class Paths:
         return self.data_dir / "demo"
 
 
-def resolve_paths(config: str | os.PathLike[str] | None = None,
-                  data_dir: str | os.PathLike[str] | None = None) -> Paths:
+def resolve_paths(
+    config: str | os.PathLike[str] | None = None, data_dir: str | os.PathLike[str] | None = None
+) -> Paths:
     explicit_data = data_dir or os.environ.get("BRIDGE_DATA_DIR")
-    data = Path(explicit_data) if explicit_data else Path(
-        platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+    data = (
+        Path(explicit_data)
+        if explicit_data
+        else Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+    )
     cfg = config or os.environ.get("BRIDGE_CONFIG")
     if cfg:
         cfg_path = Path(cfg)
@@ -287,7 +297,7 @@ def _format_validation(prefix: str, exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown setting"
         elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
 
@@ -337,22 +347,25 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         raise ConfigError(_format_validation("sync", exc), code="config_field") from None
     sections: dict[str, Any] = {}
     optional: tuple[tuple[str, type[Section]], ...] = (
-        ("logging", LoggingConfig), ("alerts", AlertsConfig), ("ui", UiConfig))
+        ("logging", LoggingConfig),
+        ("alerts", AlertsConfig),
+        ("ui", UiConfig),
+    )
     for name, section_model in optional:
         try:
             sections[name] = section_model.model_validate(data.get(name, {}))
         except ValidationError as exc:
             raise ConfigError(_format_validation(name, exc), code="config_field") from None
     logging_cfg, alerts, ui = sections["logging"], sections["alerts"], sections["ui"]
-    return Config(store=store, erp=erp, sync=sync, logging=logging_cfg, alerts=alerts, ui=ui,
-                  path=path)
+    return Config(
+        store=store, erp=erp, sync=sync, logging=logging_cfg, alerts=alerts, ui=ui, path=path
+    )
 
 
 def load_config(path: Path) -> Config:
     if not path.exists():
         raise ConfigError(
-            f"no config file at {path}; run `bridge demo` to try Bridge, or create it "
-            "(see README)",
+            f"no config file at {path}; run `bridge demo` to try Bridge, or create it (see README)",
             code="config_missing",
         )
     try:

@@ -25,8 +25,13 @@ DEMO_STORE_TOKEN = "demo-store-token"
 def demo_config_dict(store_url: str, erp_url: str, cliente: str) -> dict[str, Any]:
     return {
         "store": {"url": store_url},
-        "erp": {"kind": "dragonfish", "endpoint": erp_url, "cliente": cliente,
-                "lista": "MAYOR $", "motivo": "VENTA WEB"},
+        "erp": {
+            "kind": "dragonfish",
+            "endpoint": erp_url,
+            "cliente": cliente,
+            "lista": "MAYOR $",
+            "motivo": "VENTA WEB",
+        },
         "sync": {"orders_interval_s": 5, "catalog_interval_s": 30, "retry_base_s": 10},
     }
 
@@ -47,8 +52,11 @@ class DemoWorld:
         published = [r for i, r in enumerate(rows) if i % 97 != 5]
         # the store starts with stale figures: the first sync corrects them
         self.store = StoreSimulator(
-            token=DEMO_STORE_TOKEN, latency_s=0.01, seed=seed,
-            products=[(sku, stock + 3, price) for sku, stock, price in published])
+            token=DEMO_STORE_TOKEN,
+            latency_s=0.01,
+            seed=seed,
+            products=[(sku, stock + 3, price) for sku, stock, price in published],
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -96,8 +104,14 @@ def prepare_demo_profile(paths: Paths) -> Paths:
     return Paths(config_file=demo_dir / "config.toml", data_dir=demo_dir)
 
 
-def run_demo(paths: Paths, *, headless: bool = True, duration: float | None = None,
-             variants: int = 2000, verbose: bool = False) -> int:
+def run_demo(
+    paths: Paths,
+    *,
+    headless: bool = True,
+    duration: float | None = None,
+    variants: int = 2000,
+    verbose: bool = False,
+) -> int:
     if not headless:
         from bridge.cli import gui_possible
 
@@ -114,8 +128,9 @@ async def start_demo_engine(paths: Paths, world: DemoWorld) -> Any:
     from bridge.engine import Engine
 
     demo_paths = prepare_demo_profile(paths)
-    config: Config = parse_config(demo_config_dict(world.store.base_url, world.erp.base_url,
-                                                   world.erp.cliente))
+    config: Config = parse_config(
+        demo_config_dict(world.store.base_url, world.erp.base_url, world.erp.cliente)
+    )
     save_config(config, demo_paths.config_file)
     config = load_config(demo_paths.config_file)
     secrets = SecretStore(use_keyring=False)
@@ -138,7 +153,8 @@ async def _demo(paths: Paths, *, duration: float | None, variants: int, verbose:
     await world.start()
     engine, demo_paths = await start_demo_engine(paths, world)
     setup_logging(demo_paths.log_dir, "DEBUG" if verbose else "INFO")
-    print(f"""Bridge demo
+    print(
+        f"""Bridge demo
   simulated Dragonfish: {world.erp.base_url}  ({len(world.catalog)} variants)
   simulated store:      {world.store.base_url}
   state and logs:       {demo_paths.data_dir}
@@ -147,9 +163,11 @@ New store orders arrive every few seconds and go to the ERP as e-commerce operat
 new buyers become customers coded by their DNI or CUIT. Stock and prices go to the store.
 Before the first order, Bridge checks the simulated install (its swagger.json and tables).
 See what happened with:
-  {self_command()} --data-dir {_quote(paths.data_dir / 'demo')} status
+  {self_command()} --data-dir {_quote(paths.data_dir / "demo")} status
 Ctrl+C stops the demo.
-""", flush=True)
+""",
+        flush=True,
+    )
     world.begin_activity()
 
     async def until() -> None:
@@ -164,11 +182,14 @@ Ctrl+C stops the demo.
     finally:
         engine.close()
         await world.stop()
-    print(f"Demo stopped: {len(world.erp.operations)} e-commerce operations and "
-          f"{len(world.erp.orders)} Pedidos created in the simulated ERP, "
-          f"{len(world.erp.customers)} customers, "
-          f"{sum(len(p) for p in world.store.patches)} stock/price updates in the store.",
-          file=sys.stderr, flush=True)
+    print(
+        f"Demo stopped: {len(world.erp.operations)} e-commerce operations and "
+        f"{len(world.erp.orders)} Pedidos created in the simulated ERP, "
+        f"{len(world.erp.customers)} customers, "
+        f"{sum(len(p) for p in world.store.patches)} stock/price updates in the store.",
+        file=sys.stderr,
+        flush=True,
+    )
     return 0
 
 

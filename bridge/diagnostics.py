@@ -1,4 +1,4 @@
-""""Exportar diagnóstico": one zip a merchant can send to support, with what is needed to
+""" "Exportar diagnóstico": one zip a merchant can send to support, with what is needed to
 understand a problem and no secret in it (no Qt here; the UI and `bridge diagnostics` call
 `write_zip`).
 
@@ -39,11 +39,22 @@ MAX_EVENTS = 2000
 
 # distribution name -> module (for a frozen build without the distribution's metadata)
 LIBRARIES = {
-    "PySide6-Essentials": "PySide6", "shiboken6": "shiboken6", "qasync": "qasync",
-    "httpx": "httpx", "aiohttp": "aiohttp", "keyring": "keyring",
-    "SecretStorage": "secretstorage", "jeepney": "jeepney", "APScheduler": "apscheduler",
-    "pydantic": "pydantic", "pydantic-core": "pydantic_core", "platformdirs": "platformdirs",
-    "tenacity": "tenacity", "watchdog": "watchdog", "tomli-w": "tomli_w", "tzlocal": "tzlocal",
+    "PySide6-Essentials": "PySide6",
+    "shiboken6": "shiboken6",
+    "qasync": "qasync",
+    "httpx": "httpx",
+    "aiohttp": "aiohttp",
+    "keyring": "keyring",
+    "SecretStorage": "secretstorage",
+    "jeepney": "jeepney",
+    "APScheduler": "apscheduler",
+    "pydantic": "pydantic",
+    "pydantic-core": "pydantic_core",
+    "platformdirs": "platformdirs",
+    "tenacity": "tenacity",
+    "watchdog": "watchdog",
+    "tomli-w": "tomli_w",
+    "tzlocal": "tzlocal",
 }
 QT_MODULES = ("PySide6", "shiboken6")
 
@@ -76,8 +87,10 @@ def clean(obj: Any) -> Any:
     if isinstance(obj, str):
         return redact.redact(obj)
     if isinstance(obj, dict):
-        return {clean(str(k)): (redact.MASK if str(k).lower() in SECRET_KEYS and v else clean(v))
-                for k, v in obj.items()}
+        return {
+            clean(str(k)): (redact.MASK if str(k).lower() in SECRET_KEYS and v else clean(v))
+            for k, v in obj.items()
+        }
     if isinstance(obj, (list, tuple)):
         return [clean(v) for v in obj]
     return obj
@@ -122,7 +135,9 @@ def versions() -> dict[str, Any]:
 
 
 _SECRET_KEYS_RE = "|".join(re.escape(k) for k in SECRET_KEYS)
-_SECRET_LINE = re.compile(rf"(?im)^(\s*(?:[\w\"'.-]*\.)?[\"']?(?:{_SECRET_KEYS_RE})[\"']?\s*=\s*).*$")
+_SECRET_LINE = re.compile(
+    rf"(?im)^(\s*(?:[\w\"'.-]*\.)?[\"']?(?:{_SECRET_KEYS_RE})[\"']?\s*=\s*).*$"
+)
 
 
 def config_text(paths: Paths, config: Config | None) -> tuple[str, str | None]:
@@ -156,15 +171,13 @@ def keyring_report(secrets: SecretStore) -> dict[str, Any]:
     }
 
 
-def _state_members(paths: Paths, status: dict[str, Any] | None,
-                   max_events: int) -> dict[str, str]:
+def _state_members(paths: Paths, status: dict[str, Any] | None, max_events: int) -> dict[str, str]:
     from bridge.engine import status_snapshot
     from bridge.state import State
 
     if not paths.db_file.exists():
         note = {"note": f"no state file yet at {paths.db_file}"}
-        return {"status.json": _json(status or note), "errors.json": _json([]),
-                "events.jsonl": ""}
+        return {"status.json": _json(status or note), "errors.json": _json([]), "events.jsonl": ""}
     # a look from outside (Bridge may be running on it): a damaged file is not moved aside
     state = State(paths.db_file, recover=False)
     try:
@@ -182,13 +195,22 @@ def _state_members(paths: Paths, status: dict[str, Any] | None,
                 ev["data"] = json.loads(data)
         ev["time"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.get("ts") or 0))
         lines.append(redact.redact(json.dumps(clean(ev), ensure_ascii=False, default=str)))
-    return {"status.json": _json(snap), "errors.json": _json(errors),
-            "events.jsonl": "\n".join(lines) + ("\n" if lines else "")}
+    return {
+        "status.json": _json(snap),
+        "errors.json": _json(errors),
+        "events.jsonl": "\n".join(lines) + ("\n" if lines else ""),
+    }
 
 
-def write_zip(paths: Paths, out: Path, config: Config | None = None, *,
-              secrets: SecretStore | None = None, status: dict[str, Any] | None = None,
-              max_events: int = MAX_EVENTS) -> Path:
+def write_zip(
+    paths: Paths,
+    out: Path,
+    config: Config | None = None,
+    *,
+    secrets: SecretStore | None = None,
+    status: dict[str, Any] | None = None,
+    max_events: int = MAX_EVENTS,
+) -> Path:
     """Write the diagnostics zip to `out` (a folder: a dated name in it). Returns its path."""
     secrets = secrets or SecretStore()
     # every secret Bridge can see is registered with the redactor before anything is read
@@ -197,9 +219,15 @@ def write_zip(paths: Paths, out: Path, config: Config | None = None, *,
     if out.is_dir():
         out = out / default_name()
     members: dict[str, str] = {}
-    members["README.txt"] = redact.redact(README.format(
-        host=platform.node(), when=time.strftime("%Y-%m-%d %H:%M:%S"),
-        data_dir=paths.data_dir, config_file=paths.config_file, events=max_events))
+    members["README.txt"] = redact.redact(
+        README.format(
+            host=platform.node(),
+            when=time.strftime("%Y-%m-%d %H:%M:%S"),
+            data_dir=paths.data_dir,
+            config_file=paths.config_file,
+            events=max_events,
+        )
+    )
     members["versions.json"] = _json(versions())
     toml_text, problem = config_text(paths, config)
     members["config.toml"] = toml_text

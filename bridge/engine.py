@@ -112,8 +112,15 @@ def required_secrets(config: Config) -> list[str]:
 
 
 class Engine:
-    def __init__(self, config: Config, paths: Paths, secrets: SecretStore, *,
-                 state: State | None = None, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        secrets: SecretStore,
+        *,
+        state: State | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
         self.config = config
         self.paths = paths
         self.secrets = secrets
@@ -144,15 +151,17 @@ class Engine:
         # run skipped because of it was reported
         self._run_began: dict[str, float] = {}
         self._overrun_told: dict[str, bool] = {}
-        self.alerter = Alerter(self.state, self.events, secrets, config.alerts,
-                               profile=str(paths.data_dir))
+        self.alerter = Alerter(
+            self.state, self.events, secrets, config.alerts, profile=str(paths.data_dir)
+        )
 
     # -- connectors --------------------------------------------------------------------------
     def _secret(self, name: str) -> str:
         value = self.secrets.get(name)
         if not value:
-            raise ConfigError(f"{name}: not set; run `bridge secrets set {name}`",
-                              code="secret_missing")
+            raise ConfigError(
+                f"{name}: not set; run `bridge secrets set {name}`", code="secret_missing"
+            )
         return value
 
     def _build(self) -> None:
@@ -167,10 +176,18 @@ class Engine:
         cat_erp = make_erp(cfg.erp, secrets, self.policy)
         self._connectors = [store, erp, cat_store, cat_erp]
         self.store, self.erp = store, erp
-        self.orders = OrderPipeline(self.state, self.events, store, erp, cfg.sync, self.health,
-                                    writes_blocked=self.writes_blocked)
-        self.catalog = CatalogPipeline(self.state, self.events, cat_store, cat_erp, cfg.sync,
-                                       self.health)
+        self.orders = OrderPipeline(
+            self.state,
+            self.events,
+            store,
+            erp,
+            cfg.sync,
+            self.health,
+            writes_blocked=self.writes_blocked,
+        )
+        self.catalog = CatalogPipeline(
+            self.state, self.events, cat_store, cat_erp, cfg.sync, self.health
+        )
 
     async def _close_connectors(self) -> None:
         for c in self._connectors:
@@ -189,11 +206,14 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
         """Build the connectors (no scheduling): for one-shot CLI commands."""
-        await self.state.run(self.state.close_stale_runs)
+        await self.state.call(self.state.close_stale_runs)
         # waits recorded in wall time before the clock was set back (while Bridge was off)
         # must not stop orders for that long
-        await self.state.run(self.state.clamp_wall_times, time.time(),
-                             max(self.config.sync.retry_max_s, self.config.sync.write_settle_s))
+        await self.state.call(
+            self.state.clamp_wall_times,
+            time.time(),
+            max(self.config.sync.retry_max_s, self.config.sync.write_settle_s),
+        )
         if self.store is None:
             self._build()
 
@@ -208,14 +228,21 @@ class Engine:
         self._watch_source()
         for side, cfg in (("store", self.config.store), ("ERP", self.config.erp)):
             if not cfg.verify_tls:
-                self.events.warning("engine", "tls_unverified",
-                                    f"TLS certificates of the {side} are NOT verified "
-                                    f"({side.lower()}.verify_tls = false): acceptable only for "
-                                    "a server on your own network with a self-signed "
-                                    "certificate", side=side.lower())
-        self.events.info("engine", "engine_started",
-                         f"Bridge started: orders every {self.config.sync.orders_interval_s:g} s, "
-                         f"catalog every {self.config.sync.catalog_interval_s:g} s")
+                self.events.warning(
+                    "engine",
+                    "tls_unverified",
+                    f"TLS certificates of the {side} are NOT verified "
+                    f"({side.lower()}.verify_tls = false): acceptable only for "
+                    "a server on your own network with a self-signed "
+                    "certificate",
+                    side=side.lower(),
+                )
+        self.events.info(
+            "engine",
+            "engine_started",
+            f"Bridge started: orders every {self.config.sync.orders_interval_s:g} s, "
+            f"catalog every {self.config.sync.catalog_interval_s:g} s",
+        )
 
     def _watch_source(self) -> None:
         """Sources that can tell when they have something new (an import folder) trigger a
@@ -236,14 +263,26 @@ class Engine:
             # coalesce: runs missed while the PC slept collapse into one; the grace time
             # lets a late run still happen instead of being skipped
             self._scheduler.add_job(
-                self._scheduled, IntervalTrigger(seconds=every), args=[name], id=name,
+                self._scheduled,
+                IntervalTrigger(seconds=every),
+                args=[name],
+                id=name,
                 # 2: a tick during a run that overran its interval reports it (_overrun)
                 # instead of being dropped by the scheduler without a word
-                replace_existing=True, max_instances=2, coalesce=True,
+                replace_existing=True,
+                max_instances=2,
+                coalesce=True,
                 misfire_grace_time=max(30, int(every)),
-                next_run_time=None if self.paused else _now_dt())
-        self._scheduler.add_job(self.alerter.check, IntervalTrigger(seconds=60), id="alerts",
-                                replace_existing=True, coalesce=True, misfire_grace_time=120)
+                next_run_time=None if self.paused else _now_dt(),
+            )
+        self._scheduler.add_job(
+            self.alerter.check,
+            IntervalTrigger(seconds=60),
+            id="alerts",
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=120,
+        )
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """No new runs; a run in progress gets `grace_s` to end, then it is cut short and
@@ -263,10 +302,13 @@ class Engine:
         await self._idle()
         if cut:
             with contextlib.suppress(StorageError):  # else the next start records it
-                await self.state.run(self.state.close_stale_runs)
-            self.events.warning("engine", "runs_interrupted",
-                                f"Stopping cut short the {' and '.join(cut)} run in "
-                                "progress; it goes on at the next start")
+                await self.state.call(self.state.close_stale_runs)
+            self.events.warning(
+                "engine",
+                "runs_interrupted",
+                f"Stopping cut short the {' and '.join(cut)} run in "
+                "progress; it goes on at the next start",
+            )
         await self._close_connectors()
         self.events.info("engine", "engine_stopped", "Bridge stopped")
         self.events.flush()
@@ -296,16 +338,23 @@ class Engine:
             if jump < -CLOCK_JUMP_S:
                 await self._clock_set_back(-jump)
             elif jump > CLOCK_JUMP_S or late > CLOCK_JUMP_S:
-                self.events.info("engine", "clock_jump",
-                                 f"The computer was asleep or the clock jumped "
-                                 f"({max(jump, late):.0f} s); syncing now")
+                self.events.info(
+                    "engine",
+                    "clock_jump",
+                    f"The computer was asleep or the clock jumped "
+                    f"({max(jump, late):.0f} s); syncing now",
+                )
                 self._reschedule_now()
 
     async def _clock_set_back(self, by: float) -> None:
-        await self.state.run(self.state.shift_wall_times, -by)
-        self.events.warning("engine", "clock_set_back",
-                            f"The computer's clock was set back {by:.0f} s; waiting times were "
-                            "adjusted and syncing goes on", seconds=round(by))
+        await self.state.call(self.state.shift_wall_times, -by)
+        self.events.warning(
+            "engine",
+            "clock_set_back",
+            f"The computer's clock was set back {by:.0f} s; waiting times were "
+            "adjusted and syncing goes on",
+            seconds=round(by),
+        )
         self._reschedule_now()
 
     def _reschedule_now(self) -> None:
@@ -348,15 +397,19 @@ class Engine:
         every = sync.orders_interval_s if pipeline == ORDERS else sync.catalog_interval_s
         if took > every:
             self._overrun_told[pipeline] = True
-            self.events.warning(pipeline, "run_overrun",
-                                f"The {pipeline} sync started {took:.0f} s ago is still "
-                                f"running (a slow server?); it is stopped after "
-                                f"{sync.run_deadline_s:g} s if it does not end",
-                                seconds=round(took))
+            self.events.warning(
+                pipeline,
+                "run_overrun",
+                f"The {pipeline} sync started {took:.0f} s ago is still "
+                f"running (a slow server?); it is stopped after "
+                f"{sync.run_deadline_s:g} s if it does not end",
+                seconds=round(took),
+            )
 
     # -- commands ----------------------------------------------------------------------------
-    async def run_pipeline(self, pipeline: str, trigger: str = "manual",
-                           full: bool = False) -> RunResult:
+    async def run_pipeline(
+        self, pipeline: str, trigger: str = "manual", full: bool = False
+    ) -> RunResult:
         """Run one pipeline now. Runs of one pipeline never overlap: a scheduled run finding
         one in progress is skipped; a manual one waits for it and then runs."""
         lock = self._locks[pipeline]
@@ -378,16 +431,18 @@ class Engine:
                     else:
                         assert self.catalog is not None
                         result = await self.catalog.run(trigger, full=full)
-                await self.state.run(self.state.resolve_errors, pipeline,
-                                     RUN_SUBJECT + pipeline)
+                await self.state.call(self.state.resolve_errors, pipeline, RUN_SUBJECT + pipeline)
             except TimeoutError:
                 # what was done is recorded step by step; an order cut mid-send stays
                 # `sending` and is looked up in the ERP before anything is sent again
                 result = await self._run_cut(
-                    pipeline, "run_timeout", "run_timeout",
+                    pipeline,
+                    "run_timeout",
+                    "run_timeout",
                     f"The {pipeline} sync did not end within {deadline:g} s (a server "
                     "answering very slowly, or far too much to do) and was stopped; it starts "
-                    "again at its next interval")
+                    "again at its next interval",
+                )
             except StorageError as exc:
                 # the state file cannot be written (a full disk): nothing more can be
                 # recorded, so nothing more is sent; what was under way rolled back
@@ -396,10 +451,15 @@ class Engine:
             except BridgeError as exc:
                 # raised outside any item (e.g. the price list cannot be resolved)
                 result = RunResult(pipeline, "failed", message=exc.message)
-                await self.state.run(self.state.open_error, pipeline,
-                                     "erp" if pipeline == CATALOG else "store",
-                                     kind=exc.kind.value, code=exc.code, message=exc.message,
-                                     server_message=exc.server_message)
+                await self.state.call(
+                    self.state.open_error,
+                    pipeline,
+                    "erp" if pipeline == CATALOG else "store",
+                    kind=exc.kind.value,
+                    code=exc.code,
+                    message=exc.message,
+                    server_message=exc.server_message,
+                )
                 self.events.error(pipeline, "run_failed", exc.message)
                 if isinstance(exc, (AuthError, ConfigError)):
                     self.health.failed("erp", exc)
@@ -408,19 +468,27 @@ class Engine:
                 # failed, is recorded and reported, and the next one starts as usual
                 log.error("%s run: unexpected error", pipeline, exc_info=exc)
                 result = await self._run_cut(
-                    pipeline, "internal_error", "run_failed",
+                    pipeline,
+                    "internal_error",
+                    "run_failed",
                     f"The {pipeline} sync stopped on an unexpected error "
                     f"({type(exc).__name__}: {redact.redact(str(exc))[:200]}); it starts "
                     "again at its next interval; if it persists, send the diagnostics to "
-                    "support")
+                    "support",
+                )
             finally:
                 self.running[pipeline] = False
                 self._run_began.pop(pipeline, None)
             self._status_changed()
         if result.status == "held" and self._scheduler is not None:
             self._spawn(self.alerter.check())  # the merchant is asked at once
-        if pipeline == ORDERS and result.items_ok and self._scheduler is not None \
-                and not self.paused and not self._stopping:
+        if (
+            pipeline == ORDERS
+            and result.items_ok
+            and self._scheduler is not None
+            and not self.paused
+            and not self._stopping
+        ):
             # orders kept coming while this run worked: look again now rather than at the
             # next tick (a run that finished nothing ends the chain)
             self._spawn(self.run_pipeline(ORDERS, "follow-up"))
@@ -431,10 +499,15 @@ class Engine:
         unexpected error): its record closed as failed, an error `run:<pipeline>` open (the
         next good run resolves it), the event logged."""
         with contextlib.suppress(StorageError):  # a full disk: nothing more to record
-            await self.state.run(self.state.interrupt_runs, pipeline, message)
-            await self.state.run(self.state.open_error, pipeline, RUN_SUBJECT + pipeline,
-                                 kind=FailureKind.TRANSIENT.value, code=code,
-                                 message=message)
+            await self.state.call(self.state.interrupt_runs, pipeline, message)
+            await self.state.call(
+                self.state.open_error,
+                pipeline,
+                RUN_SUBJECT + pipeline,
+                kind=FailureKind.TRANSIENT.value,
+                code=code,
+                message=message,
+            )
         self.events.error(pipeline, event, message)
         return RunResult(pipeline, "failed", message=message)
 
@@ -475,7 +548,7 @@ class Engine:
             self._status_changed()
 
     async def retry_error(self, error_id: int) -> bool:
-        err = await self.state.run(self.state.get_error, error_id)
+        err = await self.state.call(self.state.get_error, error_id)
         if not err or err["state"] != "open":
             return False
         subject: str = err["subject"]
@@ -488,11 +561,11 @@ class Engine:
             oid = subject.removeprefix("order:")
             # an order the store changed after it was sent: the merchant accepts what the
             # ERP has, and the store is told it was sent
-            if not await self.state.run(self.state.requeue, oid):
-                await self.state.run(self.state.accept_late, oid)
+            if not await self.state.call(self.state.requeue, oid):
+                await self.state.call(self.state.accept_late, oid)
         elif subject.startswith("sku:"):
-            await self.state.run(self.state.forget_pushed, subject.removeprefix("sku:"))
-        await self.state.run(self.state.close_error, error_id, "resolved", "retried")
+            await self.state.call(self.state.forget_pushed, subject.removeprefix("sku:"))
+        await self.state.call(self.state.close_error, error_id, "resolved", "retried")
         self.events.info(err["pipeline"], "retry", f"Retrying: {err['message']}")
         # an incremental ERP lists an unchanged product again only in a full listing
         full = subject.startswith("sku:") and bool(self.capabilities.incremental_catalog)
@@ -501,16 +574,20 @@ class Engine:
 
     async def held_catalog(self) -> HeldRun | None:
         """The catalog run the guard holds now (why, how much, examples), or None."""
-        return await self.state.run(held_run, self.state)
+        return await self.state.call(held_run, self.state)
 
     async def approve_catalog(self, run_id: int) -> HeldRun:
         """The merchant approves held catalog run `run_id` after seeing what it changes:
         the ERP is read again now and pushed if what it changes is what was shown (see
         bridge.catalog.approve_held; a DataError when `run_id` is not the run held now)."""
-        held = await self.state.run(approve_held, self.state, run_id)
-        self.events.warning(CATALOG, "catalog_approved",
-                            f"Held catalog run {run_id} approved by the user ({held.reasons}); "
-                            "reading the ERP again and pushing it", run=run_id)
+        held = await self.state.call(approve_held, self.state, run_id)
+        self.events.warning(
+            CATALOG,
+            "catalog_approved",
+            f"Held catalog run {run_id} approved by the user ({held.reasons}); "
+            "reading the ERP again and pushing it",
+            run=run_id,
+        )
         self._status_changed()
         self._spawn(self.run_pipeline(CATALOG, "approved"))
         return held
@@ -518,7 +595,7 @@ class Engine:
     async def retry_all(self) -> int:
         """Retry every open error, except a held catalog run: pushing one is an approval
         the merchant gives for that run alone, never part of "retry all"."""
-        errors = await self.state.run(self.state.errors, "open")
+        errors = await self.state.call(self.state.errors, "open")
         n = 0
         for err in errors:
             if err["subject"] != HELD_SUBJECT:
@@ -526,18 +603,17 @@ class Engine:
         return n
 
     async def discard_error(self, error_id: int, reason: str) -> bool:
-        err = await self.state.run(self.state.get_error, error_id)
+        err = await self.state.call(self.state.get_error, error_id)
         if not err or err["state"] != "open":
             return False
         if err["subject"].startswith("order:"):
             oid = err["subject"].removeprefix("order:")
             # a sent order is never discarded; a later change of it is (the ERP keeps what
             # was sent)
-            if not await self.state.run(self.state.discard_order, oid, reason):
-                await self.state.run(self.state.accept_late, oid)
-        await self.state.run(self.state.close_error, error_id, "discarded", reason)
-        self.events.info(err["pipeline"], "discarded",
-                         f"Discarded ({reason}): {err['message']}")
+            if not await self.state.call(self.state.discard_order, oid, reason):
+                await self.state.call(self.state.accept_late, oid)
+        await self.state.call(self.state.close_error, error_id, "discarded", reason)
+        self.events.info(err["pipeline"], "discarded", f"Discarded ({reason}): {err['message']}")
         return True
 
     async def apply_config(self, config: Config) -> None:
@@ -557,20 +633,22 @@ class Engine:
                 raise
             self._calibrated_at = None  # the new settings are checked before any write
             # an approval of a held catalog run was for what the old settings read
-            await self.state.run(forget_approval, self.state)
+            await self.state.call(forget_approval, self.state)
             if self._scheduler is not None:
                 self._schedule()
                 self._watch_source()
             # orders held back by bad credentials get another chance
-            await self.state.run(self._requeue_auth_failures)
+            await self.state.call(self._requeue_auth_failures)
         finally:
             for p in PIPELINES:
                 self._locks[p].release()
         self.events.info("config", "config_applied", "New settings applied")
 
     def _requeue_auth_failures(self) -> None:
-        for r in self.state._q("SELECT store_order_id FROM outbox WHERE state='failed' AND "
-                               "failure_kind=?", (FailureKind.AUTH.value,)):
+        for r in self.state._q(
+            "SELECT store_order_id FROM outbox WHERE state='failed' AND failure_kind=?",
+            (FailureKind.AUTH.value,),
+        ):
             self.state.requeue(r["store_order_id"])
 
     # -- calibration -------------------------------------------------------------------------
@@ -608,15 +686,26 @@ class Engine:
                 # install is down, or go on under the last result
                 self._calibrated_at = time.monotonic()
                 self._calibration_answered = False
-                self.events.warning("engine", "calibration_failed",
-                                    f"Could not check the ERP install against the settings: "
-                                    f"{exc.message}", error_code=exc.code)
+                self.events.warning(
+                    "engine",
+                    "calibration_failed",
+                    f"Could not check the ERP install against the settings: {exc.message}",
+                    error_code=exc.code,
+                )
                 return None
             self._calibrated_at = time.monotonic()
             self._calibration_answered = True
-            await self.state.run(self.state.set_kv, CALIBRATION_KEY, json.dumps(
-                {"at": time.time(), "kind": self.config.erp.kind,
-                 "findings": [f.to_json() for f in findings]}))
+            await self.state.call(
+                self.state.set_kv,
+                CALIBRATION_KEY,
+                json.dumps(
+                    {
+                        "at": time.time(),
+                        "kind": self.config.erp.kind,
+                        "findings": [f.to_json() for f in findings],
+                    }
+                ),
+            )
             await self._apply_calibration(findings)
             return findings
 
@@ -624,35 +713,56 @@ class Engine:
         blocking = [f for f in findings if f.blocks_writes]
         was = self._write_block
         if blocking:
-            parts = [f"{f.subject}: {f.message}" +
-                     (f" (setting {f.setting})" if f.setting and f.setting not in f.message
-                      else "") for f in blocking]
-            self._write_block = ("the ERP install does not match the settings — "
-                                 + "; ".join(parts))
-            message = (f"Orders are not sent to the ERP: {self._write_block}. Fix the "
-                       "settings (or the ERP), then retry; stock and prices go on")
-            await self.state.run(self.state.open_error, ORDERS, CALIBRATION_SUBJECT,
-                                 kind=FailureKind.CONFIG.value, code="calibration_blocking",
-                                 message=message)
+            parts = [
+                f"{f.subject}: {f.message}"
+                + (f" (setting {f.setting})" if f.setting and f.setting not in f.message else "")
+                for f in blocking
+            ]
+            self._write_block = "the ERP install does not match the settings — " + "; ".join(parts)
+            message = (
+                f"Orders are not sent to the ERP: {self._write_block}. Fix the "
+                "settings (or the ERP), then retry; stock and prices go on"
+            )
+            await self.state.call(
+                self.state.open_error,
+                ORDERS,
+                CALIBRATION_SUBJECT,
+                kind=FailureKind.CONFIG.value,
+                code="calibration_blocking",
+                message=message,
+            )
             if was != self._write_block:
-                self.events.error("engine", "calibration_blocking", message,
-                                  subjects=[f.subject for f in blocking])
+                self.events.error(
+                    "engine",
+                    "calibration_blocking",
+                    message,
+                    subjects=[f.subject for f in blocking],
+                )
         else:
             self._write_block = None
-            closed = await self.state.run(self.state.resolve_errors, ORDERS,
-                                          CALIBRATION_SUBJECT)
+            closed = await self.state.call(self.state.resolve_errors, ORDERS, CALIBRATION_SUBJECT)
             warnings = [f for f in findings if f.status == "warning"]
             if was is not None or closed:
-                self.events.info("engine", "calibration_passed",
-                                 "The ERP install matches the settings: orders are sent again")
+                self.events.info(
+                    "engine",
+                    "calibration_passed",
+                    "The ERP install matches the settings: orders are sent again",
+                )
             else:
-                self.events.info("engine", "calibration_ok",
-                                 f"ERP install checked: {len(findings)} points, "
-                                 f"{len(warnings)} warnings", warnings=len(warnings))
+                self.events.info(
+                    "engine",
+                    "calibration_ok",
+                    f"ERP install checked: {len(findings)} points, {len(warnings)} warnings",
+                    warnings=len(warnings),
+                )
             for f in warnings:
-                self.events.warning("engine", "calibration_warning",
-                                    f"ERP install: {f.subject}: {f.message}",
-                                    subject=f.subject, finding=f.code)
+                self.events.warning(
+                    "engine",
+                    "calibration_warning",
+                    f"ERP install: {f.subject}: {f.message}",
+                    subject=f.subject,
+                    finding=f.code,
+                )
         self._status_changed()
 
     def last_calibration(self) -> tuple[float, list[Finding]] | None:
@@ -686,7 +796,7 @@ class Engine:
 
     async def status_async(self) -> dict[str, Any]:
         """status() with its queries on the state's worker thread (for the UI)."""
-        snap = await self.state.run(status_snapshot, self.state)
+        snap = await self.state.call(status_snapshot, self.state)
         return self._decorate(snap)
 
     async def preview_catalog(self) -> dict[str, int]:
@@ -705,16 +815,22 @@ class Engine:
         caps = self.capabilities
         snap["orders"]["enabled"] = bool(caps.orders)
         snap["orders"]["disabled_reason"] = "" if caps.orders else caps.no_orders_reason
-        snap["capabilities"] = {"orders": caps.orders, "sku_lookup": caps.sku_lookup,
-                                "incremental_catalog": caps.incremental_catalog}
+        snap["capabilities"] = {
+            "orders": caps.orders,
+            "sku_lookup": caps.sku_lookup,
+            "incremental_catalog": caps.incremental_catalog,
+        }
         snap["running"] = dict(self.running)
-        snap["connections"] = {side: {"ok": h.ok, "message": h.message, "since": h.since}
-                               for side, h in self.health.sides.items()}
+        snap["connections"] = {
+            side: {"ok": h.ok, "message": h.message, "since": h.since}
+            for side, h in self.health.sides.items()
+        }
         if self._scheduler is not None:
             for p in PIPELINES:
                 job = self._scheduler.get_job(p)
-                snap[p]["next_run"] = job.next_run_time.timestamp() if job and \
-                    job.next_run_time else None
+                snap[p]["next_run"] = (
+                    job.next_run_time.timestamp() if job and job.next_run_time else None
+                )
         return snap
 
 
@@ -737,10 +853,26 @@ def status_snapshot(state: State) -> dict[str, Any]:
             "items_pushed": last_catalog["items_ok"] if last_catalog else 0,
             **state.catalog_counts(),
         },
-        "errors": {"open": sum(errs.values()), "by_kind": errs,
-                   "recent": [{k: e[k] for k in ("id", "pipeline", "subject", "kind", "code",
-                                                 "message", "count", "last_at")}
-                              for e in state.errors("open", 20)]},
+        "errors": {
+            "open": sum(errs.values()),
+            "by_kind": errs,
+            "recent": [
+                {
+                    k: e[k]
+                    for k in (
+                        "id",
+                        "pipeline",
+                        "subject",
+                        "kind",
+                        "code",
+                        "message",
+                        "count",
+                        "last_at",
+                    )
+                }
+                for e in state.errors("open", 20)
+            ],
+        },
         "customers_mapped": state.map_count("customer"),
     }
 
@@ -748,8 +880,19 @@ def status_snapshot(state: State) -> dict[str, Any]:
 def _run(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {k: row[k] for k in ("started_at", "finished_at", "status", "items_ok",
-                                "items_failed", "items_seen", "requests", "message")}
+    return {
+        k: row[k]
+        for k in (
+            "started_at",
+            "finished_at",
+            "status",
+            "items_ok",
+            "items_failed",
+            "items_seen",
+            "requests",
+            "message",
+        )
+    }
 
 
 def _now_dt() -> Any:

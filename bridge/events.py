@@ -23,8 +23,12 @@ log = logging.getLogger("bridge")
 
 FLUSH_AFTER_S = 0.25
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-          "error": logging.ERROR}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,11 @@ class EventBus:
         return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
 
     def emit(self, level: str, pipeline: str, code: str, message: str, **data: Any) -> Event:
-        clean = {k: redact.redact(v) if isinstance(v, str) else v
-                 for k, v in data.items() if v is not None}
+        clean = {
+            k: redact.redact(v) if isinstance(v, str) else v
+            for k, v in data.items()
+            if v is not None
+        }
         event = Event(time.time(), level, pipeline, code, redact.redact(message), clean)
         log.log(LEVELS.get(level, logging.INFO), "[%s] %s", pipeline, event.message)
         if self.state is not None and level != "debug":
@@ -134,8 +141,10 @@ class LogFile(logging.handlers.RotatingFileHandler):
         exc = sys.exc_info()[1]
         why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         with contextlib.suppress(Exception):
-            sys.stderr.write(f"Bridge cannot write its log file {self.baseFilename} ({why}); "
-                             "log lines are dropped until it can.\n")
+            sys.stderr.write(
+                f"Bridge cannot write its log file {self.baseFilename} ({why}); "
+                "log lines are dropped until it can.\n"
+            )
             sys.stderr.flush()
 
 

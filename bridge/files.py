@@ -40,11 +40,14 @@ def folder_problem(path: Path, exc: OSError, what: str = "data folder") -> Stora
     (or the log folder in it)."""
     reason = exc.strerror or str(exc)
     if path.is_dir():
-        return StorageError(f"The {what} {path} cannot be written ({reason}): Bridge keeps "
-                            "its state and logs there. Make it writable for this user, "
-                            f"{CHOOSE_ANOTHER}.")
-    return StorageError(f"The {what} {path} cannot be created ({reason}). Create it, "
-                        f"{CHOOSE_ANOTHER}.")
+        return StorageError(
+            f"The {what} {path} cannot be written ({reason}): Bridge keeps "
+            "its state and logs there. Make it writable for this user, "
+            f"{CHOOSE_ANOTHER}."
+        )
+    return StorageError(
+        f"The {what} {path} cannot be created ({reason}). Create it, {CHOOSE_ANOTHER}."
+    )
 
 
 def private_dir(path: Path) -> None:
@@ -56,8 +59,7 @@ def private_dir(path: Path) -> None:
     if not POSIX:
         return
     mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077 and (not existed or (path / STATE_FILE).exists() or
-                         not any(path.iterdir())):
+    if mode & 0o077 and (not existed or (path / STATE_FILE).exists() or not any(path.iterdir())):
         path.chmod(0o700)
 
 

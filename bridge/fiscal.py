@@ -110,8 +110,7 @@ def validate_cuit(text: str) -> str:
     number = digits(raw)
     if number[:2] not in CUIT_PREFIXES:
         raise FiscalError(
-            f"CUIT '{raw}' has prefix {number[:2]}; valid prefixes are "
-            f"{', '.join(CUIT_PREFIXES)}",
+            f"CUIT '{raw}' has prefix {number[:2]}; valid prefixes are {', '.join(CUIT_PREFIXES)}",
             "cuit_prefix",
         )
     if _is_filler(number[2:10]):

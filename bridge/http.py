@@ -96,8 +96,9 @@ class CertificatePinError(ssl.SSLCertVerificationError):
     """The server's certificate is not the pinned one (raised inside the handshake)."""
 
     def __init__(self, expected: str, got: str) -> None:
-        super().__init__(f"certificate SHA-256 fingerprint {got} does not match the pinned "
-                         f"{expected}")
+        super().__init__(
+            f"certificate SHA-256 fingerprint {got} does not match the pinned {expected}"
+        )
         self.expected = expected
         self.got = got
 
@@ -147,8 +148,9 @@ def _read_ca_file(context: ssl.SSLContext, ca_file: str) -> None:
     except FileNotFoundError:
         raise ConfigError(f"ca_file: no such file: {ca_file}", code="tls_ca_file") from None
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"ca_file: {ca_file} is not a PEM file of CA certificates ({exc})",
-                          code="tls_ca_file") from None
+        raise ConfigError(
+            f"ca_file: {ca_file} is not a PEM file of CA certificates ({exc})", code="tls_ca_file"
+        ) from None
 
 
 def tls_context(*, ca_file: str = "", pin: str = "") -> ssl.SSLContext:
@@ -213,13 +215,22 @@ class _Transport(httpx.AsyncHTTPTransport):
                 f"the server at {where} presented a certificate whose SHA-256 fingerprint is "
                 f"{pin.got}, not the pinned {pin.expected} (pin_sha256); nothing was sent. If "
                 "the server's certificate was renewed, confirm the new fingerprint with its "
-                "administrator and update pin_sha256", code="tls_pin_mismatch") from None
+                "administrator and update pin_sha256",
+                code="tls_pin_mismatch",
+            ) from None
 
 
-def make_client(base_url: str, *, timeout_s: float, verify: bool | ssl.SSLContext,
-                headers: dict[str, str] | None = None, max_connections: int = 8) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=max_connections,
-                          max_keepalive_connections=max_connections)
+def make_client(
+    base_url: str,
+    *,
+    timeout_s: float,
+    verify: bool | ssl.SSLContext,
+    headers: dict[str, str] | None = None,
+    max_connections: int = 8,
+) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
@@ -234,8 +245,13 @@ def make_client(base_url: str, *, timeout_s: float, verify: bool | ssl.SSLContex
 def json_client(base_url: str, config: Any, *, max_connections: int = 8) -> httpx.AsyncClient:
     """The usual client of a JSON API connector: timeout and TLS checking from its config
     (`timeout_s`, `verify_tls`, `ca_file`, `pin_sha256`)."""
-    return make_client(base_url, timeout_s=config.timeout_s, verify=tls_verify(config),
-                       headers={"Accept": "application/json"}, max_connections=max_connections)
+    return make_client(
+        base_url,
+        timeout_s=config.timeout_s,
+        verify=tls_verify(config),
+        headers={"Accept": "application/json"},
+        max_connections=max_connections,
+    )
 
 
 @dataclass(frozen=True)
@@ -253,7 +269,7 @@ def _der_item(der: bytes, pos: int) -> tuple[int, int, int]:
     pos += 2
     if length & 0x80:
         size = length & 0x7F
-        length = int.from_bytes(der[pos:pos + size], "big")
+        length = int.from_bytes(der[pos : pos + size], "big")
         pos += size
     if pos + length > len(der):
         raise ValueError("truncated DER")
@@ -289,25 +305,27 @@ def certificate_expiry(der: bytes) -> float:
     return float(calendar.timegm((n[0], n[1], n[2], n[3], n[4], n[5], 0, 0, 0)))
 
 
-async def fetch_certificate(url: str, *, ca_file: str = "",
-                            timeout_s: float = 10.0) -> Certificate:
+async def fetch_certificate(url: str, *, ca_file: str = "", timeout_s: float = 10.0) -> Certificate:
     """Connect to `url`'s host and port, complete a TLS handshake (checked against
     `ca_file` when one is given, else not checked at all), and return the certificate the
     server presented. Nothing is sent over the connection. ConfigError for a URL that is
     not https, TransientError when the server cannot be reached or the handshake fails."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"{url} is not an https:// URL: there is no certificate to check",
-                          code="tls_not_https")
+        raise ConfigError(
+            f"{url} is not an https:// URL: there is no certificate to check", code="tls_not_https"
+        )
     host, port = parts.hostname, parts.port or 443
     context = tls_context(ca_file=ca_file)
     try:
         _reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, server_hostname=host),
-            timeout_s)
+            asyncio.open_connection(host, port, ssl=context, server_hostname=host), timeout_s
+        )
     except (OSError, TimeoutError) as exc:
-        raise TransientError(f"{host}:{port}: no TLS connection ({type(exc).__name__}: "
-                             f"{exc})", code="tls_unreachable") from None
+        raise TransientError(
+            f"{host}:{port}: no TLS connection ({type(exc).__name__}: {exc})",
+            code="tls_unreachable",
+        ) from None
     try:
         ssl_object = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -328,8 +346,9 @@ def html_title(text: str) -> str:
     """The page's <title> (or first <h1>) as plain text: character references decoded,
     whitespace collapsed, at most 120 characters. A secret in it is masked before it is
     cut, so that no piece of one is left at the cut."""
-    m = (re.search(r"<title>(.*?)</title>", text, re.I | re.S)
-         or re.search(r"<h1>(.*?)</h1>", text, re.I | re.S))
+    m = re.search(r"<title>(.*?)</title>", text, re.I | re.S) or re.search(
+        r"<h1>(.*?)</h1>", text, re.I | re.S
+    )
     if not m:
         return ""
     return redact.redact(" ".join(html.unescape(m.group(1)).split()))[:120]
@@ -337,12 +356,14 @@ def html_title(text: str) -> str:
 
 def looks_html(response: httpx.Response) -> bool:
     start = response.content[:200].lstrip().lower()
-    return start.startswith((b"<!doctype", b"<html")) or \
-        "text/html" in response.headers.get("content-type", "")
+    return start.startswith((b"<!doctype", b"<html")) or "text/html" in response.headers.get(
+        "content-type", ""
+    )
 
 
-def decode_json(response: httpx.Response, side: str,
-                shape: msgspec.json.Decoder[Any] | None = None) -> Any:
+def decode_json(
+    response: httpx.Response, side: str, shape: msgspec.json.Decoder[Any] | None = None
+) -> Any:
     """The body as JSON (decimals kept exact), or ProtocolError with a message that tells a
     person what came back instead.
 
@@ -361,7 +382,9 @@ def decode_json(response: httpx.Response, side: str,
         raise ProtocolError(
             f"{side} answered an HTML page instead of JSON (HTTP {response.status_code}"
             f"{': ' + title if title else ''}); a proxy or web server may be in the way",
-            code="html_response", status=response.status_code)
+            code="html_response",
+            status=response.status_code,
+        )
     try:
         text = body.decode("utf-8")
         try:
@@ -373,18 +396,26 @@ def decode_json(response: httpx.Response, side: str,
             # so that the range checks where it is used refuse that record only
             return json.loads(text, parse_float=Decimal, parse_int=_json_int)
     except UnicodeDecodeError:
-        raise ProtocolError(f"{side} answered a body that is not UTF-8 text",
-                            code="bad_encoding", status=response.status_code) from None
+        raise ProtocolError(
+            f"{side} answered a body that is not UTF-8 text",
+            code="bad_encoding",
+            status=response.status_code,
+        ) from None
     except RecursionError:
-        raise ProtocolError(f"{side} answered JSON nested too deeply to be read (HTTP "
-                            f"{response.status_code}, {len(body)} bytes)",
-                            code="malformed_json", status=response.status_code) from None
+        raise ProtocolError(
+            f"{side} answered JSON nested too deeply to be read (HTTP "
+            f"{response.status_code}, {len(body)} bytes)",
+            code="malformed_json",
+            status=response.status_code,
+        ) from None
     except json.JSONDecodeError as exc:
         what = "an empty body" if not body.strip() else "malformed JSON"
         raise ProtocolError(
             f"{side} answered {what} (HTTP {response.status_code}, {len(body)} bytes: "
             f"{exc.msg} at character {exc.pos})",
-            code="malformed_json", status=response.status_code) from None
+            code="malformed_json",
+            status=response.status_code,
+        ) from None
 
 
 def _json_int(text: str) -> int | Decimal:
@@ -401,8 +432,9 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def classify_status(response: httpx.Response, side: str, message: str,
-                    *, write: bool) -> BridgeError:
+def classify_status(
+    response: httpx.Response, side: str, message: str, *, write: bool
+) -> BridgeError:
     """The error for a non-2xx response; `message` is the server's own text."""
     status = response.status_code
     said = f": {message}" if message else ""
@@ -410,21 +442,32 @@ def classify_status(response: httpx.Response, side: str, message: str,
         return AuthError(
             f"{side} rejected the credentials (HTTP {status}{said}); the token is wrong or "
             "has expired — update it with `bridge secrets set`",
-            code="auth_rejected", status=status, server_message=message)
+            code="auth_rejected",
+            status=status,
+            server_message=message,
+        )
     if status == 409:
-        return ConflictError(f"{side} reported a conflict (HTTP 409{said})",
-                             status=status, server_message=message)
+        return ConflictError(
+            f"{side} reported a conflict (HTTP 409{said})", status=status, server_message=message
+        )
     if status == 429:
-        return RateLimitedError(f"{side} asked to slow down (HTTP 429{said})",
-                                retry_after=_retry_after(response), status=status,
-                                server_message=message)
+        return RateLimitedError(
+            f"{side} asked to slow down (HTTP 429{said})",
+            retry_after=_retry_after(response),
+            status=status,
+            server_message=message,
+        )
     if status >= 500:
         if write:
             return AmbiguousWriteError(
                 f"{side} failed while handling a write (HTTP {status}{said}); it will be "
-                "checked before it is sent again", status=status, server_message=message)
-        return TransientError(f"{side} is failing (HTTP {status}{said})",
-                              status=status, server_message=message)
+                "checked before it is sent again",
+                status=status,
+                server_message=message,
+            )
+        return TransientError(
+            f"{side} is failing (HTTP {status}{said})", status=status, server_message=message
+        )
     if 300 <= status < 400:
         # never followed (a write must not be re-sent elsewhere): the URL in the settings is
         # not where the API answers (http/https, a path, a moved server), or a proxy
@@ -433,13 +476,18 @@ def classify_status(response: httpx.Response, side: str, message: str,
         return ConfigError(
             f"{side} answered a redirect (HTTP {status}{' to ' + where if where else ''}); "
             "the URL in the settings is probably not the API's (http vs https, the path, a "
-            "moved server): Bridge does not follow redirects", code="redirected",
-            status=status, server_message=message)
+            "moved server): Bridge does not follow redirects",
+            code="redirected",
+            status=status,
+            server_message=message,
+        )
     if status == 404:
-        return NotFoundError(f"{side}: not found (HTTP 404{said})", status=status,
-                             server_message=message)
-    return DataError(f"{side} refused the request (HTTP {status}{said})", status=status,
-                     server_message=message)
+        return NotFoundError(
+            f"{side}: not found (HTTP 404{said})", status=status, server_message=message
+        )
+    return DataError(
+        f"{side} refused the request (HTTP {status}{said})", status=status, server_message=message
+    )
 
 
 class HttpSide:
@@ -470,15 +518,22 @@ class HttpSide:
                     return str(data[key])
         return response.reason_phrase
 
-    def classify(self, response: httpx.Response, message: str, *,
-                 write: bool) -> BridgeError:
+    def classify(self, response: httpx.Response, message: str, *, write: bool) -> BridgeError:
         """The error for a non-2xx answer. Connectors override it for their server's own
         meaning of a status (a 409 that says "duplicate" rather than "busy", say)."""
         return classify_status(response, self.side, message, write=write)
 
-    async def _once(self, method: str, url: str, *, write: bool, ok: Callable[[int], bool],
-                    decode: bool, shape: msgspec.json.Decoder[Any] | None = None,
-                    **kw: Any) -> httpx.Response:
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        *,
+        write: bool,
+        ok: Callable[[int], bool],
+        decode: bool,
+        shape: msgspec.json.Decoder[Any] | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
         self.requests += 1
         deadline = self.policy.request_deadline_s
         try:
@@ -487,35 +542,39 @@ class HttpSide:
         except TimeoutError:
             slow = f"did not finish answering within {deadline:g} s (a very slow server)"
             if write:
-                raise AmbiguousWriteError(f"{self.side} {slow} during a write; it will be "
-                                          "checked before it is sent again") from None
+                raise AmbiguousWriteError(
+                    f"{self.side} {slow} during a write; it will be checked before it is sent again"
+                ) from None
             raise TransientError(f"{self.side} {slow}", code="timeout") from None
         except NOT_SENT as exc:
-            raise TransientError(f"{self.side} is unreachable ({type(exc).__name__}: {exc})",
-                                 code="unreachable") from None
+            raise TransientError(
+                f"{self.side} is unreachable ({type(exc).__name__}: {exc})", code="unreachable"
+            ) from None
         except httpx.TimeoutException as exc:
             if write:
                 raise AmbiguousWriteError(
                     f"{self.side} did not answer a write in time ({type(exc).__name__}); it "
-                    "will be checked before it is sent again") from None
-            raise TransientError(f"{self.side} did not answer in time ({type(exc).__name__})",
-                                 code="timeout") from None
+                    "will be checked before it is sent again"
+                ) from None
+            raise TransientError(
+                f"{self.side} did not answer in time ({type(exc).__name__})", code="timeout"
+            ) from None
         except httpx.TransportError as exc:
             if write:
                 raise AmbiguousWriteError(
                     f"{self.side} dropped the connection during a write "
                     f"({type(exc).__name__}); it will be checked before it is sent again"
                 ) from None
-            raise TransientError(f"{self.side} dropped the connection ({type(exc).__name__})",
-                                 code="connection_lost") from None
+            raise TransientError(
+                f"{self.side} dropped the connection ({type(exc).__name__})", code="connection_lost"
+            ) from None
         if ok(response.status_code):
             if decode and 200 <= response.status_code < 300 and response.status_code != 204:
                 try:
                     if len(response.content) > BIG_BODY:
                         # a big page: decode it off the loop's thread, so that a UI on the
                         # same loop keeps answering (the GIL switches every few ms)
-                        data = await asyncio.to_thread(decode_json, response, self.side,
-                                                      shape)
+                        data = await asyncio.to_thread(decode_json, response, self.side, shape)
                     else:
                         data = decode_json(response, self.side, shape)
                     response.data = data  # type: ignore[attr-defined]
@@ -523,15 +582,20 @@ class HttpSide:
                     if write:
                         raise AmbiguousWriteError(
                             f"{exc.message}, in reply to a write; it will be checked before "
-                            "it is sent again", code=exc.code, status=exc.status) from None
+                            "it is sent again",
+                            code=exc.code,
+                            status=exc.status,
+                        ) from None
                     raise
             return response
         error = self.classify(response, self.error_message(response), write=write)
         if looks_html(response):
             title = html_title(response.text)
-            error.message = (f"{self.side} answered an HTML error page instead of JSON (HTTP "
-                             f"{response.status_code}{': ' + title if title else ''}); a proxy "
-                             "or web server in the way may be failing")
+            error.message = (
+                f"{self.side} answered an HTML error page instead of JSON (HTTP "
+                f"{response.status_code}{': ' + title if title else ''}); a proxy "
+                "or web server in the way may be failing"
+            )
             if error.kind.value == "transient":
                 error.code = "html_response"
         raise error
@@ -548,14 +612,22 @@ class HttpSide:
             return self.policy.conflict_delay_s
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return min(exc.retry_after, self.policy.max_retry_after_s)
-        backoff = wait_exponential_jitter(multiplier=self.policy.backoff_initial_s,
-                                          max=self.policy.backoff_max_s)
+        backoff = wait_exponential_jitter(
+            multiplier=self.policy.backoff_initial_s, max=self.policy.backoff_max_s
+        )
         return float(backoff(state))
 
-    async def request(self, method: str, url: str, *, write: bool = False,
-                      ok: Callable[[int], bool] = lambda s: 200 <= s < 300,
-                      decode: bool = False, shape: msgspec.json.Decoder[Any] | None = None,
-                      **kw: Any) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        write: bool = False,
+        ok: Callable[[int], bool] = lambda s: 200 <= s < 300,
+        decode: bool = False,
+        shape: msgspec.json.Decoder[Any] | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
         """Send with retries. `write=True` for non-idempotent requests. With `decode`, the
         body of a successful answer is decoded as JSON into `response.data` (a malformed
         answer to a read is retried like any transient failure)."""
@@ -571,8 +643,9 @@ class HttpSide:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._once(method, url, write=write, ok=ok, decode=decode,
-                                        shape=shape, **kw)
+                return await self._once(
+                    method, url, write=write, ok=ok, decode=decode, shape=shape, **kw
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def call_json(self, method: str, url: str, **kw: Any) -> Any:

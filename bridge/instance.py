@@ -77,9 +77,13 @@ class _Refusals:
     def summary(self) -> None:
         """Log how many refusals went unlogged, if any."""
         if self.more:
-            log.warning("Refused %s more commands on the instance port (the last: %s); while "
-                        "they go on, their count is logged every %g s", f"{self.more:,}",
-                        self.last, REFUSALS_SUMMARY_S)
+            log.warning(
+                "Refused %s more commands on the instance port (the last: %s); while "
+                "they go on, their count is logged every %g s",
+                f"{self.more:,}",
+                self.last,
+                REFUSALS_SUMMARY_S,
+            )
             self.more = 0
 
     def close(self) -> None:
@@ -135,13 +139,19 @@ class InstanceLock:
                         refused(f"longer than {MAX_LINE} bytes")
                         return
                     line = raw.split()
-                    if len(line) == 2 and secrets.compare_digest(line[0], self.token.encode()) \
-                            and line[1].decode("ascii", "replace") in COMMANDS:
+                    if (
+                        len(line) == 2
+                        and secrets.compare_digest(line[0], self.token.encode())
+                        and line[1].decode("ascii", "replace") in COMMANDS
+                    ):
                         on_command(line[1].decode())
                         writer.write(b"ok\n")
                     else:
-                        refused("an empty line" if not line
-                                else "not a command with this profile's token")
+                        refused(
+                            "an empty line"
+                            if not line
+                            else "not a command with this profile's token"
+                        )
                         writer.write(b"no\n")
                     await writer.drain()
             except TimeoutError:
@@ -211,8 +221,9 @@ def running_info(data_dir: Path, name: str = "bridge") -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def hand_over(data_dir: Path, command: str = "show", timeout: float = 5.0,
-              name: str = "bridge") -> bool:
+def hand_over(
+    data_dir: Path, command: str = "show", timeout: float = 5.0, name: str = "bridge"
+) -> bool:
     """Ask the profile's running Bridge to do `command`. False when none answers."""
     info = running_info(data_dir, name)
     if info is None:

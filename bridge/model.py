@@ -130,23 +130,41 @@ class Finding:
 
     def as_check(self) -> Check:
         ok = True if self.status == "ok" else None if self.status == "warning" else False
-        detail = self.message + (f" (setting: {self.setting})" if self.setting and
-                                 self.status != "ok" and self.setting not in self.message
-                                 else "")
-        return Check(self.subject, ok, detail, code=self.code,
-                     params=(*self.params, ("setting", self.setting)))
+        detail = self.message + (
+            f" (setting: {self.setting})"
+            if self.setting and self.status != "ok" and self.setting not in self.message
+            else ""
+        )
+        return Check(
+            self.subject,
+            ok,
+            detail,
+            code=self.code,
+            params=(*self.params, ("setting", self.setting)),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"subject": self.subject, "status": self.status, "code": self.code,
-                "message": self.message, "setting": self.setting,
-                "blocks_writes": self.blocks_writes, "params": dict(self.params)}
+        return {
+            "subject": self.subject,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "setting": self.setting,
+            "blocks_writes": self.blocks_writes,
+            "params": dict(self.params),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Finding:
-        return cls(str(data["subject"]), data["status"], str(data["code"]),
-                   str(data["message"]), str(data.get("setting", "")),
-                   bool(data.get("blocks_writes")),
-                   tuple((str(k), str(v)) for k, v in dict(data.get("params") or {}).items()))
+        return cls(
+            str(data["subject"]),
+            data["status"],
+            str(data["code"]),
+            str(data["message"]),
+            str(data.get("setting", "")),
+            bool(data.get("blocks_writes")),
+            tuple((str(k), str(v)) for k, v in dict(data.get("params") or {}).items()),
+        )
 
 
 @dataclass(frozen=True)
@@ -180,8 +198,7 @@ class ErpConnector(Protocol):
     async def find_order(self, order: StoreOrder) -> str | None:
         """The ERP's reference of the order created for this store order, or None."""
 
-    async def create_order(self, order: StoreOrder, customer_code: str,
-                           buyer: ValidBuyer) -> str:
+    async def create_order(self, order: StoreOrder, customer_code: str, buyer: ValidBuyer) -> str:
         """Create the order; return the ERP's reference. `customer_code` is the ERP's code
         for the buyer where capabilities.customers (else ""; the connector sends the buyer
         inline). Raises DuplicateError when the ERP already has an order for this store

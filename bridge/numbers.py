@@ -102,16 +102,16 @@ def quantity(value: Any) -> int:
         if value < 1:
             raise NumberError(f"must be positive, got {shown(value)}")
         if value > _MAX_STOCK:
-            raise NumberError(f"is {shown(value)}, more than the {MAX_QUANTITY:,} units "
-                              "Bridge takes")
+            raise NumberError(
+                f"is {shown(value)}, more than the {MAX_QUANTITY:,} units Bridge takes"
+            )
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise NumberError(f"must be a whole number, got {shown(value)}")
     if value <= 0:
         raise NumberError(f"must be positive, got {shown(value)}")
     if value > MAX_QUANTITY:
-        raise NumberError(f"is {shown(value)}, more than the {MAX_QUANTITY:,} units Bridge "
-                          "takes")
+        raise NumberError(f"is {shown(value)}, more than the {MAX_QUANTITY:,} units Bridge takes")
     return value
 
 
@@ -133,8 +133,7 @@ def stock(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise NumberError(f"is {shown(value)}, not a finite number")
     if not -_MAX_STOCK <= value <= _MAX_STOCK:
-        raise NumberError(f"is {shown(value)}, beyond the ±{MAX_QUANTITY:,} units Bridge "
-                          "takes")
+        raise NumberError(f"is {shown(value)}, beyond the ±{MAX_QUANTITY:,} units Bridge takes")
     return _no_minus_zero(value)
 
 
@@ -149,8 +148,14 @@ def price(value: Decimal) -> Decimal:
     return _no_minus_zero(value)
 
 
-def catalog_item(sku: str, available: Decimal, price_: Decimal | None, *,
-                 stock_name: str = "stock", price_name: str = "price") -> CatalogItem | RowProblem:
+def catalog_item(
+    sku: str,
+    available: Decimal,
+    price_: Decimal | None,
+    *,
+    stock_name: str = "stock",
+    price_name: str = "price",
+) -> CatalogItem | RowProblem:
     """The CatalogItem a connector parsed, once its numbers are within the limits; else a
     RowProblem naming the field (as the ERP names it) and the value."""
     try:
@@ -177,9 +182,13 @@ def item_problem(item: CatalogItem) -> str | None:
     """What is wrong with the numbers of a CatalogItem, however it was built (None: they
     are within the limits). Cheap: it runs for every variant of every catalog run."""
     if not _within(item.available, -_MAX_STOCK, _MAX_STOCK):
-        return (f"stock is {shown(item.available)}, not a number within the ±"
-                f"{MAX_QUANTITY:,} units Bridge takes")
+        return (
+            f"stock is {shown(item.available)}, not a number within the ±"
+            f"{MAX_QUANTITY:,} units Bridge takes"
+        )
     if item.price is not None and not _within(item.price, _ZERO, MAX_PRICE):
-        return (f"price is {shown(item.price)}, not a number from 0 to {MAX_PRICE:,} "
-                "(the most Bridge takes)")
+        return (
+            f"price is {shown(item.price)}, not a number from 0 to {MAX_PRICE:,} "
+            "(the most Bridge takes)"
+        )
     return None

@@ -62,8 +62,17 @@ PIPELINE = "orders"
 # different copies of one order id kept from one listing (a store listing it twice)
 MAX_COPIES = 3
 # transient failures that are about the ERP as a whole, not about one order
-SIDE_DOWN_CODES = frozenset({"unreachable", "timeout", "connection_lost", "unavailable",
-                             "html_response", "rate_limited", "malformed_json"})
+SIDE_DOWN_CODES = frozenset(
+    {
+        "unreachable",
+        "timeout",
+        "connection_lost",
+        "unavailable",
+        "html_response",
+        "rate_limited",
+        "malformed_json",
+    }
+)
 
 
 @dataclass
@@ -90,9 +99,16 @@ class SideDown(Exception):
 
 
 class OrderPipeline:
-    def __init__(self, state: State, events: EventBus, store: StoreConnector,
-                 erp: ErpConnector, sync: SyncConfig, health: Any = None,
-                 writes_blocked: Callable[[], Awaitable[str | None]] | None = None) -> None:
+    def __init__(
+        self,
+        state: State,
+        events: EventBus,
+        store: StoreConnector,
+        erp: ErpConnector,
+        sync: SyncConfig,
+        health: Any = None,
+        writes_blocked: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         self.state = state
         # why the ERP must not be written to now (its install does not match the settings),
         # or None; asked before each run's sends
@@ -118,11 +134,13 @@ class OrderPipeline:
 
     async def run(self, trigger: str = "schedule") -> RunResult:
         if not self.erp.capabilities.orders:
-            return RunResult(PIPELINE, "skipped",
-                             message=self.erp.capabilities.no_orders_reason or
-                             "this ERP takes no orders")
+            return RunResult(
+                PIPELINE,
+                "skipped",
+                message=self.erp.capabilities.no_orders_reason or "this ERP takes no orders",
+            )
         result = RunResult(PIPELINE)
-        run_id = await self.state.run(self.state.start_run, PIPELINE, trigger)
+        run_id = await self.state.call(self.state.start_run, PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
         rereport: list[OutboxRow] = []
         listing_error: BridgeError | None = None
@@ -133,8 +151,7 @@ class OrderPipeline:
             async for page in self.store.pending_orders():
                 for raw in page:
                     result.items_seen += 1
-                    if isinstance(raw, Mapping) and isinstance(raw.get("id"), str) \
-                            and raw["id"]:
+                    if isinstance(raw, Mapping) and isinstance(raw.get("id"), str) and raw["id"]:
                         # the same order again (a listing that repeats itself) is kept once,
                         # and never more than a few different copies of one id
                         copies = listed.setdefault(raw["id"], [])
@@ -144,15 +161,24 @@ class OrderPipeline:
                         await self._without_id(raw)
                         result.items_failed += 1
             self._side_ok("store")
-            await self.state.run(self.state.resolve_errors, PIPELINE, "store")
+            await self.state.call(self.state.resolve_errors, PIPELINE, "store")
         except BridgeError as exc:
             listing_error = exc
             self._side_failed("store", exc)
-            await self.state.run(self.state.open_error, PIPELINE, "store", kind=exc.kind.value,
-                                 code=exc.code, message=f"Reading the store's pending orders "
-                                 f"failed: {exc.message}", server_message=exc.server_message)
-            self.events.error(PIPELINE, "store_list_failed",
-                              f"Could not read the store's pending orders: {exc.message}")
+            await self.state.call(
+                self.state.open_error,
+                PIPELINE,
+                "store",
+                kind=exc.kind.value,
+                code=exc.code,
+                message=f"Reading the store's pending orders failed: {exc.message}",
+                server_message=exc.server_message,
+            )
+            self.events.error(
+                PIPELINE,
+                "store_list_failed",
+                f"Could not read the store's pending orders: {exc.message}",
+            )
         for copies in listed.values():  # what was read before a failure is taken too
             try:
                 action, row = await self._take(copies)
@@ -173,12 +199,18 @@ class OrderPipeline:
             result.status = "failed"
             result.requests = self.store.requests + self.erp.requests - req0
             result.message = f"{result.items_seen} pending in the store; not sent: {blocked}"
-            await self.state.run(self.state.finish_run, run_id, status=result.status,
-                                 items_ok=0, items_failed=result.items_failed,
-                                 items_seen=result.items_seen, requests=result.requests,
-                                 message=result.message)
+            await self.state.call(
+                self.state.finish_run,
+                run_id,
+                status=result.status,
+                items_ok=0,
+                items_failed=result.items_failed,
+                items_seen=result.items_seen,
+                requests=result.requests,
+                message=result.message,
+            )
             return result
-        due = await self.state.run(self.state.due_orders)
+        due = await self.state.call(self.state.due_orders)
         side_error: BridgeError | None = None
         sem = asyncio.Semaphore(self.sync.order_concurrency)
         stop = asyncio.Event()
@@ -206,34 +238,47 @@ class OrderPipeline:
         result.items_ok += sum(1 for o in outcomes if o is True)
         result.items_failed += sum(1 for o in outcomes if o is False)
         result.requests = self.store.requests + self.erp.requests - req0
-        counts = await self.state.run(self.state.order_counts)
+        counts = await self.state.call(self.state.order_counts)
         result.details = {"counts": counts}
         problem = side_error or listing_error
         if problem is not None and result.items_ok == 0:
             result.status = "failed"
         elif result.items_failed or problem is not None:
             result.status = "partial"
-        result.message = (f"{result.items_seen} pending in the store, {result.items_ok} done, "
-                          f"{result.items_failed} failed; waiting: {counts['queued']} queued, "
-                          f"{counts['failed']} failed")
+        result.message = (
+            f"{result.items_seen} pending in the store, {result.items_ok} done, "
+            f"{result.items_failed} failed; waiting: {counts['queued']} queued, "
+            f"{counts['failed']} failed"
+        )
         if problem is not None:
             result.message += f" ({problem.message})"
         if listing_error is None:
             # a rebuilt state file (bridge.state) has every pending order again: lift its mark
-            rebuilt = await self.state.run(self.state.finish_rebuild)
+            rebuilt = await self.state.call(self.state.finish_rebuild)
             if rebuilt:
                 self.events.error(PIPELINE, "state_rebuilt", rebuilt)
-        await self.state.run(self.state.finish_run, run_id, status=result.status,
-                             items_ok=result.items_ok, items_failed=result.items_failed,
-                             items_seen=result.items_seen, requests=result.requests,
-                             message=result.message)
+        await self.state.call(
+            self.state.finish_run,
+            run_id,
+            status=result.status,
+            items_ok=result.items_ok,
+            items_failed=result.items_failed,
+            items_seen=result.items_seen,
+            requests=result.requests,
+            message=result.message,
+        )
         return result
 
     async def _without_id(self, raw: Any) -> None:
         msg = f"The store listed an order without an id: {redact.redact(str(raw))[:200]}"
-        await self.state.run(self.state.open_error, PIPELINE, "store:order-without-id",
-                             kind=FailureKind.DATA.value, code="order_without_id",
-                             message=msg)
+        await self.state.call(
+            self.state.open_error,
+            PIPELINE,
+            "store:order-without-id",
+            kind=FailureKind.DATA.value,
+            code="order_without_id",
+            message=msg,
+        )
         self.events.error(PIPELINE, "order_without_id", msg)
 
     async def _take(self, copies: list[Mapping[str, Any]]) -> tuple[str, OutboxRow | None]:
@@ -241,41 +286,57 @@ class OrderPipeline:
         if len(copies) > 1:
             return await self._listed_twice(copies)
         raw = dict(copies[0])
-        known = await self.state.run(self.state.get_order, str(raw["id"]))
-        action, row = await self.state.run(self.state.ingest, raw)
+        known = await self.state.call(self.state.get_order, str(raw["id"]))
+        action, row = await self.state.call(self.state.ingest, raw)
         number = row.number
         if action == "new":
-            self.events.info(PIPELINE, "order_received",
-                             f"Order {number} received from the store", order=row.store_order_id,
-                             number=number)
+            self.events.info(
+                PIPELINE,
+                "order_received",
+                f"Order {number} received from the store",
+                order=row.store_order_id,
+                number=number,
+            )
         elif action == "requeued":
-            self.events.info(PIPELINE, "order_requeued",
-                             f"Order {number} is pending again in the store; it will be "
-                             "sent again", order=row.store_order_id, number=number)
+            self.events.info(
+                PIPELINE,
+                "order_requeued",
+                f"Order {number} is pending again in the store; it will be sent again",
+                order=row.store_order_id,
+                number=number,
+            )
         elif action == "updated" and known is not None:
-            self.events.info(PIPELINE, "order_updated",
-                             f"Order {number} was changed in the store before it was sent: "
-                             f"{order_difference(known.payload, raw)}; the new version will "
-                             "be sent", order=row.store_order_id, number=number)
+            self.events.info(
+                PIPELINE,
+                "order_updated",
+                f"Order {number} was changed in the store before it was sent: "
+                f"{order_difference(known.payload, raw)}; the new version will "
+                "be sent",
+                order=row.store_order_id,
+                number=number,
+            )
         elif action == "changed_after_send" and known is not None:
             await self._changed_after_send(known, raw)
         return action, row
 
-    async def _listed_twice(self, copies: list[Mapping[str, Any]]
-                            ) -> tuple[str, OutboxRow | None]:
+    async def _listed_twice(self, copies: list[Mapping[str, Any]]) -> tuple[str, OutboxRow | None]:
         oid = str(copies[0]["id"])
         number = order_number(copies[0], oid)
-        message = (f"Order {number}: the store lists it {len(copies)} times with different "
-                   f"contents ({order_difference(copies[0], copies[1])}); it is not sent until "
-                   "the store lists it once. Check the order in the store")
-        action, row = await self.state.run(self.state.listed_twice, copies, message)
+        message = (
+            f"Order {number}: the store lists it {len(copies)} times with different "
+            f"contents ({order_difference(copies[0], copies[1])}); it is not sent until "
+            "the store lists it once. Check the order in the store"
+        )
+        action, row = await self.state.call(self.state.listed_twice, copies, message)
         if row.state == OrderState.DISCARDED:
             return "known", row  # the merchant decided it is not sent
         if action == "frozen":
-            message = (f"Order {number}: the store lists it {len(copies)} times with different "
-                       f"contents ({order_difference(copies[0], copies[1])}) after it was sent "
-                       f"to the ERP{' as ' + row.erp_reference if row.erp_reference else ''}; "
-                       "the ERP keeps what was sent. Check the order in the store and the ERP")
+            message = (
+                f"Order {number}: the store lists it {len(copies)} times with different "
+                f"contents ({order_difference(copies[0], copies[1])}) after it was sent "
+                f"to the ERP{' as ' + row.erp_reference if row.erp_reference else ''}; "
+                "the ERP keeps what was sent. Check the order in the store and the ERP"
+            )
         await self._merchant_error(oid, "listed_twice", message, number)
         return ("held" if action == "held" else "known"), row
 
@@ -286,24 +347,33 @@ class OrderPipeline:
         difference = order_difference(sent.payload, late)
         if sent.state in (OrderState.SENT_TO_ERP, OrderState.DONE):
             where = f" as {sent.erp_reference}" if sent.erp_reference else ""
-            message = (f"Order {sent.number} was changed in the store after it was sent to "
-                       f"the ERP{where}: {difference}. The ERP keeps what was sent; change it "
-                       "in the ERP by hand if needed, then Retry (or Discard) this error to "
-                       "tell the store it was sent")
+            message = (
+                f"Order {sent.number} was changed in the store after it was sent to "
+                f"the ERP{where}: {difference}. The ERP keeps what was sent; change it "
+                "in the ERP by hand if needed, then Retry (or Discard) this error to "
+                "tell the store it was sent"
+            )
         else:
-            message = (f"Order {sent.number} was changed in the store while a send of it may "
-                       f"have reached the ERP: {difference}. Bridge looks it up in the ERP: if "
-                       "the ERP does not have it, the new version is sent; if it does, the ERP "
-                       "keeps what was sent and you are asked here")
-        await self._merchant_error(sent.store_order_id, "changed_after_send", message,
-                                   sent.number)
+            message = (
+                f"Order {sent.number} was changed in the store while a send of it may "
+                f"have reached the ERP: {difference}. Bridge looks it up in the ERP: if "
+                "the ERP does not have it, the new version is sent; if it does, the ERP "
+                "keeps what was sent and you are asked here"
+            )
+        await self._merchant_error(sent.store_order_id, "changed_after_send", message, sent.number)
 
     async def _merchant_error(self, oid: str, code: str, message: str, number: str) -> None:
         """An error only the merchant can settle, logged once while it stays the same."""
         subject = f"order:{oid}"
-        before = await self.state.run(self.state.open_error_message, PIPELINE, subject)
-        await self.state.run(self.state.open_error, PIPELINE, subject,
-                             kind=FailureKind.DATA.value, code=code, message=message)
+        before = await self.state.call(self.state.open_error_message, PIPELINE, subject)
+        await self.state.call(
+            self.state.open_error,
+            PIPELINE,
+            subject,
+            kind=FailureKind.DATA.value,
+            code=code,
+            message=message,
+        )
         if before != message:
             self.events.error(PIPELINE, code, message, order=oid, number=number)
 
@@ -314,13 +384,27 @@ class OrderPipeline:
         error = TransientError(
             f"Order {oid}: unexpected error while {doing} ({type(exc).__name__}: "
             f"{redact.redact(str(exc))[:200]}); Bridge retries it later; if it persists, send the "
-            "diagnostics to support", code="internal_error")
-        row = await self.state.run(self.state.get_order, oid)
+            "diagnostics to support",
+            code="internal_error",
+        )
+        row = await self.state.call(self.state.get_order, oid)
         if row is None:
-            await self.state.run(self.state.open_error, PIPELINE, f"order:{oid}",
-                                 kind=error.kind.value, code=error.code, message=error.message)
-            self.events.error(PIPELINE, "order_failed", error.message, order=oid,
-                              kind=error.kind.value, error_code=error.code)
+            await self.state.call(
+                self.state.open_error,
+                PIPELINE,
+                f"order:{oid}",
+                kind=error.kind.value,
+                code=error.code,
+                message=error.message,
+            )
+            self.events.error(
+                PIPELINE,
+                "order_failed",
+                error.message,
+                order=oid,
+                kind=error.kind.value,
+                error_code=error.code,
+            )
             return
         # never left in `sending`: failed (transient) with attempts kept, so the next try
         # looks the order up in the ERP before sending it
@@ -333,10 +417,14 @@ class OrderPipeline:
         if row.state == OrderState.SENT_TO_ERP:
             return await self._report(row, row.erp_reference or "")
         if row.damaged:
-            await self._fail(row, DataError(
-                f"Order {row.number}: Bridge's copy of it in the state file is damaged; it is "
-                "taken again from the store when the store lists it (Retry after that)",
-                code="state_damaged"))
+            await self._fail(
+                row,
+                DataError(
+                    f"Order {row.number}: Bridge's copy of it in the state file is damaged; it is "
+                    "taken again from the store when the store lists it (Retry after that)",
+                    code="state_damaged",
+                ),
+            )
             return False
         try:
             order = self.store.parse_order(row.payload)
@@ -345,25 +433,30 @@ class OrderPipeline:
             return False
         keyed = not isinstance(self.erp, OrderKeys) or self.erp.orders_keyed()
         try:
-            other = await self.state.run(self.state.order_number_taken, oid, order.number)
+            other = await self.state.call(self.state.order_number_taken, oid, order.number)
             if other is not None:
                 # the ERPs know an order by its number: this one would be taken for the other
                 raise DataError(
                     f"Order {order.number}: another store order ({other}) has the same number "
                     "and came first; the ERP knows orders by their number, so this one is not "
-                    "sent. Check both in the store", code="number_taken")
-            if row.state == OrderState.SENDING or row.attempts > 0 or row.reconcile \
-                    or not keyed:
+                    "sent. Check both in the store",
+                    code="number_taken",
+                )
+            if row.state == OrderState.SENDING or row.attempts > 0 or row.reconcile or not keyed:
                 # a send may have reached the ERP before the reply (or the process) was
                 # lost, or before the state file that recorded it was damaged (reconcile);
                 # where the ERP would not refuse a repeat, even a first send looks first
                 # (Bridge's own state may have been lost)
                 ref = await self.erp.find_order(order)
                 if ref:
-                    self.events.info(PIPELINE, "order_reconciled",
-                                     f"Order {order.number} was already in the ERP as {ref}; "
-                                     "not sent again", order=oid, erp_reference=ref,
-                                     number=order.number)
+                    self.events.info(
+                        PIPELINE,
+                        "order_reconciled",
+                        f"Order {order.number} was already in the ERP as {ref}; not sent again",
+                        order=oid,
+                        erp_reference=ref,
+                        number=order.number,
+                    )
                     await self._mark_sent(oid, order, ref, None)
                     self._side_ok("erp")
                     return await self._report(row, ref)
@@ -372,26 +465,33 @@ class OrderPipeline:
                 if row.late:
                     # the store changed the order while a send of it was in doubt, and the
                     # ERP does not have it: the new version is the one to send
-                    row = await self.state.run(self.state.adopt_late, oid)
+                    row = await self.state.call(self.state.adopt_late, oid)
                     order = self.store.parse_order(row.payload)
-                    await self.state.run(self.state.resolve_errors, PIPELINE, f"order:{oid}")
-                    self.events.info(PIPELINE, "order_updated",
-                                     f"Order {order.number} was changed in the store while a "
-                                     "send of it was in doubt; the ERP does not have it, so "
-                                     "the new version is sent", order=oid, number=order.number)
+                    await self.state.call(self.state.resolve_errors, PIPELINE, f"order:{oid}")
+                    self.events.info(
+                        PIPELINE,
+                        "order_updated",
+                        f"Order {order.number} was changed in the store while a "
+                        "send of it was in doubt; the ERP does not have it, so "
+                        "the new version is sent",
+                        order=oid,
+                        number=order.number,
+                    )
             try:
-                doc, condition = validate_buyer_fiscal(order.buyer.tax_id,
-                                                       order.buyer.tax_condition)
+                doc, condition = validate_buyer_fiscal(
+                    order.buyer.tax_id, order.buyer.tax_condition
+                )
             except FiscalError as exc:
                 raise DataError(
                     f"Order {order.number}: buyer '{order.buyer.business_name}': {exc}. Fix "
-                    "the buyer's fiscal data in the store, then retry", code=exc.code) from None
+                    "the buyer's fiscal data in the store, then retry",
+                    code=exc.code,
+                ) from None
             buyer = ValidBuyer(order.buyer, doc, condition)
-            customer = (await self._customer(buyer, order)
-                        if self.erp.capabilities.customers else "")
-            await self.state.run(self.state.mark_sending, oid)
+            customer = await self._customer(buyer, order) if self.erp.capabilities.customers else ""
+            await self.state.call(self.state.mark_sending, oid)
             if not keyed:
-                await self.state.run(self.state.doubt_begin, "order", oid)
+                await self.state.call(self.state.doubt_begin, "order", oid)
             try:
                 ref = await self.erp.create_order(order, customer, buyer)
             except DuplicateError:
@@ -399,24 +499,35 @@ class OrderPipeline:
                 if not found:
                     raise DataError(
                         f"Order {order.number}: the ERP says it already has it, but it cannot "
-                        "be found by its number; check the ERP", code="duplicate_unresolved"
+                        "be found by its number; check the ERP",
+                        code="duplicate_unresolved",
                     ) from None
                 ref = found
-                self.events.info(PIPELINE, "order_reconciled",
-                                 f"Order {order.number} was already in the ERP as {ref}; not "
-                                 "sent again", order=oid, erp_reference=ref,
-                                 number=order.number)
+                self.events.info(
+                    PIPELINE,
+                    "order_reconciled",
+                    f"Order {order.number} was already in the ERP as {ref}; not sent again",
+                    order=oid,
+                    erp_reference=ref,
+                    number=order.number,
+                )
             except AmbiguousWriteError:
                 raise  # it stays in doubt
             except BridgeError:
                 if not keyed:  # the ERP answered: nothing was created
-                    await self.state.run(self.state.doubt_clear, "order", oid)
+                    await self.state.call(self.state.doubt_clear, "order", oid)
                 raise
             await self._mark_sent(oid, order, ref, customer or None)
             self._side_ok("erp")
-            self.events.info(PIPELINE, "order_sent",
-                             f"Order {order.number} created in the ERP as {ref}", order=oid,
-                             number=order.number, erp_reference=ref, customer=customer)
+            self.events.info(
+                PIPELINE,
+                "order_sent",
+                f"Order {order.number} created in the ERP as {ref}",
+                order=oid,
+                number=order.number,
+                erp_reference=ref,
+                customer=customer,
+            )
         except OrderConfigError as exc:
             # a setting only this order needs: it waits for the settings, the rest go on
             await self._fail(row, exc, order)
@@ -434,24 +545,24 @@ class OrderPipeline:
             return False
         return await self._report(row, ref)
 
-    async def _mark_sent(self, oid: str, order: StoreOrder, ref: str,
-                         customer: str | None) -> None:
+    async def _mark_sent(self, oid: str, order: StoreOrder, ref: str, customer: str | None) -> None:
         """Record the ERP's document for this order; one ERP document is never the
         reference of two store orders (a lookup that matched too much is a data error, not
         a crash)."""
-        other = await self.state.run(self.state.order_with_reference, ref)
+        other = await self.state.call(self.state.order_with_reference, ref)
         if other is not None and other != oid:
             raise DataError(
                 f"Order {order.number}: the ERP document {ref} found for it is already the "
                 f"one of another store order ({other}); check both in the ERP",
-                code="reference_taken")
-        await self.state.run(self.state.mark_sent_to_erp, oid, ref, customer)
+                code="reference_taken",
+            )
+        await self.state.call(self.state.mark_sent_to_erp, oid, ref, customer)
 
     async def _unsettled_for(self, entity: str, key: str) -> float | None:
         """Seconds left before a creation in doubt may be sent again (None: none is)."""
         # measured on the monotonic clock where it can be: setting the computer's clock
         # forward must not end the wait
-        age = await self.state.run(self.state.doubt_age, entity, key)
+        age = await self.state.call(self.state.doubt_age, entity, key)
         if age is None:
             return None
         wait = self.sync.write_settle_s - age
@@ -466,30 +577,41 @@ class OrderPipeline:
             raise TransientError(
                 f"Order {order.number}: the ERP did not confirm it and does not list it yet; "
                 "Bridge looks again before sending it a second time",
-                code="order_unconfirmed", retry_after=wait)
+                code="order_unconfirmed",
+                retry_after=wait,
+            )
 
     async def _customer(self, buyer: ValidBuyer, order: StoreOrder) -> str:
         key = f"{buyer.document.kind}:{buyer.document.number}"
         async with self._buyer_locks[key]:
-            code = await self.state.run(self.state.map_get, "customer", key)
+            code = await self.state.call(self.state.map_get, "customer", key)
             if code:
                 return code
             code = await self.erp.find_customer(buyer)
             if code:
-                self.events.info(PIPELINE, "customer_found",
-                                 f"Buyer {buyer.buyer.business_name} ({buyer.document.formatted()})"
-                                 f" is customer {code} in the ERP", order=order.id, customer=code,
-                                 name=buyer.buyer.business_name,
-                                 document=buyer.document.formatted())
+                self.events.info(
+                    PIPELINE,
+                    "customer_found",
+                    f"Buyer {buyer.buyer.business_name} ({buyer.document.formatted()})"
+                    f" is customer {code} in the ERP",
+                    order=order.id,
+                    customer=code,
+                    name=buyer.buyer.business_name,
+                    document=buyer.document.formatted(),
+                )
             else:
                 code = await self._create_customer(buyer, key)
-                self.events.info(PIPELINE, "customer_created",
-                                 f"Customer {code} created in the ERP for "
-                                 f"{buyer.buyer.business_name} ({buyer.document.formatted()})",
-                                 order=order.id, customer=code,
-                                 name=buyer.buyer.business_name,
-                                 document=buyer.document.formatted())
-            await self.state.run(self.state.map_put, "customer", key, code)
+                self.events.info(
+                    PIPELINE,
+                    "customer_created",
+                    f"Customer {code} created in the ERP for "
+                    f"{buyer.buyer.business_name} ({buyer.document.formatted()})",
+                    order=order.id,
+                    customer=code,
+                    name=buyer.buyer.business_name,
+                    document=buyer.document.formatted(),
+                )
+            await self.state.call(self.state.map_put, "customer", key, code)
             return code
 
     async def _create_customer(self, buyer: ValidBuyer, key: str) -> str:
@@ -504,16 +626,18 @@ class OrderPipeline:
             raise TransientError(
                 f"The ERP did not confirm creating customer {buyer.buyer.business_name} "
                 f"({buyer.document.formatted()}) and does not list them yet; Bridge looks "
-                "again before creating them a second time", code="customer_unconfirmed",
-                retry_after=wait)
-        await self.state.run(self.state.doubt_begin, "customer", key)
+                "again before creating them a second time",
+                code="customer_unconfirmed",
+                retry_after=wait,
+            )
+        await self.state.call(self.state.doubt_begin, "customer", key)
         try:
             return await self.erp.create_customer(buyer)
         except AmbiguousWriteError:
             raise  # it stays in doubt
         except BridgeError:
             # the ERP answered: nothing was created
-            await self.state.run(self.state.doubt_clear, "customer", key)
+            await self.state.call(self.state.doubt_clear, "customer", key)
             raise
 
     async def _report(self, row: OutboxRow, ref: str) -> bool:
@@ -521,43 +645,71 @@ class OrderPipeline:
         if row.late:
             # the store changed the order after the ERP got it: no "sent" for a version the
             # ERP does not have until the merchant accepts (Retry or Discard on the error)
-            await self.state.run(self.state.mark_failed, oid, kind=FailureKind.DATA.value,
-                                 code="changed_after_send",
-                                 message="changed in the store after the ERP got it; waiting "
-                                 "for the merchant (see the error list)",
-                                 server_message=None,
-                                 next_attempt_at=time.time() + self.sync.retry_max_s,
-                                 keep_state=True)
+            await self.state.call(
+                self.state.mark_failed,
+                oid,
+                kind=FailureKind.DATA.value,
+                code="changed_after_send",
+                message="changed in the store after the ERP got it; waiting "
+                "for the merchant (see the error list)",
+                server_message=None,
+                next_attempt_at=time.time() + self.sync.retry_max_s,
+                keep_state=True,
+            )
             return False
         try:
             await self.store.report_sent(oid, ref)
         except BridgeError as exc:
             retry_in = self.sync.orders_interval_s if exc.retryable else self._backoff(8)
-            await self.state.run(self.state.mark_failed, oid, kind=exc.kind.value,
-                                 code=exc.code, message=exc.message,
-                                 server_message=exc.server_message,
-                                 next_attempt_at=time.time() + retry_in, keep_state=True)
+            await self.state.call(
+                self.state.mark_failed,
+                oid,
+                kind=exc.kind.value,
+                code=exc.code,
+                message=exc.message,
+                server_message=exc.server_message,
+                next_attempt_at=time.time() + retry_in,
+                keep_state=True,
+            )
             if exc.retryable or isinstance(exc, AuthError):
                 self._side_failed("store", exc)
             else:
-                await self.state.run(self.state.open_error, PIPELINE, f"order:{oid}",
-                                     kind=exc.kind.value, code=exc.code,
-                                     message=f"Order {row.number} is in the ERP as {ref}, but "
-                                     f"the store refused the report: {exc.message}",
-                                     server_message=exc.server_message)
-            self.events.warning(PIPELINE, "report_failed",
-                                f"Order {row.number} is in the ERP as {ref}; telling the store "
-                                f"failed ({exc.message}); will retry", order=oid,
-                                number=row.number, error_code=exc.code)
+                await self.state.call(
+                    self.state.open_error,
+                    PIPELINE,
+                    f"order:{oid}",
+                    kind=exc.kind.value,
+                    code=exc.code,
+                    message=f"Order {row.number} is in the ERP as {ref}, but "
+                    f"the store refused the report: {exc.message}",
+                    server_message=exc.server_message,
+                )
+            self.events.warning(
+                PIPELINE,
+                "report_failed",
+                f"Order {row.number} is in the ERP as {ref}; telling the store "
+                f"failed ({exc.message}); will retry",
+                order=oid,
+                number=row.number,
+                error_code=exc.code,
+            )
             return False
-        await self.state.run(self.state.mark_done, oid)
-        await self.state.run(self.state.resolve_errors, PIPELINE, f"order:{oid}")
+        await self.state.call(self.state.mark_done, oid)
+        await self.state.call(self.state.resolve_errors, PIPELINE, f"order:{oid}")
         self._side_ok("store")
-        self.events.info(PIPELINE, "order_done", f"Order {row.number} reported to the store "
-                         f"as sent ({ref})", order=oid, erp_reference=ref, number=row.number)
+        self.events.info(
+            PIPELINE,
+            "order_done",
+            f"Order {row.number} reported to the store as sent ({ref})",
+            order=oid,
+            erp_reference=ref,
+            number=row.number,
+        )
         return True
 
-    async def _fail(self, row: OutboxRow, exc: BridgeError, order: StoreOrder | None = None) -> None:
+    async def _fail(
+        self, row: OutboxRow, exc: BridgeError, order: StoreOrder | None = None
+    ) -> None:
         oid = row.store_order_id
         number = order.number if order else row.number
         attempts = row.attempts + 1
@@ -574,24 +726,51 @@ class OrderPipeline:
             next_at = None
             what = "fix the data, then retry it from the error list"
         kind = FailureKind.AUTH.value if exc.kind == FailureKind.CONFIG else exc.kind.value
-        await self.state.run(self.state.mark_failed, oid, kind=kind, code=exc.code,
-                             message=exc.message, server_message=exc.server_message,
-                             next_attempt_at=next_at)
+        await self.state.call(
+            self.state.mark_failed,
+            oid,
+            kind=kind,
+            code=exc.code,
+            message=exc.message,
+            server_message=exc.server_message,
+            next_attempt_at=next_at,
+        )
         message = exc.message if number in exc.message else f"Order {number}: {exc.message}"
-        await self.state.run(self.state.open_error, PIPELINE, f"order:{oid}", kind=kind,
-                             code=exc.code, message=message, server_message=exc.server_message)
+        await self.state.call(
+            self.state.open_error,
+            PIPELINE,
+            f"order:{oid}",
+            kind=kind,
+            code=exc.code,
+            message=message,
+            server_message=exc.server_message,
+        )
         level = "warning" if exc.kind == FailureKind.TRANSIENT else "error"
-        self.events.emit(level, PIPELINE, "order_failed", f"{message} — {what}", order=oid,
-                         number=number, kind=kind, error_code=exc.code)
-        if exc.kind == FailureKind.DATA and self.sync.report_failures_to_store \
-                and not row.reported_failed:
+        self.events.emit(
+            level,
+            PIPELINE,
+            "order_failed",
+            f"{message} — {what}",
+            order=oid,
+            number=number,
+            kind=kind,
+            error_code=exc.code,
+        )
+        if (
+            exc.kind == FailureKind.DATA
+            and self.sync.report_failures_to_store
+            and not row.reported_failed
+        ):
             try:
                 await self.store.report_failed(oid, message)
-                await self.state.run(self.state.mark_reported_failed, oid)
+                await self.state.call(self.state.mark_reported_failed, oid)
             except BridgeError as report_exc:
-                self.events.warning(PIPELINE, "report_failed",
-                                    f"Could not tell the store that order {number} failed: "
-                                    f"{report_exc.message}", order=oid)
+                self.events.warning(
+                    PIPELINE,
+                    "report_failed",
+                    f"Could not tell the store that order {number} failed: {report_exc.message}",
+                    order=oid,
+                )
 
 
 def _lines(payload: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
@@ -611,8 +790,7 @@ def _lines(payload: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def order_difference(before: Mapping[str, Any], after: Mapping[str, Any], limit: int = 6
-                     ) -> str:
+def order_difference(before: Mapping[str, Any], after: Mapping[str, Any], limit: int = 6) -> str:
     """What changed between two versions of a store order, for people (items first)."""
     a, b = _lines(before), _lines(after)
     parts = []

@@ -56,8 +56,12 @@ def count(value: Any) -> int | None:
         value = Decimal(text)  # not int(): Python refuses a text of more than 4300 digits
     if isinstance(value, int):
         return min(value, MAX_COUNT) if value >= 0 else None
-    if isinstance(value, Decimal) and value.is_finite() and value >= 0 \
-            and value == value.to_integral_value():
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value >= 0
+        and value == value.to_integral_value()
+    ):
         return int(min(value, Decimal(MAX_COUNT)))  # compared first: int(1E+999999999) is slow
     return None
 
@@ -66,8 +70,9 @@ class PageGuard:
     """One listing as it is read. `side` and `what` name it in messages ("Dragonfish",
     "the catalog"); `setting` is where a merchant raises `max_pages`, if anywhere."""
 
-    def __init__(self, side: str, what: str, *, max_pages: int = MAX_PAGES,
-                 setting: str = "") -> None:
+    def __init__(
+        self, side: str, what: str, *, max_pages: int = MAX_PAGES, setting: str = ""
+    ) -> None:
         self.side = side
         self.what = what
         self.max_pages = max_pages
@@ -100,9 +105,9 @@ class PageGuard:
             raise ProtocolError(
                 f"{self.side} listed {self.what} past {self.max_pages:,} pages without an "
                 f"end; the listing was stopped there"
-                + (f" (if it is really that long, raise {self.setting})" if self.setting
-                   else ""),
-                code="bad_response")
+                + (f" (if it is really that long, raise {self.setting})" if self.setting else ""),
+                code="bad_response",
+            )
         rows = tuple(keys)
         self.rows += len(rows)
         if rows:
@@ -117,19 +122,24 @@ class PageGuard:
                 earlier = self._pages.get(mark)
                 raise ProtocolError(
                     f"{self.side} answered page {label} of {self.what} with "
-                    + (f"the same rows as page {earlier}" if earlier is not None
-                       else "only rows of its earlier pages")
+                    + (
+                        f"the same rows as page {earlier}"
+                        if earlier is not None
+                        else "only rows of its earlier pages"
+                    )
                     + ": it ignores the page parameter or repeats pages, so the listing was "
                     f"stopped after {self.pages} pages ({self.rows} rows)",
-                    code="bad_response")
+                    code="bad_response",
+                )
             self._pages[mark] = label
-        if self._claimed is not None and (self.rows > self._most[0]
-                                          or self.pages > self._most[1]):
+        if self._claimed is not None and (self.rows > self._most[0] or self.pages > self._most[1]):
             total, pages = self._claimed
             raise ProtocolError(
                 f"{self.side} listed {self.what} far past the {total:,} rows ({pages:,} "
                 f"pages) it claimed: {self.rows:,} rows in {self.pages:,} pages, so the "
-                "listing was stopped there", code="bad_response")
+                "listing was stopped there",
+                code="bad_response",
+            )
 
     @staticmethod
     def last(rows: int, per_page: int) -> bool:
@@ -139,9 +149,14 @@ class PageGuard:
     def finish(self, total: int | None, per_page: int) -> None:
         """The listing ended: a claimed total a page or more above what came is logged."""
         if total is not None and total - self.rows >= max(1, per_page):
-            log.warning("%s claimed %s rows for %s, but its pages ended after %s rows; the "
-                        "listing was read to its last page", self.side, f"{total:,}",
-                        self.what, f"{self.rows:,}")
+            log.warning(
+                "%s claimed %s rows for %s, but its pages ended after %s rows; the "
+                "listing was read to its last page",
+                self.side,
+                f"{total:,}",
+                self.what,
+                f"{self.rows:,}",
+            )
 
 
 def _hash(key: object) -> int:

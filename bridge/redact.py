@@ -40,7 +40,8 @@ MASK = "***"
 SESSION_KEEP = 8
 # Bearer tokens and JWT-looking strings are masked even when not registered.
 _GENERIC = re.compile(
-    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}|eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}|eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
+)
 
 
 def _named_references() -> dict[str, set[str]]:
@@ -96,8 +97,11 @@ def _alternatives(value: str) -> list[str]:
     rest = []
     for c in value[1:]:
         forms = _char_forms(c)
-        rest.append(forms.pop() if len(forms) == 1 else
-                    "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")")
+        rest.append(
+            forms.pop()
+            if len(forms) == 1
+            else "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
+        )
     tail = "".join(rest)
     return [first + tail for first in sorted(_char_forms(value[0]), key=len, reverse=True)]
 
@@ -138,7 +142,7 @@ def _mask(pattern: re.Pattern[str], text: str) -> str:
     pieces: list[str] = []
     start = 0
     for m in pattern.finditer(_fold(text)):
-        pieces += (text[start:m.start()], MASK)
+        pieces += (text[start : m.start()], MASK)
         start = m.end()
     if not pieces:
         return text

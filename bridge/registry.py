@@ -96,12 +96,15 @@ def erp_secrets(config: ErpConfigBase) -> tuple[str, ...]:
     return tuple(entry.secrets_for(config)) if entry.secrets_for else entry.secrets
 
 
-def make_erp(config: ErpConfigBase, secrets: Mapping[str, str],
-             policy: RetryPolicy | None = None) -> ErpConnector:
+def make_erp(
+    config: ErpConfigBase, secrets: Mapping[str, str], policy: RetryPolicy | None = None
+) -> ErpConnector:
     return erp_entry(config.kind).factory(config, secrets, policy)
 
 
-def make_store(config: StoreConfig, token: str, policy: RetryPolicy | None = None) -> StoreConnector:
+def make_store(
+    config: StoreConfig, token: str, policy: RetryPolicy | None = None
+) -> StoreConnector:
     from connectors.store.client import StoreClient
 
     return StoreClient(config, token, policy)

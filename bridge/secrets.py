@@ -58,8 +58,9 @@ def backend_info() -> BackendInfo:
     for b in backends:
         mod = type(b).__module__
         if mod.startswith("keyrings.alt") or "null" in mod or isinstance(b, fail.Keyring):
-            return BackendInfo(label, False,
-                               f"{mod} is not a secure keyring (plaintext or no storage)")
+            return BackendInfo(
+                label, False, f"{mod} is not a secure keyring (plaintext or no storage)"
+            )
     return BackendInfo(label, True, "OS keyring")
 
 
@@ -73,8 +74,11 @@ class SecretStore:
     @property
     def backend(self) -> BackendInfo:
         if self._info is None:
-            self._info = backend_info() if self.use_keyring else BackendInfo(
-                "session", False, "secrets kept for this session only")
+            self._info = (
+                backend_info()
+                if self.use_keyring
+                else BackendInfo("session", False, "secrets kept for this session only")
+            )
         return self._info
 
     def set_session(self, name: str, value: str) -> None:

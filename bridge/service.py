@@ -25,12 +25,16 @@ from bridge.watcher import ConfigWatcher
 # the console's Ctrl+Break (CTRL_BREAK_EVENT, what a process group is sent to stop it; a
 # Windows SIGTERM is TerminateProcess and never arrives). `bridge stop` asks through the
 # instance port instead, on every platform.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM,
-                *((signal.SIGBREAK,) if hasattr(signal, "SIGBREAK") else ()))
+STOP_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    *((signal.SIGBREAK,) if hasattr(signal, "SIGBREAK") else ()),
+)
 
 
-def on_stop_signals(loop: asyncio.AbstractEventLoop,
-                    stop: Callable[[], None]) -> Callable[[], None]:
+def on_stop_signals(
+    loop: asyncio.AbstractEventLoop, stop: Callable[[], None]
+) -> Callable[[], None]:
     """Call `stop` on the loop when a stop signal arrives. Returns what undoes it. Where the
     loop takes no signal handlers (Windows), a plain handler hands the stop to the loop
     (which the signal wakes)."""
@@ -67,10 +71,15 @@ def print_event(event: Event) -> None:
     print(event.line(), flush=True)
 
 
-async def serve(engine: Engine, *, watch_config: bool = True, console: bool = True,
-                until: Callable[[], Awaitable[None]] | None = None,
-                lock: InstanceLock | None = None,
-                goodbye: str | None = "Bridge stopped.") -> None:
+async def serve(
+    engine: Engine,
+    *,
+    watch_config: bool = True,
+    console: bool = True,
+    until: Callable[[], Awaitable[None]] | None = None,
+    lock: InstanceLock | None = None,
+    goodbye: str | None = "Bridge stopped.",
+) -> None:
     """Start the engine and keep it running until SIGINT/SIGTERM (or `until` returns).
     Whatever happens, the engine is stopped and the instance file removed; with `console`,
     `goodbye` is the last line."""
@@ -88,13 +97,19 @@ async def serve(engine: Engine, *, watch_config: bool = True, console: bool = Tr
                 try:
                     await engine.apply_config(config)
                 except ConfigError as exc:
-                    engine.events.error("config", "config_refused",
-                                        f"The new settings were not applied: {exc.message}")
+                    engine.events.error(
+                        "config",
+                        "config_refused",
+                        f"The new settings were not applied: {exc.message}",
+                    )
 
             def refuse(exc: ConfigError) -> None:
-                engine.events.error("config", "config_invalid",
-                                    f"The edited config file is invalid and was not applied "
-                                    f"(the previous settings stay): {exc.message}")
+                engine.events.error(
+                    "config",
+                    "config_invalid",
+                    f"The edited config file is invalid and was not applied "
+                    f"(the previous settings stay): {exc.message}",
+                )
 
             watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
             watcher.start()
@@ -103,16 +118,21 @@ async def serve(engine: Engine, *, watch_config: bool = True, console: bool = Tr
 
             def command(name: str) -> None:
                 if name == "stop":
-                    engine.events.info("engine", "stop_requested",
-                                       "Asked to stop (`bridge stop`); stopping")
+                    engine.events.info(
+                        "engine", "stop_requested", "Asked to stop (`bridge stop`); stopping"
+                    )
                     stop.set()
                 elif name == "sync":
-                    engine.events.info("engine", "sync_requested",
-                                       "Another `bridge` asked for a sync; syncing now")
+                    engine.events.info(
+                        "engine", "sync_requested", "Another `bridge` asked for a sync; syncing now"
+                    )
                     engine._spawn(engine.sync_now("all"))
                 else:
-                    engine.events.info("engine", "already_running",
-                                       "Bridge was started again; this one keeps running")
+                    engine.events.info(
+                        "engine",
+                        "already_running",
+                        "Bridge was started again; this one keeps running",
+                    )
 
             await lock.serve(command)
         waiters.append(asyncio.ensure_future(stop.wait()))

@@ -1,7 +1,7 @@
 """Persistent state in SQLite (WAL): the order outbox, the store<->ERP id map, the last
 catalog pushed, sync runs, errors, events and small key/values (cursors).
 
-All methods are synchronous and thread-safe; the engine calls them through `State.run`,
+All methods are synchronous and thread-safe; the engine calls them through `State.call`,
 which runs them on one worker thread so that the event loop (and the UI on it) never waits
 on disk.
 
@@ -259,18 +259,28 @@ class OutboxRow:
         damaged = False
         try:
             payload = load_payload(r["payload"])
-            late = load_payload(r["late_payload"]) if r["late_payload"] and \
-                not r["late_ack"] else None
+            late = (
+                load_payload(r["late_payload"]) if r["late_payload"] and not r["late_ack"] else None
+            )
         except (ValueError, TypeError):
-            payload, late, damaged = {"id": r["store_order_id"], "number": r["number"]}, None, \
-                True
+            payload, late, damaged = {"id": r["store_order_id"], "number": r["number"]}, None, True
         if not isinstance(payload, dict):
             payload, damaged = {"id": r["store_order_id"], "number": r["number"]}, True
-        return cls(r["store_order_id"], r["number"], OrderState(r["state"]),
-                   payload, r["erp_reference"], r["attempts"],
-                   r["failure_kind"], r["last_error"], bool(r["reported_failed"]),
-                   r["next_attempt_at"], bool(r["reconcile"]),
-                   late if isinstance(late, dict) else None, damaged)
+        return cls(
+            r["store_order_id"],
+            r["number"],
+            OrderState(r["state"]),
+            payload,
+            r["erp_reference"],
+            r["attempts"],
+            r["failure_kind"],
+            r["last_error"],
+            bool(r["reported_failed"]),
+            r["next_attempt_at"],
+            bool(r["reconcile"]),
+            late if isinstance(late, dict) else None,
+            damaged,
+        )
 
 
 # Orders inserted while a rebuilt state file is marked (meta `rebuilt_at`) are flagged in
@@ -302,20 +312,31 @@ def storage_problem(path: Path, exc: sqlite3.Error) -> StorageError | None:
     file or the disk, or None for any other error (a bug: it keeps its traceback)."""
     code = _sqlite_code(exc)
     if code == sqlite3.SQLITE_FULL:
-        return StorageError(f"The disk is full: Bridge could not write its state file {path} "
-                            "(what it was recording was rolled back, nothing is lost). Free "
-                            "some space; Bridge goes on by itself.")
-    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
-                sqlite3.SQLITE_AUTH):
-        return StorageError(f"The state file {path} cannot be written ({exc}): make it and "
-                            f"its folder writable for this user, or choose another folder "
-                            "with --data-dir or BRIDGE_DATA_DIR.")
+        return StorageError(
+            f"The disk is full: Bridge could not write its state file {path} "
+            "(what it was recording was rolled back, nothing is lost). Free "
+            "some space; Bridge goes on by itself."
+        )
+    if code in (
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_AUTH,
+    ):
+        return StorageError(
+            f"The state file {path} cannot be written ({exc}): make it and "
+            f"its folder writable for this user, or choose another folder "
+            "with --data-dir or BRIDGE_DATA_DIR."
+        )
     if code == sqlite3.SQLITE_IOERR:
-        return StorageError(f"Bridge could not read or write its state file {path} ({exc}): "
-                            "check the disk.")
+        return StorageError(
+            f"Bridge could not read or write its state file {path} ({exc}): check the disk."
+        )
     if _is_damage(exc):
-        return StorageError(f"The state file {path} is damaged ({exc}): restart Bridge; it "
-                            "moves the file aside and rebuilds it.")
+        return StorageError(
+            f"The state file {path} is damaged ({exc}): restart Bridge; it "
+            "moves the file aside and rebuilds it."
+        )
     return None
 
 
@@ -338,7 +359,7 @@ def _wal_header_ok(header: bytes) -> bool:
     words = ">II" if magic & 1 else "<II"
     s0 = s1 = 0
     for i in range(0, 24, 8):
-        x0, x1 = struct.unpack(words, header[i:i + 8])
+        x0, x1 = struct.unpack(words, header[i : i + 8])
         s0 = (s0 + x0 + s1) & 0xFFFFFFFF
         s1 = (s1 + x1 + s0) & 0xFFFFFFFF
     return struct.unpack(">II", header[24:32]) == (s0, s1)
@@ -377,9 +398,11 @@ def set_aside(path: Path) -> Path:
             if src.exists():
                 os.replace(src, f"{aside}{suffix}")
     except OSError as exc:
-        raise StorageError(f"The state file {path} is damaged and could not be moved aside "
-                           f"({exc.strerror or exc}): move it and its -wal and -shm files "
-                           "out of the folder, then start Bridge again.") from None
+        raise StorageError(
+            f"The state file {path} is damaged and could not be moved aside "
+            f"({exc.strerror or exc}): move it and its -wal and -shm files "
+            "out of the folder, then start Bridge again."
+        ) from None
     return aside
 
 
@@ -402,9 +425,11 @@ class State:
             self._open()
         except _Damaged as damaged:
             if not recover:
-                raise StorageError(f"The state file {path} is damaged ({damaged}): start "
-                                   "Bridge (the app, `bridge run` or `bridge sync`) to move "
-                                   "it aside and rebuild it.") from None
+                raise StorageError(
+                    f"The state file {path} is damaged ({damaged}): start "
+                    "Bridge (the app, `bridge run` or `bridge sync`) to move "
+                    "it aside and rebuild it."
+                ) from None
             self.set_aside = set_aside(path)
             self._open()
             try:
@@ -427,8 +452,9 @@ class State:
             raise _Damaged(problem)
         checked = self._check_read_only()
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False,
-                                       isolation_level=None)
+            self._db = sqlite3.connect(
+                str(self.path), timeout=30, check_same_thread=False, isolation_level=None
+            )
         except sqlite3.Error as exc:
             raise storage_problem(self.path, exc) or exc from None
         try:
@@ -453,8 +479,7 @@ class State:
         if not self.path.exists():
             return True  # nothing to check
         try:
-            db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True,
-                                 timeout=30)
+            db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=30)
         except sqlite3.Error:
             return False
         try:
@@ -483,24 +508,38 @@ class State:
         with self._lock:
             self._db.executescript(SCHEMA)
             self._migrate()
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                             (str(SCHEMA_VERSION),))
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
 
     def _mark_rebuilt(self, problem: str) -> None:
         """A new state file replaced a damaged one: mark it (orders taken in are flagged
         for a lookup in the ERP) and say so in the log, the events and the error list."""
         assert self.set_aside is not None
         now = time.time()
-        message = (f"The state file was damaged ({problem}) and was moved aside to "
-                   f"{self.set_aside}; a new one was started. The orders pending in the "
-                   "store are taken in again, and each is looked up in the ERP before any "
-                   "send, so none is sent twice")
+        message = (
+            f"The state file was damaged ({problem}) and was moved aside to "
+            f"{self.set_aside}; a new one was started. The orders pending in the "
+            "store are taken in again, and each is looked up in the ERP before any "
+            "send, so none is sent twice"
+        )
         self.set_kv(REBUILT_KEY, repr(now))
         self.set_kv(REBUILT_FROM_KEY, str(self.set_aside))
-        self.open_error("orders", REBUILT_SUBJECT, kind="data", code="state_rebuilt",
-                        message=message)
-        self.add_events([(now, "error", "engine", "state_rebuilt", message,
-                          {"aside": str(self.set_aside), "problem": problem})])
+        self.open_error(
+            "orders", REBUILT_SUBJECT, kind="data", code="state_rebuilt", message=message
+        )
+        self.add_events(
+            [
+                (
+                    now,
+                    "error",
+                    "engine",
+                    "state_rebuilt",
+                    message,
+                    {"aside": str(self.set_aside), "problem": problem},
+                )
+            ]
+        )
         log.error("%s", message)
         self.rebuilt_note = message
 
@@ -510,13 +549,15 @@ class State:
         if "seen_run" not in cols:
             self._db.execute("ALTER TABLE catalog_state ADD COLUMN seen_run INTEGER")
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
-        for col, decl in (("late_hash", "TEXT"), ("late_payload", "TEXT"),
-                          ("late_ack", "INTEGER NOT NULL DEFAULT 0"),
-                          ("reconcile", "INTEGER NOT NULL DEFAULT 0")):
+        for col, decl in (
+            ("late_hash", "TEXT"),
+            ("late_payload", "TEXT"),
+            ("late_ack", "INTEGER NOT NULL DEFAULT 0"),
+            ("reconcile", "INTEGER NOT NULL DEFAULT 0"),
+        ):
             if col not in cols:
                 self._db.execute(f"ALTER TABLE outbox ADD COLUMN {col} {decl}")
-        (sql,) = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'id_map'"
-                                  ).fetchone()
+        (sql,) = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'id_map'").fetchone()
         if "UNIQUE" in sql.upper():
             # the first schema made every ERP id unique, customers too: rebuilt with the
             # uniqueness for orders only (below), in one transaction
@@ -529,8 +570,10 @@ class State:
                 DROP TABLE id_map;
                 ALTER TABLE id_map_new RENAME TO id_map;
                 COMMIT;""")
-        self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS id_map_order_reference ON "
-                         "id_map(erp_id) WHERE entity = 'order'")
+        self._db.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS id_map_order_reference ON "
+            "id_map(erp_id) WHERE entity = 'order'"
+        )
         self._db.execute(REBUILT_TRIGGER)
 
     def close(self) -> None:
@@ -538,7 +581,7 @@ class State:
         with self._lock:
             self._db.close()
 
-    async def run(self, fn: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
+    async def call(self, fn: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
         """`fn` on the state's thread. A failure of the file or the disk is a StorageError."""
         loop = asyncio.get_running_loop()
         try:
@@ -550,7 +593,7 @@ class State:
             raise problem from exc
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Fire and forget, in order with `run` calls (events)."""
+        """Fire and forget, in order with `call` calls (events)."""
         with contextlib.suppress(RuntimeError):  # shut down
             self._executor.submit(fn, *args)
 
@@ -575,8 +618,11 @@ class State:
             if value is None:
                 self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
             else:
-                self._db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
-                                 "SET value = excluded.value", (key, value))
+                self._db.execute(
+                    "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                    "SET value = excluded.value",
+                    (key, value),
+                )
 
     # -- a rebuilt state file -----------------------------------------------------------------
     def rebuilding(self) -> bool:
@@ -592,13 +638,17 @@ class State:
         with self._tx() as db:
             n, found = db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(attempts = 0 AND state IN "
-                "('sent_to_erp','done')), 0) FROM outbox WHERE reconcile = 1").fetchone()
+                "('sent_to_erp','done')), 0) FROM outbox WHERE reconcile = 1"
+            ).fetchone()
             db.execute("DELETE FROM meta WHERE key IN (?, ?)", (REBUILT_KEY, REBUILT_FROM_KEY))
-        message = (f"The state file was damaged and was rebuilt: {n} orders pending in the "
-                   "store were taken in again and looked up in the ERP before any send; "
-                   f"{found} were already there and were not sent again")
-        self.open_error("orders", REBUILT_SUBJECT, kind="data", code="state_rebuilt",
-                        message=message)
+        message = (
+            f"The state file was damaged and was rebuilt: {n} orders pending in the "
+            "store were taken in again and looked up in the ERP before any send; "
+            f"{found} were already there and were not sent again"
+        )
+        self.open_error(
+            "orders", REBUILT_SUBJECT, kind="data", code="state_rebuilt", message=message
+        )
         return message
 
     # -- outbox ------------------------------------------------------------------------------
@@ -622,56 +672,82 @@ class State:
                 db.execute(
                     "INSERT INTO outbox (store_order_id, number, state, payload, payload_hash, "
                     "confirmed_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (oid, number, OrderState.QUEUED, text, h, str(payload.get("confirmed_at") or ""),
-                     now, now))
+                    (
+                        oid,
+                        number,
+                        OrderState.QUEUED,
+                        text,
+                        h,
+                        str(payload.get("confirmed_at") or ""),
+                        now,
+                        now,
+                    ),
+                )
                 action = "new"
             else:
                 state = OrderState(row["state"])
                 changed = row["payload_hash"] != h
                 # a send may have reached the ERP: what it has is the stored payload
-                maybe_sent = state in (OrderState.SENDING, OrderState.SENT_TO_ERP,
-                                       OrderState.DONE) or row["attempts"] > 0
+                maybe_sent = (
+                    state in (OrderState.SENDING, OrderState.SENT_TO_ERP, OrderState.DONE)
+                    or row["attempts"] > 0
+                )
                 refused = state == OrderState.FAILED and row["failure_kind"] != "transient"
                 # an order held because the store listed it twice is taken again as soon
                 # as it is listed once
-                if (refused and (changed or row["reported_failed"] or
-                                 row["error_code"] == "listed_twice")) or \
-                        (state == OrderState.DISCARDED and changed):
+                if (
+                    refused
+                    and (changed or row["reported_failed"] or row["error_code"] == "listed_twice")
+                ) or (state == OrderState.DISCARDED and changed):
                     db.execute(
                         "UPDATE outbox SET state='queued', payload=?, payload_hash=?, number=?, "
                         "failure_kind=NULL, error_code=NULL, last_error=NULL, "
                         "server_message=NULL, reported_failed=0, next_attempt_at=NULL, "
                         "discard_reason=NULL, late_hash=NULL, late_payload=NULL, late_ack=0, "
-                        "updated_at=? WHERE store_order_id=?", (text, h, number, now, oid))
+                        "updated_at=? WHERE store_order_id=?",
+                        (text, h, number, now, oid),
+                    )
                     action = "requeued"
                 elif not changed:
                     if row["late_hash"] is not None:
                         # the store is back to what was sent: its change is moot
-                        db.execute("UPDATE outbox SET late_hash=NULL, late_payload=NULL, "
-                                   "late_ack=0, next_attempt_at=NULL, updated_at=? WHERE "
-                                   "store_order_id=?", (now, oid))
+                        db.execute(
+                            "UPDATE outbox SET late_hash=NULL, late_payload=NULL, "
+                            "late_ack=0, next_attempt_at=NULL, updated_at=? WHERE "
+                            "store_order_id=?",
+                            (now, oid),
+                        )
                     action = "rereport" if state == OrderState.DONE else "known"
                 elif maybe_sent:
                     if row["late_hash"] != h:
-                        db.execute("UPDATE outbox SET late_hash=?, late_payload=?, late_ack=0, "
-                                   "updated_at=? WHERE store_order_id=?", (h, text, now, oid))
+                        db.execute(
+                            "UPDATE outbox SET late_hash=?, late_payload=?, late_ack=0, "
+                            "updated_at=? WHERE store_order_id=?",
+                            (h, text, now, oid),
+                        )
                         action = "changed_after_send"
                     elif row["late_ack"] and state == OrderState.DONE:
                         action = "rereport"  # the merchant accepted what the ERP has
                 elif state in (OrderState.QUEUED, OrderState.FAILED):
-                    db.execute("UPDATE outbox SET payload=?, payload_hash=?, number=?, "
-                               "updated_at=? WHERE store_order_id=?", (text, h, number, now, oid))
+                    db.execute(
+                        "UPDATE outbox SET payload=?, payload_hash=?, number=?, "
+                        "updated_at=? WHERE store_order_id=?",
+                        (text, h, number, now, oid),
+                    )
                     action = "updated"
             if action in ("new", "requeued", "updated"):
                 # the units held back from sale follow the items that will be sent
                 db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
-                db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
-                               [(oid, s, q) for s, q in _reserved_items(payload)])
+                db.executemany(
+                    "INSERT INTO outbox_items VALUES (?,?,?)",
+                    [(oid, s, q) for s, q in _reserved_items(payload)],
+                )
             row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
         return action, OutboxRow.from_row(row)
 
-    def listed_twice(self, copies: list[Mapping[str, Any]], message: str,
-                     now: float | None = None) -> tuple[str, OutboxRow]:
+    def listed_twice(
+        self, copies: list[Mapping[str, Any]], message: str, now: float | None = None
+    ) -> tuple[str, OutboxRow]:
         """The store listed one order id with different contents. An order not sent yet is
         held (a data failure) until the store lists it once; meanwhile the units of every
         copy are held back from sale (the most of each SKU). One that was, or may have
@@ -689,22 +765,33 @@ class State:
                 db.execute(
                     "INSERT INTO outbox (store_order_id, number, state, payload, payload_hash, "
                     "confirmed_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (oid, order_number(first, oid), OrderState.QUEUED,
-                     dump_payload(first), payload_hash(first),
-                     str(first.get("confirmed_at") or ""), now, now))
-                row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?",
-                                 (oid,)).fetchone()
+                    (
+                        oid,
+                        order_number(first, oid),
+                        OrderState.QUEUED,
+                        dump_payload(first),
+                        payload_hash(first),
+                        str(first.get("confirmed_at") or ""),
+                        now,
+                        now,
+                    ),
+                )
+                row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
             state = OrderState(row["state"])
             action = "frozen"
             if state in (OrderState.QUEUED, OrderState.FAILED) and row["attempts"] == 0:
                 # error_code listed_twice: the next listing of one copy is taken (ingest)
-                db.execute("UPDATE outbox SET state='failed', "
-                           "failure_kind='data', error_code='listed_twice', last_error=?, "
-                           "next_attempt_at=NULL, updated_at=? WHERE store_order_id=?",
-                           (message, now, oid))
+                db.execute(
+                    "UPDATE outbox SET state='failed', "
+                    "failure_kind='data', error_code='listed_twice', last_error=?, "
+                    "next_attempt_at=NULL, updated_at=? WHERE store_order_id=?",
+                    (message, now, oid),
+                )
                 db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
-                db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
-                               [(oid, s, q) for s, q in most.items()])
+                db.executemany(
+                    "INSERT INTO outbox_items VALUES (?,?,?)",
+                    [(oid, s, q) for s, q in most.items()],
+                )
                 action = "held"
             row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
         return action, OutboxRow.from_row(row)
@@ -713,9 +800,14 @@ class State:
         """The merchant accepts that the ERP keeps what was sent of an order the store
         changed afterwards: the store is told it was sent (now)."""
         with self._tx() as db:
-            return bool(db.execute("UPDATE outbox SET late_ack=1, next_attempt_at=NULL, "
-                                   "updated_at=? WHERE store_order_id=? AND late_hash IS NOT "
-                                   "NULL", (time.time(), oid)).rowcount)
+            return bool(
+                db.execute(
+                    "UPDATE outbox SET late_ack=1, next_attempt_at=NULL, "
+                    "updated_at=? WHERE store_order_id=? AND late_hash IS NOT "
+                    "NULL",
+                    (time.time(), oid),
+                ).rowcount
+            )
 
     def adopt_late(self, oid: str) -> OutboxRow:
         """The ERP turned out not to have the order: the store's later version is the one
@@ -724,13 +816,17 @@ class State:
             row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
             if row["late_payload"] and not row["late_ack"]:
                 late = load_payload(row["late_payload"])
-                db.execute("UPDATE outbox SET payload=late_payload, payload_hash=late_hash, "
-                           "number=?, late_hash=NULL, late_payload=NULL, late_ack=0, "
-                           "updated_at=? WHERE store_order_id=?",
-                           (order_number(late, oid), time.time(), oid))
+                db.execute(
+                    "UPDATE outbox SET payload=late_payload, payload_hash=late_hash, "
+                    "number=?, late_hash=NULL, late_payload=NULL, late_ack=0, "
+                    "updated_at=? WHERE store_order_id=?",
+                    (order_number(late, oid), time.time(), oid),
+                )
                 db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
-                db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
-                               [(oid, s, q) for s, q in _reserved_items(late)])
+                db.executemany(
+                    "INSERT INTO outbox_items VALUES (?,?,?)",
+                    [(oid, s, q) for s, q in _reserved_items(late)],
+                )
             row = db.execute("SELECT * FROM outbox WHERE store_order_id = ?", (oid,)).fetchone()
         return OutboxRow.from_row(row)
 
@@ -742,7 +838,9 @@ class State:
             "o.number = ? AND o.store_order_id != me.store_order_id AND "
             "o.state != 'discarded' AND (o.created_at < me.created_at OR "
             "(o.created_at = me.created_at AND o.store_order_id < me.store_order_id)) "
-            "ORDER BY o.created_at LIMIT 1", (oid, number))
+            "ORDER BY o.created_at LIMIT 1",
+            (oid, number),
+        )
         return str(rows[0]["store_order_id"]) if rows else None
 
     # -- wall-clock times that schedule work --------------------------------------------------
@@ -751,8 +849,11 @@ class State:
         the waits recorded in wall time (retries, creations in doubt) move with it, so they
         last as long as they would have."""
         with self._tx() as db:
-            db.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + ? WHERE "
-                       "next_attempt_at IS NOT NULL AND state != 'done'", (delta,))
+            db.execute(
+                "UPDATE outbox SET next_attempt_at = next_attempt_at + ? WHERE "
+                "next_attempt_at IS NOT NULL AND state != 'done'",
+                (delta,),
+            )
             db.execute("UPDATE writes_in_doubt SET since = since + ?", (delta,))
 
     def clamp_wall_times(self, now: float, longest_wait: float) -> int:
@@ -760,16 +861,21 @@ class State:
         not running) are brought back: a retry to at most `longest_wait` from now, a
         creation in doubt to now (its settle window starts again). Returns how many."""
         with self._tx() as db:
-            n = db.execute("UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ? "
-                           "AND state != 'done'", (now + longest_wait, now + longest_wait)
-                           ).rowcount
-            n += db.execute("UPDATE writes_in_doubt SET since = ? WHERE since > ?",
-                            (now, now)).rowcount
+            n = db.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ? "
+                "AND state != 'done'",
+                (now + longest_wait, now + longest_wait),
+            ).rowcount
+            n += db.execute(
+                "UPDATE writes_in_doubt SET since = ? WHERE since > ?", (now, now)
+            ).rowcount
         return n
 
     def open_error_message(self, pipeline: str, subject: str) -> str | None:
-        rows = self._q("SELECT message FROM errors WHERE pipeline=? AND subject=? AND "
-                       "state='open'", (pipeline, subject))
+        rows = self._q(
+            "SELECT message FROM errors WHERE pipeline=? AND subject=? AND state='open'",
+            (pipeline, subject),
+        )
         return str(rows[0]["message"]) if rows else None
 
     def due_orders(self, now: float | None = None, limit: int = 1000) -> list[OutboxRow]:
@@ -782,7 +888,9 @@ class State:
             " (next_attempt_at IS NULL OR next_attempt_at <= ?)) OR "
             "(state = 'failed' AND failure_kind IN ('transient','auth') AND next_attempt_at <= ?) "
             "ORDER BY CASE state WHEN 'sending' THEN 0 WHEN 'sent_to_erp' THEN 1 ELSE 2 END, "
-            "confirmed_at, created_at LIMIT ?", (now, now, limit))
+            "confirmed_at, created_at LIMIT ?",
+            (now, now, limit),
+        )
         return [OutboxRow.from_row(r) for r in rows]
 
     def get_order(self, oid: str) -> OutboxRow | None:
@@ -791,47 +899,67 @@ class State:
 
     def mark_sending(self, oid: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE outbox SET state='sending', attempts=attempts+1, updated_at=? "
-                       "WHERE store_order_id=?", (time.time(), oid))
+            db.execute(
+                "UPDATE outbox SET state='sending', attempts=attempts+1, updated_at=? "
+                "WHERE store_order_id=?",
+                (time.time(), oid),
+            )
 
     def mark_sent_to_erp(self, oid: str, reference: str, customer_code: str | None) -> None:
         now = time.time()
         with self._tx() as db:
-            db.execute("UPDATE outbox SET state='sent_to_erp', erp_reference=?, customer_code=?, "
-                       "failure_kind=NULL, error_code=NULL, last_error=NULL, server_message=NULL,"
-                       " next_attempt_at=NULL, sent_at=?, updated_at=? WHERE store_order_id=?",
-                       (reference, customer_code, now, now, oid))
-            db.execute("INSERT INTO id_map VALUES ('order', ?, ?, ?) ON CONFLICT(entity, store_id)"
-                       " DO UPDATE SET erp_id = excluded.erp_id", (oid, reference, now))
+            db.execute(
+                "UPDATE outbox SET state='sent_to_erp', erp_reference=?, customer_code=?, "
+                "failure_kind=NULL, error_code=NULL, last_error=NULL, server_message=NULL,"
+                " next_attempt_at=NULL, sent_at=?, updated_at=? WHERE store_order_id=?",
+                (reference, customer_code, now, now, oid),
+            )
+            db.execute(
+                "INSERT INTO id_map VALUES ('order', ?, ?, ?) ON CONFLICT(entity, store_id)"
+                " DO UPDATE SET erp_id = excluded.erp_id",
+                (oid, reference, now),
+            )
             # an order write that was in doubt is settled
-            db.execute("DELETE FROM writes_in_doubt WHERE entity='order' AND store_id=?",
-                       (oid,))
+            db.execute("DELETE FROM writes_in_doubt WHERE entity='order' AND store_id=?", (oid,))
 
     def order_with_reference(self, reference: str) -> str | None:
         """The store order whose ERP document this is, if any."""
-        rows = self._q("SELECT store_id FROM id_map WHERE entity='order' AND erp_id=?",
-                       (reference,))
+        rows = self._q(
+            "SELECT store_id FROM id_map WHERE entity='order' AND erp_id=?", (reference,)
+        )
         return str(rows[0]["store_id"]) if rows else None
 
     def mark_done(self, oid: str) -> None:
         now = time.time()
         with self._tx() as db:
-            db.execute("UPDATE outbox SET state='done', done_at=?, updated_at=?, "
-                       "failure_kind=NULL, last_error=NULL WHERE store_order_id=?",
-                       (now, now, oid))
+            db.execute(
+                "UPDATE outbox SET state='done', done_at=?, updated_at=?, "
+                "failure_kind=NULL, last_error=NULL WHERE store_order_id=?",
+                (now, now, oid),
+            )
 
-    def mark_failed(self, oid: str, *, kind: str, code: str, message: str,
-                    server_message: str | None, next_attempt_at: float | None,
-                    keep_state: bool = False) -> None:
+    def mark_failed(
+        self,
+        oid: str,
+        *,
+        kind: str,
+        code: str,
+        message: str,
+        server_message: str | None,
+        next_attempt_at: float | None,
+        keep_state: bool = False,
+    ) -> None:
         """Record a failure. With keep_state (a sent_to_erp order whose report to the store
         failed), the state stays and only the error and the next attempt are recorded."""
         # servers' texts may quote a token: masked before they are kept
         message, server_message = redact(message), redact_optional(server_message)
         with self._tx() as db:
             state_sql = "" if keep_state else "state='failed', "
-            db.execute(f"UPDATE outbox SET {state_sql}failure_kind=?, error_code=?, last_error=?, "
-                       "server_message=?, next_attempt_at=?, updated_at=? WHERE store_order_id=?",
-                       (kind, code, message, server_message, next_attempt_at, time.time(), oid))
+            db.execute(
+                f"UPDATE outbox SET {state_sql}failure_kind=?, error_code=?, last_error=?, "
+                "server_message=?, next_attempt_at=?, updated_at=? WHERE store_order_id=?",
+                (kind, code, message, server_message, next_attempt_at, time.time(), oid),
+            )
 
     def mark_reported_failed(self, oid: str) -> None:
         with self._tx() as db:
@@ -839,22 +967,31 @@ class State:
 
     def requeue(self, oid: str) -> bool:
         with self._tx() as db:
-            cur = db.execute("UPDATE outbox SET state='queued', next_attempt_at=NULL, "
-                             "failure_kind=NULL, updated_at=? WHERE store_order_id=? AND "
-                             "state IN ('failed','discarded')", (time.time(), oid))
+            cur = db.execute(
+                "UPDATE outbox SET state='queued', next_attempt_at=NULL, "
+                "failure_kind=NULL, updated_at=? WHERE store_order_id=? AND "
+                "state IN ('failed','discarded')",
+                (time.time(), oid),
+            )
             if cur.rowcount:
-                row = db.execute("SELECT payload FROM outbox WHERE store_order_id=?",
-                                 (oid,)).fetchone()
+                row = db.execute(
+                    "SELECT payload FROM outbox WHERE store_order_id=?", (oid,)
+                ).fetchone()
                 db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
-                db.executemany("INSERT INTO outbox_items VALUES (?,?,?)",
-                               [(oid, s, q) for s, q in _reserved_items(load_payload(row[0]))])
+                db.executemany(
+                    "INSERT INTO outbox_items VALUES (?,?,?)",
+                    [(oid, s, q) for s, q in _reserved_items(load_payload(row[0]))],
+                )
             return bool(cur.rowcount)
 
     def discard_order(self, oid: str, reason: str) -> bool:
         with self._tx() as db:
-            cur = db.execute("UPDATE outbox SET state='discarded', discard_reason=?, "
-                             "next_attempt_at=NULL, updated_at=? WHERE store_order_id=? AND "
-                             "state IN ('queued','failed')", (reason, time.time(), oid))
+            cur = db.execute(
+                "UPDATE outbox SET state='discarded', discard_reason=?, "
+                "next_attempt_at=NULL, updated_at=? WHERE store_order_id=? AND "
+                "state IN ('queued','failed')",
+                (reason, time.time(), oid),
+            )
             if cur.rowcount:  # a sent order's items still count for recent ERP pages
                 db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
             return bool(cur.rowcount)
@@ -865,15 +1002,18 @@ class State:
             counts[r["state"]] = r["n"]
         return counts
 
-    def reserved(self, skus: Iterable[str] | None = None,
-                 sent_since: float | None = None) -> dict[str, int]:
+    def reserved(
+        self, skus: Iterable[str] | None = None, sent_since: float | None = None
+    ) -> dict[str, int]:
         """Units of each SKU sold in the store but not yet created in the ERP. With
         `sent_since`, orders created in the ERP since then count too: an ERP page read
         before they arrived does not show them yet (counting them twice errs on the side
         of showing less stock, never more)."""
         states = ",".join(f"'{s.value}'" for s in RESERVING_STATES)
-        sql = ("SELECT i.sku, SUM(i.quantity) AS q FROM outbox_items i JOIN outbox o USING "
-               f"(store_order_id) WHERE (o.state IN ({states})")
+        sql = (
+            "SELECT i.sku, SUM(i.quantity) AS q FROM outbox_items i JOIN outbox o USING "
+            f"(store_order_id) WHERE (o.state IN ({states})"
+        )
         args: list[Any] = []
         if sent_since is not None:
             sql += " OR (o.state IN ('sent_to_erp','done') AND o.sent_at >= ?)"
@@ -885,40 +1025,49 @@ class State:
             rows = self._q(sql + " GROUP BY i.sku", args)
             return {r["sku"]: r["q"] for r in rows}
         for i in range(0, len(wanted), 900):
-            chunk = wanted[i:i + 900]
-            rows = self._q(sql + f" AND i.sku IN ({','.join('?' * len(chunk))}) GROUP BY i.sku",
-                           [*args, *chunk])
+            chunk = wanted[i : i + 900]
+            rows = self._q(
+                sql + f" AND i.sku IN ({','.join('?' * len(chunk))}) GROUP BY i.sku",
+                [*args, *chunk],
+            )
             out.update({r["sku"]: r["q"] for r in rows})
         return out
 
     # -- id map ------------------------------------------------------------------------------
     def map_get(self, entity: str, store_id: str) -> str | None:
-        rows = self._q("SELECT erp_id FROM id_map WHERE entity=? AND store_id=?",
-                       (entity, store_id))
+        rows = self._q(
+            "SELECT erp_id FROM id_map WHERE entity=? AND store_id=?", (entity, store_id)
+        )
         return rows[0]["erp_id"] if rows else None
 
     def map_put(self, entity: str, store_id: str, erp_id: str) -> None:
         """Map a store id to the ERP's; a creation in doubt for it is settled."""
         with self._tx() as db:
-            db.execute("INSERT INTO id_map VALUES (?,?,?,?) ON CONFLICT(entity, store_id) "
-                       "DO UPDATE SET erp_id = excluded.erp_id", (entity, store_id, erp_id,
-                                                                   time.time()))
-            db.execute("DELETE FROM writes_in_doubt WHERE entity=? AND store_id=?",
-                       (entity, store_id))
+            db.execute(
+                "INSERT INTO id_map VALUES (?,?,?,?) ON CONFLICT(entity, store_id) "
+                "DO UPDATE SET erp_id = excluded.erp_id",
+                (entity, store_id, erp_id, time.time()),
+            )
+            db.execute(
+                "DELETE FROM writes_in_doubt WHERE entity=? AND store_id=?", (entity, store_id)
+            )
 
     # -- creations in doubt ------------------------------------------------------------------
     def doubt_get(self, entity: str, store_id: str) -> float | None:
         """When a creation of this entity began whose outcome is unknown, or None."""
-        rows = self._q("SELECT since FROM writes_in_doubt WHERE entity=? AND store_id=?",
-                       (entity, store_id))
+        rows = self._q(
+            "SELECT since FROM writes_in_doubt WHERE entity=? AND store_id=?", (entity, store_id)
+        )
         return float(rows[0]["since"]) if rows else None
 
     def doubt_begin(self, entity: str, store_id: str) -> None:
         """Recorded before the creation is sent: a crash mid-request leaves it in doubt."""
         with self._tx() as db:
-            db.execute("INSERT INTO writes_in_doubt VALUES (?,?,?) ON CONFLICT(entity, "
-                       "store_id) DO UPDATE SET since = excluded.since",
-                       (entity, store_id, time.time()))
+            db.execute(
+                "INSERT INTO writes_in_doubt VALUES (?,?,?) ON CONFLICT(entity, "
+                "store_id) DO UPDATE SET since = excluded.since",
+                (entity, store_id, time.time()),
+            )
         self._doubt_began[(entity, store_id)] = time.monotonic()
 
     def doubt_age(self, entity: str, store_id: str) -> float | None:
@@ -936,34 +1085,44 @@ class State:
 
     def doubt_clear(self, entity: str, store_id: str) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM writes_in_doubt WHERE entity=? AND store_id=?",
-                       (entity, store_id))
+            db.execute(
+                "DELETE FROM writes_in_doubt WHERE entity=? AND store_id=?", (entity, store_id)
+            )
 
     def map_count(self, entity: str) -> int:
         return int(self._q("SELECT COUNT(*) AS n FROM id_map WHERE entity=?", (entity,))[0]["n"])
 
     # -- catalog -----------------------------------------------------------------------------
-    def pushed(self, skus: list[str], seen_run: int | None = None
-               ) -> dict[str, tuple[int, str, bool, int | None]]:
+    def pushed(
+        self, skus: list[str], seen_run: int | None = None
+    ) -> dict[str, tuple[int, str, bool, int | None]]:
         """The last values pushed for these SKUs (stock, price, known in the store, the run
         that last listed them). With `seen_run`, they are marked as listed by that run."""
         out: dict[str, tuple[int, str, bool, int | None]] = {}
         for i in range(0, len(skus), 900):
-            chunk = skus[i:i + 900]
+            chunk = skus[i : i + 900]
             marks = ",".join("?" * len(chunk))
-            for r in self._q(f"SELECT sku, stock, price, known, seen_run FROM catalog_state "
-                             f"WHERE sku IN ({marks})", chunk):
+            for r in self._q(
+                f"SELECT sku, stock, price, known, seen_run FROM catalog_state "
+                f"WHERE sku IN ({marks})",
+                chunk,
+            ):
                 out[r["sku"]] = (r["stock"], r["price"], bool(r["known"]), r["seen_run"])
             if seen_run is not None:
                 with self._tx(durable=False) as db:
-                    db.execute(f"UPDATE catalog_state SET seen_run = ? WHERE sku IN ({marks})",
-                               [seen_run, *chunk])
+                    db.execute(
+                        f"UPDATE catalog_state SET seen_run = ? WHERE sku IN ({marks})",
+                        [seen_run, *chunk],
+                    )
         return out
 
     def not_seen(self, run: int) -> list[tuple[str, int, str]]:
         """SKUs with stock in the store (as last pushed) that run `run` did not list."""
-        rows = self._q("SELECT sku, stock, price FROM catalog_state WHERE known = 1 AND "
-                       "stock != 0 AND COALESCE(seen_run, -1) != ? ORDER BY sku", (run,))
+        rows = self._q(
+            "SELECT sku, stock, price FROM catalog_state WHERE known = 1 AND "
+            "stock != 0 AND COALESCE(seen_run, -1) != ? ORDER BY sku",
+            (run,),
+        )
         return [(r["sku"], r["stock"], r["price"]) for r in rows]
 
     def save_pushed(self, rows: list[tuple[str, int, str]], unknown: Iterable[str] = ()) -> None:
@@ -975,7 +1134,8 @@ class State:
                 "VALUES (?,?,?,?,?) ON CONFLICT(sku) DO UPDATE SET "
                 "stock=excluded.stock, price=excluded.price, known=excluded.known, "
                 "pushed_at=excluded.pushed_at",
-                [(s, st, p, 0 if s in missing else 1, now) for s, st, p in rows])
+                [(s, st, p, 0 if s in missing else 1, now) for s, st, p in rows],
+            )
 
     def forget_pushed(self, sku: str | None = None) -> None:
         with self._tx() as db:
@@ -989,8 +1149,9 @@ class State:
         with self._tx(durable=False) as db:
             db.execute("DELETE FROM catalog_staging")
 
-    def staging_add(self, rows: list[tuple[str, int | None, str | None, int | None,
-                                          str | None, int]]) -> None:
+    def staging_add(
+        self, rows: list[tuple[str, int | None, str | None, int | None, str | None, int]]
+    ) -> None:
         with self._tx(durable=False) as db:
             db.executemany("INSERT OR REPLACE INTO catalog_staging VALUES (?,?,?,?,?,?)", rows)
 
@@ -1005,71 +1166,118 @@ class State:
             "CAST(price AS REAL) <= 0 OR "
             "CAST(price AS REAL) / CAST(prev_price AS REAL) > ? OR "
             "CAST(prev_price AS REAL) / CAST(price AS REAL) > ?)), 0) AS price_jumps "
-            "FROM catalog_staging", (price_factor, price_factor))[0]
+            "FROM catalog_staging",
+            (price_factor, price_factor),
+        )[0]
         return {k: int(r[k]) for k in ("changes", "zeroed", "vanished", "price_jumps")}
 
     # staged changes the guard counts: a stock going to 0, a price jumping by the factor
     # or falling to 0.00 or to nothing
-    _COUNTED = ("(stock = 0 AND COALESCE(prev_stock, 0) > 0) OR "
-                "(prev_price IS NOT NULL AND prev_price != '' AND CAST(prev_price AS REAL) > 0 "
-                " AND (price IS NULL OR price = '' OR CAST(price AS REAL) <= 0 OR "
-                "      CAST(price AS REAL) / CAST(prev_price AS REAL) > ? OR "
-                "      CAST(prev_price AS REAL) / CAST(price AS REAL) > ?))")
+    _COUNTED = (
+        "(stock = 0 AND COALESCE(prev_stock, 0) > 0) OR "
+        "(prev_price IS NOT NULL AND prev_price != '' AND CAST(prev_price AS REAL) > 0 "
+        " AND (price IS NULL OR price = '' OR CAST(price AS REAL) <= 0 OR "
+        "      CAST(price AS REAL) / CAST(prev_price AS REAL) > ? OR "
+        "      CAST(prev_price AS REAL) / CAST(price AS REAL) > ?))"
+    )
 
-    def staging_examples(self, price_factor: float, limit: int
-                         ) -> list[tuple[str, int | None, int | None, str | None, str | None,
-                                         bool]]:
+    def staging_examples(
+        self, price_factor: float, limit: int
+    ) -> list[tuple[str, int | None, int | None, str | None, str | None, bool]]:
         """Staged changes the guard counts, the biggest stock first: (sku, stock before,
         stock after, price before, price after, vanished)."""
         rows = self._q(
             "SELECT sku, prev_stock, stock, prev_price, price, vanished FROM catalog_staging "
             f"WHERE {self._COUNTED} ORDER BY COALESCE(prev_stock, 0) DESC, sku LIMIT ?",
-            (price_factor, price_factor, limit))
-        return [(r["sku"], r["prev_stock"], r["stock"], r["prev_price"], r["price"],
-                 bool(r["vanished"])) for r in rows]
+            (price_factor, price_factor, limit),
+        )
+        return [
+            (
+                r["sku"],
+                r["prev_stock"],
+                r["stock"],
+                r["prev_price"],
+                r["price"],
+                bool(r["vanished"]),
+            )
+            for r in rows
+        ]
 
     def staging_counted(self, price_factor: float) -> list[str]:
         """The SKUs of every staged change the guard counts."""
-        return [r["sku"] for r in self._q(
-            f"SELECT sku FROM catalog_staging WHERE {self._COUNTED} ORDER BY sku",
-            (price_factor, price_factor))]
+        return [
+            r["sku"]
+            for r in self._q(
+                f"SELECT sku FROM catalog_staging WHERE {self._COUNTED} ORDER BY sku",
+                (price_factor, price_factor),
+            )
+        ]
 
     def staging_page(self, after: str, limit: int) -> list[tuple[str, int | None, str | None]]:
-        rows = self._q("SELECT sku, stock, price FROM catalog_staging WHERE sku > ? "
-                       "ORDER BY sku LIMIT ?", (after, limit))
+        rows = self._q(
+            "SELECT sku, stock, price FROM catalog_staging WHERE sku > ? ORDER BY sku LIMIT ?",
+            (after, limit),
+        )
         return [(r["sku"], r["stock"], r["price"]) for r in rows]
 
     def catalog_counts(self) -> dict[str, int]:
-        r = self._q("SELECT COUNT(*) AS n, COALESCE(SUM(known = 0), 0) AS unknown "
-                    "FROM catalog_state")[0]
+        r = self._q(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(known = 0), 0) AS unknown FROM catalog_state"
+        )[0]
         return {"skus": r["n"], "unknown_in_store": r["unknown"]}
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(self, pipeline: str, trigger: str) -> int:
         with self._tx() as db:
-            cur = db.execute("INSERT INTO runs (pipeline, trigger, started_at) VALUES (?,?,?)",
-                             (pipeline, trigger, time.time()))
+            cur = db.execute(
+                "INSERT INTO runs (pipeline, trigger, started_at) VALUES (?,?,?)",
+                (pipeline, trigger, time.time()),
+            )
             return int(cur.lastrowid or 0)
 
-    def finish_run(self, run_id: int, *, status: str, items_ok: int, items_failed: int,
-                   items_seen: int, requests: int, message: str) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        items_ok: int,
+        items_failed: int,
+        items_seen: int,
+        requests: int,
+        message: str,
+    ) -> None:
         message = redact(message)
         with self._tx() as db:
-            db.execute("UPDATE runs SET finished_at=?, status=?, items_ok=?, items_failed=?, "
-                       "items_seen=?, requests=?, message=? WHERE id=?",
-                       (time.time(), status, items_ok, items_failed, items_seen, requests,
-                        message, run_id))
+            db.execute(
+                "UPDATE runs SET finished_at=?, status=?, items_ok=?, items_failed=?, "
+                "items_seen=?, requests=?, message=? WHERE id=?",
+                (
+                    time.time(),
+                    status,
+                    items_ok,
+                    items_failed,
+                    items_seen,
+                    requests,
+                    message,
+                    run_id,
+                ),
+            )
 
     def interrupt_runs(self, pipeline: str, message: str) -> None:
         """Runs of `pipeline` still open (stopped at their deadline) end as failed."""
         with self._tx() as db:
-            db.execute("UPDATE runs SET status='failed', finished_at=?, message=? WHERE "
-                       "pipeline=? AND status='running'", (time.time(), message, pipeline))
+            db.execute(
+                "UPDATE runs SET status='failed', finished_at=?, message=? WHERE "
+                "pipeline=? AND status='running'",
+                (time.time(), message, pipeline),
+            )
 
     def close_stale_runs(self) -> None:
         with self._tx() as db:
-            db.execute("UPDATE runs SET status='interrupted', finished_at=started_at "
-                       "WHERE status='running'")
+            db.execute(
+                "UPDATE runs SET status='interrupted', finished_at=started_at "
+                "WHERE status='running'"
+            )
 
     def last_run(self, pipeline: str, status: str | None = None) -> dict[str, Any] | None:
         sql = "SELECT * FROM runs WHERE pipeline=? AND status != 'running'"
@@ -1086,8 +1294,11 @@ class State:
     def orders_per_day(self, days: int = 14) -> list[tuple[str, int]]:
         """Orders created in the ERP per local day, oldest first (days with none included)."""
         since = time.time() - days * 86400
-        rows = self._q("SELECT date(sent_at, 'unixepoch', 'localtime') AS d, COUNT(*) AS n "
-                       "FROM outbox WHERE sent_at >= ? GROUP BY d", (since,))
+        rows = self._q(
+            "SELECT date(sent_at, 'unixepoch', 'localtime') AS d, COUNT(*) AS n "
+            "FROM outbox WHERE sent_at >= ? GROUP BY d",
+            (since,),
+        )
         got = {r["d"]: r["n"] for r in rows}
         out = []
         for i in range(days - 1, -1, -1):
@@ -1096,46 +1307,71 @@ class State:
         return out
 
     # -- errors ------------------------------------------------------------------------------
-    def open_error(self, pipeline: str, subject: str, *, kind: str, code: str, message: str,
-                   server_message: str | None = None) -> int:
+    def open_error(
+        self,
+        pipeline: str,
+        subject: str,
+        *,
+        kind: str,
+        code: str,
+        message: str,
+        server_message: str | None = None,
+    ) -> int:
         # servers' texts may quote a token: masked before they are kept
         message, server_message = redact(message), redact_optional(server_message)
         now = time.time()
         with self._tx() as db:
-            row = db.execute("SELECT id FROM errors WHERE pipeline=? AND subject=? AND "
-                             "state='open'", (pipeline, subject)).fetchone()
+            row = db.execute(
+                "SELECT id FROM errors WHERE pipeline=? AND subject=? AND state='open'",
+                (pipeline, subject),
+            ).fetchone()
             if row:
-                db.execute("UPDATE errors SET kind=?, code=?, message=?, server_message=?, "
-                           "last_at=?, count=count+1 WHERE id=?",
-                           (kind, code, message, server_message, now, row["id"]))
+                db.execute(
+                    "UPDATE errors SET kind=?, code=?, message=?, server_message=?, "
+                    "last_at=?, count=count+1 WHERE id=?",
+                    (kind, code, message, server_message, now, row["id"]),
+                )
                 return int(row["id"])
-            cur = db.execute("INSERT INTO errors (pipeline, subject, kind, code, message, "
-                             "server_message, first_at, last_at) VALUES (?,?,?,?,?,?,?,?)",
-                             (pipeline, subject, kind, code, message, server_message, now, now))
+            cur = db.execute(
+                "INSERT INTO errors (pipeline, subject, kind, code, message, "
+                "server_message, first_at, last_at) VALUES (?,?,?,?,?,?,?,?)",
+                (pipeline, subject, kind, code, message, server_message, now, now),
+            )
             return int(cur.lastrowid or 0)
 
     def resolve_errors(self, pipeline: str, subject: str, resolution: str = "succeeded") -> int:
         with self._tx() as db:
-            return db.execute("UPDATE errors SET state='resolved', resolution=? WHERE "
-                              "pipeline=? AND subject=? AND state='open'",
-                              (resolution, pipeline, subject)).rowcount
+            return db.execute(
+                "UPDATE errors SET state='resolved', resolution=? WHERE "
+                "pipeline=? AND subject=? AND state='open'",
+                (resolution, pipeline, subject),
+            ).rowcount
 
     def resolve_errors_like(self, pipeline: str, prefix: str, keep: set[str]) -> None:
         """Resolve the open errors of a pipeline whose subject starts with `prefix`, except
         those in `keep` (the ones the last full pass saw again)."""
-        rows = self._q("SELECT id, subject FROM errors WHERE pipeline=? AND state='open' AND "
-                       "subject LIKE ?", (pipeline, prefix + "%"))
+        rows = self._q(
+            "SELECT id, subject FROM errors WHERE pipeline=? AND state='open' AND subject LIKE ?",
+            (pipeline, prefix + "%"),
+        )
         gone = [r["id"] for r in rows if r["subject"] not in keep]
         with self._tx() as db:
-            db.executemany("UPDATE errors SET state='resolved', resolution='gone' WHERE id=?",
-                           [(i,) for i in gone])
+            db.executemany(
+                "UPDATE errors SET state='resolved', resolution='gone' WHERE id=?",
+                [(i,) for i in gone],
+            )
 
     def errors(self, state: str = "open", limit: int = 500) -> list[dict[str, Any]]:
         """Errors, newest first; `number` is the store order number for order errors."""
-        return [dict(r) for r in self._q(
-            "SELECT e.*, o.number AS number FROM errors e LEFT JOIN outbox o ON "
-            "e.subject = 'order:' || o.store_order_id WHERE e.state=? ORDER BY e.last_at DESC "
-            "LIMIT ?", (state, limit))]
+        return [
+            dict(r)
+            for r in self._q(
+                "SELECT e.*, o.number AS number FROM errors e LEFT JOIN outbox o ON "
+                "e.subject = 'order:' || o.store_order_id WHERE e.state=? ORDER BY e.last_at DESC "
+                "LIMIT ?",
+                (state, limit),
+            )
+        ]
 
     def get_error(self, error_id: int) -> dict[str, Any] | None:
         rows = self._q("SELECT * FROM errors WHERE id=?", (error_id,))
@@ -1143,33 +1379,42 @@ class State:
 
     def close_error(self, error_id: int, state: str, resolution: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE errors SET state=?, resolution=? WHERE id=? AND state='open'",
-                       (state, resolution, error_id))
+            db.execute(
+                "UPDATE errors SET state=?, resolution=? WHERE id=? AND state='open'",
+                (state, resolution, error_id),
+            )
 
     def error_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for r in self._q("SELECT kind, COUNT(*) AS n FROM errors WHERE state='open' "
-                         "GROUP BY kind"):
+        for r in self._q("SELECT kind, COUNT(*) AS n FROM errors WHERE state='open' GROUP BY kind"):
             out[r["kind"]] = r["n"]
         return out
 
     # -- events ------------------------------------------------------------------------------
-    def add_events(self, rows: list[tuple[float, str, str, str, str, dict[str, Any] | None]]
-                   ) -> None:
+    def add_events(
+        self, rows: list[tuple[float, str, str, str, str, dict[str, Any] | None]]
+    ) -> None:
         """Many events in one transaction (one disk sync, not one per event)."""
         with self._tx() as db:
-            db.executemany("INSERT INTO events (ts, level, pipeline, code, message, data) "
-                           "VALUES (?,?,?,?,?,?)",
-                           [(ts, level, p, code, msg, json.dumps(d, default=str) if d else None)
-                            for ts, level, p, code, msg, d in rows])
+            db.executemany(
+                "INSERT INTO events (ts, level, pipeline, code, message, data) "
+                "VALUES (?,?,?,?,?,?)",
+                [
+                    (ts, level, p, code, msg, json.dumps(d, default=str) if d else None)
+                    for ts, level, p, code, msg, d in rows
+                ],
+            )
 
     def prune_events(self, keep: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
 
     def events(self, after_id: int = 0, limit: int = 200) -> list[dict[str, Any]]:
-        rows = self._q("SELECT * FROM (SELECT * FROM events WHERE id > ? ORDER BY id DESC "
-                       "LIMIT ?) ORDER BY id", (after_id, limit))
+        rows = self._q(
+            "SELECT * FROM (SELECT * FROM events WHERE id > ? ORDER BY id DESC "
+            "LIMIT ?) ORDER BY id",
+            (after_id, limit),
+        )
         return [dict(r) for r in rows]
 
 

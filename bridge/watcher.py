@@ -24,9 +24,13 @@ POLL_S = 2.0
 
 
 class ConfigWatcher(FileSystemEventHandler):
-    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop,
-                 on_valid: Callable[[Config], Awaitable[None]],
-                 on_invalid: Callable[[ConfigError], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        loop: asyncio.AbstractEventLoop,
+        on_valid: Callable[[Config], Awaitable[None]],
+        on_invalid: Callable[[ConfigError], None],
+    ) -> None:
         self.path = path.resolve()
         self.loop = loop
         self.on_valid = on_valid

@@ -1,9 +1,9 @@
 """Entry point of the PyInstaller bundle (bridge.spec): the `bridge` command, frozen.
 
-    bridge               the tray app (as `bridge` from the venv)
-    bridge --selftest    offscreen end-to-end check of the build (exit 0/1; see
-                         ui/selftest.py), used by build/linux/build.sh and CI
-    bridge-cli ...       (Windows/macOS) the same program with a console, for the CLI
+bridge               the tray app (as `bridge` from the venv)
+bridge --selftest    offscreen end-to-end check of the build (exit 0/1; see
+                     ui/selftest.py), used by build/linux/build.sh and CI
+bridge-cli ...       (Windows/macOS) the same program with a console, for the CLI
 """
 
 from __future__ import annotations

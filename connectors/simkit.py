@@ -208,14 +208,21 @@ class SimServer:
             # the whole answer, a byte at a time: each read is quick, the answer never ends
             resp = await handler(request)
             record.status = resp.status
-            body = resp.body if isinstance(resp, web.Response) and \
-                isinstance(resp.body, bytes) else b""
-            stream = web.StreamResponse(status=resp.status, headers={
-                "Content-Type": resp.headers.get("Content-Type", "application/json"),
-                "Content-Length": str(len(body))})
+            body = (
+                resp.body
+                if isinstance(resp, web.Response) and isinstance(resp.body, bytes)
+                else b""
+            )
+            stream = web.StreamResponse(
+                status=resp.status,
+                headers={
+                    "Content-Type": resp.headers.get("Content-Type", "application/json"),
+                    "Content-Length": str(len(body)),
+                },
+            )
             await stream.prepare(request)
             for i in range(len(body)):
-                await stream.write(body[i:i + 1])
+                await stream.write(body[i : i + 1])
                 await asyncio.sleep(self.faults.trickle_s)
             await stream.write_eof()
             return stream
@@ -241,8 +248,7 @@ class SimServer:
         """The error, in the server's own style, for a write that finds the slot taken."""
         raise NotImplementedError
 
-    async def hold_write_slot(self, apply: Callable[[], web.StreamResponse]
-                              ) -> web.StreamResponse:
+    async def hold_write_slot(self, apply: Callable[[], web.StreamResponse]) -> web.StreamResponse:
         """A write holds the server's write slot for `write_hold_s`: one arriving meanwhile
         gets `write_conflict()` and changes nothing."""
         if not self.conflict_on_concurrent_writes:

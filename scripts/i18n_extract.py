@@ -16,9 +16,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CHECK_NAMES = ("store reachable", "store token", "ERP reachable", "ERP token format",
-               "ERP token expiry", "ERP token", "ERP stock query", "ERP price list",
-               "swagger.json")
+CHECK_NAMES = (
+    "store reachable",
+    "store token",
+    "ERP reachable",
+    "ERP token format",
+    "ERP token expiry",
+    "ERP token",
+    "ERP stock query",
+    "ERP price list",
+    "swagger.json",
+)
 
 
 def ui_strings() -> set[str]:
@@ -26,10 +34,14 @@ def ui_strings() -> set[str]:
     for path in sorted((ROOT / "ui").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id == "_" and node.args
-                    and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "_"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 found.add(node.args[0].value)
     from ui.settings import KNOWN_MESSAGES
 

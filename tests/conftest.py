@@ -30,14 +30,24 @@ from connectors.store.simulator import StoreSimulator
 STORE_TOKEN = "test-store-token-4f1c"
 
 # Fast retries for most tests; the 409 tests use the vendor's real 1 s spacing.
-FAST = RetryPolicy(conflict_attempts=5, conflict_delay_s=0.01, transient_attempts=3,
-                   backoff_initial_s=0.01, backoff_max_s=0.05, max_retry_after_s=0.5)
+FAST = RetryPolicy(
+    conflict_attempts=5,
+    conflict_delay_s=0.01,
+    transient_attempts=3,
+    backoff_initial_s=0.01,
+    backoff_max_s=0.05,
+    max_retry_after_s=0.5,
+)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in ("BRIDGE_CONFIG", "BRIDGE_DATA_DIR", "BRIDGE_SECRET_STORE_TOKEN",
-                "BRIDGE_SECRET_ERP_TOKEN"):
+    for var in (
+        "BRIDGE_CONFIG",
+        "BRIDGE_DATA_DIR",
+        "BRIDGE_SECRET_STORE_TOKEN",
+        "BRIDGE_SECRET_ERP_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -56,24 +66,34 @@ async def erp_sim(sim_catalog: SimCatalog):
 
 @pytest.fixture
 async def store_sim(sim_catalog: SimCatalog):
-    sim = StoreSimulator(token=STORE_TOKEN, products=list(sim_catalog.store_rows("LISTA1")),
-                         seed=5)
+    sim = StoreSimulator(token=STORE_TOKEN, products=list(sim_catalog.store_rows("LISTA1")), seed=5)
     await sim.start()
     yield sim
     await sim.stop()
 
 
-def write_profile(tmp_path: Path, store_url: str, erp_url: str, cliente: str,
-                  erp: dict[str, Any] | None = None, **sync: Any) -> Paths:
+def write_profile(
+    tmp_path: Path,
+    store_url: str,
+    erp_url: str,
+    cliente: str,
+    erp: dict[str, Any] | None = None,
+    **sync: Any,
+) -> Paths:
     from bridge.config import parse_config
 
     data = demo_config_dict(store_url, erp_url, cliente)
     data["erp"].update(erp or {})
     # an unanswered customer creation settles fast here (tests run many faults a second)
-    data["sync"] = {"orders_interval_s": 5, "catalog_interval_s": 300, "retry_base_s": 1,
-                    "full_catalog_every_h": 0, "write_settle_s": 0.5, **sync}
-    paths = Paths(config_file=tmp_path / "profile" / "config.toml",
-                  data_dir=tmp_path / "profile")
+    data["sync"] = {
+        "orders_interval_s": 5,
+        "catalog_interval_s": 300,
+        "retry_base_s": 1,
+        "full_catalog_every_h": 0,
+        "write_settle_s": 0.5,
+        **sync,
+    }
+    paths = Paths(config_file=tmp_path / "profile" / "config.toml", data_dir=tmp_path / "profile")
     save_config(parse_config(data), paths.config_file)
     return paths
 
@@ -99,10 +119,16 @@ def order_mode() -> str:
 
 
 @pytest.fixture
-def profile(tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator,
-            order_mode: str) -> Paths:
-    return write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                         erp={"modo_pedidos": order_mode})
+def profile(
+    tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator, order_mode: str
+) -> Paths:
+    return write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        erp={"modo_pedidos": order_mode},
+    )
 
 
 # the route a Dragonfish order is written to, by order mode (for scripted faults and counts)
@@ -135,30 +161,38 @@ async def engine(profile: Paths, erp_sim: DragonfishSimulator):
     eng.close()
 
 
-def make_engine(paths: Paths, erp_sim: DragonfishSimulator,
-                policy: RetryPolicy | None = FAST) -> Engine:
-    return Engine(load_config(paths.config_file), paths, session_secrets(erp_sim),
-                  policy=policy)
+def make_engine(
+    paths: Paths, erp_sim: DragonfishSimulator, policy: RetryPolicy | None = FAST
+) -> Engine:
+    return Engine(load_config(paths.config_file), paths, session_secrets(erp_sim), policy=policy)
 
 
 def child_env(paths: Paths, erp_sim: DragonfishSimulator) -> dict[str, str]:
     """Environment for a `bridge` subprocess: secrets from the environment, no keyring."""
     env = dict(os.environ)
-    env.update({"BRIDGE_SECRET_STORE_TOKEN": STORE_TOKEN,
-                "BRIDGE_SECRET_ERP_TOKEN": erp_sim.token,
-                "BRIDGE_DATA_DIR": str(paths.data_dir),
-                "BRIDGE_CONFIG": str(paths.config_file),
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "BRIDGE_SECRET_STORE_TOKEN": STORE_TOKEN,
+            "BRIDGE_SECRET_ERP_TOKEN": erp_sim.token,
+            "BRIDGE_DATA_DIR": str(paths.data_dir),
+            "BRIDGE_CONFIG": str(paths.config_file),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 # -- a real OS keyring: the Secret Service scripts/test.sh starts (Linux), or the Windows
 # Credential Manager (Windows, and Wine's own under build/windows/ci.sh)
-REAL_KEYRING = "WinVault" if sys.platform == "win32" else (
-    "SecretService" if os.environ.get("BRIDGE_TEST_SECRET_SERVICE") else None)
+REAL_KEYRING = (
+    "WinVault"
+    if sys.platform == "win32"
+    else ("SecretService" if os.environ.get("BRIDGE_TEST_SECRET_SERVICE") else None)
+)
 needs_real_keyring = pytest.mark.skipif(
-    REAL_KEYRING is None, reason="no OS keyring in this session (scripts/test.sh starts a "
-    "Secret Service)")
+    REAL_KEYRING is None,
+    reason="no OS keyring in this session (scripts/test.sh starts a Secret Service)",
+)
 
 
 # -- a `bridge` child process, the same on POSIX and Windows ---------------------------------
@@ -171,7 +205,8 @@ needs_real_keyring = pytest.mark.skipif(
 # Not through Popen.send_signal: on CPython 3.11 a CTRL_BREAK that cannot be delivered falls
 # through to TerminateProcess(pid, 1) - the child is killed, exit code 1.
 NEW_GROUP: dict[str, Any] = (
-    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else {})
+    {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32" else {}
+)
 
 
 _stoppers: list[subprocess.Popen[bytes]] = []
@@ -192,13 +227,18 @@ def ask_to_stop(proc: subprocess.Popen[Any], env: dict[str, str]) -> None:
     # `bridge stop` finds a Bridge by its instance file, written just after "Bridge started"
     instance = Path(env["BRIDGE_DATA_DIR"]) / "bridge.instance.json"
     wait_for(lambda: instance.exists() or proc.poll() is not None, timeout=60)
-    _stoppers.append(subprocess.Popen([sys.executable, "-m", "bridge", "stop"], env=env,
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+    _stoppers.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "bridge", "stop"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
 
 
-def stop_bridge(proc: subprocess.Popen[Any], env: dict[str, str],
-                timeout: float = 90.0) -> int:
+def stop_bridge(proc: subprocess.Popen[Any], env: dict[str, str], timeout: float = 90.0) -> int:
     """Ask a `bridge run` child to stop (`ask_to_stop`) and wait for its exit code; one
     still running after `timeout` is killed - never left behind - and TimeoutExpired
     raised."""
@@ -218,10 +258,11 @@ class Output:
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self._parts: dict[str, list[str]] = {"out": [], "err": []}
-        self._threads = [threading.Thread(target=self._read, args=(stream, self._parts[key]),
-                                          daemon=True)
-                         for key, stream in (("out", proc.stdout), ("err", proc.stderr))
-                         if stream is not None]
+        self._threads = [
+            threading.Thread(target=self._read, args=(stream, self._parts[key]), daemon=True)
+            for key, stream in (("out", proc.stdout), ("err", proc.stderr))
+            if stream is not None
+        ]
         for t in self._threads:
             t.start()
 

@@ -492,8 +492,13 @@ async def test_real_concurrent_writes_are_retried(make_client, sim, catalog):
 
     vb = valid_buyer(CUIT_RI, "responsable_inscripto")
     # the first order write waits until the other one has met it (a 409), then goes on
-    policy = RetryPolicy(conflict_attempts=5, conflict_delay_s=0.03, transient_attempts=3,
-                         backoff_initial_s=0.01, backoff_max_s=0.05)
+    policy = RetryPolicy(
+        conflict_attempts=5,
+        conflict_delay_s=0.03,
+        transient_attempts=3,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+    )
     a, b = make_client(policy=policy), make_client(policy=policy)
     code = await a.create_customer(vb)
     sku = variant_skus(catalog, 1)
@@ -624,8 +629,7 @@ async def test_engine_sync_all_with_acqua(engine, sim, store_sim, catalog):
     assert sim.count("public-token", "POST") == 1  # the catalog's client, reused
 
 
-async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sim, store_sim,
-                                                                catalog):
+async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sim, store_sim, catalog):
     """One poisoned row per kind among good ones (before: 1e19 units overflowed SQLite and a
     price of 1e30 failed the rounding to cents, stopping the run with nothing pushed)."""
     skus = list(catalog.skus())
@@ -642,10 +646,14 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sim, sto
     assert result.items_failed == len(bad)
     errors = {e["subject"]: e["message"] for e in engine.state.errors()}
     # (the simulator writes whole numbers as JSON integers)
-    assert "'available' is 10000000000000000000, beyond the ±1,000,000,000 units" in \
-        errors[f"sku:{skus[1]}"]
-    assert "price is 1000000000000000019884624838656, more than the 1,000,000,000,000" in \
-        errors[f"sku:{skus[2]}"]
+    assert (
+        "'available' is 10000000000000000000, beyond the ±1,000,000,000 units"
+        in errors[f"sku:{skus[1]}"]
+    )
+    assert (
+        "price is 1000000000000000019884624838656, more than the 1,000,000,000,000"
+        in errors[f"sku:{skus[2]}"]
+    )
     assert "'available' is nan, not a number" in errors[f"sku:{skus[3]}"]
     assert "price inf is not a number" in errors[f"sku:{skus[4]}"]
     assert "'available' is -10000000000000000000, beyond" in errors[f"sku:{skus[5]}"]
@@ -654,14 +662,18 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sim, sto
         assert store_sim.products[sku]["stock"] == expected, sku
 
 
-@pytest.mark.parametrize("fault, claimed, send_total", [
-    ("claimed_total", 10**9, True),
-    ("ignore_page", None, True),
-    ("ignore_page", None, False),  # no total, every page full: it never ended
-    ("repeat_page", None, True),
-])
+@pytest.mark.parametrize(
+    "fault, claimed, send_total",
+    [
+        ("claimed_total", 10**9, True),
+        ("ignore_page", None, True),
+        ("ignore_page", None, False),  # no total, every page full: it never ended
+        ("repeat_page", None, True),
+    ],
+)
 async def test_engine_paging_faults_end_the_run_with_bounded_requests(
-        engine, sim, store_sim, catalog, caplog, fault, claimed, send_total):
+    engine, sim, store_sim, catalog, caplog, fault, claimed, send_total
+):
     """40 rows a page, 3 pages a list. A huge claimed total ends with the first empty page
     (a warning says so); a repeated page stops the run with a clear error, nothing pushed
     (bridge.paging)."""

@@ -28,11 +28,17 @@ class Inbox:
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER and \
-        auth_data.password.decode() == PASSWORD
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login.decode() == USER
+        and auth_data.password.decode() == PASSWORD
+    )
     # aiosmtpd 1.4 stalls on a failure without an explicit message
-    return AuthResult(success=ok, handled=False,
-                      message=None if ok else "535 5.7.8 Authentication credentials invalid")
+    return AuthResult(
+        success=ok,
+        handled=False,
+        message=None if ok else "535 5.7.8 Authentication credentials invalid",
+    )
 
 
 def free_port() -> int:
@@ -60,18 +66,32 @@ def server_context(ca) -> ssl.SSLContext:
 @pytest.fixture
 def starttls_server(ca):
     inbox = Inbox()
-    ctrl = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=server_context(ca[0]),
-                      require_starttls=True, authenticator=authenticator,
-                      auth_require_tls=True)
+    ctrl = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=server_context(ca[0]),
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+    )
     ctrl.start()
     yield ctrl, inbox
     ctrl.stop()
 
 
 def alerts_config(port: int, ca_file: str, **kw) -> AlertsConfig:
-    base = {"enabled": True, "smtp_host": "127.0.0.1", "smtp_port": port,
-            "security": "starttls", "username": USER, "sender": USER,
-            "recipients": ["dueno@empresa.com.ar"], "after_minutes": 0, "ca_file": ca_file}
+    base = {
+        "enabled": True,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "security": "starttls",
+        "username": USER,
+        "sender": USER,
+        "recipients": ["dueno@empresa.com.ar"],
+        "after_minutes": 0,
+        "ca_file": ca_file,
+    }
     return AlertsConfig(**{**base, **kw})
 
 
@@ -99,9 +119,14 @@ def test_untrusted_certificate_is_refused(starttls_server):
 
 def test_implicit_ssl(ca):
     inbox = Inbox()
-    ctrl = Controller(inbox, hostname="127.0.0.1", port=free_port(),
-                      ssl_context=server_context(ca[0]), authenticator=authenticator,
-                      auth_require_tls=False)
+    ctrl = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        ssl_context=server_context(ca[0]),
+        authenticator=authenticator,
+        auth_require_tls=False,
+    )
     ctrl.start()
     try:
         send_mail(alerts_config(ctrl.port, ca[1], security="ssl"), PASSWORD, "s", "ssl body")
@@ -110,8 +135,9 @@ def test_implicit_ssl(ca):
     assert b"ssl body" in inbox.messages[0]
 
 
-async def test_persistent_errors_go_out_as_one_throttled_digest(engine, erp_sim, store_sim,
-                                                                starttls_server, ca):
+async def test_persistent_errors_go_out_as_one_throttled_digest(
+    engine, erp_sim, store_sim, starttls_server, ca
+):
     ctrl, inbox = starttls_server
     engine.alerter.config = alerts_config(ctrl.port, ca[1], after_minutes=10)
     engine.secrets.set_session("alerts.password", PASSWORD)

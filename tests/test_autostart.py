@@ -27,8 +27,14 @@ from bridge.autostart import (
     read_desktop_entry,
 )
 
-ODD_COMMAND = ["/opt/My Apps/bridge", "--data-dir", "/home/ana/100% datos/$HOME",
-               'say "hi"', "back\\slash", "plain"]
+ODD_COMMAND = [
+    "/opt/My Apps/bridge",
+    "--data-dir",
+    "/home/ana/100% datos/$HOME",
+    'say "hi"',
+    "back\\slash",
+    "plain",
+]
 
 
 @pytest.fixture
@@ -38,6 +44,7 @@ def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # -- Linux, for real ---------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG desktops")
 def test_linux_enable_writes_a_valid_desktop_entry_that_starts_bridge(xdg: Path) -> None:
@@ -53,8 +60,7 @@ def test_linux_enable_writes_a_valid_desktop_entry_that_starts_bridge(xdg: Path)
     argv = parse_desktop_exec(entry["Exec"])
     assert argv == [sys.executable, "-m", "bridge"]
     # what a session manager would run (plus --version, so that it exits at once)
-    r = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60,
-                       cwd="/")
+    r = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60, cwd="/")
     assert r.returncode == 0 and r.stdout.strip() == f"bridge {__version__}", r.stderr
     if shutil.which("desktop-file-validate"):
         v = subprocess.run(["desktop-file-validate", str(xdg)], capture_output=True, text=True)
@@ -74,8 +80,9 @@ def test_desktop_exec_quoting_round_trips(tmp_path: Path) -> None:
     assert parse_desktop_exec(read_desktop_entry(backend.path)["Exec"]) == ODD_COMMAND
     assert desktop_exec(["a"]) == "a"
     if shutil.which("desktop-file-validate"):
-        v = subprocess.run(["desktop-file-validate", str(backend.path)], capture_output=True,
-                           text=True)
+        v = subprocess.run(
+            ["desktop-file-validate", str(backend.path)], capture_output=True, text=True
+        )
         assert v.returncode == 0 and "error" not in v.stdout.lower(), v.stdout + v.stderr
 
 
@@ -95,8 +102,9 @@ def test_desktop_entry_turned_off_by_the_desktop_counts_as_off(tmp_path: Path) -
 
 
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG desktops")
-def test_xdg_config_home_default_and_relative(monkeypatch: pytest.MonkeyPatch,
-                                              tmp_path: Path) -> None:
+def test_xdg_config_home_default_and_relative(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     assert XdgAutostart().path == tmp_path / ".config" / "autostart" / "bridge.desktop"
@@ -104,8 +112,9 @@ def test_xdg_config_home_default_and_relative(monkeypatch: pytest.MonkeyPatch,
     assert XdgAutostart().path == tmp_path / ".config" / "autostart" / "bridge.desktop"
 
 
-def test_launch_command_frozen_uses_the_gui_executable(monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: Path) -> None:
+def test_launch_command_frozen_uses_the_gui_executable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     assert launch_command() == [sys.executable, "-m", "bridge"] or sys.platform == "win32"
     suffix = ".exe" if sys.platform == "win32" else ""
     gui, cli = tmp_path / f"bridge{suffix}", tmp_path / f"bridge-cli{suffix}"
@@ -120,6 +129,7 @@ def test_launch_command_frozen_uses_the_gui_executable(monkeypatch: pytest.Monke
 
 
 # -- Windows, by its registry value ------------------------------------------------------------
+
 
 class FakeWinreg:
     """The part of winreg that autostart uses, over a dict: {(hive, key): {name: value}}."""
@@ -167,13 +177,18 @@ def test_windows_run_value() -> None:
     win = WindowsAutostart(reg)
     assert not win.enabled()
     win.disable()  # no Run key at all: fine
-    command = [r"C:\Users\Ana López\AppData\Local\Programs\Bridge\bridge.exe", "--data-dir",
-               r"D:\datos bridge"]
+    command = [
+        r"C:\Users\Ana López\AppData\Local\Programs\Bridge\bridge.exe",
+        "--data-dir",
+        r"D:\datos bridge",
+    ]
     win.enable(command)
     value, kind = reg.keys[("HKCU", RUN_KEY)][RUN_VALUE]
     assert kind == reg.REG_SZ
-    assert value == (r'"C:\Users\Ana López\AppData\Local\Programs\Bridge\bridge.exe" '
-                     r'--data-dir "D:\datos bridge"')
+    assert value == (
+        r'"C:\Users\Ana López\AppData\Local\Programs\Bridge\bridge.exe" '
+        r'--data-dir "D:\datos bridge"'
+    )
     assert win.enabled()
     assert RUN_KEY == r"Software\Microsoft\Windows\CurrentVersion\Run"
     win.disable()
@@ -188,8 +203,9 @@ def test_windows_installer_agrees_with_the_app() -> None:
     itself is built, installed and uninstalled under Wine by build/windows/ci.sh.)"""
     from bridge.config import APP_AUTHOR, APP_NAME
 
-    nsi = (Path(__file__).resolve().parent.parent / "build" / "windows" / "bridge.nsi"
-           ).read_text(encoding="utf-8")
+    nsi = (Path(__file__).resolve().parent.parent / "build" / "windows" / "bridge.nsi").read_text(
+        encoding="utf-8"
+    )
     assert f'!define RUN_KEY "{RUN_KEY}"' in nsi
     assert f'!define RUN_VALUE "{RUN_VALUE}"' in nsi
     assert 'WriteRegStr HKCU "${RUN_KEY}" "${RUN_VALUE}" \'"$INSTDIR\\${EXE}"\'' in nsi
@@ -202,6 +218,7 @@ def test_windows_installer_agrees_with_the_app() -> None:
 
 
 # -- macOS, by its LaunchAgent -----------------------------------------------------------------
+
 
 def test_macos_launch_agent(tmp_path: Path) -> None:
     mac = MacAutostart(tmp_path)
@@ -229,6 +246,7 @@ def test_backend_per_platform() -> None:
 
 # -- the command -------------------------------------------------------------------------------
 
+
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG desktops")
 def test_cli_autostart_on_status_off(tmp_path: Path) -> None:
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "cfg"))
@@ -237,16 +255,26 @@ def test_cli_autostart_on_status_off(tmp_path: Path) -> None:
     desktop = tmp_path / "cfg" / "autostart" / "bridge.desktop"
 
     def bridge(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bridge", *args], env=env, text=True,
-                              capture_output=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "bridge", *args],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     r = bridge("autostart", "status")
     assert r.returncode == 0 and r.stdout.startswith("autostart off"), r.stdout + r.stderr
     r = bridge("--data-dir", str(tmp_path / "my profile"), "autostart", "on")
     assert r.returncode == 0 and str(desktop) in r.stdout, r.stdout + r.stderr
     argv = parse_desktop_exec(read_desktop_entry(desktop)["Exec"])
-    assert argv == [sys.executable, "-m", "bridge", "--data-dir",
-                    str((tmp_path / "my profile").resolve())]
+    assert argv == [
+        sys.executable,
+        "-m",
+        "bridge",
+        "--data-dir",
+        str((tmp_path / "my profile").resolve()),
+    ]
     assert bridge("autostart", "status").stdout.startswith("autostart on")
     r = bridge("autostart", "off")
     assert r.returncode == 0 and not desktop.exists()
@@ -254,6 +282,7 @@ def test_cli_autostart_on_status_off(tmp_path: Path) -> None:
 
 
 # -- the settings checkbox ---------------------------------------------------------------------
+
 
 def test_settings_checkbox_shows_and_applies_autostart(qtbot: Any, tmp_path: Path) -> None:
     from bridge.secrets import SecretStore
@@ -270,8 +299,9 @@ def test_settings_checkbox_shows_and_applies_autostart(qtbot: Any, tmp_path: Pat
     from bridge.config import load_config
 
     def dialog() -> SettingsDialog:
-        d = SettingsDialog(paths, secrets, load_config(paths.config_file),
-                           autostart_backend=backend)
+        d = SettingsDialog(
+            paths, secrets, load_config(paths.config_file), autostart_backend=backend
+        )
         qtbot.addWidget(d)
         return d
 

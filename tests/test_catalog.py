@@ -21,8 +21,7 @@ def pushed_items(store_sim):
     return [item for batch in store_sim.patches for item in batch]
 
 
-async def test_full_then_incremental_pushes_only_changes(engine, erp_sim, store_sim,
-                                                         sim_catalog):
+async def test_full_then_incremental_pushes_only_changes(engine, erp_sim, store_sim, sim_catalog):
     [first] = await engine.sync_now("catalog")
     assert first.status == "ok", first.message
     n = len(sim_catalog)
@@ -50,7 +49,8 @@ async def test_full_then_incremental_pushes_only_changes(engine, erp_sim, store_
 
 
 async def test_rows_priced_in_another_list_take_the_configured_lists_price(
-        engine, erp_sim, store_sim, sim_catalog):
+    engine, erp_sim, store_sim, sim_catalog
+):
     """A server that ignores `lista` prices each row in its default list; the configured
     list's price is then read from the row's `Precios`."""
     erp_sim.honour_lista = False
@@ -67,10 +67,10 @@ async def test_rows_priced_in_another_list_take_the_configured_lists_price(
     assert checked > len(sim_catalog) // 2
 
 
-async def test_pagination_over_several_pages_in_batches(tmp_path, erp_sim, store_sim,
-                                                        sim_catalog):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          push_batch=50)
+async def test_pagination_over_several_pages_in_batches(tmp_path, erp_sim, store_sim, sim_catalog):
+    paths = write_profile(
+        tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente, push_batch=50
+    )
     cfg = load_config(paths.config_file)
     cfg.erp.page_size = 25  # type: ignore[attr-defined]
     save_config(cfg, paths.config_file)
@@ -84,16 +84,18 @@ async def test_pagination_over_several_pages_in_batches(tmp_path, erp_sim, store
     gets = [r for r in erp_sim.requests if r.route == "consultastockyprecios"]
     assert len(gets) == pages
     # page numbers were followed, never the Siguiente URL's internal host
-    assert sorted(int(r.path.split("page=")[1].split("&")[0]) for r in gets) == \
-        list(range(1, pages + 1))
+    assert sorted(int(r.path.split("page=")[1].split("&")[0]) for r in gets) == list(
+        range(1, pages + 1)
+    )
     assert all("stockcero=true" in r.path and "lista=LISTA1" in r.path for r in gets)
     assert result.items_seen == len(sim_catalog)
     assert all(len(b) <= 50 for b in store_sim.patches)
     assert len(store_sim.patches) == math.ceil(len(sim_catalog) / 50)
 
 
-async def test_bad_rows_are_reported_and_the_rest_of_their_page_goes(engine, erp_sim,
-                                                                     store_sim, sim_catalog):
+async def test_bad_rows_are_reported_and_the_rest_of_their_page_goes(
+    engine, erp_sim, store_sim, sim_catalog
+):
     """Values of the wrong type, and a row that is not an object at all (which sends its
     page through the generic decoder): each bad row is one clear error, every good row on
     the same page is pushed."""
@@ -137,15 +139,21 @@ def poison(sim_catalog, bad):
 
 
 async def test_out_of_range_numbers_are_one_rows_error_and_the_rest_goes(
-        engine, erp_sim, store_sim, sim_catalog):
+    engine, erp_sim, store_sim, sim_catalog
+):
     """Before: Disponible 1e19 (or 10**30) overflowed SQLite's integers while the run was
     staged, and Precio 1e30 or 1E+400 failed the rounding to cents (InvalidOperation): the
     whole run stopped and nothing was pushed."""
     skus = list(sim_catalog.skus())
-    bad = {skus[1]: {"Disponible": 1e19}, skus[2]: {"Precio": 1e30},
-           skus[3]: {"Precio": msgspec.Raw(b"1E+400")}, skus[4]: {"Disponible": 10**30},
-           skus[5]: {"Disponible": msgspec.Raw(b"-1E+400")}, skus[6]: {"Precio": -5.0},
-           skus[7]: {"Disponible": "abc"}}
+    bad = {
+        skus[1]: {"Disponible": 1e19},
+        skus[2]: {"Precio": 1e30},
+        skus[3]: {"Precio": msgspec.Raw(b"1E+400")},
+        skus[4]: {"Disponible": 10**30},
+        skus[5]: {"Disponible": msgspec.Raw(b"-1E+400")},
+        skus[6]: {"Precio": -5.0},
+        skus[7]: {"Disponible": "abc"},
+    }
     poison(sim_catalog, bad)
     for product in store_sim.products.values():
         product["stock"] = -1  # so that every pushed row shows
@@ -170,8 +178,9 @@ async def test_out_of_range_numbers_are_one_rows_error_and_the_rest_goes(
         assert store_sim.products[sku]["stock"] == expected, sku
 
 
-async def test_repeated_skus_are_logged_by_name_a_few_times_per_run(engine, erp_sim,
-                                                                   store_sim, sim_catalog):
+async def test_repeated_skus_are_logged_by_name_a_few_times_per_run(
+    engine, erp_sim, store_sim, sim_catalog
+):
     """An ERP that lists 60 SKUs twice: ten events name one each, one says more followed,
     and the run's details count them all (before: one event per SKU, unbounded)."""
     render = sim_catalog.row
@@ -189,7 +198,8 @@ async def test_repeated_skus_are_logged_by_name_a_few_times_per_run(engine, erp_
 
 
 async def test_invalid_rows_are_logged_by_name_a_few_times_per_run_and_all_listed(
-        engine, erp_sim, store_sim, sim_catalog):
+    engine, erp_sim, store_sim, sim_catalog
+):
     skus = list(sim_catalog.skus())[:40]
     poison(sim_catalog, {sku: {"Disponible": "abc"} for sku in skus})
     events = []
@@ -228,8 +238,9 @@ async def test_unknown_skus_are_recorded_not_fatal(engine, erp_sim, store_sim, s
 
 
 @pytest.mark.parametrize("order_mode", ["operacion", "pedido"])
-async def test_no_resurrected_stock_for_orders_not_yet_in_erp(engine, erp_sim, store_sim,
-                                                               sim_catalog, order_mode):
+async def test_no_resurrected_stock_for_orders_not_yet_in_erp(
+    engine, erp_sim, store_sim, sim_catalog, order_mode
+):
     sku = next(s for s in sim_catalog.skus() if "!" in s)
     sim_catalog.set_stock(sku, 10)
     o = store_sim.add_order(items=[(sku, 4)])
@@ -261,8 +272,7 @@ async def test_erp_html_error_page_stops_run_with_clear_error(engine, erp_sim, s
 
 
 async def test_erp_malformed_page_then_recovery(engine, erp_sim, store_sim, sim_catalog):
-    erp_sim.faults.script("GET", "consultastockyprecios", "malformed", "malformed",
-                          "malformed")
+    erp_sim.faults.script("GET", "consultastockyprecios", "malformed", "malformed", "malformed")
     [result] = await engine.sync_now("catalog")
     assert result.status == "failed" and "malformed JSON" in result.message
     [ok] = await engine.sync_now("catalog")
@@ -293,8 +303,9 @@ async def test_unknown_price_list_is_a_config_error(tmp_path, erp_sim, store_sim
     assert "erp.lista" in result.message and "NO EXISTE" in result.message
 
 
-async def test_vanished_skus_go_to_zero_but_mass_vanish_is_held(engine, erp_sim, store_sim,
-                                                                 sim_catalog):
+async def test_vanished_skus_go_to_zero_but_mass_vanish_is_held(
+    engine, erp_sim, store_sim, sim_catalog
+):
     await engine.sync_now("catalog")
     # one product no longer listed by the ERP (deactivated): stock 0 in the store
     sku = next(s for s in sim_catalog.skus() if store_sim.products[s]["stock"] > 0)
@@ -338,8 +349,7 @@ async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim
     # neither "retry all" (meant for orders) nor retrying it approves it: both check again
     await engine.retry_all()
     await engine.run_pipeline("catalog", "manual")  # anything it started has run
-    assert [e["id"] for e in engine.state.errors() if e["code"] == "catalog_held"] == \
-        [err["id"]]
+    assert [e["id"] for e in engine.state.errors() if e["code"] == "catalog_held"] == [err["id"]]
     assert await engine.retry_error(err["id"])
     await engine.run_pipeline("catalog", "manual")
     assert store_sim.patches == []
@@ -358,8 +368,7 @@ async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim
     assert engine.state.get_kv("catalog_approved") is None
 
 
-async def test_an_approval_does_not_cover_a_worse_run(engine, erp_sim, store_sim,
-                                                      sim_catalog):
+async def test_an_approval_does_not_cover_a_worse_run(engine, erp_sim, store_sim, sim_catalog):
     await engine.sync_now("catalog")
     priced = [s for s in sim_catalog.skus() if sim_catalog.price(s, "LISTA1") > 0]
     fifth = len(priced) // 5
@@ -369,7 +378,7 @@ async def test_an_approval_does_not_cover_a_worse_run(engine, erp_sim, store_sim
     summary = await engine.held_catalog()
     assert held.status == "held" and summary is not None
     # between the approval and the push, the ERP gets worse: twice as many prices jump
-    for sku in priced[fifth:2 * fifth]:
+    for sku in priced[fifth : 2 * fifth]:
         sim_catalog.set_price(sku, "LISTA1", sim_catalog.price(sku, "LISTA1") * 100)
     store_sim.patches.clear()
     await engine.approve_catalog(summary.run_id)
@@ -400,12 +409,16 @@ async def test_preview_counts_changes_without_writing(engine, erp_sim, store_sim
 
 
 async def test_prices_that_round_to_zero_hold_the_run_and_are_never_pushed(
-        engine, erp_sim, store_sim, sim_catalog):
+    engine, erp_sim, store_sim, sim_catalog
+):
     """An ERP price of 0.004 would reach the store as 0.00: the whole catalog free. The
     guard compares the rounded prices; one such price alone is left out, not pushed."""
     await engine.sync_now("catalog")
-    priced = [s for s in sim_catalog.skus() if sim_catalog.price(s, "LISTA1") > 0
-              and s in store_sim.products]
+    priced = [
+        s
+        for s in sim_catalog.skus()
+        if sim_catalog.price(s, "LISTA1") > 0 and s in store_sim.products
+    ]
     original = {sku: sim_catalog.price(sku, "LISTA1") for sku in priced}
     for sku in priced:
         sim_catalog.set_price(sku, "LISTA1", 0.004)
@@ -425,7 +438,8 @@ async def test_prices_that_round_to_zero_hold_the_run_and_are_never_pushed(
 
 
 async def test_a_zero_price_is_pushed_only_where_free_products_are_allowed(
-        profile, erp_sim, store_sim, sim_catalog):
+    profile, erp_sim, store_sim, sim_catalog
+):
     from bridge.config import load_config, save_config
     from tests.conftest import make_engine
 
@@ -435,8 +449,11 @@ async def test_a_zero_price_is_pushed_only_where_free_products_are_allowed(
     engine = make_engine(profile, erp_sim)
     try:
         await engine.sync_now("catalog")
-        sku = next(s for s in sim_catalog.skus() if sim_catalog.price(s, "LISTA1") > 0
-                   and s in store_sim.products)
+        sku = next(
+            s
+            for s in sim_catalog.skus()
+            if sim_catalog.price(s, "LISTA1") > 0 and s in store_sim.products
+        )
         sim_catalog.set_price(sku, "LISTA1", 0.004)
         [result] = await engine.sync_now("catalog")
         assert result.status in ("ok", "partial"), result.message
@@ -466,10 +483,12 @@ async def _held_then_approved_while_the_erp_fails(engine, erp_sim, store_sim, si
     return first, second, saved
 
 
-async def test_an_approval_covers_the_products_shown_not_others(engine, erp_sim, store_sim,
-                                                              sim_catalog):
+async def test_an_approval_covers_the_products_shown_not_others(
+    engine, erp_sim, store_sim, sim_catalog
+):
     first, second, saved = await _held_then_approved_while_the_erp_fails(
-        engine, erp_sim, store_sim, sim_catalog)
+        engine, erp_sim, store_sim, sim_catalog
+    )
     # meanwhile the ERP changes: the first 30 are back, another 30 read 0
     for sku in first:
         sim_catalog.set_stock(sku, saved[sku])
@@ -480,8 +499,9 @@ async def test_an_approval_covers_the_products_shown_not_others(engine, erp_sim,
     assert not [s for s in second if store_sim.products[s]["stock"] == 0]
 
 
-async def test_an_approval_lapses_with_new_settings_and_with_time(engine, erp_sim, store_sim,
-                                                                 sim_catalog, monkeypatch):
+async def test_an_approval_lapses_with_new_settings_and_with_time(
+    engine, erp_sim, store_sim, sim_catalog, monkeypatch
+):
     from bridge import catalog
 
     await _held_then_approved_while_the_erp_fails(engine, erp_sim, store_sim, sim_catalog)
@@ -491,7 +511,7 @@ async def test_an_approval_lapses_with_new_settings_and_with_time(engine, erp_si
     # approved again, then not used for longer than an approval lasts
     summary = await engine.held_catalog()
     assert summary is not None
-    await engine.state.run(catalog.approve_held, engine.state, summary.run_id)
+    await engine.state.call(catalog.approve_held, engine.state, summary.run_id)
     monkeypatch.setattr(catalog, "APPROVAL_TTL_S", 0.0)
     [later] = await engine.sync_now("catalog")
     assert later.status == "held" and engine.state.get_kv("catalog_approved") is None

@@ -29,14 +29,27 @@ BRIDGE = [sys.executable, "-m", "bridge"]
 @pytest.fixture
 def cli_profile(tmp_path, sims, order_mode):
     erp, store = sims
-    paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
-                          erp={"modo_pedidos": order_mode}, orders_interval_s=1)
+    paths = write_profile(
+        tmp_path,
+        store.base_url,
+        erp.base_url,
+        erp.cliente,
+        erp={"modo_pedidos": order_mode},
+        orders_interval_s=1,
+    )
     return paths, child_env(paths, erp)
 
 
 def bridge(env, *args, timeout=60, **kw):
-    return subprocess.run([*BRIDGE, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+    return subprocess.run(
+        [*BRIDGE, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **kw,
+    )
 
 
 def outbox_state(paths, oid):
@@ -109,9 +122,15 @@ def test_doctor(cli_profile, sims):
 def test_headless_run_applies_config_live_and_stops_cleanly(cli_profile, sims):
     paths, env = cli_profile
     _erp, store = sims
-    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, **NEW_GROUP)
+    proc = subprocess.Popen(
+        [*BRIDGE, "run", "--headless"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        **NEW_GROUP,
+    )
     output = Output(proc)
     try:
         order = store.call(lambda: store.add_order())
@@ -148,8 +167,14 @@ def test_kill_between_sent_to_erp_and_reported_no_duplicate(cli_profile, sims, o
     order = store.call(lambda: store.add_order())
     # the store hangs on the report: the process is killed while the order is sent_to_erp
     store.faults.script("POST", "erp-sync", "timeout")
-    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **NEW_GROUP)
+    proc = subprocess.Popen(
+        [*BRIDGE, "run", "--headless"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        **NEW_GROUP,
+    )
     try:
         assert wait_for(lambda: outbox_state(paths, order["id"]) == "sent_to_erp")
     finally:
@@ -177,13 +202,23 @@ def test_kill_while_sending_is_reconciled(cli_profile, sims, order_mode):
     erp.faults.hang_s = 5
     order = store.call(lambda: store.add_order())
     erp.faults.script("POST", WRITE_ROUTE[order_mode], "timeout")
-    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **NEW_GROUP)
+    proc = subprocess.Popen(
+        [*BRIDGE, "run", "--headless"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        **NEW_GROUP,
+    )
     try:
         # killed once the ERP has the write (not merely once the outbox says `sending`:
         # a kill between the two would be a crash before the send, another test's case)
-        assert wait_for(lambda: outbox_state(paths, order["id"]) == "sending" and
-                        erp.call(lambda: erp.count(WRITE_ROUTE[order_mode], "POST")) == 1)
+        assert wait_for(
+            lambda: (
+                outbox_state(paths, order["id"]) == "sending"
+                and erp.call(lambda: erp.count(WRITE_ROUTE[order_mode], "POST")) == 1
+            )
+        )
     finally:
         proc.kill()  # SIGKILL; TerminateProcess on Windows
         proc.wait(10)
@@ -204,14 +239,34 @@ def test_demo_runs_isolated_and_status_shows_it(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     for k in ("BRIDGE_CONFIG", "BRIDGE_SECRET_STORE_TOKEN", "BRIDGE_SECRET_ERP_TOKEN"):
         env.pop(k, None)
-    r = subprocess.run([*BRIDGE, "--data-dir", str(data), "demo", "--headless",
-                        "--duration", "12", "--variants", "300"], env=env,
-                       capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [
+            *BRIDGE,
+            "--data-dir",
+            str(data),
+            "demo",
+            "--headless",
+            "--duration",
+            "12",
+            "--variants",
+            "300",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "created in the ERP" in r.stdout
     assert not (data / "config.toml").exists() and not (data / "state.sqlite3").exists()
-    r = subprocess.run([*BRIDGE, "--data-dir", str(data / "demo"), "status", "--json"],
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*BRIDGE, "--data-dir", str(data / "demo"), "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     snap = json.loads(r.stdout)
     assert snap["orders"]["counts"]["done"] >= 3
     assert snap["catalog"]["items_pushed"] > 0
@@ -221,9 +276,15 @@ def test_demo_runs_isolated_and_status_shows_it(tmp_path):
 def test_second_start_hands_over_to_the_first(cli_profile, sims):
     paths, env = cli_profile
     _erp, store = sims
-    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, **NEW_GROUP)
+    proc = subprocess.Popen(
+        [*BRIDGE, "run", "--headless"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        **NEW_GROUP,
+    )
     output = Output(proc)
     try:
         assert wait_for(lambda: (paths.data_dir / "bridge.instance.json").exists())
@@ -283,8 +344,10 @@ def test_approve_shows_the_held_run_and_pushes_it_only_when_confirmed(cli_profil
     assert r.returncode == 0, r.stdout + r.stderr
     assert "\nApproved. Reading the ERP again" in r.stdout and "catalog: ok" in r.stdout
     sku = jumped[0]
-    assert store.call(lambda: store.products[sku]["price"]) == \
-        f"{erp.call(lambda: catalog.price(sku, 'LISTA1')):.2f}"
+    assert (
+        store.call(lambda: store.products[sku]["price"])
+        == f"{erp.call(lambda: catalog.price(sku, 'LISTA1')):.2f}"
+    )
     r = bridge(env, "approve")
     assert r.returncode == 0 and "No catalog run is held" in r.stdout
 
@@ -297,9 +360,15 @@ def test_bridge_stop_ends_the_service_cleanly(cli_profile, sims):
     _erp, store = sims
     r = bridge(env, "stop")
     assert r.returncode == 0 and "not running" in r.stdout
-    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, **NEW_GROUP)
+    proc = subprocess.Popen(
+        [*BRIDGE, "run", "--headless"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        **NEW_GROUP,
+    )
     output = Output(proc)
     try:
         assert wait_for(lambda: (paths.data_dir / "bridge.instance.json").exists())
@@ -330,19 +399,25 @@ def test_output_in_a_narrow_encoding_loses_no_line(cli_profile, encoding):
 
     paths, env = cli_profile
     state = State(paths.db_file)
-    state.open_error("orders", "order:x", kind="data", code="x",
-                     message="Pedido de Ñandú Pérez 🐦: falta el CUIT")
+    state.open_error(
+        "orders",
+        "order:x",
+        kind="data",
+        code="x",
+        message="Pedido de Ñandú Pérez 🐦: falta el CUIT",
+    )
     state.close()
     env = {k: v for k, v in env.items() if k not in ("PYTHONIOENCODING", "PYTHONUTF8")}
     if encoding != "native":
         env["PYTHONIOENCODING"] = encoding
-    r = subprocess.run([*BRIDGE, "status"], env=env, capture_output=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [*BRIDGE, "status"], env=env, capture_output=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     assert r.returncode == 0, r.stderr
-    out = r.stdout.decode(locale.getpreferredencoding(False) if encoding == "native"
-                          else encoding)
-    assert ("Ñandú Pérez \\U0001f426: falta el CUIT" in out
-            or "Ñandú Pérez 🐦: falta el CUIT" in out), out
+    out = r.stdout.decode(locale.getpreferredencoding(False) if encoding == "native" else encoding)
+    assert (
+        "Ñandú Pérez \\U0001f426: falta el CUIT" in out or "Ñandú Pérez 🐦: falta el CUIT" in out
+    ), out
     if encoding == "cp1252":
         assert "Ñandú Pérez \\U0001f426: falta el CUIT" in out
 
@@ -351,8 +426,13 @@ def test_no_terminal_is_seen_where_stdin_is_the_null_device():
     """A service or a scheduled task gets the null device as stdin; on Windows isatty() is
     True for it, and a question asked there would end in EOFError."""
     code = "from bridge.cli import stdin_is_terminal; print(stdin_is_terminal())"
-    r = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
 

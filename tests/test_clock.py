@@ -32,8 +32,11 @@ class WallClock:
             def now(cls, tz=None):  # type: ignore[override]
                 return datetime.fromtimestamp(time.time(), tz)
 
-        for module in (apscheduler.schedulers.base, apscheduler.executors.base,
-                       apscheduler.triggers.interval):
+        for module in (
+            apscheduler.schedulers.base,
+            apscheduler.executors.base,
+            apscheduler.triggers.interval,
+        ):
             assert module.datetime is datetime  # what the scheduler reads the time with
             monkeypatch.setattr(module, "datetime", Shifted)
 
@@ -48,10 +51,19 @@ def sent(store_sim, order) -> bool:
 
 
 async def test_setting_the_clock_back_and_right_again_never_stops_orders(
-        tmp_path, wall, erp_sim, store_sim, order_mode):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          erp={"modo_pedidos": order_mode}, orders_interval_s=1,
-                          catalog_interval_s=3600, retry_base_s=2, retry_max_s=4)
+    tmp_path, wall, erp_sim, store_sim, order_mode
+):
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        erp={"modo_pedidos": order_mode},
+        orders_interval_s=1,
+        catalog_interval_s=3600,
+        retry_base_s=2,
+        retry_max_s=4,
+    )
     engine = make_engine(paths, erp_sim)
     engine.clock_check_s = 0.2
     events = []
@@ -63,9 +75,13 @@ async def test_setting_the_clock_back_and_right_again_never_stops_orders(
         # an order the ERP fails for now: retried in 2 s (wall time recorded)
         erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], 503, 503, 503, 503)
         waiting = store_sim.add_order()
-        assert await wait_until(lambda: engine.state.get_order(waiting["id"]) is not None and
-                                engine.state.get_order(waiting["id"]).state
-                                == OrderState.FAILED, 15.0)
+        assert await wait_until(
+            lambda: (
+                engine.state.get_order(waiting["id"]) is not None
+                and engine.state.get_order(waiting["id"]).state == OrderState.FAILED
+            ),
+            15.0,
+        )
         # somebody sets the clock back an hour
         wall.offset = -3600.0
         assert await wait_until(lambda: any(e.code == "clock_set_back" for e in events), 5)
@@ -84,8 +100,14 @@ async def test_setting_the_clock_back_and_right_again_never_stops_orders(
 
 
 async def test_a_sleep_or_a_jump_forward_syncs_now(tmp_path, wall, erp_sim, store_sim):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          orders_interval_s=3600, catalog_interval_s=3600)
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        orders_interval_s=3600,
+        catalog_interval_s=3600,
+    )
     engine = make_engine(paths, erp_sim)
     engine.clock_check_s = 0.2
     events = []
@@ -105,15 +127,28 @@ async def test_a_sleep_or_a_jump_forward_syncs_now(tmp_path, wall, erp_sim, stor
 
 
 async def test_a_clock_set_back_while_bridge_was_off_does_not_hold_work(
-        tmp_path, wall, erp_sim, store_sim):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          retry_max_s=60, write_settle_s=30)
+    tmp_path, wall, erp_sim, store_sim
+):
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        retry_max_s=60,
+        write_settle_s=30,
+    )
     order = store_sim.add_order()
     state = State(paths.db_file)
     state.ingest(store_sim._public(order))
     # recorded under a clock two hours ahead of the one the PC has now
-    state.mark_failed(order["id"], kind="transient", code="timeout", message="x",
-                      server_message=None, next_attempt_at=time.time() + 7200)
+    state.mark_failed(
+        order["id"],
+        kind="transient",
+        code="timeout",
+        message="x",
+        server_message=None,
+        next_attempt_at=time.time() + 7200,
+    )
     state.doubt_begin("customer", "cuit:20123456786")
     state._db.execute("UPDATE writes_in_doubt SET since = ?", (time.time() + 7200,))
     state.close()
@@ -145,12 +180,19 @@ def test_an_alert_sent_in_the_future_does_not_silence_alerts(tmp_path, wall):
 
 @pytest.mark.parametrize("jump", ["forward", "back then right"])
 async def test_a_clock_jump_never_ends_the_wait_after_an_unconfirmed_send(
-        tmp_path, wall, erp_sim, store_sim, jump):
+    tmp_path, wall, erp_sim, store_sim, jump
+):
     """Pedido mode: nothing on Dragonfish's side refuses a second Pedido, so only the settle
     window after a send whose reply was lost keeps it single. The clock moving (forward, or
     back and then right) must not end that wait: it runs on the monotonic clock."""
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          erp={"modo_pedidos": "pedido", "timeout_s": 1}, write_settle_s=60)
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        erp={"modo_pedidos": "pedido", "timeout_s": 1},
+        write_settle_s=60,
+    )
     engine = make_engine(paths, erp_sim)
     await engine.open()
     try:

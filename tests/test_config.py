@@ -5,8 +5,12 @@ from bridge.errors import ConfigError
 
 GOOD = {
     "store": {"url": "https://tienda.example/"},
-    "erp": {"kind": "dragonfish", "endpoint": "http://10.0.0.1:8015/api.Dragonfish/",
-            "cliente": "C1", "motivo": "VENTA WEB"},
+    "erp": {
+        "kind": "dragonfish",
+        "endpoint": "http://10.0.0.1:8015/api.Dragonfish/",
+        "cliente": "C1",
+        "motivo": "VENTA WEB",
+    },
 }
 
 
@@ -16,17 +20,30 @@ def test_good_config_has_defaults():
     assert cfg.erp.kind == "dragonfish" and cfg.erp.stock_field == "Disponible"
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"erp": {**GOOD["erp"], "endpoint": "http://10.0.0.1:8015/api.Dragonfish"}}, "erp.endpoint"),
-    ({"erp": {**GOOD["erp"], "endpoint": "10.0.0.1:8015/"}}, "erp.endpoint"),
-    ({"erp": {**GOOD["erp"], "kind": "sap"}}, "erp.kind"),
-    ({"erp": {**{k: v for k, v in GOOD["erp"].items() if k != "motivo"},
-              "modo_pedidos": "pedido"}}, "erp.motivo"),
-    ({"sync": {"orders_interval_s": 0}}, "sync.orders_interval_s"),
-    ({"sync": {"ordres_interval_s": 5}}, "sync.ordres_interval_s"),
-    ({"store": {"url": "ftp://x/"}}, "store.url"),
-    ({"erp": {**GOOD["erp"], "token": "abc"}}, "erp.token"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (
+            {"erp": {**GOOD["erp"], "endpoint": "http://10.0.0.1:8015/api.Dragonfish"}},
+            "erp.endpoint",
+        ),
+        ({"erp": {**GOOD["erp"], "endpoint": "10.0.0.1:8015/"}}, "erp.endpoint"),
+        ({"erp": {**GOOD["erp"], "kind": "sap"}}, "erp.kind"),
+        (
+            {
+                "erp": {
+                    **{k: v for k, v in GOOD["erp"].items() if k != "motivo"},
+                    "modo_pedidos": "pedido",
+                }
+            },
+            "erp.motivo",
+        ),
+        ({"sync": {"orders_interval_s": 0}}, "sync.orders_interval_s"),
+        ({"sync": {"ordres_interval_s": 5}}, "sync.ordres_interval_s"),
+        ({"store": {"url": "ftp://x/"}}, "store.url"),
+        ({"erp": {**GOOD["erp"], "token": "abc"}}, "erp.token"),
+    ],
+)
 def test_bad_config_names_the_field(change, field):
     with pytest.raises(ConfigError) as exc:
         parse_config({**GOOD, **change})
@@ -35,8 +52,9 @@ def test_bad_config_names_the_field(change, field):
 
 def test_secret_in_file_is_refused_without_echoing_it(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text('[store]\nurl = "https://x/"\ntoken = "supersecret123"\n'
-                    '[erp]\nkind = "dragonfish"\n')
+    path.write_text(
+        '[store]\nurl = "https://x/"\ntoken = "supersecret123"\n[erp]\nkind = "dragonfish"\n'
+    )
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     assert "supersecret123" not in exc.value.message

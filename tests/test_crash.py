@@ -44,22 +44,37 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
     rng = random.Random(20261123)
     catalog = SimCatalog.generate(300, seed=11)
     # writes sometimes applied but their reply lost (the connection drops after the work)
-    erp = DragonfishSimulator(catalog=catalog, latency_s=0.01, write_hold_s=0.0,
-                              faults=FaultPlan(rates={"drop_after": 0.03}, seed=1))
-    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")),
-                           faults=FaultPlan(rates={"drop_after": 0.03}, seed=2), seed=3)
+    erp = DragonfishSimulator(
+        catalog=catalog,
+        latency_s=0.01,
+        write_hold_s=0.0,
+        faults=FaultPlan(rates={"drop_after": 0.03}, seed=1),
+    )
+    store = StoreSimulator(
+        token=STORE_TOKEN,
+        products=list(catalog.store_rows("LISTA1")),
+        faults=FaultPlan(rates={"drop_after": 0.03}, seed=2),
+        seed=3,
+    )
     erp.start_in_thread()
     store.start_in_thread()
     try:
         # half the orders are waiting at the start, the rest arrive in batches before each
         # restart: the storm hits orders in flight until its last kill
         first = ORDERS // 2
-        batches = [(ORDERS - first) // KILLS + (i < (ORDERS - first) % KILLS)
-                   for i in range(KILLS)]
+        batches = [(ORDERS - first) // KILLS + (i < (ORDERS - first) % KILLS) for i in range(KILLS)]
         store.call(lambda: store.add_orders(first))
-        paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
-                              erp={"modo_pedidos": order_mode}, orders_interval_s=1,
-                              catalog_interval_s=3600, retry_base_s=1, retry_max_s=2)
+        paths = write_profile(
+            tmp_path,
+            store.base_url,
+            erp.base_url,
+            erp.cliente,
+            erp={"modo_pedidos": order_mode},
+            orders_interval_s=1,
+            catalog_interval_s=3600,
+            retry_base_s=1,
+            retry_max_s=2,
+        )
         env = child_env(paths, erp)
         cmd = [sys.executable, "-m", "bridge", "run", "--headless"]
         log = paths.log_dir / "bridge.log"
@@ -73,9 +88,14 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
             if kills:
                 store.call(lambda n=batches[kills - 1]: store.add_orders(n))
             before = started()
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL,
-                                    stdin=subprocess.DEVNULL, **NEW_GROUP)
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                **NEW_GROUP,
+            )
             # killed a random moment after its engine started (not after its process did:
             # a slow start - Windows, Wine - would have it killed before it sent anything)
             deadline = time.monotonic() + 60
@@ -91,8 +111,14 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
         erp.faults.clear()
         store.faults.clear()
         starts = started()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **NEW_GROUP)
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            **NEW_GROUP,
+        )
         try:
             deadline = time.monotonic() + 180
             # signals are handled once the engine runs
@@ -113,19 +139,34 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
         duplicates = {n: v for n, v in docs.items() if len(v) > 1}
         lost = sorted(n for n, v in docs.items() if not v)
         not_reported = [o["number"] for o in store_orders.values() if o["erp_status"] != "sent"]
-        wrong_ref = [o["number"] for o in store_orders.values()
-                     if o["erp_status"] == "sent" and docs[o["number"]][:1] != [o["erp_reference"]]]
+        wrong_ref = [
+            o["number"]
+            for o in store_orders.values()
+            if o["erp_status"] == "sent" and docs[o["number"]][:1] != [o["erp_reference"]]
+        ]
         customers = erp.call(lambda: [dict(c) for c in erp.customers.values()])
         dup_customers = customer_duplicates(customers)
         writes = erp.call(lambda: erp.count(WRITE_ROUTE[order_mode], "POST"))
-        drops = erp.call(lambda: sum(1 for r in erp.requests if r.fault == "drop_after")) + \
-            store.call(lambda: sum(1 for r in store.requests if r.fault == "drop_after"))
-        STORM.append({"mode": order_mode, "orders": ORDERS, "kills": kills, "drops": drops,
-                      "during": sent_during_storm, "seconds": elapsed,
-                      "in_erp": sum(1 for v in docs.values() if v), "writes": writes,
-                      "dups": sum(len(v) - 1 for v in duplicates.values()) + strays,
-                      "lost": len(lost), "unreported": len(not_reported),
-                      "customers": len(customers), "dup_customers": len(dup_customers)})
+        drops = erp.call(
+            lambda: sum(1 for r in erp.requests if r.fault == "drop_after")
+        ) + store.call(lambda: sum(1 for r in store.requests if r.fault == "drop_after"))
+        STORM.append(
+            {
+                "mode": order_mode,
+                "orders": ORDERS,
+                "kills": kills,
+                "drops": drops,
+                "during": sent_during_storm,
+                "seconds": elapsed,
+                "in_erp": sum(1 for v in docs.values() if v),
+                "writes": writes,
+                "dups": sum(len(v) - 1 for v in duplicates.values()) + strays,
+                "lost": len(lost),
+                "unreported": len(not_reported),
+                "customers": len(customers),
+                "dup_customers": len(dup_customers),
+            }
+        )
         assert kills >= KILLS and len(numbers) == ORDERS
         assert duplicates == {}, (order_mode, dict(list(duplicates.items())[:10]))
         assert strays == 0, (order_mode, "Pedidos that belong to no store order", strays)
@@ -143,11 +184,15 @@ def test_zz_print_storm(capsys):
         pytest.skip("no storm ran")
     with capsys.disabled():
         print("\n  crash storm (replies dropped after the write was applied: ERP and store 3 %)")
-        print(f"  {'mode':>9} {'orders':>6} {'SIGKILLs':>8} {'dropped':>7} {'done in storm':>13} "
-              f"{'s':>4} {'in ERP':>6} {'writes':>6} {'duplicates':>10} {'lost':>5} "
-              f"{'unreported':>10} {'customers':>9} {'dup cust.':>9}")
+        print(
+            f"  {'mode':>9} {'orders':>6} {'SIGKILLs':>8} {'dropped':>7} {'done in storm':>13} "
+            f"{'s':>4} {'in ERP':>6} {'writes':>6} {'duplicates':>10} {'lost':>5} "
+            f"{'unreported':>10} {'customers':>9} {'dup cust.':>9}"
+        )
         for r in STORM:
-            print(f"  {r['mode']:>9} {r['orders']:>6} {r['kills']:>8} {r['drops']:>7} "
-                  f"{r['during']:>13} {r['seconds']:>4.0f} {r['in_erp']:>6} {r['writes']:>6} "
-                  f"{r['dups']:>10} {r['lost']:>5} {r['unreported']:>10} {r['customers']:>9} "
-                  f"{r['dup_customers']:>9}")
+            print(
+                f"  {r['mode']:>9} {r['orders']:>6} {r['kills']:>8} {r['drops']:>7} "
+                f"{r['during']:>13} {r['seconds']:>4.0f} {r['in_erp']:>6} {r['writes']:>6} "
+                f"{r['dups']:>10} {r['lost']:>5} {r['unreported']:>10} {r['customers']:>9} "
+                f"{r['dup_customers']:>9}"
+            )

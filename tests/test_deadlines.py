@@ -37,8 +37,10 @@ class Trickle:
         try:
             await reader.readuntil(b"\r\n\r\n")
             self.requests += 1
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n" % self.size)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % self.size
+            )
             for _ in range(self.size):
                 await writer.drain()
                 writer.write(b" ")
@@ -51,30 +53,36 @@ class Trickle:
 
 @pytest.mark.parametrize("write", [False, True])
 async def test_a_trickling_answer_hits_the_requests_deadline(write):
-    policy = RetryPolicy(transient_attempts=2, backoff_initial_s=0.01, backoff_max_s=0.01,
-                         request_deadline_s=0.5)
+    policy = RetryPolicy(
+        transient_attempts=2, backoff_initial_s=0.01, backoff_max_s=0.01, request_deadline_s=0.5
+    )
     async with Trickle() as url:
         side = HttpSide(make_client(url, timeout_s=5, verify=True), policy)
         t0 = time.monotonic()
         try:
             with pytest.raises(AmbiguousWriteError if write else TransientError) as info:
                 # without the deadline this takes 100 s (5 s per read is never reached)
-                await asyncio.wait_for(side.request("POST" if write else "GET", "/x",
-                                                    write=write), 30)
+                await asyncio.wait_for(
+                    side.request("POST" if write else "GET", "/x", write=write), 30
+                )
         finally:
             await side.aclose()
         took = time.monotonic() - t0
     assert "within 0.5 s" in info.value.message
     # a read is tried again (transient), a write is never repeated blindly
     assert side.requests == (1 if write else 2)
-    print(f"\ntrickling server, write={write}: gave up after {took:.2f} s "
-          f"({side.requests} attempts of at most 0.5 s)")
+    print(
+        f"\ntrickling server, write={write}: gave up after {took:.2f} s "
+        f"({side.requests} attempts of at most 0.5 s)"
+    )
 
 
 async def test_a_run_past_its_deadline_is_stopped_recorded_and_the_next_goes_on(
-        tmp_path, erp_sim, store_sim):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          run_deadline_s=1)
+    tmp_path, erp_sim, store_sim
+):
+    paths = write_profile(
+        tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente, run_deadline_s=1
+    )
     engine = make_engine(paths, erp_sim)
     try:
         await engine.open()
@@ -96,10 +104,17 @@ async def test_a_run_past_its_deadline_is_stopped_recorded_and_the_next_goes_on(
 
 @pytest.mark.parametrize("order_mode", ["operacion", "pedido"])
 async def test_an_orders_run_cut_at_its_deadline_loses_and_repeats_nothing(
-        tmp_path, erp_sim, store_sim, order_mode):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          erp={"modo_pedidos": order_mode}, run_deadline_s=1,
-                          write_settle_s=0.5)
+    tmp_path, erp_sim, store_sim, order_mode
+):
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        erp={"modo_pedidos": order_mode},
+        run_deadline_s=1,
+        write_settle_s=0.5,
+    )
     engine = make_engine(paths, erp_sim)
     orders = store_sim.add_orders(4)
     try:
@@ -109,8 +124,10 @@ async def test_an_orders_run_cut_at_its_deadline_loses_and_repeats_nothing(
         assert cut.status == "failed" and "did not end within 1 s" in cut.message
         erp_sim.latency_s = 0.0
         for _ in range(20):
-            await engine.state.run(engine.state._db.execute,
-                                   "UPDATE outbox SET next_attempt_at = 0 WHERE state != 'done'")
+            await engine.state.call(
+                engine.state._db.execute,
+                "UPDATE outbox SET next_attempt_at = 0 WHERE state != 'done'",
+            )
             await engine.sync_now("orders")
             if all(store_sim.orders[o["id"]]["erp_status"] == "sent" for o in orders):
                 break
@@ -124,8 +141,15 @@ async def test_an_orders_run_cut_at_its_deadline_loses_and_repeats_nothing(
 
 
 async def test_a_tick_during_an_overrunning_run_reports_it_once(tmp_path, erp_sim, store_sim):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          orders_interval_s=1, catalog_interval_s=3600, run_deadline_s=30)
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        orders_interval_s=1,
+        catalog_interval_s=3600,
+        run_deadline_s=30,
+    )
     engine = make_engine(paths, erp_sim, policy=FAST)
     events = []
     engine.events.subscribe(events.append)

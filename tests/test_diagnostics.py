@@ -37,10 +37,11 @@ def add_event(paths: Paths, message: str, data: dict | None = None, n: int = 1) 
     """Straight into the state file, past the event bus's redaction."""
     db = sqlite3.connect(paths.db_file)
     with db:
-        db.executemany("INSERT INTO events (ts, level, pipeline, code, message, data) "
-                       "VALUES (?,?,?,?,?,?)",
-                       [(time.time(), "error", "orders", "test", message,
-                         json.dumps(data) if data else None)] * n)
+        db.executemany(
+            "INSERT INTO events (ts, level, pipeline, code, message, data) VALUES (?,?,?,?,?,?)",
+            [(time.time(), "error", "orders", "test", message, json.dumps(data) if data else None)]
+            * n,
+        )
     db.close()
 
 
@@ -56,8 +57,9 @@ def profile(tmp_path: Path) -> Paths:
     return paths
 
 
-def test_zip_has_versions_config_keyring_status_events_and_logs(profile: Paths,
-                                                                  tmp_path: Path) -> None:
+def test_zip_has_versions_config_keyring_status_events_and_logs(
+    profile: Paths, tmp_path: Path
+) -> None:
     add_event(profile, "order 1001 failed: the ERP said no", {"order": "1001"}, n=2100)
     state = State(profile.db_file)
     state.open_error("orders", "1001", kind="data", code="bad_cuit", message="CUIT inválido")
@@ -70,9 +72,17 @@ def test_zip_has_versions_config_keyring_status_events_and_logs(profile: Paths,
     out = write_zip(profile, tmp_path / "out", config, secrets=SecretStore(use_keyring=False))
     assert out.parent == tmp_path / "out" and out.name.startswith("bridge-diagnostics-")
     m = members(out)
-    assert set(m) >= {"README.txt", "versions.json", "config.toml", "keyring.json",
-                      "status.json", "errors.json", "events.jsonl", "logs/bridge.log",
-                      "logs/bridge.log.1"}
+    assert set(m) >= {
+        "README.txt",
+        "versions.json",
+        "config.toml",
+        "keyring.json",
+        "status.json",
+        "errors.json",
+        "events.jsonl",
+        "logs/bridge.log",
+        "logs/bridge.log.1",
+    }
     versions = json.loads(m["versions.json"])
     assert versions["bridge"] == __version__
     assert versions["python"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}")
@@ -91,8 +101,9 @@ def test_zip_has_versions_config_keyring_status_events_and_logs(profile: Paths,
     assert m["logs/bridge.log"] == b"2026 INFO bridge started\n"
 
 
-def test_no_secret_value_anywhere_in_the_zip(profile: Paths, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_secret_value_anywhere_in_the_zip(
+    profile: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store_token = unique("store-tok")
     erp_token = unique("erp-tok")
     smtp = unique('pa"ss\\word')  # JSON escapes it: a naive redaction of dumped text misses it
@@ -101,17 +112,32 @@ def test_no_secret_value_anywhere_in_the_zip(profile: Paths, tmp_path: Path,
     secrets = SecretStore(use_keyring=False)
     secrets.set_session("alerts.password", smtp)
     # the secrets written where they should never be
-    add_event(profile, f"request failed with token {store_token} and {erp_token}",
-              {"auth": erp_token, "nested": {"pw": smtp}, "list": [store_token]})
+    add_event(
+        profile,
+        f"request failed with token {store_token} and {erp_token}",
+        {"auth": erp_token, "nested": {"pw": smtp}, "list": [store_token]},
+    )
     state = State(profile.db_file)
-    state.open_error("orders", "1002", kind="auth", code="token", message=f"bad {erp_token}",
-                     server_message=f"echo {smtp}")
+    state.open_error(
+        "orders",
+        "1002",
+        kind="auth",
+        code="token",
+        message=f"bad {erp_token}",
+        server_message=f"echo {smtp}",
+    )
     state.close()
     profile.log_dir.mkdir(parents=True)
     (profile.log_dir / "bridge.log").write_text(
-        f"INFO Authorization: {store_token}\nINFO pw={smtp}\n", encoding="utf-8")
-    out = write_zip(profile, tmp_path / "d.zip", None, secrets=secrets,
-                    status={"note": f"status with {erp_token}"})
+        f"INFO Authorization: {store_token}\nINFO pw={smtp}\n", encoding="utf-8"
+    )
+    out = write_zip(
+        profile,
+        tmp_path / "d.zip",
+        None,
+        secrets=secrets,
+        status={"note": f"status with {erp_token}"},
+    )
     m = members(out)
     leaks = []
     for value in (store_token, erp_token, smtp):
@@ -130,10 +156,11 @@ def test_no_secret_value_anywhere_in_the_zip(profile: Paths, tmp_path: Path,
 def test_a_config_that_does_not_load_is_included_masked(tmp_path: Path) -> None:
     paths = Paths(tmp_path / "config.toml", tmp_path / "data")
     secret = unique("in-the-file")
-    paths.config_file.write_text(f'[store]\nurl = "http://x/"\ntoken = "{secret}"\n'
-                                 f'[erp]\nkind = "dragonfish"\n', encoding="utf-8")
-    m = members(write_zip(paths, tmp_path / "d.zip", None,
-                          secrets=SecretStore(use_keyring=False)))
+    paths.config_file.write_text(
+        f'[store]\nurl = "http://x/"\ntoken = "{secret}"\n[erp]\nkind = "dragonfish"\n',
+        encoding="utf-8",
+    )
+    m = members(write_zip(paths, tmp_path / "d.zip", None, secrets=SecretStore(use_keyring=False)))
     assert secret.encode() not in m["config.toml"]
     assert b'token = "***"' in m["config.toml"]
     assert b"secrets do not go in the config file" in m["config-problem.txt"]
@@ -142,11 +169,20 @@ def test_a_config_that_does_not_load_is_included_masked(tmp_path: Path) -> None:
 
 def test_cli_diagnostics(profile: Paths, tmp_path: Path) -> None:
     add_event(profile, "something happened")
-    env = dict(os.environ, BRIDGE_DATA_DIR=str(profile.data_dir),
-               BRIDGE_CONFIG=str(profile.config_file), BRIDGE_SECRET_ERP_TOKEN=unique("cli"))
+    env = dict(
+        os.environ,
+        BRIDGE_DATA_DIR=str(profile.data_dir),
+        BRIDGE_CONFIG=str(profile.config_file),
+        BRIDGE_SECRET_ERP_TOKEN=unique("cli"),
+    )
     out = tmp_path / "support.zip"
-    r = subprocess.run([*BRIDGE, "diagnostics", "--out", str(out)], env=env, text=True,
-                       capture_output=True, timeout=60)
+    r = subprocess.run(
+        [*BRIDGE, "diagnostics", "--out", str(out)],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip() == str(out) and out.is_file()
     m = members(out)
@@ -156,10 +192,12 @@ def test_cli_diagnostics(profile: Paths, tmp_path: Path) -> None:
     # with nothing at all (a fresh PC): still a zip, into the current folder
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    env = dict(os.environ, BRIDGE_DATA_DIR=str(fresh / "data"),
-               BRIDGE_CONFIG=str(fresh / "none.toml"))
-    r = subprocess.run([*BRIDGE, "diagnostics"], env=env, text=True, capture_output=True,
-                       timeout=60, cwd=fresh)
+    env = dict(
+        os.environ, BRIDGE_DATA_DIR=str(fresh / "data"), BRIDGE_CONFIG=str(fresh / "none.toml")
+    )
+    r = subprocess.run(
+        [*BRIDGE, "diagnostics"], env=env, text=True, capture_output=True, timeout=60, cwd=fresh
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     made = Path(r.stdout.strip())
     assert made.parent == fresh and made.name.endswith(".zip")
@@ -167,8 +205,13 @@ def test_cli_diagnostics(profile: Paths, tmp_path: Path) -> None:
 
 
 def test_selftest_from_source() -> None:
-    r = subprocess.run([*BRIDGE, "--selftest"], text=True, capture_output=True, timeout=120,
-                       env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    r = subprocess.run(
+        [*BRIDGE, "--selftest"],
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     line = r.stdout.strip().splitlines()[-1]
     assert line.startswith("selftest OK"), line
@@ -211,9 +254,13 @@ def test_export_diagnostics_from_the_toolbar(qtbot, qloop, ui_profile, tmp_path)
             dialog.selectFile(str(target))
             dialog.accept()
             await until(target.exists, what="zip written")
-            await until(lambda: w.findChild(QMessageBox, "diagnosticsResult") is not None
-                        and w.findChild(QMessageBox, "diagnosticsResult").isVisible(),
-                        what="result message")
+            await until(
+                lambda: (
+                    w.findChild(QMessageBox, "diagnosticsResult") is not None
+                    and w.findChild(QMessageBox, "diagnosticsResult").isVisible()
+                ),
+                what="result message",
+            )
             assert str(target) in w.findChild(QMessageBox, "diagnosticsResult").text()
             m = members(target)
             assert b"engine_started" in m["events.jsonl"]
@@ -235,8 +282,9 @@ def fake_exc_info():
         return sys.exc_info()
 
 
-def test_crash_hook_logs_the_traceback_and_opens_the_dialog(qtbot, qloop, ui_profile,
-                                                            tmp_path) -> None:
+def test_crash_hook_logs_the_traceback_and_opens_the_dialog(
+    qtbot, qloop, ui_profile, tmp_path
+) -> None:
     from PySide6.QtWidgets import QFileDialog
 
     from ui.diagnostics import CrashReporter
@@ -269,7 +317,8 @@ def test_crash_hook_logs_the_traceback_and_opens_the_dialog(qtbot, qloop, ui_pro
             reporter.show = broken
             reporter.hook(*fake_exc_info())
             assert "the crash dialog failed" in (paths.log_dir / "bridge.log").read_text(
-                encoding="utf-8")
+                encoding="utf-8"
+            )
             reporter.show = original
             # "Export diagnostics…" from the dialog
             reporter.hook(*fake_exc_info())
@@ -307,8 +356,11 @@ def test_an_exception_in_a_qt_slot_reaches_the_crash_dialog(qtbot, qloop, tmp_pa
 
         async def body():
             QTimer.singleShot(0, slot)
-            await until(lambda: reporter.box is not None and reporter.box.isVisible(),
-                        within=10, what="crash dialog")
+            await until(
+                lambda: reporter.box is not None and reporter.box.isVisible(),
+                within=10,
+                what="crash dialog",
+            )
             await asyncio.sleep(0)
 
         run(qloop, body())
@@ -351,9 +403,13 @@ print("exit", code, "dialog", bool(seen) and "the app broke at start" in seen[0]
 
 
 def test_a_fatal_error_shows_the_crash_dialog_and_exits_1(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-c", FATAL, str(tmp_path)], text=True,
-                       capture_output=True, timeout=60,
-                       env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    r = subprocess.run(
+        [sys.executable, "-c", FATAL, str(tmp_path)],
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
+    )
     assert r.stdout.strip().endswith("exit 1 dialog True"), r.stdout + r.stderr
     log_text = (tmp_path / "logs" / "bridge.log").read_text(encoding="utf-8")
     assert "Traceback" in log_text and "RuntimeError: the app broke at start" in log_text

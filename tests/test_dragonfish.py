@@ -31,18 +31,29 @@ MODES = ("operacion", "pedido")
 
 
 @contextlib.asynccontextmanager
-async def world(tmp_path: Path, *, mode: str = "operacion", erp: dict[str, Any] | None = None,
-                sync: dict[str, Any] | None = None, **sim_kw: Any) -> AsyncIterator[Any]:
+async def world(
+    tmp_path: Path,
+    *,
+    mode: str = "operacion",
+    erp: dict[str, Any] | None = None,
+    sync: dict[str, Any] | None = None,
+    **sim_kw: Any,
+) -> AsyncIterator[Any]:
     """A Dragonfish simulator built with `sim_kw`, the store simulator, and an engine whose
     profile sets `erp`."""
     catalog = SimCatalog.generate(60, seed=11)
     sim = DragonfishSimulator(catalog=catalog, write_hold_s=0.0, **sim_kw)
-    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")),
-                           seed=3)
+    store = StoreSimulator(token=STORE_TOKEN, products=list(catalog.store_rows("LISTA1")), seed=3)
     await sim.start()
     await store.start()
-    paths = write_profile(tmp_path, store.base_url, sim.base_url, sim.cliente,
-                          erp={"modo_pedidos": mode, **(erp or {})}, **(sync or {}))
+    paths = write_profile(
+        tmp_path,
+        store.base_url,
+        sim.base_url,
+        sim.cliente,
+        erp={"modo_pedidos": mode, **(erp or {})},
+        **(sync or {}),
+    )
     engine = make_engine(paths, sim)
     await engine.open()
     try:
@@ -55,24 +66,35 @@ async def world(tmp_path: Path, *, mode: str = "operacion", erp: dict[str, Any] 
 
 
 def client_for(sim: DragonfishSimulator, **cfg: Any) -> DragonfishClient:
-    config = DragonfishConfig(endpoint=sim.base_url, cliente=sim.cliente,
-                              **{"lista": "MAYOR $", "motivo": "VENTA WEB", **cfg})
+    config = DragonfishConfig(
+        endpoint=sim.base_url,
+        cliente=sim.cliente,
+        **{"lista": "MAYOR $", "motivo": "VENTA WEB", **cfg},
+    )
     erp = make_erp(config, {"erp.token": sim.token}, FAST)
     assert isinstance(erp, DragonfishClient)
     return erp
 
 
 async def raw_post(sim: DragonfishSimulator, path: str, body: dict[str, Any]) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=sim.base_url, verify=False, headers={
-            "idCliente": sim.cliente, "Authorization": sim.token}) as c:
+    async with httpx.AsyncClient(
+        base_url=sim.base_url,
+        verify=False,
+        headers={"idCliente": sim.cliente, "Authorization": sim.token},
+    ) as c:
         if sim.require_autenticar:
             await c.post("Autenticar", json={"IdCliente": sim.cliente, "JWToken": sim.token})
         return await c.post(path, json=body)
 
 
 def valid_buyer(tax_id: str, condition: str = "responsable_inscripto", **kw: Any) -> ValidBuyer:
-    b = Buyer(id="cus_1", business_name=kw.pop("name", "Comprador SA"), tax_id=tax_id,
-              tax_condition=condition, **kw)
+    b = Buyer(
+        id="cus_1",
+        business_name=kw.pop("name", "Comprador SA"),
+        tax_id=tax_id,
+        tax_condition=condition,
+        **kw,
+    )
     return ValidBuyer(b, parse_document(tax_id), TaxCondition(condition))
 
 
@@ -102,8 +124,11 @@ async def test_a_company_already_in_dragonfish_is_found_by_its_cuit_only(tmp_pat
         buyer = store.factory.buyers.by_condition("responsable_inscripto")[0]
         cuit = "".join(c for c in buyer["tax_id"] if c.isdigit())
         # entered by hand in the office: its own code, its CUIT, no e-mail, no NroDocumento
-        r = await raw_post(sim, "Cliente/", {"Codigo": "EMP01", "Nombre": "A mano SRL",
-                                             "Cuit": cuit, "SituacionFiscal": 1})
+        r = await raw_post(
+            sim,
+            "Cliente/",
+            {"Codigo": "EMP01", "Nombre": "A mano SRL", "Cuit": cuit, "SituacionFiscal": 1},
+        )
         assert r.status_code == 201
         o = store.add_order(buyer={**buyer, "email": "otro@ejemplo.com.ar"})
         [result] = await engine.sync_now("orders")
@@ -117,13 +142,25 @@ async def test_like_search_false_positives_are_not_taken_for_the_buyer(tmp_path:
     async with world(tmp_path) as (sim, store, engine):
         dni = "1234567"
         # a free-text search for 1234567 (LIKE) would find both; neither is this buyer
-        for body in ({"Codigo": "X1", "Nombre": "Otro", "NroDocumento": "11234567",
-                      "TipoDocumento": "05", "SituacionFiscal": 3},
-                     {"Codigo": "X2", "Nombre": "Otra SA", "Cuit": make_cuit("30", "71234567"),
-                      "SituacionFiscal": 1}):
+        for body in (
+            {
+                "Codigo": "X1",
+                "Nombre": "Otro",
+                "NroDocumento": "11234567",
+                "TipoDocumento": "05",
+                "SituacionFiscal": 3,
+            },
+            {
+                "Codigo": "X2",
+                "Nombre": "Otra SA",
+                "Cuit": make_cuit("30", "71234567"),
+                "SituacionFiscal": 1,
+            },
+        ):
             assert (await raw_post(sim, "Cliente/", body)).status_code == 201
-        o = store.add_order(buyer__tax_id=dni, buyer__tax_condition="consumidor_final",
-                            buyer__email="")
+        o = store.add_order(
+            buyer__tax_id=dni, buyer__tax_condition="consumidor_final", buyer__email=""
+        )
         [result] = await engine.sync_now("orders")
         assert result.status == "ok", result.message
         new = sim.customers[dni]  # created, with the DNI as its code
@@ -138,8 +175,9 @@ async def test_unknown_code_answers_200_empty_and_is_not_a_customer() -> None:
     await sim.start()
     erp = client_for(sim)
     try:
-        async with httpx.AsyncClient(base_url=sim.base_url, headers={
-                "idCliente": sim.cliente, "Authorization": sim.token}) as c:
+        async with httpx.AsyncClient(
+            base_url=sim.base_url, headers={"idCliente": sim.cliente, "Authorization": sim.token}
+        ) as c:
             r = await c.get("Cliente/28999111/")
         assert r.status_code == 200 and r.json() == {}
         assert await erp.read("Cliente/", "28999111") is None
@@ -153,17 +191,22 @@ async def test_unknown_code_answers_200_empty_and_is_not_a_customer() -> None:
         await sim.stop()
 
 
-@pytest.mark.parametrize(("scheme", "tax_id", "expected"), [
-    ("dni", "20-17254359-7", "17254359"),
-    ("dni", "30-71234567-1", "3071234567"),
-    ("cuit10", "20-17254359-7", "2017254359"),
-    ("dni", "17.254.359", "17254359"),
-    ("auto", "20-17254359-7", None),
-])
-def test_customer_codes_derived_from_the_document(scheme: str, tax_id: str,
-                                                  expected: str | None) -> None:
-    config = DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C",
-                              codigo_cliente=scheme)
+@pytest.mark.parametrize(
+    ("scheme", "tax_id", "expected"),
+    [
+        ("dni", "20-17254359-7", "17254359"),
+        ("dni", "30-71234567-1", "3071234567"),
+        ("cuit10", "20-17254359-7", "2017254359"),
+        ("dni", "17.254.359", "17254359"),
+        ("auto", "20-17254359-7", None),
+    ],
+)
+def test_customer_codes_derived_from_the_document(
+    scheme: str, tax_id: str, expected: str | None
+) -> None:
+    config = DragonfishConfig(
+        endpoint="http://x:1/api.Dragonfish/", cliente="C", codigo_cliente=scheme
+    )
     doc = parse_document(tax_id)
     condition = "monotributo" if doc.kind == "CUIT" else "consumidor_final"
     erp = DragonfishClient(config, "t")
@@ -171,7 +214,8 @@ def test_customer_codes_derived_from_the_document(scheme: str, tax_id: str,
 
 
 async def test_a_customer_creation_whose_reply_was_lost_is_settled_by_reading_its_code(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """No waiting (write_settle_s is long here): the code was Bridge's choice, so reading
     it back says whether the creation landed, and a repeat is refused by Dragonfish."""
     async with world(tmp_path, sync={"write_settle_s": 600}) as (sim, store, engine):
@@ -190,8 +234,11 @@ async def test_a_customer_creation_whose_reply_was_lost_is_settled_by_reading_it
 async def test_a_code_taken_by_somebody_else_is_a_clear_data_error(tmp_path: Path) -> None:
     async with world(tmp_path) as (sim, store, engine):
         dni = "30111222"
-        assert (await raw_post(sim, "Cliente/", {"Codigo": dni, "Nombre": "Proveedor Viejo",
-                                                 "SituacionFiscal": 3})).status_code == 201
+        assert (
+            await raw_post(
+                sim, "Cliente/", {"Codigo": dni, "Nombre": "Proveedor Viejo", "SituacionFiscal": 3}
+            )
+        ).status_code == 201
         o = store.add_order(buyer__tax_id=dni, buyer__tax_condition="consumidor_final")
         other = store.add_order()
         await engine.sync_now("orders")
@@ -205,9 +252,19 @@ async def test_a_code_taken_by_somebody_else_is_a_clear_data_error(tmp_path: Pat
 
 async def test_template_customer_defaults_are_copied(tmp_path: Path) -> None:
     async with world(tmp_path, erp={"cliente_plantilla": "WEB"}) as (sim, store, engine):
-        assert (await raw_post(sim, "Cliente/", {
-            "Codigo": "WEB", "Nombre": "Plantilla web", "SituacionFiscal": 3,
-            "CondicionDePago": "CTA30", "Vendedor": "V01"})).status_code == 201
+        assert (
+            await raw_post(
+                sim,
+                "Cliente/",
+                {
+                    "Codigo": "WEB",
+                    "Nombre": "Plantilla web",
+                    "SituacionFiscal": 3,
+                    "CondicionDePago": "CTA30",
+                    "Vendedor": "V01",
+                },
+            )
+        ).status_code == 201
         store.add_order()
         [result] = await engine.sync_now("orders")
         assert result.status == "ok", result.message
@@ -260,7 +317,8 @@ async def test_a_lost_reply_ends_with_one_document(tmp_path: Path, mode: str) ->
 
 
 async def test_operacion_a_second_send_is_refused_by_dragonfish_and_reconciled(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     async with world(tmp_path) as (sim, store, engine):
         seen: list[str] = []
         engine.events.subscribe(lambda e: seen.append(e.code))
@@ -290,14 +348,17 @@ async def test_pedido_marker_is_exact(tmp_path: Path) -> None:
         engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
         await engine.sync_now("orders")
         assert docs_for(sim, "12") == []
-        assert engine.state._db.execute("SELECT error_code FROM outbox WHERE store_order_id=?",
-                                        (o12["id"],)).fetchone()[0] == "order_unconfirmed"
+        assert (
+            engine.state._db.execute(
+                "SELECT error_code FROM outbox WHERE store_order_id=?", (o12["id"],)
+            ).fetchone()[0]
+            == "order_unconfirmed"
+        )
         await asyncio.sleep(0.6)
         engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
         await engine.sync_now("orders")
         assert len(docs_for(sim, "12")) == 1 and len(docs_for(sim, "123")) == 1
-        assert store.orders[o12["id"]]["erp_reference"] != store.orders[o123["id"]][
-            "erp_reference"]
+        assert store.orders[o12["id"]]["erp_reference"] != store.orders[o123["id"]]["erp_reference"]
 
 
 async def test_pedido_refused_for_stock_names_the_sku_and_is_not_retried(tmp_path: Path) -> None:
@@ -346,8 +407,9 @@ async def test_token_exp_as_a_json_string_is_read() -> None:
     import time
 
     key = "k"
-    token = make_token("WEB", password_hmac("x", key), key, int(time.time()) + 400 * 86400,
-                       exp_as_string=True)
+    token = make_token(
+        "WEB", password_hmac("x", key), key, int(time.time()) + 400 * 86400, exp_as_string=True
+    )
     sim = DragonfishSimulator(token=token)
     await sim.start()
     erp = client_for(sim)
@@ -386,14 +448,23 @@ async def test_calibration_passes_on_a_valid_install() -> None:
 async def test_calibration_names_each_wrong_setting() -> None:
     sim = DragonfishSimulator(swagger_omit=("Cliente.Cuit",))
     await sim.start()
-    erp = client_for(sim, lista="MAYORISTA", ecommerce="TIENDA",
-                     situacion_fiscal={"consumidor_final": "5", "responsable_inscripto": "1"},
-                     tipo_documento={"DNI": "96"})
+    erp = client_for(
+        sim,
+        lista="MAYORISTA",
+        ecommerce="TIENDA",
+        situacion_fiscal={"consumidor_final": "5", "responsable_inscripto": "1"},
+        tipo_documento={"DNI": "96"},
+    )
     try:
         findings = await erp.calibrate()
         bad = {f.subject: f for f in findings if f.status == "error"}
-        assert set(bad) == {"Cliente.Cuit", "erp.lista", "erp.ecommerce",
-                            "erp.situacion_fiscal.consumidor_final", "erp.tipo_documento.DNI"}
+        assert set(bad) == {
+            "Cliente.Cuit",
+            "erp.lista",
+            "erp.ecommerce",
+            "erp.situacion_fiscal.consumidor_final",
+            "erp.tipo_documento.DNI",
+        }
         assert all(f.blocks_writes for f in bad.values())
         assert bad["erp.situacion_fiscal.consumidor_final"].code == "code_means_other"
         assert dict(bad["erp.situacion_fiscal.consumidor_final"].params)["proposed"] == "3"
@@ -433,8 +504,7 @@ async def test_an_install_without_swagger_is_a_warning() -> None:
 
 
 async def test_a_blocking_mismatch_stops_writes_until_fixed(tmp_path: Path) -> None:
-    async with world(tmp_path, swagger_omit=("Pedido.Obs",), mode="pedido") as (
-            sim, store, engine):
+    async with world(tmp_path, swagger_omit=("Pedido.Obs",), mode="pedido") as (sim, store, engine):
         o = store.add_order()
         [orders, catalog] = await engine.sync_now("all")
         assert orders.status == "failed" and "Pedido.Obs" in orders.message
@@ -454,8 +524,9 @@ async def test_a_blocking_mismatch_stops_writes_until_fixed(tmp_path: Path) -> N
         assert not [e for e in engine.state.errors() if e["subject"] == "erp:calibration"]
 
 
-async def test_doctor_prints_the_calibration(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_doctor_prints_the_calibration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bridge.cli import cmd_doctor
 
     sim = DragonfishSimulator(swagger_omit=("Cliente.SituacionFiscal",))
@@ -481,11 +552,11 @@ def test_config_rejects_a_marker_without_the_number() -> None:
 
     for bad in ("VXM:", "{numero}", "VXM {numero}", "VXM:{numero}{x}"):
         with pytest.raises(ValidationError):
-            DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C",
-                             marcador_obs=bad)
+            DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C", marcador_obs=bad)
     with pytest.raises(ValidationError):
-        DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C",
-                         modo_pedidos="pedido")  # a Pedido needs a Motivo
+        DragonfishConfig(
+            endpoint="http://x:1/api.Dragonfish/", cliente="C", modo_pedidos="pedido"
+        )  # a Pedido needs a Motivo
 
 
 async def test_platform_unknown_is_a_config_error() -> None:
@@ -500,8 +571,13 @@ async def test_platform_unknown_is_a_config_error() -> None:
         from bridge.model import OrderItem, StoreOrder
 
         sku = next(s for s in sim.catalog.skus() if "!" in s)
-        order = StoreOrder("o1", "5001", "", vb.buyer,
-                           (OrderItem(sku, "x", 1, Decimal(10), Decimal(0), Decimal(10)),))
+        order = StoreOrder(
+            "o1",
+            "5001",
+            "",
+            vb.buyer,
+            (OrderItem(sku, "x", 1, Decimal(10), Decimal(0), Decimal(10)),),
+        )
         with pytest.raises(ConfigError) as exc:
             await erp.create_order(order, code, vb)
         assert exc.value.code == "platform_unknown" and "erp.ecommerce" in exc.value.message
@@ -512,10 +588,10 @@ async def test_platform_unknown_is_a_config_error() -> None:
 
 
 async def test_a_calibration_that_could_not_run_is_tried_again(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("bridge.engine.RECALIBRATE_S", 0.0)
-    async with world(tmp_path, mode="pedido", swagger_omit=("Pedido.Obs",)) as (
-            sim, store, engine):
+    async with world(tmp_path, mode="pedido", swagger_omit=("Pedido.Obs",)) as (sim, store, engine):
         warnings: list[str] = []
         engine.events.subscribe(lambda e: warnings.append(e.code))
         sim.faults.script("GET", "listadeprecios", 503, 503, 503)  # the check cannot finish
@@ -535,8 +611,14 @@ def test_the_marker_is_the_whole_first_field_of_obs() -> None:
     has = DragonfishClient.has_marker
     assert has("VXM:1001 | Pedido web 1001", "VXM:1001")
     assert has("VXM:1001", "VXM:1001") and has("vxm:1001  | x", "VXM:1001")
-    for other in ("VXM:10011 | x", "VXM:1001.1 | x", "VXM:1001/2", "VXM:1001 B | x",
-                  "VXM:1001Ñ", "Reemplaza VXM:1001 | x"):
+    for other in (
+        "VXM:10011 | x",
+        "VXM:1001.1 | x",
+        "VXM:1001/2",
+        "VXM:1001 B | x",
+        "VXM:1001Ñ",
+        "Reemplaza VXM:1001 | x",
+    ):
         assert not has(other, "VXM:1001"), other
 
 
@@ -546,8 +628,9 @@ async def test_lookups_read_every_page_a_capped_server_gives_and_never_stop_sile
     erp = client_for(sim)
     try:
         for i in range(120):
-            assert (await raw_post(sim, "Cliente/", {"Nombre": f"Cliente {i}",
-                                                     "SituacionFiscal": 3})).status_code == 201
+            assert (
+                await raw_post(sim, "Cliente/", {"Nombre": f"Cliente {i}", "SituacionFiscal": 3})
+            ).status_code == 201
         assert len([r async for r in erp.rows("Cliente/", {})]) == 120
         with pytest.raises(TransientError) as exc:
             _ = [r async for r in erp.rows("Cliente/", {}, pages=2)]
@@ -561,14 +644,27 @@ def test_swagger_paths_with_the_base_path_and_allof_definitions() -> None:
     from connectors.dragonfish.calibration import Swagger
 
     doc = {
-        "swagger": "2.0", "basePath": "/",
-        "paths": {"/api.Dragonfish/Cliente/": {"post": {"parameters": [
-            {"in": "body", "name": "e", "schema": {"$ref": "#/definitions/ClienteAlta"}}]}},
-            "/api.dragonfish/pedido": {"get": {}}},
+        "swagger": "2.0",
+        "basePath": "/",
+        "paths": {
+            "/api.Dragonfish/Cliente/": {
+                "post": {
+                    "parameters": [
+                        {"in": "body", "name": "e", "schema": {"$ref": "#/definitions/ClienteAlta"}}
+                    ]
+                }
+            },
+            "/api.dragonfish/pedido": {"get": {}},
+        },
         "definitions": {
             "Base": {"properties": {"Codigo": {"type": "string"}}},
-            "ClienteAlta": {"allOf": [{"$ref": "#/definitions/Base"},
-                                      {"properties": {"CUIT": {"type": "string"}}}]}},
+            "ClienteAlta": {
+                "allOf": [
+                    {"$ref": "#/definitions/Base"},
+                    {"properties": {"CUIT": {"type": "string"}}},
+                ]
+            },
+        },
     }
     sw = Swagger(doc, "http://h:8015/api.Dragonfish/")
     assert sw.has("Cliente") and sw.has("Pedido") and not sw.has("Operacionecommerce")
@@ -576,10 +672,12 @@ def test_swagger_paths_with_the_base_path_and_allof_definitions() -> None:
 
 
 def mock_client(handler: Any, **cfg: Any) -> DragonfishClient:
-    config = DragonfishConfig(endpoint="http://df.test/api.Dragonfish/", cliente="C",
-                              **{"lista": "", "motivo": "VENTA WEB", **cfg})
-    http = httpx.AsyncClient(base_url=config.endpoint,
-                             transport=httpx.MockTransport(handler))
+    config = DragonfishConfig(
+        endpoint="http://df.test/api.Dragonfish/",
+        cliente="C",
+        **{"lista": "", "motivo": "VENTA WEB", **cfg},
+    )
+    http = httpx.AsyncClient(base_url=config.endpoint, transport=httpx.MockTransport(handler))
     return DragonfishClient(config, "t", FAST, client=http)
 
 
@@ -589,8 +687,13 @@ def sample_order(sku: str = "A1") -> Any:
     from bridge.model import OrderItem, StoreOrder
 
     vb = valid_buyer(make_cuit("30", "71234567"))
-    return StoreOrder("o1", "VM-5001", "", vb.buyer,
-                      (OrderItem(sku, "x", 1, Decimal(10), Decimal(0), Decimal(10)),)), vb
+    return StoreOrder(
+        "o1",
+        "VM-5001",
+        "",
+        vb.buyer,
+        (OrderItem(sku, "x", 1, Decimal(10), Decimal(0), Decimal(10)),),
+    ), vb
 
 
 @pytest.mark.parametrize("status", [400, 409])
@@ -617,10 +720,21 @@ async def test_the_duplicate_operation_refusal_as_httpx_reads_it(status: int) ->
 async def test_operation_rows_without_a_code_are_found() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("Operacionecommerce/"):
-            return httpx.Response(200, json={
-                "CountResultado": 1, "Siguiente": None, "TotalRegistros": "1",
-                "Resultados": [{"ecommerce": "ventasxmayor", "NUMERO": "vm-5001",
-                                "Compafec": [{"codigo": "P77", "TipoCompCaracter": "Pedido"}]}]})
+            return httpx.Response(
+                200,
+                json={
+                    "CountResultado": 1,
+                    "Siguiente": None,
+                    "TotalRegistros": "1",
+                    "Resultados": [
+                        {
+                            "ecommerce": "ventasxmayor",
+                            "NUMERO": "vm-5001",
+                            "Compafec": [{"codigo": "P77", "TipoCompCaracter": "Pedido"}],
+                        }
+                    ],
+                },
+            )
         return httpx.Response(404, extensions={"reason_phrase": b"No se encontraron"})
 
     erp = mock_client(handler)
@@ -646,17 +760,25 @@ async def test_a_dni_typed_with_dots_is_found() -> None:
     await sim.start()
     erp = client_for(sim)
     try:
-        assert (await raw_post(sim, "Cliente/", {"Codigo": "OF1", "Nombre": "De oficina",
-                                                 "NroDocumento": "12.345.678",
-                                                 "SituacionFiscal": 3})).status_code == 201
+        assert (
+            await raw_post(
+                sim,
+                "Cliente/",
+                {
+                    "Codigo": "OF1",
+                    "Nombre": "De oficina",
+                    "NroDocumento": "12.345.678",
+                    "SituacionFiscal": 3,
+                },
+            )
+        ).status_code == 201
         assert await erp.find_customer(valid_buyer("12345678", "consumidor_final")) == "OF1"
     finally:
         await erp.aclose()
         await sim.stop()
 
 
-async def test_one_erp_document_is_never_the_reference_of_two_store_orders(
-        tmp_path: Path) -> None:
+async def test_one_erp_document_is_never_the_reference_of_two_store_orders(tmp_path: Path) -> None:
     """Two store orders with the same number (different ids): the second one's lookup would
     find the first one's Pedido. It is stopped before that (number_taken), and should a
     lookup ever match another order's document, that is a data error too (reference_taken),
@@ -687,19 +809,34 @@ async def test_an_install_that_ignores_the_filters_is_searched_and_rechecked() -
     free-text search, whose LIKE hits are re-checked exactly (30712345671 is not the
     buyer 20-71234567-?)."""
     buyer_cuit = make_cuit("20", "31234567")
-    others = [{"Codigo": "X1", "CUIT": make_cuit("30", "71234567"), "Nombre": "Otra"},
-              {"Codigo": "X2", "NroDocumento": "131234567", "Nombre": "Otro"}]
+    others = [
+        {"Codigo": "X1", "CUIT": make_cuit("30", "71234567"), "Nombre": "Otra"},
+        {"Codigo": "X2", "NroDocumento": "131234567", "Nombre": "Otro"},
+    ]
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(str(request.url.query, "ascii"))
         q = request.url.params.get("query")
-        rows = others if q is None else [r for r in [*others, {
-            "Codigo": "REAL", "CUIT": buyer_cuit, "Nombre": "El comprador"}]
-            if q in str(r.get("CUIT", "")) + str(r.get("NroDocumento", ""))]
+        rows = (
+            others
+            if q is None
+            else [
+                r
+                for r in [*others, {"Codigo": "REAL", "CUIT": buyer_cuit, "Nombre": "El comprador"}]
+                if q in str(r.get("CUIT", "")) + str(r.get("NroDocumento", ""))
+            ]
+        )
         if "Cliente/" in request.url.path and request.url.path.rstrip("/").endswith("Cliente"):
-            return httpx.Response(200, json={"CountResultado": len(rows), "Siguiente": None,
-                                             "TotalRegistros": len(rows), "Resultados": rows})
+            return httpx.Response(
+                200,
+                json={
+                    "CountResultado": len(rows),
+                    "Siguiente": None,
+                    "TotalRegistros": len(rows),
+                    "Resultados": rows,
+                },
+            )
         return httpx.Response(200, json={})  # Cliente/{code}/: unknown
 
     erp = mock_client(handler)
@@ -723,10 +860,18 @@ async def test_honoured_filters_spare_the_free_text_search() -> None:
 
 
 def test_setting_one_fiscal_code_keeps_the_verified_others() -> None:
-    cfg = DragonfishConfig(endpoint="http://x:1/api.Dragonfish/", cliente="C",
-                           situacion_fiscal={"exento": "4"}, tipo_documento={"cuit": "01"})
-    assert cfg.situacion_fiscal == {"responsable_inscripto": "1", "consumidor_final": "3",
-                                    "monotributo": "7", "exento": "4"}
+    cfg = DragonfishConfig(
+        endpoint="http://x:1/api.Dragonfish/",
+        cliente="C",
+        situacion_fiscal={"exento": "4"},
+        tipo_documento={"cuit": "01"},
+    )
+    assert cfg.situacion_fiscal == {
+        "responsable_inscripto": "1",
+        "consumidor_final": "3",
+        "monotributo": "7",
+        "exento": "4",
+    }
     assert cfg.tipo_documento == {"DNI": "05", "CUIT": "01"}
 
 
@@ -736,8 +881,7 @@ async def test_one_person_buying_with_dni_then_with_cuit_is_one_customer(tmp_pat
     async with world(tmp_path) as (sim, store, engine):
         first = store.add_order(buyer__tax_id="17254359", buyer__tax_condition="consumidor_final")
         await engine.sync_now("orders")
-        second = store.add_order(buyer__tax_id="20-17254359-7",
-                                 buyer__tax_condition="monotributo")
+        second = store.add_order(buyer__tax_id="20-17254359-7", buyer__tax_condition="monotributo")
         [result] = await engine.sync_now("orders")
         assert result.status == "ok", result.message
         assert list(sim.customers) == ["17254359"]

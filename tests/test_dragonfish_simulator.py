@@ -1483,17 +1483,30 @@ def _rss_mib() -> float:
         from ctypes import wintypes
 
         class Counters(ctypes.Structure):
-            _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD),
-                        *((name, ctypes.c_size_t) for name in (
-                            "PeakWorkingSetSize", "WorkingSetSize", "QuotaPeakPagedPoolUsage",
-                            "QuotaPagedPoolUsage", "QuotaPeakNonPagedPoolUsage",
-                            "QuotaNonPagedPoolUsage", "PagefileUsage", "PeakPagefileUsage"))]
+            _fields_ = [
+                ("cb", wintypes.DWORD),
+                ("PageFaultCount", wintypes.DWORD),
+                *(
+                    (name, ctypes.c_size_t)
+                    for name in (
+                        "PeakWorkingSetSize",
+                        "WorkingSetSize",
+                        "QuotaPeakPagedPoolUsage",
+                        "QuotaPagedPoolUsage",
+                        "QuotaPeakNonPagedPoolUsage",
+                        "QuotaNonPagedPoolUsage",
+                        "PagefileUsage",
+                        "PeakPagefileUsage",
+                    )
+                ),
+            ]
 
         counters = Counters(cb=ctypes.sizeof(Counters))
         kernel32 = ctypes.WinDLL("kernel32")
         kernel32.GetCurrentProcess.restype = wintypes.HANDLE
-        assert kernel32.K32GetProcessMemoryInfo(wintypes.HANDLE(kernel32.GetCurrentProcess()),
-                                                ctypes.byref(counters), counters.cb)
+        assert kernel32.K32GetProcessMemoryInfo(
+            wintypes.HANDLE(kernel32.GetCurrentProcess()), ctypes.byref(counters), counters.cb
+        )
         return counters.WorkingSetSize / 2**20
     import resource
 

@@ -14,8 +14,14 @@ from tests.conftest import docs_for, make_engine, wait_until, write_profile
 
 
 async def test_scheduled_runs_take_orders_and_catalog(tmp_path, erp_sim, store_sim):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          orders_interval_s=1, catalog_interval_s=10)
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        orders_interval_s=1,
+        catalog_interval_s=10,
+    )
     engine = make_engine(paths, erp_sim)
     events = []
     engine.events.subscribe(events.append)
@@ -33,16 +39,18 @@ async def test_scheduled_runs_take_orders_and_catalog(tmp_path, erp_sim, store_s
         assert status["orders"]["counts"]["done"] == 1
         assert status["orders"]["next_run"] is not None
         assert status["connections"]["erp"]["ok"] and status["connections"]["store"]["ok"]
-        assert {"engine_started", "order_received", "order_sent", "order_done",
-                "catalog_run"} <= {e.code for e in events}
+        assert {"engine_started", "order_received", "order_sent", "order_done", "catalog_run"} <= {
+            e.code for e in events
+        }
     finally:
         await engine.stop()
         engine.close()
 
 
 async def test_pause_stops_scheduled_runs_and_resume_runs_now(tmp_path, erp_sim, store_sim):
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          orders_interval_s=1)
+    paths = write_profile(
+        tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente, orders_interval_s=1
+    )
     engine = make_engine(paths, erp_sim)
     await engine.start()
     try:
@@ -63,12 +71,14 @@ async def test_pause_stops_scheduled_runs_and_resume_runs_now(tmp_path, erp_sim,
 async def test_runs_of_one_pipeline_never_overlap(engine, erp_sim, store_sim):
     erp_sim.latency_s = 0.05
     orders = store_sim.add_orders(3)
-    results = await asyncio.gather(engine.run_pipeline("orders", "schedule"),
-                                   engine.run_pipeline("orders", "schedule"))
+    results = await asyncio.gather(
+        engine.run_pipeline("orders", "schedule"), engine.run_pipeline("orders", "schedule")
+    )
     assert sorted(r.status for r in results) == ["ok", "skipped"]
     # manual requests wait for the run in progress, then run
-    results = await asyncio.gather(engine.run_pipeline("orders", "manual"),
-                                   engine.run_pipeline("orders", "manual"))
+    results = await asyncio.gather(
+        engine.run_pipeline("orders", "manual"), engine.run_pipeline("orders", "manual")
+    )
     assert [r.status for r in results] == ["ok", "ok"]
     assert len(erp_sim.orders) == 3
     assert all(len(docs_for(erp_sim, o["number"])) == 1 for o in orders)
@@ -84,8 +94,7 @@ async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):
     # the article is created in the ERP; retry from the error list
     sku = next(iter(erp_sim.catalog.skus()))
     store_sim.orders[o1["id"]]["items"][0]["sku"] = sku
-    engine.state._db.execute("UPDATE outbox SET payload = replace(payload, 'NOEXISTE', ?)",
-                             (sku,))
+    engine.state._db.execute("UPDATE outbox SET payload = replace(payload, 'NOEXISTE', ?)", (sku,))
     assert await engine.retry_error(errors[f"order:{o1['id']}"]["id"])
     await asyncio.sleep(0)
     await engine.run_pipeline("orders", "manual")
@@ -99,8 +108,9 @@ async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):
     assert engine.status()["state"] == "idle"
 
 
-async def test_apply_config_requeues_orders_held_by_bad_credentials(engine, erp_sim,
-                                                                    store_sim, profile):
+async def test_apply_config_requeues_orders_held_by_bad_credentials(
+    engine, erp_sim, store_sim, profile
+):
     o = store_sim.add_order()
     erp_sim.expire_token()
     await engine.sync_now("orders")

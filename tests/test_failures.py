@@ -42,8 +42,14 @@ POSIX = os.name != "nt"
 
 
 def bridge(env, *args, timeout=60, prefix=()):
-    return subprocess.run([*prefix, *BRIDGE, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*prefix, *BRIDGE, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def lines(text):
@@ -65,19 +71,24 @@ def outbox(paths, sql="SELECT state, COUNT(*) FROM outbox GROUP BY state"):
 @pytest.fixture
 def cli_profile(tmp_path, sims):
     erp, store = sims
-    paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
-                          orders_interval_s=1)
+    paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente, orders_interval_s=1)
     return paths, child_env(paths, erp)
 
 
 @pytest.fixture
 def offline_profile(tmp_path):
     """A profile whose store and ERP are never reached (the command stops before)."""
-    paths = write_profile(tmp_path, "http://127.0.0.1:9/", "http://127.0.0.1:9/api.Dragonfish/",
-                          "CLI")
-    env = dict(os.environ, BRIDGE_DATA_DIR=str(paths.data_dir),
-               BRIDGE_CONFIG=str(paths.config_file), BRIDGE_SECRET_STORE_TOKEN="s-token",
-               BRIDGE_SECRET_ERP_TOKEN="e-token", PYTHONUNBUFFERED="1")
+    paths = write_profile(
+        tmp_path, "http://127.0.0.1:9/", "http://127.0.0.1:9/api.Dragonfish/", "CLI"
+    )
+    env = dict(
+        os.environ,
+        BRIDGE_DATA_DIR=str(paths.data_dir),
+        BRIDGE_CONFIG=str(paths.config_file),
+        BRIDGE_SECRET_STORE_TOKEN="s-token",
+        BRIDGE_SECRET_ERP_TOKEN="e-token",
+        PYTHONUNBUFFERED="1",
+    )
     env.pop("BRIDGE_DEBUG", None)
     return paths, env
 
@@ -127,16 +138,16 @@ def test_data_dir_that_cannot_be_created_is_one_line(offline_profile, command):
     assert f"The data folder {data} cannot be created" in line and "--data-dir" in line
 
 
-def test_gui_start_with_a_data_dir_that_cannot_be_created_says_so(tmp_path, monkeypatch,
-                                                                   qapp):
+def test_gui_start_with_a_data_dir_that_cannot_be_created_says_so(tmp_path, monkeypatch, qapp):
     pytest.importorskip("PySide6")
     from PySide6.QtWidgets import QMessageBox
 
     import ui.app
 
     shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "exec",
-                        lambda box: shown.append((box.text(), box.informativeText())) or 0)
+    monkeypatch.setattr(
+        QMessageBox, "exec", lambda box: shown.append((box.text(), box.informativeText())) or 0
+    )
     (tmp_path / "file").write_text("")
     data = tmp_path / "file" / "data"
     assert ui.app.main(Paths(tmp_path / "config.toml", data)) == 1
@@ -167,8 +178,7 @@ def damage(paths: Paths, how: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["garbage", "half", "empty", "wal"])
-def test_damaged_state_file_is_set_aside_and_rebuilt_nothing_sent_twice(cli_profile, sims,
-                                                                        how):
+def test_damaged_state_file_is_set_aside_and_rebuilt_nothing_sent_twice(cli_profile, sims, how):
     paths, env = cli_profile
     erp, store = sims
     # orders sent and reported
@@ -179,12 +189,21 @@ def test_damaged_state_file_is_set_aside_and_rebuilt_nothing_sent_twice(cli_prof
     erp.faults.hang_s = store.faults.hang_s = 120
     in_erp = store.call(lambda: store.add_order())
     store.faults.script("POST", "erp-sync", "timeout")
-    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **NEW_GROUP)
+    proc = subprocess.Popen(
+        [*BRIDGE, "run", "--headless"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        **NEW_GROUP,
+    )
     try:
-        assert wait_for(lambda: outbox(paths, "SELECT state FROM outbox WHERE "
-                                       f"store_order_id = '{in_erp['id']}'") ==
-                        [("sent_to_erp",)])
+        assert wait_for(
+            lambda: (
+                outbox(paths, f"SELECT state FROM outbox WHERE store_order_id = '{in_erp['id']}'")
+                == [("sent_to_erp",)]
+            )
+        )
     finally:
         proc.kill()  # SIGKILL; TerminateProcess on Windows
         proc.wait(10)
@@ -211,8 +230,9 @@ def test_damaged_state_file_is_set_aside_and_rebuilt_nothing_sent_twice(cli_prof
     # every order taken into the rebuilt file was looked up before any send: the one the
     # ERP had was not even sent again (a repeat the ERP would refuse is a send all the same)
     assert erp.call(lambda: erp.count(WRITE_ROUTE["operacion"], "POST")) == len(orders)
-    [(reconciled,)] = outbox(paths, "SELECT state FROM outbox WHERE store_order_id = "
-                                    f"'{in_erp['id']}' AND attempts = 0")
+    [(reconciled,)] = outbox(
+        paths, f"SELECT state FROM outbox WHERE store_order_id = '{in_erp['id']}' AND attempts = 0"
+    )
     assert reconciled == "done"
 
     # the error list and the event log say what happened, with the count
@@ -220,8 +240,7 @@ def test_damaged_state_file_is_set_aside_and_rebuilt_nothing_sent_twice(cli_prof
     [entry] = [e for e in snap["errors"]["recent"] if e["code"] == "state_rebuilt"]
     assert "3 orders pending in the store" in entry["message"], entry
     assert "1 were already there" in entry["message"], entry
-    codes = [c for (c,) in outbox(paths, "SELECT code FROM events WHERE code = "
-                                         "'state_rebuilt'")]
+    codes = [c for (c,) in outbox(paths, "SELECT code FROM events WHERE code = 'state_rebuilt'")]
     assert len(codes) == 2  # when it was set aside, and when the orders were checked
     # the mark is lifted: a new order is sent at once, no lookup needed
     assert outbox(paths, "SELECT value FROM meta WHERE key = 'rebuilt_at'") == []
@@ -242,8 +261,9 @@ def test_status_reports_a_damaged_state_file_and_leaves_it(offline_profile):
 def test_quick_check_cost_on_a_100k_product_state(tmp_path, capsys):
     path = tmp_path / "state.sqlite3"
     state = State(path)
-    rows = [(f"ART{i:06d}!C{i % 7}!T{i % 5}", i % 50, f"{1000 + i % 997}.50")
-            for i in range(100_000)]
+    rows = [
+        (f"ART{i:06d}!C{i % 7}!T{i % 5}", i % 50, f"{1000 + i % 997}.50") for i in range(100_000)
+    ]
     state.save_pushed(rows)
     state.close()
     size = path.stat().st_size
@@ -256,8 +276,10 @@ def test_quick_check_cost_on_a_100k_product_state(tmp_path, capsys):
     check = time.perf_counter() - t0
     db.close()
     with capsys.disabled():
-        print(f"\n  state with 100k products ({size / 1e6:.1f} MB): open {opened * 1000:.0f} ms, "
-              f"of which PRAGMA quick_check ~{check * 1000:.0f} ms (warm cache)")
+        print(
+            f"\n  state with 100k products ({size / 1e6:.1f} MB): open {opened * 1000:.0f} ms, "
+            f"of which PRAGMA quick_check ~{check * 1000:.0f} ms (warm cache)"
+        )
 
 
 # -- 3. a full disk -------------------------------------------------------------------------
@@ -295,8 +317,11 @@ def test_full_disk_under_the_log_file_is_one_line(tmp_path, capsys):
     setup_logging(tmp_path / "logs")
     try:
         log = logging.getLogger("bridge.test")
-        [handler] = [h for h in logging.getLogger("bridge").handlers
-                     if isinstance(h, logging.handlers.RotatingFileHandler)]
+        [handler] = [
+            h
+            for h in logging.getLogger("bridge").handlers
+            if isinstance(h, logging.handlers.RotatingFileHandler)
+        ]
         stream, handler.stream = handler.stream, FullDisk()
         for i in range(5):
             log.warning("line %d", i)
@@ -319,9 +344,15 @@ def test_sigterm_during_a_run_stops_cleanly_and_loses_nothing(cli_profile, sims,
     erp, store = sims
     erp.latency_s = 0.3  # a slow ERP: the orders run is long
     orders = store.call(lambda: store.add_orders(20))
-    proc = subprocess.Popen([*BRIDGE, "run", "--headless"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, **NEW_GROUP)
+    proc = subprocess.Popen(
+        [*BRIDGE, "run", "--headless"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        **NEW_GROUP,
+    )
     output = Output(proc)
     try:
         assert wait_for(lambda: sum(n for s, n in outbox(paths) if s != "queued") >= 3)
@@ -339,8 +370,9 @@ def test_sigterm_during_a_run_stops_cleanly_and_loses_nothing(cli_profile, sims,
     assert outbox(paths, "SELECT status FROM runs WHERE status = 'running'") == []
     left = dict(outbox(paths))
     with capsys.disabled():
-        print(f"\n  SIGTERM during an orders run: stopped in {stopped_in:.1f} s; outbox then "
-              f"{left}")
+        print(
+            f"\n  SIGTERM during an orders run: stopped in {stopped_in:.1f} s; outbox then {left}"
+        )
     # a restart does the rest: every order once
     erp.latency_s = 0
     r = bridge(env, "sync", "orders")
@@ -355,12 +387,31 @@ def test_sigterm_during_a_run_stops_cleanly_and_loses_nothing(cli_profile, sims,
 def test_demo_ends_with_one_line(tmp_path):
     """5 s: the demo's orders interval, so that a scheduled run is starting as it ends."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    for k in ("BRIDGE_CONFIG", "BRIDGE_SECRET_STORE_TOKEN", "BRIDGE_SECRET_ERP_TOKEN",
-              "BRIDGE_DEBUG"):
+    for k in (
+        "BRIDGE_CONFIG",
+        "BRIDGE_SECRET_STORE_TOKEN",
+        "BRIDGE_SECRET_ERP_TOKEN",
+        "BRIDGE_DEBUG",
+    ):
         env.pop(k, None)
-    r = subprocess.run([*BRIDGE, "--data-dir", str(tmp_path / "data"), "demo", "--headless",
-                        "--duration", "5", "--variants", "300"], env=env, capture_output=True,
-                       text=True, timeout=90, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [
+            *BRIDGE,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "demo",
+            "--headless",
+            "--duration",
+            "5",
+            "--variants",
+            "300",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     [line] = lines(r.stderr)
@@ -436,8 +487,10 @@ async def test_instance_port_refusals_are_logged_capped(tmp_path, monkeypatch, c
 
     caplog.set_level(logging.WARNING)
     try:
-        await asyncio.gather(*[port_client(port, None) for _ in range(20)],  # idle: refused
-                             *[port_client(port, b"garbage\n") for _ in range(40)])
+        await asyncio.gather(
+            *[port_client(port, None) for _ in range(20)],  # idle: refused
+            *[port_client(port, b"garbage\n") for _ in range(40)],
+        )
         assert await asyncio.to_thread(instance.hand_over, tmp_path, "sync")
         await until(lambda: told(lines()) == 55)  # the period ended with the count
         each = [m for m in lines() if m.startswith("Refused a command")]
@@ -447,22 +500,26 @@ async def test_instance_port_refusals_are_logged_capped(tmp_path, monkeypatch, c
         await until(lambda: lock._refusals.logged == 0)  # a period without any
         before = len(lines())
         await port_client(port, b"again\n")
-        assert lines()[before:] == ["Refused a command on the instance port: not a command "
-                                    "with this profile's token"]
+        assert lines()[before:] == [
+            "Refused a command on the instance port: not a command with this profile's token"
+        ]
         await asyncio.gather(*[port_client(port, b"more\n") for _ in range(7)])
     finally:
         await lock.close()
     assert commands == ["sync"]
-    assert lines()[-1] == ("Refused 3 more commands on the instance port (the last: not a "
-                           "command with this profile's token); while they go on, their "
-                           "count is logged every 1 s")
+    assert lines()[-1] == (
+        "Refused 3 more commands on the instance port (the last: not a "
+        "command with this profile's token); while they go on, their "
+        "count is logged every 1 s"
+    )
     assert len(lines()) <= 5 + 2 + 5 + 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 # -- any other error at the top of a command -----------------------------------------------
-def test_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(offline_profile,
-                                                                        monkeypatch, capsys):
+def test_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(
+    offline_profile, monkeypatch, capsys
+):
     from bridge import cli, redact
 
     paths, env = offline_profile
@@ -481,8 +538,7 @@ def test_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(offline_
         err = capsys.readouterr().err
         assert "Traceback" not in err and secret not in err
         [line] = lines(err)
-        assert line.startswith("Bridge stopped on an unexpected error: RuntimeError: boom "
-                               "with ***")
+        assert line.startswith("Bridge stopped on an unexpected error: RuntimeError: boom with ***")
         log_text = (paths.log_dir / "bridge.log").read_text()
         assert "Traceback" in log_text and "in boom" in log_text and secret not in log_text
         # developers get the traceback

@@ -32,9 +32,13 @@ RESULTS: list[dict[str, Any]] = []
 by_mode = pytest.mark.parametrize("order_mode", MODES)
 
 
-async def drain(engine, store_sim, cycles: int = 60,
-                between: Callable[[int], Awaitable[None]] | None = None,
-                refused: int = 0) -> None:
+async def drain(
+    engine,
+    store_sim,
+    cycles: int = 60,
+    between: Callable[[int], Awaitable[None]] | None = None,
+    refused: int = 0,
+) -> None:
     """Run orders until every store order is done (but `refused` ones, which end as data
     errors the store was told of)."""
     for i in range(cycles):
@@ -42,10 +46,13 @@ async def drain(engine, store_sim, cycles: int = 60,
             await between(i)
         await engine.sync_now("orders")
         # what failed and waits for its backoff is due at once (time runs faster here)
-        await engine.state.run(engine.state._db.execute,
-                               "UPDATE outbox SET next_attempt_at = 0 WHERE state != 'done'")
-        if not store_sim.pending_ids() and \
-                engine.state.order_counts()["done"] == len(store_sim.orders) - refused:
+        await engine.state.call(
+            engine.state._db.execute, "UPDATE outbox SET next_attempt_at = 0 WHERE state != 'done'"
+        )
+        if (
+            not store_sim.pending_ids()
+            and engine.state.order_counts()["done"] == len(store_sim.orders) - refused
+        ):
             return
         # a customer creation left in doubt waits out sync.write_settle_s (0.5 s here) in
         # real time, however fast the cycles go
@@ -85,12 +92,23 @@ def order_documents(erp_sim, numbers: Iterable[str]) -> tuple[dict[str, list[str
 def write_faults(erp_sim, mode: str) -> int:
     """Faults injected on customer creations and order writes (the route of `mode`)."""
     writes = {"cliente", WRITE_ROUTE[mode]}
-    return sum(1 for r in erp_sim.requests
-               if r.fault is not None and r.method == "POST" and r.route in writes)
+    return sum(
+        1
+        for r in erp_sim.requests
+        if r.fault is not None and r.method == "POST" and r.route in writes
+    )
 
 
-def check(name: str, mode: str, engine, erp_sim, store_sim, faults: int,
-          refused: Iterable[str] = (), outcome: str = "") -> None:
+def check(
+    name: str,
+    mode: str,
+    engine,
+    erp_sim,
+    store_sim,
+    faults: int,
+    refused: Iterable[str] = (),
+    outcome: str = "",
+) -> None:
     """`refused`: store order ids that must end as an error for the merchant (bad data) —
     never in the ERP, never lost: each is in the outbox with an open error."""
     refused = set(refused)
@@ -105,20 +123,35 @@ def check(name: str, mode: str, engine, erp_sim, store_sim, faults: int,
     docs, strays = order_documents(erp_sim, expected)
     duplicates = sum(len(v) - 1 for v in docs.values() if len(v) > 1)
     lost = sorted(n for n, v in docs.items() if not v)
-    unreported = sorted(o["number"] for i, o in store_sim.orders.items()
-                        if o["erp_status"] != "sent" and i not in refused)
-    wrong_ref = sorted(o["number"] for i, o in store_sim.orders.items()
-                       if o["erp_status"] == "sent" and i not in refused and
-                       o["erp_reference"] not in docs.get(o["number"], []))
+    unreported = sorted(
+        o["number"]
+        for i, o in store_sim.orders.items()
+        if o["erp_status"] != "sent" and i not in refused
+    )
+    wrong_ref = sorted(
+        o["number"]
+        for i, o in store_sim.orders.items()
+        if o["erp_status"] == "sent"
+        and i not in refused
+        and o["erp_reference"] not in docs.get(o["number"], [])
+    )
     dup_customers = customer_duplicates(erp_sim.customers.values())
     # minimum: one order write per store order (customers: one creation per new buyer)
     extra = erp_sim.count(WRITE_ROUTE[mode], "POST") - len(expected)
-    RESULTS.append({"fault": name, "mode": mode, "orders": len(expected), "faults": faults,
-                    "on_writes": write_faults(erp_sim, mode), "extra": max(0, extra),
-                    "dups": duplicates + strays + len(dup_customers),
-                    "lost": len(set(lost) | set(unreported)),
-                    "outcome": outcome or (f"all sent; {len(refused)} held as data errors"
-                                           if refused else "all sent")})
+    RESULTS.append(
+        {
+            "fault": name,
+            "mode": mode,
+            "orders": len(expected),
+            "faults": faults,
+            "on_writes": write_faults(erp_sim, mode),
+            "extra": max(0, extra),
+            "dups": duplicates + strays + len(dup_customers),
+            "lost": len(set(lost) | set(unreported)),
+            "outcome": outcome
+            or (f"all sent; {len(refused)} held as data errors" if refused else "all sent"),
+        }
+    )
     assert duplicates == 0, (name, mode, {n: v for n, v in docs.items() if len(v) > 1})
     assert strays == 0, (name, mode, "Pedidos that belong to no store order", strays)
     assert dup_customers == [], (name, mode, "duplicate customers", dup_customers)
@@ -131,9 +164,16 @@ async def setup(tmp_path, erp_sim, store_sim, order_mode):
     engines = []
 
     async def make(erp: dict[str, Any] | None = None, **sync):
-        paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                              erp={"modo_pedidos": order_mode, **(erp or {})},
-                              retry_base_s=1, retry_max_s=2, **sync)
+        paths = write_profile(
+            tmp_path,
+            store_sim.base_url,
+            erp_sim.base_url,
+            erp_sim.cliente,
+            erp={"modo_pedidos": order_mode, **(erp or {})},
+            retry_base_s=1,
+            retry_max_s=2,
+            **sync,
+        )
         engine = make_engine(paths, erp_sim)
         engines.append(engine)
         await engine.open()
@@ -150,8 +190,9 @@ def injected(*sims) -> int:
     return sum(1 for sim in sims for r in sim.requests if r.fault is not None)
 
 
-def script_writes(plan: FaultPlan, mode: str, kinds: list[Any], customers: int = 3,
-                  orders: int = 4) -> None:
+def script_writes(
+    plan: FaultPlan, mode: str, kinds: list[Any], customers: int = 3, orders: int = 4
+) -> None:
     """Make sure the row's faults hit customer creations and order writes (random rates
     alone may miss them): the first `customers` POST Cliente and the first `orders` order
     writes of the mode's route get the row's kinds, in turn."""
@@ -162,17 +203,19 @@ def script_writes(plan: FaultPlan, mode: str, kinds: list[Any], customers: int =
 
 
 @by_mode
-@pytest.mark.parametrize("name, erp_rates, store_rates", [
-    ("409 conflicts", {409: 0.3}, {}),
-    ("5xx errors", {500: 0.15, 503: 0.1}, {500: 0.15, 502: 0.1}),
-    ("HTML error pages", {"html": 0.2}, {"html": 0.2}),
-    ("malformed bodies", {"malformed": 0.15}, {"malformed": 0.15}),
-    ("connection resets", {"reset": 0.2}, {"reset": 0.2}),
-    ("replies lost after the write", {"drop_after": 0.25}, {"drop_after": 0.25}),
-    ("429 rate limits", {}, {429: 0.3}),
-])
-async def test_random_faults(name, erp_rates, store_rates, order_mode, setup, erp_sim,
-                             store_sim):
+@pytest.mark.parametrize(
+    "name, erp_rates, store_rates",
+    [
+        ("409 conflicts", {409: 0.3}, {}),
+        ("5xx errors", {500: 0.15, 503: 0.1}, {500: 0.15, 502: 0.1}),
+        ("HTML error pages", {"html": 0.2}, {"html": 0.2}),
+        ("malformed bodies", {"malformed": 0.15}, {"malformed": 0.15}),
+        ("connection resets", {"reset": 0.2}, {"reset": 0.2}),
+        ("replies lost after the write", {"drop_after": 0.25}, {"drop_after": 0.25}),
+        ("429 rate limits", {}, {429: 0.3}),
+    ],
+)
+async def test_random_faults(name, erp_rates, store_rates, order_mode, setup, erp_sim, store_sim):
     # copies: the plans are cleared below, and the parameters serve both modes
     erp_sim.faults = FaultPlan(rates=dict(erp_rates), seed=7)
     script_writes(erp_sim.faults, order_mode, list(erp_rates))
@@ -185,9 +228,17 @@ async def test_random_faults(name, erp_rates, store_rates, order_mode, setup, er
     check(name, order_mode, engine, erp_sim, store_sim, injected(erp_sim, store_sim))
 
 
-async def _timeouts(setup, erp_sim, store_sim, mode: str, erp: dict[str, Any] | None,
-                    rates: dict[Any, float], customer_faults: list[Any],
-                    order_faults: list[Any], latency_s: float = 0.0) -> Any:
+async def _timeouts(
+    setup,
+    erp_sim,
+    store_sim,
+    mode: str,
+    erp: dict[str, Any] | None,
+    rates: dict[Any, float],
+    customer_faults: list[Any],
+    order_faults: list[Any],
+    latency_s: float = 0.0,
+) -> Any:
     # a hung request ends on the ERP's side ~0.5 s (plus the latency) after it was sent,
     # inside the 1 s settle window of a creation in doubt
     engine, paths = await setup(erp=erp, write_settle_s=1.0)
@@ -209,13 +260,20 @@ async def _timeouts(setup, erp_sim, store_sim, mode: str, erp: dict[str, Any] | 
 
 @by_mode
 async def test_timeouts_and_slow_answers(order_mode, setup, erp_sim, store_sim):
-    engine = await _timeouts(setup, erp_sim, store_sim, order_mode, None,
-                             {"timeout": 0.15}, ["timeout"] * 2, ["timeout"] * 2,
-                             # every answer late but in time (20 ms: was 50 ms when only
-                             # one mode ran; the row is the suite's slowest, in both modes)
-                             latency_s=0.02)
-    check("timeouts and slow answers", order_mode, engine, erp_sim, store_sim,
-          injected(erp_sim))
+    engine = await _timeouts(
+        setup,
+        erp_sim,
+        store_sim,
+        order_mode,
+        None,
+        {"timeout": 0.15},
+        ["timeout"] * 2,
+        ["timeout"] * 2,
+        # every answer late but in time (20 ms: was 50 ms when only
+        # one mode ran; the row is the suite's slowest, in both modes)
+        latency_s=0.02,
+    )
+    check("timeouts and slow answers", order_mode, engine, erp_sim, store_sim, injected(erp_sim))
 
 
 @by_mode
@@ -237,8 +295,7 @@ async def test_order_write_answered_late(order_mode, setup, erp_sim, store_sim):
     await asyncio.sleep(0.9)  # the hung write finishes on the ERP's side
     await drain(engine, store_sim)
     assert write_faults(erp_sim, order_mode) == 1
-    check("an order write answered late", order_mode, engine, erp_sim, store_sim,
-          injected(erp_sim))
+    check("an order write answered late", order_mode, engine, erp_sim, store_sim, injected(erp_sim))
 
 
 @by_mode
@@ -246,15 +303,34 @@ async def test_auto_customer_codes_in_doubt(order_mode, setup, erp_sim, store_si
     """erp.codigo_cliente = "auto": Dragonfish assigns the codes, so nothing on its side
     refuses a second creation of a buyer; only the engine's "creation in doubt" window
     (sync.write_settle_s) stands between a lost reply and a duplicate customer."""
-    lost = ["drop_after", "timeout", "drop_after", "timeout", "drop_after", "timeout",
-            None, "drop_after", None, "timeout"]
-    engine = await _timeouts(setup, erp_sim, store_sim, order_mode,
-                             {"codigo_cliente": "auto"}, {}, lost, [])
+    lost = [
+        "drop_after",
+        "timeout",
+        "drop_after",
+        "timeout",
+        "drop_after",
+        "timeout",
+        None,
+        "drop_after",
+        None,
+        "timeout",
+    ]
+    engine = await _timeouts(
+        setup, erp_sim, store_sim, order_mode, {"codigo_cliente": "auto"}, {}, lost, []
+    )
     assert write_faults(erp_sim, order_mode) == 8
-    assert all(len(str(ci(c, "Codigo"))) == 7 and str(ci(c, "Codigo")).startswith("C")
-               for c in erp_sim.customers.values())  # codes Dragonfish assigned
-    check("auto customer codes, replies lost", order_mode, engine, erp_sim, store_sim,
-          injected(erp_sim))
+    assert all(
+        len(str(ci(c, "Codigo"))) == 7 and str(ci(c, "Codigo")).startswith("C")
+        for c in erp_sim.customers.values()
+    )  # codes Dragonfish assigned
+    check(
+        "auto customer codes, replies lost",
+        order_mode,
+        engine,
+        erp_sim,
+        store_sim,
+        injected(erp_sim),
+    )
 
 
 @by_mode
@@ -298,8 +374,7 @@ async def test_erp_and_store_down_for_a_while(order_mode, setup, erp_sim, store_
 
     await drain(engine, store_sim, between=between)
     assert down_cycles == 6 and "disconnected" in states
-    check("ERP, then store, down (6 cycles)", order_mode, engine, erp_sim, store_sim,
-          down_cycles)
+    check("ERP, then store, down (6 cycles)", order_mode, engine, erp_sim, store_sim, down_cycles)
 
 
 @by_mode
@@ -328,12 +403,17 @@ async def test_sqlite_busy(order_mode, setup, erp_sim, store_sim):
 
 # -- issue #11: bad records, store edits, redirects, bounded runs, the clock ----------------
 
+
 @by_mode
 async def test_poisoned_numbers_among_orders(order_mode, setup, erp_sim, store_sim):
     engine, _paths = await setup()
     poisoned = []
-    for field, value in (("quantity", 10**30), ("unit_price", "1E+400"), ("quantity", "NaN"),
-                         ("unit_price", "-5.00")):
+    for field, value in (
+        ("quantity", 10**30),
+        ("unit_price", "1E+400"),
+        ("quantity", "NaN"),
+        ("unit_price", "-5.00"),
+    ):
         order = store_sim.add_order(n_items=2)
         store_sim.orders[order["id"]]["items"][1][field] = value
         poisoned.append(order["id"])
@@ -341,9 +421,16 @@ async def test_poisoned_numbers_among_orders(order_mode, setup, erp_sim, store_s
     for oid in poisoned:
         assert store_sim.orders[oid]["erp_status"] == "failed"  # the store was told
     codes = {e["code"] for e in engine.state.errors() if e["subject"].startswith("order:")}
-    check("orders: qty 1e30, price 1E+400, NaN", order_mode, engine, erp_sim, store_sim,
-          len(poisoned), refused=poisoned,
-          outcome=f"{len(poisoned)} data errors ({', '.join(sorted(codes))}), the rest sent")
+    check(
+        "orders: qty 1e30, price 1E+400, NaN",
+        order_mode,
+        engine,
+        erp_sim,
+        store_sim,
+        len(poisoned),
+        refused=poisoned,
+        outcome=f"{len(poisoned)} data errors ({', '.join(sorted(codes))}), the rest sent",
+    )
 
 
 @by_mode
@@ -354,16 +441,26 @@ async def test_two_orders_with_one_number(order_mode, setup, erp_sim, store_sim)
     await drain(engine, store_sim, refused=1)
     [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{twin['id']}"]
     assert err["code"] == "number_taken"
-    check("two store orders with one number", order_mode, engine, erp_sim, store_sim, 1,
-          refused=[twin["id"]], outcome="the second: data error number_taken; rest sent")
+    check(
+        "two store orders with one number",
+        order_mode,
+        engine,
+        erp_sim,
+        store_sim,
+        1,
+        refused=[twin["id"]],
+        outcome="the second: data error number_taken; rest sent",
+    )
 
 
 @by_mode
 async def test_one_id_listed_twice_then_once(order_mode, setup, erp_sim, store_sim):
     engine, _paths = await setup()
     target = list(store_sim.orders.values())[5]
-    other = {**store_sim._public(target),
-             "items": [{**it, "quantity": it["quantity"] + 3} for it in target["items"]]}
+    other = {
+        **store_sim._public(target),
+        "items": [{**it, "quantity": it["quantity"] + 3} for it in target["items"]],
+    }
     store_sim.listed_again.append(other)
     await drain(engine, store_sim, cycles=3, refused=1)
     row = engine.state.get_order(target["id"])
@@ -371,8 +468,15 @@ async def test_one_id_listed_twice_then_once(order_mode, setup, erp_sim, store_s
     store_sim.listed_again.clear()  # the store lists it once again
     await drain(engine, store_sim)
     assert len(docs_for(erp_sim, target["number"])) == 1
-    check("one id listed twice, then once", order_mode, engine, erp_sim, store_sim, 1,
-          outcome="held while listed twice (units of both held back), then sent once")
+    check(
+        "one id listed twice, then once",
+        order_mode,
+        engine,
+        erp_sim,
+        store_sim,
+        1,
+        outcome="held while listed twice (units of both held back), then sent once",
+    )
 
 
 @by_mode
@@ -389,8 +493,15 @@ async def test_an_order_changed_after_it_was_sent(order_mode, setup, erp_sim, st
     await engine.retry_error(err["id"])  # the merchant fixed the ERP by hand
     await drain(engine, store_sim)
     assert docs_for(erp_sim, target["number"]) == [doc]
-    check("an order changed after it was sent", order_mode, engine, erp_sim, store_sim, 1,
-          outcome="frozen; the merchant told the difference, reported after they accepted")
+    check(
+        "an order changed after it was sent",
+        order_mode,
+        engine,
+        erp_sim,
+        store_sim,
+        1,
+        outcome="frozen; the merchant told the difference, reported after they accepted",
+    )
 
 
 @by_mode
@@ -401,11 +512,21 @@ async def test_erp_redirects_order_writes(order_mode, setup, erp_sim, store_sim)
     erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], *[302] * 4)
     await drain(engine, store_sim)
     assert [e for e in events if e.data.get("error_code") == "redirected"]
-    told_failed = [o["number"] for o in store_sim.orders.values()
-                   if any(r.get("status") == "failed" for r in o["reports"])]
+    told_failed = [
+        o["number"]
+        for o in store_sim.orders.values()
+        if any(r.get("status") == "failed" for r in o["reports"])
+    ]
     assert told_failed == []
-    check("ERP answers 302 to order writes", order_mode, engine, erp_sim, store_sim, 4,
-          outcome="a settings problem: orders waited, the store was never told 'failed'")
+    check(
+        "ERP answers 302 to order writes",
+        order_mode,
+        engine,
+        erp_sim,
+        store_sim,
+        4,
+        outcome="a settings problem: orders waited, the store was never told 'failed'",
+    )
 
 
 @by_mode
@@ -418,13 +539,23 @@ async def test_runs_cut_at_their_deadline(order_mode, setup, erp_sim, store_sim)
         nonlocal cut
         if i == 4:
             erp_sim.latency_s = 0.0
-        cut = sum(1 for r in engine.state.recent_runs(200)
-                  if r["status"] == "failed" and "did not end" in (r["message"] or ""))
+        cut = sum(
+            1
+            for r in engine.state.recent_runs(200)
+            if r["status"] == "failed" and "did not end" in (r["message"] or "")
+        )
 
     await drain(engine, store_sim, between=between)
     assert cut >= 1
-    check("slow ERP, runs cut at their deadline", order_mode, engine, erp_sim, store_sim, cut,
-          outcome=f"{cut} runs stopped at sync.run_deadline_s; cut sends reconciled")
+    check(
+        "slow ERP, runs cut at their deadline",
+        order_mode,
+        engine,
+        erp_sim,
+        store_sim,
+        cut,
+        outcome=f"{cut} runs stopped at sync.run_deadline_s; cut sends reconciled",
+    )
 
 
 @by_mode
@@ -432,9 +563,17 @@ async def test_clock_set_back_an_hour(order_mode, tmp_path, erp_sim, store_sim, 
     from tests.test_clock import WallClock
 
     wall = WallClock(monkeypatch)
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          erp={"modo_pedidos": order_mode}, orders_interval_s=1,
-                          catalog_interval_s=3600, retry_base_s=1, retry_max_s=2)
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        erp={"modo_pedidos": order_mode},
+        orders_interval_s=1,
+        catalog_interval_s=3600,
+        retry_base_s=1,
+        retry_max_s=2,
+    )
     engine = make_engine(paths, erp_sim)
     engine.clock_check_s = 0.2
     erp_sim.faults = FaultPlan(rates={503: 0.2}, seed=5)  # retries recorded in wall time
@@ -453,9 +592,15 @@ async def test_clock_set_back_an_hour(order_mode, tmp_path, erp_sim, store_sim, 
     finally:
         await engine.stop()
         engine.close()
-    check("clock set back an hour mid-run", order_mode, engine, erp_sim, store_sim,
-          injected(erp_sim), outcome="scheduler and retries re-anchored; all sent by "
-          "the 1 s schedule")
+    check(
+        "clock set back an hour mid-run",
+        order_mode,
+        engine,
+        erp_sim,
+        store_sim,
+        injected(erp_sim),
+        outcome="scheduler and retries re-anchored; all sent by the 1 s schedule",
+    )
 
 
 # -- the catalog: what reaches the store from a misbehaving ERP ------------------------------
@@ -467,29 +612,50 @@ def outcome(case: str, run: Any, errors: list[dict[str, Any]]) -> str:
     if run.status == "ok":
         return f"{run.items_seen} rows read; the claimed total did not drive the paging"
     if run.status == "held":
-        return ("held, nothing pushed; Retry all left it held" if "Retry" in case
-                else "held by the guard, nothing pushed")
+        return (
+            "held, nothing pushed; Retry all left it held"
+            if "Retry" in case
+            else "held by the guard, nothing pushed"
+        )
     [err] = [e for e in errors if e["subject"] == "erp"]
     return "run failed, nothing pushed: " + err["code"]
+
 
 CATALOG: list[dict[str, Any]] = []
 
 
-@pytest.mark.parametrize("case", ["rows with Precio 1e30, Disponible 1e19",
-                                  "TotalRegistros 10**9", "ERP ignores the page",
-                                  "ERP repeats a page", "ERP trickles its answer",
-                                  "every price x1e-7 (0.00 in the store)",
-                                  "ERP lists no rows, then Retry all"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "rows with Precio 1e30, Disponible 1e19",
+        "TotalRegistros 10**9",
+        "ERP ignores the page",
+        "ERP repeats a page",
+        "ERP trickles its answer",
+        "every price x1e-7 (0.00 in the store)",
+        "ERP lists no rows, then Retry all",
+    ],
+)
 async def test_catalog_faults(case, tmp_path, erp_sim, store_sim, sim_catalog):
     """Each case after a first good sync: what the store got, how many requests, how many
     events; a store product never shows stock the ERP does not have."""
     from bridge.http import RetryPolicy
 
     # 25 rows a page: the catalog is several pages
-    paths = write_profile(tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente,
-                          erp={"max_pages": 50, "page_size": 25})
-    policy = RetryPolicy(conflict_delay_s=0.01, transient_attempts=2, backoff_initial_s=0.01,
-                         backoff_max_s=0.05, request_deadline_s=0.5)
+    paths = write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        erp={"max_pages": 50, "page_size": 25},
+    )
+    policy = RetryPolicy(
+        conflict_delay_s=0.01,
+        transient_attempts=2,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+        request_deadline_s=0.5,
+    )
     engine = make_engine(paths, erp_sim, policy=policy)
     events: list[Any] = []
     try:
@@ -504,8 +670,14 @@ async def test_catalog_faults(case, tmp_path, erp_sim, store_sim, sim_catalog):
         bad: list[str] = []
         if case.startswith("rows with"):
             bad = skus[3:6]
-            poison(sim_catalog, {bad[0]: {"Precio": 1e30}, bad[1]: {"Disponible": 1e19},
-                                      bad[2]: {"Disponible": 10**30}})
+            poison(
+                sim_catalog,
+                {
+                    bad[0]: {"Precio": 1e30},
+                    bad[1]: {"Disponible": 1e19},
+                    bad[2]: {"Disponible": 10**30},
+                },
+            )
             for sku in skus[10:20]:
                 sim_catalog.set_price(sku, "LISTA1", sim_catalog.price(sku, "LISTA1") + 1)
         elif case.startswith("TotalRegistros"):
@@ -535,10 +707,19 @@ async def test_catalog_faults(case, tmp_path, erp_sim, store_sim, sim_catalog):
             if row is not None and isinstance(row.get("Disponible"), (int, float)):
                 assert store_sim.products[sku]["stock"] <= max(0, row["Disponible"]), sku
         errors = [e for e in engine.state.errors() if e["pipeline"] == "catalog"]
-        CATALOG.append({"case": case, "products": len(skus), "status": run.status,
-                        "pushed": len(pushed), "changed": len(changed),
-                        "errors": len(errors), "requests": requests, "events": len(events),
-                        "outcome": outcome(case, run, errors)})
+        CATALOG.append(
+            {
+                "case": case,
+                "products": len(skus),
+                "status": run.status,
+                "pushed": len(pushed),
+                "changed": len(changed),
+                "errors": len(errors),
+                "requests": requests,
+                "events": len(events),
+                "outcome": outcome(case, run, errors),
+            }
+        )
         if bad:
             assert run.status == "partial" and not set(bad) & set(changed)
             assert {e["subject"] for e in errors} >= {f"sku:{s}" for s in bad}
@@ -563,20 +744,33 @@ def test_zz_print_table(capsys):
     rows = sorted(RESULTS, key=lambda r: (first[r["fault"]], MODES.index(r["mode"])))
     modes = Counter(r["mode"] for r in RESULTS)
     with capsys.disabled():
-        print(f"\n  {'fault':38} {'mode':>9} {'orders':>6} {'faults':>7} {'on writes':>9} "
-              f"{'resends':>8} {'duplicates':>10} {'lost':>5}  what happened")
+        print(
+            f"\n  {'fault':38} {'mode':>9} {'orders':>6} {'faults':>7} {'on writes':>9} "
+            f"{'resends':>8} {'duplicates':>10} {'lost':>5}  what happened"
+        )
         for r in rows:
-            print(f"  {r['fault']:38} {r['mode']:>9} {r['orders']:>6} {r['faults']:>7} "
-                  f"{r['on_writes']:>9} {r['extra']:>8} {r['dups']:>10} {r['lost']:>5}  "
-                  f"{r['outcome']}")
-        print("  rows per mode: " + ", ".join(f"{m} {modes[m]}" for m in MODES) +
-              "  (on writes: faults on POST Cliente and the mode's order write; resends: "
-              "order writes beyond one per order; duplicates: Pedidos and customers)")
+            print(
+                f"  {r['fault']:38} {r['mode']:>9} {r['orders']:>6} {r['faults']:>7} "
+                f"{r['on_writes']:>9} {r['extra']:>8} {r['dups']:>10} {r['lost']:>5}  "
+                f"{r['outcome']}"
+            )
+        print(
+            "  rows per mode: "
+            + ", ".join(f"{m} {modes[m]}" for m in MODES)
+            + "  (on writes: faults on POST Cliente and the mode's order write; resends: "
+            "order writes beyond one per order; duplicates: Pedidos and customers)"
+        )
         if CATALOG:
-            print(f"\n  {'catalog fault':38} {'products':>8} {'status':>8} {'pushed':>6} "
-                  f"{'errors':>6} {'requests':>8} {'events':>6}  what happened")
+            print(
+                f"\n  {'catalog fault':38} {'products':>8} {'status':>8} {'pushed':>6} "
+                f"{'errors':>6} {'requests':>8} {'events':>6}  what happened"
+            )
             for r in CATALOG:
-                print(f"  {r['case']:38} {r['products']:>8} {r['status']:>8} {r['pushed']:>6} "
-                      f"{r['errors']:>6} {r['requests']:>8} {r['events']:>6}  {r['outcome']}")
-            print("  (a store product never got stock the ERP does not have; a failed or held "
-                  "run pushed nothing)")
+                print(
+                    f"  {r['case']:38} {r['products']:>8} {r['status']:>8} {r['pushed']:>6} "
+                    f"{r['errors']:>6} {r['requests']:>8} {r['events']:>6}  {r['outcome']}"
+                )
+            print(
+                "  (a store product never got stock the ERP does not have; a failed or held "
+                "run pushed nothing)"
+            )

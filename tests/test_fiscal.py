@@ -19,8 +19,9 @@ def test_afip_own_cuit_is_valid():
     assert doc.kind == "CUIT" and doc.is_company and doc.dni is None
 
 
-@pytest.mark.parametrize("bad", ["33-69345023-8", "33-69345023", "99-69345023-9",
-                                 "20-00000000-1", "2O-12345678-9"])
+@pytest.mark.parametrize(
+    "bad", ["33-69345023-8", "33-69345023", "99-69345023-9", "20-00000000-1", "2O-12345678-9"]
+)
 def test_bad_cuits_are_refused_with_a_reason(bad):
     with pytest.raises(FiscalError) as exc:
         parse_document(bad)
@@ -67,8 +68,10 @@ def test_parse_document_never_crashes(text):
         assert doc.kind in ("CUIT", "DNI") and doc.number.isdigit()
 
 
-@given(st.sampled_from(["20", "23", "24", "27", "30", "33", "34"]),
-       st.integers(min_value=1_000_000, max_value=99_999_999))
+@given(
+    st.sampled_from(["20", "23", "24", "27", "30", "33", "34"]),
+    st.integers(min_value=1_000_000, max_value=99_999_999),
+)
 def test_generated_cuits_validate_and_one_digit_off_does_not(prefix, body):
     first_ten = f"{prefix}{body:08d}"
     check = cuit_check_digit(first_ten)

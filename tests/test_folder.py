@@ -23,11 +23,19 @@ from tests.conftest import FAST, STORE_TOKEN
 SKUS = [f"ART{i:04d}" for i in range(1, 41)]
 
 
-@pytest.mark.parametrize("text, comma, value", [
-    ("12", True, "12"), ("1.234,50", True, "1234.50"), ("1,234.50", False, "1234.50"),
-    ("1234,5", True, "1234.5"), ("1234.5", False, "1234.5"), ("1.234.567", True, "1234567"),
-    ("$ 99,90", True, "99.90"), ("-3", True, "-3"),
-])
+@pytest.mark.parametrize(
+    "text, comma, value",
+    [
+        ("12", True, "12"),
+        ("1.234,50", True, "1234.50"),
+        ("1,234.50", False, "1234.50"),
+        ("1234,5", True, "1234.5"),
+        ("1234.5", False, "1234.5"),
+        ("1.234.567", True, "1234567"),
+        ("$ 99,90", True, "99.90"),
+        ("-3", True, "-3"),
+    ],
+)
 def test_numbers_with_decimal_comma_or_point(text, comma, value):
     assert parse_number(text, comma) == Decimal(value)
 
@@ -63,9 +71,11 @@ def folder(tmp_path):
 
 
 def make_engine(tmp_path: Path, store_sim, folder: Path, **erp) -> Engine:
-    data = {"store": {"url": store_sim.base_url},
-            "erp": {"kind": "folder", "path": str(folder), "settle_s": 0, **erp},
-            "sync": {"catalog_interval_s": 3600, "full_catalog_every_h": 0}}
+    data = {
+        "store": {"url": store_sim.base_url},
+        "erp": {"kind": "folder", "path": str(folder), "settle_s": 0, **erp},
+        "sync": {"catalog_interval_s": 3600, "full_catalog_every_h": 0},
+    }
     paths = Paths(tmp_path / "profile" / "config.toml", tmp_path / "profile")
     save_config(parse_config(data), paths.config_file)
     secrets = SecretStore(use_keyring=False)
@@ -80,13 +90,15 @@ def old(path: Path) -> Path:
 
 
 async def test_spanish_cp1252_file_with_bad_rows(tmp_path, store_sim, folder):
-    text = ("Código;Descripción;Cantidad;Precio\n"
-            "ART0001;Camisón rayado;12;1.234,50\n"
-            "ART0002;Pantalón;-3;999,90\n"
-            "ART0003;Remera;doce;100\n"
-            ";sin código;5;10\n"
-            "ART0004;Buzo;7;\n"
-            "NOEXISTE;Media;1;1\n")
+    text = (
+        "Código;Descripción;Cantidad;Precio\n"
+        "ART0001;Camisón rayado;12;1.234,50\n"
+        "ART0002;Pantalón;-3;999,90\n"
+        "ART0003;Remera;doce;100\n"
+        ";sin código;5;10\n"
+        "ART0004;Buzo;7;\n"
+        "NOEXISTE;Media;1;1\n"
+    )
     (folder / "stock.csv").write_bytes(text.encode("cp1252"))
     old(folder / "stock.csv")
     engine = make_engine(tmp_path, store_sim, folder)
@@ -113,11 +125,11 @@ async def test_spanish_cp1252_file_with_bad_rows(tmp_path, store_sim, folder):
 
 
 async def test_english_comma_utf8_and_column_override(tmp_path, store_sim, folder):
-    (folder / "a.csv").write_text("ITEM_CODE,qty,unit price\nART0010,5,10.50\n",
-                                  encoding="utf-8")
+    (folder / "a.csv").write_text("ITEM_CODE,qty,unit price\nART0010,5,10.50\n", encoding="utf-8")
     old(folder / "a.csv")
-    engine = make_engine(tmp_path, store_sim, folder, columns={"sku": "item_code",
-                                                                "price": "unit price"})
+    engine = make_engine(
+        tmp_path, store_sim, folder, columns={"sku": "item_code", "price": "unit price"}
+    )
     try:
         await engine.sync_now("catalog")
         assert store_sim.products["ART0010"] == {"stock": 5, "price": "10.50"}
@@ -184,8 +196,10 @@ async def test_watchdog_notices_a_new_file(tmp_path, store_sim, folder):
                 break
             await asyncio.sleep(0.05)
         assert store_sim.products["ART0040"] == {"stock": 33, "price": "50.00"}
-        assert next(r["trigger"] for r in engine.state.recent_runs() if r["pipeline"] == "catalog"
-                ) == "files"
+        assert (
+            next(r["trigger"] for r in engine.state.recent_runs() if r["pipeline"] == "catalog")
+            == "files"
+        )
     finally:
         await engine.stop()
         engine.close()
@@ -215,13 +229,15 @@ async def test_huge_file_in_bounded_memory(tmp_path, folder):
 async def test_out_of_range_numbers_are_errors_of_their_own_rows(tmp_path, store_sim, folder):
     """Before: a stock of 1e19 overflowed SQLite's integers and a price of 1E+400 failed the
     rounding to cents, stopping the run with nothing pushed and the file left in place."""
-    text = ("sku;stock;precio\n"
-            "ART0001;12;100,50\n"
-            "ART0002;1e19;10\n"
-            "ART0003;5;1E+400\n"
-            "ART0004;3;1.000.000.000.000.000,00\n"
-            "ART0005;-99999999999;1\n"
-            "ART0006;7;20\n")
+    text = (
+        "sku;stock;precio\n"
+        "ART0001;12;100,50\n"
+        "ART0002;1e19;10\n"
+        "ART0003;5;1E+400\n"
+        "ART0004;3;1.000.000.000.000.000,00\n"
+        "ART0005;-99999999999;1\n"
+        "ART0006;7;20\n"
+    )
     (folder / "stock.csv").write_text(text, encoding="utf-8")
     old(folder / "stock.csv")
     engine = make_engine(tmp_path, store_sim, folder)
@@ -230,12 +246,15 @@ async def test_out_of_range_numbers_are_errors_of_their_own_rows(tmp_path, store
         assert catalog.status == "partial", catalog.message
         assert catalog.items_failed == 4
         errors = {e["subject"]: e["message"] for e in engine.state.errors()}
-        assert "stock.csv, line 3: stock is 1E+19, beyond the ±1,000,000,000 units" in \
-            errors["sku:ART0002"]
-        assert "stock.csv, line 4: price is 1E+400, more than the 1,000,000,000,000" in \
-            errors["sku:ART0003"]
-        assert "stock.csv, line 5: price is 1000000000000000.00, more than" in \
-            errors["sku:ART0004"]
+        assert (
+            "stock.csv, line 3: stock is 1E+19, beyond the ±1,000,000,000 units"
+            in errors["sku:ART0002"]
+        )
+        assert (
+            "stock.csv, line 4: price is 1E+400, more than the 1,000,000,000,000"
+            in errors["sku:ART0003"]
+        )
+        assert "stock.csv, line 5: price is 1000000000000000.00, more than" in errors["sku:ART0004"]
         assert "stock.csv, line 6: stock is -99999999999, beyond" in errors["sku:ART0005"]
         assert store_sim.products["ART0001"] == {"stock": 12, "price": "100.50"}
         assert store_sim.products["ART0006"] == {"stock": 7, "price": "20.00"}

@@ -48,7 +48,8 @@ async def test_json_nested_too_deeply_fails_the_run_clearly(tmp_path, erp_sim, n
 
 
 async def test_an_unexpected_exception_outside_any_item_ends_the_run_only(
-        engine, erp_sim, store_sim, monkeypatch):
+    engine, erp_sim, store_sim, monkeypatch
+):
     real = engine.catalog.erp.catalog
 
     def broken(since=None):
@@ -71,8 +72,9 @@ async def test_a_damaged_copy_of_one_order_is_that_orders_error(engine, erp_sim,
     engine.orders.writes_blocked = _blocked  # both queued, not sent yet
     await engine.sync_now("orders")
     engine.orders.writes_blocked = None
-    engine.state._db.execute("UPDATE outbox SET payload = '{\"id\": \"x\", \"it' WHERE "
-                             "store_order_id = ?", (bad["id"],))
+    engine.state._db.execute(
+        'UPDATE outbox SET payload = \'{"id": "x", "it\' WHERE store_order_id = ?', (bad["id"],)
+    )
     store_sim.orders[bad["id"]]["erp_status"] = "held"  # not listed again for now
     await engine.sync_now("orders")
     assert docs_for(erp_sim, good["number"]) and not docs_for(erp_sim, bad["number"])
@@ -96,5 +98,10 @@ async def test_a_quantity_written_5_0_is_kept_as_the_number_it_is(engine, erp_si
     [result] = await engine.sync_now("orders")
     assert result.items_ok == 1, result.message
     [doc] = docs_for(erp_sim, order["number"])
-    assert [line["Cantidad"] for value in doc.values() if isinstance(value, list)
-            for line in value if isinstance(line, dict) and "Cantidad" in line] == [5.0]
+    assert [
+        line["Cantidad"]
+        for value in doc.values()
+        if isinstance(value, list)
+        for line in value
+        if isinstance(line, dict) and "Cantidad" in line
+    ] == [5.0]

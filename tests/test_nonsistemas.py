@@ -539,8 +539,9 @@ async def test_engine_wrong_password_fails_the_run_clearly(ns_engine, ns_sim, ns
     assert ns_store.patches == []
 
 
-async def test_engine_out_of_range_rows_are_errors_of_their_own(ns_engine, ns_sim, ns_store,
-                                                                ns_catalog):
+async def test_engine_out_of_range_rows_are_errors_of_their_own(
+    ns_engine, ns_sim, ns_store, ns_catalog
+):
     """Poisoned rows among good ones (before: a stock of 1e19 overflowed SQLite, a price of
     10**400 failed the rounding to cents: the whole run stopped, nothing pushed)."""
     skus = list(ns_catalog.skus())
@@ -574,7 +575,8 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(ns_engine, ns_si
 
 @pytest.mark.parametrize("fault", ["claimed_total", "ignore_page", "repeat_page"])
 async def test_engine_paging_faults_end_the_run_with_bounded_requests(
-        ns_engine, ns_sim, ns_store, caplog, fault):
+    ns_engine, ns_sim, ns_store, caplog, fault
+):
     """50 rows a page: 3 pages. A huge claimed `total` ends with the short last page (a
     warning says so); a repeated page stops the run with a clear error, nothing pushed
     (bridge.paging)."""
@@ -602,7 +604,9 @@ async def test_engine_paging_faults_end_the_run_with_bounded_requests(
         assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
         return
     assert result.status == "failed", result.message
-    assert "NonSistemas answered page 2 of the stock list (api/stock-precios) with the same " \
+    assert (
+        "NonSistemas answered page 2 of the stock list (api/stock-precios) with the same "
         "rows as page 1: it ignores the page parameter or repeats pages" in result.message
+    )
     assert ns_store.patches == [] and result.items_ok == 0
     assert len(events) <= 5, [e.code for e in events]

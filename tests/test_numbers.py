@@ -21,64 +21,99 @@ from connectors.store.client import OrderFormatError, parse_order
 # -- the checks -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value, expected", [
-    (1, 1), (numbers.MAX_QUANTITY, numbers.MAX_QUANTITY), (Decimal("3.0"), 3),
-    (Decimal("3"), 3),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (1, 1),
+        (numbers.MAX_QUANTITY, numbers.MAX_QUANTITY),
+        (Decimal("3.0"), 3),
+        (Decimal("3"), 3),
+    ],
+)
 def test_quantity_takes_whole_numbers_in_range(value, expected):
     assert numbers.quantity(value) == expected
 
 
-@pytest.mark.parametrize("value, said", [
-    (10**30, "more than the 1,000,000,000 units"),
-    (numbers.MAX_QUANTITY + 1, "more than"),
-    (Decimal("1E+400"), "is 1E+400, more than"),
-    (Decimal("1E+999999999"), "is 1E+999999999, more than"),  # never turned into an int
-    pytest.param(-(10**5000), "a negative integer of about 5001 digits",  # not written out
-                 id="5001 digits"),
-    (0, "must be positive, got 0"),
-    (-3, "must be positive"),
-    (Decimal("-1E+999999999"), "must be positive"),
-    (True, "whole number, got True"),
-    (float("nan"), "whole number, got nan"),
-    (float("inf"), "whole number, got inf"),
-    (Decimal("NaN"), "whole number"),
-    (Decimal("sNaN"), "whole number"),
-    (Decimal("2.5"), "whole number, got 2.5"),
-    ("3", "whole number, got '3'"),
-    (None, "whole number, got None"),
-])
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        (10**30, "more than the 1,000,000,000 units"),
+        (numbers.MAX_QUANTITY + 1, "more than"),
+        (Decimal("1E+400"), "is 1E+400, more than"),
+        (Decimal("1E+999999999"), "is 1E+999999999, more than"),  # never turned into an int
+        pytest.param(
+            -(10**5000),
+            "a negative integer of about 5001 digits",  # not written out
+            id="5001 digits",
+        ),
+        (0, "must be positive, got 0"),
+        (-3, "must be positive"),
+        (Decimal("-1E+999999999"), "must be positive"),
+        (True, "whole number, got True"),
+        (float("nan"), "whole number, got nan"),
+        (float("inf"), "whole number, got inf"),
+        (Decimal("NaN"), "whole number"),
+        (Decimal("sNaN"), "whole number"),
+        (Decimal("2.5"), "whole number, got 2.5"),
+        ("3", "whole number, got '3'"),
+        (None, "whole number, got None"),
+    ],
+)
 def test_quantity_refuses_with_a_reason_and_the_value(value, said):
     with pytest.raises(numbers.NumberError) as caught:
         numbers.quantity(value)
     assert said in str(caught.value)
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("10.00", "10.00"), ("0", "0"), ("1.23456", "1.2346"), ("1E-999999", "0.0000"),
-    (str(numbers.MAX_PRICE), str(numbers.MAX_PRICE)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("10.00", "10.00"),
+        ("0", "0"),
+        ("1.23456", "1.2346"),
+        ("1E-999999", "0.0000"),
+        (str(numbers.MAX_PRICE), str(numbers.MAX_PRICE)),
+    ],
+)
 def test_money_keeps_its_places_and_rounds_beyond_four(value, expected):
     assert str(numbers.money(Decimal(value))) == expected
 
 
-@pytest.mark.parametrize("value, said", [
-    ("1E+400", "is 1E+400, more than the 1,000,000,000,000"),
-    ("NaN", "not a finite number"), ("-Infinity", "not a finite number"),
-    ("-0", "negative (-0)"), ("-0.01", "negative"),
-])
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        ("1E+400", "is 1E+400, more than the 1,000,000,000,000"),
+        ("NaN", "not a finite number"),
+        ("-Infinity", "not a finite number"),
+        ("-0", "negative (-0)"),
+        ("-0.01", "negative"),
+    ],
+)
 def test_money_refusals(value, said):
     with pytest.raises(numbers.NumberError) as caught:
         numbers.money(Decimal(value))
     assert said in str(caught.value)
 
 
-@pytest.mark.parametrize("value, expected", [
-    (12, Decimal(12)), (Decimal("1.5"), Decimal("1.5")), (0.1, Decimal("0.1")),
-    (" 7 ", Decimal(7)), ("1E+3", Decimal(1000)), ("-3.5", Decimal("-3.5")),
-    (True, None), (None, None), (float("nan"), None), ("Infinity", None), ("abc", None),
-    ("1_000", None), ([1], None), ({"a": 1}, None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (12, Decimal(12)),
+        (Decimal("1.5"), Decimal("1.5")),
+        (0.1, Decimal("0.1")),
+        (" 7 ", Decimal(7)),
+        ("1E+3", Decimal(1000)),
+        ("-3.5", Decimal("-3.5")),
+        (True, None),
+        (None, None),
+        (float("nan"), None),
+        ("Infinity", None),
+        ("abc", None),
+        ("1_000", None),
+        ([1], None),
+        ({"a": 1}, None),
+    ],
+)
 def test_to_decimal(value, expected):
     assert numbers.to_decimal(value) == expected
 
@@ -89,15 +124,17 @@ def test_shown_values_are_short():
     assert numbers.shown(10**200) == "an integer of about 201 digits"
 
 
-@pytest.mark.parametrize("available, price, said", [
-    (Decimal("1E+19"), None, "'Disponible' is 1E+19, beyond the ±1,000,000,000 units"),
-    (Decimal("-1E+19"), None, "'Disponible' is -1E+19, beyond"),
-    (Decimal(5), Decimal("1E+30"), "price is 1E+30, more than the 1,000,000,000,000"),
-    (Decimal(5), Decimal("1E+400"), "price is 1E+400, more than"),
-    (Decimal(5), Decimal(-1), "price is negative (-1)"),
-])
-def test_catalog_item_out_of_range_is_a_problem_naming_field_and_value(available, price,
-                                                                        said):
+@pytest.mark.parametrize(
+    "available, price, said",
+    [
+        (Decimal("1E+19"), None, "'Disponible' is 1E+19, beyond the ±1,000,000,000 units"),
+        (Decimal("-1E+19"), None, "'Disponible' is -1E+19, beyond"),
+        (Decimal(5), Decimal("1E+30"), "price is 1E+30, more than the 1,000,000,000,000"),
+        (Decimal(5), Decimal("1E+400"), "price is 1E+400, more than"),
+        (Decimal(5), Decimal(-1), "price is negative (-1)"),
+    ],
+)
+def test_catalog_item_out_of_range_is_a_problem_naming_field_and_value(available, price, said):
     entry = numbers.catalog_item("A!1!M", available, price, stock_name="'Disponible'")
     assert isinstance(entry, RowProblem) and entry.sku == "A!1!M"
     assert said in entry.message
@@ -109,15 +146,18 @@ def test_catalog_item_in_range_minus_zero_is_zero():
     assert not entry.available.is_signed() and not entry.price.is_signed()
 
 
-@pytest.mark.parametrize("item", [
-    CatalogItem("A", Decimal("1E+19"), None),
-    CatalogItem("A", Decimal("NaN"), None),
-    CatalogItem("A", Decimal("Infinity"), Decimal(1)),
-    CatalogItem("A", Decimal(3), Decimal("1E+400")),
-    CatalogItem("A", Decimal(3), Decimal("sNaN")),
-    CatalogItem("A", 10**30, None),  # type: ignore[arg-type]  # a connector's mistake
-    CatalogItem("A", Decimal(3), "12.50"),  # type: ignore[arg-type]
-])
+@pytest.mark.parametrize(
+    "item",
+    [
+        CatalogItem("A", Decimal("1E+19"), None),
+        CatalogItem("A", Decimal("NaN"), None),
+        CatalogItem("A", Decimal("Infinity"), Decimal(1)),
+        CatalogItem("A", Decimal(3), Decimal("1E+400")),
+        CatalogItem("A", Decimal(3), Decimal("sNaN")),
+        CatalogItem("A", 10**30, None),  # type: ignore[arg-type]  # a connector's mistake
+        CatalogItem("A", Decimal(3), "12.50"),  # type: ignore[arg-type]
+    ],
+)
 def test_target_refuses_an_unchecked_item_with_a_data_error(item):
     """Whatever a connector builds, target() answers or raises a DataError naming the SKU:
     before, int() of 1E+19 overflowed SQLite when staged, and 1E+400 failed the rounding to
@@ -135,13 +175,33 @@ def test_target_at_the_limits():
 # -- the store's orders -----------------------------------------------------------------------
 
 ORDER = {
-    "id": "ord_1", "number": "VM-000077", "status": "confirmed",
-    "buyer": {"id": "cus_1", "business_name": "X SA", "tax_id": "33-69345023-9",
-              "tax_condition": "responsable_inscripto"},
-    "items": [{"sku": "A!1!M", "name": "n", "quantity": 2, "unit_price": "10.00",
-               "discount_pct": "0", "subtotal": "20.00"},
-              {"sku": "B!2!L", "name": "m", "quantity": 1, "unit_price": "5.00",
-               "discount_pct": "5.00", "subtotal": "4.75"}],
+    "id": "ord_1",
+    "number": "VM-000077",
+    "status": "confirmed",
+    "buyer": {
+        "id": "cus_1",
+        "business_name": "X SA",
+        "tax_id": "33-69345023-9",
+        "tax_condition": "responsable_inscripto",
+    },
+    "items": [
+        {
+            "sku": "A!1!M",
+            "name": "n",
+            "quantity": 2,
+            "unit_price": "10.00",
+            "discount_pct": "0",
+            "subtotal": "20.00",
+        },
+        {
+            "sku": "B!2!L",
+            "name": "m",
+            "quantity": 1,
+            "unit_price": "5.00",
+            "discount_pct": "5.00",
+            "subtotal": "4.75",
+        },
+    ],
     "total": "24.75",
 }
 
@@ -152,35 +212,47 @@ def order_with(**line: object) -> dict:
     return raw
 
 
-@pytest.mark.parametrize("line, said", [
-    ({"quantity": 10**30}, "quantity is 1000000000000000000000000000000, more than the "
-                           "1,000,000,000 units Bridge takes"),
-    ({"quantity": Decimal("1E+400")}, "quantity is 1E+400, more than"),
-    ({"quantity": float("nan")}, "quantity must be a whole number, got nan"),
-    ({"quantity": float("inf")}, "quantity must be a whole number, got inf"),
-    ({"quantity": True}, "quantity must be a whole number, got True"),
-    ({"quantity": 0}, "quantity must be positive, got 0"),
-    ({"unit_price": "1E+400"}, "'unit_price' is '1E+400', not a number written as 1234.50"),
-    ({"unit_price": Decimal("1E+400")}, "'unit_price' is 1E+400, more than the "
-                                        "1,000,000,000,000 Bridge takes"),
-    ({"unit_price": 10**13}, "'unit_price' is 10000000000000, more than"),
-    ({"unit_price": "NaN"}, "'unit_price' is 'NaN', not a number"),
-    ({"unit_price": "Infinity"}, "'unit_price' is 'Infinity', not a number"),
-    ({"unit_price": float("nan")}, "'unit_price' must be a decimal string, got nan"),
-    ({"unit_price": "-0"}, "'unit_price' is negative (-0)"),
-    ({"unit_price": "-0.00"}, "'unit_price' is negative (-0.00)"),
-    ({"unit_price": True}, "'unit_price' must be a decimal string, got True"),
-    ({"unit_price": "1.234,50"}, "'unit_price' is '1.234,50' with a decimal comma"),
-    ({"unit_price": "1 234.50"}, "'unit_price' is '1 234.50', not a number"),
-    ({"unit_price": "1_000"}, "'unit_price' is '1_000', not a number"),
-    ({"unit_price": "1" * 500}, "'unit_price' is 111111111111111111111111111111111111111…, "
-                                "more than"),
-    ({"discount_pct": "150"}, "'discount_pct' is 150, more than the 100 Bridge takes"),
-    ({"discount_pct": "-5"}, "'discount_pct' is negative (-5)"),
-    ({"subtotal": "1E+16"}, "'subtotal' is '1E+16', not a number"),
-    ({"subtotal": Decimal("1E+16")}, "'subtotal' is 1E+16, more than the "
-                                     "1,000,000,000,000,000"),
-])
+@pytest.mark.parametrize(
+    "line, said",
+    [
+        (
+            {"quantity": 10**30},
+            "quantity is 1000000000000000000000000000000, more than the "
+            "1,000,000,000 units Bridge takes",
+        ),
+        ({"quantity": Decimal("1E+400")}, "quantity is 1E+400, more than"),
+        ({"quantity": float("nan")}, "quantity must be a whole number, got nan"),
+        ({"quantity": float("inf")}, "quantity must be a whole number, got inf"),
+        ({"quantity": True}, "quantity must be a whole number, got True"),
+        ({"quantity": 0}, "quantity must be positive, got 0"),
+        ({"unit_price": "1E+400"}, "'unit_price' is '1E+400', not a number written as 1234.50"),
+        (
+            {"unit_price": Decimal("1E+400")},
+            "'unit_price' is 1E+400, more than the 1,000,000,000,000 Bridge takes",
+        ),
+        ({"unit_price": 10**13}, "'unit_price' is 10000000000000, more than"),
+        ({"unit_price": "NaN"}, "'unit_price' is 'NaN', not a number"),
+        ({"unit_price": "Infinity"}, "'unit_price' is 'Infinity', not a number"),
+        ({"unit_price": float("nan")}, "'unit_price' must be a decimal string, got nan"),
+        ({"unit_price": "-0"}, "'unit_price' is negative (-0)"),
+        ({"unit_price": "-0.00"}, "'unit_price' is negative (-0.00)"),
+        ({"unit_price": True}, "'unit_price' must be a decimal string, got True"),
+        ({"unit_price": "1.234,50"}, "'unit_price' is '1.234,50' with a decimal comma"),
+        ({"unit_price": "1 234.50"}, "'unit_price' is '1 234.50', not a number"),
+        ({"unit_price": "1_000"}, "'unit_price' is '1_000', not a number"),
+        (
+            {"unit_price": "1" * 500},
+            "'unit_price' is 111111111111111111111111111111111111111…, more than",
+        ),
+        ({"discount_pct": "150"}, "'discount_pct' is 150, more than the 100 Bridge takes"),
+        ({"discount_pct": "-5"}, "'discount_pct' is negative (-5)"),
+        ({"subtotal": "1E+16"}, "'subtotal' is '1E+16', not a number"),
+        (
+            {"subtotal": Decimal("1E+16")},
+            "'subtotal' is 1E+16, more than the 1,000,000,000,000,000",
+        ),
+    ],
+)
 def test_a_bad_number_names_order_line_sku_field_and_value(line, said):
     with pytest.raises(OrderFormatError) as caught:
         parse_order(order_with(**line))
@@ -196,8 +268,7 @@ def test_the_total_is_range_checked_and_amounts_keep_their_places():
     order = parse_order(dict(ORDER, total=" 24.75 "))
     assert order.total == Decimal("24.75") and str(order.items[0].unit_price) == "10.00"
     assert order.items[1].discount_pct == Decimal("5.00")
-    assert parse_order(order_with(unit_price="5.123456")).items[1].unit_price == \
-        Decimal("5.1235")
+    assert parse_order(order_with(unit_price="5.123456")).items[1].unit_price == Decimal("5.1235")
 
 
 def test_a_huge_order_number_or_sku_is_cut_in_the_message():
@@ -212,14 +283,24 @@ def test_reserved_items_never_raise_and_hold_only_good_lines():
     """The outbox reads quantities from the raw payload when an order arrives: before, int()
     of 10**30 went to SQLite (OverflowError), of inf raised OverflowError, of 1e400 built a
     400-digit integer — each stopping every order of the run."""
-    payload = {"items": [
-        {"sku": "A", "quantity": 3}, {"sku": "B", "quantity": 10**30},
-        {"sku": "C", "quantity": float("inf")}, {"sku": "D", "quantity": float("nan")},
-        {"sku": "E", "quantity": Decimal("1E+400")}, {"sku": "F", "quantity": "1e400"},
-        {"sku": "G", "quantity": True}, {"sku": "H", "quantity": "4"},
-        {"sku": "I", "quantity": Decimal("2.0")}, {"sku": "J", "quantity": -1},
-        {"sku": "K", "quantity": "9" * 5000}, {"sku": "L"}, {"quantity": 5}, "x",
-    ]}
+    payload = {
+        "items": [
+            {"sku": "A", "quantity": 3},
+            {"sku": "B", "quantity": 10**30},
+            {"sku": "C", "quantity": float("inf")},
+            {"sku": "D", "quantity": float("nan")},
+            {"sku": "E", "quantity": Decimal("1E+400")},
+            {"sku": "F", "quantity": "1e400"},
+            {"sku": "G", "quantity": True},
+            {"sku": "H", "quantity": "4"},
+            {"sku": "I", "quantity": Decimal("2.0")},
+            {"sku": "J", "quantity": -1},
+            {"sku": "K", "quantity": "9" * 5000},
+            {"sku": "L"},
+            {"quantity": 5},
+            "x",
+        ]
+    }
     assert _reserved_items(payload) == [("A", 3), ("H", 4), ("I", 2)]
 
 

@@ -26,8 +26,10 @@ def erp_orders_for(erp_sim, number):
 
 def erp_client(erp_sim):
     """An HTTP client as somebody at the office would use Dragonfish's API by hand."""
-    return httpx.AsyncClient(base_url=erp_sim.base_url, headers={
-        "idCliente": erp_sim.cliente, "Authorization": erp_sim.token})
+    return httpx.AsyncClient(
+        base_url=erp_sim.base_url,
+        headers={"idCliente": erp_sim.cliente, "Authorization": erp_sim.token},
+    )
 
 
 def request_log(erp_sim):
@@ -68,8 +70,9 @@ async def test_existing_erp_customer_is_found_not_duplicated(engine, erp_sim, st
     # the buyer already exists in Dragonfish, entered by hand in the office (with a code
     # Dragonfish assigned, not the one Bridge would derive from the document)
     async with erp_client(erp_sim) as c:
-        r = await c.post("Cliente/", json={"Nombre": "A mano", "NroDocumento": buyer["tax_id"]
-                                           .replace(".", "")})
+        r = await c.post(
+            "Cliente/", json={"Nombre": "A mano", "NroDocumento": buyer["tax_id"].replace(".", "")}
+        )
         assert r.status_code == 201
         code = r.json()["Codigo"]
     await engine.sync_now("orders")
@@ -82,8 +85,12 @@ async def test_existing_erp_customer_is_found_not_duplicated(engine, erp_sim, st
 @both_modes
 async def test_variants_and_price_list_by_name(engine, erp_sim, store_sim, order_mode):
     skus = variant_skus(erp_sim, 2)
-    o = store_sim.add_order(items=[{"sku": skus[0], "quantity": 2, "unit_price": "1000.00",
-                                    "discount_pct": "10.00"}, (skus[1], 1)])
+    o = store_sim.add_order(
+        items=[
+            {"sku": skus[0], "quantity": 2, "unit_price": "1000.00", "discount_pct": "10.00"},
+            (skus[1], 1),
+        ]
+    )
     await engine.sync_now("orders")
     [created] = erp_orders_for(erp_sim, o["number"])
     art, color, talle = skus[0].split("!")
@@ -131,8 +138,7 @@ async def test_conflict_four_times_then_success(profile, erp_sim, store_sim, ord
 
 
 @both_modes
-async def test_conflict_five_times_fails_then_retried_later(engine, erp_sim, store_sim,
-                                                             order_mode):
+async def test_conflict_five_times_fails_then_retried_later(engine, erp_sim, store_sim, order_mode):
     route = WRITE_ROUTE[order_mode]
     o = store_sim.add_order()
     erp_sim.faults.script("POST", route, 409, 409, 409, 409, 409)
@@ -182,8 +188,9 @@ async def test_lost_reply_is_reconciled_not_resent(engine, erp_sim, store_sim, o
 
 
 def error_code(engine, oid):
-    return engine.state._db.execute("SELECT error_code FROM outbox WHERE store_order_id = ?",
-                                    (oid,)).fetchone()[0]
+    return engine.state._db.execute(
+        "SELECT error_code FROM outbox WHERE store_order_id = ?", (oid,)
+    ).fetchone()[0]
 
 
 async def _settings(engine, profile, **changes):
@@ -199,7 +206,8 @@ async def _settings(engine, profile, **changes):
 
 @both_modes
 async def test_unanswered_order_write_is_not_repeated_while_it_may_still_happen(
-        engine, profile, erp_sim, store_sim, order_mode):
+    engine, profile, erp_sim, store_sim, order_mode
+):
     """The ERP is slow, not dead: the order's write is still being saved when the client
     gives up. An attempt that is due meanwhile must not make a second document (the lookup
     before the resend cannot see a write the ERP has not finished), and once the ERP is
@@ -227,12 +235,14 @@ async def test_unanswered_order_write_is_not_repeated_while_it_may_still_happen(
 
 
 async def test_unanswered_customer_creation_is_not_repeated_while_it_may_still_happen(
-        engine, profile, erp_sim, store_sim):
+    engine, profile, erp_sim, store_sim
+):
     """With codes Dragonfish assigns (erp.codigo_cliente = "auto") nothing in the ERP
     refuses a second customer with the same document: a creation whose answer never came
     back (the ERP is slow, not dead) must not be sent again while the ERP may still do it."""
-    await _settings(engine, profile, erp__codigo_cliente="auto", erp__timeout_s=0.3,
-                    sync__write_settle_s=30)
+    await _settings(
+        engine, profile, erp__codigo_cliente="auto", erp__timeout_s=0.3, sync__write_settle_s=30
+    )
     erp_sim.faults.hang_s = 1.0
     erp_sim.faults.script("POST", "cliente", "timeout")
     o = store_sim.add_order()
@@ -266,7 +276,8 @@ async def test_unanswered_customer_creation_is_not_repeated_while_it_may_still_h
 
 
 async def test_unanswered_customer_creation_with_a_derived_code_is_settled_at_once(
-        engine, profile, erp_sim, store_sim):
+    engine, profile, erp_sim, store_sim
+):
     """With a code derived from the buyer's document (the default), Dragonfish itself
     refuses a second creation: the next attempt does not wait out sync.write_settle_s, and
     the buyer still ends up as one customer."""
@@ -294,7 +305,8 @@ async def test_unanswered_customer_creation_with_a_derived_code_is_settled_at_on
 
 
 async def test_customer_creation_reply_lost_with_a_derived_code_is_read_back(
-        engine, profile, erp_sim, store_sim):
+    engine, profile, erp_sim, store_sim
+):
     """Dragonfish creates the customer and the connection drops before the reply: Bridge
     reads the derived code back at once; the order goes through in the same run."""
     await _settings(engine, profile, sync__write_settle_s=30)
@@ -308,12 +320,17 @@ async def test_customer_creation_reply_lost_with_a_derived_code_is_read_back(
     [created] = erp_orders_for(erp_sim, o["number"])
     assert created["Cliente"] == customer["Codigo"]
     # read back by its code, not searched
-    assert [r.path for r in erp_sim.requests if r.method == "GET" and r.route == "cliente"
-            ][-1].split("?")[0].rstrip("/").endswith(customer["Codigo"])
+    assert (
+        [r.path for r in erp_sim.requests if r.method == "GET" and r.route == "cliente"][-1]
+        .split("?")[0]
+        .rstrip("/")
+        .endswith(customer["Codigo"])
+    )
 
 
 async def test_customer_creation_lost_on_the_way_is_made_after_the_settle_window(
-        engine, profile, erp_sim, store_sim):
+    engine, profile, erp_sim, store_sim
+):
     await _settings(engine, profile, erp__codigo_cliente="auto", sync__write_settle_s=0.4)
     erp_sim.faults.script("POST", "cliente", "reset")
     o = store_sim.add_order()
@@ -330,7 +347,8 @@ async def test_customer_creation_lost_on_the_way_is_made_after_the_settle_window
 
 
 async def test_customer_creation_lost_on_the_way_with_a_derived_code_is_made_at_once(
-        engine, profile, erp_sim, store_sim):
+    engine, profile, erp_sim, store_sim
+):
     await _settings(engine, profile, sync__write_settle_s=30)
     erp_sim.faults.script("POST", "cliente", "reset")
     o = store_sim.add_order()
@@ -344,7 +362,8 @@ async def test_customer_creation_lost_on_the_way_with_a_derived_code_is_made_at_
 
 
 async def test_customer_creation_the_erp_refused_is_retried_without_waiting(
-        engine, profile, erp_sim, store_sim):
+    engine, profile, erp_sim, store_sim
+):
     # codes Dragonfish assigns: the protection against a second creation is Bridge's own
     await _settings(engine, profile, erp__codigo_cliente="auto", sync__write_settle_s=600)
     # five 409s: the ERP answered "busy" every time, so nothing was created
@@ -370,8 +389,9 @@ async def test_duplicate_refusal_is_taken_as_already_sent(engine, erp_sim, store
     assert result.status == "ok", result.message
     # sent again (nothing told Bridge it was there), refused by Dragonfish as a duplicate
     assert erp_sim.count("operacionecommerce", "POST") == 2
-    assert [r.status for r in erp_sim.requests
-            if r.method == "POST" and r.route == "operacionecommerce"] == [201, 400]
+    assert [
+        r.status for r in erp_sim.requests if r.method == "POST" and r.route == "operacionecommerce"
+    ] == [201, 400]
     assert erp_orders_for(erp_sim, o["number"]) == [created]
     assert len(erp_sim.operations) == 1
     assert engine.state.get_order(o["id"]).state == OrderState.DONE
@@ -405,10 +425,23 @@ async def test_resend_looks_up_the_marked_pedido_exactly(engine, erp_sim, store_
         assert r.status_code == 201
         other = r.json()["Codigo"]
         for obs in (f"{marker}7 | otro pedido", f"Reemplaza {marker} | a mano"):
-            r = await c.post("Pedido/", json={
-                "Cliente": other, "Motivo": "VENTA WEB", "Obs": obs,
-                "FacturaDetalle": [{"Articulo": art, "Color": color, "Talle": talle,
-                                    "Cantidad": 1, "Precio": 10}]})
+            r = await c.post(
+                "Pedido/",
+                json={
+                    "Cliente": other,
+                    "Motivo": "VENTA WEB",
+                    "Obs": obs,
+                    "FacturaDetalle": [
+                        {
+                            "Articulo": art,
+                            "Color": color,
+                            "Talle": talle,
+                            "Cantidad": 1,
+                            "Precio": 10,
+                        }
+                    ],
+                },
+            )
             assert r.status_code == 201
     decoys = dict(erp_sim.orders)
     erp_sim.faults.script("POST", "pedido", fault)
@@ -422,8 +455,10 @@ async def test_resend_looks_up_the_marked_pedido_exactly(engine, erp_sim, store_
     assert engine.state.get_order(o["id"]).state == OrderState.DONE
     # looked up by its marker before anything was resent
     assert erp_sim.count("pedido", "GET") > searches
-    assert any(r.method == "GET" and r.route == "pedido" and "query=VXM" in r.path
-               for r in erp_sim.requests), request_log(erp_sim)
+    assert any(
+        r.method == "GET" and r.route == "pedido" and "query=VXM" in r.path
+        for r in erp_sim.requests
+    ), request_log(erp_sim)
     [created] = erp_orders_for(erp_sim, o["number"])
     assert created["Codigo"] not in decoys and created["Obs"].startswith(marker + " ")
     assert {k: v for k, v in erp_sim.orders.items() if k != created["Codigo"]} == decoys
@@ -434,9 +469,11 @@ async def test_resend_looks_up_the_marked_pedido_exactly(engine, erp_sim, store_
 
 @both_modes
 async def test_invalid_cuit_fails_with_a_clear_error_and_is_resent_when_fixed(
-        engine, erp_sim, store_sim):
-    o = store_sim.add_order(buyer__tax_id="30-71234567-2",
-                            buyer__tax_condition="responsable_inscripto")
+    engine, erp_sim, store_sim
+):
+    o = store_sim.add_order(
+        buyer__tax_id="30-71234567-2", buyer__tax_condition="responsable_inscripto"
+    )
     [result] = await engine.sync_now("orders")
     assert result.items_failed == 1
     row = engine.state.get_order(o["id"])
@@ -505,8 +542,7 @@ async def test_store_malformed_json_then_recovery(engine, erp_sim, store_sim):
 
 
 @both_modes
-async def test_erp_malformed_reply_to_order_is_reconciled(engine, erp_sim, store_sim,
-                                                          order_mode):
+async def test_erp_malformed_reply_to_order_is_reconciled(engine, erp_sim, store_sim, order_mode):
     route = WRITE_ROUTE[order_mode]
     o = store_sim.add_order()
     erp_sim.faults.script("POST", route, "malformed")
@@ -527,8 +563,7 @@ async def test_erp_malformed_reply_to_order_is_reconciled(engine, erp_sim, store
 
 
 @both_modes
-async def test_report_lost_then_repeated_without_resending(engine, erp_sim, store_sim,
-                                                           order_mode):
+async def test_report_lost_then_repeated_without_resending(engine, erp_sim, store_sim, order_mode):
     o = store_sim.add_order()
     store_sim.faults.script("POST", "erp-sync", 503, 503, 503)
     await engine.sync_now("orders")

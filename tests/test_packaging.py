@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "build"))
 
 
-def test_resource_dir_falls_back_to_meipass(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resource_dir_falls_back_to_meipass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from resources import resource_dir
 
     assert (resource_dir("icons") / "app-64.png").is_file()
@@ -37,11 +38,12 @@ def test_ico_and_icns_hold_every_size(tmp_path: Path) -> None:
     assert (reserved, kind, count) == (0, 1, 7)
     sizes = []
     for i in range(count):
-        w, h, _c, _r, _p, bpp, size, offset = struct.unpack("<BBBBHHII",
-                                                            ico[6 + 16 * i:22 + 16 * i])
+        w, h, _c, _r, _p, bpp, size, offset = struct.unpack(
+            "<BBBBHHII", ico[6 + 16 * i : 22 + 16 * i]
+        )
         sizes.append(w or 256)
         assert w == h and bpp == 32
-        assert ico[offset:offset + 8] == b"\x89PNG\r\n\x1a\n" and offset + size <= len(ico)
+        assert ico[offset : offset + 8] == b"\x89PNG\r\n\x1a\n" and offset + size <= len(ico)
     assert sizes == [16, 24, 32, 48, 64, 128, 256]
     from PySide6.QtGui import QImage
 
@@ -52,6 +54,11 @@ def test_ico_and_icns_hold_every_size(tmp_path: Path) -> None:
 
 
 def test_launcher_runs_the_cli() -> None:
-    r = subprocess.run([sys.executable, str(ROOT / "build" / "launcher.py"), "--version"],
-                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "build" / "launcher.py"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert r.returncode == 0 and r.stdout.startswith("bridge "), r.stderr

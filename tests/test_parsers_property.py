@@ -30,32 +30,78 @@ from connectors.store.client import OrderFormatError, parse_order
 
 # numbers as other systems send them wrong: huge, not finite, -0, with separators
 odd_numbers = (
-    st.sampled_from(["1E+400", "-1E+400", "NaN", "Infinity", "-0", "-0.00", "1_000", "1.234,50",
-                     "1 234.50", " 12.50 ", "1e19", "0.0001", "9" * 60])
+    st.sampled_from(
+        [
+            "1E+400",
+            "-1E+400",
+            "NaN",
+            "Infinity",
+            "-0",
+            "-0.00",
+            "1_000",
+            "1.234,50",
+            "1 234.50",
+            " 12.50 ",
+            "1e19",
+            "0.0001",
+            "9" * 60,
+        ]
+    )
     | st.integers(min_value=-(10**40), max_value=10**40)
     | st.decimals(allow_nan=True, allow_infinity=True)
-    | st.sampled_from([10**30, -(10**30), 2**63, Decimal("1E+400"), Decimal("-0"),
-                       Decimal("1E+999999999"), float("inf")])
+    | st.sampled_from(
+        [
+            10**30,
+            -(10**30),
+            2**63,
+            Decimal("1E+400"),
+            Decimal("-0"),
+            Decimal("1E+999999999"),
+            float("inf"),
+        ]
+    )
 )
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=20)
     | odd_numbers,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
-                                                                      children, max_size=5),
-    max_leaves=20)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
+    max_leaves=20,
+)
 
 GOOD_ORDER = {
-    "id": "ord_1", "number": "VM-1", "status": "confirmed",
-    "buyer": {"id": "cus_1", "business_name": "X SA", "tax_id": "33-69345023-9",
-              "tax_condition": "responsable_inscripto"},
-    "items": [{"sku": "A!1!M", "name": "n", "quantity": 2, "unit_price": "10.00",
-               "discount_pct": "0", "subtotal": "20.00"}],
+    "id": "ord_1",
+    "number": "VM-1",
+    "status": "confirmed",
+    "buyer": {
+        "id": "cus_1",
+        "business_name": "X SA",
+        "tax_id": "33-69345023-9",
+        "tax_condition": "responsable_inscripto",
+    },
+    "items": [
+        {
+            "sku": "A!1!M",
+            "name": "n",
+            "quantity": 2,
+            "unit_price": "10.00",
+            "discount_pct": "0",
+            "subtotal": "20.00",
+        }
+    ],
     "total": "20.00",
 }
 
 _client = DragonfishClient(DragonfishConfig(endpoint="http://x/", cliente="C", motivo="M"), "t")
-_acquas = [AcquaClient(AcquaConfig(instance="I", username="u", discount_mode=mode),
-                       {"erp.password": "p"}) for mode in ("percent", "amount")]
+_acquas = [
+    AcquaClient(AcquaConfig(instance="I", username="u", discount_mode=mode), {"erp.password": "p"})
+    for mode in ("percent", "amount")
+]
 
 
 @given(json_values)
@@ -83,8 +129,7 @@ def test_parse_order_field_replaced_by_junk(field, junk):
 
 
 @settings(max_examples=300)
-@given(st.sampled_from(["quantity", "unit_price", "discount_pct", "sku", "subtotal"]),
-       json_values)
+@given(st.sampled_from(["quantity", "unit_price", "discount_pct", "sku", "subtotal"]), json_values)
 def test_parse_order_item_field_junk(field, junk):
     raw = json.loads(json.dumps(GOOD_ORDER))
     raw["items"][0][field] = junk
@@ -103,16 +148,33 @@ amounts = st.decimals(min_value=0, max_value=numbers.MAX_PRICE, places=6)
 
 
 @settings(max_examples=200)
-@given(st.lists(st.tuples(st.integers(1, numbers.MAX_QUANTITY), amounts,
-                          st.decimals(min_value=0, max_value=100, places=2)),
-                min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, numbers.MAX_QUANTITY),
+            amounts,
+            st.decimals(min_value=0, max_value=100, places=2),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_orders_within_the_limits_can_be_built_for_every_erp(lines):
     """Whatever parse_order lets through, the arithmetic each connector does to build the
     ERP's order holds (before: a price of 1E+400 passed parse_order and then failed a
     quantize with InvalidOperation, with the order already `sending`)."""
     raw = json.loads(json.dumps(GOOD_ORDER))
-    raw["items"] = [{"sku": f"A!{n}!M", "name": "n", "quantity": q, "unit_price": str(p),
-                     "discount_pct": str(d), "subtotal": "0"} for n, (q, p, d) in enumerate(lines)]
+    raw["items"] = [
+        {
+            "sku": f"A!{n}!M",
+            "name": "n",
+            "quantity": q,
+            "unit_price": str(p),
+            "discount_pct": str(d),
+            "subtotal": "0",
+        }
+        for n, (q, p, d) in enumerate(lines)
+    ]
     order = parse_order(raw)
     body = _client.operation_body(order, "C1", None)
     assert len(body["PublicacionDetalle"]) == len(lines) and body["Total"] >= 0
@@ -156,12 +218,19 @@ def test_decode_json_answers_value_or_protocol_error(body, ctype):
         assert "the store" in exc.message
 
 
-
-
-@given(st.one_of(json_values, st.dictionaries(
-    st.sampled_from(["Articulo", "Color", "Talle", "Disponible", "Precio", "Lista", "Precios",
-                     "Stock"]), json_values, max_size=8)),
-    st.sampled_from([None, "LISTA1"]))
+@given(
+    st.one_of(
+        json_values,
+        st.dictionaries(
+            st.sampled_from(
+                ["Articulo", "Color", "Talle", "Disponible", "Precio", "Lista", "Precios", "Stock"]
+            ),
+            json_values,
+            max_size=8,
+        ),
+    ),
+    st.sampled_from([None, "LISTA1"]),
+)
 def test_dragonfish_row_is_item_or_problem(row, code):
     """Whatever a row holds, on the wire as Dragonfish would send it: the fast decoding or
     its generic fallback, then one item or one problem."""
@@ -175,8 +244,7 @@ def test_dragonfish_row_is_item_or_problem(row, code):
     assert isinstance(out, (CatalogItem, RowProblem))
     if isinstance(out, CatalogItem):
         assert out.available.is_finite() and abs(out.available) <= numbers.MAX_QUANTITY
-        assert out.price is None or (out.price.is_finite() and
-                                     0 <= out.price <= numbers.MAX_PRICE)
+        assert out.price is None or (out.price.is_finite() and 0 <= out.price <= numbers.MAX_PRICE)
         target(out, 0)  # the store's figures can be computed
     else:
         assert out.message
@@ -189,4 +257,3 @@ def test_folder_numbers(text, comma):
     except ValueError:
         return
     assert isinstance(value, Decimal) and value.is_finite()
-

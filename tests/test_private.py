@@ -16,8 +16,10 @@ from bridge.files import private_dir
 from bridge.state import OrderState
 from tests.conftest import WRITE_ROUTE
 
-posix_only = pytest.mark.skipif(os.name == "nt", reason="Windows: the profile's ACL keeps "
-                                "the data dir private; chmod only sets read-only there")
+posix_only = pytest.mark.skipif(
+    os.name == "nt",
+    reason="Windows: the profile's ACL keeps the data dir private; chmod only sets read-only there",
+)
 
 
 def mode(path: Path) -> int:
@@ -57,8 +59,9 @@ def test_an_old_profile_is_tightened_but_a_shared_folder_is_left_alone(tmp_path:
     assert mode(shared) == 0o1777
 
 
-@pytest.mark.parametrize("url", ["https://user:s3cr3tpw@tienda.example/",
-                                 "https://s3cr3tpw@tienda.example/"])
+@pytest.mark.parametrize(
+    "url", ["https://user:s3cr3tpw@tienda.example/", "https://s3cr3tpw@tienda.example/"]
+)
 def test_a_url_with_credentials_is_refused(url: str) -> None:
     from bridge.errors import ConfigError
 
@@ -71,7 +74,8 @@ def test_a_url_with_credentials_is_refused(url: str) -> None:
 
 @pytest.mark.parametrize("order_mode", ["operacion", "pedido"])
 async def test_an_erp_redirect_is_a_settings_problem_not_bad_data(
-        engine, erp_sim, store_sim, order_mode: str) -> None:
+    engine, erp_sim, store_sim, order_mode: str
+) -> None:
     o = store_sim.add_order()
     erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], 302)
     await engine.sync_now("orders")

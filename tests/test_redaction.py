@@ -57,8 +57,7 @@ def unique(tag: str) -> str:
     return value
 
 
-def echo_token(sim: SimServer, route: str, *, status: int = 400,
-               key: str = "message") -> list[str]:
+def echo_token(sim: SimServer, route: str, *, status: int = 400, key: str = "message") -> list[str]:
     """Make `sim` answer requests to `route` with an error whose text quotes the token the
     request carried, as some servers do. Call before the simulator starts. Returns the
     tokens echoed (so a test knows the exact value to look for)."""
@@ -89,8 +88,9 @@ def rows(paths: Paths, sql: str) -> list[tuple[Any, ...]]:
 def stored_text(paths: Paths) -> str:
     """Every text column Bridge writes from outside sources."""
     parts = rows(paths, "SELECT message, COALESCE(server_message, '') FROM errors")
-    parts += rows(paths, "SELECT COALESCE(last_error, ''), COALESCE(server_message, '') "
-                         "FROM outbox")
+    parts += rows(
+        paths, "SELECT COALESCE(last_error, ''), COALESCE(server_message, '') FROM outbox"
+    )
     parts += rows(paths, "SELECT COALESCE(message, '') FROM runs")
     parts += rows(paths, "SELECT message, COALESCE(data, '') FROM events")
     return "\n".join(" | ".join(str(v) for v in r) for r in parts)
@@ -103,7 +103,8 @@ def zip_text(path: Path) -> str:
 
 # -- a keyring token echoed by the ERP -------------------------------------------------------------
 async def test_a_token_the_erp_echoes_is_masked_wherever_it_goes(
-        tmp_path: Path, sim_catalog: SimCatalog, store_sim: StoreSimulator, capsys) -> None:
+    tmp_path: Path, sim_catalog: SimCatalog, store_sim: StoreSimulator, capsys
+) -> None:
     token = unique("df-plain-token")
     erp = DragonfishSimulator(catalog=sim_catalog, write_hold_s=0.0, token=token)
     echoed = echo_token(erp, WRITE_ROUTE["operacion"], key="Mensaje")
@@ -136,16 +137,25 @@ async def test_a_token_the_erp_echoes_is_masked_wherever_it_goes(
     from bridge.cli import main
 
     for extra in ([], ["--json"]):
-        code = main(["--config", str(paths.config_file), "--data-dir", str(paths.data_dir),
-                     "status", *extra])
+        code = main(
+            [
+                "--config",
+                str(paths.config_file),
+                "--data-dir",
+                str(paths.data_dir),
+                "status",
+                *extra,
+            ]
+        )
         out = capsys.readouterr().out
         assert code == 0 and "invalid token ***" in out and token not in out
     # the alert e-mail's text
     subject, body = build_digest(errors, "perfil")
     assert token not in subject + body and "invalid token ***" in body
     # the diagnostics zip
-    text = zip_text(write_zip(paths, tmp_path / "d.zip", None,
-                              secrets=SecretStore(use_keyring=False)))
+    text = zip_text(
+        write_zip(paths, tmp_path / "d.zip", None, secrets=SecretStore(use_keyring=False))
+    )
     assert token not in text and "invalid token ***" in text
 
 
@@ -157,27 +167,45 @@ def test_status_masks_what_an_older_bridge_stored(tmp_path: Path) -> None:
     State(paths.db_file).close()
     db = sqlite3.connect(paths.db_file)
     with db:
-        db.execute("INSERT INTO errors (pipeline, subject, kind, code, message, "
-                   "server_message, first_at, last_at) VALUES ('orders', 'order:1', 'auth', "
-                   "'auth_rejected', ?, ?, ?, ?)",
-                   (f"the store rejected {token}", f"bad {token}", time.time(), time.time()))
-        db.execute("INSERT INTO runs (pipeline, trigger, started_at, finished_at, status, "
-                   "message) VALUES ('orders', 'manual', ?, ?, 'failed', ?)",
-                   (time.time(), time.time(), f"failed: token {token}"))
+        db.execute(
+            "INSERT INTO errors (pipeline, subject, kind, code, message, "
+            "server_message, first_at, last_at) VALUES ('orders', 'order:1', 'auth', "
+            "'auth_rejected', ?, ?, ?, ?)",
+            (f"the store rejected {token}", f"bad {token}", time.time(), time.time()),
+        )
+        db.execute(
+            "INSERT INTO runs (pipeline, trigger, started_at, finished_at, status, "
+            "message) VALUES ('orders', 'manual', ?, ?, 'failed', ?)",
+            (time.time(), time.time(), f"failed: token {token}"),
+        )
     db.close()
-    env = dict(os.environ, BRIDGE_CONFIG=str(paths.config_file),
-               BRIDGE_DATA_DIR=str(paths.data_dir), BRIDGE_SECRET_STORE_TOKEN=token)
+    env = dict(
+        os.environ,
+        BRIDGE_CONFIG=str(paths.config_file),
+        BRIDGE_DATA_DIR=str(paths.data_dir),
+        BRIDGE_SECRET_STORE_TOKEN=token,
+    )
     for extra in ([], ["--json"]):
-        run = subprocess.run([*BRIDGE, "status", *extra], env=env, capture_output=True,
-                             text=True, timeout=60, stdin=subprocess.DEVNULL)
+        run = subprocess.run(
+            [*BRIDGE, "status", *extra],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         assert run.returncode == 0, run.stderr
         assert token not in run.stdout + run.stderr
         assert "the store rejected ***" in run.stdout and "failed: token ***" in run.stdout
 
 
-async def test_doctor_masks_a_token_a_check_quotes(tmp_path: Path, sim_catalog: SimCatalog,
-                                                   erp_sim: DragonfishSimulator, capsys,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_doctor_masks_a_token_a_check_quotes(
+    tmp_path: Path,
+    sim_catalog: SimCatalog,
+    erp_sim: DragonfishSimulator,
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from bridge.cli import cmd_doctor
 
     token = unique("store-token-doctor")
@@ -208,8 +236,10 @@ async def test_a_nonsistemas_session_token_is_masked_from_its_login_on(tmp_path:
     await erp.start()
     await store.start()
     try:
-        data = {"store": {"url": store.base_url},
-                "erp": {"kind": "nonsistemas", "url": erp.base_url, "username": erp.username}}
+        data = {
+            "store": {"url": store.base_url},
+            "erp": {"kind": "nonsistemas", "url": erp.base_url, "username": erp.username},
+        }
         paths = Paths(tmp_path / "p" / "config.toml", tmp_path / "p")
         save_config(parse_config(data), paths.config_file)
         secrets = SecretStore(use_keyring=False)
@@ -235,9 +265,14 @@ async def test_a_nonsistemas_session_token_is_masked_from_its_login_on(tmp_path:
 async def test_a_salesforce_access_token_is_masked_once_issued() -> None:
     sim = SalesforceVSSimulator(seed=4)
     await sim.start()
-    config = SalesforceVSConfig.model_validate({
-        "client_id": sim.client_id, "identifier": "VXM", "auth_flow": "client_credentials",
-        "my_domain_url": sim.my_domain_url})
+    config = SalesforceVSConfig.model_validate(
+        {
+            "client_id": sim.client_id,
+            "identifier": "VXM",
+            "auth_flow": "client_credentials",
+            "my_domain_url": sim.my_domain_url,
+        }
+    )
     client = SalesforceVSClient(config, {"erp.client_secret": sim.client_secret}, FAST)
     try:
         login = (await client.checks())[0]
@@ -281,15 +316,21 @@ def encoded_forms(secret: str) -> dict[str, str]:
         "HTML-escaped, quotes kept": html.escape(secret, quote=False),
         "HTML-escaped, then upper-cased": html.escape(secret).upper(),
         "HTML numeric references": "".join(c if c.isalnum() else f"&#{ord(c)};" for c in secret),
-        "HTML hexadecimal references": "".join(c if c.isalnum() else f"&#x{ord(c):X};"
-                                               for c in secret),
+        "HTML hexadecimal references": "".join(
+            c if c.isalnum() else f"&#x{ord(c):X};" for c in secret
+        ),
         "JSON-escaped": json.dumps(secret)[1:-1],
         "JSON-escaped, non-ASCII kept": json.dumps(secret, ensure_ascii=False)[1:-1],
         "JSON-escaped, / escaped": json.dumps(secret)[1:-1].replace("/", "\\/"),
         "JSON-escaped, upper-cased": json.dumps(secret)[1:-1].upper(),
         "every special character escaped with \\u": "".join(
-            c if c.isascii() and c.isalnum() else
-            json.dumps(c)[1:-1] if ord(c) > 0xFFFF else f"\\u{ord(c):04x}" for c in secret),
+            c
+            if c.isascii() and c.isalnum()
+            else json.dumps(c)[1:-1]
+            if ord(c) > 0xFFFF
+            else f"\\u{ord(c):04x}"
+            for c in secret
+        ),
     }
 
 
@@ -303,8 +344,9 @@ def test_every_usual_encoding_of_a_secret_is_masked() -> None:
     redact.register(token, slot="test.encodings")
     for secret in (password, token):
         for name, form in encoded_forms(secret).items():
-            assert redact.redact(f"bad token ({form}) in request") == \
-                "bad token (***) in request", name
+            assert (
+                redact.redact(f"bad token ({form}) in request") == "bad token (***) in request"
+            ), name
     # a text where one character lower-cases to two ("İ") is masked at the right places
     assert redact.redact(f"İ {token.upper()} İ") == "İ *** İ"
     # the same letters with other characters in between are another value, not a form
@@ -317,10 +359,17 @@ def test_an_html_title_is_unescaped_and_masked_before_it_is_cut() -> None:
     """The title of an HTML error page is kept as plain text: its character references
     decoded (so a token HTML-escaped in it is masked as itself), and a secret in it masked
     before it is cut to its 120 characters (no piece of one left past the cut)."""
-    assert html_title("<html><head><title>Bad &quot;key&quot; &amp; &lt;id&gt; &#39;7&#39;"
-                      "&nbsp;</title></head></html>") == "Bad \"key\" & <id> '7'"
-    assert html_title("<h1>Acceso\n  denegado &mdash; c&oacute;digo 9</h1>") == \
-        "Acceso denegado — código 9"
+    assert (
+        html_title(
+            "<html><head><title>Bad &quot;key&quot; &amp; &lt;id&gt; &#39;7&#39;"
+            "&nbsp;</title></head></html>"
+        )
+        == "Bad \"key\" & <id> '7'"
+    )
+    assert (
+        html_title("<h1>Acceso\n  denegado &mdash; c&oacute;digo 9</h1>")
+        == "Acceso denegado — código 9"
+    )
     token = unique("title-token")
     redact.register(token)
     title = html_title(f"<title>{'Upstream error, details follow. ' * 3}token={token}</title>")
@@ -345,20 +394,27 @@ def echo_encoded(sim: StoreSimulator) -> list[str]:
         echoed.append(token)
         if route == "orders":
             quoted = urllib.parse.quote(token, safe="")
-            return web.Response(status=502, content_type="text/html", text=(
-                f"<html><head><title>Rejected token {quoted}</title></head>"
-                f"<body><h1>upstream rejected {quoted}</h1></body></html>"))
+            return web.Response(
+                status=502,
+                content_type="text/html",
+                text=(
+                    f"<html><head><title>Rejected token {quoted}</title></head>"
+                    f"<body><h1>upstream rejected {quoted}</h1></body></html>"
+                ),
+            )
         request_json = json.dumps({"token": token}).replace("/", "\\/")  # as PHP writes it
         return web.json_response(
             {"message": f"bad token {token.upper()} / {html.escape(token)} / in {request_json}"},
-            status=400)
+            status=400,
+        )
 
     sim.app.middlewares.append(middleware)
     return echoed
 
 
 async def test_a_token_the_store_echoes_encoded_is_masked_in_the_state_file_and_status(
-        tmp_path: Path, sim_catalog: SimCatalog, erp_sim: DragonfishSimulator) -> None:
+    tmp_path: Path, sim_catalog: SimCatalog, erp_sim: DragonfishSimulator
+) -> None:
     """The reviewer's probe (issue #11): every form was stored in the state file and shown
     by `bridge status` when only exact copies were masked."""
     token = unique("vxm_Ab+/cd=EF12gh34&ZZ")
@@ -389,11 +445,18 @@ async def test_a_token_the_store_echoes_encoded_is_masked_in_the_state_file_and_
     for name, form in [("as sent", token), *forms.items()]:
         assert form not in stored, name
     # `bridge status` in a process of its own, with no secret to mask: what was stored
-    env = dict(os.environ, BRIDGE_CONFIG=str(paths.config_file),
-               BRIDGE_DATA_DIR=str(paths.data_dir))
-    run = await asyncio.to_thread(subprocess.run, [*BRIDGE, "status"], env=env,
-                                  capture_output=True, text=True, timeout=60,
-                                  stdin=subprocess.DEVNULL)
+    env = dict(
+        os.environ, BRIDGE_CONFIG=str(paths.config_file), BRIDGE_DATA_DIR=str(paths.data_dir)
+    )
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [*BRIDGE, "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode == 0, run.stderr
     assert "Rejected token ***" in run.stdout and "bad token *** / ***" in run.stdout
     for name, form in [("as sent", token), *forms.items()]:
@@ -409,10 +472,15 @@ def test_redaction_speed_with_many_secrets_is_printed(monkeypatch: pytest.Monkey
     monkeypatch.setattr(redact, "_sessions", {})
     monkeypatch.setattr(redact, "_pattern", None)
     symbols = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!#$%&*+-./=?@_"
-    keyring = [random_secrets.token_urlsafe(32), random_secrets.token_hex(16),
-               random_secrets.token_hex(32), random_secrets.token_urlsafe(24),
-               *("".join(random_secrets.choice(symbols) for _ in range(n)) for n in (8, 12, 16, 20)),
-               "Contraseña de prueba 2024!", "vxm_Ab+/cd=EF12gh34&ZZ"]
+    keyring = [
+        random_secrets.token_urlsafe(32),
+        random_secrets.token_hex(16),
+        random_secrets.token_hex(32),
+        random_secrets.token_urlsafe(24),
+        *("".join(random_secrets.choice(symbols) for _ in range(n)) for n in (8, 12, 16, 20)),
+        "Contraseña de prueba 2024!",
+        "vxm_Ab+/cd=EF12gh34&ZZ",
+    ]
     for value in keyring:
         redact.register(value)
     renewals = redact.SESSION_KEEP + 4
@@ -429,14 +497,19 @@ def test_redaction_speed_with_many_secrets_is_printed(monkeypatch: pytest.Monkey
     exact = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
 
     def before(text: str) -> str:
-        return redact._GENERIC.sub(lambda m: (m.group(1) or "") + redact.MASK,
-                                   exact.sub(redact.MASK, text))
+        return redact._GENERIC.sub(
+            lambda m: (m.group(1) or "") + redact.MASK, exact.sub(redact.MASK, text)
+        )
 
-    line = ("2026-05-09 15:02:33,120 WARNING bridge.engine [orders] order VM-00123: the store "
-            "refused the request (HTTP 409: busy); retrying in 1 s")
-    error = ("the store answered an HTML error page instead of JSON (HTTP 502: Rejected token "
-             f"{urllib.parse.quote(keyring[-1], safe='')}); a proxy or web server in the way "
-             "may be failing")
+    line = (
+        "2026-05-09 15:02:33,120 WARNING bridge.engine [orders] order VM-00123: the store "
+        "refused the request (HTTP 409: busy); retrying in 1 s"
+    )
+    error = (
+        "the store answered an HTML error page instead of JSON (HTTP 502: Rejected token "
+        f"{urllib.parse.quote(keyring[-1], safe='')}); a proxy or web server in the way "
+        "may be failing"
+    )
     log = "\n".join(line.replace("00123", f"{i:05}") for i in range(2_000_000 // len(line)))
     assert before(error) == error and redact.redact(error).count(redact.MASK) == 1
     assert redact.redact(log) == before(log) == log
@@ -450,12 +523,14 @@ def test_redaction_speed_with_many_secrets_is_printed(monkeypatch: pytest.Monkey
             times.append((time.perf_counter() - started) / number)
         return min(times)
 
-    print(f"\n  redaction with {len(values)} values registered (pattern built in "
-          f"{compile_ms:.1f} ms)")
+    print(
+        f"\n  redaction with {len(values)} values registered (pattern built in {compile_ms:.1f} ms)"
+    )
     print(f"  {'text':34} {'exact copies (before)':>22} {'every form (now)':>17}")
     for name, text, number, unit, scale in (
-            (f"log line, {len(line)} chars", line, 2000, "µs", 1e6),
-            (f"error message, {len(error)} chars", error, 1000, "µs", 1e6),
-            (f"log file, {len(log) / 1e6:.1f} MB", log, 1, "ms", 1e3)):
+        (f"log line, {len(line)} chars", line, 2000, "µs", 1e6),
+        (f"error message, {len(error)} chars", error, 1000, "µs", 1e6),
+        (f"log file, {len(log) / 1e6:.1f} MB", log, 1, "ms", 1e3),
+    ):
         old, new = best(before, text, 5, number), best(redact.redact, text, 5, number)
         print(f"  {name:34} {old * scale:19.1f} {unit} {new * scale:14.1f} {unit}")

@@ -252,11 +252,18 @@ def test_a_config_without_auth_flow_keeps_the_flow_it_had():
         )
         assert cfg.auth_flow == flow, typed
     with pytest.raises(ConfigError, match=r"erp\.auth_flow: 'oauth' is not a login flow"):
-        parse_config({"store": {"url": "http://x/"}, "erp": {"kind": "salesforce_vs", **base,
-                                                             "auth_flow": "oauth"}})
+        parse_config(
+            {
+                "store": {"url": "http://x/"},
+                "erp": {"kind": "salesforce_vs", **base, "auth_flow": "oauth"},
+            }
+        )
     # nothing to log in with: client credentials, which needs the My Domain
-    with pytest.raises(ConfigError, match=r"erp\.my_domain_url: required for the client "
-                       r"credentials flow: your org's My Domain URL, e\.g\. https://acme"):
+    with pytest.raises(
+        ConfigError,
+        match=r"erp\.my_domain_url: required for the client "
+        r"credentials flow: your org's My Domain URL, e\.g\. https://acme",
+    ):
         parse_config({"store": {"url": "http://x/"}, "erp": {"kind": "salesforce_vs", **base}})
     # the password flow named without a user
     with pytest.raises(ConfigError, match=r"erp\.username: required for the password flow"):
@@ -316,8 +323,9 @@ def form_text(values: dict) -> dict[str, str]:
 def test_the_settings_form_gives_the_flow_it_shows():
     store = {"url": "https://tienda.example/"}
     # a new install: the form offers client credentials first
-    new = form_text({"my_domain_url": "acme.my.salesforce.com", "client_id": "c",
-                     "identifier": "PAGINAWEB"})
+    new = form_text(
+        {"my_domain_url": "acme.my.salesforce.com", "client_id": "c", "identifier": "PAGINAWEB"}
+    )
     assert new["auth_flow"] == CC
     config = parse_config({"store": store, "erp": {"kind": "salesforce_vs", **new}})
     assert sf_erp(config).auth_flow == CC and sf_config.secrets_for(config.erp) == (
@@ -325,11 +333,14 @@ def test_the_settings_form_gives_the_flow_it_shows():
     )
     # ... and without a My Domain URL it says so
     with pytest.raises(ConfigError, match=r"^erp\.my_domain_url: required"):
-        parse_config({"store": store, "erp": {"kind": "salesforce_vs", **new,
-                                              "my_domain_url": ""}})
+        parse_config({"store": store, "erp": {"kind": "salesforce_vs", **new, "my_domain_url": ""}})
     # an old install opened in the form: the form shows its flow, and saves it unchanged
-    old = parse_config({"store": store, "erp": {"kind": "salesforce_vs", "username": "u",
-                                                "client_id": "c", "identifier": "P"}})
+    old = parse_config(
+        {
+            "store": store,
+            "erp": {"kind": "salesforce_vs", "username": "u", "client_id": "c", "identifier": "P"},
+        }
+    )
     shown = form_text(old.to_toml()["erp"])
     assert shown["auth_flow"] == "password" and shown["my_domain_url"] == ""
     again = parse_config({"store": store, "erp": {**old.to_toml()["erp"], **shown}})
@@ -341,8 +352,14 @@ def test_the_settings_form_gives_the_flow_it_shows():
     [
         ("https://acme.my.salesforce.com", "https://acme.my.salesforce.com/"),
         ("acme.my.salesforce.com", "https://acme.my.salesforce.com/"),
-        (" https://ACME.my.salesforce.com/lightning/setup/Home ", "https://acme.my.salesforce.com/"),
-        ("https://acme--uat.sandbox.my.salesforce.com/", "https://acme--uat.sandbox.my.salesforce.com/"),
+        (
+            " https://ACME.my.salesforce.com/lightning/setup/Home ",
+            "https://acme.my.salesforce.com/",
+        ),
+        (
+            "https://acme--uat.sandbox.my.salesforce.com/",
+            "https://acme--uat.sandbox.my.salesforce.com/",
+        ),
         ("https://acme.my.salesforce.com:8443/x", "https://acme.my.salesforce.com:8443/"),
         # a test server on this computer: http, and the path kept
         ("http://127.0.0.1:8123/org42", "http://127.0.0.1:8123/org42/"),
@@ -385,8 +402,13 @@ def test_my_domain_url_refuses_what_client_credentials_cannot_use(given, said):
         parse_config(
             {
                 "store": {"url": "http://x/"},
-                "erp": {"kind": "salesforce_vs", "client_id": "c", "identifier": "P",
-                        "auth_flow": CC, "my_domain_url": given},
+                "erp": {
+                    "kind": "salesforce_vs",
+                    "client_id": "c",
+                    "identifier": "P",
+                    "auth_flow": CC,
+                    "my_domain_url": given,
+                },
             }
         )
 
@@ -922,7 +944,10 @@ async def test_customers_are_never_looked_up(client):
 
 # -- engine and CLI ------------------------------------------------------------------------
 def write_config(
-    tmp_path: Path, store_url: str, sim: SalesforceVSSimulator, extra: str = "",
+    tmp_path: Path,
+    store_url: str,
+    sim: SalesforceVSSimulator,
+    extra: str = "",
     flow: str | None = None,
 ) -> Paths:
     """A config file: flow None as written before client credentials existed (username and
@@ -1212,8 +1237,9 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sf, stor
 
 
 @pytest.mark.parametrize("fault", ["claimed_total", "ignore_page", "repeat_page"])
-async def test_engine_paging_faults_end_the_run_with_bounded_requests(engine, sf, store,
-                                                                      caplog, fault):
+async def test_engine_paging_faults_end_the_run_with_bounded_requests(
+    engine, sf, store, caplog, fault
+):
     """10 rows a page. A huge claimed totalSize (never `done`) ends with the first empty
     page (a warning says so); a repeated page stops the run with a clear error, nothing
     pushed (bridge.paging)."""
@@ -1233,16 +1259,19 @@ async def test_engine_paging_faults_end_the_run_with_bounded_requests(engine, sf
     with caplog.at_level("WARNING", logger="bridge.paging"):
         [result] = await engine.sync_now("catalog")
     pages = -(-sum(len(p.stock) for p in sf.products.values()) // 10)
-    print(f"{fault}: {sf.count('stock', 'GET')} stock requests for {pages} pages, "
-          f"{len(events)} events")
+    print(
+        f"{fault}: {sf.count('stock', 'GET')} stock requests for {pages} pages, "
+        f"{len(events)} events"
+    )
     assert sf.count("stock", "GET") <= pages + 1
     if fault == "claimed_total":
         assert result.status == "ok", result.message
         assert any("claimed 1,000,000,000 rows" in r.getMessage() for r in caplog.records)
         return
     assert result.status == "failed", result.message
-    assert "Salesforce answered page 2 of the stock list (services/apexrest/vs/stock) with " \
-        "the same rows as page 1: it ignores the page parameter or repeats pages" in \
-        result.message
+    assert (
+        "Salesforce answered page 2 of the stock list (services/apexrest/vs/stock) with "
+        "the same rows as page 1: it ignores the page parameter or repeats pages" in result.message
+    )
     assert store.patches == [] and result.items_ok == 0
     assert len(events) <= 5, [e.code for e in events]

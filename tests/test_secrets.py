@@ -21,37 +21,61 @@ def test_secrets_set_list_and_delete_with_the_real_keyring(tmp_path):
     Windows (WinVault; Wine's under build/windows/ci.sh)."""
     value = f"tok-{uuid.uuid4().hex}"
     env = dict(os.environ, BRIDGE_DATA_DIR=str(tmp_path))
-    r = subprocess.run([*BRIDGE, "secrets", "set", "store.token"], input=value + "\n",
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*BRIDGE, "secrets", "set", "store.token"],
+        input=value + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "keyring" in r.stdout and value not in r.stdout
     assert REAL_KEYRING in backend_info().name and backend_info().secure
     assert SecretStore().get("store.token") == value
-    r = subprocess.run([*BRIDGE, "secrets", "list"], env=env, capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [*BRIDGE, "secrets", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert "store.token" in r.stdout and "set (keyring)" in r.stdout and value not in r.stdout
     SecretStore().delete("store.token")
     assert SecretStore().get("store.token") is None
     # `secrets delete --all` (what the uninstaller's "remove my data too" runs)
     for name in ("store.token", "erp.password"):
-        r = subprocess.run([*BRIDGE, "secrets", "set", name], input=value + "\n", env=env,
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [*BRIDGE, "secrets", "set", name],
+            input=value + "\n",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
     assert SecretStore().get("erp.password") == value
-    r = subprocess.run([*BRIDGE, "secrets", "delete"], env=env, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [*BRIDGE, "secrets", "delete"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2 and "--all" in r.stderr
-    r = subprocess.run([*BRIDGE, "secrets", "delete", "--all"], env=env, capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [*BRIDGE, "secrets", "delete", "--all"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert SecretStore().get("store.token") is None and SecretStore().get("erp.password") is None
 
 
 def test_refuses_to_store_without_secure_keyring(tmp_path):
-    env = dict(os.environ, BRIDGE_DATA_DIR=str(tmp_path),
-               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-    r = subprocess.run([*BRIDGE, "secrets", "set", "erp.token"], input="abc123456\n", env=env,
-                       capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ,
+        BRIDGE_DATA_DIR=str(tmp_path),
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
+    r = subprocess.run(
+        [*BRIDGE, "secrets", "set", "erp.token"],
+        input="abc123456\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1
     assert "Refusing" in r.stderr and "plaintext" in r.stderr
 
@@ -91,8 +115,10 @@ def test_env_override_and_session(monkeypatch):
 
 def test_redaction_of_registered_values_and_bearer_tokens():
     redact.register("sup3r-s3cret-value")
-    text = ("failed with sup3r-s3cret-value; Authorization: Bearer abcdefghijklmnop; "
-            "jwt eyJhbGciOiJIUzI1NiJ9.eyJ1c3VhcmlvIjoiYSJ9.c2lnbmF0dXJl")
+    text = (
+        "failed with sup3r-s3cret-value; Authorization: Bearer abcdefghijklmnop; "
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJ1c3VhcmlvIjoiYSJ9.c2lnbmF0dXJl"
+    )
     out = redact.redact(text)
     assert "sup3r" not in out and "abcdefghijklmnop" not in out and "eyJhbGci" not in out
     assert out.count("***") == 3

@@ -60,8 +60,9 @@ def test_done_order_listed_again_is_rereported_not_resent(state):
 
 def test_failed_data_order_requeued_when_store_lists_it_again(state):
     state.ingest(order())
-    state.mark_failed("ord_1", kind="data", code="cuit", message="bad", server_message=None,
-                      next_attempt_at=None)
+    state.mark_failed(
+        "ord_1", kind="data", code="cuit", message="bad", server_message=None, next_attempt_at=None
+    )
     # still listed, not reported, unchanged: nothing to do
     assert state.ingest(order())[0] == "known"
     # the merchant fixed it: the payload changed
@@ -130,7 +131,13 @@ def test_due_orders_order_and_backoff(state):
     state.ingest(order("o1"))
     state.ingest(order("o2"))
     state.mark_sending("o2")
-    state.mark_failed("o1", kind="transient", code="c", message="m", server_message=None,
-                      next_attempt_at=time.time() + 60)
+    state.mark_failed(
+        "o1",
+        kind="transient",
+        code="c",
+        message="m",
+        server_message=None,
+        next_attempt_at=time.time() + 60,
+    )
     assert [r.store_order_id for r in state.due_orders()] == ["o2"]
     assert [r.store_order_id for r in state.due_orders(now=time.time() + 61)] == ["o2", "o1"]

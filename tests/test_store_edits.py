@@ -60,8 +60,10 @@ async def test_an_edit_before_sending_is_taken_with_its_held_back_units(engine, 
     store_sim.orders[order["id"]]["items"][0]["quantity"] = qty + 7
     await engine.sync_now("orders")
     assert reserved(engine, sku) == qty + 7
-    assert any(e.code == "order_updated" and f"quantity {qty} -> {qty + 7}" in e.message
-               for e in seen(engine))
+    assert any(
+        e.code == "order_updated" and f"quantity {qty} -> {qty + 7}" in e.message
+        for e in seen(engine)
+    )
 
 
 async def _blocked() -> str:
@@ -70,7 +72,8 @@ async def _blocked() -> str:
 
 @both_modes
 async def test_a_change_after_sending_is_frozen_and_told_not_reported_sent(
-        engine, erp_sim, store_sim):
+    engine, erp_sim, store_sim
+):
     seen(engine)
     order = store_sim.add_order(n_items=1)
     sku = order["items"][0]["sku"]
@@ -103,7 +106,8 @@ async def test_a_change_after_sending_is_frozen_and_told_not_reported_sent(
 
 @both_modes
 async def test_one_id_listed_twice_with_other_items_is_held_and_the_rest_flows(
-        engine, erp_sim, store_sim):
+    engine, erp_sim, store_sim
+):
     twice = store_sim.add_order(n_items=1)
     good = store_sim.add_order()
     other = copy.deepcopy(store_sim._public(twice))
@@ -117,8 +121,7 @@ async def test_one_id_listed_twice_with_other_items_is_held_and_the_rest_flows(
     row = engine.state.get_order(twice["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
     [err] = open_errors(engine, "listed_twice")
-    assert twice["number"] in err["message"] and f"quantity {qty} -> {qty + 5}" in \
-        err["message"]
+    assert twice["number"] in err["message"] and f"quantity {qty} -> {qty + 5}" in err["message"]
     # the units held back are the most either copy would sell
     assert reserved(engine, sku) == qty + 5
     # the store lists it once again: it is sent, with that content, once
@@ -132,7 +135,8 @@ async def test_one_id_listed_twice_with_other_items_is_held_and_the_rest_flows(
 
 @both_modes
 async def test_two_store_orders_with_one_number_the_second_is_a_data_error(
-        engine, erp_sim, store_sim):
+    engine, erp_sim, store_sim
+):
     first = store_sim.add_order()
     [ok] = await engine.sync_now("orders")
     assert ok.items_ok == 1
@@ -155,8 +159,7 @@ async def test_two_store_orders_with_one_number_the_second_is_a_data_error(
 
 
 @both_modes
-async def test_an_unexpected_exception_never_leaves_an_order_sending(
-        engine, erp_sim, store_sim):
+async def test_an_unexpected_exception_never_leaves_an_order_sending(engine, erp_sim, store_sim):
     a = store_sim.add_order()
     b = store_sim.add_order()
     real = engine.erp.create_order
@@ -177,34 +180,49 @@ async def test_an_unexpected_exception_never_leaves_an_order_sending(
     [err] = open_errors(engine, "internal_error")
     assert "ValueError" in err["message"] and "something nobody foresaw" in err["message"]
     # the next try looks it up first: in the ERP once, reported sent
-    await engine.state.run(engine.state._db.execute,
-                           "UPDATE outbox SET next_attempt_at = 0 WHERE state = 'failed'")
+    await engine.state.call(
+        engine.state._db.execute, "UPDATE outbox SET next_attempt_at = 0 WHERE state = 'failed'"
+    )
     await engine.sync_now("orders")
     assert len(docs_for(erp_sim, a["number"])) == 1
     assert engine.state.get_order(a["id"]).state == OrderState.DONE
 
 
 def test_order_difference_names_what_changed():
-    before = {"items": [{"sku": "A", "quantity": 1, "unit_price": "10.00"},
-                        {"sku": "B", "quantity": 2, "unit_price": "5.00"}],
-              "total": "20.00", "buyer": {"tax_id": "20-1", "email": "a@b"}}
-    after = {"items": [{"sku": "A", "quantity": 50, "unit_price": "10.00"},
-                       {"sku": "C", "quantity": 1, "unit_price": "1.00"}],
-             "total": "501.00", "buyer": {"tax_id": "20-2", "email": "a@b"}}
+    before = {
+        "items": [
+            {"sku": "A", "quantity": 1, "unit_price": "10.00"},
+            {"sku": "B", "quantity": 2, "unit_price": "5.00"},
+        ],
+        "total": "20.00",
+        "buyer": {"tax_id": "20-1", "email": "a@b"},
+    }
+    after = {
+        "items": [
+            {"sku": "A", "quantity": 50, "unit_price": "10.00"},
+            {"sku": "C", "quantity": 1, "unit_price": "1.00"},
+        ],
+        "total": "501.00",
+        "buyer": {"tax_id": "20-2", "email": "a@b"},
+    }
     text = order_difference(before, after)
-    assert text == ("A quantity 1 -> 50; B removed (was 2); C added (1); total 20.00 -> "
-                    "501.00; buyer's tax_id")
+    assert text == (
+        "A quantity 1 -> 50; B removed (was 2); C added (1); total 20.00 -> 501.00; buyer's tax_id"
+    )
     assert order_difference(before, before) == "other details changed"
 
 
 def due_now(engine) -> None:
-    engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE next_attempt_at "
-                             "IS NOT NULL AND state != 'sent_to_erp'")
+    engine.state._db.execute(
+        "UPDATE outbox SET next_attempt_at = 0 WHERE next_attempt_at "
+        "IS NOT NULL AND state != 'sent_to_erp'"
+    )
 
 
 @both_modes
 async def test_a_change_while_a_send_was_in_doubt_goes_out_if_the_erp_lacks_it(
-        engine, erp_sim, store_sim, order_mode):
+    engine, erp_sim, store_sim, order_mode
+):
     import asyncio
 
     from tests.conftest import WRITE_ROUTE
@@ -236,7 +254,8 @@ async def test_a_change_while_a_send_was_in_doubt_goes_out_if_the_erp_lacks_it(
 
 @both_modes
 async def test_a_change_while_the_report_was_pending_is_not_reported_as_sent(
-        engine, erp_sim, store_sim, order_mode):
+    engine, erp_sim, store_sim, order_mode
+):
     order = store_sim.add_order(n_items=1)
     store_sim.faults.script("POST", "erp-sync", *([503] * 10))
     await engine.sync_now("orders")
@@ -279,11 +298,11 @@ async def test_a_discarded_order_listed_twice_stays_discarded(engine, erp_sim, s
 
 @both_modes
 async def test_two_orders_whose_numbers_differ_by_spaces_are_one_number(
-        engine, erp_sim, store_sim, order_mode):
+    engine, erp_sim, store_sim, order_mode
+):
     first = store_sim.add_order(n_items=1)
     store_sim.orders[first["id"]]["number"] = first["number"] + " "
     second = store_sim.add_order(n_items=1, number=first["number"].strip())
     await engine.sync_now("orders")
     assert len(docs_for(erp_sim, first["number"].strip())) == 1
-    assert [e["subject"] for e in open_errors(engine, "number_taken")] == \
-        [f"order:{second['id']}"]
+    assert [e["subject"] for e in open_errors(engine, "number_taken")] == [f"order:{second['id']}"]

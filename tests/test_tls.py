@@ -63,31 +63,44 @@ class ServerCert:
         return ctx
 
 
-def self_signed(folder: Path, name: str = "self", host: str = "127.0.0.1",
-                days: int = 365) -> ServerCert:
+def self_signed(
+    folder: Path, name: str = "self", host: str = "127.0.0.1", days: int = 365
+) -> ServerCert:
     """A self-signed certificate for `host`, like a LAN ERP's."""
     import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"erp-{name}")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return ServerCert(cert.public_bytes(serialization.Encoding.PEM),
-                      key.private_bytes(serialization.Encoding.PEM,
-                                        serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()), folder, name)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return ServerCert(
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        folder,
+        name,
+    )
 
 
 def issued(ca: trustme.CA, folder: Path, name: str, **kw) -> ServerCert:
     leaf = ca.issue_cert("127.0.0.1", **kw)
-    return ServerCert(leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes(), folder,
-                      name)
+    return ServerCert(leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes(), folder, name)
 
 
 def ca_file(ca: trustme.CA, folder: Path, name: str = "ca") -> str:
@@ -135,8 +148,10 @@ class LoopbackHttps:
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.requests.append(head)
                 body = json.dumps({"data": []}).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ssl.SSLError, OSError):
             pass  # the client closed the connection
@@ -223,11 +238,9 @@ async def test_a_pin_and_a_private_ca_must_both_hold(certs: Path, ca: trustme.CA
         both = {"ca_file": ca_file(ca, certs), "pin_sha256": cert.fingerprint}
         assert await get_products(server.url, **both) == {"data": []}
         with pytest.raises(ConfigError):
-            await get_products(server.url, **{**both,
-                                               "pin_sha256": self_signed(certs).fingerprint})
+            await get_products(server.url, **{**both, "pin_sha256": self_signed(certs).fingerprint})
         with pytest.raises(TransientError):
-            await get_products(server.url, **{**both,
-                                               "ca_file": ca_file(trustme.CA(), certs, "o")})
+            await get_products(server.url, **{**both, "ca_file": ca_file(trustme.CA(), certs, "o")})
     assert len(server.requests) == 1
 
 
@@ -236,8 +249,10 @@ async def test_the_pin_holds_for_blocking_sockets_too(certs: Path) -> None:
     cert = self_signed(certs)
 
     def connect(port: int, pin: str) -> str:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
-                tls_context(pin=pin).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            tls_context(pin=pin).wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
             return tls.version() or ""
 
     async with LoopbackHttps(cert) as server:
@@ -260,28 +275,35 @@ def test_every_connector_gets_its_tls_settings_from_its_config(certs: Path) -> N
 
 # -- settings --------------------------------------------------------------------------------------
 def config_with(store: dict[str, object]) -> dict[str, object]:
-    return {"store": {"url": "https://tienda.example/", **store},
-            "erp": {"kind": "dragonfish", "endpoint": "https://erp.example/api/",
-                    "cliente": "C1"}}
+    return {
+        "store": {"url": "https://tienda.example/", **store},
+        "erp": {"kind": "dragonfish", "endpoint": "https://erp.example/api/", "cliente": "C1"},
+    }
 
 
-@pytest.mark.parametrize("written", [
-    "AB:CD:" * 15 + "AB:CD",
-    ("abcd" * 16),
-    "SHA256 Fingerprint=" + "ab:cd:" * 15 + "ab:cd",
-    "sha256: " + " ".join(["ab", "cd"] * 16),
-])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "AB:CD:" * 15 + "AB:CD",
+        ("abcd" * 16),
+        "SHA256 Fingerprint=" + "ab:cd:" * 15 + "ab:cd",
+        "sha256: " + " ".join(["ab", "cd"] * 16),
+    ],
+)
 def test_a_pin_in_any_usual_notation_is_kept_in_one(written: str) -> None:
     config = parse_config(config_with({"pin_sha256": written}))
     assert config.store.pin_sha256 == "AB:CD:" * 15 + "AB:CD"
 
 
-@pytest.mark.parametrize(("written", "said"), [
-    ("ab" * 20, "is a SHA-1 fingerprint (40 digits): use the SHA-256 one (64 digits)"),
-    ("ab" * 31, "64 hexadecimal digits"),
-    ("zz" * 32, "64 hexadecimal digits"),
-    ("ab" * 33, "64 hexadecimal digits"),
-])
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("ab" * 20, "is a SHA-1 fingerprint (40 digits): use the SHA-256 one (64 digits)"),
+        ("ab" * 31, "64 hexadecimal digits"),
+        ("zz" * 32, "64 hexadecimal digits"),
+        ("ab" * 33, "64 hexadecimal digits"),
+    ],
+)
 def test_a_bad_pin_is_a_clear_config_error(written: str, said: str) -> None:
     with pytest.raises(ConfigError) as exc:
         parse_config(config_with({"pin_sha256": written}))
@@ -295,24 +317,31 @@ def test_ca_file_and_verify_tls_false_are_checked(tmp_path: Path, ca: trustme.CA
         return exc.value.message
 
     assert problem({"ca_file": "ca.pem"}).startswith(
-        "store.ca_file: must be the full path of the CA's PEM file")
+        "store.ca_file: must be the full path of the CA's PEM file"
+    )
     assert problem({"ca_file": str(tmp_path / "none.pem")}).startswith(
-        "store.ca_file: no such file")
+        "store.ca_file: no such file"
+    )
     (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
     assert "not a PEM certificate file" in problem({"ca_file": str(tmp_path / "key.pem")})
     assert problem({"verify_tls": False, "pin_sha256": "ab" * 32}).startswith(
-        "store: verify_tls = false turns certificate checks off")
+        "store: verify_tls = false turns certificate checks off"
+    )
     good = ca_file(ca, tmp_path)
     assert parse_config(config_with({"ca_file": good})).store.ca_file == good
 
 
 # -- the certificate reader ----------------------------------------------------------------------
-@pytest.mark.parametrize("not_after", [
-    datetime.datetime(2031, 5, 6, 7, 8, 9),  # UTCTime
-    datetime.datetime(2051, 1, 2, 3, 4, 5),  # GeneralizedTime (from 2050 on)
-])
-def test_certificate_expiry_matches_cryptography(ca: trustme.CA, certs: Path,
-                                                 not_after: datetime.datetime) -> None:
+@pytest.mark.parametrize(
+    "not_after",
+    [
+        datetime.datetime(2031, 5, 6, 7, 8, 9),  # UTCTime
+        datetime.datetime(2051, 1, 2, 3, 4, 5),  # GeneralizedTime (from 2050 on)
+    ],
+)
+def test_certificate_expiry_matches_cryptography(
+    ca: trustme.CA, certs: Path, not_after: datetime.datetime
+) -> None:
     cert = issued(ca, certs, "leaf", not_after=not_after)
     parsed = x509.load_der_x509_certificate(cert.der)
     assert certificate_expiry(cert.der) == parsed.not_valid_after_utc.timestamp()
@@ -337,9 +366,9 @@ async def test_fetch_certificate_sends_nothing(certs: Path, ca: trustme.CA) -> N
 
 
 # -- doctor, sync ------------------------------------------------------------------------------------
-async def test_doctor_shows_the_mode_fingerprint_and_expiry(tmp_path: Path, certs: Path,
-                                                           erp_sim, capsys,
-                                                           monkeypatch) -> None:
+async def test_doctor_shows_the_mode_fingerprint_and_expiry(
+    tmp_path: Path, certs: Path, erp_sim, capsys, monkeypatch
+) -> None:
     from bridge.cli import cmd_doctor
 
     cert = self_signed(certs, days=400)
@@ -352,8 +381,10 @@ async def test_doctor_shows_the_mode_fingerprint_and_expiry(tmp_path: Path, cert
         assert await cmd_doctor(config, paths) == 0
         out = capsys.readouterr().out
         expires = time.strftime("%Y-%m-%d", time.gmtime(certificate_expiry(cert.der)))
-        assert f"OK   store TLS: pinned (SHA-256 {cert.fingerprint}); the server's " \
-               f"certificate SHA-256 {cert.fingerprint}" in out
+        assert (
+            f"OK   store TLS: pinned (SHA-256 {cert.fingerprint}); the server's "
+            f"certificate SHA-256 {cert.fingerprint}" in out
+        )
         assert f"OK   store certificate: expires on {expires}" in out
         assert f"OK   erp TLS: none: {erp_sim.base_url} is on this computer" in out
         # the pinned certificate is replaced: the doctor fails, naming both
@@ -361,21 +392,29 @@ async def test_doctor_shows_the_mode_fingerprint_and_expiry(tmp_path: Path, cert
         config.store.pin_sha256 = other.fingerprint
         assert await cmd_doctor(config, paths) == 1
         out = capsys.readouterr().out
-        assert f"FAIL store TLS: pinned (SHA-256 {other.fingerprint}), but the server " \
-               f"presents a certificate whose SHA-256 is {cert.fingerprint}" in out
+        assert (
+            f"FAIL store TLS: pinned (SHA-256 {other.fingerprint}), but the server "
+            f"presents a certificate whose SHA-256 is {cert.fingerprint}" in out
+        )
         # a private CA: its mode, and the certificate's expiry (soon: a warning)
         ca = trustme.CA()
         soon = time.time() + 10 * 86400
-        leaf = issued(ca, certs, "soon", not_after=datetime.datetime.fromtimestamp(
-            soon, datetime.UTC).replace(tzinfo=None))
+        leaf = issued(
+            ca,
+            certs,
+            "soon",
+            not_after=datetime.datetime.fromtimestamp(soon, datetime.UTC).replace(tzinfo=None),
+        )
     async with LoopbackHttps(leaf) as server:
         paths = write_profile(tmp_path, server.url, erp_sim.base_url, erp_sim.cliente)
         config = load_config(paths.config_file)
         config.store.ca_file = ca_file(ca, certs, "soon")
         assert await cmd_doctor(config, paths) == 0
         out = capsys.readouterr().out
-        assert f"OK   store TLS: private CA ({config.store.ca_file}); the server's " \
-               f"certificate SHA-256 {leaf.fingerprint}" in out
+        assert (
+            f"OK   store TLS: private CA ({config.store.ca_file}); the server's "
+            f"certificate SHA-256 {leaf.fingerprint}" in out
+        )
         assert "WARN store certificate: expires on " in out and "(in 10 days)" in out
 
 
@@ -383,18 +422,32 @@ def test_sync_warns_when_certificates_are_not_verified(tmp_path: Path, sims) -> 
     erp, store = sims
     paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente)
     env = child_env(paths, erp)
-    run = subprocess.run([*BRIDGE, "sync", "catalog"], env=env, capture_output=True,
-                         text=True, timeout=120, stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        [*BRIDGE, "sync", "catalog"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode == 0, run.stderr
     assert "NOT verified" not in run.stderr
     config = load_config(paths.config_file)
     config.store.verify_tls = False
     save_config(config, paths.config_file)
-    run = subprocess.run([*BRIDGE, "sync", "catalog"], env=env, capture_output=True,
-                         text=True, timeout=120, stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        [*BRIDGE, "sync", "catalog"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode == 0, run.stderr
-    assert "Warning: TLS certificates of the store are NOT verified (store.verify_tls = " \
-           "false)" in run.stderr
+    assert (
+        "Warning: TLS certificates of the store are NOT verified (store.verify_tls = "
+        "false)" in run.stderr
+    )
     assert "ERP are NOT verified" not in run.stderr
     assert len(run.stdout.strip().splitlines()) == 1  # stdout stays the one summary line
 
@@ -407,9 +460,9 @@ from tests.test_ui import qloop, run, ui_profile  # noqa: E402  (fixtures and he
 __all__ = ["qloop", "ui_profile"]  # fixtures used by name
 
 
-def test_settings_edit_the_certificate_fields_and_get_the_fingerprint(qtbot, qloop,
-                                                                      ui_profile,
-                                                                      certs: Path) -> None:
+def test_settings_edit_the_certificate_fields_and_get_the_fingerprint(
+    qtbot, qloop, ui_profile, certs: Path
+) -> None:
     from PySide6.QtCore import Qt
 
     from ui.i18n import set_language
@@ -429,7 +482,8 @@ def test_settings_edit_the_certificate_fields_and_get_the_fingerprint(qtbot, qlo
             qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
             assert dialog.problem.text() == (
                 "Certificate fingerprint (SHA-256) (Store): is a SHA-1 fingerprint (40 "
-                "digits): use the SHA-256 one (64 digits)")
+                "digits): use the SHA-256 one (64 digits)"
+            )
             # the ERP here is plain http: no certificate to get
             assert await dialog.erp_tls.fetch() is None
             assert "is not an https:// address" in dialog.erp_tls.result.text()

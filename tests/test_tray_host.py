@@ -133,7 +133,8 @@ async def start_demo(data):
 """
 
 # The real app (its demo) on the real display: argv = [data dir].
-APP_CHILD = r"""
+APP_CHILD = (
+    r"""
 import asyncio, json, sys
 from pathlib import Path
 import PySide6.QtWidgets  # before qasync
@@ -146,7 +147,9 @@ from ui.i18n import set_language
 app = QApplication([sys.argv[0]])
 app.setQuitOnLastWindowClosed(False)
 set_language("es_AR")
-""" + DEMO_APP + r"""
+"""
+    + DEMO_APP
+    + r"""
 async def main():
     bridge, task = await start_demo(Path(sys.argv[1]))
     docked = False
@@ -174,12 +177,19 @@ async def main():
 
 qasync.run(main())
 """
+)
 
 
-def test_bridge_demo_shows_its_icon_in_a_real_tray(tray_env: dict[str, str],
-                                                   tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", APP_CHILD, str(tmp_path / "data")],
-                          env=tray_env, capture_output=True, text=True, timeout=120)
+def test_bridge_demo_shows_its_icon_in_a_real_tray(
+    tray_env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", APP_CHILD, str(tmp_path / "data")],
+        env=tray_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["use_tray"] is True and report["visible"] is True
@@ -208,8 +218,10 @@ def _windows_tray_skip() -> str | None:
     if sys.platform != "win32":
         return "the Windows shell's tray (this platform's own tray test is above)"
     if _under_wine() and not os.environ.get("DISPLAY"):
-        return ("Wine with no X display has no desktop: build/windows/ci.sh runs this file "
-                "again under xvfb-run")
+        return (
+            "Wine with no X display has no desktop: build/windows/ci.sh runs this file "
+            "again under xvfb-run"
+        )
     return None
 
 
@@ -219,7 +231,8 @@ def _windows_tray_skip() -> str | None:
 # implements no such call, in Wine's own tray window. A right click there must open the
 # menu; a click on "Pausar" must pause the engine (the icon may still show the demo's error:
 # it outranks "paused"); a click on "Salir" must end the app.
-WIN_APP_CHILD = r"""
+WIN_APP_CHILD = (
+    r"""
 import asyncio, ctypes, json, sys
 from collections import Counter
 from ctypes import wintypes
@@ -279,7 +292,9 @@ async def until(predicate, seconds):
 app = QApplication([sys.argv[0]])
 app.setQuitOnLastWindowClosed(False)
 set_language("es_AR")
-""" + DEMO_APP + r"""
+"""
+    + DEMO_APP
+    + r"""
 async def main():
     bridge, task = await start_demo(Path(sys.argv[1]))
     tray = bridge.tray
@@ -324,14 +339,20 @@ async def main():
 
 qasync.run(main())
 """
+)
 
 
 @pytest.mark.skipif(_windows_tray_skip() is not None, reason=str(_windows_tray_skip()))
 def test_windows_tray_icon_and_its_menu_work_with_real_clicks(tmp_path: Path) -> None:
     shot = tmp_path / "windows-tray.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "windows"}
-    proc = subprocess.run([sys.executable, "-c", WIN_APP_CHILD, str(tmp_path / "data"),
-                           str(shot)], env=env, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", WIN_APP_CHILD, str(tmp_path / "data"), str(shot)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["platform"] == "windows" and report["use_tray"] is True, report

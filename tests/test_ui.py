@@ -41,8 +41,15 @@ def qloop(qapp):
 @pytest.fixture
 def ui_profile(tmp_path, sims):
     erp, store = sims
-    paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
-                          orders_interval_s=3600, catalog_interval_s=3600, retry_base_s=600)
+    paths = write_profile(
+        tmp_path,
+        store.base_url,
+        erp.base_url,
+        erp.cliente,
+        orders_interval_s=3600,
+        catalog_interval_s=3600,
+        retry_base_s=600,
+    )
     secrets = SecretStore(use_keyring=False)
     secrets.set_session("store.token", STORE_TOKEN)
     secrets.set_session("erp.token", erp.token)
@@ -102,8 +109,12 @@ def test_no_tray_opens_main_window_and_sync_now_sends_order(qtbot, qloop, ui_pro
             await until(lambda: erp_has(erp, order["number"]), what="order in the ERP")
             await until(lambda: w.overview.title.text() == "All up to date", what="idle")
             # the live log followed it
-            await until(lambda: any(order["number"] in r.text and r.code == "order_done"
-                                    for r in w.log.model.rows), what="log line")
+            await until(
+                lambda: any(
+                    order["number"] in r.text and r.code == "order_done" for r in w.log.model.rows
+                ),
+                what="log line",
+            )
             w.log.search.setText(order["number"])
             rows = w.log.visible_rows()
             assert len(rows) >= 3
@@ -124,8 +135,9 @@ def test_retry_and_discard_from_error_list(qtbot, qloop, ui_profile, sims):
             w = app.window
             erp.faults.script("POST", "operacionecommerce", 409, 409, 409, 409, 409)
             busy = store.call(lambda: store.add_order())
-            bad = store.call(lambda: store.add_order(buyer__tax_id="20-1",
-                                                     buyer__tax_condition="monotributo"))
+            bad = store.call(
+                lambda: store.add_order(buyer__tax_id="20-1", buyer__tax_condition="monotributo")
+            )
             w.sync_action.trigger()
             await until(lambda: len(w.errors.errors) == 2, what="two errors")
             assert w.tabs.tabText(w.TAB_ERRORS) == "Errors (2)"
@@ -155,8 +167,7 @@ def test_retry_and_discard_from_error_list(qtbot, qloop, ui_profile, sims):
     run(qloop, body())
 
 
-def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui_profile,
-                                                                   sims):
+def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui_profile, sims):
     erp, store = sims
     paths, secrets = ui_profile
     catalog = erp.catalog
@@ -205,8 +216,13 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
             stale = w.errors._dialog
             await app.controller.engine.sync_now("catalog")
             stale.findChild(type(w.errors.approve_btn), "approvePush").click()
-            await until(lambda: w.errors._dialog is not None and
-                        w.errors._dialog.objectName() == "problemDialog", what="told")
+            await until(
+                lambda: (
+                    w.errors._dialog is not None
+                    and w.errors._dialog.objectName() == "problemDialog"
+                ),
+                what="told",
+            )
             assert "ya no es la retenida" in w.errors._dialog.text()
             w.errors._dialog.accept()
             assert store.call(lambda: store.products[sku]["price"]) == old
@@ -218,10 +234,13 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
             push = box.findChild(type(w.errors.approve_btn), "approvePush")
             push.click()
             new = f"{erp.call(lambda: catalog.price(sku, 'LISTA1')):.2f}"
-            await until(lambda: store.call(lambda: store.products[sku]["price"]) == new,
-                        what="approved push")
-            await until(lambda: not any(e.get("held") for e in w.errors.errors),
-                        what="hold resolved")
+            await until(
+                lambda: store.call(lambda: store.products[sku]["price"]) == new,
+                what="approved push",
+            )
+            await until(
+                lambda: not any(e.get("held") for e in w.errors.errors), what="hold resolved"
+            )
         finally:
             await stop_app(app, task)
 
@@ -259,8 +278,16 @@ def test_tray_menu_and_state(qtbot, qloop, ui_profile, sims):
         app, task = await start_app(paths, secrets, use_tray=True)
         tray = app.tray
         names = [a.text() for a in tray.menu.actions() if a.text()]
-        assert names == ["Sync now", "Pause", "View log", "Errors (0)", "Settings",
-                         "Mute notifications for 1 hour", "About", "Quit"]
+        assert names == [
+            "Sync now",
+            "Pause",
+            "View log",
+            "Errors (0)",
+            "Settings",
+            "Mute notifications for 1 hour",
+            "About",
+            "Quit",
+        ]
         order = store.call(lambda: store.add_order())
         tray.sync_action.trigger()
         await until(lambda: erp_has(erp, order["number"]), what="order in ERP")
@@ -288,21 +315,24 @@ def test_notifications_muted_after_start_and_snoozable(qtbot, qloop, ui_profile,
         app.controller.notify.connect(lambda t, m: messages.append((t, m)))
         errors = app.window.errors
         try:
-            store.call(lambda: store.add_order(buyer__tax_id="20-1",
-                                               buyer__tax_condition="monotributo"))
+            store.call(
+                lambda: store.add_order(buyer__tax_id="20-1", buyer__tax_condition="monotributo")
+            )
             app.window.sync_action.trigger()
             await until(lambda: len(errors.errors) == 1, what="first error")
             await asyncio.sleep(0.3)
             assert messages == []  # muted: Bridge started less than a minute ago
             app.controller.mute_after_start_s = 0
-            store.call(lambda: store.add_order(buyer__tax_id="20-2",
-                                               buyer__tax_condition="monotributo"))
+            store.call(
+                lambda: store.add_order(buyer__tax_id="20-2", buyer__tax_condition="monotributo")
+            )
             app.window.sync_action.trigger()
             await until(lambda: len(messages) == 1, what="a notification")
             assert "CUIT" in messages[0][1]
             app.controller.snooze(1)
-            store.call(lambda: store.add_order(buyer__tax_id="20-3",
-                                               buyer__tax_condition="monotributo"))
+            store.call(
+                lambda: store.add_order(buyer__tax_id="20-3", buyer__tax_condition="monotributo")
+            )
             app.window.sync_action.trigger()
             await until(lambda: len(errors.errors) == 3, what="third error")
             await asyncio.sleep(0.3)
@@ -345,12 +375,17 @@ def test_settings_validate_and_test_connection(qtbot, qloop, ui_profile, sims):
 
 
 @needs_real_keyring
-def test_a_blocking_calibration_is_one_error_explained_point_by_point(qtbot, qloop,
-                                                                       tmp_path, sims):
+def test_a_blocking_calibration_is_one_error_explained_point_by_point(qtbot, qloop, tmp_path, sims):
     erp, store = sims
-    paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
-                          erp={"situacion_fiscal": {"consumidor_final": "5"}},
-                          orders_interval_s=3600, catalog_interval_s=3600)
+    paths = write_profile(
+        tmp_path,
+        store.base_url,
+        erp.base_url,
+        erp.cliente,
+        erp={"situacion_fiscal": {"consumidor_final": "5"}},
+        orders_interval_s=3600,
+        catalog_interval_s=3600,
+    )
     secrets = SecretStore(use_keyring=False)
     secrets.set_session("store.token", STORE_TOKEN)
     secrets.set_session("erp.token", erp.token)
@@ -361,16 +396,19 @@ def test_a_blocking_calibration_is_one_error_explained_point_by_point(qtbot, qlo
             w = app.window
             order = store.call(lambda: store.add_order())
             w.sync_action.trigger()
-            await until(lambda: any(e["subject"] == "erp:calibration"
-                                    for e in w.errors.errors), what="the calibration error")
-            [row] = [i for i, e in enumerate(w.errors.errors)
-                     if e["subject"] == "erp:calibration"]
+            await until(
+                lambda: any(e["subject"] == "erp:calibration" for e in w.errors.errors),
+                what="the calibration error",
+            )
+            [row] = [i for i, e in enumerate(w.errors.errors) if e["subject"] == "erp:calibration"]
             w.show_tab(w.TAB_ERRORS)
             w.errors.select_row(row)
             shown = w.errors.detail.toPlainText()
             assert "La instalación del ERP no coincide con la configuración" in shown
-            assert ("Condición de IVA (consumidor final): el código 5 es 'No Responsable' en "
-                    "esta instalación; consumidor final es 3") in shown
+            assert (
+                "Condición de IVA (consumidor final): el código 5 es 'No Responsable' en "
+                "esta instalación; consumidor final es 3"
+            ) in shown
             assert "(ajuste: erp.situacion_fiscal.consumidor_final)" in shown
             assert not erp_has(erp, order["number"])  # nothing written meanwhile
         finally:
@@ -393,9 +431,13 @@ def test_connection_test_shows_the_calibration_in_spanish(qtbot, qloop, tmp_path
     store.start_in_thread()
     try:
         set_language("es_AR")
-        paths = write_profile(tmp_path, store.base_url, erp.base_url, erp.cliente,
-                              erp={"lista": "MAYORISTA",
-                                   "situacion_fiscal": {"consumidor_final": "5"}})
+        paths = write_profile(
+            tmp_path,
+            store.base_url,
+            erp.base_url,
+            erp.cliente,
+            erp={"lista": "MAYORISTA", "situacion_fiscal": {"consumidor_final": "5"}},
+        )
         secrets = SecretStore(use_keyring=False)
         secrets.set_session("store.token", STORE_TOKEN)
         secrets.set_session("erp.token", erp.token)
@@ -404,10 +446,14 @@ def test_connection_test_shows_the_calibration_in_spanish(qtbot, qloop, tmp_path
         run(qloop, dialog.test_erp())
         shown = dialog.erp_result.text()
         assert "Cliente.Cuit: Cliente de esta instalación no tiene el campo 'Cuit'" in shown
-        assert ("Lista de precios: en el ERP no hay ninguna lista de precios llamada "
-                "'MAYORISTA'; sus listas son: 'MINORISTA', 'MAYOR $'") in shown
-        assert ("Condición de IVA (consumidor final): el código 5 es 'No Responsable' en "
-                "esta instalación; consumidor final es 3") in shown
+        assert (
+            "Lista de precios: en el ERP no hay ninguna lista de precios llamada "
+            "'MAYORISTA'; sus listas son: 'MINORISTA', 'MAYOR $'"
+        ) in shown
+        assert (
+            "Condición de IVA (consumidor final): el código 5 es 'No Responsable' en "
+            "esta instalación; consumidor final es 3"
+        ) in shown
         assert "(ajuste: erp.situacion_fiscal.consumidor_final)" in shown
         assert "Tipo de documento (DNI): 05 = D.N.I." in shown
     finally:
@@ -440,8 +486,9 @@ def test_first_run_settings_put_the_secret_in_the_keyring(qtbot, qloop, tmp_path
     qtbot.keyClicks(page.widgets["motivo"], "VENTA WEB")
     qtbot.keyClicks(dialog.store_url, store.base_url)
     qtbot.keyClicks(dialog.store_token, store_token)
-    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Save),
-                     Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(
+        dialog.buttons.button(dialog.buttons.StandardButton.Save), Qt.MouseButton.LeftButton
+    )
     assert not dialog.problem.isVisible(), dialog.problem.text()
     try:
         assert keyring.get_password("bridge", "store.token") == store_token
@@ -466,11 +513,14 @@ def test_first_run_offers_demo_and_it_flows(qtbot, qloop, tmp_path):
     paths = Paths(tmp_path / "none" / "config.toml", tmp_path / "data")
 
     async def body():
-        app = BridgeApp(paths, secrets=SecretStore(use_keyring=False), use_tray=False,
-                        demo_variants=200)
+        app = BridgeApp(
+            paths, secrets=SecretStore(use_keyring=False), use_tray=False, demo_variants=200
+        )
         task = asyncio.ensure_future(app.run())
-        await until(lambda: any(isinstance(d, FirstRunDialog) and d.isVisible()
-                                for d in app.dialogs), what="first-run dialog")
+        await until(
+            lambda: any(isinstance(d, FirstRunDialog) and d.isVisible() for d in app.dialogs),
+            what="first-run dialog",
+        )
         first = next(d for d in app.dialogs if isinstance(d, FirstRunDialog))
         qtbot.mouseClick(first.demo_btn, Qt.MouseButton.LeftButton)
         await until(app.ready.is_set, what="demo running")

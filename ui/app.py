@@ -43,9 +43,17 @@ log = logging.getLogger("bridge.ui")
 
 
 class BridgeApp:
-    def __init__(self, paths: Paths, *, demo: bool = False, secrets: SecretStore | None = None,
-                 use_tray: bool | None = None, mute_after_start_s: float = MUTE_AFTER_START_S,
-                 demo_variants: int = 2000, lock: Any = None) -> None:
+    def __init__(
+        self,
+        paths: Paths,
+        *,
+        demo: bool = False,
+        secrets: SecretStore | None = None,
+        use_tray: bool | None = None,
+        mute_after_start_s: float = MUTE_AFTER_START_S,
+        demo_variants: int = 2000,
+        lock: Any = None,
+    ) -> None:
         self.paths = paths
         self.demo = demo
         self.secrets = secrets or SecretStore()
@@ -108,8 +116,11 @@ class BridgeApp:
         """asyncio's own reports (a callback that raised, a task nobody awaited) go to
         Bridge's log too, so that they are in the diagnostics."""
         exc = context.get("exception")
-        log.error("asyncio: %s", context.get("message", "error"),
-                  exc_info=exc if isinstance(exc, BaseException) else None)
+        log.error(
+            "asyncio: %s",
+            context.get("message", "error"),
+            exc_info=exc if isinstance(exc, BaseException) else None,
+        )
         loop.default_exception_handler(context)
 
     def diagnostics_source(self) -> DiagnosticsSource:
@@ -119,10 +130,15 @@ class BridgeApp:
 
             async def flush() -> None:
                 engine.events.flush()
-                await engine.state.run(lambda: None)  # after the writes queued before it
+                await engine.state.call(lambda: None)  # after the writes queued before it
 
-            return DiagnosticsSource(engine.paths, engine.config, engine.secrets,
-                                     dict(self.controller.status) or None, flush)
+            return DiagnosticsSource(
+                engine.paths,
+                engine.config,
+                engine.secrets,
+                dict(self.controller.status) or None,
+                flush,
+            )
         return DiagnosticsSource(self.paths, None, self.secrets, None)
 
     def export_diagnostics(self) -> None:
@@ -171,13 +187,18 @@ class BridgeApp:
     def _keep(self, w: QWidget) -> None:
         self.dialogs.append(w)
 
-    def open_settings(self, config: Config | None, *, first_run: bool = False,
-                      problem: str | None = None) -> SettingsDialog:
+    def open_settings(
+        self, config: Config | None, *, first_run: bool = False, problem: str | None = None
+    ) -> SettingsDialog:
         # the running engine's secrets and profile (the demo keeps its own, in memory)
         engine = self.controller.engine if self.controller else None
-        dialog = SettingsDialog(engine.paths if engine else self.paths,
-                                engine.secrets if engine else self.secrets, config, self.window,
-                                first_run=first_run)
+        dialog = SettingsDialog(
+            engine.paths if engine else self.paths,
+            engine.secrets if engine else self.secrets,
+            config,
+            self.window,
+            first_run=first_run,
+        )
         if problem:
             dialog.show_problem(problem)
         dialog.saved.connect(lambda cfg: self.spawn(self.settings_saved(cfg, first_run)))
@@ -203,7 +224,8 @@ class BridgeApp:
         preview = PreviewDialog()
         self._keep(preview)
         preview.startChosen.connect(
-            lambda: self.spawn(self.start_engine(config, self.paths, self.secrets)))
+            lambda: self.spawn(self.start_engine(config, self.paths, self.secrets))
+        )
         preview.rejected.connect(self.quit)
         preview.open()
         engine = Engine(config, self.paths, self.secrets)
@@ -232,8 +254,7 @@ class BridgeApp:
 
     async def start_with_engine(self, engine: Engine, paths: Paths, demo: Any = None) -> None:
         setup_logging(paths.log_dir, engine.config.logging.level)
-        controller = AppController(engine, demo=demo,
-                                   mute_after_start_s=self.mute_after_start_s)
+        controller = AppController(engine, demo=demo, mute_after_start_s=self.mute_after_start_s)
         self.controller = controller
         window = MainWindow()
         if demo is not None:
@@ -255,7 +276,8 @@ class BridgeApp:
         window.errors.approveRequested.connect(controller.approve)
         controller.commandRefused.connect(window.errors.show_problem)
         window.tabs.currentChanged.connect(
-            lambda i: self.spawn(self.refresh_history()) if i == window.TAB_HISTORY else None)
+            lambda i: self.spawn(self.refresh_history()) if i == window.TAB_HISTORY else None
+        )
         window.closed.connect(self.quit)
         self._history_timer = QTimer(window)
         self._history_timer.setInterval(30000)
@@ -294,9 +316,12 @@ class BridgeApp:
                 await self.settings_saved(cfg, False)
 
             def refuse(exc: ConfigError) -> None:
-                engine.events.error("config", "config_invalid",
-                                    f"The edited config file is invalid and was not applied "
-                                    f"(the previous settings stay): {exc.message}")
+                engine.events.error(
+                    "config",
+                    "config_invalid",
+                    f"The edited config file is invalid and was not applied "
+                    f"(the previous settings stay): {exc.message}",
+                )
 
             self.watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
             self.watcher.start()
@@ -328,9 +353,15 @@ class BridgeApp:
         box.setWindowTitle(_("About Bridge"))
         box.setIconPixmap(app_icon().pixmap(64, 64))
         data = engine.paths.data_dir if engine else self.paths.data_dir
-        box.setText(_("<b>Bridge {version}</b><br>Keeps your VentasxMayor store and your ERP "
-                      "in sync.<br><br>Data and logs: {data}<br>Keyring: {keyring}",
-                      version=__version__, data=data, keyring=self.secrets.backend.detail))
+        box.setText(
+            _(
+                "<b>Bridge {version}</b><br>Keeps your VentasxMayor store and your ERP "
+                "in sync.<br><br>Data and logs: {data}<br>Keyring: {keyring}",
+                version=__version__,
+                data=data,
+                keyring=self.secrets.backend.detail,
+            )
+        )
         self._keep(box)
         box.open()
 
@@ -353,8 +384,11 @@ def startup_failed(problem: StorageError) -> int:
     print(problem.message, file=sys.stderr, flush=True)
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
-    box = QMessageBox(QMessageBox.Icon.Critical, _("Bridge cannot start"),
-                      _("Bridge cannot use its data folder or its state file."))
+    box = QMessageBox(
+        QMessageBox.Icon.Critical,
+        _("Bridge cannot start"),
+        _("Bridge cannot use its data folder or its state file."),
+    )
     box.setObjectName("startupFailedBox")
     box.setInformativeText(problem.message)
     box.exec()  # the loop is not running (yet, or any more)
@@ -375,8 +409,10 @@ def main(paths: Paths, demo: bool = False) -> int:
         if hand_over(paths.data_dir, "show", name=name):
             print("Bridge is already running; its window was opened.")
             return 0
-        print(f"Another Bridge holds {paths.data_dir} but does not answer; stop it first.",
-              file=sys.stderr)
+        print(
+            f"Another Bridge holds {paths.data_dir} but does not answer; stop it first.",
+            file=sys.stderr,
+        )
         return 1
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)

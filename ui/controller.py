@@ -34,8 +34,9 @@ class AppController(QObject):
     notify = Signal(str, str)  # title, message
     commandRefused = Signal(str)  # a command the engine refused, said for the merchant
 
-    def __init__(self, engine: Engine, *, demo: Any = None,
-                 mute_after_start_s: float = MUTE_AFTER_START_S) -> None:
+    def __init__(
+        self, engine: Engine, *, demo: Any = None, mute_after_start_s: float = MUTE_AFTER_START_S
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.demo = demo
@@ -93,10 +94,10 @@ class AppController(QObject):
     async def refresh(self) -> None:
         self._refresh_pending = False
         status = await self.engine.status_async()
-        errors = await self.engine.state.run(self.engine.state.errors, "open", 500)
+        errors = await self.engine.state.call(self.engine.state.errors, "open", 500)
         if any(e["code"] == "calibration_blocking" for e in errors):
             # what the calibration found, for the error's detail in the merchant's language
-            saved = await self.engine.state.run(self.engine.last_calibration)
+            saved = await self.engine.state.call(self.engine.last_calibration)
             blocking = [f for f in saved[1] if f.blocks_writes] if saved else []
             for e in errors:
                 if e["code"] == "calibration_blocking":
@@ -107,8 +108,9 @@ class AppController(QObject):
                 e["held"] = await self.engine.held_catalog()
         self.status = status
         self.statusChanged.emit(status)
-        if [e["id"] for e in errors] != [e["id"] for e in self.errors] or \
-                [e["count"] for e in errors] != [e["count"] for e in self.errors]:
+        if [e["id"] for e in errors] != [e["id"] for e in self.errors] or [
+            e["count"] for e in errors
+        ] != [e["count"] for e in self.errors]:
             self.errors = errors
             self.errorsChanged.emit(errors)
         self._maybe_notify(errors)
@@ -168,9 +170,12 @@ class AppController(QObject):
             await self.engine.approve_catalog(run_id)
         except DataError:
             # a newer check replaced the held sync while the dialog was open, or it cleared
-            self.commandRefused.emit(_(
-                "That sync is no longer the one on hold (a newer check replaced it, or it "
-                "cleared by itself). Look at the error list again before approving."))
+            self.commandRefused.emit(
+                _(
+                    "That sync is no longer the one on hold (a newer check replaced it, or it "
+                    "cleared by itself). Look at the error list again before approving."
+                )
+            )
         await self.refresh()
 
     def discard(self, error_id: int, reason: str) -> asyncio.Future[Any]:
@@ -182,12 +187,12 @@ class AppController(QObject):
         return result
 
     async def recent_events(self, limit: int = 500) -> list[dict[str, Any]]:
-        return await self.engine.state.run(self.engine.state.events, 0, limit)
+        return await self.engine.state.call(self.engine.state.events, 0, limit)
 
     async def history(self) -> dict[str, Any]:
         state = self.engine.state
-        runs = await state.run(state.recent_runs, 200)
-        per_day = await state.run(state.orders_per_day, 14)
+        runs = await state.call(state.recent_runs, 200)
+        per_day = await state.call(state.orders_per_day, 14)
         return {"runs": runs, "orders_per_day": per_day}
 
     def call_later(self, fn: Callable[[], None], ms: int) -> None:

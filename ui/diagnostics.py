@@ -1,4 +1,4 @@
-""""Export diagnostics" in the UI, and the crash dialog that offers it.
+""" "Export diagnostics" in the UI, and the crash dialog that offers it.
 
 Both open their dialogs with `open()` (never `exec()`: the app runs on the asyncio loop) and
 write the zip (bridge.diagnostics) off the UI thread.
@@ -61,8 +61,11 @@ class DiagnosticsExporter(QObject):
     failed = Signal(str)  # the problem
     closed = Signal()  # the save dialog was cancelled, or the result message closed
 
-    def __init__(self, source: Callable[[], DiagnosticsSource],
-                 parent: Callable[[], QWidget | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        source: Callable[[], DiagnosticsSource],
+        parent: Callable[[], QWidget | None] = lambda: None,
+    ) -> None:
         super().__init__()
         self.source = source
         self.parent_widget = parent
@@ -134,8 +137,13 @@ class DiagnosticsExporter(QObject):
         box.setWindowTitle(_("Export diagnostics"))
         if path:
             box.setIcon(QMessageBox.Icon.Information)
-            box.setText(_("Diagnostics saved to:<br><b>{path}</b><br><br>Send this file to "
-                          "support. It contains no passwords or tokens.", path=path))
+            box.setText(
+                _(
+                    "Diagnostics saved to:<br><b>{path}</b><br><br>Send this file to "
+                    "support. It contains no passwords or tokens.",
+                    path=path,
+                )
+            )
         else:
             box.setIcon(QMessageBox.Icon.Warning)
             box.setText(_("The diagnostics could not be saved: {problem}", problem=problem))
@@ -152,8 +160,11 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 class CrashReporter:
-    def __init__(self, source: Callable[[], DiagnosticsSource],
-                 parent: Callable[[], QWidget | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        source: Callable[[], DiagnosticsSource],
+        parent: Callable[[], QWidget | None] = lambda: None,
+    ) -> None:
         self.source = source
         self.parent = parent
         self.exporter = DiagnosticsExporter(source, parent)
@@ -170,8 +181,9 @@ class CrashReporter:
         if sys.excepthook == self.hook:
             sys.excepthook = self._previous or sys.__excepthook__
 
-    def hook(self, exc_type: type[BaseException], exc: BaseException,
-             tb: TracebackType | None) -> None:
+    def hook(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
         if issubclass(exc_type, KeyboardInterrupt) or self._in_hook:
             # Ctrl+C, or an error raised while handling one: only printed, never a loop
             with contextlib.suppress(Exception):
@@ -203,12 +215,20 @@ class CrashReporter:
         box.setObjectName("crashDialog")
         box.setIcon(QMessageBox.Icon.Critical)
         box.setWindowTitle(_("Bridge — unexpected error"))
-        box.setText(_("Bridge hit an unexpected error. Something may not work as it should "
-                      "until you restart it."))
+        box.setText(
+            _(
+                "Bridge hit an unexpected error. Something may not work as it should "
+                "until you restart it."
+            )
+        )
         box.setInformativeText(
-            _("Export the diagnostics and send the file to support: it helps find the cause "
-              "and contains no passwords or tokens.") + "\n\n"
-            + redact.redact(f"{exc_type.__name__}: {exc}"))
+            _(
+                "Export the diagnostics and send the file to support: it helps find the cause "
+                "and contains no passwords or tokens."
+            )
+            + "\n\n"
+            + redact.redact(f"{exc_type.__name__}: {exc}")
+        )
         box.setDetailedText(redact.redact("".join(traceback.format_exception(exc_type, exc, tb))))
         export = box.addButton(_("Export diagnostics…"), QMessageBox.ButtonRole.ActionRole)
         export.setObjectName("crashExport")
@@ -230,7 +250,8 @@ class CrashReporter:
             return
         exporting: list[bool] = []
         box.buttonClicked.connect(
-            lambda b: exporting.append(True) if b.objectName() == "crashExport" else None)
+            lambda b: exporting.append(True) if b.objectName() == "crashExport" else None
+        )
         # "Export diagnostics…" closes the box too: then wait for the export to end
         box.finished.connect(lambda _r: None if exporting else app.quit())
         self.exporter.closed.connect(app.quit)

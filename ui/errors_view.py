@@ -54,7 +54,8 @@ class ErrorsView(QWidget):
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("errorsTable")
         self.table.setHorizontalHeaderLabels(
-            [_("What"), _("Type"), _("Why"), _("Times"), _("Last")])
+            [_("What"), _("Type"), _("Why"), _("Times"), _("Last")]
+        )
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -69,8 +70,9 @@ class ErrorsView(QWidget):
         self.detail = QTextBrowser()
         self.detail.setObjectName("errorDetail")
         self.detail.setMaximumHeight(140)
-        self.empty = QLabel(_("No problems. Everything that failed is listed here, with what "
-                              "to do about it."))
+        self.empty = QLabel(
+            _("No problems. Everything that failed is listed here, with what to do about it.")
+        )
         self.empty.setWordWrap(True)
         self.retry_btn = QPushButton(_("Retry"))
         self.retry_btn.setObjectName("retryButton")
@@ -88,8 +90,13 @@ class ErrorsView(QWidget):
         self.discard_btn.clicked.connect(self._discard)
         self.log_btn.clicked.connect(self._open_in_log)
         bar = QHBoxLayout()
-        for b in (self.retry_btn, self.retry_all_btn, self.discard_btn, self.approve_btn,
-                  self.log_btn):
+        for b in (
+            self.retry_btn,
+            self.retry_all_btn,
+            self.discard_btn,
+            self.approve_btn,
+            self.log_btn,
+        ):
             bar.addWidget(b)
         bar.addStretch(1)
         layout = QVBoxLayout(self)
@@ -106,8 +113,13 @@ class ErrorsView(QWidget):
         self.table.setRowCount(len(errors))
         for r, e in enumerate(errors):
             kind = KIND_NAMES.get(e["kind"], lambda e=e: str(e["kind"]))()
-            cells = [error_subject(e), kind, explain_error(e), str(e["count"]),
-                     time.strftime("%d/%m %H:%M", time.localtime(e["last_at"]))]
+            cells = [
+                error_subject(e),
+                kind,
+                explain_error(e),
+                str(e["count"]),
+                time.strftime("%d/%m %H:%M", time.localtime(e["last_at"])),
+            ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(e["message"])
@@ -149,15 +161,19 @@ class ErrorsView(QWidget):
             points = "".join(
                 f"<li><b>{_esc(check_name(f.subject))}</b>: "
                 f"{_esc(check_detail(f.code, (*f.params, ('setting', f.setting)), f.message))}"
-                "</li>" for f in e["findings"])
-            self.detail.setHtml(f"<b>{_esc(error_subject(e))}</b><br>{_esc(explain_error(e))}"
-                                f"<ul>{points}</ul>")
+                "</li>"
+                for f in e["findings"]
+            )
+            self.detail.setHtml(
+                f"<b>{_esc(error_subject(e))}</b><br>{_esc(explain_error(e))}<ul>{points}</ul>"
+            )
             return
         server = e.get("server_message") or _("(none)")
         self.detail.setHtml(
             f"<b>{_esc(error_subject(e))}</b><br>{_esc(explain_error(e))}<br><br>"
             f"<b>{_esc(_('Server message'))}:</b> {_esc(server)}<br>"
-            f"<b>{_esc(_('Detail'))}:</b> {_esc(e['message'])}")
+            f"<b>{_esc(_('Detail'))}:</b> {_esc(e['message'])}"
+        )
 
     def _retry(self) -> None:
         e = self.selected()
@@ -171,8 +187,9 @@ class ErrorsView(QWidget):
         # open(), not exec(): never a nested modal loop inside the asyncio loop
         dialog = QInputDialog(self)
         dialog.setWindowTitle(_("Discard"))
-        dialog.setLabelText(_("Why is \"{what}\" discarded? (it will not be sent)",
-                              what=error_subject(e)))
+        dialog.setLabelText(
+            _('Why is "{what}" discarded? (it will not be sent)', what=error_subject(e))
+        )
         dialog.setObjectName("discardDialog")
         error_id = int(e["id"])
 
@@ -197,9 +214,12 @@ class ErrorsView(QWidget):
         # the examples are in the text itself (a "Show Details…" button would be Qt's own,
         # untranslated)
         box.setText(held_text(held))
-        box.setInformativeText(_(
-            "Bridge reads the ERP again now and pushes it if it is no worse than this. Only do "
-            "it if these changes are real (for example, you really ran out of stock)."))
+        box.setInformativeText(
+            _(
+                "Bridge reads the ERP again now and pushes it if it is no worse than this. Only do "
+                "it if these changes are real (for example, you really ran out of stock)."
+            )
+        )
         push = box.addButton(_("Push anyway"), QMessageBox.ButtonRole.AcceptRole)
         push.setObjectName("approvePush")
         cancel = box.addButton(_("Cancel"), QMessageBox.ButtonRole.RejectRole)
@@ -216,8 +236,9 @@ class ErrorsView(QWidget):
 
     def show_problem(self, text: str) -> None:
         """Tell the merchant why a command did nothing (opened, never exec'd)."""
-        box = QMessageBox(QMessageBox.Icon.Information, _("Bridge"), text,
-                          QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Information, _("Bridge"), text, QMessageBox.StandardButton.Ok, self
+        )
         box.setObjectName("problemDialog")
         self._dialog = box
         box.open()
@@ -229,4 +250,4 @@ class ErrorsView(QWidget):
 
 
 def _esc(text: str) -> str:
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -60,8 +60,9 @@ class BarChart(QWidget):
             p.drawText(QRectF(0, 0, w, h), Qt.AlignmentFlag.AlignCenter, _("No data yet"))
             return
         peak = max(v for _l, v in self.values) or 1.0
-        p.drawText(QRectF(0, top - 6, left - 4, 14), Qt.AlignmentFlag.AlignRight,
-                   _fmt(peak) + self.unit)
+        p.drawText(
+            QRectF(0, top - 6, left - 4, 14), Qt.AlignmentFlag.AlignRight, _fmt(peak) + self.unit
+        )
         p.drawText(QRectF(0, top + plot_h - 8, left - 4, 14), Qt.AlignmentFlag.AlignRight, "0")
         n = len(self.values)
         slot = plot_w / n
@@ -72,8 +73,11 @@ class BarChart(QWidget):
             x = left + i * slot + (slot - bar_w) / 2
             p.fillRect(QRectF(x, top + plot_h - bh, bar_w, bh), self.color)
             if i % step == 0:
-                p.drawText(QRectF(left + i * slot - 10, top + plot_h + 4, slot + 20, 16),
-                           Qt.AlignmentFlag.AlignHCenter, label)
+                p.drawText(
+                    QRectF(left + i * slot - 10, top + plot_h + 4, slot + 20, 16),
+                    Qt.AlignmentFlag.AlignHCenter,
+                    label,
+                )
         p.end()
 
 
@@ -98,8 +102,17 @@ class HistoryView(QWidget):
         self.table = QTableWidget(0, 8)
         self.table.setObjectName("runsTable")
         self.table.setHorizontalHeaderLabels(
-            [_("Start"), _("Process"), _("Trigger"), _("Duration"), _("Result"), _("Read"),
-             _("Done"), _("Failed items")])
+            [
+                _("Start"),
+                _("Process"),
+                _("Trigger"),
+                _("Duration"),
+                _("Result"),
+                _("Read"),
+                _("Done"),
+                _("Failed items"),
+            ]
+        )
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -114,18 +127,36 @@ class HistoryView(QWidget):
         runs = [r for r in history.get("runs", []) if r.get("finished_at")]
         durations = [r for r in runs if r["pipeline"] == "catalog"][:30][::-1]
         self.durations_chart.set_values(
-            [(time.strftime("%H:%M", time.localtime(r["started_at"])),
-              max(0.0, r["finished_at"] - r["started_at"])) for r in durations])
-        shown = [r for r in runs if r["items_seen"] or r["items_ok"] or r["items_failed"]
-                 or r["status"] != "ok" or r["pipeline"] == "catalog"][:100]
+            [
+                (
+                    time.strftime("%H:%M", time.localtime(r["started_at"])),
+                    max(0.0, r["finished_at"] - r["started_at"]),
+                )
+                for r in durations
+            ]
+        )
+        shown = [
+            r
+            for r in runs
+            if r["items_seen"]
+            or r["items_ok"]
+            or r["items_failed"]
+            or r["status"] != "ok"
+            or r["pipeline"] == "catalog"
+        ][:100]
         triggers = {"schedule": _("scheduled"), "manual": _("manual"), "resume": _("after sleep")}
         self.table.setRowCount(len(shown))
         for i, r in enumerate(shown):
-            cells = [time.strftime("%d/%m %H:%M:%S", time.localtime(r["started_at"])),
-                     pipeline_name(r["pipeline"]), triggers.get(r["trigger"], r["trigger"]),
-                     f"{r['finished_at'] - r['started_at']:.1f} s",
-                     STATUS_NAMES.get(r["status"], lambda r=r: r["status"])(),
-                     str(r["items_seen"]), str(r["items_ok"]), str(r["items_failed"])]
+            cells = [
+                time.strftime("%d/%m %H:%M:%S", time.localtime(r["started_at"])),
+                pipeline_name(r["pipeline"]),
+                triggers.get(r["trigger"], r["trigger"]),
+                f"{r['finished_at'] - r['started_at']:.1f} s",
+                STATUS_NAMES.get(r["status"], lambda r=r: r["status"])(),
+                str(r["items_seen"]),
+                str(r["items_ok"]),
+                str(r["items_failed"]),
+            ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(r.get("message") or "")

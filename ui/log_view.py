@@ -53,16 +53,30 @@ class LogRow:
 
     @classmethod
     def from_event(cls, e: Event) -> LogRow:
-        return cls(e.ts, e.level, e.pipeline, e.code, event_text(e.code, e.data, e.message),
-                   e.message, e.data)
+        return cls(
+            e.ts,
+            e.level,
+            e.pipeline,
+            e.code,
+            event_text(e.code, e.data, e.message),
+            e.message,
+            e.data,
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LogRow:
         import json
 
         data = json.loads(d["data"]) if d.get("data") else {}
-        return cls(d["ts"], d["level"], d["pipeline"], d["code"],
-                   event_text(d["code"], data, d["message"]), d["message"], data)
+        return cls(
+            d["ts"],
+            d["level"],
+            d["pipeline"],
+            d["code"],
+            event_text(d["code"], data, d["message"]),
+            d["message"],
+            data,
+        )
 
 
 class LogModel(QAbstractTableModel):
@@ -82,8 +96,9 @@ class LogModel(QAbstractTableModel):
     def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return self.headers()[section]
         return None
@@ -122,7 +137,7 @@ class LogModel(QAbstractTableModel):
             for _i in range(drop):
                 self.rows.popleft()
             self.endRemoveRows()
-            rows = rows[-self.max_rows:]
+            rows = rows[-self.max_rows :]
         first = len(self.rows)
         self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
         self.rows.extend(rows)
@@ -136,8 +151,9 @@ class LogFilter(QSortFilterProxyModel):
         self.pipeline = ""
         self.text = ""
 
-    def set_filters(self, *, min_level: str | None = None, pipeline: str | None = None,
-                    text: str | None = None) -> None:
+    def set_filters(
+        self, *, min_level: str | None = None, pipeline: str | None = None, text: str | None = None
+    ) -> None:
         self.beginFilterChange()
         if min_level is not None:
             self.min_level = min_level
@@ -182,8 +198,12 @@ class LogView(QWidget):
 
         self.level = QComboBox()
         self.level.setObjectName("logLevel")
-        for value, label in (("info", _("All")), ("warning", _("Warnings and errors")),
-                             ("error", _("Errors only")), ("debug", _("Everything (debug)"))):
+        for value, label in (
+            ("info", _("All")),
+            ("warning", _("Warnings and errors")),
+            ("error", _("Errors only")),
+            ("debug", _("Everything (debug)")),
+        ):
             self.level.addItem(label, value)
         self.pipeline = QComboBox()
         self.pipeline.setObjectName("logPipeline")
@@ -203,9 +223,11 @@ class LogView(QWidget):
         export.clicked.connect(self.export)
 
         self.level.currentIndexChanged.connect(
-            lambda: self.proxy.set_filters(min_level=self.level.currentData()))
+            lambda: self.proxy.set_filters(min_level=self.level.currentData())
+        )
         self.pipeline.currentIndexChanged.connect(
-            lambda: self.proxy.set_filters(pipeline=self.pipeline.currentData()))
+            lambda: self.proxy.set_filters(pipeline=self.pipeline.currentData())
+        )
         self.search.textChanged.connect(lambda t: self.proxy.set_filters(text=t))
 
         bar = QHBoxLayout()
@@ -235,13 +257,17 @@ class LogView(QWidget):
         self.search.setText(text)
 
     def visible_rows(self) -> list[LogRow]:
-        return [self.proxy.data(self.proxy.index(r, 0), Qt.ItemDataRole.UserRole)
-                for r in range(self.proxy.rowCount())]
+        return [
+            self.proxy.data(self.proxy.index(r, 0), Qt.ItemDataRole.UserRole)
+            for r in range(self.proxy.rowCount())
+        ]
 
     def _lines(self, rows: list[LogRow]) -> str:
         return "\n".join(
             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.ts))}\t{level_name(r.level)}"
-            f"\t{pipeline_name(r.pipeline)}\t{r.text}" for r in rows)
+            f"\t{pipeline_name(r.pipeline)}\t{r.text}"
+            for r in rows
+        )
 
     def copy_selection(self) -> None:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -261,5 +287,12 @@ class LogView(QWidget):
             w = csv.writer(fh)
             w.writerow(["time", "level", "process", "message", "detail"])
             for r in self.visible_rows():
-                w.writerow([time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.ts)), r.level,
-                            r.pipeline, r.text, r.detail])
+                w.writerow(
+                    [
+                        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.ts)),
+                        r.level,
+                        r.pipeline,
+                        r.text,
+                        r.detail,
+                    ]
+                )

@@ -30,8 +30,10 @@ from ui.log_view import LogView
 from ui.texts import ago, state_name
 
 STATE_HINTS = {
-    "disconnected": lambda: _("The ERP or the store cannot be reached right now. Orders wait "
-                              "in the queue and nothing is lost; Bridge keeps trying."),
+    "disconnected": lambda: _(
+        "The ERP or the store cannot be reached right now. Orders wait "
+        "in the queue and nothing is lost; Bridge keeps trying."
+    ),
     "error": lambda: _("Some items need your attention: see the Errors tab."),
     "paused": lambda: _("Sync is paused. Orders wait in the queue until you resume."),
     "syncing": lambda: _("Syncing now…"),
@@ -105,8 +107,9 @@ class Overview(QWidget):
         paused = s.get("paused", False)
         for box, key in ((self.orders, "orders"), (self.catalog, "catalog")):
             info = s.get(key, {})
-            box.state.setText(_("Running") if running.get(key) else
-                              _("Paused") if paused else _("Waiting"))
+            box.state.setText(
+                _("Running") if running.get(key) else _("Paused") if paused else _("Waiting")
+            )
             last = info.get("last_run")
             if last:
                 box.last.setText(f"{ago(last['finished_at'])} — {_status_word(last['status'])}")
@@ -114,8 +117,13 @@ class Overview(QWidget):
             else:
                 box.last.setText(_("never"))
             nxt = info.get("next_run")
-            box.next.setText(_("paused") if paused else
-                             _("in {n} s", n=max(0, int(nxt - time.time()))) if nxt else "—")
+            box.next.setText(
+                _("paused")
+                if paused
+                else _("in {n} s", n=max(0, int(nxt - time.time())))
+                if nxt
+                else "—"
+            )
         orders_info = s.get("orders", {})
         counts = orders_info.get("counts", {})
         if orders_info.get("enabled") is False:
@@ -125,24 +133,38 @@ class Overview(QWidget):
             self.orders.counts.setText(_(reason) if reason else _("This ERP takes no orders"))
         else:
             self.orders.counts.setText(
-                _("{done} sent, {pending} pending, {failed} failed",
-                  done=counts.get("done", 0),
-                  pending=counts.get("queued", 0) + counts.get("sending", 0) +
-                  counts.get("sent_to_erp", 0),
-                  failed=counts.get("failed", 0)))
+                _(
+                    "{done} sent, {pending} pending, {failed} failed",
+                    done=counts.get("done", 0),
+                    pending=counts.get("queued", 0)
+                    + counts.get("sending", 0)
+                    + counts.get("sent_to_erp", 0),
+                    failed=counts.get("failed", 0),
+                )
+            )
         cat = s.get("catalog", {})
         self.catalog.counts.setText(
-            _("{skus} products tracked, {pushed} updated in the last run, {unknown} missing "
-              "in the store", skus=cat.get("skus", 0), pushed=cat.get("items_pushed", 0),
-              unknown=cat.get("unknown_in_store", 0)))
+            _(
+                "{skus} products tracked, {pushed} updated in the last run, {unknown} missing "
+                "in the store",
+                skus=cat.get("skus", 0),
+                pushed=cat.get("items_pushed", 0),
+                unknown=cat.get("unknown_in_store", 0),
+            )
+        )
         conns = s.get("connections", {})
         self.erp_conn.setText(_conn_text(conns.get("erp", {})))
         self.store_conn.setText(_conn_text(conns.get("store", {})))
 
 
 def _status_word(status: str) -> str:
-    return {"ok": _("OK"), "partial": _("with errors"), "failed": _("failed"),
-            "interrupted": _("interrupted"), "skipped": _("skipped")}.get(status, status)
+    return {
+        "ok": _("OK"),
+        "partial": _("with errors"),
+        "failed": _("failed"),
+        "interrupted": _("interrupted"),
+        "skipped": _("skipped"),
+    }.get(status, status)
 
 
 def _conn_text(c: dict[str, Any]) -> str:
@@ -195,16 +217,26 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.aboutRequested.emit)
         self.diagnostics_action = QAction(_("Export diagnostics…"), self)
         self.diagnostics_action.setObjectName("exportDiagnostics")
-        self.diagnostics_action.setToolTip(_("Save a zip for support: versions, settings, "
-                                             "recent events and logs, without passwords or "
-                                             "tokens"))
+        self.diagnostics_action.setToolTip(
+            _(
+                "Save a zip for support: versions, settings, "
+                "recent events and logs, without passwords or "
+                "tokens"
+            )
+        )
         self.diagnostics_action.triggered.connect(self.diagnosticsRequested.emit)
         self.sku_action = QAction(_("Update one product…"), self)
         self.sku_action.setObjectName("syncSku")
         self.sku_action.triggered.connect(self._ask_sku)
         self.sku_action.setVisible(False)
-        for a in (self.sync_action, self.sku_action, self.pause_action, settings,
-                  self.diagnostics_action, about):
+        for a in (
+            self.sync_action,
+            self.sku_action,
+            self.pause_action,
+            settings,
+            self.diagnostics_action,
+            about,
+        ):
             bar.addAction(a)
         self._sku_dialog: QInputDialog | None = None
         self.addToolBar(bar)
@@ -220,7 +252,8 @@ class MainWindow(QMainWindow):
         dialog.setWindowTitle(_("Update one product"))
         dialog.setLabelText(_("SKU of the product to update now (e.g. ART!COLOR!SIZE):"))
         dialog.textValueSelected.connect(
-            lambda text: self.skuSyncRequested.emit(text.strip()) if text.strip() else None)
+            lambda text: self.skuSyncRequested.emit(text.strip()) if text.strip() else None
+        )
         self._sku_dialog = dialog
         dialog.open()
 
@@ -236,8 +269,8 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(tray_icon(state)))
         last = s.get("catalog", {}).get("last_ok_at")
         self.statusBar().showMessage(
-            f"{state_name(s.get('state', 'idle'))} · "
-            + _("last stock sync {when}", when=ago(last)))
+            f"{state_name(s.get('state', 'idle'))} · " + _("last stock sync {when}", when=ago(last))
+        )
 
     def show_tab(self, tab: int) -> None:
         self.tabs.setCurrentIndex(tab)

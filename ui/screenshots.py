@@ -1,6 +1,6 @@
 """Render every screen to PNG, with the demo running, so the look can be reviewed:
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python -m ui.screenshots docs/screenshots [--lang en]
+QT_QPA_PLATFORM=offscreen .venv/bin/python -m ui.screenshots docs/screenshots [--lang en]
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ async def render(out: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = Paths(Path(tmp) / "config.toml", Path(tmp))
-        app = BridgeApp(paths, demo=True, use_tray=False, mute_after_start_s=0,
-                        demo_variants=1500)
+        app = BridgeApp(paths, demo=True, use_tray=False, mute_after_start_s=0, demo_variants=1500)
         runner = asyncio.ensure_future(app.run())
         await asyncio.wait_for(app.ready.wait(), 60)
         assert app.controller is not None and app.window is not None
@@ -52,8 +51,12 @@ async def render(out: Path) -> None:
         await asyncio.sleep(0.5)
         w: MainWindow = app.window
         w.resize(1100, 700)
-        for tab, name in ((w.TAB_OVERVIEW, "overview"), (w.TAB_LOG, "log"),
-                          (w.TAB_ERRORS, "errors"), (w.TAB_HISTORY, "history")):
+        for tab, name in (
+            (w.TAB_OVERVIEW, "overview"),
+            (w.TAB_LOG, "log"),
+            (w.TAB_ERRORS, "errors"),
+            (w.TAB_HISTORY, "history"),
+        ):
             w.tabs.setCurrentIndex(tab)
             if tab == w.TAB_ERRORS and w.errors.errors:
                 w.errors.select_row(0)
@@ -78,8 +81,12 @@ async def render(out: Path) -> None:
             if box is not None:
                 save(box, out / "approve-held.png")
                 box.reject()
-        settings = SettingsDialog(app.controller.engine.paths, app.controller.engine.secrets,
-                                  app.controller.engine.config, w)
+        settings = SettingsDialog(
+            app.controller.engine.paths,
+            app.controller.engine.secrets,
+            app.controller.engine.config,
+            w,
+        )
         settings.resize(680, 1100)
         settings.show()
         await settings.test_erp()

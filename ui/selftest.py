@@ -55,7 +55,8 @@ def check_keyring() -> str:
     keyring.get_keyring()
     info = backend_info()  # the backend, or the backends a chainer holds
     return f"keyring {info.name} " + (
-        "(secure)" if info.secure else f"(not usable here: {info.detail})")
+        "(secure)" if info.secure else f"(not usable here: {info.detail})"
+    )
 
 
 async def _until(predicate: Any, deadline: float, what: str) -> None:
@@ -73,8 +74,14 @@ async def _run_demo(data_dir: Path, timeout_s: float, variants: int) -> list[str
 
     deadline = time.monotonic() + timeout_s
     paths = Paths(data_dir / "config.toml", data_dir)
-    app = BridgeApp(paths, demo=True, secrets=SecretStore(use_keyring=False), use_tray=False,
-                    mute_after_start_s=3600, demo_variants=variants)
+    app = BridgeApp(
+        paths,
+        demo=True,
+        secrets=SecretStore(use_keyring=False),
+        use_tray=False,
+        mute_after_start_s=3600,
+        demo_variants=variants,
+    )
     task = asyncio.ensure_future(app.run())
     try:
         await _until(lambda: app.ready.is_set() or task.done(), deadline, "the app to start")
@@ -82,10 +89,10 @@ async def _run_demo(data_dir: Path, timeout_s: float, variants: int) -> list[str
             raise SelftestFailed(f"the app stopped at start: {task.exception()!r}")
         assert app.controller is not None and app.window is not None
         world = app.controller.demo
-        await _until(lambda: len(world.erp.orders) >= 1, deadline,
-                     "an order in the simulated ERP")
-        await _until(lambda: any(world.store.patches), deadline,
-                     "a stock update in the simulated store")
+        await _until(lambda: len(world.erp.orders) >= 1, deadline, "an order in the simulated ERP")
+        await _until(
+            lambda: any(world.store.patches), deadline, "a stock update in the simulated store"
+        )
         if not app.window.isVisible():
             raise SelftestFailed("the main window is not shown")
         orders = len(world.erp.orders)
@@ -96,19 +103,29 @@ async def _run_demo(data_dir: Path, timeout_s: float, variants: int) -> list[str
         src = app.diagnostics_source()
         if src.flush is not None:
             await src.flush()
-        zip_path = await asyncio.to_thread(write_zip, src.paths, data_dir / "diag.zip",
-                                           src.config, secrets=src.secrets, status=src.status)
+        zip_path = await asyncio.to_thread(
+            write_zip,
+            src.paths,
+            data_dir / "diag.zip",
+            src.config,
+            secrets=src.secrets,
+            status=src.status,
+        )
         with zipfile.ZipFile(zip_path) as zf:
             names = zf.namelist()
             events = zf.read("events.jsonl") if "events.jsonl" in names else b""
         if b"order_done" not in events or "versions.json" not in names:
-            raise SelftestFailed(f"diagnostics zip incomplete: {names}, "
-                                 f"{events.count(b'{')} events")
+            raise SelftestFailed(
+                f"diagnostics zip incomplete: {names}, {events.count(b'{')} events"
+            )
     finally:
         app.quit()
         await asyncio.wait_for(task, 30)
-    return [f"{orders} orders in the ERP", f"{updates} stock/price updates in the store",
-            f"diagnostics {len(names)} files"]
+    return [
+        f"{orders} orders in the ERP",
+        f"{updates} stock/price updates in the store",
+        f"diagnostics {len(names)} files",
+    ]
 
 
 def run_selftest(timeout_s: float = 60.0, variants: int = 200) -> int:
@@ -143,8 +160,9 @@ def run_selftest(timeout_s: float = 60.0, variants: int = 200) -> int:
         if install_qt_translation(app, "es_AR") is None:
             raise SelftestFailed("Qt's Spanish translation (qtbase_es) is not in this build")
         parts.insert(0, f"Qt {qVersion()} {app.platformName()}")
-        with tempfile.TemporaryDirectory(prefix="bridge-selftest-",
-                                         ignore_cleanup_errors=True) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix="bridge-selftest-", ignore_cleanup_errors=True
+        ) as tmp:
             try:
                 parts += qasync.run(_run_demo(Path(tmp), timeout_s, variants))
             finally:

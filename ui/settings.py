@@ -55,9 +55,18 @@ MASK_HINT = "••••••••"
 
 # pydantic's and our validators' messages, for translation
 KNOWN_MESSAGES = (
-    "must end with '/'", "must be a URL starting with http:// or https://", "Field required",
-    "String should have at least 1 character", "unknown setting", "section missing",
-    PIN_FORMAT, PIN_SHA1, CA_NOT_ABSOLUTE, CA_MISSING, CA_NOT_PEM, TLS_CONFLICT,
+    "must end with '/'",
+    "must be a URL starting with http:// or https://",
+    "Field required",
+    "String should have at least 1 character",
+    "unknown setting",
+    "section missing",
+    PIN_FORMAT,
+    PIN_SHA1,
+    CA_NOT_ABSOLUTE,
+    CA_MISSING,
+    CA_NOT_PEM,
+    TLS_CONFLICT,
 )
 
 
@@ -85,8 +94,9 @@ class SecretField(QLineEdit):
         self.secret_name = name
         self.stored = stored
         self.setEchoMode(QLineEdit.EchoMode.Password)
-        self.setPlaceholderText(_("{mask} (saved; type to replace)", mask=MASK_HINT) if stored
-                                else _("not set"))
+        self.setPlaceholderText(
+            _("{mask} (saved; type to replace)", mask=MASK_HINT) if stored else _("not set")
+        )
 
 
 class TlsFields(QWidget):
@@ -94,8 +104,9 @@ class TlsFields(QWidget):
     "Get fingerprint", which connects to the side's server and fills in the SHA-256 of the
     certificate it presents for the merchant to confirm."""
 
-    def __init__(self, side: str, values: dict[str, Any],
-                 url: Callable[[], Awaitable[str]]) -> None:
+    def __init__(
+        self, side: str, values: dict[str, Any], url: Callable[[], Awaitable[str]]
+    ) -> None:
         super().__init__()
         self.url = url
         form = QFormLayout(self)
@@ -103,10 +114,14 @@ class TlsFields(QWidget):
         self.ca_file = QLineEdit(str(values.get("ca_file", "") or ""))
         self.ca_file.setObjectName(f"{side}CaFile")
         self.ca_file.setPlaceholderText(_("(public certificate authorities)"))
-        self.ca_file.setToolTip(_("Only for a server whose certificate comes from your "
-                                  "company's own certificate authority: that authority's "
-                                  "certificate (PEM). Bridge then trusts only it for this "
-                                  "server."))
+        self.ca_file.setToolTip(
+            _(
+                "Only for a server whose certificate comes from your "
+                "company's own certificate authority: that authority's "
+                "certificate (PEM). Bridge then trusts only it for this "
+                "server."
+            )
+        )
         browse = QPushButton(_("Choose…"))
         browse.setObjectName(f"{side}CaBrowse")
         browse.clicked.connect(self._browse)
@@ -116,10 +131,14 @@ class TlsFields(QWidget):
         self.pin = QLineEdit(str(values.get("pin_sha256", "") or ""))
         self.pin.setObjectName(f"{side}Pin")
         self.pin.setPlaceholderText("AB:CD:…")
-        self.pin.setToolTip(_("The SHA-256 fingerprint of the server's certificate. With it, "
-                              "Bridge talks only to the server that presents that exact "
-                              "certificate (a self-signed one too), and refuses any other "
-                              "before sending anything."))
+        self.pin.setToolTip(
+            _(
+                "The SHA-256 fingerprint of the server's certificate. With it, "
+                "Bridge talks only to the server that presents that exact "
+                "certificate (a self-signed one too), and refuses any other "
+                "before sending anything."
+            )
+        )
         self.fetch_btn = QPushButton(_("Get fingerprint"))
         self.fetch_btn.setObjectName(f"{side}FetchPin")
         self.fetch_btn.clicked.connect(lambda: self._spawn(self.fetch()))
@@ -140,8 +159,11 @@ class TlsFields(QWidget):
 
     def _browse(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(
-            self, _("Certificate of the private CA"), self.ca_file.text(),
-            _("Certificates (*.pem *.crt *.cer);;All files (*)"))
+            self,
+            _("Certificate of the private CA"),
+            self.ca_file.text(),
+            _("Certificates (*.pem *.crt *.cer);;All files (*)"),
+        )
         if path:
             self.ca_file.setText(path)
 
@@ -163,8 +185,12 @@ class TlsFields(QWidget):
             self.result.setText(translate_problem(exc.message))
             return None
         if not url.startswith("https://"):
-            self.result.setText(_("{url} is not an https:// address: there is no certificate "
-                                  "to check.", url=url or "?"))
+            self.result.setText(
+                _(
+                    "{url} is not an https:// address: there is no certificate to check.",
+                    url=url or "?",
+                )
+            )
             return None
         try:
             cert = await fetch_certificate(url, ca_file=self.ca_file.text().strip())
@@ -172,11 +198,15 @@ class TlsFields(QWidget):
             self.result.setText(_("Could not get the certificate: {error}", error=exc.message))
             return None
         self.pin.setText(cert.fingerprint)
-        expires = time.strftime("%d/%m/%Y", time.gmtime(cert.expires)) if cert.expires \
-            else "?"
-        self.result.setText(_("The server presents this certificate (valid until "
-                              "{expires}). Check the fingerprint with whoever manages the "
-                              "server before saving.", expires=expires))
+        expires = time.strftime("%d/%m/%Y", time.gmtime(cert.expires)) if cert.expires else "?"
+        self.result.setText(
+            _(
+                "The server presents this certificate (valid until "
+                "{expires}). Check the fingerprint with whoever manages the "
+                "server before saving.",
+                expires=expires,
+            )
+        )
         return cert.fingerprint
 
 
@@ -210,12 +240,18 @@ class ErpPage(QWidget):
             self.widgets[spec.name] = w
 
     def values(self) -> dict[str, Any]:
-        return {name: (w.currentData() if isinstance(w, QComboBox) else w.text().strip())
-                for name, w in self.widgets.items() if not isinstance(w, SecretField)}
+        return {
+            name: (w.currentData() if isinstance(w, QComboBox) else w.text().strip())
+            for name, w in self.widgets.items()
+            if not isinstance(w, SecretField)
+        }
 
     def secrets(self) -> dict[str, str]:
-        return {w.secret_name: w.text().strip() for w in self.widgets.values()
-                if isinstance(w, SecretField) and w.text().strip()}
+        return {
+            w.secret_name: w.text().strip()
+            for w in self.widgets.values()
+            if isinstance(w, SecretField) and w.text().strip()
+        }
 
     def spec(self, name: str) -> FieldSpec | None:
         return next((f for f in self.entry.fields if f.name == name), None)
@@ -224,9 +260,16 @@ class ErpPage(QWidget):
 class SettingsDialog(QDialog):
     saved = Signal(object)  # Config
 
-    def __init__(self, paths: Paths, secrets: SecretStore, config: Config | None,
-                 parent: QWidget | None = None, *, first_run: bool = False,
-                 autostart_backend: autostart.Autostart | None = None) -> None:
+    def __init__(
+        self,
+        paths: Paths,
+        secrets: SecretStore,
+        config: Config | None,
+        parent: QWidget | None = None,
+        *,
+        first_run: bool = False,
+        autostart_backend: autostart.Autostart | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle(_("Bridge settings"))
@@ -249,7 +292,7 @@ class SettingsDialog(QDialog):
         self.kind = QComboBox()
         self.kind.setObjectName("erpKind")
         self.pages = QStackedWidget()
-        current = (config.erp.kind if config else erp_kinds()[0])
+        current = config.erp.kind if config else erp_kinds()[0]
         for kind in erp_kinds():
             values = self.base.get("erp", {}) if config and config.erp.kind == kind else {}
             self.kind.addItem(erp_entry(kind).title, kind)
@@ -268,13 +311,21 @@ class SettingsDialog(QDialog):
         self.erp_result.setObjectName("erpResult")
         self.erp_result.setWordWrap(True)
         self.erp_result.setTextFormat(Qt.TextFormat.RichText)
-        self.erp_insecure = QCheckBox(_("Accept a self-signed certificate (do not verify "
-                                        "TLS): only for an ERP on your own network"))
+        self.erp_insecure = QCheckBox(
+            _(
+                "Accept a self-signed certificate (do not verify "
+                "TLS): only for an ERP on your own network"
+            )
+        )
         self.erp_insecure.setObjectName("erpInsecure")
         self.erp_insecure.setChecked(not self.base.get("erp", {}).get("verify_tls", True))
         self.erp_insecure.toggled.connect(self._tls_warning)
-        self.tls_warning = QLabel(_("⚠ Certificates are not verified: someone on the network "
-                                    "could read or change what Bridge sends to the ERP."))
+        self.tls_warning = QLabel(
+            _(
+                "⚠ Certificates are not verified: someone on the network "
+                "could read or change what Bridge sends to the ERP."
+            )
+        )
         self.tls_warning.setWordWrap(True)
         self.tls_warning.setStyleSheet("color: #B26A00")
         self.tls_warning.setVisible(self.erp_insecure.isChecked())
@@ -335,11 +386,15 @@ class SettingsDialog(QDialog):
         self.smtp_port.setRange(1, 65535)
         self.smtp_port.setValue(int(alerts.get("smtp_port", 587)))
         self.smtp_security = QComboBox()
-        for value, label in (("starttls", "STARTTLS"), ("ssl", "SSL/TLS"),
-                             ("none", _("None (not recommended)"))):
+        for value, label in (
+            ("starttls", "STARTTLS"),
+            ("ssl", "SSL/TLS"),
+            ("none", _("None (not recommended)")),
+        ):
             self.smtp_security.addItem(label, value)
         self.smtp_security.setCurrentIndex(
-            max(0, self.smtp_security.findData(alerts.get("security", "starttls"))))
+            max(0, self.smtp_security.findData(alerts.get("security", "starttls")))
+        )
         self.smtp_user = QLineEdit(alerts.get("username", ""))
         self.smtp_password = SecretField("alerts.password", bool(secrets.get("alerts.password")))
         self.smtp_sender = QLineEdit(alerts.get("sender", ""))
@@ -368,7 +423,8 @@ class SettingsDialog(QDialog):
         for code, name in LANGUAGES.items():
             self.language.addItem(name, code)
         self.language.setCurrentIndex(
-            max(0, self.language.findData(self.base.get("ui", {}).get("language", "es_AR"))))
+            max(0, self.language.findData(self.base.get("ui", {}).get("language", "es_AR")))
+        )
         lf.addRow(_("Language (applies on restart)"), self.language)
 
         # start with the session (a setting of this PC, not of the config file)
@@ -390,26 +446,42 @@ class SettingsDialog(QDialog):
         self.keyring_note.setWordWrap(True)
         if not secrets.backend.secure:
             self.keyring_note.setText(
-                _("This PC has no secure keyring ({detail}). Tokens will be kept only while "
-                  "Bridge runs and must be entered again after a restart; they are never "
-                  "written to disk in plain text.", detail=secrets.backend.detail))
+                _(
+                    "This PC has no secure keyring ({detail}). Tokens will be kept only while "
+                    "Bridge runs and must be entered again after a restart; they are never "
+                    "written to disk in plain text.",
+                    detail=secrets.backend.detail,
+                )
+            )
 
         body = QWidget()
         bl = QVBoxLayout(body)
         if first_run:
-            intro = QLabel(_("Enter the data your ERP provider and VentasxMayor gave you. "
-                             "Fields with * are required."))
+            intro = QLabel(
+                _(
+                    "Enter the data your ERP provider and VentasxMayor gave you. "
+                    "Fields with * are required."
+                )
+            )
             intro.setWordWrap(True)
             bl.addWidget(intro)
-        for w in (erp_box, store_box, sync_box, alerts_box, lang_box, startup_box,
-                  self.keyring_note):
+        for w in (
+            erp_box,
+            store_box,
+            sync_box,
+            alerts_box,
+            lang_box,
+            startup_box,
+            self.keyring_note,
+        ):
             bl.addWidget(w)
         bl.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save |
-                                        QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(_("Save"))
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setObjectName("saveSettings")
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(_("Cancel"))
@@ -454,8 +526,9 @@ class SettingsDialog(QDialog):
             "security": self.smtp_security.currentData(),
             "username": self.smtp_user.text().strip(),
             "sender": self.smtp_sender.text().strip(),
-            "recipients": [a.strip() for a in self.smtp_to.text().replace(";", ",").split(",")
-                           if a.strip()],
+            "recipients": [
+                a.strip() for a in self.smtp_to.text().replace(";", ",").split(",") if a.strip()
+            ],
             "after_minutes": float(self.alerts_after.value()),
         }
         data["ui"] = {"language": self.language.currentData()}
@@ -526,8 +599,13 @@ class SettingsDialog(QDialog):
             else:
                 self.autostart.disable()
         except OSError as exc:
-            self.problem.setText(_("Could not change the start-up setting ({where}): {error}",
-                                   where=self.autostart.location(), error=exc))
+            self.problem.setText(
+                _(
+                    "Could not change the start-up setting ({where}): {error}",
+                    where=self.autostart.location(),
+                    error=exc,
+                )
+            )
             self.problem.show()
             return False
         self.autostart_was = wanted
@@ -569,8 +647,9 @@ class SettingsDialog(QDialog):
             config = self._partial_config()
         except ConfigError as exc:
             if not exc.message.startswith("store."):
-                self.erp_result.setText(_show_checks([Check(_("Settings"), False,
-                                                            translate_problem(exc.message))]))
+                self.erp_result.setText(
+                    _show_checks([Check(_("Settings"), False, translate_problem(exc.message))])
+                )
                 return []
             # the store part is not filled in yet: test the ERP alone
             data = self.form_data()
@@ -581,8 +660,9 @@ class SettingsDialog(QDialog):
         missing = [n for n in needed if not values[n]]
         if missing:
             spec = self.erp_page().spec(missing[0])
-            self.erp_result.setText(_show_checks([Check(spec.label if spec else missing[0],
-                                                        False, _("not set"))]))
+            self.erp_result.setText(
+                _show_checks([Check(spec.label if spec else missing[0], False, _("not set"))])
+            )
             return []
         erp = make_erp(config.erp, values)
         try:
@@ -600,8 +680,11 @@ class SettingsDialog(QDialog):
 
         from bridge.config import StoreConfig
 
-        values = {**self.base.get("store", {}), "url": self.store_url.text().strip(),
-                  **self.store_tls.values()}
+        values = {
+            **self.base.get("store", {}),
+            "url": self.store_url.text().strip(),
+            **self.store_tls.values(),
+        }
         try:
             store_cfg = StoreConfig.model_validate(values)
         except ValidationError as exc:
@@ -609,8 +692,9 @@ class SettingsDialog(QDialog):
             field = str(err["loc"][0]) if err["loc"] else ""
             label = tls_label(field) or _("Store URL")
             message = str(err["msg"]).removeprefix("Value error, ")
-            self.store_result.setText(_show_checks([Check(label, False,
-                                                          translate_problem(message))]))
+            self.store_result.setText(
+                _show_checks([Check(label, False, translate_problem(message))])
+            )
             return []
         token = self._secret("store.token")
         if not token:
@@ -628,9 +712,13 @@ class SettingsDialog(QDialog):
 def _show_checks(checks: list[Check]) -> str:
     lines = []
     for c in checks:
-        mark = "<span style='color:#2E7D32'>✔</span>" if c.ok else \
-            "<span style='color:#E65100'>⚠</span>" if c.ok is None else \
-            "<span style='color:#C62828'>✘</span>"
+        mark = (
+            "<span style='color:#2E7D32'>✔</span>"
+            if c.ok
+            else "<span style='color:#E65100'>⚠</span>"
+            if c.ok is None
+            else "<span style='color:#C62828'>✘</span>"
+        )
         detail = check_detail(c.code, c.params, c.detail) if c.code else c.detail
         lines.append(f"{mark} {_esc(check_name(c.name))}: {_esc(detail)}")
     return "<br>".join(lines)

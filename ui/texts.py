@@ -33,8 +33,17 @@ LEVEL_NAMES = {
     "error": lambda: _("Error"),
 }
 
-_FISCAL = ("cuit_format", "cuit_prefix", "cuit_filler", "cuit_check_digit", "dni_format",
-           "dni_filler", "document_missing", "document_format", "document_length")
+_FISCAL = (
+    "cuit_format",
+    "cuit_prefix",
+    "cuit_filler",
+    "cuit_check_digit",
+    "dni_format",
+    "dni_filler",
+    "document_missing",
+    "document_format",
+    "document_length",
+)
 
 
 def state_name(state: str) -> str:
@@ -58,102 +67,162 @@ def explain_code(code: str, kind: str) -> str:
             "cuit_filler": _("The buyer's document is a placeholder, not a real one."),
             "dni_filler": _("The buyer's document is a placeholder, not a real one."),
             "document_missing": _("The buyer has no CUIT or DNI."),
-        }.get(code, _("The buyer's document is neither a CUIT (11 digits) nor a DNI (7 or 8 "
-                      "digits)."))
-        return what + " " + _("Correct it in the store; the order is sent again when the "
-                              "store lists it as pending.")
+        }.get(
+            code, _("The buyer's document is neither a CUIT (11 digits) nor a DNI (7 or 8 digits).")
+        )
+        return (
+            what
+            + " "
+            + _(
+                "Correct it in the store; the order is sent again when the "
+                "store lists it as pending."
+            )
+        )
     table = {
-        "cuit_required": _("A Responsable Inscripto or Monotributo buyer needs a CUIT, not a "
-                           "DNI. Correct the buyer in the store."),
-        "tax_condition": _("The buyer's IVA condition is not one Bridge knows. Correct it in "
-                           "the store."),
-        "order_format": _("The order came from the store incomplete or malformed. Check it in "
-                          "the store's admin."),
-        "order_without_id": _("The store listed an order without an id. Tell VentasxMayor "
-                              "support."),
-        "conflict": _("The ERP was busy with other writes every time it was tried. Bridge "
-                      "tries again by itself."),
-        "ambiguous_write": _("It is not known whether the ERP received it (the answer was "
-                             "lost). Bridge checks the ERP before sending it again, so it is "
-                             "never created twice."),
-        "customer_unconfirmed": _("The ERP did not answer when the buyer was created and "
-                                  "does not list them yet; it may still be working on it. "
-                                  "Bridge waits a little and looks again before creating the "
-                                  "buyer, so the customer is never created twice."),
-        "order_unconfirmed": _("The ERP did not answer when the order was sent and does not "
-                               "list it yet; it may still be working on it. Bridge waits a "
-                               "little and looks again before sending it, so it is never "
-                               "created twice."),
-        "auth_rejected": _("The token was rejected or has expired. Enter the new one in "
-                           "Settings."),
-        "unreachable": _("Could not connect. Check that the server is on and reachable from "
-                         "this PC; Bridge keeps trying."),
+        "cuit_required": _(
+            "A Responsable Inscripto or Monotributo buyer needs a CUIT, not a "
+            "DNI. Correct the buyer in the store."
+        ),
+        "tax_condition": _(
+            "The buyer's IVA condition is not one Bridge knows. Correct it in the store."
+        ),
+        "order_format": _(
+            "The order came from the store incomplete or malformed. Check it in the store's admin."
+        ),
+        "order_without_id": _(
+            "The store listed an order without an id. Tell VentasxMayor support."
+        ),
+        "conflict": _(
+            "The ERP was busy with other writes every time it was tried. Bridge "
+            "tries again by itself."
+        ),
+        "ambiguous_write": _(
+            "It is not known whether the ERP received it (the answer was "
+            "lost). Bridge checks the ERP before sending it again, so it is "
+            "never created twice."
+        ),
+        "customer_unconfirmed": _(
+            "The ERP did not answer when the buyer was created and "
+            "does not list them yet; it may still be working on it. "
+            "Bridge waits a little and looks again before creating the "
+            "buyer, so the customer is never created twice."
+        ),
+        "order_unconfirmed": _(
+            "The ERP did not answer when the order was sent and does not "
+            "list it yet; it may still be working on it. Bridge waits a "
+            "little and looks again before sending it, so it is never "
+            "created twice."
+        ),
+        "auth_rejected": _("The token was rejected or has expired. Enter the new one in Settings."),
+        "unreachable": _(
+            "Could not connect. Check that the server is on and reachable from "
+            "this PC; Bridge keeps trying."
+        ),
         "timeout": _("The server took too long to answer. Bridge keeps trying."),
         "connection_lost": _("The connection dropped. Bridge keeps trying."),
         "unavailable": _("The server is failing right now. Bridge keeps trying."),
-        "html_response": _("An error web page came back instead of data: a proxy or web "
-                           "server in between is failing. Bridge keeps trying."),
+        "html_response": _(
+            "An error web page came back instead of data: a proxy or web "
+            "server in between is failing. Bridge keeps trying."
+        ),
         "malformed_json": _("The answer was damaged or incomplete. Bridge keeps trying."),
-        "bad_response": _("The answer did not have the expected form. If it persists, tell "
-                          "support."),
+        "bad_response": _(
+            "The answer did not have the expected form. If it persists, tell support."
+        ),
         "rate_limited": _("The server asked to slow down. Bridge waits and tries again."),
-        "duplicate_unresolved": _("The ERP says it already has this order but it cannot be "
-                                  "found by its number. Check the ERP."),
-        "sku_unknown_in_store": _("Some products exist in the ERP but not in the store. Create "
-                                  "them in the store to publish their stock."),
-        "erp_row_invalid": _("The ERP sent this product with invalid data; it was not "
-                             "updated in the store. Correct it in the ERP."),
-        "catalog_held": _("This sync would zero or remove many products, or change many "
-                          "prices a lot, at once: it looks like an ERP fault, so nothing was "
-                          "pushed. Check the ERP. \"Push anyway…\" shows what would change "
-                          "and pushes it if you confirm; Retry and the next run check "
-                          "again."),
-        "price_list_unknown": _("The price list in Settings does not exist in the ERP. Choose "
-                                "its exact name."),
-        "calibration_blocking": _("The ERP installation does not match the settings (a "
-                                  "field, a code or a record Bridge needs is not there), so "
-                                  "no order is sent to it until it is fixed; stock and prices "
-                                  "go on. The detail says what to change. Retry checks again."),
-        "fiscal_code_unknown": _("Bridge does not know the ERP's code for this buyer's IVA "
-                                 "condition. Set it in the settings file (the connection test "
-                                 "lists the ERP's codes); the order is sent when it changes."),
-        "fiscal_code_refused": _("The ERP refused the IVA condition code Bridge sent. Set the "
-                                 "ERP's own code (the connection test lists them); the order "
-                                 "is sent when the settings change."),
-        "document_code_refused": _("The ERP refused the document type code Bridge sent. Set "
-                                   "the ERP's own code (the connection test lists them)."),
-        "customer_code_taken": _("The customer code Bridge derives from the buyer's document "
-                                 "already belongs to another customer in the ERP. Fix that "
-                                 "customer in the ERP, or let the ERP assign codes."),
-        "out_of_stock": _("The ERP refused the order for lack of stock of the products named "
-                          "in the detail. Adjust the order or the stock, then retry."),
-        "platform_unknown": _("The e-commerce platform code in Settings does not exist in the "
-                              "ERP. Set the code of the platform configured there."),
-        "motivo_refused": _("The ERP refused the Motivo in Settings. Set one that exists in "
-                            "the ERP."),
+        "duplicate_unresolved": _(
+            "The ERP says it already has this order but it cannot be "
+            "found by its number. Check the ERP."
+        ),
+        "sku_unknown_in_store": _(
+            "Some products exist in the ERP but not in the store. Create "
+            "them in the store to publish their stock."
+        ),
+        "erp_row_invalid": _(
+            "The ERP sent this product with invalid data; it was not "
+            "updated in the store. Correct it in the ERP."
+        ),
+        "catalog_held": _(
+            "This sync would zero or remove many products, or change many "
+            "prices a lot, at once: it looks like an ERP fault, so nothing was "
+            'pushed. Check the ERP. "Push anyway…" shows what would change '
+            "and pushes it if you confirm; Retry and the next run check "
+            "again."
+        ),
+        "price_list_unknown": _(
+            "The price list in Settings does not exist in the ERP. Choose its exact name."
+        ),
+        "calibration_blocking": _(
+            "The ERP installation does not match the settings (a "
+            "field, a code or a record Bridge needs is not there), so "
+            "no order is sent to it until it is fixed; stock and prices "
+            "go on. The detail says what to change. Retry checks again."
+        ),
+        "fiscal_code_unknown": _(
+            "Bridge does not know the ERP's code for this buyer's IVA "
+            "condition. Set it in the settings file (the connection test "
+            "lists the ERP's codes); the order is sent when it changes."
+        ),
+        "fiscal_code_refused": _(
+            "The ERP refused the IVA condition code Bridge sent. Set the "
+            "ERP's own code (the connection test lists them); the order "
+            "is sent when the settings change."
+        ),
+        "document_code_refused": _(
+            "The ERP refused the document type code Bridge sent. Set "
+            "the ERP's own code (the connection test lists them)."
+        ),
+        "customer_code_taken": _(
+            "The customer code Bridge derives from the buyer's document "
+            "already belongs to another customer in the ERP. Fix that "
+            "customer in the ERP, or let the ERP assign codes."
+        ),
+        "out_of_stock": _(
+            "The ERP refused the order for lack of stock of the products named "
+            "in the detail. Adjust the order or the stock, then retry."
+        ),
+        "platform_unknown": _(
+            "The e-commerce platform code in Settings does not exist in the "
+            "ERP. Set the code of the platform configured there."
+        ),
+        "motivo_refused": _(
+            "The ERP refused the Motivo in Settings. Set one that exists in the ERP."
+        ),
         "secret_missing": _("A token or password is missing. Enter it in Settings."),
         "config_field": _("A setting is not valid. Correct it in Settings."),
         "sku_format": _("The product code does not have the ARTICLE!COLOR!SIZE form."),
-        "listed_twice": _("The store lists this order twice with different contents, so it "
-                          "is not sent until the store lists it once. The detail says what "
-                          "differs. Check the order in the store."),
-        "changed_after_send": _("The order was changed in the store after it was sent to "
-                                "the ERP. The ERP keeps what was sent; the detail says what "
-                                "changed. Change it in the ERP by hand if needed, then Retry "
-                                "(or Discard) to tell the store it was sent."),
-        "number_taken": _("Another store order has the same number and came first; the ERP "
-                          "knows orders by their number, so this one is not sent. Check both "
-                          "in the store."),
-        "run_timeout": _("A sync took far too long (a server answering very slowly?) and was "
-                         "stopped; nothing is lost, it starts again at its next interval."),
-        "internal_error": _("Something unexpected went wrong with this order. Bridge tries "
-                            "again by itself; if it keeps failing, send the diagnostics to "
-                            "support."),
-        "state_rebuilt": _("Bridge's state file was damaged: it was moved aside (the detail "
-                           "says where) and a new one was started. The orders the store "
-                           "still lists as pending were taken in again, and each is looked "
-                           "up in the ERP before it is sent, so none is created twice. "
-                           "Nothing to do; discard this entry once read."),
+        "listed_twice": _(
+            "The store lists this order twice with different contents, so it "
+            "is not sent until the store lists it once. The detail says what "
+            "differs. Check the order in the store."
+        ),
+        "changed_after_send": _(
+            "The order was changed in the store after it was sent to "
+            "the ERP. The ERP keeps what was sent; the detail says what "
+            "changed. Change it in the ERP by hand if needed, then Retry "
+            "(or Discard) to tell the store it was sent."
+        ),
+        "number_taken": _(
+            "Another store order has the same number and came first; the ERP "
+            "knows orders by their number, so this one is not sent. Check both "
+            "in the store."
+        ),
+        "run_timeout": _(
+            "A sync took far too long (a server answering very slowly?) and was "
+            "stopped; nothing is lost, it starts again at its next interval."
+        ),
+        "internal_error": _(
+            "Something unexpected went wrong with this order. Bridge tries "
+            "again by itself; if it keeps failing, send the diagnostics to "
+            "support."
+        ),
+        "state_rebuilt": _(
+            "Bridge's state file was damaged: it was moved aside (the detail "
+            "says where) and a new one was started. The orders the store "
+            "still lists as pending were taken in again, and each is looked "
+            "up in the ERP before it is sent, so none is created twice. "
+            "Nothing to do; discard this entry once read."
+        ),
     }
     if code in table:
         return table[code]
@@ -163,8 +232,10 @@ def explain_code(code: str, kind: str) -> str:
         return _("The credentials were rejected. Check them in Settings.")
     if kind == "config":
         return _("A setting is not valid. Correct it in Settings.")
-    return _("The ERP or the store refused the data. See the server's message; correct the "
-             "data and retry.")
+    return _(
+        "The ERP or the store refused the data. See the server's message; correct the "
+        "data and retry."
+    )
 
 
 def explain_error(err: dict[str, Any]) -> str:
@@ -205,56 +276,85 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
     d = {k: v for k, v in data.items() if v is not None}
     templates = {
         "order_received": (("number",), lambda: _("Order {number} received from the store")),
-        "order_sent": (("number", "erp_reference"),
-                       lambda: _("Order {number} created in the ERP as {erp_reference}")),
-        "order_done": (("number", "erp_reference"),
-                       lambda: _("Order {number} reported to the store as sent "
-                                 "({erp_reference})")),
-        "order_reconciled": (("number", "erp_reference"),
-                             lambda: _("Order {number} was already in the ERP as "
-                                       "{erp_reference}; not sent again")),
-        "order_updated": (("number",),
-                          lambda: _("Order {number} was changed in the store before it was "
-                                    "sent; the new version will be sent")),
-        "order_requeued": (("number",),
-                           lambda: _("Order {number} is pending again in the store; it will "
-                                     "be sent again")),
-        "customer_created": (("customer", "name", "document"),
-                             lambda: _("Customer {customer} created in the ERP for {name} "
-                                       "({document})")),
-        "customer_found": (("customer", "name", "document"),
-                           lambda: _("{name} ({document}) is already customer {customer} "
-                                     "in the ERP")),
-        "order_failed": (("number", "error_code"),
-                         lambda: _("Order {number} could not be sent: {why}")),
-        "report_failed": (("number",),
-                          lambda: _("Order {number} is in the ERP, but telling the store "
-                                    "failed; it will be retried")),
-        "catalog_run": (("seen", "pushed"),
-                        lambda: _("Stock and prices: {seen} variants read, {pushed} updated in "
-                                  "the store")),
-        "sku_unknown_in_store": (("count",),
-                                 lambda: _("{count} products from the ERP are not in the "
-                                           "store")),
+        "order_sent": (
+            ("number", "erp_reference"),
+            lambda: _("Order {number} created in the ERP as {erp_reference}"),
+        ),
+        "order_done": (
+            ("number", "erp_reference"),
+            lambda: _("Order {number} reported to the store as sent ({erp_reference})"),
+        ),
+        "order_reconciled": (
+            ("number", "erp_reference"),
+            lambda: _("Order {number} was already in the ERP as {erp_reference}; not sent again"),
+        ),
+        "order_updated": (
+            ("number",),
+            lambda: _(
+                "Order {number} was changed in the store before it was "
+                "sent; the new version will be sent"
+            ),
+        ),
+        "order_requeued": (
+            ("number",),
+            lambda: _("Order {number} is pending again in the store; it will be sent again"),
+        ),
+        "customer_created": (
+            ("customer", "name", "document"),
+            lambda: _("Customer {customer} created in the ERP for {name} ({document})"),
+        ),
+        "customer_found": (
+            ("customer", "name", "document"),
+            lambda: _("{name} ({document}) is already customer {customer} in the ERP"),
+        ),
+        "order_failed": (
+            ("number", "error_code"),
+            lambda: _("Order {number} could not be sent: {why}"),
+        ),
+        "report_failed": (
+            ("number",),
+            lambda: _(
+                "Order {number} is in the ERP, but telling the store failed; it will be retried"
+            ),
+        ),
+        "catalog_run": (
+            ("seen", "pushed"),
+            lambda: _("Stock and prices: {seen} variants read, {pushed} updated in the store"),
+        ),
+        "sku_unknown_in_store": (
+            ("count",),
+            lambda: _("{count} products from the ERP are not in the store"),
+        ),
         "engine_started": ((), lambda: _("Bridge started")),
         "engine_stopped": ((), lambda: _("Bridge stopped")),
         "paused": ((), lambda: _("Sync paused")),
         "resumed": ((), lambda: _("Sync resumed")),
         "clock_jump": ((), lambda: _("The PC was asleep; syncing now")),
-        "clock_set_back": ((), lambda: _("The PC's clock was set back; waiting times were "
-                                         "adjusted and syncing goes on")),
-        "run_timeout": ((), lambda: _("A sync took far too long and was stopped; it starts "
-                                      "again at its next interval")),
+        "clock_set_back": (
+            (),
+            lambda: _(
+                "The PC's clock was set back; waiting times were adjusted and syncing goes on"
+            ),
+        ),
+        "run_timeout": (
+            (),
+            lambda: _(
+                "A sync took far too long and was stopped; it starts again at its next interval"
+            ),
+        ),
         "run_overrun": ((), lambda: _("A sync is taking longer than usual (a slow server?)")),
         "config_applied": ((), lambda: _("New settings applied")),
-        "config_invalid": ((), lambda: _("The edited settings file is not valid; the previous "
-                                         "settings stay")),
+        "config_invalid": (
+            (),
+            lambda: _("The edited settings file is not valid; the previous settings stay"),
+        ),
         "store_list_failed": ((), lambda: _("Could not read the store's pending orders")),
         "catalog_failed": ((), lambda: _("The stock and price sync stopped")),
-        "catalog_held": ((), lambda: _("Stock and price sync held: it looks like an ERP "
-                                       "fault; nothing was pushed")),
-        "catalog_approved": ((), lambda: _("Held sync approved; reading the ERP again to "
-                                           "push it")),
+        "catalog_held": (
+            (),
+            lambda: _("Stock and price sync held: it looks like an ERP fault; nothing was pushed"),
+        ),
+        "catalog_approved": ((), lambda: _("Held sync approved; reading the ERP again to push it")),
         "catalog_approved_push": ((), lambda: _("Pushing the stock and prices you approved")),
     }
     entry = templates.get(code)
@@ -269,47 +369,65 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
 
 
 CHECK_TEXTS = {
-    "field_missing": lambda: _("this installation's {entity} has no field '{field}', which "
-                               "Bridge sends"),
-    "field_ignored": lambda: _("this installation's {entity} has no field '{field}': what "
-                               "Bridge sends there will be ignored"),
+    "field_missing": lambda: _(
+        "this installation's {entity} has no field '{field}', which Bridge sends"
+    ),
+    "field_ignored": lambda: _(
+        "this installation's {entity} has no field '{field}': what "
+        "Bridge sends there will be ignored"
+    ),
     "entity_ok": lambda: _("present, with the {fields} fields Bridge uses"),
     "token_accepted": lambda: _("accepted"),
     "entity_missing": lambda: _("this installation does not have {entity}"),
-    "entity_undescribed": lambda: _("this installation lists {entity} but does not describe "
-                                    "its fields"),
+    "entity_undescribed": lambda: _(
+        "this installation lists {entity} but does not describe its fields"
+    ),
     "swagger_ok": lambda: _("read: the installation describes itself"),
-    "swagger_missing": lambda: _("this installation does not describe itself "
-                                 "(swagger.json); checked against its records only"),
-    "swagger_unreadable": lambda: _("could not read the installation's description "
-                                    "(swagger.json); checked against its records only"),
+    "swagger_missing": lambda: _(
+        "this installation does not describe itself "
+        "(swagger.json); checked against its records only"
+    ),
+    "swagger_unreadable": lambda: _(
+        "could not read the installation's description "
+        "(swagger.json); checked against its records only"
+    ),
     "mode_ok": lambda: _("orders go as '{value}'"),
-    "mode_unsupported": lambda: _("this installation has no e-commerce operations "
-                                  "(Operacionecommerce): set 'Orders as' to 'pedido'"),
-    "mode_alternative": lambda: _("orders go as Pedidos; this installation also has "
-                                  "e-commerce operations ('operacion'), where Dragonfish "
-                                  "itself refuses a repeated order"),
+    "mode_unsupported": lambda: _(
+        "this installation has no e-commerce operations "
+        "(Operacionecommerce): set 'Orders as' to 'pedido'"
+    ),
+    "mode_alternative": lambda: _(
+        "orders go as Pedidos; this installation also has "
+        "e-commerce operations ('operacion'), where Dragonfish "
+        "itself refuses a repeated order"
+    ),
     "price_list_ok": lambda: _("'{value}' is list {list_code}"),
-    "price_list_unknown": lambda: _("there is no price list named '{value}' in the ERP; its "
-                                    "lists: {known}"),
+    "price_list_unknown": lambda: _(
+        "there is no price list named '{value}' in the ERP; its lists: {known}"
+    ),
     "price_list_ambiguous": lambda: _("several price lists are named '{value}' in the ERP"),
     "record_ok": lambda: _("{what} '{value}' exists"),
-    "record_unverifiable": lambda: _("{what} '{value}' cannot be checked: the installation "
-                                     "does not list them"),
-    "record_is_description": lambda: _("'{value}' is the name of {what} {proposed}: enter "
-                                       "its code, {proposed}"),
+    "record_unverifiable": lambda: _(
+        "{what} '{value}' cannot be checked: the installation does not list them"
+    ),
+    "record_is_description": lambda: _(
+        "'{value}' is the name of {what} {proposed}: enter its code, {proposed}"
+    ),
     "record_unknown": lambda: _("the ERP has no {what} '{value}'; it has: {known}"),
     "template_ok": lambda: _("customer '{value}' exists"),
     "template_unknown": lambda: _("the ERP has no customer with code '{value}'"),
-    "table_unverifiable": lambda: _("the installation does not list its {what} codes: the "
-                                    "codes set cannot be checked"),
+    "table_unverifiable": lambda: _(
+        "the installation does not list its {what} codes: the codes set cannot be checked"
+    ),
     "code_ok": lambda: _("{value} = {name}"),
     "code_by_name": lambda: _("not set; the installation's {value} ({name}) will be used"),
     "code_unknown": lambda: _("code {value} does not exist in this installation"),
-    "code_means_other": lambda: _("code {value} is '{name}' in this installation; {label} "
-                                  "is {proposed}"),
-    "code_unconfirmed": lambda: _("code {value} is '{name}' in this installation; check that "
-                                  "it is right"),
+    "code_means_other": lambda: _(
+        "code {value} is '{name}' in this installation; {label} is {proposed}"
+    ),
+    "code_unconfirmed": lambda: _(
+        "code {value} is '{name}' in this installation; check that it is right"
+    ),
     "code_missing": lambda: _("not set and not found in the installation's table"),
     "token_expires": lambda: _("valid, expires in {days} days"),
     "token_expired": lambda: _("expired: ask ZooLogic for a new one"),
@@ -330,8 +448,10 @@ def check_name(name: str) -> str:
     }
     if name in labels:
         return labels[name]()
-    for prefix, label in (("erp.situacion_fiscal.", lambda: _("IVA condition")),
-                          ("erp.tipo_documento.", lambda: _("Document type"))):
+    for prefix, label in (
+        ("erp.situacion_fiscal.", lambda: _("IVA condition")),
+        ("erp.tipo_documento.", lambda: _("Document type")),
+    ):
         if name.startswith(prefix):
             return f"{label()} ({name.removeprefix(prefix).replace('_', ' ')})"
     return _(name)
@@ -342,8 +462,10 @@ def check_detail(code: str, params: Iterable[tuple[str, str]], fallback: str) ->
     template fits), with the setting to change when there is one."""
     d = dict(params)
     setting = d.get("setting", "")
-    what = {"e-commerce platform": lambda: _("the e-commerce platform"),
-            "Motivo": lambda: _("the Motivo")}.get(d.get("what", ""))
+    what = {
+        "e-commerce platform": lambda: _("the e-commerce platform"),
+        "Motivo": lambda: _("the Motivo"),
+    }.get(d.get("what", ""))
     if what is not None:
         d["what"] = what()
     template = CHECK_TEXTS.get(code)
@@ -351,9 +473,20 @@ def check_detail(code: str, params: Iterable[tuple[str, str]], fallback: str) ->
         text = template().format(**d) if template else fallback
     except (KeyError, IndexError, ValueError):
         text = fallback
-    if setting and template and code not in ("entity_ok", "code_ok", "record_ok",
-                                             "price_list_ok", "template_ok", "mode_ok",
-                                             "code_by_name"):
+    if (
+        setting
+        and template
+        and code
+        not in (
+            "entity_ok",
+            "code_ok",
+            "record_ok",
+            "price_list_ok",
+            "template_ok",
+            "mode_ok",
+            "code_by_name",
+        )
+    ):
         text += " " + _("(setting: {setting})", setting=setting)
     return text
 
@@ -379,16 +512,26 @@ def clock(ts: float | None) -> str:
 
 def held_text(held: HeldRun) -> str:
     """What a held catalog run would do, for the merchant: why, and examples."""
-    lines = [_("The sync of {when} was held because it would change {changes} of your "
-               "{known} products at once:",
-               when=time.strftime("%d/%m %H:%M", time.localtime(held.at)),
-               changes=held.changes, known=held.known)]
+    lines = [
+        _(
+            "The sync of {when} was held because it would change {changes} of your "
+            "{known} products at once:",
+            when=time.strftime("%d/%m %H:%M", time.localtime(held.at)),
+            changes=held.changes,
+            known=held.known,
+        )
+    ]
     if held.zeroed:
-        lines.append("• " + _("{n} would go to stock 0 ({vanished} are no longer in the ERP)",
-                              n=held.zeroed, vanished=held.vanished))
+        lines.append(
+            "• "
+            + _(
+                "{n} would go to stock 0 ({vanished} are no longer in the ERP)",
+                n=held.zeroed,
+                vanished=held.vanished,
+            )
+        )
     if held.price_jumps:
-        lines.append("• " + _("{n} prices would change a lot or fall to 0.00",
-                              n=held.price_jumps))
+        lines.append("• " + _("{n} prices would change a lot or fall to 0.00", n=held.price_jumps))
     if held.examples:
         lines.append("")
         lines.append(_("For example:"))
@@ -402,10 +545,19 @@ def change_text(change: Change) -> str:
     if change.vanished:
         parts.append(_("no longer in the ERP: stock {before} → 0", before=change.stock_before))
     elif change.stock_after is not None and change.stock_after != change.stock_before:
-        parts.append(_("stock {before} → {after}",
-                       before="?" if change.stock_before is None else change.stock_before,
-                       after=change.stock_after))
+        parts.append(
+            _(
+                "stock {before} → {after}",
+                before="?" if change.stock_before is None else change.stock_before,
+                after=change.stock_after,
+            )
+        )
     if change.price_before and (change.price_after or None) != change.price_before:
-        parts.append(_("price {before} → {after}", before=change.price_before,
-                       after=change.price_after or _("not sent (0.00 or none)")))
+        parts.append(
+            _(
+                "price {before} → {after}",
+                before=change.price_before,
+                after=change.price_after or _("not sent (0.00 or none)"),
+            )
+        )
     return f"{change.sku}: " + ", ".join(parts)

@@ -40,8 +40,9 @@ class Tray(QObject):
         self.log_action = self._add(_("View log"), self.openLog.emit, "trayLog")
         self.errors_action = self._add(_("Errors (0)"), self.openErrors.emit, "trayErrors")
         self.settings_action = self._add(_("Settings"), self.openSettings.emit, "traySettings")
-        self.snooze_action = self._add(_("Mute notifications for 1 hour"),
-                                       lambda: self.snoozeRequested.emit(1.0), "traySnooze")
+        self.snooze_action = self._add(
+            _("Mute notifications for 1 hour"), lambda: self.snoozeRequested.emit(1.0), "traySnooze"
+        )
         self.about_action = self._add(_("About"), self.openAbout.emit, "trayAbout")
         self.menu.addSeparator()
         self.quit_action = self._add(_("Quit"), self.quitRequested.emit, "trayQuit")
@@ -67,8 +68,10 @@ class Tray(QObject):
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         # left click (and double click) opens the window; right click shows the menu
-        if reason in (QSystemTrayIcon.ActivationReason.Trigger,
-                      QSystemTrayIcon.ActivationReason.DoubleClick):
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
             self.openWindow.emit()
 
     def set_status(self, s: dict[str, Any]) -> None:
@@ -81,11 +84,19 @@ class Tray(QObject):
         failed = counts.get("failed", 0)
         errors = s.get("errors", {}).get("open", 0)
         last_ok = _last_success(s)
-        self.icon.setToolTip("\n".join([
-            f"Bridge — {state_name(state)}",
-            _("Last successful sync: {when}", when=ago(last_ok)),
-            _("Orders pending: {pending} · failed: {failed}", pending=pending, failed=failed),
-        ]))
+        self.icon.setToolTip(
+            "\n".join(
+                [
+                    f"Bridge — {state_name(state)}",
+                    _("Last successful sync: {when}", when=ago(last_ok)),
+                    _(
+                        "Orders pending: {pending} · failed: {failed}",
+                        pending=pending,
+                        failed=failed,
+                    ),
+                ]
+            )
+        )
         self.pause_action.setText(_("Resume") if s.get("paused") else _("Pause"))
         self.errors_action.setText(_("Errors ({n})", n=errors))
 

@@ -36,19 +36,29 @@ class FirstRunDialog(QDialog):
         font.setPointSizeF(font.pointSizeF() * 1.6)
         font.setBold(True)
         title.setFont(font)
-        text = QLabel(_("Bridge takes every order from your VentasxMayor store to your ERP, "
-                        "exactly once, and keeps the store's stock and prices up to date with "
-                        "the ERP. It runs next to your ERP and only connects outwards."))
+        text = QLabel(
+            _(
+                "Bridge takes every order from your VentasxMayor store to your ERP, "
+                "exactly once, and keeps the store's stock and prices up to date with "
+                "the ERP. It runs next to your ERP and only connects outwards."
+            )
+        )
         text.setWordWrap(True)
         self.demo_btn = QCommandLinkButton(
             _("Try it with sample data"),
-            _("A simulated ERP and store on this PC: watch orders and stock flow. Nothing "
-              "touches your real systems."))
+            _(
+                "A simulated ERP and store on this PC: watch orders and stock flow. Nothing "
+                "touches your real systems."
+            ),
+        )
         self.demo_btn.setObjectName("chooseDemo")
         self.connect_btn = QCommandLinkButton(
             _("Connect my ERP"),
-            _("Enter your ERP's and your store's details, test the connection, and see what "
-              "the first sync would change before it runs."))
+            _(
+                "Enter your ERP's and your store's details, test the connection, and see what "
+                "the first sync would change before it runs."
+            ),
+        )
         self.connect_btn.setObjectName("chooseConnect")
         quit_btn = QPushButton(_("Quit"))
         self.demo_btn.clicked.connect(self._demo)
@@ -115,16 +125,25 @@ class PreviewDialog(QDialog):
         layout.addLayout(row)
 
     def show_preview(self, p: dict[str, Any]) -> None:
-        self.text.setText(_(
-            "The ERP has <b>{variants}</b> products. The first sync would change the stock or "
-            "price of <b>{would_change}</b> of the store's {store_products} products. "
-            "<b>{unknown_in_store}</b> ERP products do not exist in the store and will be "
-            "listed so you can create them.", **p))
+        self.text.setText(
+            _(
+                "The ERP has <b>{variants}</b> products. The first sync would change the stock or "
+                "price of <b>{would_change}</b> of the store's {store_products} products. "
+                "<b>{unknown_in_store}</b> ERP products do not exist in the store and will be "
+                "listed so you can create them.",
+                **p,
+            )
+        )
         self.start_btn.setEnabled(True)
 
     def show_failure(self, message: str) -> None:
-        self.text.setText(_("The preview could not be made: {message}. You can start anyway; "
-                            "problems will show in the error list.", message=message))
+        self.text.setText(
+            _(
+                "The preview could not be made: {message}. You can start anyway; "
+                "problems will show in the error list.",
+                message=message,
+            )
+        )
         self.start_btn.setEnabled(True)
 
     def _start(self) -> None:

@@ -13,9 +13,19 @@ precedence): the same collection, minus plugins Bridge must not or need not carr
 
 from PyInstaller.utils.hooks.qt import add_qt6_dependencies
 
-EXCLUDED_PLUGINS = ("libqgtk3", "libqeglfs", "libqlinuxfb", "libqminimalegl",
-                    "libqvkkhrdisplay", "libqvnc", "libqtuiotouchplugin")
+EXCLUDED_PLUGINS = (
+    "libqgtk3",
+    "libqeglfs",
+    "libqlinuxfb",
+    "libqminimalegl",
+    "libqvkkhrdisplay",
+    "libqvnc",
+    "libqtuiotouchplugin",
+)
 
 hiddenimports, binaries, datas = add_qt6_dependencies(__file__)
-binaries = [(src, dest) for src, dest in binaries
-            if not src.replace("\\", "/").rsplit("/", 1)[-1].startswith(EXCLUDED_PLUGINS)]
+binaries = [
+    (src, dest)
+    for src, dest in binaries
+    if not src.replace("\\", "/").rsplit("/", 1)[-1].startswith(EXCLUDED_PLUGINS)
+]

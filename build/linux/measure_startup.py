@@ -27,9 +27,13 @@ def once(exe: str, env: dict[str, str], line: str, timeout: float = 60.0) -> flo
     with tempfile.TemporaryDirectory(prefix="bridge-startup-") as tmp:
         log = Path(tmp) / "demo" / "logs" / "bridge.log"
         start = time.monotonic()
-        proc = subprocess.Popen([exe, "--data-dir", tmp, "demo"], env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [exe, "--data-dir", tmp, "demo"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             while True:
                 elapsed = time.monotonic() - start
@@ -37,8 +41,9 @@ def once(exe: str, env: dict[str, str], line: str, timeout: float = 60.0) -> flo
                     return elapsed
                 if proc.poll() is not None:
                     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                    raise SystemExit(f"{exe} exited with {proc.returncode} before '{line}':\n"
-                                     f"{err[-2000:]}")
+                    raise SystemExit(
+                        f"{exe} exited with {proc.returncode} before '{line}':\n{err[-2000:]}"
+                    )
                 if elapsed > timeout:
                     raise SystemExit(f"no '{line}' in {log} within {timeout} s")
                 time.sleep(0.01)
@@ -70,8 +75,10 @@ def main() -> int:
         line = "main window shown (no system tray)"
     with display as env:
         times = [once(args.exe, env, line) for _ in range(args.runs)]
-    print(f"start-up to '{line}': median {statistics.median(times):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
+    print(
+        f"start-up to '{line}': median {statistics.median(times):.2f} s "
+        f"(runs: {', '.join(f'{t:.2f}' for t in times)})"
+    )
     return 0
 
 

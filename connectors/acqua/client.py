@@ -103,8 +103,7 @@ class AcquaClient(HttpSide):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
-            client
-            or json_client(config.base_url, config, max_connections=config.concurrency + 2),
+            client or json_client(config.base_url, config, max_connections=config.concurrency + 2),
             policy,
         )
         self.config = config
@@ -165,8 +164,7 @@ class AcquaClient(HttpSide):
         phrase = cfg.duplicate_phrase.lower()
         return bool(phrase) and phrase in self.error_message(response).lower()
 
-    def classify(self, response: httpx.Response, message: str, *,
-                 write: bool) -> BridgeError:
+    def classify(self, response: httpx.Response, message: str, *, write: bool) -> BridgeError:
         # a 409 is either "already exists" (a duplicate: final) or a concurrent write
         # (retried by HttpSide's policy): only the body tells them apart
         if response.status_code == 409:
@@ -426,8 +424,9 @@ class AcquaClient(HttpSide):
         next_page: dict[Which, int] = {"stock": 2, "prices": 2}
         totals: dict[Which, int | None] = {"stock": stock_total, "prices": price_total}
         guards = {
-            w: PageGuard(self.side, f"the {w} list", max_pages=self.config.max_pages,
-                         setting="erp.max_pages")
+            w: PageGuard(
+                self.side, f"the {w} list", max_pages=self.config.max_pages, setting="erp.max_pages"
+            )
             for w in lists
         }
         merger = _Merger(self)

@@ -342,7 +342,11 @@ class AcquaSimulator(SimServer):
         # another total, than the one its rows make
         start = min(total, (self.paging.served(page) - 1) * limit)
         end = min(total, start + limit)
-        body: dict[str, Any] = {"items": self.paging.rows(render(start, end)), "page": page, "limit": limit}
+        body: dict[str, Any] = {
+            "items": self.paging.rows(render(start, end)),
+            "page": page,
+            "limit": limit,
+        }
         if self.send_total:
             body["total"] = self.paging.total(total)
         return _json(body)

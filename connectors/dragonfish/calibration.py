@@ -82,9 +82,12 @@ class Swagger:
         defs = field(doc, "definitions")
         self.definitions: dict[str, Any] = dict(defs) if isinstance(defs, Mapping) else {}
         # a path may carry the base path or the endpoint's own path ("/api.Dragonfish/...")
-        self._prefixes = {seg.lower() for where in (text(doc, "basePath"),
-                                                    urlsplit(endpoint).path)
-                          for seg in where.split("/") if seg}
+        self._prefixes = {
+            seg.lower()
+            for where in (text(doc, "basePath"), urlsplit(endpoint).path)
+            for seg in where.split("/")
+            if seg
+        }
 
     def _segments(self, path: Any) -> list[str]:
         segs = [seg.lower() for seg in str(path).split("/") if seg]
@@ -220,9 +223,16 @@ def _entity_findings(
             out += _field_findings(f"{entity}.{prop}", sw.properties(line), line_fields, setting)
             checked += len([*line_fields[0], *line_fields[1]])
     if not out:
-        out = [_finding(entity, "ok", "entity_ok",
-                        f"present, with the {checked} fields Bridge uses", entity=entity,
-                        fields=checked)]
+        out = [
+            _finding(
+                entity,
+                "ok",
+                "entity_ok",
+                f"present, with the {checked} fields Bridge uses",
+                entity=entity,
+                fields=checked,
+            )
+        ]
     return out
 
 

@@ -159,8 +159,11 @@ def _row_keys(page: CatalogPage | None) -> Iterable[Any]:
     """What tells a catalog page's rows apart (for PageGuard): each row's variant (a row
     without an article: the row itself)."""
     for r in page.Resultados if page is not None else ():
-        yield (r.Articulo, r.Color, r.Talle) if isinstance(r, CatalogRow) and \
-            r.Articulo not in (None, "") else r
+        yield (
+            (r.Articulo, r.Color, r.Talle)
+            if isinstance(r, CatalogRow) and r.Articulo not in (None, "")
+            else r
+        )
 
 
 async def _cancel(tasks: dict[int, asyncio.Task[Any]]) -> None:
@@ -286,16 +289,21 @@ class DragonfishClient(HttpSide):
     def _says_duplicate(self, folded: str) -> bool:
         return fold(self.config.duplicate_phrase) in folded
 
-    def classify(self, response: httpx.Response, message: str, *,
-                 write: bool) -> BridgeError:
+    def classify(self, response: httpx.Response, message: str, *, write: bool) -> BridgeError:
         """A refusal of a duplicate key (a repeated operation, a customer code taken) is a
         refusal whatever its 4xx status: a 409 that says "ya existe" is not Dragonfish being
         busy, and retrying it cannot help."""
         status = response.status_code
-        if 400 <= status < 500 and status not in (401, 403, 429) and \
-                self._says_duplicate(fold(message)):
-            return DataError(f"Dragonfish refused the request (HTTP {status}: {message})",
-                             status=status, server_message=message)
+        if (
+            400 <= status < 500
+            and status not in (401, 403, 429)
+            and self._says_duplicate(fold(message))
+        ):
+            return DataError(
+                f"Dragonfish refused the request (HTTP {status}: {message})",
+                status=status,
+                server_message=message,
+            )
         return super().classify(response, message, write=write)
 
     # -- session -----------------------------------------------------------------------------
@@ -343,7 +351,9 @@ class DragonfishClient(HttpSide):
         if looks_html(response):
             raise NoSuchEntity(
                 f"Dragonfish serves no '{path}' at {self.config.endpoint} (HTTP 404, Endpoint "
-                "not found): check erp.endpoint, or this install's version", status=404)
+                "not found): check erp.endpoint, or this install's version",
+                status=404,
+            )
 
     # -- reading -----------------------------------------------------------------------------
     async def list_page(self, path: str, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -381,18 +391,27 @@ class DragonfishClient(HttpSide):
                 if isinstance(row, dict):
                     yield row
             total = count(field(data, "TotalRegistros"))
-            if not got or (total is not None and seen >= total) or (
-                    total is None and not field(data, "Siguiente") and
-                    len(got) < LOOKUP_LIMIT):
+            if (
+                not got
+                or (total is not None and seen >= total)
+                or (total is None and not field(data, "Siguiente") and len(got) < LOOKUP_LIMIT)
+            ):
                 return
         raise TransientError(
             f"Dragonfish lists more than {pages} pages for {path} {dict(params)}; the lookup "
             "stopped there, so nothing is created or sent on its account",
-            code="lookup_incomplete")
+            code="lookup_incomplete",
+        )
 
-    async def lookup(self, path: str, params: Mapping[str, Any],
-                     exact: Callable[[dict[str, Any]], bool], pages: int = LOOKUP_PAGES,
-                     *, coded: bool = True) -> tuple[dict[str, Any] | None, int]:
+    async def lookup(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        exact: Callable[[dict[str, Any]], bool],
+        pages: int = LOOKUP_PAGES,
+        *,
+        coded: bool = True,
+    ) -> tuple[dict[str, Any] | None, int]:
         """The first row of a listing that passes the exact re-check (and, with `coded`,
         carries a `Codigo`), and how many rows were read to find it (or not)."""
         listed = 0
@@ -403,9 +422,15 @@ class DragonfishClient(HttpSide):
                     return row, listed
         return None, listed
 
-    async def first(self, path: str, params: Mapping[str, Any],
-                    exact: Callable[[dict[str, Any]], bool], pages: int = LOOKUP_PAGES,
-                    *, coded: bool = True) -> dict[str, Any] | None:
+    async def first(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        exact: Callable[[dict[str, Any]], bool],
+        pages: int = LOOKUP_PAGES,
+        *,
+        coded: bool = True,
+    ) -> dict[str, Any] | None:
         return (await self.lookup(path, params, exact, pages, coded=coded))[0]
 
     async def read(self, path: str, code: str) -> dict[str, Any] | None:
@@ -550,8 +575,12 @@ class DragonfishClient(HttpSide):
         # Dragonfish has no "changed since" filter: always the whole list (diffed by the
         # engine against what was pushed last)
         code = await self.lista_code()
-        guard = PageGuard(self.side, f"the catalog ({CATALOG})",
-                          max_pages=self.config.max_pages, setting="erp.max_pages")
+        guard = PageGuard(
+            self.side,
+            f"the catalog ({CATALOG})",
+            max_pages=self.config.max_pages,
+            setting="erp.max_pages",
+        )
         first = await self._catalog_page(self._catalog_params(code, 1))
         if first is None:
             return
@@ -613,8 +642,13 @@ class DragonfishClient(HttpSide):
         code = await self.lista_code()
         # the article (a server's exact search may know articles only); the variant is
         # picked below
-        params = {"preciocero": "true", "stockcero": "true", "exacto": "true",
-                  "query": split_sku(sku)[0], "limit": 1000}
+        params = {
+            "preciocero": "true",
+            "stockcero": "true",
+            "exacto": "true",
+            "query": split_sku(sku)[0],
+            "limit": 1000,
+        }
         if code:
             params["lista"] = code
         data = await self._catalog_page(params)
@@ -671,8 +705,9 @@ class DragonfishClient(HttpSide):
             on_file = {digits(field(row, f)) for f in ("Cuit", "NroDocumento")} - {""}
             return text(row, "EMail").lower() == email and not on_file
 
-        filters = ([{"Cuit": doc.number}] if doc.kind == "CUIT" else []) + \
-            ([{"NroDocumento": doc.dni}] if doc.dni else [])
+        filters = ([{"Cuit": doc.number}] if doc.kind == "CUIT" else []) + (
+            [{"NroDocumento": doc.dni}] if doc.dni else []
+        )
         asks = [by_key(), *(self.lookup(CUSTOMERS, f, same, pages=5) for f in filters)]
         if doc.dni:
             # a DNI typed with its dots in the office ("12.345.678") escapes the filter
@@ -684,7 +719,7 @@ class DragonfishClient(HttpSide):
         for found, _ in answers:
             if found is not None:
                 return text(found, "Codigo")
-        ignored = any(listed for _, listed in answers[1:1 + len(filters)])
+        ignored = any(listed for _, listed in answers[1 : 1 + len(filters)])
         if ignored or not filters:
             for n in dict.fromkeys((doc.number, doc.dni)):
                 if n:
@@ -906,8 +941,7 @@ class DragonfishClient(HttpSide):
     def has_marker(obs: str, marker: str) -> bool:
         """`obs` starts with exactly `marker`, alone or followed by Bridge's " | "
         separator (VXM:VM-00012 is not VXM:VM-000123, nor VXM:VM-00012.1)."""
-        return re.match(re.escape(marker) + r"\s*(\||$)", obs.strip(),
-                        re.IGNORECASE) is not None
+        return re.match(re.escape(marker) + r"\s*(\||$)", obs.strip(), re.IGNORECASE) is not None
 
     def _obs(self, order: StoreOrder) -> str:
         parts = (self.marker(order), f"Pedido web {order.number}", order.payment_terms, order.notes)
@@ -923,9 +957,18 @@ class DragonfishClient(HttpSide):
                 Decimal("0.0001"), rounding=ROUND_HALF_UP
             )
             art, color, talle = split_sku(item.sku)
-            out.append(({"Articulo": art, "Color": color, "Talle": talle,
-                         "Cantidad": item.quantity, "Precio": float(net)},
-                        net * item.quantity))
+            out.append(
+                (
+                    {
+                        "Articulo": art,
+                        "Color": color,
+                        "Talle": talle,
+                        "Cantidad": item.quantity,
+                        "Precio": float(net),
+                    },
+                    net * item.quantity,
+                )
+            )
         return out
 
     def operation_body(
@@ -938,8 +981,9 @@ class DragonfishClient(HttpSide):
             "ClienteEcom": (buyer.buyer.id if buyer else "") or order.buyer.id,
             "ClienteDragon": customer_code,
             "TipoComprobante": "Pedido",
-            "PublicacionDetalle": [{**line, "Descuento": 0, "Monto": float(amount)}
-                                   for line, amount in lines],
+            "PublicacionDetalle": [
+                {**line, "Descuento": 0, "Monto": float(amount)} for line, amount in lines
+            ],
             "Total": float(sum((amount for _, amount in lines), Decimal(0))),
             "Obs": self._obs(order),
         }
@@ -971,15 +1015,15 @@ class DragonfishClient(HttpSide):
             return text(pick, "Codigo")
         return f"Operacionecommerce {text(row, 'Codigo')}" if text(row, "Codigo") else None
 
-    async def _find_operation(self, order: StoreOrder, *,
-                              thorough: bool = True) -> dict[str, Any] | None:
+    async def _find_operation(
+        self, order: StoreOrder, *, thorough: bool = True
+    ) -> dict[str, Any] | None:
         """The operation for this store order: by the exact filters, then (`thorough`)
         by the free-text search, each hit re-checked exactly."""
         number, eco = order.number.strip(), self.config.ecommerce
 
         def exact(row: dict[str, Any]) -> bool:
-            return same_code(text(row, "Numero"), number) and \
-                same_code(text(row, "Ecommerce"), eco)
+            return same_code(text(row, "Numero"), number) and same_code(text(row, "Ecommerce"), eco)
 
         searches: list[dict[str, str]] = [{"Ecommerce": eco, "Numero": number}]
         if thorough:
@@ -993,8 +1037,9 @@ class DragonfishClient(HttpSide):
 
     async def _find_pedido(self, order: StoreOrder) -> str | None:
         marker = self.marker(order)
-        found = await self.first(ORDERS, {"query": marker},
-                                 lambda row: self.has_marker(text(row, "Obs"), marker))
+        found = await self.first(
+            ORDERS, {"query": marker}, lambda row: self.has_marker(text(row, "Obs"), marker)
+        )
         return text(found, "Codigo") if found is not None else None
 
     async def find_order(self, order: StoreOrder) -> str | None:
@@ -1049,8 +1094,11 @@ class DragonfishClient(HttpSide):
                 data = await self.call_json("POST", path, json=body, write=True)
         except DataError as exc:
             said = fold(exc.server_message)
-            if operation and self._says_duplicate(said) and \
-                    ("plataforma" in said or "operaci" in said):
+            if (
+                operation
+                and self._says_duplicate(said)
+                and ("plataforma" in said or "operaci" in said)
+            ):
                 raise DuplicateError(
                     f"Dragonfish already has order {order.number} ({exc.server_message})",
                     server_message=exc.server_message,

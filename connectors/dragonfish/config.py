@@ -173,8 +173,10 @@ class DragonfishConfig(ErpConfigBase):
         if unknown:
             raise ValueError(f"unknown tax conditions {unknown}; known: {sorted(known)}")
         # over the verified codes: setting one condition keeps the others
-        return {**VERIFIED_SITUACION_FISCAL,
-                **{k: str(c).strip() for k, c in v.items() if str(c).strip()}}
+        return {
+            **VERIFIED_SITUACION_FISCAL,
+            **{k: str(c).strip() for k, c in v.items() if str(c).strip()},
+        }
 
     @field_validator("tipo_documento")
     @classmethod

@@ -122,9 +122,11 @@ class CsvFile:
             cols = self._columns(header)
             if "sku" not in cols or ("stock" not in cols and "price" not in cols):
                 missing = "SKU" if "sku" not in cols else "stock or price"
-                self.fatal = (f"{name}: no {missing} column in the header "
-                              f"({', '.join(h.strip() for h in header)[:200]}); accepted "
-                              f"names: {', '.join(DEFAULT_COLUMNS['sku' if missing == 'SKU' else 'stock'])}")
+                self.fatal = (
+                    f"{name}: no {missing} column in the header "
+                    f"({', '.join(h.strip() for h in header)[:200]}); accepted "
+                    f"names: {', '.join(DEFAULT_COLUMNS['sku' if missing == 'SKU' else 'stock'])}"
+                )
                 yield [RowProblem(name, self.fatal)]
                 return
             page: list[CatalogItem | RowProblem] = []
@@ -139,8 +141,9 @@ class CsvFile:
             if page:
                 yield page
 
-    def _row(self, row: list[str], cols: dict[str, int], line: int,
-             decimal_comma: bool) -> CatalogItem | RowProblem:
+    def _row(
+        self, row: list[str], cols: dict[str, int], line: int, decimal_comma: bool
+    ) -> CatalogItem | RowProblem:
         where = f"{self.path.name}, line {line}"
 
         def cell(role: str) -> str | None:
@@ -172,8 +175,9 @@ class CsvFile:
         if stock is None:
             self.rows_bad += 1
             return RowProblem(sku, f"{where}: no stock (this file has no price-only rows)")
-        entry = catalog_item(sku, stock, price, stock_name=f"{where}: stock",
-                             price_name=f"{where}: price")
+        entry = catalog_item(
+            sku, stock, price, stock_name=f"{where}: stock", price_name=f"{where}: price"
+        )
         if isinstance(entry, RowProblem):
             self.rows_bad += 1
         else:
@@ -184,12 +188,17 @@ class CsvFile:
 class FolderSource:
     kind: ClassVar[str] = "folder"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        orders=False, customers=False, incremental_catalog=True, sku_lookup=False,
+        orders=False,
+        customers=False,
+        incremental_catalog=True,
+        sku_lookup=False,
         no_orders_reason="An import folder carries only stock and prices: orders are not "
-                         "taken to the ERP")
+        "taken to the ERP",
+    )
 
-    def __init__(self, config: FolderConfig, secrets: Any = None,
-                 policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, config: FolderConfig, secrets: Any = None, policy: RetryPolicy | None = None
+    ) -> None:
         self.config = config
         self.folder = Path(config.path).expanduser()
         self.requests = 0
@@ -204,8 +213,10 @@ class FolderSource:
         """(settled files oldest first, files still being written)."""
         now = now or time.time()
         if not self.folder.is_dir():
-            raise ConfigError(f"erp.path: the folder {self.folder} does not exist or cannot be "
-                              "reached", code="folder_missing")
+            raise ConfigError(
+                f"erp.path: the folder {self.folder} does not exist or cannot be reached",
+                code="folder_missing",
+            )
         ready: list[tuple[float, Path]] = []
         busy: list[tuple[float, Path]] = []
         for p in self.folder.glob(self.config.pattern):
@@ -218,8 +229,9 @@ class FolderSource:
             (busy if now - mtime < self.config.settle_s else ready).append((mtime, p))
         return [p for _m, p in sorted(ready)], [p for _m, p in sorted(busy)]
 
-    async def catalog(self, since: float | None = None
-                      ) -> AsyncIterator[list[CatalogItem | RowProblem]]:
+    async def catalog(
+        self, since: float | None = None
+    ) -> AsyncIterator[list[CatalogItem | RowProblem]]:
         ready, busy = await asyncio.to_thread(self.pending)
         if busy:
             log.info("waiting for %d file(s) still being written", len(busy))
@@ -248,8 +260,11 @@ class FolderSource:
         self._current = None
         if not ok:
             return
-        target = self.config.rejected_dir if (reader.fatal or reader.rows_ok == 0) \
+        target = (
+            self.config.rejected_dir
+            if (reader.fatal or reader.rows_ok == 0)
             else self.config.archive_dir
+        )
         await asyncio.to_thread(self._move, path, self.folder / target)
 
     @staticmethod
@@ -308,11 +323,20 @@ class FolderSource:
         except ConfigError as exc:
             return [Check("import folder", False, exc.message)]
         writable = os.access(self.folder, os.W_OK)
-        return [Check("import folder", True, f"{self.folder}: {len(ready)} file(s) waiting, "
-                                             f"{len(busy)} being written"),
-                Check("import folder writable", writable,
-                      "processed files can be archived" if writable else
-                      "Bridge cannot move processed files out of it")]
+        return [
+            Check(
+                "import folder",
+                True,
+                f"{self.folder}: {len(ready)} file(s) waiting, {len(busy)} being written",
+            ),
+            Check(
+                "import folder writable",
+                writable,
+                "processed files can be archived"
+                if writable
+                else "Bridge cannot move processed files out of it",
+            ),
+        ]
 
     async def lookup_sku(self, sku: str) -> CatalogItem | RowProblem | None:
         return None
@@ -329,8 +353,7 @@ class FolderSource:
     async def find_order(self, order: StoreOrder) -> str | None:
         return await self._no_orders()
 
-    async def create_order(self, order: StoreOrder, customer_code: str,
-                           buyer: ValidBuyer) -> str:
+    async def create_order(self, order: StoreOrder, customer_code: str, buyer: ValidBuyer) -> str:
         return await self._no_orders()
 
 

@@ -13,16 +13,33 @@ from bridge.fields import FieldSpec
 # Accepted header names (compared without case, accents, spaces or underscores).
 DEFAULT_COLUMNS: dict[str, list[str]] = {
     "sku": ["sku", "codigo", "cod", "articulo", "codigoarticulo", "code", "item", "product"],
-    "stock": ["stock", "cantidad", "disponible", "existencia", "saldo", "qty", "quantity",
-              "available"],
+    "stock": [
+        "stock",
+        "cantidad",
+        "disponible",
+        "existencia",
+        "saldo",
+        "qty",
+        "quantity",
+        "available",
+    ],
     "price": ["precio", "price", "preciomayorista", "preciolista", "pvp", "importe"],
 }
 
 UI_FIELDS = (
-    FieldSpec("path", "Folder", required=True, placeholder=r"C:\ERP\exportaciones",
-              help="The folder where the ERP saves its stock and price files (CSV)"),
-    FieldSpec("archive_dir", "Archive subfolder", placeholder="procesados",
-              help="Processed files are moved here"),
+    FieldSpec(
+        "path",
+        "Folder",
+        required=True,
+        placeholder=r"C:\ERP\exportaciones",
+        help="The folder where the ERP saves its stock and price files (CSV)",
+    ),
+    FieldSpec(
+        "archive_dir",
+        "Archive subfolder",
+        placeholder="procesados",
+        help="Processed files are moved here",
+    ),
 )
 
 
@@ -46,8 +63,9 @@ class FolderConfig(ErpConfigBase):
     def _columns(cls, v: dict[str, str]) -> dict[str, str]:
         unknown = set(v) - set(DEFAULT_COLUMNS)
         if unknown:
-            raise ValueError(f"unknown column role(s) {sorted(unknown)}; roles are sku, stock, "
-                             "price")
+            raise ValueError(
+                f"unknown column role(s) {sorted(unknown)}; roles are sku, stock, price"
+            )
         return v
 
 

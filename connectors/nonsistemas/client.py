@@ -149,8 +149,7 @@ class NonSistemasClient(HttpSide):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
-            client
-            or json_client(config.url, config, max_connections=config.concurrency + 2),
+            client or json_client(config.url, config, max_connections=config.concurrency + 2),
             policy,
         )
         self.config = config
@@ -325,8 +324,13 @@ class NonSistemasClient(HttpSide):
                 )
             if price < 0:
                 return RowProblem(sku, f"negative price {raw_price!r} in NonSistemas")
-        return catalog_item(sku, available, price, stock_name=f"stock ('{cfg.field_stock}')",
-                            price_name=f"price ('{cfg.field_precio}')")
+        return catalog_item(
+            sku,
+            available,
+            price,
+            stock_name=f"stock ('{cfg.field_stock}')",
+            price_name=f"price ('{cfg.field_precio}')",
+        )
 
     def _keys(self, items: list[Any]) -> Iterable[Any]:
         """What tells a page's rows apart (for PageGuard): each row's SKU (a row without
@@ -358,8 +362,12 @@ class NonSistemasClient(HttpSide):
         desde = None if since is None else format_desde(since, cfg.desde_format, cfg.desde_timezone)
         stale = [0]
         first = cfg.first_page
-        guard = PageGuard(self.side, f"the stock list ({cfg.stock_path})",
-                          max_pages=cfg.max_pages, setting="erp.max_pages")
+        guard = PageGuard(
+            self.side,
+            f"the stock list ({cfg.stock_path})",
+            max_pages=cfg.max_pages,
+            setting="erp.max_pages",
+        )
         items, total = await self._page(desde, first)
         guard.page(first, self._keys(items))
         yield self._rows(items, since, stale)

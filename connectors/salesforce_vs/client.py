@@ -146,9 +146,7 @@ CC_DESCRIPTION_HINTS = {
         "via APIs (api)'"
     ),
 }
-CC_HINT = (
-    f"check the Client ID, the Client Secret and the My Domain URL; {CC_APP_HINT}"
-)
+CC_HINT = f"check the Client ID, the Client Secret and the My Domain URL; {CC_APP_HINT}"
 
 
 def sf_errors(data: Any) -> list[tuple[str, str]]:
@@ -254,8 +252,7 @@ class SalesforceVSClient(HttpSide):
         text = (message or "").upper()
         return any(code in text for code in self.config.duplicate_codes)
 
-    def classify(self, response: httpx.Response, message: str, *,
-                 write: bool) -> BridgeError:
+    def classify(self, response: httpx.Response, message: str, *, write: bool) -> BridgeError:
         # Salesforce's own meanings of some statuses: a duplicate answered with 409 must
         # not be retried as a conflict, and 403 REQUEST_LIMIT_EXCEEDED is the org's API
         # limit, not bad credentials
@@ -488,16 +485,26 @@ class SalesforceVSClient(HttpSide):
         """The stock list's pages until Salesforce says it is done (or a page comes back
         empty); a page that repeats an earlier one, or more pages than the total makes,
         stop it with a ProtocolError."""
-        guard = PageGuard(self.side, f"the stock list ({self.config.stock_path})",
-                          max_pages=self.config.max_pages, setting="erp.max_pages")
+        guard = PageGuard(
+            self.side,
+            f"the stock list ({self.config.stock_path})",
+            max_pages=self.config.max_pages,
+            setting="erp.max_pages",
+        )
         page = 1
         limit = self.config.max_pages
         total: int | None = None
         while True:
             records, done, total = await self._stock_page(page, extra)
-            guard.page(page, (  # a row without an SKU: the row itself
-                (r[F_SKU], r.get(F_COMPANY), r.get(F_WAREHOUSE), r.get(F_PRICE_LIST))
-                if isinstance(r, dict) and r.get(F_SKU) else r for r in records))
+            guard.page(
+                page,
+                (  # a row without an SKU: the row itself
+                    (r[F_SKU], r.get(F_COMPANY), r.get(F_WAREHOUSE), r.get(F_PRICE_LIST))
+                    if isinstance(r, dict) and r.get(F_SKU)
+                    else r
+                    for r in records
+                ),
+            )
             yield records
             if done:
                 break
@@ -572,8 +579,7 @@ class SalesforceVSClient(HttpSide):
                 return RowProblem(sku, problem)
             if price is None:
                 price = row_price
-        return numbers.catalog_item(sku, available, price, stock_name=f"'{field}' (all "
-                                    "warehouses)")
+        return numbers.catalog_item(sku, available, price, stock_name=f"'{field}' (all warehouses)")
 
     async def _grouped(
         self, extra: list[tuple[str, str]]

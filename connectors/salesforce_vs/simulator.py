@@ -224,9 +224,9 @@ class SalesforceVSSimulator(SimServer):
         self.instance_prefix = (
             "/" + instance_prefix.strip("/") if instance_prefix.strip("/") else ""
         )
-        my_domain = (
-            my_domain_prefix if my_domain_prefix is not None else instance_prefix
-        ).strip("/")
+        my_domain = (my_domain_prefix if my_domain_prefix is not None else instance_prefix).strip(
+            "/"
+        )
         self.my_domain_prefix = "/" + (my_domain or "mydomain")
         # the org's OAuth settings (see the module's docstring)
         self.allow_password_flow = allow_password_flow

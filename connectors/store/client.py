@@ -45,8 +45,14 @@ def _text(obj: Mapping[str, Any], key: str, where: str, *, required: bool = True
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
-def _money(obj: Mapping[str, Any], key: str, where: str, *, default: str | None = None,
-           maximum: Decimal = numbers.MAX_PRICE) -> Decimal:
+def _money(
+    obj: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    default: str | None = None,
+    maximum: Decimal = numbers.MAX_PRICE,
+) -> Decimal:
     """An amount as the store API writes it (a decimal string; a JSON number is taken too),
     within Bridge's limits (bridge.numbers)."""
     value = obj.get(key, default)
@@ -54,17 +60,19 @@ def _money(obj: Mapping[str, Any], key: str, where: str, *, default: str | None 
         raise OrderFormatError(f"{where}: '{key}' is missing")
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise OrderFormatError(
-            f"{where}: '{key}' must be a decimal string, got {numbers.shown(value)}")
+            f"{where}: '{key}' must be a decimal string, got {numbers.shown(value)}"
+        )
     if isinstance(value, str):
         text = value.strip()
         if "," in text:
             raise OrderFormatError(
                 f"{where}: '{key}' is {numbers.shown(text)} with a decimal comma or a "
-                "thousands separator; the store API writes amounts as 1234.50")
+                "thousands separator; the store API writes amounts as 1234.50"
+            )
         if not _DECIMAL.fullmatch(text):
             raise OrderFormatError(
-                f"{where}: '{key}' is {numbers.shown(text)}, not a number written as "
-                "1234.50")
+                f"{where}: '{key}' is {numbers.shown(text)}, not a number written as 1234.50"
+            )
         amount = Decimal(text)
     else:
         amount = Decimal(value)
@@ -91,8 +99,12 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
     if not isinstance(a, Mapping):
         raise OrderFormatError(f"{where}: the buyer's address must be an object")
     bw = f"{where}, buyer"
-    address = Address(**{k: _text(a, k, bw + " address", required=False) for k in
-                         ("street", "number", "floor", "city", "province", "postal_code")})
+    address = Address(
+        **{
+            k: _text(a, k, bw + " address", required=False)
+            for k in ("street", "number", "floor", "city", "province", "postal_code")
+        }
+    )
     buyer = Buyer(
         id=_text(b, "id", bw),
         business_name=_text(b, "business_name", bw),
@@ -116,15 +128,18 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
             qty = numbers.quantity(it.get("quantity"))
         except numbers.NumberError as exc:
             raise OrderFormatError(f"{iw}: quantity {exc}") from None
-        items.append(OrderItem(
-            sku=sku,
-            name=_text(it, "name", iw, required=False),
-            quantity=qty,
-            unit_price=_money(it, "unit_price", iw),
-            discount_pct=_money(it, "discount_pct", iw, default="0",
-                                maximum=numbers.MAX_PERCENT),
-            subtotal=_money(it, "subtotal", iw, default="0", maximum=numbers.MAX_AMOUNT),
-        ))
+        items.append(
+            OrderItem(
+                sku=sku,
+                name=_text(it, "name", iw, required=False),
+                quantity=qty,
+                unit_price=_money(it, "unit_price", iw),
+                discount_pct=_money(
+                    it, "discount_pct", iw, default="0", maximum=numbers.MAX_PERCENT
+                ),
+                subtotal=_money(it, "subtotal", iw, default="0", maximum=numbers.MAX_AMOUNT),
+            )
+        )
     return StoreOrder(
         id=oid,
         number=number,
@@ -140,21 +155,31 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
 class StoreClient(HttpSide):
     side = "the store"
 
-    def __init__(self, config: StoreConfig, token: str, policy: RetryPolicy | None = None,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        config: StoreConfig,
+        token: str,
+        policy: RetryPolicy | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         redact.register(token)
         super().__init__(
-            client or make_client(config.url, timeout_s=config.timeout_s,
-                                  verify=tls_verify(config),
-                                  headers={"Authorization": f"Bearer {token}",
-                                           "Accept": "application/json"}),
-            policy)
+            client
+            or make_client(
+                config.url,
+                timeout_s=config.timeout_s,
+                verify=tls_verify(config),
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            ),
+            policy,
+        )
         self.config = config
 
     parse_order = staticmethod(parse_order)
 
-    async def _listing(self, path: str, name: str, params: dict[str, Any], key: str
-                       ) -> AsyncIterator[list[Any]]:
+    async def _listing(
+        self, path: str, name: str, params: dict[str, Any], key: str
+    ) -> AsyncIterator[list[Any]]:
         """A cursor-paged list of the store's, page by page. It ends where the store gives
         no `next_cursor`; a cursor or a page the store already gave stops it with a
         ProtocolError (a store that ignores the cursor would list its first page forever),
@@ -163,59 +188,92 @@ class StoreClient(HttpSide):
         cursor: str | None = None
         cursors: set[str] = set()
         while True:
-            data = await self.call_json("GET", path, params={
-                **params, **({"cursor": cursor} if cursor else {})})
+            data = await self.call_json(
+                "GET", path, params={**params, **({"cursor": cursor} if cursor else {})}
+            )
             if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-                raise ProtocolError(f"{self.side}'s {name} list has no 'data' list",
-                                    code="bad_response")
+                raise ProtocolError(
+                    f"{self.side}'s {name} list has no 'data' list", code="bad_response"
+                )
             rows = data["data"]
-            guard.page(guard.pages + 1, (  # an order's id, a product's SKU; or the row
-                r[key] if isinstance(r, Mapping) and isinstance(r.get(key), str) and r[key]
-                else repr(r) for r in rows))
+            guard.page(
+                guard.pages + 1,
+                (  # an order's id, a product's SKU; or the row
+                    r[key]
+                    if isinstance(r, Mapping) and isinstance(r.get(key), str) and r[key]
+                    else repr(r)
+                    for r in rows
+                ),
+            )
             yield rows
             cursor = data.get("next_cursor")
             if not cursor:
                 return
             if not isinstance(cursor, str):
-                raise ProtocolError(f"{self.side}'s {name} list has a next_cursor that is not "
-                                    f"text ({numbers.shown(cursor)})", code="bad_response")
+                raise ProtocolError(
+                    f"{self.side}'s {name} list has a next_cursor that is not "
+                    f"text ({numbers.shown(cursor)})",
+                    code="bad_response",
+                )
             if cursor in cursors:
                 raise ProtocolError(
                     f"{self.side} gave the same next_cursor twice in its {name} list: it "
                     f"ignores the cursor, so the listing was stopped after {guard.pages} "
-                    "pages", code="bad_response")
+                    "pages",
+                    code="bad_response",
+                )
             cursors.add(cursor)
 
     async def pending_orders(self) -> AsyncIterator[list[Mapping[str, Any]]]:
-        async for rows in self._listing(paths.ORDERS, "order",
-                                        {"erp_status": "pending", "limit": PAGE_LIMIT}, "id"):
+        async for rows in self._listing(
+            paths.ORDERS, "order", {"erp_status": "pending", "limit": PAGE_LIMIT}, "id"
+        ):
             yield rows
 
     async def products(self) -> AsyncIterator[list[Mapping[str, Any]]]:
         """The store's current stock and price of every product, page by page."""
-        async for rows in self._listing(paths.PRODUCTS, "product",
-                                        {"limit": PRODUCTS_LIMIT}, "sku"):
+        async for rows in self._listing(
+            paths.PRODUCTS, "product", {"limit": PRODUCTS_LIMIT}, "sku"
+        ):
             yield [p for p in rows if isinstance(p, Mapping)]
 
     async def report_sent(self, order_id: str, erp_reference: str) -> None:
-        await self.request("POST", paths.erp_sync(order_id),
-                           json={"status": "sent", "erp_reference": erp_reference})
+        await self.request(
+            "POST",
+            paths.erp_sync(order_id),
+            json={"status": "sent", "erp_reference": erp_reference},
+        )
 
     async def report_failed(self, order_id: str, message: str) -> None:
         # the message may quote what the ERP answered, which may quote our ERP token
-        await self.request("POST", paths.erp_sync(order_id),
-                           json={"status": "failed", "message": redact.redact(message)[:1000]})
+        await self.request(
+            "POST",
+            paths.erp_sync(order_id),
+            json={"status": "failed", "message": redact.redact(message)[:1000]},
+        )
 
     async def push_stock_prices(self, items: list[StockPrice]) -> PushResult:
-        body = {"items": [{k: v for k, v in (("sku", i.sku), ("stock", i.stock),
-                                             ("price", i.price)) if v is not None}
-                          for i in items]}
+        body = {
+            "items": [
+                {
+                    k: v
+                    for k, v in (("sku", i.sku), ("stock", i.stock), ("price", i.price))
+                    if v is not None
+                }
+                for i in items
+            ]
+        }
         # str and int values only; msgspec writes 500 items ~10x faster than json.dumps
-        data = await self.call_json("PATCH", paths.STOCK_PRICES, content=_ENCODER.encode(body),
-                                    headers={"Content-Type": "application/json"})
+        data = await self.call_json(
+            "PATCH",
+            paths.STOCK_PRICES,
+            content=_ENCODER.encode(body),
+            headers={"Content-Type": "application/json"},
+        )
         if not isinstance(data, dict) or not isinstance(data.get("updated"), int):
-            raise ProtocolError("the store's answer to a stock/price update has no 'updated'",
-                                code="bad_response")
+            raise ProtocolError(
+                "the store's answer to a stock/price update has no 'updated'", code="bad_response"
+            )
         not_found = data.get("not_found") or []
         if not isinstance(not_found, list):
             raise ProtocolError("the store's 'not_found' is not a list", code="bad_response")
@@ -225,10 +283,14 @@ class StoreClient(HttpSide):
         try:
             data = await self.call_json("GET", paths.PRODUCTS, params={"limit": 1})
         except AuthError as exc:
-            return [Check("store reachable", True, self.config.url),
-                    Check("store token", False, exc.message)]
+            return [
+                Check("store reachable", True, self.config.url),
+                Check("store token", False, exc.message),
+            ]
         except BridgeError as exc:
             return [Check("store reachable", False, exc.message)]
         ok = isinstance(data, dict) and "data" in data
-        return [Check("store reachable", True, self.config.url),
-                Check("store token", ok, "accepted" if ok else "unexpected answer")]
+        return [
+            Check("store reachable", True, self.config.url),
+            Check("store token", ok, "accepted" if ok else "unexpected answer"),
+        ]
