@@ -325,6 +325,9 @@ def write_results(results: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    import connectors
+
+    connectors.register()  # as the program's entry point does
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", type=int, default=100_000)
     ap.add_argument("--naive-variants", type=int, default=2000)

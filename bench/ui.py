@@ -215,6 +215,9 @@ def stall_only(variants: int) -> int:
 
 
 def main() -> int:
+    import connectors
+
+    connectors.register()  # as the program's entry point does
     ap = argparse.ArgumentParser()
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--variants", type=int, default=20000)

@@ -78,6 +78,9 @@ async def naive(engine: Engine) -> dict[str, object]:
 
 
 def main() -> None:
+    import connectors
+
+    connectors.register()  # as the program's entry point does
     from bridge.memory import tune_allocator
 
     tune_allocator()  # as `bridge` does at start

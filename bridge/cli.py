@@ -44,7 +44,7 @@ from bridge.config import Config, Paths, load_config, resolve_paths
 from bridge.errors import ConfigError
 from bridge.events import LogFile, setup_logging
 from bridge.files import StorageError, creatable_dir, writable_dir
-from bridge.secrets import KNOWN_SECRETS, SecretStore
+from bridge.secrets import SecretStore, known_secrets
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -162,8 +162,11 @@ def safe_console() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import connectors
     from bridge.memory import tune_allocator
 
+    # the composition root's job (it moves to the launcher with the entry point)
+    connectors.register()
     safe_console()
     tune_allocator()
     args = build_parser().parse_args(argv)
@@ -671,10 +674,11 @@ def cmd_autostart(args: argparse.Namespace) -> int:
 
 def cmd_secrets(args: argparse.Namespace) -> int:
     secrets = SecretStore()
+    known = known_secrets()
     if args.action == "list":
         info = secrets.backend
         print(f"keyring: {info.name} — {info.detail}")
-        for name, label in KNOWN_SECRETS.items():
+        for name, label in known.items():
             src = secrets.source(name)
             print(f"{name:12} {label:18} {'set (' + src + ')' if src else 'not set'}")
         return EXIT_OK
@@ -682,16 +686,16 @@ def cmd_secrets(args: argparse.Namespace) -> int:
         if args.name:
             print("name a secret or give --all, not both", file=sys.stderr)
             return EXIT_CONFIG
-        for name in KNOWN_SECRETS:
+        for name in known:
             secrets.delete(name)
-        print(f"deleted: {', '.join(KNOWN_SECRETS)}")
+        print(f"deleted: {', '.join(known)}")
         return EXIT_OK
     name = args.name
     if name is None:
-        print(f"name a secret ({', '.join(KNOWN_SECRETS)}) or give --all", file=sys.stderr)
+        print(f"name a secret ({', '.join(known)}) or give --all", file=sys.stderr)
         return EXIT_CONFIG
-    if name not in KNOWN_SECRETS:
-        print(f"unknown secret '{name}'; known: {', '.join(KNOWN_SECRETS)}", file=sys.stderr)
+    if name not in known:
+        print(f"unknown secret '{name}'; known: {', '.join(known)}", file=sys.stderr)
         return EXIT_CONFIG
     if args.action == "delete":
         secrets.delete(name)
@@ -708,7 +712,7 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     if stdin_is_terminal():
         import getpass
 
-        value = getpass.getpass(f"{KNOWN_SECRETS[name]}: ")
+        value = getpass.getpass(f"{known[name]}: ")
     else:
         value = sys.stdin.readline()
     value = value.strip()

@@ -307,7 +307,7 @@ SECRET_KEYS = ("token", "password", "secret", "client_secret")
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate a config dict. Raises ConfigError naming the offending field."""
-    from bridge.registry import erp_config_model  # the registry imports connectors
+    from bridge.registry import erp_config_model  # the registry imports this module
 
     if not isinstance(data, dict):
         raise ConfigError("config: must be a table")

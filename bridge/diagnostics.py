@@ -32,7 +32,7 @@ import tomli_w
 from bridge import __version__, redact
 from bridge.config import SECRET_KEYS, Config, Paths, load_config
 from bridge.errors import ConfigError
-from bridge.secrets import KNOWN_SECRETS, SecretStore
+from bridge.secrets import SecretStore, known_secrets
 from resources import resource_dir
 
 MAX_EVENTS = 2000
@@ -167,7 +167,7 @@ def keyring_report(secrets: SecretStore) -> dict[str, Any]:
         "secure": info.secure,
         "detail": info.detail,
         # where each secret comes from; never its value
-        "secrets": {name: secrets.source(name) or "not set" for name in KNOWN_SECRETS},
+        "secrets": {name: secrets.source(name) or "not set" for name in known_secrets()},
     }
 
 

@@ -1,13 +1,16 @@
 """The connector registry: the one place that maps an `erp.kind` to its connector.
 
 The engine asks here for a config model and a factory; nothing else in the engine knows
-which ERPs exist.
+which ERPs exist. The registry knows none either: each connector package describes itself
+with an `ErpSpec` (the store with a `StoreSpec`), and the composition root registers them
+(`connectors.register()`) before anything asks. Being asked before that is a programming
+error (`NotRegisteredError`), not a merchant's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import ErpConfigBase, StoreConfig
@@ -17,73 +20,91 @@ from bridge.model import Capabilities, ErpConnector, StoreConnector
 
 
 @dataclass(frozen=True)
-class ErpEntry:
+class ErpSpec:
+    """What an ERP connector package tells the registry about itself."""
+
     kind: str
     title: str
     config_model: type[ErpConfigBase]
     capabilities: Capabilities
     factory: Callable[[Any, Mapping[str, str], RetryPolicy | None], ErpConnector]
-    # secrets this connector needs, as keyring names
-    secrets: tuple[str, ...] = ("erp.token",)
+    # every secret this connector may use (keyring name -> label), in the order asked for
+    secret_labels: Mapping[str, str] = field(default_factory=lambda: {"erp.token": "ERP token"})
     # the settings form, in the vendor page's order
     fields: tuple[FieldSpec, ...] = ()
     # the secrets one config needs, where that depends on the config (else `secrets`)
     secrets_for: Callable[[Any], tuple[str, ...]] | None = None
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this connector may use, as keyring names."""
+        return tuple(self.secret_labels)
 
-def _load(kind: str, title: str, package: str) -> Callable[[], ErpEntry]:
-    """A connector package provides `config.<Name>Config`, `config.UI_FIELDS`,
-    `config.SECRETS` (every secret it may use), optionally `config.secrets_for(config)`
-    (those one config needs), and `client.CLIENT` (its class, with `capabilities`)."""
 
-    def load() -> ErpEntry:
-        import importlib
+@dataclass(frozen=True)
+class StoreSpec:
+    """What the store connector package tells the registry about itself."""
 
-        config = importlib.import_module(f"connectors.{package}.config")
-        client = importlib.import_module(f"connectors.{package}.client")
-        cls = client.CLIENT
-        return ErpEntry(
-            kind=kind,
-            title=title,
-            config_model=config.CONFIG,
-            capabilities=cls.capabilities,
-            factory=lambda cfg, secrets, policy: cls(cfg, secrets, policy),
-            secrets=tuple(config.SECRETS),
-            fields=tuple(config.UI_FIELDS),
-            secrets_for=getattr(config, "secrets_for", None),
+    title: str
+    factory: Callable[[StoreConfig, str, RetryPolicy | None], StoreConnector]
+    # the store's secrets (keyring name -> label)
+    secret_labels: Mapping[str, str] = field(
+        default_factory=lambda: {"store.token": "Store API token"}
+    )
+
+
+class NotRegisteredError(RuntimeError):
+    """A connector was asked for before `connectors.register()` ran."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "connectors not registered: the program's entry point must call "
+            "connectors.register() before anything asks bridge.registry for a connector"
         )
 
-    return load
+
+_ERPS: dict[str, ErpSpec] = {}
+_STORE: list[StoreSpec] = []
 
 
-_LOADERS: dict[str, Callable[[], ErpEntry]] = {
-    "dragonfish": _load("dragonfish", "Dragonfish (ZooLogic)", "dragonfish"),
-    "acqua": _load("acqua", "Acqua", "acqua"),
-    "nonsistemas": _load("nonsistemas", "NonSistemas", "nonsistemas"),
-    "salesforce_vs": _load("salesforce_vs", "Salesforce Virtual Seller", "salesforce_vs"),
-    "folder": _load("folder", "Carpeta de importación (CSV)", "folder"),
-}
-_CACHE: dict[str, ErpEntry] = {}
+def register(*specs: ErpSpec | StoreSpec) -> None:
+    """Make connectors known, in the order given (the order `erp_kinds()` lists them).
+    Registering a kind again replaces its spec."""
+    for spec in specs:
+        if isinstance(spec, StoreSpec):
+            _STORE[:] = [spec]
+        else:
+            _ERPS[spec.kind] = spec
+
+
+def unregister_all() -> None:
+    """Forget every connector (for tests of the registry itself)."""
+    _ERPS.clear()
+    _STORE.clear()
+
+
+def _erps() -> dict[str, ErpSpec]:
+    if not _ERPS:
+        raise NotRegisteredError()
+    return _ERPS
+
+
+def _store() -> StoreSpec:
+    if not _STORE:
+        raise NotRegisteredError()
+    return _STORE[0]
 
 
 def erp_kinds() -> list[str]:
-    """The ERPs whose connector is installed, in the registry's order."""
-    out = []
-    for kind in _LOADERS:
-        try:
-            erp_entry(kind)
-        except ImportError:
-            continue
-        out.append(kind)
-    return out
+    """The ERPs whose connector is registered, in the registry's order."""
+    return list(_erps())
 
 
-def erp_entry(kind: Any) -> ErpEntry:
-    if kind not in _LOADERS:
-        raise KeyError(f"unknown ERP '{kind}'; known: {', '.join(erp_kinds())}")
-    if kind not in _CACHE:
-        _CACHE[kind] = _LOADERS[kind]()
-    return _CACHE[kind]
+def erp_entry(kind: Any) -> ErpSpec:
+    erps = _erps()
+    if kind not in erps:
+        raise KeyError(f"unknown ERP '{kind}'; known: {', '.join(erps)}")
+    return erps[kind]
 
 
 def erp_config_model(kind: Any) -> type[ErpConfigBase]:
@@ -96,6 +117,16 @@ def erp_secrets(config: ErpConfigBase) -> tuple[str, ...]:
     return tuple(entry.secrets_for(config)) if entry.secrets_for else entry.secrets
 
 
+def secret_labels() -> dict[str, str]:
+    """Every secret a registered connector may use (keyring name -> label): the store's,
+    then the ERPs' in the registry's order (a name shared by several ERPs once)."""
+    labels = dict(_store().secret_labels)
+    for spec in _erps().values():
+        for name, label in spec.secret_labels.items():
+            labels.setdefault(name, label)
+    return labels
+
+
 def make_erp(
     config: ErpConfigBase, secrets: Mapping[str, str], policy: RetryPolicy | None = None
 ) -> ErpConnector:
@@ -105,6 +136,4 @@ def make_erp(
 def make_store(
     config: StoreConfig, token: str, policy: RetryPolicy | None = None
 ) -> StoreConnector:
-    from connectors.store.client import StoreClient
-
-    return StoreClient(config, token, policy)
+    return _store().factory(config, token, policy)

@@ -22,13 +22,16 @@ from bridge import redact
 
 SERVICE = "bridge"
 
-KNOWN_SECRETS = {
-    "store.token": "Store API token",
-    "erp.token": "ERP token",
-    "erp.password": "ERP password",
-    "erp.client_secret": "ERP client secret",
-    "alerts.password": "SMTP password",
-}
+# Bridge's own secrets (the connectors' come from their specs: `known_secrets`)
+OWN_SECRETS = {"alerts.password": "SMTP password"}
+
+
+def known_secrets() -> dict[str, str]:
+    """Every secret Bridge may use (keyring name -> label): the registered connectors'
+    (the store's, then the ERPs'), then Bridge's own."""
+    from bridge.registry import secret_labels
+
+    return {**secret_labels(), **OWN_SECRETS}
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class SecretStore:
         """Register every secret this store can see with the redactor (before text that may
         hold one is shown or written: an older state file, a log). A keyring that fails is
         skipped: what it holds cannot be read by anyone else either."""
-        for name in KNOWN_SECRETS:
+        for name in known_secrets():
             with contextlib.suppress(Exception):
                 self.get(name)
 

@@ -46,8 +46,10 @@ def ui_strings() -> set[str]:
     from ui.settings import KNOWN_MESSAGES
 
     found.update(KNOWN_MESSAGES)
+    import connectors
     from bridge.registry import erp_entry, erp_kinds
 
+    connectors.register()
     for kind in erp_kinds():
         found.update(f.help for f in erp_entry(kind).fields if f.help)
         found.update(f.label for f in erp_entry(kind).fields)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import connectors
 from bridge.config import Paths, load_config, save_config
 from bridge.demo import demo_config_dict
 from bridge.engine import Engine
@@ -26,6 +27,9 @@ from bridge.secrets import SecretStore
 from connectors.dragonfish.simcatalog import SimCatalog
 from connectors.dragonfish.simulator import DragonfishSimulator
 from connectors.store.simulator import StoreSimulator
+
+# what the program's entry point does at start-up: give the registry its connectors
+connectors.register()
 
 STORE_TOKEN = "test-store-token-4f1c"
 

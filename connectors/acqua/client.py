@@ -794,6 +794,3 @@ class _Merger:
         if not self.stock_over:
             out += self.stock_done()
         return out
-
-
-CLIENT = AcquaClient

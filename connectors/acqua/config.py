@@ -134,5 +134,5 @@ class AcquaConfig(ErpConfigBase):
         return self.base_url_template.format(instance=self.instance)
 
 
-CONFIG = AcquaConfig
-SECRETS = ("erp.password",)
+# every secret this connector uses: keyring name -> label
+SECRETS = {"erp.password": "ERP password"}

@@ -1195,6 +1195,3 @@ class DragonfishClient(HttpSide):
             return out
         out += [f.as_check() for f in await self.calibrate()]
         return out
-
-
-CLIENT = DragonfishClient

@@ -195,5 +195,5 @@ class DragonfishConfig(ErpConfigBase):
         return v.strip()
 
 
-CONFIG = DragonfishConfig
-SECRETS = ("erp.token",)
+# every secret this connector uses: keyring name -> label
+SECRETS = {"erp.token": "ERP token"}

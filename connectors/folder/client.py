@@ -355,6 +355,3 @@ class FolderSource:
 
     async def create_order(self, order: StoreOrder, customer_code: str, buyer: ValidBuyer) -> str:
         return await self._no_orders()
-
-
-CLIENT = FolderSource

@@ -69,5 +69,5 @@ class FolderConfig(ErpConfigBase):
         return v
 
 
-CONFIG = FolderConfig
-SECRETS: tuple[str, ...] = ()
+# no secrets: files on this computer
+SECRETS: dict[str, str] = {}

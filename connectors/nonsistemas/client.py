@@ -461,6 +461,3 @@ class NonSistemasClient(HttpSide):
         except BridgeError as exc:
             out.append(Check("ERP stock query", False, exc.message))
         return out
-
-
-CLIENT = NonSistemasClient

@@ -122,5 +122,5 @@ class NonSistemasConfig(ErpConfigBase):
         return v
 
 
-CONFIG = NonSistemasConfig
-SECRETS = ("erp.password",)
+# every secret this connector uses: keyring name -> label
+SECRETS = {"erp.password": "ERP password"}

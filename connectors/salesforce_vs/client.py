@@ -865,6 +865,3 @@ class SalesforceVSClient(HttpSide):
                 )
             )
         return out
-
-
-CLIENT = SalesforceVSClient

@@ -404,11 +404,11 @@ class SalesforceVSConfig(ErpConfigBase):
         return {**DEFAULT_TAX_CONDITIONS, **v}
 
 
-CONFIG = SalesforceVSConfig
-# Every secret this connector may use, for the registry (ErpEntry.secrets). Which of them
-# one config needs depends on its flow: `secrets_for(config)`. The password may need the
-# user's security token appended (see its help in UI_FIELDS).
-SECRETS: tuple[str, ...] = ("erp.password", "erp.client_secret")
+# Every secret this connector may use (keyring name -> label), for the registry
+# (ErpSpec.secrets). Which of them one config needs depends on its flow:
+# `secrets_for(config)`. The password may need the user's security token appended (see its
+# help in UI_FIELDS).
+SECRETS = {"erp.password": "ERP password", "erp.client_secret": "ERP client secret"}
 
 
 def secrets_for(config: ErpConfigBase) -> tuple[str, ...]:
@@ -416,4 +416,4 @@ def secrets_for(config: ErpConfigBase) -> tuple[str, ...]:
     Secret; the username-password flow needs the user's password as well."""
     if isinstance(config, SalesforceVSConfig) and config.auth_flow == CLIENT_CREDENTIALS:
         return ("erp.client_secret",)
-    return SECRETS
+    return tuple(SECRETS)
