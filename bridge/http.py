@@ -70,6 +70,31 @@ class RetryPolicy:
     request_deadline_s: float = 120.0
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An answer `HttpSide.request` accepted (a 2xx, or a status its `ok` allows): the
+    status, the headers, and with `decode` the body decoded as JSON (`data`; None when not
+    asked for, or for a non-2xx or 204 answer). `raw` is httpx's answer itself, for what
+    reads the body another way."""
+
+    status: int
+    headers: httpx.Headers
+    raw: httpx.Response
+    data: Any = None
+
+    @property
+    def content(self) -> bytes:
+        return self.raw.content
+
+    @property
+    def text(self) -> str:
+        return self.raw.text
+
+
+def _raw(answer: httpx.Response | Reply) -> httpx.Response:
+    return answer.raw if isinstance(answer, Reply) else answer
+
+
 # Errors raised by httpx after which the request cannot have reached the server.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -354,7 +379,8 @@ def html_title(text: str) -> str:
     return redact.redact(" ".join(html.unescape(m.group(1)).split()))[:120]
 
 
-def looks_html(response: httpx.Response) -> bool:
+def looks_html(answer: httpx.Response | Reply) -> bool:
+    response = _raw(answer)
     start = response.content[:200].lstrip().lower()
     return start.startswith((b"<!doctype", b"<html")) or "text/html" in response.headers.get(
         "content-type", ""
@@ -362,7 +388,7 @@ def looks_html(response: httpx.Response) -> bool:
 
 
 def decode_json(
-    response: httpx.Response, side: str, shape: msgspec.json.Decoder[Any] | None = None
+    answer: httpx.Response | Reply, side: str, shape: msgspec.json.Decoder[Any] | None = None
 ) -> Any:
     """The body as JSON (decimals kept exact), or ProtocolError with a message that tells a
     person what came back instead.
@@ -371,6 +397,7 @@ def decode_json(
     a body of that shape decodes straight into it, skipping the fields it does not name
     (several times faster than building every field as a dict entry); any other body falls
     back to the generic decoding below, so the caller sees what is wrong item by item."""
+    response = _raw(answer)
     body = response.content
     if shape is not None:
         try:
@@ -533,7 +560,7 @@ class HttpSide:
         decode: bool,
         shape: msgspec.json.Decoder[Any] | None = None,
         **kw: Any,
-    ) -> httpx.Response:
+    ) -> Reply:
         self.requests += 1
         deadline = self.policy.request_deadline_s
         try:
@@ -569,6 +596,7 @@ class HttpSide:
                 f"{self.side} dropped the connection ({type(exc).__name__})", code="connection_lost"
             ) from None
         if ok(response.status_code):
+            data = None
             if decode and 200 <= response.status_code < 300 and response.status_code != 204:
                 try:
                     if len(response.content) > BIG_BODY:
@@ -577,7 +605,6 @@ class HttpSide:
                         data = await asyncio.to_thread(decode_json, response, self.side, shape)
                     else:
                         data = decode_json(response, self.side, shape)
-                    response.data = data  # type: ignore[attr-defined]
                 except ProtocolError as exc:
                     if write:
                         raise AmbiguousWriteError(
@@ -587,7 +614,7 @@ class HttpSide:
                             status=exc.status,
                         ) from None
                     raise
-            return response
+            return Reply(response.status_code, response.headers, response, data)
         error = self.classify(response, self.error_message(response), write=write)
         if looks_html(response):
             title = html_title(response.text)
@@ -627,9 +654,9 @@ class HttpSide:
         decode: bool = False,
         shape: msgspec.json.Decoder[Any] | None = None,
         **kw: Any,
-    ) -> httpx.Response:
+    ) -> Reply:
         """Send with retries. `write=True` for non-idempotent requests. With `decode`, the
-        body of a successful answer is decoded as JSON into `response.data` (a malformed
+        body of a successful answer is decoded as JSON into `Reply.data` (a malformed
         answer to a read is retried like any transient failure)."""
 
         def retryable(exc: BaseException) -> bool:
@@ -649,5 +676,4 @@ class HttpSide:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def call_json(self, method: str, url: str, **kw: Any) -> Any:
-        response = await self.request(method, url, decode=True, **kw)
-        return getattr(response, "data", None)
+        return (await self.request(method, url, decode=True, **kw)).data

@@ -38,7 +38,7 @@ from bridge.errors import (
     NotFoundError,
     ProtocolError,
 )
-from bridge.http import HttpSide, RetryPolicy, json_client
+from bridge.http import HttpSide, Reply, RetryPolicy, json_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -265,7 +265,7 @@ class AcquaClient(HttpSide):
         write: bool = False,
         ok: Callable[[int], bool] = lambda s: 200 <= s < 300,
         **kw: Any,
-    ) -> httpx.Response:
+    ) -> Reply:
         """A request with the level's bearer token; a 401 renews the token once and tries
         again (a 401 means the server did not act on the request, so a write is safe to
         repeat)."""
@@ -317,8 +317,7 @@ class AcquaClient(HttpSide):
         )
 
     async def _get(self, level: Level, path: str, params: dict[str, Any]) -> Any:
-        response = await self._authed(level, "GET", path, params=params)
-        return getattr(response, "data", None)
+        return (await self._authed(level, "GET", path, params=params)).data
 
     def _items(self, data: Any, path: str) -> list[Any]:
         if isinstance(data, list):
@@ -331,12 +330,12 @@ class AcquaClient(HttpSide):
 
     async def _lookup(self, path: str, params: dict[str, Any]) -> list[Any]:
         """A filtered list (write level); a 404 counts as 'none'."""
-        response = await self._authed(
+        reply = await self._authed(
             "write", "GET", path, params=params, ok=lambda s: 200 <= s < 300 or s == 404
         )
-        if response.status_code == 404:
+        if reply.status == 404:
             return []
-        return self._items(getattr(response, "data", None), path)
+        return self._items(reply.data, path)
 
     # -- catalog -----------------------------------------------------------------------------
     def _page_params(self, page: int, per_page: int, prices: bool) -> dict[str, Any]:
@@ -589,7 +588,7 @@ class AcquaClient(HttpSide):
         body = self.customer_body(buyer)
         try:
             async with self._write_lock:
-                response = await self._authed(
+                reply = await self._authed(
                     "write", "POST", self.config.customers_path, json=body, write=True
                 )
         except DuplicateError as exc:
@@ -605,7 +604,7 @@ class AcquaClient(HttpSide):
                 status=exc.status,
                 server_message=exc.server_message,
             ) from None
-        code = _first_id(getattr(response, "data", None))
+        code = _first_id(reply.data)
         if not code:
             raise AmbiguousWriteError(
                 "Acqua created a customer but did not say its id", code="bad_response"
@@ -655,7 +654,7 @@ class AcquaClient(HttpSide):
         body = self.order_body(order, customer_code)
         try:
             async with self._write_lock:
-                response = await self._authed(
+                reply = await self._authed(
                     "write", "POST", self.config.transactions_path, json=body, write=True
                 )
         except DuplicateError as exc:
@@ -665,7 +664,7 @@ class AcquaClient(HttpSide):
                 server_message=exc.server_message,
                 status=exc.status,
             ) from None
-        ref = _first_id(getattr(response, "data", None))
+        ref = _first_id(reply.data)
         if not ref:
             raise AmbiguousWriteError(
                 f"Acqua accepted order {order.number} but did not say the transaction's id",

@@ -242,7 +242,7 @@ async def _swagger(client: DragonfishClient) -> tuple[Swagger | None, Finding]:
     url = client.config.endpoint + SWAGGER
     try:
         # a 401 goes through the session logic (Autenticar) like any request
-        response = await client.request("GET", SWAGGER, ok=lambda s: s != 401)
+        reply = await client.request("GET", SWAGGER, ok=lambda s: s != 401)
     except BridgeError as exc:
         return None, _finding(
             "swagger.json",
@@ -251,18 +251,18 @@ async def _swagger(client: DragonfishClient) -> tuple[Swagger | None, Finding]:
             f"could not read {url}: {exc.message}",
             url=url,
         )
-    if response.status_code != 200 or looks_html(response):
+    if reply.status != 200 or looks_html(reply):
         return None, _finding(
             "swagger.json",
             "warning",
             "swagger_missing",
-            f"this install does not describe itself ({url}: HTTP {response.status_code}); "
+            f"this install does not describe itself ({url}: HTTP {reply.status}); "
             "checked against its records only",
             url=url,
-            http_status=response.status_code,
+            http_status=reply.status,
         )
     try:
-        doc = decode_json(response, client.side)
+        doc = decode_json(reply, client.side)
     except BridgeError as exc:
         return None, _finding(
             "swagger.json",

@@ -53,7 +53,15 @@ from bridge.errors import (
     TransientError,
 )
 from bridge.fiscal import Document, TaxCondition
-from bridge.http import HttpSide, RetryPolicy, decode_json, looks_html, make_client, tls_verify
+from bridge.http import (
+    HttpSide,
+    Reply,
+    RetryPolicy,
+    decode_json,
+    looks_html,
+    make_client,
+    tls_verify,
+)
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -307,7 +315,7 @@ class DragonfishClient(HttpSide):
         return super().classify(response, message, write=write)
 
     # -- session -----------------------------------------------------------------------------
-    async def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+    async def request(self, method: str, url: str, **kw: Any) -> Reply:
         """HttpSide.request, with a session opened by `Autenticar` where the install
         wants one: before the first request ("siempre"), or after a 401, once ("auto")."""
         mode = self.config.autenticar
@@ -345,10 +353,10 @@ class DragonfishClient(HttpSide):
             self.sessions += 1
             return True
 
-    def _served(self, response: httpx.Response, path: str) -> None:
+    def _served(self, reply: Reply, path: str) -> None:
         """A 404 is "no results", unless it is the HTML page of a path the install does not
         serve ("Endpoint not found")."""
-        if looks_html(response):
+        if looks_html(reply):
             raise NoSuchEntity(
                 f"Dragonfish serves no '{path}' at {self.config.endpoint} (HTTP 404, Endpoint "
                 "not found): check erp.endpoint, or this install's version",
@@ -359,13 +367,13 @@ class DragonfishClient(HttpSide):
     async def list_page(self, path: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """An envelope, or None for Dragonfish's 404 'no results'. NoSuchEntity when the
         install serves no such path."""
-        response = await self.request(
+        reply = await self.request(
             "GET", path, params=params, decode=True, ok=lambda s: 200 <= s < 300 or s == 404
         )
-        if response.status_code == 404:
-            self._served(response, path)
+        if reply.status == 404:
+            self._served(reply, path)
             return None
-        data = getattr(response, "data", None)
+        data = reply.data
         if not isinstance(data, dict) or not isinstance(field(data, "Resultados"), list):
             raise ProtocolError(
                 f"Dragonfish's answer to {path} has no 'Resultados' list", code="bad_response"
@@ -436,15 +444,15 @@ class DragonfishClient(HttpSide):
     async def read(self, path: str, code: str) -> dict[str, Any] | None:
         """One record by its code, or None. Some versions answer 200 with `{}` (or an empty
         body) for an unknown code: a record exists only if the answer carries that code."""
-        response = await self.request(
+        reply = await self.request(
             "GET", f"{path}{quote(code.strip(), safe='')}/", ok=lambda s: 200 <= s < 300 or s == 404
         )
-        if response.status_code == 404:
-            self._served(response, path)
+        if reply.status == 404:
+            self._served(reply, path)
             return None
-        if not response.content.strip():
+        if not reply.content.strip():
             return None
-        data = decode_json(response, self.side)
+        data = decode_json(reply, self.side)
         if isinstance(data, dict) and same_code(text(data, "Codigo"), code):
             return data
         return None
@@ -504,7 +512,7 @@ class DragonfishClient(HttpSide):
     # -- catalog -----------------------------------------------------------------------------
     async def _catalog_page(self, params: dict[str, Any]) -> CatalogPage | None:
         """A page of ConsultaStockYPrecios (None for the 404 'no results')."""
-        response = await self.request(
+        reply = await self.request(
             "GET",
             CATALOG,
             params=params,
@@ -512,10 +520,10 @@ class DragonfishClient(HttpSide):
             shape=CATALOG_SHAPE,
             ok=lambda s: 200 <= s < 300 or s == 404,
         )
-        if response.status_code == 404:
-            self._served(response, CATALOG)
+        if reply.status == 404:
+            self._served(reply, CATALOG)
             return None
-        data = getattr(response, "data", None)
+        data = reply.data
         code = params.get("lista")
         if (
             isinstance(data, CatalogPage)
@@ -523,7 +531,7 @@ class DragonfishClient(HttpSide):
             and any(str(r.Lista or "") != code for r in data.Resultados)
         ):
             # rows priced in another list: their price is among the row's `Precios`
-            data = await asyncio.to_thread(decode_json, response, self.side, PRICED_SHAPE)
+            data = await asyncio.to_thread(decode_json, reply, self.side, PRICED_SHAPE)
         return catalog_page(data)
 
     def _row(self, row: Any, code: str | None) -> CatalogItem | RowProblem:

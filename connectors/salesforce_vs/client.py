@@ -58,7 +58,7 @@ from bridge.errors import (
     ProtocolError,
     RateLimitedError,
 )
-from bridge.http import HttpSide, RetryPolicy, html_title, json_client
+from bridge.http import HttpSide, Reply, RetryPolicy, html_title, json_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -311,19 +311,19 @@ class SalesforceVSClient(HttpSide):
             "password": self._password,
         }
 
-    def _login_refused(self, response: httpx.Response) -> AuthError:
+    def _login_refused(self, reply: Reply) -> AuthError:
         """The refused login as an AuthError that names the flow, with that flow's hint and
         error code."""
         try:
-            data = json.loads(response.content.decode("utf-8"))
+            data = json.loads(reply.content.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             data = None
         errors = sf_errors(data)
         code, description = errors[0] if errors else ("", "")
         said = (
             self._scrub(f"{description} ({code})" if description else code)
-            or html_title(response.text)
-            or f"HTTP {response.status_code}"
+            or html_title(reply.text)
+            or f"HTTP {reply.status}"
         )
         if self.client_credentials:
             hint = CC_HINTS.get(code, CC_HINT)
@@ -345,22 +345,22 @@ class SalesforceVSClient(HttpSide):
             message,
             code=f"{prefix}{code}" if code else f"{prefix}refused",
             server_message=self._scrub(description or code),
-            status=response.status_code,
+            status=reply.status,
         )
 
     async def _login(self) -> tuple[str, str]:
         form = self._login_form()
         self.logins += 1
-        response = await self.request(
+        reply = await self.request(
             "POST",
             self.token_base + TOKEN_PATH,
             data=form,
             decode=True,
             ok=lambda s: 200 <= s < 300 or s in (400, 401),
         )
-        if response.status_code >= 400:
-            raise self._login_refused(response)
-        data = getattr(response, "data", None)
+        if reply.status >= 400:
+            raise self._login_refused(reply)
+        data = reply.data
         token = data.get("access_token") if isinstance(data, dict) else None
         instance = data.get("instance_url") if isinstance(data, dict) else None
         if (
@@ -395,7 +395,7 @@ class SalesforceVSClient(HttpSide):
         write: bool = False,
         ok: Callable[[int], bool] = lambda s: 200 <= s < 300,
         **kw: Any,
-    ) -> httpx.Response:
+    ) -> Reply:
         """A call to the instance with the session token; on a 401, one new token and one
         more try (the request was refused, so even a write is safe to repeat)."""
         token, instance = await self._session()
@@ -461,12 +461,12 @@ class SalesforceVSClient(HttpSide):
             (cfg.page_size_param, str(size)),
         ]
         try:
-            response = await self._api("GET", cfg.stock_path, params=params)
+            reply = await self._api("GET", cfg.stock_path, params=params)
         except NotFoundError as exc:
             if NO_URL_MATCH in (exc.server_message or "").lower():
                 raise self._no_such_path(exc, "stock_path") from None
             return [], True, 0
-        data = getattr(response, "data", None)
+        data = reply.data
         if isinstance(data, list):  # a bare list: one page with everything
             return data, True, len(data)
         if not isinstance(data, dict) or not isinstance(data.get(F_RECORDS), list):
@@ -704,7 +704,7 @@ class SalesforceVSClient(HttpSide):
         body = self.order_body(order, buyer)
         try:
             async with self._write_lock:
-                response = await self._api("POST", self.config.orders_path, json=body, write=True)
+                reply = await self._api("POST", self.config.orders_path, json=body, write=True)
         except DuplicateError as exc:
             raise DuplicateError(
                 f"Salesforce already has order {order.number} (externalId): {exc.server_message}",
@@ -723,7 +723,7 @@ class SalesforceVSClient(HttpSide):
                 server_message=exc.server_message,
                 status=exc.status,
             ) from None
-        data = getattr(response, "data", None)
+        data = reply.data
         if isinstance(data, dict) and data.get(F_SUCCESS) is False:
             message = format_errors(sf_errors(data)) or "success: false"
             if self._is_duplicate(message):
@@ -734,7 +734,7 @@ class SalesforceVSClient(HttpSide):
             raise DataError(
                 f"Salesforce refused order {order.number}: {message}",
                 server_message=message,
-                status=response.status_code,
+                status=reply.status,
             )
         ref = self._reference(data) if isinstance(data, dict) else None
         if ref is None:
@@ -747,14 +747,14 @@ class SalesforceVSClient(HttpSide):
     async def find_order(self, order: StoreOrder) -> str | None:
         cfg = self.config
         try:
-            response = await self._api(
+            reply = await self._api(
                 "GET", cfg.order_lookup_path, params=[(cfg.order_lookup_param, order.number)]
             )
         except NotFoundError as exc:
             if NO_URL_MATCH in (exc.server_message or "").lower():
                 raise self._no_such_path(exc, "order_lookup_path") from None
             return None
-        data = getattr(response, "data", None)
+        data = reply.data
         if isinstance(data, dict) and isinstance(data.get(F_RECORDS), list):
             records = data[F_RECORDS]
         elif isinstance(data, list):
@@ -784,10 +784,10 @@ class SalesforceVSClient(HttpSide):
         cfg = self.config
         params = [*extra, (cfg.page_param, "1"), (cfg.page_size_param, "20")]
         try:
-            response = await self._api("GET", cfg.stock_path, params=params)
+            reply = await self._api("GET", cfg.stock_path, params=params)
         except BridgeError as exc:
             return Check(name, False, exc.server_message or exc.message)
-        data = getattr(response, "data", None)
+        data = reply.data
         records = data.get(F_RECORDS) if isinstance(data, dict) else data
         records = [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
         if not records:
