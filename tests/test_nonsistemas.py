@@ -132,10 +132,12 @@ async def test_token_refused_after_a_fresh_login_is_an_auth_error(ns_sim, client
 
 async def test_token_about_to_expire_is_renewed_before_the_request(ns_sim, clients):
     client = clients(concurrency=1)
+    later = [0.0]
+    client.session.clock = lambda: time.monotonic() + later[0]
     n = 0
     async for page in client.catalog():
         n += len(page)
-        client._expires_at = time.monotonic() - 1  # as if its expires_in ran out
+        later[0] += 24 * 3600  # as if its expires_in ran out
     assert n == N and ns_sim.logins == 1 + math.ceil(N / 25) - 1
     assert all(r.status == 200 for r in ns_sim.requests)
 

@@ -18,14 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
-import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from functools import cached_property
 from typing import Any, ClassVar
-
-import httpx
 
 from bridge import redact
 from bridge.errors import (
@@ -36,7 +33,6 @@ from bridge.errors import (
     NotFoundError,
     ProtocolError,
 )
-from bridge.http import HttpSide, RetryPolicy, json_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -47,44 +43,12 @@ from bridge.model import (
 )
 from bridge.numbers import catalog_item, shown
 from bridge.paging import PageGuard, count
+from connectors.kit import BearerSession, ErpClient, Token, parse_number
 from connectors.nonsistemas.config import NonSistemasConfig
 
 log = logging.getLogger("bridge.nonsistemas")
 
 NO_ORDERS = "NonSistemas takes no orders"
-
-# "1234", "-3", "1234.5", "1234,50"
-_PLAIN = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
-# "1.234.567,50" (dots group thousands, comma for decimals)
-_DOT_GROUPS = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?$")
-# "1,234,567.50"
-_COMMA_GROUPS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-
-
-def parse_number(value: Any) -> Decimal | None:
-    """A finite number from a JSON number or a numeric text (decimal point or comma,
-    optional thousands grouping); None for anything else (NaN, Infinity, garbage, bools).
-    A lone comma is a decimal comma: "1,234" is 1.234."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float, Decimal)):
-        try:
-            result = Decimal(str(value))
-        except InvalidOperation:
-            return None
-        return result if result.is_finite() else None
-    if not isinstance(value, str):
-        return None
-    text = value.strip().replace(" ", "").replace("\u00a0", "")
-    if _PLAIN.match(text):
-        text = text.replace(",", ".")
-    elif _DOT_GROUPS.match(text):
-        text = text.replace(".", "").replace(",", ".")
-    elif _COMMA_GROUPS.match(text):
-        text = text.replace(",", "")
-    else:
-        return None
-    return Decimal(text)
 
 
 def desde_zone(setting: str) -> timezone | None:
@@ -129,7 +93,7 @@ async def _cancel(tasks: dict[int, asyncio.Task[Any]]) -> None:
     tasks.clear()
 
 
-class NonSistemasClient(HttpSide):
+class NonSistemasClient(ErpClient):
     kind: ClassVar[str] = "nonsistemas"
     capabilities: ClassVar[Capabilities] = Capabilities(
         orders=False,
@@ -140,42 +104,28 @@ class NonSistemasClient(HttpSide):
         "taken to it",
     )
     side = "NonSistemas"
+    secret_names = ("erp.password",)
+    config: NonSistemasConfig
 
-    def __init__(
-        self,
-        config: NonSistemasConfig,
-        secrets: Mapping[str, str],
-        policy: RetryPolicy | None = None,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            client or json_client(config.url, config, max_connections=config.concurrency + 2),
-            policy,
-        )
-        self.config = config
-        self._password = secrets["erp.password"]
-        redact.register(self._password)
-        self._token: str | None = None
-        self._expires_at: float | None = None  # monotonic; None: unknown
-        self._margin_s = 0.0
-        self._generation = 0  # bumped by every login
-        self._login_lock = asyncio.Lock()
-        self.logins = 0
+    @cached_property
+    def session(self) -> BearerSession:
+        """The Bearer token, renewed a tenth of its lifetime (at most 30 s) before it runs
+        out."""
+        return BearerSession(self.login, margin=lambda lifetime: min(30.0, lifetime / 10))
 
     # -- auth --------------------------------------------------------------------------------
-    def _clean(self, text: str) -> str:
-        """A server's text without our password in it (some servers echo the request)."""
-        return text.replace(self._password, "***") if text and self._password else text
-
-    async def login(self) -> None:
-        """Sign in and keep the Bearer token for this session. Wrong credentials raise
+    async def login(self) -> Token:
+        """Sign in: a new Bearer token (the session keeps it). Wrong credentials raise
         AuthError naming the user (never the password)."""
         cfg = self.config
-        body = {cfg.login_username_key: cfg.username, cfg.login_password_key: self._password}
+        body = {
+            cfg.login_username_key: cfg.username,
+            cfg.login_password_key: self.secrets["erp.password"],
+        }
         try:
             data = await self.call_json("POST", cfg.login_path, json=body)
         except AuthError as exc:
-            said = self._clean(exc.server_message or "")
+            said = self.scrub(exc.server_message or "")
             raise AuthError(
                 f"NonSistemas rejected the username '{cfg.username}' or its password "
                 f"(HTTP {exc.status}{': ' + said if said else ''}); check Username and "
@@ -191,10 +141,10 @@ class NonSistemasClient(HttpSide):
                 "(and erp.login_path)",
                 code="login_not_found",
                 status=exc.status,
-                server_message=self._clean(exc.server_message or ""),
+                server_message=self.scrub(exc.server_message or ""),
             ) from None
         except DataError as exc:
-            said = self._clean(exc.server_message or "")
+            said = self.scrub(exc.server_message or "")
             raise AuthError(
                 f"NonSistemas refused the login of '{cfg.username}' (HTTP {exc.status}"
                 f"{': ' + said if said else ''}); check Username and Password in the ERP "
@@ -211,53 +161,31 @@ class NonSistemasClient(HttpSide):
         lifetime = parse_number(data.get(cfg.expires_key))
         # masked from here on, whatever echoes it (an error text, a log line)
         redact.register(token.strip(), slot="nonsistemas.session")
-        self._token = token.strip()
-        self._generation += 1
-        self.logins += 1
-        if lifetime is not None and lifetime > 0:
-            self._margin_s = min(30.0, float(lifetime) / 10)
-            self._expires_at = time.monotonic() + float(lifetime)
-        else:
-            self._expires_at = None
+        return Token(
+            token.strip(), float(lifetime) if lifetime is not None and lifetime > 0 else None
+        )
 
-    async def _ensure_token(self) -> tuple[str, int]:
-        """The current token (renewed first if it is about to expire) and its generation."""
-        async with self._login_lock:
-            if self._token is None or (
-                self._expires_at is not None
-                and time.monotonic() >= self._expires_at - self._margin_s
-            ):
-                await self.login()
-            assert self._token is not None
-            return self._token, self._generation
-
-    async def _renew(self, generation: int) -> None:
-        """A new login after a 401, unless another request already did one."""
-        async with self._login_lock:
-            if self._generation == generation:
-                await self.login()
+    def _token_refused(self, exc: AuthError, renewed: bool) -> AuthError:
+        if not renewed:
+            return exc
+        said = f": {exc.server_message}" if exc.server_message else ""
+        return AuthError(
+            f"NonSistemas refused the token it had just issued for "
+            f"'{self.config.username}' (HTTP {exc.status}{said}); check that "
+            "this user may read stock and prices",
+            code="token_refused",
+            status=exc.status,
+            server_message=exc.server_message,
+        )
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         """GET with the session's token; after a 401, one new login and one more try."""
-        token, generation = await self._ensure_token()
-        for attempt in (1, 2):
-            headers = {"Authorization": f"{self.config.auth_scheme} {token}"}
-            try:
-                return await self.call_json("GET", path, params=params, headers=headers)
-            except AuthError as exc:
-                said = f": {exc.server_message}" if exc.server_message else ""
-                if attempt == 2:
-                    raise AuthError(
-                        f"NonSistemas refused the token it had just issued for "
-                        f"'{self.config.username}' (HTTP {exc.status}{said}); check that "
-                        "this user may read stock and prices",
-                        code="token_refused",
-                        status=exc.status,
-                        server_message=exc.server_message,
-                    ) from None
-                await self._renew(generation)
-                token, generation = await self._ensure_token()
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def send(token: Token) -> Any:
+            headers = {"Authorization": f"{self.config.auth_scheme} {token.value}"}
+            return await self.call_json("GET", path, params=params, headers=headers)
+
+        return await self.session.call(send, self._token_refused)
 
     # -- catalog -----------------------------------------------------------------------------
     def _params(self, desde: str | None, page: int) -> dict[str, Any]:
@@ -357,8 +285,7 @@ class NonSistemasClient(HttpSide):
         """Page by page, every item changed since `since` (None: all of them). Each call is
         one sync session: it begins with a new login."""
         cfg = self.config
-        async with self._login_lock:
-            await self.login()
+        await self.session.renew()
         desde = None if since is None else format_desde(since, cfg.desde_format, cfg.desde_timezone)
         stale = [0]
         first = cfg.first_page
@@ -439,8 +366,7 @@ class NonSistemasClient(HttpSide):
     # -- doctor ------------------------------------------------------------------------------
     async def checks(self) -> list[Check]:
         try:
-            async with self._login_lock:
-                await self.login()
+            await self.session.renew()
         except (AuthError, ConfigError) as exc:
             return [
                 Check("ERP reachable", True, self.config.url),
