@@ -17,11 +17,10 @@ What this connector handles, so the engine never sees it:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property, partial
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -38,7 +37,7 @@ from bridge.errors import (
     NotFoundError,
     ProtocolError,
 )
-from bridge.http import HttpSide, Reply, RetryPolicy, json_client
+from bridge.http import Reply
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -50,6 +49,7 @@ from bridge.model import (
 from bridge.numbers import to_decimal
 from bridge.paging import PageGuard
 from connectors.acqua.config import AcquaConfig
+from connectors.kit import BearerSession, ErpClient, Token, json_number
 
 Level = Literal["read", "write"]
 Which = Literal["stock", "prices"]
@@ -64,11 +64,6 @@ def _digits(text: Any) -> str:
     return "".join(ch for ch in str(text or "") if ch.isdigit())
 
 
-def _json_number(value: Decimal) -> int | float:
-    """A Decimal for a JSON body (httpx's encoder knows no Decimal)."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def _first_id(data: Any) -> str | None:
     if isinstance(data, dict):
         for key in ID_KEYS:
@@ -78,13 +73,7 @@ def _first_id(data: Any) -> str | None:
     return None
 
 
-@dataclass
-class _Token:
-    value: str
-    renew_at: float  # time.monotonic()
-
-
-class AcquaClient(HttpSide):
+class AcquaClient(ErpClient):
     kind: ClassVar[str] = "acqua"
     capabilities: ClassVar[Capabilities] = Capabilities(
         orders=True,
@@ -94,27 +83,25 @@ class AcquaClient(HttpSide):
         write_concurrency=1,
     )
     side = "Acqua"
+    secret_names = ("erp.password",)
+    config: AcquaConfig
 
-    def __init__(
-        self,
-        config: AcquaConfig,
-        secrets: Mapping[str, str],
-        policy: RetryPolicy | None = None,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            client or json_client(config.base_url, config, max_connections=config.concurrency + 2),
-            policy,
-        )
-        self.config = config
-        self._password = secrets["erp.password"]
-        redact.register(self._password)
-        self._tokens: dict[Level, _Token | None] = {"read": None, "write": None}
-        self._token_locks: dict[Level, asyncio.Lock] = {
-            "read": asyncio.Lock(),
-            "write": asyncio.Lock(),
+    def base_url(self) -> str:
+        return self.config.base_url
+
+    @cached_property
+    def sessions(self) -> dict[Level, BearerSession]:
+        """The two tokens, each renewed shortly before its `expires_in` runs out (at most a
+        quarter of its lifetime before)."""
+
+        def margin(lifetime: float) -> float:
+            return min(self.config.token_renew_margin_s, lifetime / 4)
+
+        levels: tuple[Level, ...] = ("read", "write")
+        return {
+            level: BearerSession(partial(self._fetch_token, level), margin=margin)
+            for level in levels
         }
-        self._write_lock = asyncio.Lock()
 
     # -- errors ------------------------------------------------------------------------------
     def error_message(self, response: httpx.Response) -> str:
@@ -122,7 +109,7 @@ class AcquaClient(HttpSide):
         try:
             data = response.json()
         except (ValueError, UnicodeDecodeError):
-            return self._scrub(message)
+            return self.scrub(message)
         if isinstance(data, dict):
             # field-level validation details, where Acqua gives them
             details = data.get("errors") or data.get("details")
@@ -137,13 +124,7 @@ class AcquaClient(HttpSide):
                         parts.append(d)
                 if parts:
                     message = f"{message} ({'; '.join(parts)})"
-        return self._scrub(message)
-
-    def _scrub(self, text: str) -> str:
-        """Never let the password out, even if a server echoes it."""
-        if self._password and self._password in text:
-            text = text.replace(self._password, "***")
-        return text
+        return self.scrub(message)
 
     @staticmethod
     def _error_code(response: httpx.Response) -> str:
@@ -181,12 +162,9 @@ class AcquaClient(HttpSide):
     # -- tokens ------------------------------------------------------------------------------
     def _lifetime(self, data: dict[str, Any]) -> float:
         raw = to_decimal(data.get("expires_in"))
-        lifetime = (
-            float(raw) if raw is not None and raw > 0 else self.config.token_default_lifetime_s
-        )
-        return lifetime - min(self.config.token_renew_margin_s, lifetime / 4)
+        return float(raw) if raw is not None and raw > 0 else self.config.token_default_lifetime_s
 
-    async def _fetch_token(self, level: Level) -> _Token:
+    async def _fetch_token(self, level: Level) -> Token:
         cfg = self.config
         try:
             if level == "read":
@@ -195,7 +173,7 @@ class AcquaClient(HttpSide):
                 data = await self.call_json(
                     "POST",
                     cfg.token_path,
-                    json={"username": cfg.username, "password": self._password},
+                    json={"username": cfg.username, "password": self.secrets["erp.password"]},
                 )
         except AuthError as exc:
             raise self._credentials_error(level, exc) from None
@@ -214,7 +192,7 @@ class AcquaClient(HttpSide):
             if isinstance(value, str) and value.strip():
                 # masked from here on, whatever echoes it (an error text, a log line)
                 redact.register(value.strip(), slot=f"acqua.{level}")
-                return _Token(value.strip(), time.monotonic() + self._lifetime(data))
+                return Token(value.strip(), self._lifetime(data))
         what = "public read token" if level == "read" else "write token"
         raise ProtocolError(
             f"Acqua's answer to the {what} request has no 'token'", code="bad_response"
@@ -240,22 +218,6 @@ class AcquaClient(HttpSide):
             server_message=exc.server_message,
         )
 
-    async def _token(self, level: Level) -> str:
-        cached = self._tokens[level]
-        if cached is not None and time.monotonic() < cached.renew_at:
-            return cached.value
-        async with self._token_locks[level]:
-            cached = self._tokens[level]
-            if cached is None or time.monotonic() >= cached.renew_at:
-                cached = await self._fetch_token(level)
-                self._tokens[level] = cached
-            return cached.value
-
-    def _drop_token(self, level: Level, value: str) -> None:
-        cached = self._tokens[level]
-        if cached is not None and cached.value == value:
-            self._tokens[level] = None
-
     async def _authed(
         self,
         level: Level,
@@ -269,24 +231,21 @@ class AcquaClient(HttpSide):
         """A request with the level's bearer token; a 401 renews the token once and tries
         again (a 401 means the server did not act on the request, so a write is safe to
         repeat)."""
-        for attempt in (1, 2):
-            token = await self._token(level)
-            try:
-                return await self.request(
-                    method,
-                    path,
-                    write=write,
-                    ok=ok,
-                    decode=True,
-                    headers={"Authorization": f"Bearer {token}"},
-                    **kw,
-                )
-            except AuthError as exc:
-                if exc.status == 401 and attempt == 1:
-                    self._drop_token(level, token)
-                    continue
-                raise self._rejected(level, path, exc) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def send(token: Token) -> Reply:
+            return await self.request(
+                method,
+                path,
+                write=write,
+                ok=ok,
+                decode=True,
+                headers={"Authorization": f"Bearer {token.value}"},
+                **kw,
+            )
+
+        return await self.sessions[level].call(
+            send, lambda exc, _renewed: self._rejected(level, path, exc)
+        )
 
     def _rejected(self, level: Level, path: str, exc: AuthError) -> AuthError:
         said = f": {exc.server_message}" if exc.server_message else ""
@@ -587,7 +546,7 @@ class AcquaClient(HttpSide):
     async def create_customer(self, buyer: ValidBuyer) -> str:
         body = self.customer_body(buyer)
         try:
-            async with self._write_lock:
+            async with self.write_lock:
                 reply = await self._authed(
                     "write", "POST", self.config.customers_path, json=body, write=True
                 )
@@ -636,8 +595,8 @@ class AcquaClient(HttpSide):
                 {
                     "sku": item.sku,
                     "quantity": item.quantity,
-                    "unitPrice": _json_number(item.unit_price),
-                    "discount": _json_number(discount),
+                    "unitPrice": json_number(item.unit_price),
+                    "discount": json_number(discount),
                 }
             )
         return {
@@ -653,7 +612,7 @@ class AcquaClient(HttpSide):
     ) -> str:
         body = self.order_body(order, customer_code)
         try:
-            async with self._write_lock:
+            async with self.write_lock:
                 reply = await self._authed(
                     "write", "POST", self.config.transactions_path, json=body, write=True
                 )
@@ -676,7 +635,7 @@ class AcquaClient(HttpSide):
     async def checks(self) -> list[Check]:
         out: list[Check] = []
         try:
-            await self._token("read")
+            await self.sessions["read"].token()
             out.append(Check("ERP reachable", True, self.config.base_url))
             out.append(Check("ERP read token", True, "public token obtained"))
         except (AuthError, ConfigError) as exc:
@@ -691,7 +650,7 @@ class AcquaClient(HttpSide):
         except BridgeError as exc:
             out.append(Check("ERP stock query", False, exc.message))
         try:
-            await self._token("write")
+            await self.sessions["write"].token()
             out.append(
                 Check(
                     "ERP credentials",
