@@ -36,11 +36,11 @@ answer field names are the constants below):
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, ClassVar
 
 import httpx
@@ -58,7 +58,7 @@ from bridge.errors import (
     ProtocolError,
     RateLimitedError,
 )
-from bridge.http import HttpSide, Reply, RetryPolicy, html_title, json_client
+from bridge.http import Reply, html_title, json_client
 from bridge.model import (
     Capabilities,
     CatalogItem,
@@ -69,6 +69,7 @@ from bridge.model import (
 )
 from bridge.numbers import to_decimal
 from bridge.paging import PageGuard
+from connectors.kit import BearerSession, ErpClient, Token
 from connectors.salesforce_vs.config import CLIENT_CREDENTIALS, SalesforceVSConfig
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def _fold(text: Any) -> str:
     return str(text or "").strip().casefold()
 
 
-class SalesforceVSClient(HttpSide):
+class SalesforceVSClient(ErpClient):
     kind: ClassVar[str] = "salesforce_vs"
     capabilities: ClassVar[Capabilities] = Capabilities(
         orders=True,
@@ -196,31 +197,38 @@ class SalesforceVSClient(HttpSide):
         write_concurrency=1,
     )
     side = "Salesforce"
+    # which of them a config needs depends on its flow (`_login_form`)
+    secret_names = ("erp.password", "erp.client_secret")
+    config: SalesforceVSConfig
+    # Virtual Seller gets one write at a time (capabilities.write_concurrency): write_lock
 
-    def __init__(
-        self,
-        config: SalesforceVSConfig,
-        secrets: Mapping[str, str],
-        policy: RetryPolicy | None = None,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        cc = config.auth_flow == CLIENT_CREDENTIALS
-        # where the token is asked for: the org's My Domain (client credentials; the
-        # username-password flow too when one is set), else the login server
-        self.token_base = config.my_domain_url or config.login_url
-        super().__init__(client or json_client(self.token_base, config), policy)
-        self.config = config
-        self.client_credentials = cc
-        self._password = secrets.get("erp.password", "")
-        self._client_secret = secrets.get("erp.client_secret", "")
-        redact.register(self._password)
-        redact.register(self._client_secret)
-        self._token: str | None = None
-        self.instance_url: str | None = None
-        self.logins = 0
-        self._login_lock = asyncio.Lock()
-        # Virtual Seller gets one write at a time (capabilities.write_concurrency)
-        self._write_lock = asyncio.Lock()
+    def base_url(self) -> str:
+        """Where the token is asked for: the org's My Domain (client credentials; the
+        username-password flow too when one is set), else the login server. The API calls
+        go to the `instance_url` the login answers."""
+        return self.config.my_domain_url or self.config.login_url
+
+    def http_client(self) -> httpx.AsyncClient:
+        return json_client(self.base_url(), self.config)
+
+    @property
+    def token_base(self) -> str:
+        return self.base_url()
+
+    @property
+    def client_credentials(self) -> bool:
+        return self.config.auth_flow == CLIENT_CREDENTIALS
+
+    @cached_property
+    def session(self) -> BearerSession:
+        """The access token (no refresh token: a 401 asks for a new one)."""
+        return BearerSession(self._login)
+
+    @property
+    def instance_url(self) -> str | None:
+        """Where the API calls go (what the last login said), once logged in."""
+        token = self.session.current()
+        return token.base_url if token is not None else None
 
     @property
     def flow_name(self) -> str:
@@ -243,10 +251,8 @@ class SalesforceVSClient(HttpSide):
 
     def _scrub(self, text: str) -> str:
         """Never let a secret out in a message, whatever a server echoes."""
-        for secret in (self._password, self._client_secret, self._token):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, redact.MASK)
-        return text
+        token = self.session.current()
+        return self.scrub(text, token.value if token is not None else None)
 
     def _is_duplicate(self, message: str | None) -> bool:
         text = (message or "").upper()
@@ -289,9 +295,10 @@ class SalesforceVSClient(HttpSide):
         """The token request's form for the configured flow; ConfigError when a secret it
         needs is not set."""
         cfg = self.config
-        needed = [("erp.client_secret", self._client_secret)]
+        password, client_secret = self.secrets["erp.password"], self.secrets["erp.client_secret"]
+        needed = [("erp.client_secret", client_secret)]
         if not self.client_credentials:
-            needed.insert(0, ("erp.password", self._password))
+            needed.insert(0, ("erp.password", password))
         for name, value in needed:
             if not value:
                 raise ConfigError(
@@ -301,14 +308,14 @@ class SalesforceVSClient(HttpSide):
             return {
                 "grant_type": "client_credentials",
                 "client_id": cfg.client_id,
-                "client_secret": self._client_secret,
+                "client_secret": client_secret,
             }
         return {
             "grant_type": "password",
             "client_id": cfg.client_id,
-            "client_secret": self._client_secret,
+            "client_secret": client_secret,
             "username": cfg.username,
-            "password": self._password,
+            "password": password,
         }
 
     def _login_refused(self, reply: Reply) -> AuthError:
@@ -348,9 +355,8 @@ class SalesforceVSClient(HttpSide):
             status=reply.status,
         )
 
-    async def _login(self) -> tuple[str, str]:
+    async def _login(self) -> Token:
         form = self._login_form()
-        self.logins += 1
         reply = await self.request(
             "POST",
             self.token_base + TOKEN_PATH,
@@ -376,16 +382,7 @@ class SalesforceVSClient(HttpSide):
             )
         # masked from here on, whatever echoes it (an error text, a log line)
         redact.register(token, slot="salesforce_vs.session")
-        return token, instance.rstrip("/") + "/"
-
-    async def _session(self, stale: str | None = None, *, fresh: bool = False) -> tuple[str, str]:
-        """The current token and instance URL; a new login when there is none yet, when
-        `stale` (a token the server refused) is still the current one, or when `fresh`."""
-        async with self._login_lock:
-            if fresh or self._token is None or self.instance_url is None or self._token == stale:
-                self._token = None  # a failed login leaves no session behind
-                self._token, self.instance_url = await self._login()
-            return self._token, self.instance_url
+        return Token(token, base_url=instance.rstrip("/") + "/")
 
     async def _api(
         self,
@@ -398,31 +395,28 @@ class SalesforceVSClient(HttpSide):
     ) -> Reply:
         """A call to the instance with the session token; on a 401, one new token and one
         more try (the request was refused, so even a write is safe to repeat)."""
-        token, instance = await self._session()
-        for fresh in (False, True):
-            if fresh:
-                token, instance = await self._session(stale=token)
-            try:
-                return await self.request(
-                    method,
-                    instance + path,
-                    write=write,
-                    ok=ok,
-                    decode=True,
-                    headers={"Authorization": f"Bearer {token}"},
-                    **kw,
-                )
-            except AuthError as exc:
-                if exc.status != 401:
-                    raise
-                if fresh:
-                    exc.message = (
-                        f"Salesforce refused a session it had just issued (HTTP 401: "
-                        f"{exc.server_message}); check that {self.api_user} and the "
-                        "connected app may use the Virtual Seller API"
-                    )
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def send(token: Token) -> Reply:
+            return await self.request(
+                method,
+                token.base_url + path,
+                write=write,
+                ok=ok,
+                decode=True,
+                headers={"Authorization": f"Bearer {token.value}"},
+                **kw,
+            )
+
+        return await self.session.call(send, self._session_refused)
+
+    def _session_refused(self, exc: AuthError, renewed: bool) -> AuthError:
+        if renewed and exc.status == 401:
+            exc.message = (
+                f"Salesforce refused a session it had just issued (HTTP 401: "
+                f"{exc.server_message}); check that {self.api_user} and the "
+                "connected app may use the Virtual Seller API"
+            )
+        return exc
 
     def _no_such_path(self, exc: BridgeError, setting: str) -> ConfigError:
         return ConfigError(
@@ -703,7 +697,7 @@ class SalesforceVSClient(HttpSide):
     async def create_order(self, order: StoreOrder, customer_code: str, buyer: ValidBuyer) -> str:
         body = self.order_body(order, buyer)
         try:
-            async with self._write_lock:
+            async with self.write_lock:
                 reply = await self._api("POST", self.config.orders_path, json=body, write=True)
         except DuplicateError as exc:
             raise DuplicateError(
@@ -819,7 +813,7 @@ class SalesforceVSClient(HttpSide):
         out: list[Check] = []
         try:
             # a new login: the credentials as they are now, not a session from before
-            _, instance = await self._session(fresh=True)
+            instance = (await self.session.renew()).base_url
             who = "client credentials" if self.client_credentials else cfg.username
             out.append(Check("ERP login", True, f"{who} on {instance}"))
         except BridgeError as exc:
