@@ -15,8 +15,9 @@ from bridge.config import Paths, load_config, parse_config, save_config
 from bridge.engine import Engine
 from bridge.model import CatalogItem, RowProblem
 from bridge.secrets import SecretStore
-from connectors.folder.client import FolderSource, detect_encoding, parse_number
+from connectors.folder.client import FolderSource, detect_encoding
 from connectors.folder.config import FolderConfig
+from connectors.kit import parse_text_number
 from connectors.store.simulator import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN
 
@@ -37,13 +38,13 @@ SKUS = [f"ART{i:04d}" for i in range(1, 41)]
     ],
 )
 def test_numbers_with_decimal_comma_or_point(text, comma, value):
-    assert parse_number(text, comma) == Decimal(value)
+    assert parse_text_number(text, comma) == Decimal(value)
 
 
 @pytest.mark.parametrize("bad", ["", "abc", "NaN", "12x", "inf"])
 def test_bad_numbers(bad):
     with pytest.raises(ValueError):
-        parse_number(bad, True)
+        parse_text_number(bad, True)
 
 
 def test_encoding_detection(tmp_path):

@@ -40,7 +40,6 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from bridge import redact
 from bridge.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -54,7 +53,6 @@ from bridge.errors import (
 )
 from bridge.fiscal import Document, TaxCondition
 from bridge.http import (
-    HttpSide,
     Reply,
     RetryPolicy,
     decode_json,
@@ -76,6 +74,7 @@ from bridge.paging import PageGuard, count
 from connectors.dragonfish.answers import digits, field, fold, name_key, results, same_code, text
 from connectors.dragonfish.config import DragonfishConfig
 from connectors.dragonfish.jwt import read_claims
+from connectors.kit import ErpClient
 
 CATALOG = "ConsultaStockYPrecios/"
 CUSTOMERS = "Cliente/"
@@ -225,12 +224,14 @@ def match_name(table: Mapping[str, str] | None, names: Iterable[str]) -> str | N
     return hits[0] if len(hits) == 1 else None
 
 
-class DragonfishClient(HttpSide):
+class DragonfishClient(ErpClient):
     kind: ClassVar[str] = "dragonfish"
     capabilities: ClassVar[Capabilities] = Capabilities(
         orders=True, customers=True, incremental_catalog=False, sku_lookup=True, write_concurrency=1
     )
     side = "Dragonfish"
+    secret_names = ("erp.token",)
+    config: DragonfishConfig
 
     def __init__(
         self,
@@ -239,38 +240,40 @@ class DragonfishClient(HttpSide):
         policy: RetryPolicy | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        token = secrets if isinstance(secrets, str) else secrets["erp.token"]
-        redact.register(token)  # it goes in every request and in the Autenticar body
+        # the token goes in every request and in the Autenticar body
+        super().__init__(
+            config, {"erp.token": secrets} if isinstance(secrets, str) else secrets, policy, client
+        )
+        self._lista_code: str | None = None
+        self._provinces: dict[str, str | None] = {}
+        self._tables: dict[str, dict[str, str] | None] = {}
+        self._template: dict[str, Any] | None = None
+        # sessions opened with Autenticar (a generation number: requests that saw the same
+        # one fail together and open one new session between them)
+        self.sessions = 0
+        self._session_lock = asyncio.Lock()
+
+    @property
+    def _token(self) -> str:
+        return self.secrets["erp.token"]
+
+    def http_client(self) -> httpx.AsyncClient:
+        config = self.config
         headers = {
             "idCliente": config.cliente,
-            "Authorization": token,
+            "Authorization": self._token,
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
         if config.base_de_datos:
             headers["BaseDeDatos"] = config.base_de_datos
-        super().__init__(
-            client
-            or make_client(
-                config.endpoint,
-                timeout_s=config.timeout_s,
-                verify=tls_verify(config),
-                headers=headers,
-                max_connections=config.concurrency + 2,
-            ),
-            policy,
+        return make_client(
+            config.endpoint,
+            timeout_s=config.timeout_s,
+            verify=tls_verify(config),
+            headers=headers,
+            max_connections=config.concurrency + 2,
         )
-        self.config = config
-        self._token = token
-        self._lista_code: str | None = None
-        self._provinces: dict[str, str | None] = {}
-        self._tables: dict[str, dict[str, str] | None] = {}
-        self._template: dict[str, Any] | None = None
-        self._write_lock = asyncio.Lock()
-        # sessions opened with Autenticar (a generation number: requests that saw the same
-        # one fail together and open one new session between them)
-        self.sessions = 0
-        self._session_lock = asyncio.Lock()
 
     # -- errors ------------------------------------------------------------------------------
     def error_message(self, response: httpx.Response) -> str:
@@ -902,7 +905,7 @@ class DragonfishClient(HttpSide):
         key = body.get("Codigo")
         who = f"customer {buyer.buyer.business_name} ({buyer.document.formatted()})"
         try:
-            async with self._write_lock:
+            async with self.write_lock:
                 data = await self.call_json("POST", CUSTOMERS, json=body, write=True)
         except AmbiguousWriteError:
             if key:
@@ -1098,7 +1101,7 @@ class DragonfishClient(HttpSide):
         else:
             path, body = ORDERS, await self.order_body(order, customer_code)
         try:
-            async with self._write_lock:
+            async with self.write_lock:
                 data = await self.call_json("POST", path, json=body, write=True)
         except DataError as exc:
             said = fold(exc.server_message)

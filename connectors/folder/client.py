@@ -22,7 +22,7 @@ import shutil
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ from bridge.http import RetryPolicy
 from bridge.model import Capabilities, CatalogItem, Check, RowProblem, StoreOrder, ValidBuyer
 from bridge.numbers import catalog_item
 from connectors.folder.config import DEFAULT_COLUMNS, FolderConfig
+from connectors.kit import parse_text_number
 
 log = logging.getLogger("bridge.folder")
 
@@ -58,29 +59,6 @@ def detect_encoding(path: Path) -> str:
         except UnicodeDecodeError:
             return "cp1252"
     return "utf-8"
-
-
-def parse_number(text: str, decimal_comma: bool) -> Decimal:
-    raw = text.strip().replace(" ", "").replace("$", "")
-    if not raw:
-        raise ValueError("empty")
-    if "," in raw and "." in raw:
-        # the last separator is the decimal one: 1.234,50 or 1,234.50
-        if raw.rfind(",") > raw.rfind("."):
-            raw = raw.replace(".", "").replace(",", ".")
-        else:
-            raw = raw.replace(",", "")
-    elif "," in raw:
-        raw = raw.replace(",", ".") if decimal_comma else raw.replace(",", "")
-    elif "." in raw and decimal_comma and raw.count(".") > 1:
-        raw = raw.replace(".", "")  # 1.234.567 (thousands)
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(text) from None
-    if not value.is_finite():
-        raise ValueError(text)
-    return value
 
 
 class CsvFile:
@@ -158,14 +136,14 @@ class CsvFile:
             return RowProblem(f"{self.path.name}:{line}", f"{where}: no SKU")
         stock_text, price_text = cell("stock"), cell("price")
         try:
-            stock = parse_number(stock_text, decimal_comma) if stock_text else None
+            stock = parse_text_number(stock_text, decimal_comma) if stock_text else None
         except ValueError:
             self.rows_bad += 1
             return RowProblem(sku, f"{where}: stock '{stock_text}' is not a number")
         price: Decimal | None = None
         if price_text:
             try:
-                price = parse_number(price_text, decimal_comma)
+                price = parse_text_number(price_text, decimal_comma)
             except ValueError:
                 self.rows_bad += 1
                 return RowProblem(sku, f"{where}: price '{price_text}' is not a number")
