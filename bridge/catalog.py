@@ -30,7 +30,14 @@ from bridge import numbers
 from bridge.config import SyncConfig
 from bridge.errors import BridgeError, DataError, FailureKind
 from bridge.events import EventBus
-from bridge.model import CatalogItem, ErpConnector, RowProblem, StockPrice, StoreConnector
+from bridge.model import (
+    CatalogConsumer,
+    CatalogItem,
+    ErpConnector,
+    RowProblem,
+    StockPrice,
+    StoreConnector,
+)
 from bridge.orders import RunResult
 from bridge.state import State
 
@@ -332,10 +339,9 @@ class CatalogPipeline:
         except BridgeError as exc:
             error = exc
             self._health(failed_side, exc)
-        done = getattr(self.erp, "catalog_done", None)
-        if done is not None:
+        if isinstance(self.erp, CatalogConsumer):
             # sources that consume what they listed (an import folder archives its file)
-            await done(complete and error is None and held is None)
+            await self.erp.catalog_done(complete and error is None and held is None)
         if complete and held is None and error is None:
             if since is None:
                 # a whole listing: rows that were bad and are fine (or gone) now are resolved

@@ -473,9 +473,8 @@ def format_status(snap: dict[str, Any]) -> str:
 
 
 async def cmd_doctor(config: Config, paths: Paths) -> int:
-    import httpx
-
     from bridge.engine import required_secrets
+    from bridge.model import OverHttp
     from bridge.registry import make_erp, make_store
 
     secrets = SecretStore()
@@ -522,9 +521,9 @@ async def cmd_doctor(config: Config, paths: Paths) -> int:
     erp = make_erp(config.erp, {n: secrets.get(n) or "" for n in erp_secrets(config.erp)})
     try:
         for side, connector, cfg in (("store", store, config.store), ("erp", erp, config.erp)):
-            client = getattr(connector, "client", None)
-            if isinstance(client, httpx.AsyncClient):  # a side reached over HTTP
-                for name, good, detail in await tls_report(side, str(client.base_url), cfg):
+            if isinstance(connector, OverHttp):  # a side reached over HTTP
+                url = str(connector.client.base_url)
+                for name, good, detail in await tls_report(side, url, cfg):
                     show(name, good, detail)
         for check in [*await store.checks(), *await erp.checks()]:
             show(check.name, check.ok, check.detail)

@@ -40,7 +40,7 @@ from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
 from bridge.events import EventBus
 from bridge.files import StorageError
 from bridge.http import RetryPolicy
-from bridge.model import Calibrating, ErpConnector, Finding, StoreConnector
+from bridge.model import Calibrating, ErpConnector, Finding, StoreConnector, Watching
 from bridge.orders import PIPELINE as ORDERS
 from bridge.orders import OrderPipeline, RunResult
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
@@ -247,9 +247,9 @@ class Engine:
     def _watch_source(self) -> None:
         """Sources that can tell when they have something new (an import folder) trigger a
         catalog run themselves; the scheduled runs remain the rescan."""
-        watch = getattr(self.catalog.erp if self.catalog else None, "watch", None)
-        if watch is not None:
-            watch(lambda: self._spawn(self.run_pipeline(CATALOG, "files")))
+        erp = self.catalog.erp if self.catalog else None
+        if isinstance(erp, Watching):
+            erp.watch(lambda: self._spawn(self.run_pipeline(CATALOG, "files")))
 
     def _schedule(self) -> None:
         assert self._scheduler is not None

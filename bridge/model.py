@@ -6,12 +6,15 @@ The engine depends on these interfaces only; each ERP and the store implement th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from bridge.fiscal import Document, TaxCondition
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,32 @@ class Calibrating(Protocol):
     its own records) against what the connector will send."""
 
     async def calibrate(self) -> list[Finding]: ...
+
+
+@runtime_checkable
+class Watching(Protocol):
+    """An ERP source that can tell when it has something new (an import folder): the
+    engine runs the catalog when it calls; the scheduled runs remain the rescan."""
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """Call `on_change` (on the event loop) when something new is there."""
+
+
+@runtime_checkable
+class CatalogConsumer(Protocol):
+    """An ERP source that consumes what it listed (an import folder archives its file)."""
+
+    async def catalog_done(self, ok: bool) -> None:
+        """The catalog run that read the last listing ended: `ok` when what it listed was
+        pushed (consume it), else not (keep it for the next run)."""
+
+
+@runtime_checkable
+class OverHttp(Protocol):
+    """A connector reached over HTTP (the store, most ERPs): its pooled client, which
+    says where it talks to (`base_url`)."""
+
+    client: httpx.AsyncClient
 
 
 @runtime_checkable

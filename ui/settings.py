@@ -45,7 +45,7 @@ from bridge.config import (
 )
 from bridge.errors import BridgeError, ConfigError
 from bridge.fields import FieldSpec
-from bridge.model import Check
+from bridge.model import Check, OverHttp
 from bridge.registry import erp_entry, erp_kinds, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
 from ui.i18n import LANGUAGES, _
@@ -627,8 +627,6 @@ class SettingsDialog(QDialog):
     async def _erp_url(self) -> str:
         """Where the ERP connector of the form's settings connects (its client's base URL;
         "" for an ERP not reached over the network)."""
-        import httpx
-
         data = self.form_data()
         data["store"] = {"url": "http://store.invalid/"}  # the ERP alone
         # the certificate settings being filled in are not needed to know where it is
@@ -636,8 +634,7 @@ class SettingsDialog(QDialog):
         config = parse_config(data)
         erp = make_erp(config.erp, dict.fromkeys(erp_secrets(config.erp), ""))
         try:
-            client = getattr(erp, "client", None)
-            return str(client.base_url) if isinstance(client, httpx.AsyncClient) else ""
+            return str(erp.client.base_url) if isinstance(erp, OverHttp) else ""
         finally:
             await erp.aclose()
 
