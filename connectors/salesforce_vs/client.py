@@ -209,11 +209,8 @@ class SalesforceVSClient(ErpClient):
         return self.config.my_domain_url or self.config.login_url
 
     def http_client(self) -> httpx.AsyncClient:
+        # the default pool: its stock pages are read one at a time
         return json_client(self.base_url(), self.config)
-
-    @property
-    def token_base(self) -> str:
-        return self.base_url()
 
     @property
     def client_credentials(self) -> bool:
@@ -337,7 +334,7 @@ class SalesforceVSClient(ErpClient):
             if code == "invalid_grant":
                 hint = CC_DESCRIPTION_HINTS.get(description.strip().lower(), hint)
             message = (
-                f"Salesforce refused the client credentials login at {self.token_base}: "
+                f"Salesforce refused the client credentials login at {self.base_url()}: "
                 f"{said}; {hint}"
             )
             prefix = "login_cc_"
@@ -345,7 +342,7 @@ class SalesforceVSClient(ErpClient):
             hint = PASSWORD_HINTS.get(code, PASSWORD_HINT)
             message = (
                 f"Salesforce refused the username-password login of {self.config.username} "
-                f"at {self.token_base}: {said}; {hint}"
+                f"at {self.base_url()}: {said}; {hint}"
             )
             prefix = "login_"
         return AuthError(
@@ -359,7 +356,7 @@ class SalesforceVSClient(ErpClient):
         form = self._login_form()
         reply = await self.request(
             "POST",
-            self.token_base + TOKEN_PATH,
+            self.base_url() + TOKEN_PATH,
             data=form,
             decode=True,
             ok=lambda s: 200 <= s < 300 or s in (400, 401),
