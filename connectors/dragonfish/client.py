@@ -257,7 +257,12 @@ class DragonfishClient(ErpClient):
     def _token(self) -> str:
         return self.secrets["erp.token"]
 
+    def base_url(self) -> str:
+        return self.config.endpoint
+
     def http_client(self) -> httpx.AsyncClient:
+        """The pooled client, with the headers every request carries (the token among
+        them)."""
         config = self.config
         headers = {
             "idCliente": config.cliente,
@@ -268,7 +273,7 @@ class DragonfishClient(ErpClient):
         if config.base_de_datos:
             headers["BaseDeDatos"] = config.base_de_datos
         return make_client(
-            config.endpoint,
+            self.base_url(),
             timeout_s=config.timeout_s,
             verify=tls_verify(config),
             headers=headers,
