@@ -40,9 +40,9 @@ class DemoWorld:
     """The two simulators, seeded, with a stream of orders and stock changes."""
 
     def __init__(self, variants: int = 2000, seed: int = 7) -> None:
-        from connectors.dragonfish.simcatalog import SimCatalog
-        from connectors.dragonfish.simulator import DragonfishSimulator
-        from connectors.store.simulator import StoreSimulator
+        from sim.catalog import SimCatalog
+        from sim.dragonfish import DragonfishSimulator
+        from sim.store import StoreSimulator
 
         self.rng = random.Random(seed)
         self.catalog = SimCatalog.generate(variants, seed=seed)

@@ -23,9 +23,9 @@ from bridge.demo import demo_config_dict
 from bridge.engine import Engine
 from bridge.http import RetryPolicy
 from bridge.secrets import SecretStore
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.store.simulator import StoreSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.store import StoreSimulator
 
 STORE_TOKEN = "test-store-token-4f1c"
 

@@ -17,7 +17,7 @@ from bridge.model import CatalogItem, RowProblem
 from bridge.secrets import SecretStore
 from connectors.folder.client import FolderSource, detect_encoding, parse_number
 from connectors.folder.config import FolderConfig
-from connectors.store.simulator import StoreSimulator
+from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN
 
 SKUS = [f"ART{i:04d}" for i in range(1, 41)]

@@ -9,7 +9,7 @@ shared/specs/erp-apis.md and to AcquaConfig's defaults:
 - stock and prices need a token of either level; customers and transactions need a write
   token (a read token gets 401 `insufficient_scope`); an expired or unknown token gets 401;
 - lists paginated with `page` (1-based) and `limit` (capped at `max_limit`), in the envelope
-  `{"items", "page", "limit", "total"}`; a page past the end is empty; `paging` (simkit's
+  `{"items", "page", "limit", "total"}`; a page past the end is empty; `paging` (sim.kit's
   PagingFaults) makes a list claim another total, ignore `page` or serve a page twice;
 - errors as `{"error": <code>, "message": <text>}` (validation: also `errors: [{field,
   message}]`);
@@ -38,8 +38,8 @@ from typing import Any, Literal, TypeGuard
 from aiohttp import web
 
 from bridge.fiscal import cuit_check_digit
-from connectors.dragonfish.simcatalog import DEFAULT_LIST, LISTS, SimCatalog
-from connectors.simkit import FaultPlan, SimServer
+from sim.catalog import DEFAULT_LIST, LISTS, SimCatalog
+from sim.kit import FaultPlan, SimServer
 
 TAX_CONDITIONS = ("RESPONSABLE_INSCRIPTO", "MONOTRIBUTO", "EXENTO", "CONSUMIDOR_FINAL")
 NEEDS_CUIT = ("RESPONSABLE_INSCRIPTO", "MONOTRIBUTO")
