@@ -25,17 +25,17 @@ from bridge.model import RowProblem
 from bridge.paging import MAX_COUNT, PageGuard, count
 from connectors.acqua.client import AcquaClient
 from connectors.acqua.config import AcquaConfig
-from sim.acqua import AcquaSimulator
 from connectors.dragonfish.client import DragonfishClient
 from connectors.dragonfish.config import DragonfishConfig
-from sim.catalog import SimCatalog
-from sim.dragonfish import DragonfishSimulator
 from connectors.nonsistemas.client import NonSistemasClient
 from connectors.nonsistemas.config import NonSistemasConfig
-from sim.nonsistemas import NonSistemasSimulator
-from sim.salesforce_vs import SalesforceVSSimulator
 from connectors.store import client as store_client
 from connectors.store.client import StoreClient
+from sim.acqua import AcquaSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.nonsistemas import NonSistemasSimulator
+from sim.salesforce_vs import SalesforceVSSimulator
 from tests.conftest import FAST, STORE_TOKEN, make_engine, write_profile
 from tests.test_salesforce_vs import client_for as salesforce_client
 

@@ -35,13 +35,13 @@ from bridge.engine import Engine
 from bridge.http import html_title
 from bridge.secrets import SecretStore
 from bridge.state import State
-from sim.catalog import SimCatalog
-from sim.dragonfish import DragonfishSimulator
-from sim.nonsistemas import NonSistemasSimulator
 from connectors.salesforce_vs.client import SalesforceVSClient
 from connectors.salesforce_vs.config import SalesforceVSConfig
-from sim.salesforce_vs import SalesforceVSSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
 from sim.kit import SimServer
+from sim.nonsistemas import NonSistemasSimulator
+from sim.salesforce_vs import SalesforceVSSimulator
 from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN, WRITE_ROUTE, make_engine, write_profile
 

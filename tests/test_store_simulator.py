@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from bridge.fiscal import PERSON_PREFIXES, Document, FiscalError, validate_buyer_fiscal
-from sim.kit import FaultPlan
 from connectors.store import paths
+from sim.kit import FaultPlan
 from sim.ordergen import BuyerPool, OrderFactory, demo_catalog, item_subtotal
 from sim.store import StoreSimulator
 
