@@ -31,6 +31,26 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def test_the_product_imports_without_the_extra() -> None:
+    """Every module of the engine, the connectors and the UI loads without aiohttp."""
+    probe = """
+import importlib, pkgutil, sys
+sys.modules["aiohttp"] = None
+import bridge, connectors, ui
+names = [m.name for p in (bridge, connectors, ui)
+         for m in pkgutil.walk_packages(p.__path__, p.__name__ + ".")
+         if not m.name.endswith(".__main__")]  # that one runs the program
+for name in names:
+    importlib.import_module(name)
+print(len(names))
+"""
+    r = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.split()[-1]) > 40
+
+
 def test_bridge_demo_without_the_extra_says_how_to_install_it(tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-c", WITHOUT_AIOHTTP, "--data-dir", str(tmp_path), "demo", "--headless"],
