@@ -11,6 +11,8 @@ the two are independent.
   `usuario`, `password` (a hex HMAC: SHA-256, the hash HS256 already signs with, of the
   Dragonfish password with that key) and `exp` (about two years ahead; **may be a JSON
   string**, e.g. `"1846340343"`). See `dragonfish_token`.
+- Acqua (erp-apis.md, "Acqua", assumed): a public *read* JWT and a *write* JWT, which the client
+  only passes back as Bearer tokens (sim/acqua.py chooses their claims).
 """
 
 from __future__ import annotations
