@@ -68,7 +68,7 @@ async def download_only(info: dict[str, Any], pages: int) -> float:
     renders each page on one thread of its own, so its work adds to the injected latency."""
     import httpx
 
-    from connectors.dragonfish.simcatalog import LISTS
+    from sim.catalog import LISTS
 
     code = next(c for c, name in LISTS.items() if name == "MAYOR $")
     sem = asyncio.Semaphore(ERP_CONCURRENCY)
@@ -179,10 +179,10 @@ async def orders_scenario(n: int, rate: float) -> dict[str, Any]:
     from bridge.config import load_config
     from bridge.engine import Engine
     from bridge.secrets import SecretStore
-    from connectors.dragonfish.simcatalog import SimCatalog
-    from connectors.dragonfish.simulator import DragonfishSimulator
-    from connectors.store.ordergen import BuyerPool
-    from connectors.store.simulator import StoreSimulator
+    from sim.catalog import SimCatalog
+    from sim.dragonfish import DragonfishSimulator
+    from sim.ordergen import BuyerPool
+    from sim.store import StoreSimulator
 
     catalog = SimCatalog.generate(2000, seed=5)
     erp = DragonfishSimulator(catalog=catalog, latency_s=LATENCY)

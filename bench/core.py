@@ -21,9 +21,9 @@ from bridge.config import load_config
 from bridge.engine import Engine
 from bridge.http import RetryPolicy
 from bridge.secrets import SecretStore
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.store.simulator import StoreSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.store import StoreSimulator
 from tests.conftest import STORE_TOKEN, write_profile
 
 

@@ -12,9 +12,9 @@ import asyncio
 import json
 import signal
 
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.store.simulator import StoreSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.store import StoreSimulator
 
 STORE_TOKEN = "bench-store-token"
 

@@ -9,6 +9,7 @@ endpoints are the simulators'. `bridge --data-dir <data dir>/demo status` shows 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import random
 import shutil
 import sys
@@ -20,6 +21,16 @@ from bridge.events import setup_logging
 from bridge.secrets import SecretStore
 
 DEMO_STORE_TOKEN = "demo-store-token"
+
+DEMO_NOT_INSTALLED = (
+    "The demo is not installed: its simulated ERP and store need the 'demo' extra. "
+    'Install it with: pip install "bridge[demo]" (in a checkout: pip install -e ".[demo]").'
+)
+
+
+def demo_installed() -> bool:
+    """Whether the demo can run: its simulators are aiohttp servers, the `demo` extra."""
+    return importlib.util.find_spec("aiohttp") is not None
 
 
 def demo_config_dict(store_url: str, erp_url: str, cliente: str) -> dict[str, Any]:
@@ -40,9 +51,9 @@ class DemoWorld:
     """The two simulators, seeded, with a stream of orders and stock changes."""
 
     def __init__(self, variants: int = 2000, seed: int = 7) -> None:
-        from connectors.dragonfish.simcatalog import SimCatalog
-        from connectors.dragonfish.simulator import DragonfishSimulator
-        from connectors.store.simulator import StoreSimulator
+        from sim.catalog import SimCatalog
+        from sim.dragonfish import DragonfishSimulator
+        from sim.store import StoreSimulator
 
         self.rng = random.Random(seed)
         self.catalog = SimCatalog.generate(variants, seed=seed)
@@ -112,6 +123,9 @@ def run_demo(
     variants: int = 2000,
     verbose: bool = False,
 ) -> int:
+    if not demo_installed():
+        print(DEMO_NOT_INSTALLED, file=sys.stderr, flush=True)
+        return 1
     if not headless:
         from bridge.cli import gui_possible
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv and installs Bridge with its dev tools. Idempotent: reinstalls only when
-# pyproject.toml changed. Sourced by scripts/run.sh and scripts/test.sh.
+# Creates .venv and installs Bridge with its demo and its dev tools. Idempotent: reinstalls
+# only when pyproject.toml changed. Sourced by scripts/run.sh and scripts/test.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -27,7 +27,9 @@ stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   echo "Installing Bridge and its dependencies into .venv ..."
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  # demo: scripts/run.sh with no ERP configured starts the demo (the simulators, on aiohttp);
+  # dev: scripts/test.sh (pytest...) and the bundle's build (PyInstaller)
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[demo,dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -24,9 +24,9 @@ from bridge.demo import demo_config_dict
 from bridge.engine import Engine
 from bridge.http import RetryPolicy
 from bridge.secrets import SecretStore
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.store.simulator import StoreSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.store import StoreSimulator
 
 # what the program's entry point does at start-up: give the registry its connectors
 connectors.register()

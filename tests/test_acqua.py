@@ -31,9 +31,9 @@ from bridge.secrets import SecretStore
 from bridge.state import OrderState
 from connectors.acqua.client import AcquaClient
 from connectors.acqua.config import AcquaConfig
-from connectors.acqua.simulator import AcquaSimulator
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.store.simulator import StoreSimulator
+from sim.acqua import AcquaSimulator
+from sim.catalog import SimCatalog
+from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN
 
 N_VARIANTS = 120

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.simkit import FaultPlan
-from connectors.store.simulator import StoreSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.kit import FaultPlan
+from sim.store import StoreSimulator
 from tests.conftest import (
     NEW_GROUP,
     STORE_TOKEN,

@@ -21,10 +21,10 @@ from bridge.registry import make_erp
 from bridge.state import OrderState
 from connectors.dragonfish.client import DragonfishClient
 from connectors.dragonfish.config import DragonfishConfig
-from connectors.dragonfish.jwt import make_token, password_hmac
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.store.simulator import StoreSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.jwt import dragonfish_token, password_hmac
+from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN, WRITE_ROUTE, docs_for, make_engine, write_profile
 
 MODES = ("operacion", "pedido")
@@ -407,7 +407,7 @@ async def test_token_exp_as_a_json_string_is_read() -> None:
     import time
 
     key = "k"
-    token = make_token(
+    token = dragonfish_token(
         "WEB", password_hmac("x", key), key, int(time.time()) + 400 * 86400, exp_as_string=True
     )
     sim = DragonfishSimulator(token=token)

@@ -4,6 +4,10 @@ like shared/specs/erp-apis.md, section "Dragonfish (ZooLogic)"."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,10 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.dragonfish.jwt import make_token, password_hmac, read_claims
-from connectors.dragonfish.simcatalog import LISTS, SimCatalog
-from connectors.dragonfish.simulator import DUPLICATE_OPERATION, DragonfishSimulator
-from connectors.simkit import FaultPlan
+from connectors.dragonfish.jwt import read_claims
+from sim.catalog import LISTS, SimCatalog
+from sim.dragonfish import DUPLICATE_OPERATION, DragonfishSimulator
+from sim.jwt import claims, dragonfish_token, password_hmac
+from sim.kit import FaultPlan
 
 CUSTOMER = {
     "Nombre": "Ferretería Ñandú SRL",
@@ -162,22 +167,31 @@ def comprometido(sim: DragonfishSimulator) -> list[float]:
 
 
 # -- jwt ----------------------------------------------------------------------------------
+# The simulator's tokens (sim.jwt) read by the connector's reader: two implementations of
+# the spec's "Token", each written on its own, must agree.
 def test_jwt_roundtrip_and_garbage() -> None:
-    token = make_token("WEB", password_hmac("secreto", "k"), "k", 2_000_000_000)
-    claims = read_claims(token)
-    assert claims == {
+    token = dragonfish_token("WEB", password_hmac("secreto", "k"), "k", 2_000_000_000)
+    expected = {
         "usuario": "WEB",
-        "password": password_hmac("secreto", "k"),
+        "password": hmac.new(b"k", b"secreto", hashlib.sha256).hexdigest(),
         "exp": 2_000_000_000,
     }
-    assert len(claims["password"]) == 64
+    assert read_claims(token) == claims(token) == expected
+    header, payload, signature = token.split(".")
+    assert "=" not in token and json.loads(base64.urlsafe_b64decode(header + "==")) == {
+        "alg": "HS256",
+        "typ": "JWT",
+    }
+    signed = hmac.new(b"k", f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    assert base64.urlsafe_b64decode(signature + "=") == signed  # HS256 (RFC 7515 A.1)
     for bad in ("", "abc", "a.b", "a.b.c", "Bearer x", "!!.??.!!", token + ".x"):
         with pytest.raises(ValueError):
             read_claims(bad)
+        assert claims(bad) is None
 
 
 def test_jwt_exp_as_json_string() -> None:
-    token = make_token("WEB", "x", "k", 1_846_340_343, exp_as_string=True)
+    token = dragonfish_token("WEB", "x", "k", 1_846_340_343, exp_as_string=True)
     assert read_claims(token)["exp"] == "1846340343"
 
 
@@ -224,7 +238,7 @@ async def test_expired_and_renewed_token(
 
 @pytest.mark.parametrize("as_string", [False, True])
 async def test_token_with_past_exp_is_expired(as_string: bool) -> None:
-    old = make_token("WEB", "x", "k", int(time.time()) - 10, exp_as_string=as_string)
+    old = dragonfish_token("WEB", "x", "k", int(time.time()) - 10, exp_as_string=as_string)
     async with running(token=old) as (_, c):
         r = await c.get("Provincia/")
     assert (r.status_code, r.reason_phrase) == (401, "Token vencido")
@@ -237,7 +251,7 @@ async def test_default_token_lasts_two_years_and_exp_as_string() -> None:
         assert isinstance(exp, str) and int(exp) > time.time() + 700 * 86400
         assert (await c.get("Provincia/")).status_code == 200
         assert isinstance(read_claims(sim.renew_token())["exp"], str)
-        sim.token = make_token("WEB", "x", "k", int(time.time()) - 5, exp_as_string=True)
+        sim.token = dragonfish_token("WEB", "x", "k", int(time.time()) - 5, exp_as_string=True)
         r = await c.get("Provincia/", headers={"Authorization": sim.token})
         assert (r.status_code, r.reason_phrase) == (401, "Token vencido")
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bridge.config import load_config, save_config
-from connectors.simkit import FaultPlan
+from sim.kit import FaultPlan
 from tests.conftest import WRITE_ROUTE, docs_for, make_engine, write_profile
 from tests.test_catalog import poison
 

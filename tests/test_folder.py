@@ -18,7 +18,7 @@ from bridge.secrets import SecretStore
 from connectors.folder.client import FolderSource, detect_encoding
 from connectors.folder.config import FolderConfig
 from connectors.kit import parse_text_number
-from connectors.store.simulator import StoreSimulator
+from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN
 
 SKUS = [f"ART{i:04d}" for i in range(1, 41)]

@@ -20,12 +20,12 @@ from bridge.errors import AuthError, ConfigError, FailureKind, TransientError
 from bridge.model import CatalogItem, RowProblem
 from bridge.registry import erp_entry
 from bridge.secrets import SecretStore
-from connectors.dragonfish.simcatalog import SimCatalog
 from connectors.nonsistemas import client as nonsistemas_client
 from connectors.nonsistemas.client import NonSistemasClient, format_desde, parse_number
 from connectors.nonsistemas.config import NonSistemasConfig
-from connectors.nonsistemas.simulator import NonSistemasSimulator
-from connectors.store.simulator import StoreSimulator
+from sim.catalog import SimCatalog
+from sim.nonsistemas import NonSistemasSimulator
+from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN
 
 N = 120

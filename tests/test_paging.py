@@ -6,7 +6,7 @@ loopback, and every ERP's catalog against a server that shuffles its first page 
 rows without a key; Acqua, NonSistemas and Salesforce through the engine in their own test
 files.
 
-A misbehaving server is the simulator's `paging` switch (connectors.simkit.PagingFaults).
+A misbehaving server is the simulator's `paging` switch (sim.kit.PagingFaults).
 Each test sets a tripwire: requests past a generous number fail, so that a client that
 would page forever fails the test at once instead of hanging it."""
 
@@ -25,17 +25,17 @@ from bridge.model import RowProblem
 from bridge.paging import MAX_COUNT, PageGuard, count
 from connectors.acqua.client import AcquaClient
 from connectors.acqua.config import AcquaConfig
-from connectors.acqua.simulator import AcquaSimulator
 from connectors.dragonfish.client import DragonfishClient
 from connectors.dragonfish.config import DragonfishConfig
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
 from connectors.nonsistemas.client import NonSistemasClient
 from connectors.nonsistemas.config import NonSistemasConfig
-from connectors.nonsistemas.simulator import NonSistemasSimulator
-from connectors.salesforce_vs.simulator import SalesforceVSSimulator
 from connectors.store import client as store_client
 from connectors.store.client import StoreClient
+from sim.acqua import AcquaSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.nonsistemas import NonSistemasSimulator
+from sim.salesforce_vs import SalesforceVSSimulator
 from tests.conftest import FAST, STORE_TOKEN, make_engine, write_profile
 from tests.test_salesforce_vs import client_for as salesforce_client
 

@@ -35,14 +35,14 @@ from bridge.engine import Engine
 from bridge.http import html_title
 from bridge.secrets import SecretStore
 from bridge.state import State
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.dragonfish.simulator import DragonfishSimulator
-from connectors.nonsistemas.simulator import NonSistemasSimulator
 from connectors.salesforce_vs.client import SalesforceVSClient
 from connectors.salesforce_vs.config import SalesforceVSConfig
-from connectors.salesforce_vs.simulator import SalesforceVSSimulator
-from connectors.simkit import SimServer
-from connectors.store.simulator import StoreSimulator
+from sim.catalog import SimCatalog
+from sim.dragonfish import DragonfishSimulator
+from sim.kit import SimServer
+from sim.nonsistemas import NonSistemasSimulator
+from sim.salesforce_vs import SalesforceVSSimulator
+from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN, WRITE_ROUTE, make_engine, write_profile
 
 BRIDGE = [sys.executable, "-m", "bridge"]

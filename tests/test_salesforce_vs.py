@@ -36,8 +36,8 @@ from bridge.state import OrderState
 from connectors.salesforce_vs import config as sf_config
 from connectors.salesforce_vs.client import SalesforceVSClient
 from connectors.salesforce_vs.config import UI_FIELDS, SalesforceVSConfig
-from connectors.salesforce_vs.simulator import SalesforceVSSimulator, TokenRequest
-from connectors.store.simulator import StoreSimulator
+from sim.salesforce_vs import SalesforceVSSimulator, TokenRequest
+from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN
 
 IDENTIFIER = "PAGINAWEB"

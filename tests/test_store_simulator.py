@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from bridge.fiscal import PERSON_PREFIXES, Document, FiscalError, validate_buyer_fiscal
-from connectors.simkit import FaultPlan
 from connectors.store import paths
-from connectors.store.ordergen import BuyerPool, OrderFactory, demo_catalog, item_subtotal
-from connectors.store.simulator import StoreSimulator
+from sim.kit import FaultPlan
+from sim.ordergen import BuyerPool, OrderFactory, demo_catalog, item_subtotal
+from sim.store import StoreSimulator
 
 PRODUCTS = [
     ("R1050!NEGRO!M", 10, "1000.00"),
@@ -312,7 +312,7 @@ async def first_pages(client, path, n, **params):
 
 
 async def test_paging_faults_ignore_the_cursor_or_repeat_a_page(sim, client):
-    """The paging switches (simkit.PagingFaults) a misbehaving store is tested with: each
+    """The paging switches (sim.kit.PagingFaults) a misbehaving store is tested with: each
     answer carries a cursor of its own, so that only the rows tell the repeat."""
     for _ in range(5):
         sim.add_order()

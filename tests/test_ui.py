@@ -421,8 +421,8 @@ def test_a_blocking_calibration_is_one_error_explained_point_by_point(qtbot, qlo
 def test_connection_test_shows_the_calibration_in_spanish(qtbot, qloop, tmp_path):
     """A misconfigured Dragonfish: "Probar conexión" says, point by point and in Spanish,
     what does not match and which setting to change."""
-    from connectors.dragonfish.simulator import DragonfishSimulator
-    from connectors.store.simulator import StoreSimulator
+    from sim.dragonfish import DragonfishSimulator
+    from sim.store import StoreSimulator
     from ui.settings import SettingsDialog
 
     erp = DragonfishSimulator(swagger_omit=("Cliente.Cuit",))

@@ -239,13 +239,34 @@ class BridgeApp:
 
     # -- demo --------------------------------------------------------------------------------
     async def start_demo(self) -> None:
-        from bridge.demo import DemoWorld, start_demo_engine
+        from bridge.demo import DemoWorld, demo_installed, start_demo_engine
 
+        if not demo_installed():
+            self.demo_not_installed()
+            return
         world = DemoWorld(variants=self.demo_variants)
         await world.start()
         engine, demo_paths = await start_demo_engine(self.paths, world)
         world.begin_activity()
         await self.start_with_engine(engine, demo_paths, demo=world)
+
+    def demo_not_installed(self) -> None:
+        """The demo asked for in an install without its simulators (the `demo` extra): the
+        merchant is told, and gets the first-run choices again (connect the ERP, quit)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            _("The demo is not installed"),
+            _(
+                "This installation of Bridge has no simulated ERP and store. To try the demo, "
+                'install Bridge with its "demo" extra: pip install "bridge[demo]"'
+            ),
+        )
+        box.setObjectName("demoNotInstalledBox")
+        box.finished.connect(
+            lambda _code: self.show_first_run() if self.controller is None else None
+        )
+        self._keep(box)
+        box.open()
 
     # -- normal start ------------------------------------------------------------------------
     async def start_engine(self, config: Config, paths: Paths, secrets: SecretStore) -> None:

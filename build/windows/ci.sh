@@ -162,8 +162,10 @@ EOF
     > "$LANE/requirements.txt" <<'EOF'
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print("\n".join([*project["dependencies"], *project["optional-dependencies"]["dev"],
-                 *sys.argv[2:]]))
+extras = project["optional-dependencies"]
+# the demo extra: the bundle ships the demo; "bridge[...]" (dev naming demo) is this project
+wanted = [*project["dependencies"], *extras["demo"], *extras["dev"], *sys.argv[2:]]
+print("\n".join(r for r in wanted if not r.startswith(project["name"] + "[")))
 EOF
   pipdl --platform win_amd64 --python-version 3.11 --implementation cp --abi cp311 \
     --only-binary=:all: -d "$LANE/wheels" -r "$LANE/requirements.txt"

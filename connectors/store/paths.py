@@ -1,7 +1,8 @@
 """Every path of the VentasxMayor store API, in one place (shared/specs/store-api.md).
 
 The store publishes no API documentation: if a path turns out to be different in
-production, it is corrected here and both the client and the simulator follow.
+production, it is corrected here, in the spec, and in the simulator (sim/store.py keeps its
+own copy, from the spec; tests/test_store_simulator.py reaches it through these).
 
 Paths are relative (no leading slash) so that they join onto the configured base URL,
 which ends with "/": `httpx.AsyncClient(base_url=...)` or `urljoin(base, path)`.

@@ -9,7 +9,7 @@ shared/specs/erp-apis.md and to AcquaConfig's defaults:
 - stock and prices need a token of either level; customers and transactions need a write
   token (a read token gets 401 `insufficient_scope`); an expired or unknown token gets 401;
 - lists paginated with `page` (1-based) and `limit` (capped at `max_limit`), in the envelope
-  `{"items", "page", "limit", "total"}`; a page past the end is empty; `paging` (simkit's
+  `{"items", "page", "limit", "total"}`; a page past the end is empty; `paging` (sim.kit's
   PagingFaults) makes a list claim another total, ignore `page` or serve a page twice;
 - errors as `{"error": <code>, "message": <text>}` (validation: also `errors: [{field,
   message}]`);
@@ -25,9 +25,6 @@ State lives on the server's loop: from another thread read it through `sim.call(
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -38,8 +35,9 @@ from typing import Any, Literal, TypeGuard
 from aiohttp import web
 
 from bridge.fiscal import cuit_check_digit
-from connectors.dragonfish.simcatalog import DEFAULT_LIST, LISTS, SimCatalog
-from connectors.simkit import FaultPlan, SimServer
+from sim import jwt
+from sim.catalog import DEFAULT_LIST, LISTS, SimCatalog
+from sim.kit import FaultPlan, SimServer
 
 TAX_CONDITIONS = ("RESPONSABLE_INSCRIPTO", "MONOTRIBUTO", "EXENTO", "CONSUMIDOR_FINAL")
 NEEDS_CUIT = ("RESPONSABLE_INSCRIPTO", "MONOTRIBUTO")
@@ -98,10 +96,6 @@ def error_body(
     if errors:
         body["errors"] = errors
     return _json(body, status, headers)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _num(x: float) -> int | float:
@@ -285,7 +279,6 @@ class AcquaSimulator(SimServer):
     # -- auth -------------------------------------------------------------------------------
     def _issue(self, level: str) -> web.Response:
         now = time.time()
-        header = _b64(b'{"alg":"HS256","typ":"JWT"}')
         claims = {
             "iss": f"acqua-sim/{self.instance}",
             "scope": level,
@@ -294,11 +287,7 @@ class AcquaSimulator(SimServer):
             "exp": int(now + self.token_lifetime_s),
             "jti": secrets.token_hex(8),
         }
-        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        signature = _b64(
-            hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-        )
-        token = f"{header}.{payload}.{signature}"
+        token = jwt.encode(claims, self._key)
         self._tokens[token] = (level, time.monotonic() + self.token_lifetime_s)
         self.tokens_issued[level] += 1
         return _json(

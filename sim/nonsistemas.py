@@ -6,7 +6,7 @@ shared/specs/erp-apis.md:
 - `GET /api/stock-precios?desde=<ISO-8601>&page=&limit=` with `Authorization: Bearer
   <token>` -> `{"items": [{"sku","stock","precio","fechaModificacion"}], "total": n}`; an
   expired or unknown token answers 401; `desde` keeps the items modified at or after it;
-  pages are 1-based, in a stable order (the catalog's); `paging` (simkit's PagingFaults)
+  pages are 1-based, in a stable order (the catalog's); `paging` (sim.kit's PagingFaults)
   makes the list claim another total, ignore `page` or serve a page twice.
 
 Stock and prices come from a `SimCatalog` (the Dragonfish simulator's generator: the same
@@ -29,8 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.dragonfish.simcatalog import SimCatalog
-from connectors.simkit import FaultPlan, SimServer, json_body
+from sim.catalog import SimCatalog
+from sim.kit import FaultPlan, SimServer, json_body
 
 LOGIN = "/api/login"
 STOCK = "/api/stock-precios"

@@ -1,6 +1,6 @@
 """A faithful simulator of the VentasxMayor store API (shared/specs/store-api.md).
 
-A real HTTP server (aiohttp via `connectors.simkit.SimServer`) for tests and `bridge demo`:
+A real HTTP server (aiohttp via `sim.kit.SimServer`) for tests and `bridge demo`:
 
     sim = StoreSimulator(products=demo_catalog(), seed=1)
     await sim.start()                 # or sim.start_in_thread() / `with sim:`
@@ -14,7 +14,7 @@ that order, accepted or not), `products` (sku → {"stock", "price"}), `patches`
 stock-prices batch received) and `applied_patches` (those that were applied). It is only
 changed on the server's loop: from another thread go through `sim.call(fn)`.
 
-`paging` (simkit's PagingFaults) makes both lists misbehave: ignore the cursor (every page is
+`paging` (sim.kit's PagingFaults) makes both lists misbehave: ignore the cursor (every page is
 the first one) or serve a page twice, each time with a cursor of its own.
 """
 
@@ -37,9 +37,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from connectors.simkit import FaultPlan, Handler, SimServer, json_body
-from connectors.store import paths
-from connectors.store.ordergen import (
+from sim.kit import FaultPlan, Handler, SimServer, json_body
+from sim.ordergen import (
     AR_TZ,
     BuyerPool,
     OrderFactory,
@@ -56,10 +55,12 @@ ORDERS_PAGE_MAX = 100
 PRODUCTS_PAGE_MAX = 500
 PRICE_RE = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
 
-_ORDERS = "/" + paths.ORDERS
-_PRODUCTS = "/" + paths.PRODUCTS
-_STOCK_PRICES = "/" + paths.STOCK_PRICES
-_ERP_SYNC_SUFFIX = "/" + paths.ERP_SYNC_SUFFIX
+# the paths of shared/specs/store-api.md, as the spec writes them (the store client keeps its
+# own copy: tests/test_store_simulator.py reaches this server through the client's paths)
+_ORDERS = "/api/v1/orders"  # "Orders waiting for the ERP": GET
+_ERP_SYNC_SUFFIX = "/erp-sync"  # "Reporting an order's ERP result": POST .../orders/{id}/erp-sync
+_PRODUCTS = "/api/v1/products"  # "Catalog": GET
+_STOCK_PRICES = "/api/v1/products/stock-prices"  # "Catalog": PATCH
 _KNOWN_METHODS = {_ORDERS: "GET", _PRODUCTS: "GET", _STOCK_PRICES: "PATCH"}
 
 _ERROR_CODES = {

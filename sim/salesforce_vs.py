@@ -34,7 +34,7 @@ that expire (`expire_tokens()`, `token_ttl_s`), 401 `[{"message": "Session expir
 invalid", "errorCode": "INVALID_SESSION_ID"}]`; `services/apexrest/vs/stock` with stock per
 warehouse across two companies whose SKUs carry the company's prefix, price lists
 `Lista_000` / `Lista_001`, paginated, filtered by warehouse, company (repeated or
-comma-joined), priceList and sku (`paging`, simkit's PagingFaults, makes it claim another
+comma-joined), priceList and sku (`paging`, sim.kit's PagingFaults, makes it claim another
 totalSize, never done before it, ignore `page` or serve a page twice);
 `services/apexrest/vs/orders` to create orders (origin +
 externalId, duplicates refused) and to look them up by externalId. Errors in Salesforce's
@@ -63,7 +63,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from bridge.fiscal import FiscalError, validate_cuit, validate_dni
-from connectors.simkit import FaultPlan, SimServer, json_body
+from sim.kit import FaultPlan, SimServer, json_body
 
 TOKEN_PATH = "/services/oauth2/token"
 APEX = "/services/apexrest/"

@@ -25,7 +25,7 @@ which point of the spec each behaviour follows:
   `Siguiente` on the server's *internal* address, 404 "No se encontraron resultados" when
   nothing; `query` is a `LIKE '%text%'` over the entity's search columns (case and accent
   insensitive), and exact per-field filters are named like the entity's fields
-  (`?Cuit=...`); query parameters that are no field are ignored; `paging` (simkit's
+  (`?Cuit=...`); query parameters that are no field are ignored; `paging` (sim.kit's
   PagingFaults) makes every list claim another `TotalRegistros`, ignore `page` or serve a
   page twice, as a misbehaving install would. `GET Entity/{Codigo}/`
   reads one record; an unknown code answers 200 `{}` (`unknown_code_answer="empty"`, "some
@@ -50,7 +50,7 @@ which point of the spec each behaviour follows:
 - Errors (spec "Errors"): the text in the HTTP reason phrase, folded to ASCII (httpx decodes
   the reason phrase as ASCII and drops every other byte), 400s also with a `{"Mensaje"}`
   body that keeps the accents; a write arriving while another one is being saved answers 409
-  (simkit's write slot); simkit's fault injection answers in the same style.
+  (sim.kit's write slot); sim.kit's fault injection answers in the same style.
 
 State lives on the server's loop: from another thread read it through `sim.call(fn)`.
 """
@@ -70,9 +70,9 @@ from urllib.parse import urlencode, urlsplit
 import msgspec
 from aiohttp import web
 
-from connectors.dragonfish.jwt import make_token, password_hmac, read_claims
-from connectors.dragonfish.simcatalog import COLORS, DEFAULT_LIST, LISTS, TALLES, SimCatalog
-from connectors.simkit import FaultPlan, SimServer
+from sim.catalog import COLORS, DEFAULT_LIST, LISTS, TALLES, SimCatalog
+from sim.jwt import claims, dragonfish_token, password_hmac
+from sim.kit import FaultPlan, SimServer
 
 BASE_PATH = "/api.dragonfish/"
 SWAGGER_BASE_PATH = "/api.Dragonfish"
@@ -933,7 +933,7 @@ class DragonfishSimulator(SimServer):
     # -- test helpers -----------------------------------------------------------------------
     def _issue_token(self, key: str) -> str:
         exp = int(time.time()) + 2 * 365 * 86400
-        return make_token(
+        return dragonfish_token(
             "WEB", password_hmac("dragonfish", key), key, exp, exp_as_string=self.exp_as_string
         )
 
@@ -1054,10 +1054,10 @@ class DragonfishSimulator(SimServer):
 
     def _token_exp(self) -> float:
         """The token's `exp`: a number, or a numeric JSON string."""
-        try:
-            exp = read_claims(self.token).get("exp")
-        except ValueError:
+        token_claims = claims(self.token)
+        if token_claims is None:
             return float("inf")  # not a JWT: never expires by date
+        exp = token_claims.get("exp")
         if isinstance(exp, str):
             try:
                 return float(exp.strip())
