@@ -18,14 +18,18 @@ from typing import Any
 
 import pytest
 
+import connectors
 from bridge.config import Paths, load_config, save_config
-from bridge.demo import demo_config_dict
 from bridge.engine import Engine
 from bridge.http import RetryPolicy
 from bridge.secrets import SecretStore
 from connectors.dragonfish.simcatalog import SimCatalog
 from connectors.dragonfish.simulator import DragonfishSimulator
 from connectors.store.simulator import StoreSimulator
+from launcher.demo import demo_config_dict
+
+# as the launcher does at start-up: the connectors into the registry
+connectors.register()
 
 STORE_TOKEN = "test-store-token-4f1c"
 
@@ -229,7 +233,7 @@ def ask_to_stop(proc: subprocess.Popen[Any], env: dict[str, str]) -> None:
     wait_for(lambda: instance.exists() or proc.poll() is not None, timeout=60)
     _stoppers.append(
         subprocess.Popen(
-            [sys.executable, "-m", "bridge", "stop"],
+            [sys.executable, "-m", "launcher", "stop"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
