@@ -506,6 +506,7 @@ def test_first_run_settings_put_the_secret_in_the_keyring(qtbot, qloop, tmp_path
 
 
 def test_first_run_offers_demo_and_it_flows(qtbot, qloop, tmp_path):
+    from launcher.demo import start_demo_for_ui
     from ui.app import BridgeApp
     from ui.wizard import FirstRunDialog
 
@@ -514,7 +515,11 @@ def test_first_run_offers_demo_and_it_flows(qtbot, qloop, tmp_path):
 
     async def body():
         app = BridgeApp(
-            paths, secrets=SecretStore(use_keyring=False), use_tray=False, demo_variants=200
+            paths,
+            secrets=SecretStore(use_keyring=False),
+            use_tray=False,
+            demo_variants=200,
+            demo_starter=start_demo_for_ui,
         )
         task = asyncio.ensure_future(app.run())
         await until(
@@ -555,7 +560,7 @@ def test_bridge_stop_ends_the_tray_app(qtbot, qloop, ui_profile, sims):
 
     async def body():
         app, task = await start_app(paths, secrets)
-        app._command("stop")  # what the instance port does on `bridge stop`
+        app.runtime.command("stop")  # what the instance port does on `bridge stop`
         assert await asyncio.wait_for(task, 30) == 0
 
     run(qloop, body())
