@@ -271,7 +271,7 @@ def test_cli_autostart_on_status_off(tmp_path: Path) -> None:
     assert argv == [
         sys.executable,
         "-m",
-        "bridge",
+        "launcher",
         "--data-dir",
         str((tmp_path / "my profile").resolve()),
     ]
