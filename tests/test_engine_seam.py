@@ -4,6 +4,7 @@ store passed to the engine), and what the engine gives its callers is plain reco
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
 from collections.abc import AsyncIterator, Mapping
@@ -16,6 +17,7 @@ import pytest
 from bridge.config import Config, ErpConfigBase, Paths, StoreConfig, parse_config
 from bridge.engine import ConnectorFactory, create_engine
 from bridge.http import RetryPolicy
+from bridge.instance import InstanceLock, hand_over, running_info
 from bridge.model import (
     Buyer,
     Capabilities,
@@ -29,8 +31,10 @@ from bridge.model import (
     Subject,
     ValidBuyer,
 )
+from bridge.runtime import Runtime
 from bridge.secrets import SecretStore
 from bridge.status import ErrorRecord, Overall, Status
+from tests.conftest import wait_until
 
 ORDER = {
     "id": "o-1",
@@ -264,6 +268,39 @@ async def test_errors_cross_the_seam_as_records_with_typed_subjects(tmp_path, mo
     finally:
         await engine.stop()
         engine.close()
+
+
+async def test_the_runtime_answers_a_second_start(tmp_path):
+    """`bridge sync` and `bridge stop` from another process reach the engine through the
+    Runtime (the instance port on loopback: the one socket here)."""
+    store = FakeStore([ORDER])
+    erp = FakeErp({})
+    secrets = SecretStore(use_keyring=False)
+    secrets.set_session("store.token", "t")
+    secrets.set_session("erp.token", "t")
+    config, paths = profile(tmp_path)
+    engine = create_engine(
+        config, paths, secrets, connectors=ConnectorFactory(lambda *a: store, lambda *a: erp)
+    )
+    lock = InstanceLock(paths.data_dir)
+    assert lock.acquire()
+    stopped = asyncio.Event()
+    shown: list[bool] = []
+    runtime = Runtime(lock, on_stop=stopped.set, on_show=lambda: shown.append(True))
+    try:
+        await runtime.serve_commands(engine)
+        assert await asyncio.to_thread(hand_over, paths.data_dir, "sync")
+        assert await wait_until(lambda: store.sent == {"o-1": "P-1"})
+        assert await asyncio.to_thread(hand_over, paths.data_dir, "show")
+        assert await wait_until(lambda: shown == [True])
+        assert not stopped.is_set()
+        assert await asyncio.to_thread(hand_over, paths.data_dir, "stop")
+        await asyncio.wait_for(stopped.wait(), 10)
+    finally:
+        await runtime.shutdown(engine.stop())
+        engine.close()
+    # the instance file went with the lock: a new start may take the profile
+    assert running_info(paths.data_dir) is None
 
 
 @pytest.mark.parametrize(
