@@ -107,7 +107,7 @@ def launch_and_idle(
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_config(Path(tmp), info)  # default intervals: 5 s and 300 s
-        args = [PY, "-m", "bridge", "--config", str(paths.config_file), "--data-dir", tmp]
+        args = [PY, "-m", "launcher", "--config", str(paths.config_file), "--data-dir", tmp]
         args += ["run", "--headless"] if headless else []
         env = child_env(info, display_env)
         log = paths.log_dir / "bridge.log"

@@ -7,7 +7,7 @@
 - macOS: `~/Library/LaunchAgents/com.ventasxmayor.bridge.plist` with RunAtLoad.
 
 The command started is the tray app: the bundle's `bridge` executable when frozen, else
-`<this Python> -m bridge`. Where things are written can be injected (a base dir, a winreg
+`<this Python> -m launcher`. Where things are written can be injected (a base dir, a winreg
 module) so each variant is testable on any OS.
 
     enabled() -> bool;  enable(command=None);  disable()
@@ -34,7 +34,7 @@ LAUNCH_AGENT_LABEL = "com.ventasxmayor.bridge"
 def launch_command(extra: list[str] | None = None) -> list[str]:
     """How to start the tray app from a login session: the GUI executable of a frozen
     bundle (next to the running one: `bridge-cli autostart on` must not autostart the
-    console exe), else this interpreter with `-m bridge` (pythonw on Windows: no console)."""
+    console exe), else this interpreter with `-m launcher` (pythonw on Windows: no console)."""
     if getattr(sys, "frozen", False):
         exe = Path(sys.executable)
         gui = exe.with_name("bridge" + exe.suffix)
@@ -45,7 +45,7 @@ def launch_command(extra: list[str] | None = None) -> list[str]:
             windowless = python.with_name("pythonw.exe")
             if windowless.exists():
                 python = windowless
-        cmd = [str(python), "-m", "bridge"]
+        cmd = [str(python), "-m", "launcher"]
     return cmd + list(extra or [])
 
 

@@ -37,6 +37,7 @@ from bridge.model import (
     RowProblem,
     StockPrice,
     StoreConnector,
+    Subject,
 )
 from bridge.orders import RunResult
 from bridge.state import State
@@ -346,7 +347,9 @@ class CatalogPipeline:
             if since is None:
                 # a whole listing: rows that were bad and are fine (or gone) now are resolved
                 # (an incremental listing does not show unchanged bad rows again)
-                await self.state.call(self.state.resolve_errors_like, PIPELINE, "sku:", problems)
+                await self.state.call(
+                    self.state.resolve_errors_like, PIPELINE, f"{Subject.SKU}:", problems
+                )
             await self.state.call(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
             await self.state.call(self.state.set_kv, HELD_KEY, None)
             await self.state.call(self.state.set_kv, HELD_SKUS_KEY, None)
@@ -484,7 +487,7 @@ class CatalogPipeline:
                 if problem is not None:
                     entry = RowProblem(entry.sku, problem)
             if isinstance(entry, RowProblem):
-                subject = f"sku:{entry.sku}"
+                subject = str(Subject.sku(entry.sku))
                 problems.add(subject)
                 bad.append(entry.sku)
                 result.items_failed += 1
@@ -736,7 +739,7 @@ class CatalogPipeline:
                 )
             result.items_ok = 1
             result.message = f"SKU {sku}: stock {stock}" + (f", price {price}" if price else "")
-            await self.state.call(self.state.resolve_errors, PIPELINE, f"sku:{sku}")
+            await self.state.call(self.state.resolve_errors, PIPELINE, str(Subject.sku(sku)))
             self.events.info(
                 PIPELINE, "sku_synced", f"Product {sku} updated: {result.message}", sku=sku
             )

@@ -1,4 +1,7 @@
-"""`bridge` command line. The UI and the tests build on these names; keep them.
+"""`bridge` command line: the argument parser and the headless commands. The tray app,
+the demo and the self-test need the UI and the simulators, which this module never
+imports: the composition root (`launcher`, the `bridge` entry point) passes them in as a
+`Frontend`. The tests build on these names; keep them.
 
     bridge run --headless            until SIGINT/SIGTERM
     bridge sync {orders,catalog,all} [--full]
@@ -37,7 +40,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge import __version__, redact
 from bridge.config import Config, Paths, load_config, resolve_paths
@@ -45,6 +48,9 @@ from bridge.errors import ConfigError
 from bridge.events import LogFile, setup_logging
 from bridge.files import StorageError, creatable_dir, writable_dir
 from bridge.secrets import SecretStore, known_secrets
+
+if TYPE_CHECKING:
+    from bridge.engine import Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -127,6 +133,56 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Frontend(Protocol):
+    """What the command line hands over to the launcher: the commands that show windows
+    or run the simulators."""
+
+    def tray_app(self, paths: Paths) -> int:
+        """The tray app on this profile (its first-run dialog offers the demo)."""
+
+    def demo(
+        self,
+        paths: Paths,
+        *,
+        headless: bool,
+        duration: float | None = None,
+        variants: int = 2000,
+        verbose: bool = False,
+    ) -> int:
+        """`bridge demo`: simulators and the real engine between them."""
+
+    def selftest(self, timeout_s: float) -> int:
+        """`bridge selftest`: the demo offscreen, exit 0 when it flowed."""
+
+
+class NoFrontend:
+    """`bridge.cli.main` called without the launcher: the headless commands only."""
+
+    def _refuse(self) -> int:
+        print(
+            "This command needs the full Bridge: run `bridge` (or `python -m launcher`).",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+    def tray_app(self, paths: Paths) -> int:
+        return self._refuse()
+
+    def demo(
+        self,
+        paths: Paths,
+        *,
+        headless: bool,
+        duration: float | None = None,
+        variants: int = 2000,
+        verbose: bool = False,
+    ) -> int:
+        return self._refuse()
+
+    def selftest(self, timeout_s: float) -> int:
+        return self._refuse()
+
+
 def stdin_is_terminal() -> bool:
     """Whether a person at a terminal can answer a question. On Windows isatty() is True
     for NUL too (a character device, what a service or a scheduled task gets as stdin), so
@@ -161,19 +217,16 @@ def safe_console() -> None:
                 reconfigure(errors="backslashreplace")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    import connectors
+def main(argv: Sequence[str] | None = None, frontend: Frontend | None = None) -> int:
     from bridge.memory import tune_allocator
 
-    # the composition root's job (it moves to the launcher with the entry point)
-    connectors.register()
     safe_console()
     tune_allocator()
     args = build_parser().parse_args(argv)
     paths = resolve_paths(args.config, args.data_dir)
     debug = args.debug or os.environ.get("BRIDGE_DEBUG", "") not in ("", "0")
     try:
-        return dispatch(args, paths)
+        return dispatch(args, paths, frontend or NoFrontend())
     except StorageError as exc:
         if debug:
             raise
@@ -239,18 +292,14 @@ def log_crash(paths: Paths) -> Path | None:
     return logging_to_file()
 
 
-def dispatch(args: argparse.Namespace, paths: Paths) -> int:
+def dispatch(args: argparse.Namespace, paths: Paths, frontend: Frontend) -> int:
     command = args.command
     if args.selftest or command == "selftest":
-        from ui.selftest import run_selftest
-
-        return run_selftest(timeout_s=getattr(args, "timeout", 60.0))
+        return frontend.selftest(getattr(args, "timeout", 60.0))
     if command is None:
-        return default_command(args, paths)
+        return default_command(args, paths, frontend)
     if command == "demo":
-        from bridge.demo import run_demo
-
-        return run_demo(
+        return frontend.demo(
             paths,
             headless=args.headless,
             duration=args.duration,
@@ -295,13 +344,11 @@ def gui_possible() -> bool:
     return any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
-def default_command(args: argparse.Namespace, paths: Paths) -> int:
+def default_command(args: argparse.Namespace, paths: Paths, frontend: Frontend) -> int:
     """Bare `bridge`: the tray app (its first-run dialog offers the demo). With no desktop,
     the headless service, or the demo in the terminal when nothing is configured."""
     if gui_possible():
-        from ui.app import main as ui_main
-
-        return ui_main(paths)
+        return frontend.tray_app(paths)
     if not paths.config_file.exists():
         print(
             "Bridge is not configured yet (no config file at "
@@ -309,9 +356,7 @@ def default_command(args: argparse.Namespace, paths: Paths) -> int:
             "simulated store, so you can watch orders and stock flow.\n",
             flush=True,
         )
-        from bridge.demo import run_demo
-
-        return run_demo(paths, headless=True)
+        return frontend.demo(paths, headless=True)
     try:
         config = load_config(paths.config_file)
     except ConfigError as exc:
@@ -322,12 +367,12 @@ def default_command(args: argparse.Namespace, paths: Paths) -> int:
     return cmd_run(config, paths, headless=True)
 
 
-def make_engine(config: Config, paths: Paths, secrets: SecretStore | None = None) -> Any:
-    from bridge.engine import Engine
+def make_engine(config: Config, paths: Paths, secrets: SecretStore | None = None) -> Engine:
+    from bridge.engine import create_engine
 
-    engine = Engine(config, paths, secrets or SecretStore())
-    if engine.state.rebuilt_note:  # a damaged state file was moved aside
-        print(engine.state.rebuilt_note, file=sys.stderr, flush=True)
+    engine = create_engine(config, paths, secrets)
+    if engine.rebuilt_note:  # a damaged state file was moved aside
+        print(engine.rebuilt_note, file=sys.stderr, flush=True)
     return engine
 
 
@@ -388,6 +433,8 @@ async def cmd_sync(
         except ConfigError as exc:
             print(f"Configuration error: {exc.message}", file=sys.stderr)
             return EXIT_CONFIG
+        from bridge.doctor import tls_warnings
+
         for side, text in tls_warnings(config):
             # stderr: stdout is the one summary line
             print(f"Warning: {text}", file=sys.stderr, flush=True)
@@ -428,7 +475,7 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
         # running on it)
         state = State(paths.db_file, recover=False)
         try:
-            snap = status_snapshot(state)
+            snap = status_snapshot(state).to_json()
         finally:
             state.close()
         snap["state_file"] = str(paths.db_file)
@@ -473,150 +520,14 @@ def format_status(snap: dict[str, Any]) -> str:
 
 
 async def cmd_doctor(config: Config, paths: Paths) -> int:
-    from bridge.engine import required_secrets
-    from bridge.model import OverHttp
-    from bridge.registry import make_erp, make_store
-
-    secrets = SecretStore()
-    ok = True
+    from bridge.doctor import run_doctor
 
     def show(name: str, good: bool | None, detail: str) -> None:
-        """good None: a warning, which does not fail the doctor."""
-        nonlocal ok
-        ok = ok and good is not False
         label = "WARN" if good is None else "OK  " if good else "FAIL"
-        # a server's answer in a check's detail may quote a token
-        print(f"{label} {name}: {redact.redact(detail)}", flush=True)
+        print(f"{label} {name}: {detail}", flush=True)
 
-    show("config", True, str(config.path))
-    for side, cfg in (("store", config.store), ("erp", config.erp)):
-        if not cfg.verify_tls:
-            show(
-                f"{side} TLS",
-                None,
-                f"certificates are not verified ({side}.verify_tls = "
-                "false): only for a server on your own network",
-            )
-    show("data dir", True, str(paths.data_dir))
-    info = secrets.backend
-    missing = [n for n in required_secrets(config) if not secrets.get(n)]
-    # without a secure keyring, secrets from the environment (a service) are still fine
-    show(
-        "keyring",
-        True if info.secure else (False if missing else None),
-        f"{info.detail} ({info.name})",
-    )
-    for name in required_secrets(config):
-        src = secrets.source(name)
-        show(
-            f"secret {name}",
-            src is not None,
-            f"set ({src})" if src else f"not set — run `bridge secrets set {name}`",
-        )
-    if missing:
-        return EXIT_FAILED
-    store = make_store(config.store, secrets.get("store.token") or "")
-    from bridge.registry import erp_secrets
-
-    erp = make_erp(config.erp, {n: secrets.get(n) or "" for n in erp_secrets(config.erp)})
-    try:
-        for side, connector, cfg in (("store", store, config.store), ("erp", erp, config.erp)):
-            if isinstance(connector, OverHttp):  # a side reached over HTTP
-                url = str(connector.client.base_url)
-                for name, good, detail in await tls_report(side, url, cfg):
-                    show(name, good, detail)
-        for check in [*await store.checks(), *await erp.checks()]:
-            show(check.name, check.ok, check.detail)
-    finally:
-        await store.aclose()
-        await erp.aclose()
+    ok = await run_doctor(config, paths, SecretStore(), show)
     return EXIT_OK if ok else EXIT_FAILED
-
-
-def tls_warnings(config: Config) -> list[tuple[str, str]]:
-    """(side, warning) for each side whose certificates are not verified."""
-    return [
-        (
-            side,
-            f"TLS certificates of the {label} are NOT verified ({side}.verify_tls = "
-            "false): acceptable only for a server on your own network with a "
-            "self-signed certificate; better, pin it (pin_sha256)",
-        )
-        for side, label, cfg in (("store", "store", config.store), ("erp", "ERP", config.erp))
-        if not cfg.verify_tls
-    ]
-
-
-EXPIRY_WARN_DAYS = 30
-
-
-async def tls_report(side: str, url: str, cfg: Any) -> list[tuple[str, bool | None, str]]:
-    """Doctor lines (name, good, detail) on how `side`'s certificate is checked, and for a
-    pinned or private-CA endpoint, the certificate the server presents now (fingerprint,
-    expiry). An endpoint whose checks are off was warned about already."""
-    from urllib.parse import urlsplit
-
-    from bridge.errors import BridgeError
-    from bridge.http import fetch_certificate, tls_mode
-
-    name = f"{side} TLS"
-    mode = tls_mode(cfg)
-    parts = urlsplit(url)
-    if parts.scheme != "https":
-        local = parts.hostname in ("127.0.0.1", "::1", "localhost")
-        if mode in ("pinned", "private CA"):
-            setting = "pin_sha256" if mode == "pinned" else "ca_file"
-            return [
-                (
-                    name,
-                    False,
-                    f"{side}.{setting} is set, but {url} is not https://: "
-                    "nothing is encrypted or checked",
-                )
-            ]
-        if local:
-            return [(name, True, f"none: {url} is on this computer")]
-        return [
-            (name, None, f"none: {url} is not https://, the token and the data travel unencrypted")
-        ]
-    if mode == "not verified":
-        return []
-    if mode == "verified":
-        return [(name, True, "verified against the public certificate authorities")]
-    how = (
-        f"pinned (SHA-256 {cfg.pin_sha256})" if mode == "pinned" else f"private CA ({cfg.ca_file})"
-    )
-    if mode == "pinned" and cfg.ca_file:
-        how += f" and private CA ({cfg.ca_file})"
-    try:
-        cert = await fetch_certificate(url, ca_file=cfg.ca_file, timeout_s=min(10.0, cfg.timeout_s))
-    except BridgeError as exc:
-        return [(name, False, f"{how}: {exc.message}")]
-    lines: list[tuple[str, bool | None, str]] = []
-    if mode == "pinned" and cert.fingerprint != cfg.pin_sha256:
-        lines.append(
-            (
-                name,
-                False,
-                f"{how}, but the server presents a certificate whose "
-                f"SHA-256 is {cert.fingerprint}: Bridge sends it nothing "
-                "(if it was renewed, update pin_sha256)",
-            )
-        )
-    else:
-        lines.append((name, True, f"{how}; the server's certificate SHA-256 {cert.fingerprint}"))
-    if cert.expires is None:
-        lines.append((f"{side} certificate", None, "its expiry date could not be read"))
-    else:
-        days = (cert.expires - time.time()) / 86400
-        when = time.strftime("%Y-%m-%d", time.gmtime(cert.expires))
-        if days < 0:
-            lines.append((f"{side} certificate", False, f"expired on {when}"))
-        elif days < EXPIRY_WARN_DAYS:
-            lines.append((f"{side} certificate", None, f"expires on {when} (in {days:.0f} days)"))
-        else:
-            lines.append((f"{side} certificate", True, f"expires on {when}"))
-    return lines
 
 
 def cmd_diagnostics(args: argparse.Namespace, paths: Paths) -> int:
@@ -721,10 +632,6 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     where = secrets.set(name, value)
     print(f"{name} stored in the {where}")
     return EXIT_OK
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 
 
 def cmd_approve(config: Config, paths: Paths, run_id: int | None, yes: bool) -> int:

@@ -181,7 +181,7 @@ def _state_members(paths: Paths, status: dict[str, Any] | None, max_events: int)
     # a look from outside (Bridge may be running on it): a damaged file is not moved aside
     state = State(paths.db_file, recover=False)
     try:
-        snap = dict(status) if status is not None else status_snapshot(state)
+        snap = dict(status) if status is not None else status_snapshot(state).to_json()
         snap["recent_runs"] = state.recent_runs(50)
         errors = state.errors("open", 500)
         events = state.events(0, max_events)

@@ -1,10 +1,12 @@
 """The engine: one object the CLI, the headless service and the UI all drive.
 
-Its interface is small on purpose:
-- status():     a snapshot (one overall state by priority, counts, last runs, connections)
+Its interface is small on purpose, and speaks the plain types of bridge.status:
+- status(), status_async(): a Status (one overall state by priority, counts, last runs,
+                connections)
+- open_errors(), recent_events(), history(), order(), product(): records for the views
 - events:       EventBus.subscribe(callback) for the live log
-- commands:     sync_now(), pause(), resume(), retry_error(), retry_all(), discard_error(),
-                apply_config(), start(), stop()
+- commands:     sync_now(), request_sync(), pause(), resume(), retry_error(), retry_all(),
+                discard_error(), approve_catalog(), apply_config(), start(), stop()
 
 It runs on an asyncio loop (qasync's in the UI) and never imports Qt.
 """
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,23 +38,46 @@ from bridge.catalog import (
     held_run,
 )
 from bridge.catalog import PIPELINE as CATALOG
-from bridge.config import Config, Paths
+from bridge.config import Config, ErpConfigBase, Paths, StoreConfig
 from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
 from bridge.events import EventBus
 from bridge.files import StorageError
 from bridge.http import RetryPolicy
-from bridge.model import Calibrating, ErpConnector, Finding, StoreConnector, Watching
+from bridge.model import (
+    Calibrating,
+    Capabilities,
+    ErpConnector,
+    Finding,
+    StoreConnector,
+    Subject,
+    Watching,
+)
 from bridge.orders import PIPELINE as ORDERS
 from bridge.orders import OrderPipeline, RunResult
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
-from bridge.state import State
+from bridge.state import OutboxRow, State
+from bridge.status import (
+    CatalogStatus,
+    ErrorRecord,
+    ErrorsStatus,
+    EventRecord,
+    History,
+    LiveStatus,
+    OrderRecord,
+    OrdersStatus,
+    Overall,
+    ProductRecord,
+    RunRecord,
+    SideStatus,
+    Status,
+)
 
 log = logging.getLogger("bridge.engine")
 
 PIPELINES = (ORDERS, CATALOG)
 # the open error that says the ERP install does not match the settings (writes stopped)
-CALIBRATION_SUBJECT = "erp:calibration"
+CALIBRATION_SUBJECT = str(Subject("erp", "calibration"))
 CALIBRATION_KEY = "calibration"
 # while writes are stopped, or when the install could not be asked, it is checked again
 # at most this often (s); a passing install is checked again after RECHECK_OK_S (it may be
@@ -68,47 +94,59 @@ RUN_SUBJECT = "run:"
 STOP_GRACE_S = 5.0
 
 
-class Overall(StrEnum):
-    """One state at a time, by priority (highest first)."""
+@dataclass(frozen=True)
+class ConnectorFactory:
+    """How the engine gets its connectors: by default the registry's, from the settings;
+    a test passes its own (an in-memory ERP and store)."""
 
-    DISCONNECTED = "disconnected"
-    ERROR = "error"
-    PAUSED = "paused"
-    SYNCING = "syncing"
-    IDLE = "idle"
-
-
-@dataclass
-class SideHealth:
-    ok: bool | None = None  # None: not contacted yet
-    message: str = ""
-    since: float = 0.0
+    store: Callable[[StoreConfig, str, RetryPolicy | None], StoreConnector] = make_store
+    erp: Callable[[ErpConfigBase, Mapping[str, str], RetryPolicy | None], ErpConnector] = make_erp
 
 
 class Health:
     """Whether each side (erp, store) answered last time we talked to it."""
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
-        self.sides = {"erp": SideHealth(), "store": SideHealth()}
+        self.sides = {"erp": SideStatus(None), "store": SideStatus(None)}
         self.on_change = on_change
 
     def ok(self, side: str) -> None:
         h = self.sides[side]
         if h.ok is not True:
-            self.sides[side] = SideHealth(True, "", time.time())
+            self.sides[side] = SideStatus(True, "", time.time())
             if self.on_change:
                 self.on_change()
 
     def failed(self, side: str, exc: BridgeError) -> None:
         h = self.sides[side]
         if h.ok is not False or h.message != exc.message:
-            self.sides[side] = SideHealth(False, exc.message, time.time())
+            self.sides[side] = SideStatus(False, exc.message, time.time())
             if self.on_change:
                 self.on_change()
 
 
 def required_secrets(config: Config) -> list[str]:
     return ["store.token", *erp_secrets(config.erp)]
+
+
+def create_engine(
+    config: Config,
+    paths: Paths,
+    secrets: SecretStore | None = None,
+    *,
+    state: State | None = None,
+    policy: RetryPolicy | None = None,
+    connectors: ConnectorFactory | None = None,
+) -> Engine:
+    """The one place an Engine is built (CLI, service, tray app, demo, preview)."""
+    return Engine(
+        config,
+        paths,
+        secrets if secrets is not None else SecretStore(),
+        state=state,
+        policy=policy,
+        connectors=connectors,
+    )
 
 
 class Engine:
@@ -120,8 +158,10 @@ class Engine:
         *,
         state: State | None = None,
         policy: RetryPolicy | None = None,
+        connectors: ConnectorFactory | None = None,
     ) -> None:
         self.config = config
+        self.connectors = connectors or ConnectorFactory()
         self.paths = paths
         self.secrets = secrets
         self.policy = policy
@@ -170,10 +210,11 @@ class Engine:
         secrets = {n: self._secret(n) for n in erp_secrets(cfg.erp)}
         # one pair of clients per pipeline: the pipelines run side by side, and each run's
         # request count is its own
-        store = make_store(cfg.store, store_token, self.policy)
-        erp = make_erp(cfg.erp, secrets, self.policy)
-        cat_store = make_store(cfg.store, store_token, self.policy)
-        cat_erp = make_erp(cfg.erp, secrets, self.policy)
+        make = self.connectors
+        store = make.store(cfg.store, store_token, self.policy)
+        erp = make.erp(cfg.erp, secrets, self.policy)
+        cat_store = make.store(cfg.store, store_token, self.policy)
+        cat_erp = make.erp(cfg.erp, secrets, self.policy)
         self._connectors = [store, erp, cat_store, cat_erp]
         self.store, self.erp = store, erp
         self.orders = OrderPipeline(
@@ -196,7 +237,7 @@ class Engine:
         self.store = self.erp = None
 
     @property
-    def capabilities(self) -> Any:
+    def capabilities(self) -> Capabilities:
         return erp_entry(self.config.erp.kind).capabilities
 
     @property
@@ -527,6 +568,10 @@ class Engine:
             names = tuple(n for n in names if n != ORDERS) or names
         return [await self.run_pipeline(p, "manual", full) for p in names]
 
+    def request_sync(self, which: str = "all") -> None:
+        """Sync now, in the background (another `bridge` asked, or a button)."""
+        self._spawn(self.sync_now(which))
+
     def pause(self) -> None:
         if not self.paused:
             self.paused = True
@@ -551,24 +596,24 @@ class Engine:
         err = await self.state.call(self.state.get_error, error_id)
         if not err or err["state"] != "open":
             return False
-        subject: str = err["subject"]
+        subject = Subject.parse(err["subject"])
         # retrying a held catalog run checks the ERP again, with the guard: pushing it is
         # an approval of its own (approve_catalog)
-        if subject == CALIBRATION_SUBJECT:
+        if str(subject) == CALIBRATION_SUBJECT:
             # check the install again now (the merchant fixed it in the ERP)
             self._calibrated_at = None
-        if subject.startswith("order:"):
-            oid = subject.removeprefix("order:")
+        if subject.order_id is not None:
+            oid = subject.order_id
             # an order the store changed after it was sent: the merchant accepts what the
             # ERP has, and the store is told it was sent
             if not await self.state.call(self.state.requeue, oid):
                 await self.state.call(self.state.accept_late, oid)
-        elif subject.startswith("sku:"):
-            await self.state.call(self.state.forget_pushed, subject.removeprefix("sku:"))
+        elif subject.sku_code is not None:
+            await self.state.call(self.state.forget_pushed, subject.sku_code)
         await self.state.call(self.state.close_error, error_id, "resolved", "retried")
         self.events.info(err["pipeline"], "retry", f"Retrying: {err['message']}")
         # an incremental ERP lists an unchanged product again only in a full listing
-        full = subject.startswith("sku:") and bool(self.capabilities.incremental_catalog)
+        full = subject.sku_code is not None and bool(self.capabilities.incremental_catalog)
         self._spawn(self.run_pipeline(err["pipeline"], "manual", full))
         return True
 
@@ -606,12 +651,11 @@ class Engine:
         err = await self.state.call(self.state.get_error, error_id)
         if not err or err["state"] != "open":
             return False
-        if err["subject"].startswith("order:"):
-            oid = err["subject"].removeprefix("order:")
-            # a sent order is never discarded; a later change of it is (the ERP keeps what
-            # was sent)
-            if not await self.state.call(self.state.discard_order, oid, reason):
-                await self.state.call(self.state.accept_late, oid)
+        oid = Subject.parse(err["subject"]).order_id
+        # a sent order is never discarded; a later change of it is (the ERP keeps what was
+        # sent)
+        if oid is not None and not await self.state.call(self.state.discard_order, oid, reason):
+            await self.state.call(self.state.accept_late, oid)
         await self.state.call(self.state.close_error, error_id, "discarded", reason)
         self.events.info(err["pipeline"], "discarded", f"Discarded ({reason}): {err['message']}")
         return True
@@ -794,7 +838,7 @@ class Engine:
             return Overall.SYNCING
         return Overall.IDLE
 
-    async def status_async(self) -> dict[str, Any]:
+    async def status_async(self) -> Status:
         """status() with its queries on the state's worker thread (for the UI)."""
         snap = await self.state.call(status_snapshot, self.state)
         return self._decorate(snap)
@@ -806,96 +850,130 @@ class Engine:
         async with self._locks[CATALOG]:
             return await self.catalog.preview()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         return self._decorate(status_snapshot(self.state))
 
-    def _decorate(self, snap: dict[str, Any]) -> dict[str, Any]:
-        snap["state"] = self.overall(snap["errors"]["open"]).value
-        snap["paused"] = self.paused
+    def _decorate(self, snap: Status) -> Status:
         caps = self.capabilities
-        snap["orders"]["enabled"] = bool(caps.orders)
-        snap["orders"]["disabled_reason"] = "" if caps.orders else caps.no_orders_reason
-        snap["capabilities"] = {
-            "orders": caps.orders,
-            "sku_lookup": caps.sku_lookup,
-            "incremental_catalog": caps.incremental_catalog,
-        }
-        snap["running"] = dict(self.running)
-        snap["connections"] = {
-            side: {"ok": h.ok, "message": h.message, "since": h.since}
-            for side, h in self.health.sides.items()
-        }
+        next_run: dict[str, float | None] | None = None
         if self._scheduler is not None:
+            next_run = {}
             for p in PIPELINES:
                 job = self._scheduler.get_job(p)
-                snap[p]["next_run"] = (
-                    job.next_run_time.timestamp() if job and job.next_run_time else None
-                )
-        return snap
+                next_run[p] = job.next_run_time.timestamp() if job and job.next_run_time else None
+        live = LiveStatus(
+            state=self.overall(snap.errors.open),
+            paused=self.paused,
+            orders_enabled=bool(caps.orders),
+            orders_disabled_reason="" if caps.orders else caps.no_orders_reason,
+            orders=caps.orders,
+            sku_lookup=caps.sku_lookup,
+            incremental_catalog=caps.incremental_catalog,
+            running=dict(self.running),
+            connections=dict(self.health.sides),
+            next_run=next_run,
+        )
+        return dataclasses.replace(snap, live=live)
+
+    # -- records for the views ---------------------------------------------------------------
+    async def open_errors(self, limit: int = 500) -> list[ErrorRecord]:
+        """The open errors, newest first; a calibration error carries what the calibration
+        found, a held catalog run's error what the run would change."""
+        rows = await self.state.call(self.state.errors, "open", limit)
+        errors = [ErrorRecord.from_row(r) for r in rows]
+        out = []
+        for e in errors:
+            if e.code == "calibration_blocking":
+                saved = await self.state.call(self.last_calibration)
+                found = tuple(f for f in saved[1] if f.blocks_writes) if saved else ()
+                e = dataclasses.replace(e, findings=found)
+            elif e.code == "catalog_held":
+                e = dataclasses.replace(e, held=await self.held_catalog())
+            out.append(e)
+        return out
+
+    async def recent_events(self, after_id: int = 0, limit: int = 500) -> list[EventRecord]:
+        """The event log's last `limit` lines after `after_id`, oldest first."""
+        rows = await self.state.call(self.state.events, after_id, limit)
+        return [EventRecord.from_row(r) for r in rows]
+
+    async def history(self, runs: int = 200, days: int = 14) -> History:
+        recent = await self.state.call(self.state.recent_runs, runs)
+        per_day = await self.state.call(self.state.orders_per_day, days)
+        return History(tuple(RunRecord.from_row(r) for r in recent), tuple(per_day))
+
+    async def order(self, store_order_id: str) -> OrderRecord | None:
+        """A store order as Bridge keeps it, or None when it never saw it."""
+        row = await self.state.call(self.state.get_order, store_order_id)
+        return None if row is None else _order_record(row)
+
+    async def product(self, sku: str) -> ProductRecord | None:
+        """What Bridge last pushed for `sku`, or None when it never pushed it."""
+        pushed = await self.state.call(self.state.pushed, [sku])
+        if sku not in pushed:
+            return None
+        stock, price, known, _seen = pushed[sku]
+        return ProductRecord(sku, stock, price, known)
+
+    @property
+    def rebuilt_note(self) -> str | None:
+        """Set when a damaged state file was moved aside and a new one started."""
+        note: str | None = self.state.rebuilt_note
+        return note
+
+    async def flush(self) -> None:
+        """Everything buffered (events) and queued for the state file is written."""
+        self.events.flush()
+        await self.state.call(lambda: None)  # after the writes queued before it
 
 
-def status_snapshot(state: State) -> dict[str, Any]:
+def _order_record(row: OutboxRow) -> OrderRecord:
+    return OrderRecord(
+        store_order_id=row.store_order_id,
+        number=row.number,
+        state=row.state.value,
+        erp_reference=row.erp_reference,
+        attempts=row.attempts,
+        failure_kind=row.failure_kind,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
+        late=row.late,
+    )
+
+
+def status_snapshot(state: State) -> Status:
     """What `bridge status` shows; needs only the state file, not a running engine."""
     orders = state.order_counts()
     last_orders = state.last_run(ORDERS)
     last_catalog = state.last_run(CATALOG)
     last_catalog_ok = state.last_run(CATALOG, "ok")
     errs = state.error_counts()
-    return {
-        "orders": {
-            "counts": orders,
-            "pending": orders["queued"] + orders["sending"] + orders["sent_to_erp"],
-            "last_run": _run(last_orders),
-        },
-        "catalog": {
-            "last_run": _run(last_catalog),
-            "last_ok_at": last_catalog_ok["finished_at"] if last_catalog_ok else None,
-            "items_pushed": last_catalog["items_ok"] if last_catalog else 0,
-            **state.catalog_counts(),
-        },
-        "errors": {
-            "open": sum(errs.values()),
-            "by_kind": errs,
-            "recent": [
-                {
-                    k: e[k]
-                    for k in (
-                        "id",
-                        "pipeline",
-                        "subject",
-                        "kind",
-                        "code",
-                        "message",
-                        "count",
-                        "last_at",
-                    )
-                }
-                for e in state.errors("open", 20)
-            ],
-        },
-        "customers_mapped": state.map_count("customer"),
-    }
+    counts = state.catalog_counts()
+    return Status(
+        orders=OrdersStatus(
+            counts=orders,
+            pending=orders["queued"] + orders["sending"] + orders["sent_to_erp"],
+            last_run=_run(last_orders),
+        ),
+        catalog=CatalogStatus(
+            last_run=_run(last_catalog),
+            last_ok_at=last_catalog_ok["finished_at"] if last_catalog_ok else None,
+            items_pushed=last_catalog["items_ok"] if last_catalog else 0,
+            skus=counts["skus"],
+            unknown_in_store=counts["unknown_in_store"],
+        ),
+        errors=ErrorsStatus(
+            open=sum(errs.values()),
+            by_kind=errs,
+            recent=tuple(ErrorRecord.from_row(e) for e in state.errors("open", 20)),
+        ),
+        customers_mapped=state.map_count("customer"),
+    )
 
 
-def _run(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {
-        k: row[k]
-        for k in (
-            "started_at",
-            "finished_at",
-            "status",
-            "items_ok",
-            "items_failed",
-            "items_seen",
-            "requests",
-            "message",
-        )
-    }
+def _run(row: dict[str, Any] | None) -> RunRecord | None:
+    return None if row is None else RunRecord.from_row(row)
 
 
-def _now_dt() -> Any:
-    from datetime import datetime
-
+def _now_dt() -> datetime:
     return datetime.fromtimestamp(time.time()).astimezone()

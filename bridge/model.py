@@ -171,6 +171,46 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """What an open error is about. The state file keeps it as text: `<kind>:<key>`
+    ("order:<store order id>", "sku:<sku>", "run:orders", "erp:calibration") or a bare
+    kind ("store", "erp", for a side as a whole); `parse` and `str` convert exactly, so the
+    text in the database never changes."""
+
+    ORDER: ClassVar[str] = "order"
+    SKU: ClassVar[str] = "sku"
+
+    kind: str
+    key: str | None = None  # None: a bare kind, written without a colon
+
+    @classmethod
+    def parse(cls, text: str) -> Subject:
+        kind, colon, key = text.partition(":")
+        return cls(kind, key if colon else None)
+
+    @classmethod
+    def order(cls, store_order_id: str) -> Subject:
+        return cls(cls.ORDER, store_order_id)
+
+    @classmethod
+    def sku(cls, sku: str) -> Subject:
+        return cls(cls.SKU, sku)
+
+    @property
+    def order_id(self) -> str | None:
+        """The store order's id when this is an order, else None."""
+        return self.key if self.kind == self.ORDER and self.key is not None else None
+
+    @property
+    def sku_code(self) -> str | None:
+        """The product's SKU when this is a product, else None."""
+        return self.key if self.kind == self.SKU and self.key is not None else None
+
+    def __str__(self) -> str:
+        return self.kind if self.key is None else f"{self.kind}:{self.key}"
+
+
+@dataclass(frozen=True)
 class Capabilities:
     orders: bool = True
     # customers are a separate entity to find or create before the order (else the order

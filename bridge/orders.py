@@ -51,6 +51,7 @@ from bridge.model import (
     OrderKeys,
     StoreConnector,
     StoreOrder,
+    Subject,
     ValidBuyer,
 )
 from bridge.state import OrderState, OutboxRow, State, order_number
@@ -364,7 +365,7 @@ class OrderPipeline:
 
     async def _merchant_error(self, oid: str, code: str, message: str, number: str) -> None:
         """An error only the merchant can settle, logged once while it stays the same."""
-        subject = f"order:{oid}"
+        subject = str(Subject.order(oid))
         before = await self.state.call(self.state.open_error_message, PIPELINE, subject)
         await self.state.call(
             self.state.open_error,
@@ -392,7 +393,7 @@ class OrderPipeline:
             await self.state.call(
                 self.state.open_error,
                 PIPELINE,
-                f"order:{oid}",
+                str(Subject.order(oid)),
                 kind=error.kind.value,
                 code=error.code,
                 message=error.message,
@@ -467,7 +468,9 @@ class OrderPipeline:
                     # ERP does not have it: the new version is the one to send
                     row = await self.state.call(self.state.adopt_late, oid)
                     order = self.store.parse_order(row.payload)
-                    await self.state.call(self.state.resolve_errors, PIPELINE, f"order:{oid}")
+                    await self.state.call(
+                        self.state.resolve_errors, PIPELINE, str(Subject.order(oid))
+                    )
                     self.events.info(
                         PIPELINE,
                         "order_updated",
@@ -677,7 +680,7 @@ class OrderPipeline:
                 await self.state.call(
                     self.state.open_error,
                     PIPELINE,
-                    f"order:{oid}",
+                    str(Subject.order(oid)),
                     kind=exc.kind.value,
                     code=exc.code,
                     message=f"Order {row.number} is in the ERP as {ref}, but "
@@ -695,7 +698,7 @@ class OrderPipeline:
             )
             return False
         await self.state.call(self.state.mark_done, oid)
-        await self.state.call(self.state.resolve_errors, PIPELINE, f"order:{oid}")
+        await self.state.call(self.state.resolve_errors, PIPELINE, str(Subject.order(oid)))
         self._side_ok("store")
         self.events.info(
             PIPELINE,
@@ -739,7 +742,7 @@ class OrderPipeline:
         await self.state.call(
             self.state.open_error,
             PIPELINE,
-            f"order:{oid}",
+            str(Subject.order(oid)),
             kind=kind,
             code=exc.code,
             message=message,

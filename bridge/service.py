@@ -1,5 +1,6 @@
-"""Running the engine as a long-lived process (headless service, demo): signals, config
-watching, console output of events, clean shutdown.
+"""Running the engine as a long-lived process (headless service, demo): signals, console
+output of events, clean shutdown; the lock, the config watching and a second start's
+commands are the Runtime's (bridge.runtime), shared with the tray app.
 
 A stop signal (SIGINT, SIGTERM) ends `serve` cleanly: the run in progress gets a moment to
 end (Engine.stop), the "stopped" event is logged, the instance file is removed, and the
@@ -14,12 +15,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bridge.config import Config
 from bridge.engine import Engine
-from bridge.errors import ConfigError
 from bridge.events import Event
 from bridge.instance import InstanceLock
-from bridge.watcher import ConfigWatcher
+from bridge.runtime import Runtime
 
 # The signals that ask Bridge to stop: Ctrl+C, a service manager's SIGTERM, and on Windows
 # the console's Ctrl+Break (CTRL_BREAK_EVENT, what a process group is sent to stop it; a
@@ -88,53 +87,13 @@ async def serve(
     undo_signals = on_stop_signals(loop, stop.set)
     if console:
         engine.events.subscribe(print_event)
-    watcher: ConfigWatcher | None = None
+    runtime = Runtime(lock, on_stop=stop.set, announce=True)
     waiters: list[asyncio.Future[Any]] = []
     try:
-        if watch_config and engine.config.path is not None:
-
-            async def apply(config: Config) -> None:
-                try:
-                    await engine.apply_config(config)
-                except ConfigError as exc:
-                    engine.events.error(
-                        "config",
-                        "config_refused",
-                        f"The new settings were not applied: {exc.message}",
-                    )
-
-            def refuse(exc: ConfigError) -> None:
-                engine.events.error(
-                    "config",
-                    "config_invalid",
-                    f"The edited config file is invalid and was not applied "
-                    f"(the previous settings stay): {exc.message}",
-                )
-
-            watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
-            watcher.start()
+        if watch_config:
+            runtime.watch_config(engine)
         await engine.start()
-        if lock is not None:
-
-            def command(name: str) -> None:
-                if name == "stop":
-                    engine.events.info(
-                        "engine", "stop_requested", "Asked to stop (`bridge stop`); stopping"
-                    )
-                    stop.set()
-                elif name == "sync":
-                    engine.events.info(
-                        "engine", "sync_requested", "Another `bridge` asked for a sync; syncing now"
-                    )
-                    engine._spawn(engine.sync_now("all"))
-                else:
-                    engine.events.info(
-                        "engine",
-                        "already_running",
-                        "Bridge was started again; this one keeps running",
-                    )
-
-            await lock.serve(command)
+        await runtime.serve_commands(engine)
         waiters.append(asyncio.ensure_future(stop.wait()))
         if until is not None:
             waiters.append(asyncio.ensure_future(until()))
@@ -142,13 +101,9 @@ async def serve(
     finally:
         for w in waiters:
             w.cancel()
-        if watcher is not None:
-            watcher.stop()
         try:
-            await engine.stop()
+            await runtime.shutdown(engine.stop())
         finally:
-            if lock is not None:
-                await lock.close()
             undo_signals()
     if console and goodbye:
         print(goodbye, file=sys.stderr, flush=True)

@@ -20,10 +20,10 @@ import pytest
 
 import connectors
 from bridge.config import Paths, load_config, save_config
-from bridge.demo import demo_config_dict
 from bridge.engine import Engine
 from bridge.http import RetryPolicy
 from bridge.secrets import SecretStore
+from launcher.demo import demo_config_dict
 from sim.catalog import SimCatalog
 from sim.dragonfish import DragonfishSimulator
 from sim.store import StoreSimulator
@@ -233,7 +233,7 @@ def ask_to_stop(proc: subprocess.Popen[Any], env: dict[str, str]) -> None:
     wait_for(lambda: instance.exists() or proc.poll() is not None, timeout=60)
     _stoppers.append(
         subprocess.Popen(
-            [sys.executable, "-m", "bridge", "stop"],
+            [sys.executable, "-m", "launcher", "stop"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -49,7 +49,7 @@ def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="XDG desktops")
 def test_linux_enable_writes_a_valid_desktop_entry_that_starts_bridge(xdg: Path) -> None:
     assert not autostart.enabled()
-    autostart.enable()  # the default command: this interpreter, -m bridge
+    autostart.enable()  # the default command: this interpreter, -m launcher
     assert xdg.is_file() and autostart.enabled()
     entry = read_desktop_entry(xdg)
     assert entry["Type"] == "Application"
@@ -58,7 +58,7 @@ def test_linux_enable_writes_a_valid_desktop_entry_that_starts_bridge(xdg: Path)
     assert entry["Hidden"] == "false"
     assert Path(entry["Icon"]).is_file()
     argv = parse_desktop_exec(entry["Exec"])
-    assert argv == [sys.executable, "-m", "bridge"]
+    assert argv == [sys.executable, "-m", "launcher"]
     # what a session manager would run (plus --version, so that it exits at once)
     r = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60, cwd="/")
     assert r.returncode == 0 and r.stdout.strip() == f"bridge {__version__}", r.stderr
@@ -115,7 +115,7 @@ def test_xdg_config_home_default_and_relative(
 def test_launch_command_frozen_uses_the_gui_executable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    assert launch_command() == [sys.executable, "-m", "bridge"] or sys.platform == "win32"
+    assert launch_command() == [sys.executable, "-m", "launcher"] or sys.platform == "win32"
     suffix = ".exe" if sys.platform == "win32" else ""
     gui, cli = tmp_path / f"bridge{suffix}", tmp_path / f"bridge-cli{suffix}"
     gui.touch()
@@ -256,7 +256,7 @@ def test_cli_autostart_on_status_off(tmp_path: Path) -> None:
 
     def bridge(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "bridge", *args],
+            [sys.executable, "-m", "launcher", *args],
             env=env,
             text=True,
             capture_output=True,
@@ -271,7 +271,7 @@ def test_cli_autostart_on_status_off(tmp_path: Path) -> None:
     assert argv == [
         sys.executable,
         "-m",
-        "bridge",
+        "launcher",
         "--data-dir",
         str((tmp_path / "my profile").resolve()),
     ]

@@ -23,7 +23,7 @@ from tests.conftest import (
     write_profile,
 )
 
-BRIDGE = [sys.executable, "-m", "bridge"]
+BRIDGE = [sys.executable, "-m", "launcher"]
 
 
 @pytest.fixture

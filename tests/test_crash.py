@@ -76,7 +76,7 @@ def test_sigkill_storm_nothing_lost_nothing_twice(order_mode, tmp_path):
             retry_max_s=2,
         )
         env = child_env(paths, erp)
-        cmd = [sys.executable, "-m", "bridge", "run", "--headless"]
+        cmd = [sys.executable, "-m", "launcher", "run", "--headless"]
         log = paths.log_dir / "bridge.log"
 
         def started() -> int:

@@ -100,5 +100,11 @@ def test_first_run_demo_without_the_extra_says_so_and_offers_the_choices_again(
         app.quit()
         assert await asyncio.wait_for(task, 30) == 0
 
-    app = BridgeApp(paths, secrets=SecretStore(use_keyring=False), use_tray=False)
+    from launcher.demo import demo_starter
+
+    starter = demo_starter()  # what the launcher gives the tray app, without aiohttp
+    assert starter is None
+    app = BridgeApp(
+        paths, secrets=SecretStore(use_keyring=False), use_tray=False, demo_starter=starter
+    )
     run(qloop, body())

@@ -23,7 +23,7 @@ from bridge.secrets import SecretStore
 from bridge.state import State
 from tests.conftest import write_profile
 
-BRIDGE = [sys.executable, "-m", "bridge"]
+BRIDGE = [sys.executable, "-m", "launcher"]
 
 
 def unique(tag: str) -> str:

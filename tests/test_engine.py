@@ -34,11 +34,11 @@ async def test_scheduled_runs_take_orders_and_catalog(tmp_path, erp_sim, store_s
         assert await wait_until(lambda: store_sim.orders[o["id"]]["erp_status"] == "sent")
         assert time.monotonic() - t0 < 5  # an interval of 1 s, not the next catalog run
         # runs every second: between two of them it is idle
-        assert await wait_until(lambda: engine.status()["state"] == "idle")
+        assert await wait_until(lambda: engine.status().state == "idle")
         status = engine.status()
-        assert status["orders"]["counts"]["done"] == 1
-        assert status["orders"]["next_run"] is not None
-        assert status["connections"]["erp"]["ok"] and status["connections"]["store"]["ok"]
+        assert status.orders.counts["done"] == 1
+        assert status.next_run("orders") is not None
+        assert status.connection("erp").ok and status.connection("store").ok
         assert {"engine_started", "order_received", "order_sent", "order_done", "catalog_run"} <= {
             e.code for e in events
         }
@@ -56,7 +56,7 @@ async def test_pause_stops_scheduled_runs_and_resume_runs_now(tmp_path, erp_sim,
     try:
         engine.pause()
         await asyncio.sleep(0.3)
-        assert engine.status()["state"] == "paused"
+        assert engine.status().state == "paused"
         o = store_sim.add_order()
         await asyncio.sleep(2.5)
         assert store_sim.orders[o["id"]]["erp_status"] == "pending"
@@ -90,7 +90,7 @@ async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):
     await engine.sync_now("orders")
     errors = {e["subject"]: e for e in engine.state.errors()}
     assert set(errors) == {f"order:{o1['id']}", f"order:{o2['id']}"}
-    assert engine.status()["state"] == "error"
+    assert engine.status().state == "error"
     # the article is created in the ERP; retry from the error list
     sku = next(iter(erp_sim.catalog.skus()))
     store_sim.orders[o1["id"]]["items"][0]["sku"] = sku
@@ -105,7 +105,7 @@ async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):
     assert engine.state.errors() == []
     await engine.sync_now("orders")
     assert engine.state.get_order(o2["id"]).state == OrderState.DISCARDED
-    assert engine.status()["state"] == "idle"
+    assert engine.status().state == "idle"
 
 
 async def test_apply_config_requeues_orders_held_by_bad_credentials(

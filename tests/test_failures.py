@@ -37,7 +37,7 @@ from tests.conftest import (
     write_profile,
 )
 
-BRIDGE = [sys.executable, "-m", "bridge"]
+BRIDGE = [sys.executable, "-m", "launcher"]
 POSIX = os.name != "nt"
 
 

@@ -345,7 +345,7 @@ async def test_token_expires_mid_run(order_mode, setup, erp_sim, store_sim):
             # the merchant saves the new token
             engine.secrets.set_session("erp.token", erp_sim.renew_token())
             await engine.apply_config(load_config(paths.config_file))
-        states.append(engine.status()["state"])
+        states.append(engine.status().state)
 
     await drain(engine, store_sim, between=between)
     assert "disconnected" in states[:3]
@@ -370,7 +370,7 @@ async def test_erp_and_store_down_for_a_while(order_mode, setup, erp_sim, store_
             await store_sim.start(port=store_port)
         if i < 6:
             down_cycles += 1
-        states.add(engine.status()["state"])
+        states.add(engine.status().state)
 
     await drain(engine, store_sim, between=between)
     assert down_cycles == 6 and "disconnected" in states

@@ -107,8 +107,8 @@ async def test_spanish_cp1252_file_with_bad_rows(tmp_path, store_sim, folder):
         [catalog] = await engine.sync_now("all")  # the order pipeline is off
         orders = await engine.run_pipeline("orders")
         assert orders.status == "skipped"
-        assert engine.status()["orders"]["enabled"] is False
-        assert "only stock and prices" in engine.status()["orders"]["disabled_reason"]
+        assert engine.status().orders_enabled is False
+        assert "only stock and prices" in engine.status().live.orders_disabled_reason
         assert store_sim.count("orders") == 0
         assert store_sim.products["ART0001"] == {"stock": 12, "price": "1234.50"}
         assert store_sim.products["ART0002"]["stock"] == 0  # negative -> 0

@@ -458,10 +458,10 @@ async def test_engine_no_orders_and_incremental_catalog(ns_engine, ns_sim, ns_st
     [first] = results
     assert first.status == "ok", first.message
     assert ns_store.count("orders") == 0 and ns_store.count("erp-sync") == 0
-    status = engine.status()
-    assert status["orders"]["enabled"] is False
-    assert status["orders"]["disabled_reason"] == REASON
-    assert status["capabilities"]["incremental_catalog"] is True
+    status = engine.status().live
+    assert status is not None and status.orders_enabled is False
+    assert status.orders_disabled_reason == REASON
+    assert status.incremental_catalog is True
     # a first sync lists everything (no desde) and the store gets the ERP's figures
     assert ns_sim.queries and all("desde" not in q for q in ns_sim.queries)
     assert first.items_seen == N
@@ -536,7 +536,7 @@ async def test_engine_wrong_password_fails_the_run_clearly(ns_engine, ns_sim, ns
     [err] = engine.state.errors()
     assert err["kind"] == "auth" and ns_sim.username in err["message"]
     assert "bad-password-3141" not in err["message"]
-    assert engine.status()["connections"]["erp"]["ok"] is False
+    assert engine.status().connection("erp").ok is False
     assert engine.state.get_kv("catalog_since") is None
     assert ns_store.patches == []
 

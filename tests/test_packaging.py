@@ -55,7 +55,7 @@ def test_ico_and_icns_hold_every_size(tmp_path: Path) -> None:
 
 def test_launcher_runs_the_cli() -> None:
     r = subprocess.run(
-        [sys.executable, str(ROOT / "build" / "launcher.py"), "--version"],
+        [sys.executable, str(ROOT / "build" / "entry.py"), "--version"],
         capture_output=True,
         text=True,
         timeout=60,

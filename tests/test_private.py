@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bridge.config import Paths, parse_config
-from bridge.demo import demo_config_dict
 from bridge.files import private_dir
 from bridge.state import OrderState
+from launcher.demo import demo_config_dict
 from tests.conftest import WRITE_ROUTE
 
 posix_only = pytest.mark.skipif(

@@ -45,7 +45,7 @@ from sim.salesforce_vs import SalesforceVSSimulator
 from sim.store import StoreSimulator
 from tests.conftest import FAST, STORE_TOKEN, WRITE_ROUTE, make_engine, write_profile
 
-BRIDGE = [sys.executable, "-m", "bridge"]
+BRIDGE = [sys.executable, "-m", "launcher"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -1180,7 +1180,7 @@ def test_cli_sync_one_sku(tmp_path):
             "BRIDGE_SECRET_ERP_CLIENT_SECRET": sim.client_secret,
         }
         r = subprocess.run(
-            [sys.executable, "-m", "bridge", "sync", "catalog", "--sku", sku],
+            [sys.executable, "-m", "launcher", "sync", "catalog", "--sku", sku],
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             capture_output=True,
             text=True,

@@ -12,7 +12,7 @@ from bridge import redact
 from bridge.secrets import SecretStore, backend_info
 from tests.conftest import REAL_KEYRING, needs_real_keyring
 
-BRIDGE = [sys.executable, "-m", "bridge"]
+BRIDGE = [sys.executable, "-m", "launcher"]
 
 
 @needs_real_keyring

@@ -151,7 +151,7 @@ async def test_two_store_orders_with_one_number_the_second_is_a_data_error(
     assert first["id"] in err["message"] and first["number"] in err["message"]
     row = engine.state.get_order(second["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
-    assert engine.status()["errors"]["open"] >= 1
+    assert engine.status().errors.open >= 1
     # the runs go on without a traceback, and later good orders flow
     again = store_sim.add_order()
     [next_run] = await engine.sync_now("orders")

@@ -41,7 +41,7 @@ from connectors.store import paths as store_paths
 from connectors.store.client import StoreClient
 from tests.conftest import FAST, child_env, write_profile
 
-BRIDGE = [sys.executable, "-m", "bridge"]
+BRIDGE = [sys.executable, "-m", "launcher"]
 TOKEN = "tls-test-token-7d21"
 
 

@@ -126,7 +126,12 @@ def test_offscreen_qt_has_no_tray() -> None:
 # Both app children start the real app's demo the same way (data in the given folder).
 DEMO_APP = r"""
 async def start_demo(data):
-    bridge = BridgeApp(Paths(data / "config.toml", data), demo=True, demo_variants=200)
+    bridge = BridgeApp(
+        Paths(data / "config.toml", data),
+        demo=True,
+        demo_variants=200,
+        demo_starter=start_demo_for_ui,
+    )
     task = asyncio.ensure_future(bridge.run())
     await asyncio.wait_for(bridge.ready.wait(), 60)
     return bridge, task
@@ -141,6 +146,7 @@ import PySide6.QtWidgets  # before qasync
 import qasync
 from PySide6.QtWidgets import QApplication
 from bridge.config import Paths
+from launcher.demo import start_demo_for_ui
 from ui.app import BridgeApp
 from ui.i18n import set_language
 
@@ -242,6 +248,7 @@ import qasync
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QApplication
 from bridge.config import Paths
+from launcher.demo import start_demo_for_ui
 from ui.app import BridgeApp
 from ui.i18n import set_language
 

@@ -142,8 +142,8 @@ def test_retry_and_discard_from_error_list(qtbot, qloop, ui_profile, sims):
             await until(lambda: len(w.errors.errors) == 2, what="two errors")
             assert w.tabs.tabText(w.TAB_ERRORS) == "Errors (2)"
             w.show_tab(w.TAB_ERRORS)
-            rows = {e["number"]: i for i, e in enumerate(w.errors.errors)}
-            assert "409" in w.errors.errors[rows[busy["number"]]]["message"]
+            rows = {e.number: i for i, e in enumerate(w.errors.errors)}
+            assert "409" in w.errors.errors[rows[busy["number"]]].message
             # retry the one the ERP was too busy for
             w.errors.select_row(rows[busy["number"]])
             assert "busy" in w.errors.detail.toPlainText()
@@ -187,9 +187,9 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
             sku = jumped[0]
             old = store.call(lambda: store.products[sku]["price"])
             w.sync_action.trigger()
-            await until(lambda: any(e.get("held") for e in w.errors.errors), what="held")
+            await until(lambda: any(e.held for e in w.errors.errors), what="held")
             w.show_tab(w.TAB_ERRORS)
-            [row] = [i for i, e in enumerate(w.errors.errors) if e.get("held")]
+            [row] = [i for i, e in enumerate(w.errors.errors) if e.held]
             w.errors.select_row(row)
             assert w.errors.approve_btn.isVisible() and w.errors.approve_btn.isEnabled()
             # "retry all" is for orders: the held sync stays held
@@ -197,8 +197,8 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
             await asyncio.sleep(0.5)
             await until(lambda: not any(app.controller.engine.running.values()), what="runs")
             assert store.call(lambda: store.products[sku]["price"]) == old
-            await until(lambda: any(e.get("held") for e in w.errors.errors), what="held again")
-            [row] = [i for i, e in enumerate(w.errors.errors) if e.get("held")]
+            await until(lambda: any(e.held for e in w.errors.errors), what="held again")
+            [row] = [i for i, e in enumerate(w.errors.errors) if e.held]
             w.errors.select_row(row)
             # the confirmation says what would change, with examples; cancel changes nothing
             qtbot.mouseClick(w.errors.approve_btn, Qt.MouseButton.LeftButton)
@@ -226,8 +226,8 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
             assert "ya no es la retenida" in w.errors._dialog.text()
             w.errors._dialog.accept()
             assert store.call(lambda: store.products[sku]["price"]) == old
-            await until(lambda: any(e.get("held") for e in w.errors.errors), what="held")
-            [row] = [i for i, e in enumerate(w.errors.errors) if e.get("held")]
+            await until(lambda: any(e.held for e in w.errors.errors), what="held")
+            [row] = [i for i, e in enumerate(w.errors.errors) if e.held]
             w.errors.select_row(row)
             qtbot.mouseClick(w.errors.approve_btn, Qt.MouseButton.LeftButton)
             box = w.errors._dialog
@@ -238,9 +238,7 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
                 lambda: store.call(lambda: store.products[sku]["price"]) == new,
                 what="approved push",
             )
-            await until(
-                lambda: not any(e.get("held") for e in w.errors.errors), what="hold resolved"
-            )
+            await until(lambda: not any(e.held for e in w.errors.errors), what="hold resolved")
         finally:
             await stop_app(app, task)
 
@@ -397,10 +395,12 @@ def test_a_blocking_calibration_is_one_error_explained_point_by_point(qtbot, qlo
             order = store.call(lambda: store.add_order())
             w.sync_action.trigger()
             await until(
-                lambda: any(e["subject"] == "erp:calibration" for e in w.errors.errors),
+                lambda: any(str(e.subject) == "erp:calibration" for e in w.errors.errors),
                 what="the calibration error",
             )
-            [row] = [i for i, e in enumerate(w.errors.errors) if e["subject"] == "erp:calibration"]
+            [row] = [
+                i for i, e in enumerate(w.errors.errors) if str(e.subject) == "erp:calibration"
+            ]
             w.show_tab(w.TAB_ERRORS)
             w.errors.select_row(row)
             shown = w.errors.detail.toPlainText()
@@ -506,6 +506,7 @@ def test_first_run_settings_put_the_secret_in_the_keyring(qtbot, qloop, tmp_path
 
 
 def test_first_run_offers_demo_and_it_flows(qtbot, qloop, tmp_path):
+    from launcher.demo import start_demo_for_ui
     from ui.app import BridgeApp
     from ui.wizard import FirstRunDialog
 
@@ -514,7 +515,11 @@ def test_first_run_offers_demo_and_it_flows(qtbot, qloop, tmp_path):
 
     async def body():
         app = BridgeApp(
-            paths, secrets=SecretStore(use_keyring=False), use_tray=False, demo_variants=200
+            paths,
+            secrets=SecretStore(use_keyring=False),
+            use_tray=False,
+            demo_variants=200,
+            demo_starter=start_demo_for_ui,
         )
         task = asyncio.ensure_future(app.run())
         await until(
@@ -555,7 +560,7 @@ def test_bridge_stop_ends_the_tray_app(qtbot, qloop, ui_profile, sims):
 
     async def body():
         app, task = await start_app(paths, secrets)
-        app._command("stop")  # what the instance port does on `bridge stop`
+        app.runtime.command("stop")  # what the instance port does on `bridge stop`
         assert await asyncio.wait_for(task, 30) == 0
 
     run(qloop, body())

@@ -14,6 +14,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 # PySide6 before qasync: qasync picks the Qt binding that is already imported
@@ -24,13 +25,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from bridge import __version__
 from bridge.config import Config, Paths, load_config
-from bridge.engine import Engine
+from bridge.engine import Engine, create_engine
 from bridge.errors import ConfigError
 from bridge.events import setup_logging
 from bridge.files import StorageError
+from bridge.instance import InstanceLock
+from bridge.runtime import Runtime
 from bridge.secrets import SecretStore
-from bridge.watcher import ConfigWatcher
-from ui.controller import MUTE_AFTER_START_S, AppController
+from ui.controller import MUTE_AFTER_START_S, AppController, DemoSession
 from ui.diagnostics import CrashReporter, DiagnosticsExporter, DiagnosticsSource
 from ui.i18n import DEFAULT_LANGUAGE, _, set_language
 from ui.icons import app_icon
@@ -40,6 +42,11 @@ from ui.tray import Tray
 from ui.wizard import FirstRunDialog, PreviewDialog
 
 log = logging.getLogger("bridge.ui")
+
+# Starts the demo (simulators and an engine between them; the launcher composes it): given
+# the profile and the size of its catalog, the engine, the demo's own profile, and the
+# running simulators (stopped with the app).
+DemoStarter = Callable[[Paths, int], Awaitable[tuple[Engine, Paths, DemoSession]]]
 
 
 class BridgeApp:
@@ -52,7 +59,8 @@ class BridgeApp:
         use_tray: bool | None = None,
         mute_after_start_s: float = MUTE_AFTER_START_S,
         demo_variants: int = 2000,
-        lock: Any = None,
+        lock: InstanceLock | None = None,
+        demo_starter: DemoStarter | None = None,
     ) -> None:
         self.paths = paths
         self.demo = demo
@@ -60,13 +68,13 @@ class BridgeApp:
         self.use_tray = Tray.available() if use_tray is None else use_tray
         self.mute_after_start_s = mute_after_start_s
         self.demo_variants = demo_variants
-        self.lock = lock
+        self.demo_starter = demo_starter
+        self.runtime = Runtime(lock, on_stop=self.quit, on_show=self._show)
         self.done = asyncio.Event()
         self.exit_code = 0
         self.controller: AppController | None = None
         self.window: MainWindow | None = None
         self.tray: Tray | None = None
-        self.watcher: ConfigWatcher | None = None
         self.dialogs: list[QWidget] = []
         self.ready = asyncio.Event()  # the engine runs and the UI shows it
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -128,16 +136,13 @@ class BridgeApp:
         if self.controller is not None:
             engine = self.controller.engine
 
-            async def flush() -> None:
-                engine.events.flush()
-                await engine.state.call(lambda: None)  # after the writes queued before it
-
+            status = self.controller.status
             return DiagnosticsSource(
                 engine.paths,
                 engine.config,
                 engine.secrets,
-                dict(self.controller.status) or None,
-                flush,
+                status.to_json() if status is not None else None,
+                engine.flush,
             )
         return DiagnosticsSource(self.paths, None, self.secrets, None)
 
@@ -161,14 +166,8 @@ class BridgeApp:
         for timer in (self._history_timer, getattr(self, "_signal_timer", None)):
             if timer is not None:
                 timer.stop()
-        if self.watcher is not None:
-            self.watcher.stop()
-        if self.controller is not None:
-            await self.controller.stop()
-        # last: while the instance file is there, `bridge stop` (the installer's, a
-        # service manager's) waits, and the engine's stop is not cut short
-        if self.lock is not None:
-            await self.lock.close()
+        # the engine's stop (and the demo's), then the instance file
+        await self.runtime.shutdown(self.controller.stop() if self.controller else None)
         if self.tray is not None:
             self.tray.hide()
         for w in [self.window, *self.dialogs]:
@@ -228,7 +227,7 @@ class BridgeApp:
         )
         preview.rejected.connect(self.quit)
         preview.open()
-        engine = Engine(config, self.paths, self.secrets)
+        engine = create_engine(config, self.paths, self.secrets)
         try:
             preview.show_preview(await engine.preview_catalog())
         except Exception as exc:
@@ -239,15 +238,10 @@ class BridgeApp:
 
     # -- demo --------------------------------------------------------------------------------
     async def start_demo(self) -> None:
-        from bridge.demo import DemoWorld, demo_installed, start_demo_engine
-
-        if not demo_installed():
+        if self.demo_starter is None:  # the demo extra (the simulators) is not installed
             self.demo_not_installed()
             return
-        world = DemoWorld(variants=self.demo_variants)
-        await world.start()
-        engine, demo_paths = await start_demo_engine(self.paths, world)
-        world.begin_activity()
+        engine, demo_paths, world = await self.demo_starter(self.paths, self.demo_variants)
         await self.start_with_engine(engine, demo_paths, demo=world)
 
     def demo_not_installed(self) -> None:
@@ -270,10 +264,12 @@ class BridgeApp:
 
     # -- normal start ------------------------------------------------------------------------
     async def start_engine(self, config: Config, paths: Paths, secrets: SecretStore) -> None:
-        engine = Engine(config, paths, secrets)
+        engine = create_engine(config, paths, secrets)
         await self.start_with_engine(engine, paths)
 
-    async def start_with_engine(self, engine: Engine, paths: Paths, demo: Any = None) -> None:
+    async def start_with_engine(
+        self, engine: Engine, paths: Paths, demo: DemoSession | None = None
+    ) -> None:
         setup_logging(paths.log_dir, engine.config.logging.level)
         controller = AppController(engine, demo=demo, mute_after_start_s=self.mute_after_start_s)
         self.controller = controller
@@ -330,37 +326,23 @@ class BridgeApp:
         except ConfigError as exc:
             window.show_and_raise()
             self.open_settings(engine.config, problem=exc.message)
-        if engine.config.path is not None and demo is None:
-            loop = asyncio.get_running_loop()
+        if demo is None:
 
             async def apply(cfg: Config) -> None:
                 await self.settings_saved(cfg, False)
 
-            def refuse(exc: ConfigError) -> None:
-                engine.events.error(
-                    "config",
-                    "config_invalid",
-                    f"The edited config file is invalid and was not applied "
-                    f"(the previous settings stay): {exc.message}",
-                )
-
-            self.watcher = ConfigWatcher(engine.config.path, loop, apply, refuse)
-            self.watcher.start()
+            self.runtime.watch_config(engine, apply)
         await self.refresh_history()
-        if self.lock is not None:
-            await self.lock.serve(self._command)
+        await self.runtime.serve_commands(engine)
         # what start-up created lives as long as the app: keep it out of the garbage
         # collector's full passes, which otherwise stall the UI during big syncs
         gc.freeze()
         self.ready.set()
 
-    def _command(self, name: str) -> None:
-        """From a second start of Bridge on this profile."""
-        if name == "stop":
-            self.quit()  # `bridge stop`: the tray app ends as from its menu
-        elif name == "sync" and self.controller is not None:
-            self.controller.sync_now()
-        elif self.window is not None:
+    def _show(self) -> None:
+        """A second start of Bridge on this profile opens the window (`bridge stop` ends
+        the app as from its menu, `bridge sync` syncs: see Runtime)."""
+        if self.window is not None:
             self.window.show_and_raise()
 
     async def refresh_history(self) -> None:
@@ -416,8 +398,9 @@ def startup_failed(problem: StorageError) -> int:
     return 1
 
 
-def main(paths: Paths, demo: bool = False) -> int:
-    from bridge.instance import InstanceLock, hand_over
+def main(paths: Paths, demo: bool = False, demo_starter: DemoStarter | None = None) -> int:
+    """The tray app on this profile (`demo`: the demo, started by `demo_starter`)."""
+    from bridge.instance import hand_over
 
     name = "demo" if demo else "bridge"
     lock = InstanceLock(paths.data_dir, name)
@@ -453,7 +436,7 @@ def main(paths: Paths, demo: bool = False) -> int:
         setup_logging(paths.log_dir, "INFO")
     except StorageError as problem:
         return startup_failed(problem)
-    bridge_app = BridgeApp(paths, demo=demo, lock=lock)
+    bridge_app = BridgeApp(paths, demo=demo, lock=lock, demo_starter=demo_starter)
     crash = CrashReporter(bridge_app.diagnostics_source, lambda: bridge_app.window)
     crash.install()
     try:

@@ -12,13 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from bridge.engine import Engine
 from bridge.errors import DataError
 from bridge.events import Event
+from bridge.status import ErrorRecord, EventRecord, History, Status
 
 log = logging.getLogger("bridge.ui")
 
@@ -27,15 +28,25 @@ log = logging.getLogger("bridge.ui")
 MUTE_AFTER_START_S = 60.0
 
 
+class DemoSession(Protocol):
+    """The demo's simulators, running while the app shows the demo."""
+
+    async def stop(self) -> None: ...
+
+
 class AppController(QObject):
-    statusChanged = Signal(dict)
-    eventAdded = Signal(object)
-    errorsChanged = Signal(list)
+    statusChanged = Signal(object)  # a Status
+    eventAdded = Signal(object)  # an Event
+    errorsChanged = Signal(list)  # of ErrorRecord
     notify = Signal(str, str)  # title, message
     commandRefused = Signal(str)  # a command the engine refused, said for the merchant
 
     def __init__(
-        self, engine: Engine, *, demo: Any = None, mute_after_start_s: float = MUTE_AFTER_START_S
+        self,
+        engine: Engine,
+        *,
+        demo: DemoSession | None = None,
+        mute_after_start_s: float = MUTE_AFTER_START_S,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -43,8 +54,8 @@ class AppController(QObject):
         self.started_at = time.monotonic()
         self.mute_after_start_s = mute_after_start_s
         self.snoozed_until = 0.0
-        self.status: dict[str, Any] = {}
-        self.errors: list[dict[str, Any]] = []
+        self.status: Status | None = None
+        self.errors: list[ErrorRecord] = []
         self._known_errors: set[int] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._refresh_pending = False
@@ -94,36 +105,25 @@ class AppController(QObject):
     async def refresh(self) -> None:
         self._refresh_pending = False
         status = await self.engine.status_async()
-        errors = await self.engine.state.call(self.engine.state.errors, "open", 500)
-        if any(e["code"] == "calibration_blocking" for e in errors):
-            # what the calibration found, for the error's detail in the merchant's language
-            saved = await self.engine.state.call(self.engine.last_calibration)
-            blocking = [f for f in saved[1] if f.blocks_writes] if saved else []
-            for e in errors:
-                if e["code"] == "calibration_blocking":
-                    e["findings"] = blocking
-        for e in errors:
-            if e["code"] == "catalog_held":
-                # what the held run would change, for "Push anyway…"
-                e["held"] = await self.engine.held_catalog()
+        # with what the calibration found and what a held run would change, for the
+        # error's detail and for "Push anyway…"
+        errors = await self.engine.open_errors()
         self.status = status
         self.statusChanged.emit(status)
-        if [e["id"] for e in errors] != [e["id"] for e in self.errors] or [
-            e["count"] for e in errors
-        ] != [e["count"] for e in self.errors]:
+        if [(e.id, e.count) for e in errors] != [(e.id, e.count) for e in self.errors]:
             self.errors = errors
             self.errorsChanged.emit(errors)
         self._maybe_notify(errors)
 
-    def _maybe_notify(self, errors: list[dict[str, Any]]) -> None:
+    def _maybe_notify(self, errors: list[ErrorRecord]) -> None:
         from ui.texts import error_subject, explain_error
 
-        persistent = [e for e in errors if e["kind"] != "transient" or e["count"] >= 3]
-        ids = {e["id"] for e in persistent}
+        persistent = [e for e in errors if e.kind != "transient" or e.count >= 3]
+        ids = {e.id for e in persistent}
         if self._known_errors is None:
             self._known_errors = ids
             return
-        new = [e for e in persistent if e["id"] not in self._known_errors]
+        new = [e for e in persistent if e.id not in self._known_errors]
         self._known_errors |= ids
         if not new or self.muted():
             return
@@ -186,14 +186,11 @@ class AppController(QObject):
         await self.refresh()
         return result
 
-    async def recent_events(self, limit: int = 500) -> list[dict[str, Any]]:
-        return await self.engine.state.call(self.engine.state.events, 0, limit)
+    async def recent_events(self, limit: int = 500) -> list[EventRecord]:
+        return await self.engine.recent_events(0, limit)
 
-    async def history(self) -> dict[str, Any]:
-        state = self.engine.state
-        runs = await state.call(state.recent_runs, 200)
-        per_day = await state.call(state.orders_per_day, 14)
-        return {"runs": runs, "orders_per_day": per_day}
+    async def history(self) -> History:
+        return await self.engine.history(200, 14)
 
     def call_later(self, fn: Callable[[], None], ms: int) -> None:
         QTimer.singleShot(ms, fn)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bridge.status import ErrorRecord
 from ui.i18n import _
 from ui.texts import (
     check_detail,
@@ -50,7 +50,7 @@ class ErrorsView(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.errors: list[dict[str, Any]] = []
+        self.errors: list[ErrorRecord] = []
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("errorsTable")
         self.table.setHorizontalHeaderLabels(
@@ -107,23 +107,23 @@ class ErrorsView(QWidget):
         self._dialog: QInputDialog | QMessageBox | None = None
         self.set_errors([])
 
-    def set_errors(self, errors: list[dict[str, Any]]) -> None:
+    def set_errors(self, errors: list[ErrorRecord]) -> None:
         selected = self.selected()
         self.errors = errors
         self.table.setRowCount(len(errors))
         for r, e in enumerate(errors):
-            kind = KIND_NAMES.get(e["kind"], lambda e=e: str(e["kind"]))()
+            kind = KIND_NAMES.get(e.kind, lambda e=e: e.kind)()
             cells = [
                 error_subject(e),
                 kind,
                 explain_error(e),
-                str(e["count"]),
-                time.strftime("%d/%m %H:%M", time.localtime(e["last_at"])),
+                str(e.count),
+                time.strftime("%d/%m %H:%M", time.localtime(e.last_at)),
             ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(e["message"])
-                item.setData(Qt.ItemDataRole.UserRole, e["id"])
+                item.setToolTip(e.message)
+                item.setData(Qt.ItemDataRole.UserRole, e.id)
                 self.table.setItem(r, c, item)
         self.table.resizeRowsToContents()
         has = bool(errors)
@@ -133,11 +133,11 @@ class ErrorsView(QWidget):
         self.retry_all_btn.setEnabled(has)
         if selected is not None:
             for r, e in enumerate(errors):
-                if e["id"] == selected["id"]:
+                if e.id == selected.id:
                     self.table.selectRow(r)
         self._show_detail()
 
-    def selected(self) -> dict[str, Any] | None:
+    def selected(self) -> ErrorRecord | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         if not rows or rows[0].row() >= len(self.errors):
             return None
@@ -150,35 +150,35 @@ class ErrorsView(QWidget):
         e = self.selected()
         for b in (self.retry_btn, self.discard_btn, self.log_btn):
             b.setEnabled(e is not None)
-        held = e.get("held") if e is not None else None
+        held = e.held if e is not None else None
         self.approve_btn.setVisible(held is not None)
         self.approve_btn.setEnabled(held is not None)
         if e is None:
             self.detail.setPlainText("")
             return
-        if e.get("findings"):
+        if e.findings:
             # the ERP install does not match the settings: each point, and what to change
             points = "".join(
                 f"<li><b>{_esc(check_name(f.subject))}</b>: "
                 f"{_esc(check_detail(f.code, (*f.params, ('setting', f.setting)), f.message))}"
                 "</li>"
-                for f in e["findings"]
+                for f in e.findings
             )
             self.detail.setHtml(
                 f"<b>{_esc(error_subject(e))}</b><br>{_esc(explain_error(e))}<ul>{points}</ul>"
             )
             return
-        server = e.get("server_message") or _("(none)")
+        server = e.server_message or _("(none)")
         self.detail.setHtml(
             f"<b>{_esc(error_subject(e))}</b><br>{_esc(explain_error(e))}<br><br>"
             f"<b>{_esc(_('Server message'))}:</b> {_esc(server)}<br>"
-            f"<b>{_esc(_('Detail'))}:</b> {_esc(e['message'])}"
+            f"<b>{_esc(_('Detail'))}:</b> {_esc(e.message)}"
         )
 
     def _retry(self) -> None:
         e = self.selected()
         if e is not None:
-            self.retryRequested.emit(int(e["id"]))
+            self.retryRequested.emit(e.id)
 
     def _discard(self) -> None:
         e = self.selected()
@@ -191,7 +191,7 @@ class ErrorsView(QWidget):
             _('Why is "{what}" discarded? (it will not be sent)', what=error_subject(e))
         )
         dialog.setObjectName("discardDialog")
-        error_id = int(e["id"])
+        error_id = e.id
 
         def accepted(text: str) -> None:
             reason = text.strip() or _("discarded by the user")
@@ -203,7 +203,7 @@ class ErrorsView(QWidget):
 
     def _approve(self) -> None:
         e = self.selected()
-        held = e.get("held") if e is not None else None
+        held = e.held if e is not None else None
         if held is None:
             return
         run_id = int(held.run_id)

@@ -4,7 +4,6 @@ day, catalog sync durations), drawn with QPainter (Qt Charts is not in PySide6-E
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bridge.status import History
 from ui.i18n import _
 from ui.texts import pipeline_name
 
@@ -121,43 +121,40 @@ class HistoryView(QWidget):
         layout.addLayout(charts)
         layout.addWidget(self.table, 1)
 
-    def set_history(self, history: dict[str, Any]) -> None:
-        per_day = history.get("orders_per_day", [])
+    def set_history(self, history: History) -> None:
+        per_day = history.orders_per_day
         self.orders_chart.set_values([(d[8:10] + "/" + d[5:7], float(n)) for d, n in per_day])
-        runs = [r for r in history.get("runs", []) if r.get("finished_at")]
-        durations = [r for r in runs if r["pipeline"] == "catalog"][:30][::-1]
+        runs = [r for r in history.runs if r.finished_at]
+        durations = [r for r in runs if r.pipeline == "catalog"][:30][::-1]
         self.durations_chart.set_values(
             [
-                (
-                    time.strftime("%H:%M", time.localtime(r["started_at"])),
-                    max(0.0, r["finished_at"] - r["started_at"]),
-                )
+                (time.strftime("%H:%M", time.localtime(r.started_at)), r.duration_s or 0.0)
                 for r in durations
             ]
         )
         shown = [
             r
             for r in runs
-            if r["items_seen"]
-            or r["items_ok"]
-            or r["items_failed"]
-            or r["status"] != "ok"
-            or r["pipeline"] == "catalog"
+            if r.items_seen
+            or r.items_ok
+            or r.items_failed
+            or r.status != "ok"
+            or r.pipeline == "catalog"
         ][:100]
         triggers = {"schedule": _("scheduled"), "manual": _("manual"), "resume": _("after sleep")}
         self.table.setRowCount(len(shown))
         for i, r in enumerate(shown):
             cells = [
-                time.strftime("%d/%m %H:%M:%S", time.localtime(r["started_at"])),
-                pipeline_name(r["pipeline"]),
-                triggers.get(r["trigger"], r["trigger"]),
-                f"{r['finished_at'] - r['started_at']:.1f} s",
-                STATUS_NAMES.get(r["status"], lambda r=r: r["status"])(),
-                str(r["items_seen"]),
-                str(r["items_ok"]),
-                str(r["items_failed"]),
+                time.strftime("%d/%m %H:%M:%S", time.localtime(r.started_at)),
+                pipeline_name(r.pipeline),
+                triggers.get(r.trigger, r.trigger),
+                f"{(r.finished_at or r.started_at) - r.started_at:.1f} s",
+                STATUS_NAMES.get(r.status, lambda r=r: r.status)(),
+                str(r.items_seen),
+                str(r.items_ok),
+                str(r.items_failed),
             ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(r.get("message") or "")
+                item.setToolTip(r.message)
                 self.table.setItem(i, c, item)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from bridge.events import Event
+from bridge.status import EventRecord
 from ui.i18n import _
 from ui.texts import event_text, level_name, pipeline_name
 
@@ -64,18 +65,10 @@ class LogRow:
         )
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LogRow:
-        import json
-
-        data = json.loads(d["data"]) if d.get("data") else {}
+    def from_record(cls, e: EventRecord) -> LogRow:
+        data = dict(e.data)
         return cls(
-            d["ts"],
-            d["level"],
-            d["pipeline"],
-            d["code"],
-            event_text(d["code"], data, d["message"]),
-            d["message"],
-            data,
+            e.ts, e.level, e.pipeline, e.code, event_text(e.code, data, e.message), e.message, data
         )
 
 
@@ -247,8 +240,8 @@ class LogView(QWidget):
         if self.follow.isChecked():
             self.table.scrollToBottom()
 
-    def load(self, rows: list[dict[str, Any]]) -> None:
-        self.model.add([LogRow.from_dict(r) for r in rows])
+    def load(self, rows: list[EventRecord]) -> None:
+        self.model.add([LogRow.from_record(r) for r in rows])
         self.table.scrollToBottom()
 
     def show_matching(self, text: str) -> None:

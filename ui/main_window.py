@@ -4,7 +4,6 @@ in its toolbar."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QPixmap
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bridge.status import SideStatus, Status
 from ui.errors_view import ErrorsView
 from ui.history_view import HistoryView
 from ui.i18n import _
@@ -96,27 +96,27 @@ class Overview(QWidget):
         layout.addLayout(grid)
         layout.addStretch(1)
 
-    def set_status(self, s: dict[str, Any]) -> None:
-        state = s.get("state", "idle")
+    def set_status(self, s: Status) -> None:
+        state = s.state.value
         if state != getattr(self, "_state", None):  # icons only when the state changes
             self._state = state
             self.icon.setPixmap(QPixmap(tray_icon(state).pixmap(48, 48)))
         self.title.setText(state_name(state))
         self.hint.setText(STATE_HINTS.get(state, lambda: "")())
-        running = s.get("running", {})
-        paused = s.get("paused", False)
-        for box, key in ((self.orders, "orders"), (self.catalog, "catalog")):
-            info = s.get(key, {})
+        paused = s.paused
+        for box, key, last in (
+            (self.orders, "orders", s.orders.last_run),
+            (self.catalog, "catalog", s.catalog.last_run),
+        ):
             box.state.setText(
-                _("Running") if running.get(key) else _("Paused") if paused else _("Waiting")
+                _("Running") if s.running(key) else _("Paused") if paused else _("Waiting")
             )
-            last = info.get("last_run")
             if last:
-                box.last.setText(f"{ago(last['finished_at'])} — {_status_word(last['status'])}")
-                box.last.setToolTip(last.get("message") or "")
+                box.last.setText(f"{ago(last.finished_at)} — {_status_word(last.status)}")
+                box.last.setToolTip(last.message)
             else:
                 box.last.setText(_("never"))
-            nxt = info.get("next_run")
+            nxt = s.next_run(key)
             box.next.setText(
                 _("paused")
                 if paused
@@ -124,10 +124,9 @@ class Overview(QWidget):
                 if nxt
                 else "—"
             )
-        orders_info = s.get("orders", {})
-        counts = orders_info.get("counts", {})
-        if orders_info.get("enabled") is False:
-            reason = orders_info.get("disabled_reason") or ""
+        counts = s.orders.counts
+        if not s.orders_enabled:
+            reason = s.live.orders_disabled_reason if s.live else ""
             self.orders.state.setText(_("Off"))
             self.orders.next.setText("—")
             self.orders.counts.setText(_(reason) if reason else _("This ERP takes no orders"))
@@ -142,19 +141,18 @@ class Overview(QWidget):
                     failed=counts.get("failed", 0),
                 )
             )
-        cat = s.get("catalog", {})
+        cat = s.catalog
         self.catalog.counts.setText(
             _(
                 "{skus} products tracked, {pushed} updated in the last run, {unknown} missing "
                 "in the store",
-                skus=cat.get("skus", 0),
-                pushed=cat.get("items_pushed", 0),
-                unknown=cat.get("unknown_in_store", 0),
+                skus=cat.skus,
+                pushed=cat.items_pushed,
+                unknown=cat.unknown_in_store,
             )
         )
-        conns = s.get("connections", {})
-        self.erp_conn.setText(_conn_text(conns.get("erp", {})))
-        self.store_conn.setText(_conn_text(conns.get("store", {})))
+        self.erp_conn.setText(_conn_text(s.connection("erp")))
+        self.store_conn.setText(_conn_text(s.connection("store")))
 
 
 def _status_word(status: str) -> str:
@@ -167,12 +165,12 @@ def _status_word(status: str) -> str:
     }.get(status, status)
 
 
-def _conn_text(c: dict[str, Any]) -> str:
-    if c.get("ok") is None:
+def _conn_text(c: SideStatus) -> str:
+    if c.ok is None:
         return _("not contacted yet")
-    if c.get("ok"):
+    if c.ok:
         return _("connected ✓")
-    return _("no connection ✗ — {message}", message=c.get("message", ""))
+    return _("no connection ✗ — {message}", message=c.message)
 
 
 class MainWindow(QMainWindow):
@@ -257,19 +255,19 @@ class MainWindow(QMainWindow):
         self._sku_dialog = dialog
         dialog.open()
 
-    def set_status(self, s: dict[str, Any]) -> None:
-        self.sku_action.setVisible(bool(s.get("capabilities", {}).get("sku_lookup")))
+    def set_status(self, s: Status) -> None:
+        self.sku_action.setVisible(s.live is not None and s.live.sku_lookup)
         self.overview.set_status(s)
-        self.pause_action.setText(_("Resume") if s.get("paused") else _("Pause"))
-        n = s.get("errors", {}).get("open", 0)
+        self.pause_action.setText(_("Resume") if s.paused else _("Pause"))
+        n = s.errors.open
         self.tabs.setTabText(self.TAB_ERRORS, _("Errors ({n})", n=n) if n else _("Errors"))
-        state = s.get("state", "idle")
+        state = s.state.value
         if state != self._icon_state:
             self._icon_state = state
             self.setWindowIcon(QIcon(tray_icon(state)))
-        last = s.get("catalog", {}).get("last_ok_at")
+        last = s.catalog.last_ok_at
         self.statusBar().showMessage(
-            f"{state_name(s.get('state', 'idle'))} · " + _("last stock sync {when}", when=ago(last))
+            f"{state_name(state)} · " + _("last stock sync {when}", when=ago(last))
         )
 
     def show_tab(self, tab: int) -> None:

@@ -43,10 +43,11 @@ from bridge.config import (
     parse_config,
     save_config,
 )
+from bridge.doctor import erp_checks, erp_url, store_checks
 from bridge.errors import BridgeError, ConfigError
 from bridge.fields import FieldSpec
-from bridge.model import Check, OverHttp
-from bridge.registry import erp_entry, erp_kinds, erp_secrets, make_erp, make_store
+from bridge.model import Check
+from bridge.registry import erp_entry, erp_kinds, erp_secrets
 from bridge.secrets import SecretStore
 from ui.i18n import LANGUAGES, _
 from ui.texts import check_detail, check_name
@@ -631,12 +632,7 @@ class SettingsDialog(QDialog):
         data["store"] = {"url": "http://store.invalid/"}  # the ERP alone
         # the certificate settings being filled in are not needed to know where it is
         data["erp"].update(verify_tls=True, ca_file="", pin_sha256="")
-        config = parse_config(data)
-        erp = make_erp(config.erp, dict.fromkeys(erp_secrets(config.erp), ""))
-        try:
-            return str(erp.client.base_url) if isinstance(erp, OverHttp) else ""
-        finally:
-            await erp.aclose()
+        return await erp_url(parse_config(data).erp)
 
     async def test_erp(self) -> list[Check]:
         self.erp_result.setText(_("Testing…"))
@@ -661,13 +657,10 @@ class SettingsDialog(QDialog):
                 _show_checks([Check(spec.label if spec else missing[0], False, _("not set"))])
             )
             return []
-        erp = make_erp(config.erp, values)
         try:
-            checks = await erp.checks()
+            checks = await erp_checks(config.erp, values)
         except BridgeError as exc:
             checks = [Check(_("ERP"), False, exc.message)]
-        finally:
-            await erp.aclose()
         self.erp_result.setText(_show_checks(checks))
         return checks
 
@@ -697,11 +690,7 @@ class SettingsDialog(QDialog):
         if not token:
             self.store_result.setText(_show_checks([Check("store token", False, _("not set"))]))
             return []
-        store = make_store(store_cfg, token)
-        try:
-            checks = await store.checks()
-        finally:
-            await store.aclose()
+        checks = await store_checks(store_cfg, token)
         self.store_result.setText(_show_checks(checks))
         return checks
 

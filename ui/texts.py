@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bridge.catalog import Change, HeldRun
+from bridge.status import ErrorRecord
 from ui.i18n import _
 
 STATE_NAMES = {
@@ -238,16 +239,16 @@ def explain_code(code: str, kind: str) -> str:
     )
 
 
-def explain_error(err: dict[str, Any]) -> str:
-    return explain_code(str(err.get("code") or ""), str(err.get("kind") or ""))
+def explain_error(err: ErrorRecord) -> str:
+    return explain_code(err.code, err.kind)
 
 
-def error_subject(err: dict[str, Any]) -> str:
-    subject = str(err.get("subject") or "")
-    if subject.startswith("order:"):
-        return _("Order {number}", number=err.get("number") or subject.removeprefix("order:"))
-    if subject.startswith("sku:"):
-        return _("Product {sku}", sku=subject.removeprefix("sku:"))
+def error_subject(err: ErrorRecord) -> str:
+    subject = err.subject
+    if subject.order_id is not None:
+        return _("Order {number}", number=err.number or subject.order_id)
+    if subject.sku_code is not None:
+        return _("Product {sku}", sku=subject.sku_code)
     return {
         "store": _("Store connection"),
         "erp": _("ERP connection"),
@@ -258,17 +259,15 @@ def error_subject(err: dict[str, Any]) -> str:
         "run:orders": _("Orders sync"),
         "run:catalog": _("Stock and price sync"),
         "state:rebuilt": _("Bridge's state file"),
-    }.get(subject, subject)
+    }.get(str(subject), str(subject))
 
 
-def error_search_key(err: dict[str, Any]) -> str:
+def error_search_key(err: ErrorRecord) -> str:
     """What to look for in the log to see this error's story."""
-    subject = str(err.get("subject") or "")
-    if subject.startswith("order:"):
-        return str(err.get("number") or subject.removeprefix("order:"))
-    if subject.startswith("sku:"):
-        return subject.removeprefix("sku:")
-    return ""
+    subject = err.subject
+    if subject.order_id is not None:
+        return err.number or subject.order_id
+    return subject.sku_code or ""
 
 
 def event_text(code: str, data: dict[str, Any], fallback: str) -> str:

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from bridge.status import Status
 from ui.i18n import _
 from ui.icons import tray_icon
 from ui.texts import ago, state_name
@@ -74,15 +75,15 @@ class Tray(QObject):
         ):
             self.openWindow.emit()
 
-    def set_status(self, s: dict[str, Any]) -> None:
-        state = s.get("state", "idle")
+    def set_status(self, s: Status) -> None:
+        state = s.state.value
         if state != self.state:
             self.state = state
             self.icon.setIcon(tray_icon(state))
-        counts = s.get("orders", {}).get("counts", {})
+        counts = s.orders.counts
         pending = counts.get("queued", 0) + counts.get("sending", 0) + counts.get("sent_to_erp", 0)
         failed = counts.get("failed", 0)
-        errors = s.get("errors", {}).get("open", 0)
+        errors = s.errors.open
         last_ok = _last_success(s)
         self.icon.setToolTip(
             "\n".join(
@@ -97,7 +98,7 @@ class Tray(QObject):
                 ]
             )
         )
-        self.pause_action.setText(_("Resume") if s.get("paused") else _("Pause"))
+        self.pause_action.setText(_("Resume") if s.paused else _("Pause"))
         self.errors_action.setText(_("Errors ({n})", n=errors))
 
     def message(self, title: str, text: str) -> None:
@@ -105,10 +106,10 @@ class Tray(QObject):
             self.icon.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 15000)
 
 
-def _last_success(s: dict[str, Any]) -> float | None:
-    times = [s.get("catalog", {}).get("last_ok_at")]
-    run = s.get("orders", {}).get("last_run")
-    if run and run.get("status") == "ok":
-        times.append(run.get("finished_at"))
+def _last_success(s: Status) -> float | None:
+    times = [s.catalog.last_ok_at]
+    run = s.orders.last_run
+    if run and run.status == "ok":
+        times.append(run.finished_at)
     good = [t for t in times if t]
     return max(good) if good else None

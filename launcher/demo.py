@@ -1,5 +1,6 @@
 """`bridge demo`: a simulated Dragonfish and a simulated store on 127.0.0.1, and the real
-engine between them, so a newcomer sees orders and stock flow.
+engine between them, so a newcomer sees orders and stock flow. Composed here, in the
+launcher: it needs the simulators, the engine and, with a desktop, the UI.
 
 The demo never touches the real profile: its config, state and logs live in the `demo`
 subfolder of the data dir (wiped at each start), its tokens exist only in memory, and its
@@ -14,11 +15,15 @@ import random
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import Config, Paths, load_config, save_config
+from bridge.engine import Engine, create_engine
 from bridge.events import setup_logging
 from bridge.secrets import SecretStore
+
+if TYPE_CHECKING:
+    from ui.app import DemoStarter
 
 DEMO_STORE_TOKEN = "demo-store-token"
 
@@ -132,14 +137,13 @@ def run_demo(
         if gui_possible():
             from ui.app import main as ui_main
 
-            return ui_main(paths, demo=True)
+            return ui_main(paths, demo=True, demo_starter=demo_starter())
         print("(No desktop here: running the demo in this terminal.)", flush=True)
     return asyncio.run(_demo(paths, duration=duration, variants=variants, verbose=verbose))
 
 
-async def start_demo_engine(paths: Paths, world: DemoWorld) -> Any:
+async def start_demo_engine(paths: Paths, world: DemoWorld) -> tuple[Engine, Paths]:
     from bridge.config import parse_config
-    from bridge.engine import Engine
 
     demo_paths = prepare_demo_profile(paths)
     config: Config = parse_config(
@@ -150,7 +154,23 @@ async def start_demo_engine(paths: Paths, world: DemoWorld) -> Any:
     secrets = SecretStore(use_keyring=False)
     secrets.set_session("store.token", DEMO_STORE_TOKEN)
     secrets.set_session("erp.token", world.erp.token)
-    return Engine(config, demo_paths, secrets), demo_paths
+    return create_engine(config, demo_paths, secrets), demo_paths
+
+
+def demo_starter() -> DemoStarter | None:
+    """What the tray app starts the demo with; None without the demo extra (the tray app
+    then says how to install it)."""
+    return start_demo_for_ui if demo_installed() else None
+
+
+async def start_demo_for_ui(paths: Paths, variants: int) -> tuple[Engine, Paths, DemoWorld]:
+    """The tray app's demo (ui.app.DemoStarter): the simulators started, orders and stock
+    changes coming, and the engine between them (not started yet)."""
+    world = DemoWorld(variants=variants)
+    await world.start()
+    engine, demo_paths = await start_demo_engine(paths, world)
+    world.begin_activity()
+    return engine, demo_paths, world
 
 
 async def _demo(paths: Paths, *, duration: float | None, variants: int, verbose: bool) -> int:
@@ -211,7 +231,7 @@ def self_command() -> str:
     """How this process was started, so the hint can be pasted as is."""
     argv0 = sys.argv[0] if sys.argv else "bridge"
     if argv0.endswith("__main__.py") or not argv0:
-        return f"{_quote(Path(sys.executable))} -m bridge"
+        return f"{_quote(Path(sys.executable))} -m launcher"
     return _quote(Path(argv0))
 
 

@@ -1,4 +1,4 @@
-"""`bridge --selftest` (the built bundle) and `bridge selftest`: prove that this build of
+"""`bridge --selftest` (the built bundle) and `bridge selftest` (launcher.Launcher): prove that this build of
 Bridge works end to end, offscreen, without touching the merchant's profile.
 
 It loads the icons and the Spanish catalog, asks keyring for its backend (and imports this
@@ -70,6 +70,7 @@ async def _run_demo(data_dir: Path, timeout_s: float, variants: int) -> list[str
     from bridge.config import Paths
     from bridge.diagnostics import write_zip
     from bridge.secrets import SecretStore
+    from launcher.demo import DemoWorld, start_demo_for_ui
     from ui.app import BridgeApp
 
     deadline = time.monotonic() + timeout_s
@@ -81,6 +82,7 @@ async def _run_demo(data_dir: Path, timeout_s: float, variants: int) -> list[str
         use_tray=False,
         mute_after_start_s=3600,
         demo_variants=variants,
+        demo_starter=start_demo_for_ui,
     )
     task = asyncio.ensure_future(app.run())
     try:
@@ -89,6 +91,7 @@ async def _run_demo(data_dir: Path, timeout_s: float, variants: int) -> list[str
             raise SelftestFailed(f"the app stopped at start: {task.exception()!r}")
         assert app.controller is not None and app.window is not None
         world = app.controller.demo
+        assert isinstance(world, DemoWorld)
         await _until(lambda: len(world.erp.orders) >= 1, deadline, "an order in the simulated ERP")
         await _until(
             lambda: any(world.store.patches), deadline, "a stock update in the simulated store"

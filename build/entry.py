@@ -1,8 +1,8 @@
 """Entry point of the PyInstaller bundle (bridge.spec): the `bridge` command, frozen.
 
-bridge               the tray app (as `bridge` from the venv)
+bridge               the tray app (as `bridge` from the venv: launcher.main)
 bridge --selftest    offscreen end-to-end check of the build (exit 0/1; see
-                     ui/selftest.py), used by build/linux/build.sh and CI
+                     launcher/selftest.py), used by build/linux/build.sh and CI
 bridge-cli ...       (Windows/macOS) the same program with a console, for the CLI
 """
 
@@ -17,12 +17,9 @@ def main() -> int:
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
-    if "--selftest" in sys.argv[1:] or sys.argv[1:2] == ["selftest"]:
-        # before Qt is imported anywhere: the self-test never needs a display
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from bridge.cli import main as bridge_main
+    from launcher import main as launcher_main
 
-    return bridge_main()
+    return launcher_main()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Render every screen to PNG, with the demo running, so the look can be reviewed:
 
-QT_QPA_PLATFORM=offscreen .venv/bin/python -m ui.screenshots docs/screenshots [--lang en]
+QT_QPA_PLATFORM=offscreen .venv/bin/python -m launcher.screenshots docs/screenshots [--lang en]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def save(widget: QWidget, path: Path) -> None:
 
 
 async def render(out: Path) -> None:
+    from launcher.demo import DemoWorld, start_demo_for_ui
     from ui.app import BridgeApp
     from ui.main_window import MainWindow
     from ui.settings import SettingsDialog
@@ -35,11 +36,19 @@ async def render(out: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = Paths(Path(tmp) / "config.toml", Path(tmp))
-        app = BridgeApp(paths, demo=True, use_tray=False, mute_after_start_s=0, demo_variants=1500)
+        app = BridgeApp(
+            paths,
+            demo=True,
+            use_tray=False,
+            mute_after_start_s=0,
+            demo_variants=1500,
+            demo_starter=start_demo_for_ui,
+        )
         runner = asyncio.ensure_future(app.run())
         await asyncio.wait_for(app.ready.wait(), 60)
         assert app.controller is not None and app.window is not None
         world = app.controller.demo
+        assert isinstance(world, DemoWorld)
         # a few orders, one with a wrong CUIT, so that every screen has something to show
         world.store.add_orders(4)
         bad = world.store.add_order()
@@ -71,7 +80,7 @@ async def render(out: Path) -> None:
         await app.controller.refresh()
         await asyncio.sleep(0.3)
         w.tabs.setCurrentIndex(w.TAB_ERRORS)
-        held = [i for i, e in enumerate(w.errors.errors) if e.get("held")]
+        held = [i for i, e in enumerate(w.errors.errors) if e.held]
         if held:
             w.errors.select_row(held[0])
             await asyncio.sleep(0.1)
@@ -108,7 +117,8 @@ async def render(out: Path) -> None:
         from ui.tray import Tray
 
         tray = Tray()
-        tray.set_status(app.controller.status)
+        if app.controller.status is not None:
+            tray.set_status(app.controller.status)
         tray.menu.adjustSize()
         save(tray.menu, out / "tray-menu.png")
         app.quit()

@@ -1,0 +1,331 @@
+"""What crosses the engine's seam: plain, frozen records.
+
+The UI, the CLI and the service read the engine through these types only (never the state
+file's rows or its `State`): a status snapshot, the errors, the events of the live log, the
+run history and one order or product looked up. `Status.to_json()` is what `bridge status
+--json` prints and the diagnostics keep, in the shape it always had.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from bridge.catalog import HeldRun
+from bridge.model import Finding, Subject
+
+JsonDict = dict[str, Any]
+
+
+class Overall(StrEnum):
+    """One state at a time, by priority (highest first)."""
+
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+    PAUSED = "paused"
+    SYNCING = "syncing"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a pipeline, as the state file keeps it."""
+
+    id: int
+    pipeline: str
+    trigger: str
+    started_at: float
+    finished_at: float | None
+    status: str
+    items_ok: int
+    items_failed: int
+    items_seen: int
+    requests: int
+    message: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+        return cls(
+            int(row["id"]),
+            str(row["pipeline"]),
+            str(row["trigger"]),
+            float(row["started_at"]),
+            None if row["finished_at"] is None else float(row["finished_at"]),
+            str(row["status"]),
+            int(row["items_ok"]),
+            int(row["items_failed"]),
+            int(row["items_seen"]),
+            int(row["requests"]),
+            str(row["message"] or ""),
+        )
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.finished_at is None else max(0.0, self.finished_at - self.started_at)
+
+    def to_json(self) -> JsonDict:
+        """The fields `bridge status` shows of a last run."""
+        return {
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "status": self.status,
+            "items_ok": self.items_ok,
+            "items_failed": self.items_failed,
+            "items_seen": self.items_seen,
+            "requests": self.requests,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """An error the merchant may have to act on. For the UI, an open error also carries
+    what the calibration found (`findings`, for calibration_blocking) and the catalog run
+    the guard holds (`held`, for catalog_held)."""
+
+    id: int
+    pipeline: str
+    subject: Subject
+    kind: str
+    code: str
+    message: str
+    count: int
+    first_at: float
+    last_at: float
+    state: str = "open"
+    server_message: str | None = None
+    resolution: str | None = None
+    number: str | None = None  # the store's order number, for an order's error
+    findings: tuple[Finding, ...] = ()
+    held: HeldRun | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ErrorRecord:
+        number = row.get("number")
+        return cls(
+            id=int(row["id"]),
+            pipeline=str(row["pipeline"]),
+            subject=Subject.parse(str(row["subject"])),
+            kind=str(row["kind"]),
+            code=str(row["code"]),
+            message=str(row["message"]),
+            count=int(row["count"]),
+            first_at=float(row["first_at"]),
+            last_at=float(row["last_at"]),
+            state=str(row["state"]),
+            server_message=row["server_message"],
+            resolution=row["resolution"],
+            number=None if number is None else str(number),
+        )
+
+    def to_json(self) -> JsonDict:
+        """The fields `bridge status` shows of an open error."""
+        return {
+            "id": self.id,
+            "pipeline": self.pipeline,
+            "subject": str(self.subject),
+            "kind": self.kind,
+            "code": self.code,
+            "message": self.message,
+            "count": self.count,
+            "last_at": self.last_at,
+        }
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One line of the event log, as kept in the state file."""
+
+    id: int
+    ts: float
+    level: str
+    pipeline: str
+    code: str
+    message: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> EventRecord:
+        raw = row["data"]
+        data = json.loads(raw) if raw else {}
+        return cls(
+            int(row["id"]),
+            float(row["ts"]),
+            str(row["level"]),
+            str(row["pipeline"]),
+            str(row["code"]),
+            str(row["message"]),
+            data if isinstance(data, dict) else {},
+        )
+
+
+@dataclass(frozen=True)
+class History:
+    """The recent runs (newest first) and the orders created in the ERP per day (oldest
+    first, days with none included)."""
+
+    runs: tuple[RunRecord, ...]
+    orders_per_day: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """A store order as Bridge keeps it (its outbox entry)."""
+
+    store_order_id: str
+    number: str
+    state: str
+    erp_reference: str | None
+    attempts: int
+    failure_kind: str | None
+    last_error: str | None
+    next_attempt_at: float | None
+    late: bool
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    """What Bridge last pushed for one SKU."""
+
+    sku: str
+    stock: int
+    price: str
+    known_in_store: bool
+
+
+@dataclass(frozen=True)
+class OrdersStatus:
+    counts: Mapping[str, int]
+    pending: int
+    last_run: RunRecord | None
+
+
+@dataclass(frozen=True)
+class CatalogStatus:
+    last_run: RunRecord | None
+    last_ok_at: float | None
+    items_pushed: int
+    skus: int
+    unknown_in_store: int
+
+
+@dataclass(frozen=True)
+class ErrorsStatus:
+    open: int
+    by_kind: Mapping[str, int]
+    recent: tuple[ErrorRecord, ...]
+
+
+@dataclass(frozen=True)
+class SideStatus:
+    ok: bool | None  # None: not contacted yet
+    message: str = ""
+    since: float = 0.0
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """What only a running engine knows (not the state file)."""
+
+    state: Overall
+    paused: bool
+    orders_enabled: bool
+    orders_disabled_reason: str
+    orders: bool
+    sku_lookup: bool
+    incremental_catalog: bool
+    running: Mapping[str, bool]
+    connections: Mapping[str, SideStatus]
+    # when each pipeline runs next (POSIX time; None: not scheduled); absent (None) when
+    # the engine schedules nothing (a one-shot command)
+    next_run: Mapping[str, float | None] | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """A snapshot: one overall state by priority, counts, last runs, connections. From
+    the state file alone (`status_snapshot`) `live` is None."""
+
+    orders: OrdersStatus
+    catalog: CatalogStatus
+    errors: ErrorsStatus
+    customers_mapped: int
+    live: LiveStatus | None = None
+
+    @property
+    def state(self) -> Overall:
+        return self.live.state if self.live is not None else Overall.IDLE
+
+    @property
+    def paused(self) -> bool:
+        return self.live is not None and self.live.paused
+
+    @property
+    def orders_enabled(self) -> bool:
+        return self.live is None or self.live.orders_enabled
+
+    def running(self, pipeline: str) -> bool:
+        return self.live is not None and bool(self.live.running.get(pipeline))
+
+    def next_run(self, pipeline: str) -> float | None:
+        if self.live is None or self.live.next_run is None:
+            return None
+        return self.live.next_run.get(pipeline)
+
+    def connection(self, side: str) -> SideStatus:
+        if self.live is None:
+            return SideStatus(None)
+        return self.live.connections.get(side, SideStatus(None))
+
+    def to_json(self) -> JsonDict:
+        """The snapshot as `bridge status --json` prints it."""
+        orders: JsonDict = {
+            "counts": dict(self.orders.counts),
+            "pending": self.orders.pending,
+            "last_run": _run_json(self.orders.last_run),
+        }
+        catalog: JsonDict = {
+            "last_run": _run_json(self.catalog.last_run),
+            "last_ok_at": self.catalog.last_ok_at,
+            "items_pushed": self.catalog.items_pushed,
+            "skus": self.catalog.skus,
+            "unknown_in_store": self.catalog.unknown_in_store,
+        }
+        out: JsonDict = {
+            "orders": orders,
+            "catalog": catalog,
+            "errors": {
+                "open": self.errors.open,
+                "by_kind": dict(self.errors.by_kind),
+                "recent": [e.to_json() for e in self.errors.recent],
+            },
+            "customers_mapped": self.customers_mapped,
+        }
+        live = self.live
+        if live is None:
+            return out
+        out["state"] = live.state.value
+        out["paused"] = live.paused
+        orders["enabled"] = live.orders_enabled
+        orders["disabled_reason"] = live.orders_disabled_reason
+        out["capabilities"] = {
+            "orders": live.orders,
+            "sku_lookup": live.sku_lookup,
+            "incremental_catalog": live.incremental_catalog,
+        }
+        out["running"] = dict(live.running)
+        out["connections"] = {
+            side: {"ok": h.ok, "message": h.message, "since": h.since}
+            for side, h in live.connections.items()
+        }
+        if live.next_run is not None:
+            orders["next_run"] = live.next_run.get("orders")
+            catalog["next_run"] = live.next_run.get("catalog")
+        return out
+
+
+def _run_json(run: RunRecord | None) -> JsonDict | None:
+    return None if run is None else run.to_json()
