@@ -30,8 +30,15 @@ from bridge import numbers
 from bridge.config import SyncConfig
 from bridge.errors import BridgeError, DataError, FailureKind
 from bridge.events import EventBus
-from bridge.model import CatalogItem, ErpConnector, RowProblem, StockPrice, StoreConnector
-from bridge.orders import RunResult
+from bridge.model import (
+    CatalogItem,
+    ErpConnector,
+    RowProblem,
+    RunResult,
+    RunStatus,
+    StockPrice,
+    StoreConnector,
+)
 from bridge.state import State
 
 PIPELINE = "catalog"
@@ -379,7 +386,7 @@ class CatalogPipeline:
             )
         result.requests = self.store.requests + self.erp.requests - req0
         if error is not None:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
             where = "the store" if failed_side == "store" else "the ERP"
             await self.state.call(
                 self.state.open_error,
@@ -397,14 +404,14 @@ class CatalogPipeline:
                 f"{result.items_ok} items pushed before that",
             )
         elif held is not None:
-            result.status = "held"
+            result.status = RunStatus.HELD
         else:
             await self.state.call(self.state.resolve_errors, PIPELINE, "erp")
             await self.state.call(self.state.resolve_errors, PIPELINE, "store")
             if full:
                 await self.state.call(self.state.set_kv, "catalog_last_full", str(started))
             if result.items_failed:
-                result.status = "partial"
+                result.status = RunStatus.PARTIAL
         # full: everything pushed; otherwise only what changed, of what the ERP listed
         # (all of it, or what changed since a time where the ERP can say so)
         kind = (
@@ -455,7 +462,7 @@ class CatalogPipeline:
             requests=result.requests,
             message=result.message,
         )
-        if result.status in ("ok", "partial"):
+        if result.status in (RunStatus.OK, RunStatus.PARTIAL):
             await self.state.call(self.state.set_kv, "catalog_last_ok", str(time.time()))
         return result
 
@@ -735,7 +742,7 @@ class CatalogPipeline:
                 PIPELINE, "sku_synced", f"Product {sku} updated: {result.message}", sku=sku
             )
         except BridgeError as exc:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
             result.items_failed = 1
             result.message = exc.message
             self.events.error(PIPELINE, "sku_sync_failed", exc.message, sku=sku)

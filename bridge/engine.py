@@ -40,9 +40,9 @@ from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
 from bridge.events import EventBus
 from bridge.files import StorageError
 from bridge.http import RetryPolicy
-from bridge.model import Calibrating, ErpConnector, Finding, StoreConnector
+from bridge.model import Calibrating, ErpConnector, Finding, RunResult, RunStatus, StoreConnector
 from bridge.orders import PIPELINE as ORDERS
-from bridge.orders import OrderPipeline, RunResult
+from bridge.orders import OrderPipeline
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
 from bridge.state import State
@@ -414,7 +414,7 @@ class Engine:
         one in progress is skipped; a manual one waits for it and then runs."""
         lock = self._locks[pipeline]
         if lock.locked() and trigger not in ("manual", "files", "approved"):
-            return RunResult(pipeline, "skipped", message="already running")
+            return RunResult(pipeline, RunStatus.SKIPPED, message="already running")
         async with lock:
             if self.store is None:
                 self._build()
@@ -446,11 +446,11 @@ class Engine:
             except StorageError as exc:
                 # the state file cannot be written (a full disk): nothing more can be
                 # recorded, so nothing more is sent; what was under way rolled back
-                result = RunResult(pipeline, "failed", message=exc.message)
+                result = RunResult(pipeline, RunStatus.FAILED, message=exc.message)
                 self.events.error(pipeline, "state_unwritable", exc.message)
             except BridgeError as exc:
                 # raised outside any item (e.g. the price list cannot be resolved)
-                result = RunResult(pipeline, "failed", message=exc.message)
+                result = RunResult(pipeline, RunStatus.FAILED, message=exc.message)
                 await self.state.call(
                     self.state.open_error,
                     pipeline,
@@ -480,7 +480,7 @@ class Engine:
                 self.running[pipeline] = False
                 self._run_began.pop(pipeline, None)
             self._status_changed()
-        if result.status == "held" and self._scheduler is not None:
+        if result.status == RunStatus.HELD and self._scheduler is not None:
             self._spawn(self.alerter.check())  # the merchant is asked at once
         if (
             pipeline == ORDERS
@@ -509,7 +509,7 @@ class Engine:
                 message=message,
             )
         self.events.error(pipeline, event, message)
-        return RunResult(pipeline, "failed", message=message)
+        return RunResult(pipeline, RunStatus.FAILED, message=message)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs that can look one up)."""

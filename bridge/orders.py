@@ -25,7 +25,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -49,6 +48,8 @@ from bridge.model import (
     ErpConnector,
     KeyedCustomers,
     OrderKeys,
+    RunResult,
+    RunStatus,
     StoreConnector,
     StoreOrder,
     ValidBuyer,
@@ -73,21 +74,6 @@ SIDE_DOWN_CODES = frozenset(
         "malformed_json",
     }
 )
-
-
-@dataclass
-class RunResult:
-    pipeline: str
-    status: str = "ok"  # ok | partial | failed | skipped
-    items_ok: int = 0
-    items_failed: int = 0
-    items_seen: int = 0
-    requests: int = 0
-    message: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        return f"{self.pipeline}: {self.status} — {self.message}"
 
 
 class SideDown(Exception):
@@ -136,7 +122,7 @@ class OrderPipeline:
         if not self.erp.capabilities.orders:
             return RunResult(
                 PIPELINE,
-                "skipped",
+                RunStatus.SKIPPED,
                 message=self.erp.capabilities.no_orders_reason or "this ERP takes no orders",
             )
         result = RunResult(PIPELINE)
@@ -196,7 +182,7 @@ class OrderPipeline:
         blocked = await self.writes_blocked() if self.writes_blocked is not None else None
         if blocked:
             # the orders stay queued in the outbox; reads (the store's listing) went on
-            result.status = "failed"
+            result.status = RunStatus.FAILED
             result.requests = self.store.requests + self.erp.requests - req0
             result.message = f"{result.items_seen} pending in the store; not sent: {blocked}"
             await self.state.call(
@@ -242,9 +228,9 @@ class OrderPipeline:
         result.details = {"counts": counts}
         problem = side_error or listing_error
         if problem is not None and result.items_ok == 0:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
         elif result.items_failed or problem is not None:
-            result.status = "partial"
+            result.status = RunStatus.PARTIAL
         result.message = (
             f"{result.items_seen} pending in the store, {result.items_ok} done, "
             f"{result.items_failed} failed; waiting: {counts['queued']} queued, "

@@ -38,6 +38,7 @@ from typing import Any, ParamSpec, TypeVar
 import msgspec
 
 from bridge.files import StorageError, folder_problem, private_dir, private_file
+from bridge.model import RunStatus
 from bridge.numbers import NumberError, quantity
 from bridge.redact import redact, redact_optional
 
@@ -1239,7 +1240,7 @@ class State:
         self,
         run_id: int,
         *,
-        status: str,
+        status: RunStatus,
         items_ok: int,
         items_failed: int,
         items_seen: int,
