@@ -204,7 +204,7 @@ class HeldRun:
 
 def held_run(state: State) -> HeldRun | None:
     """The catalog run the guard holds now, or None."""
-    raw = state.get_kv(HELD_KEY)
+    raw = state.kv.get(HELD_KEY)
     return HeldRun.from_json(raw) if raw else None
 
 
@@ -222,31 +222,31 @@ def approve_held(state: State, run_id: int) -> HeldRun:
             "is); look at that one before approving it",
             code="approval_stale",
         )
-    state.set_kv(APPROVED_SKUS_KEY, state.get_kv(HELD_SKUS_KEY) or "[]")
-    state.set_kv(APPROVED_KEY, json.dumps({"held": held.to_json(), "at": time.time()}))
-    for err in state.errors("open"):
+    state.kv.set(APPROVED_SKUS_KEY, state.kv.get(HELD_SKUS_KEY) or "[]")
+    state.kv.set(APPROVED_KEY, json.dumps({"held": held.to_json(), "at": time.time()}))
+    for err in state.errors.recent("open"):
         if err["pipeline"] == PIPELINE and err["subject"] == HELD_SUBJECT:
-            state.close_error(err["id"], "resolved", f"approved run {run_id}")
+            state.errors.close(err["id"], "resolved", f"approved run {run_id}")
     return held
 
 
 def forget_approval(state: State) -> None:
     """An approval is spent (pushed, or found worse), lapsed, or the settings changed."""
-    state.set_kv(APPROVED_KEY, None)
-    state.set_kv(APPROVED_SKUS_KEY, None)
+    state.kv.set(APPROVED_KEY, None)
+    state.kv.set(APPROVED_SKUS_KEY, None)
 
 
 def approval(state: State) -> tuple[HeldRun, set[str]] | None:
     """The merchant's approval in force (the run approved and the SKUs whose changes it
     covers), or None; a lapsed one is forgotten."""
-    raw = state.get_kv(APPROVED_KEY)
+    raw = state.kv.get(APPROVED_KEY)
     if not raw:
         return None
     data = json.loads(raw)
     if abs(time.time() - float(data["at"])) > APPROVAL_TTL_S:
         forget_approval(state)
         return None
-    return HeldRun.from_json(data["held"]), set(json.loads(state.get_kv(APPROVED_SKUS_KEY) or "[]"))
+    return HeldRun.from_json(data["held"]), set(json.loads(state.kv.get(APPROVED_SKUS_KEY) or "[]"))
 
 
 def _covered(approved: set[str], counted: list[str]) -> bool:
@@ -283,7 +283,7 @@ class CatalogPipeline:
     def full_due(self) -> bool:
         if self.sync.full_catalog_every_h <= 0:
             return False
-        last = self.state.get_kv("catalog_last_full")
+        last = self.state.kv.get("catalog_last_full")
         if last is None:
             return True
         elapsed = time.time() - float(last)
@@ -293,7 +293,7 @@ class CatalogPipeline:
     async def since(self) -> float | None:
         """Where an incremental catalog starts: the start of the last successful sync minus
         a safety overlap (None: from the beginning)."""
-        last = await self.state.call(self.state.get_kv, "catalog_since")
+        last = await self.state.call(self.state.kv.get, "catalog_since")
         if not last:
             return None
         # never later than now (a clock set back): an earlier start only lists more
@@ -307,7 +307,7 @@ class CatalogPipeline:
         since = await self.since() if incremental else None
         started = time.time()
         result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.start_run, PIPELINE, trigger)
+        run_id = await self.state.call(self.state.runs.start, PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
         stats = {"negative": 0, "zero_price": 0, "vanished": 0, "price_collapses": 0}
         # SKUs new to the state file that this run listed (known ones are marked in SQLite,
@@ -320,7 +320,7 @@ class CatalogPipeline:
         held: str | None = None
         complete = False
         read_s: float | None = None  # reading and staging the ERP's listing
-        await self.state.call(self.state.staging_clear)
+        await self.state.call(self.state.staging.clear)
         try:
             async for page in self.erp.catalog(since=since):
                 await self._stage_page(page, full, started, run_id, seen, problems, stats, result)
@@ -347,20 +347,20 @@ class CatalogPipeline:
             if since is None:
                 # a whole listing: rows that were bad and are fine (or gone) now are resolved
                 # (an incremental listing does not show unchanged bad rows again)
-                await self.state.call(self.state.resolve_errors_like, PIPELINE, "sku:", problems)
-            await self.state.call(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
-            await self.state.call(self.state.set_kv, HELD_KEY, None)
-            await self.state.call(self.state.set_kv, HELD_SKUS_KEY, None)
+                await self.state.call(self.state.errors.resolve_like, PIPELINE, "sku:", problems)
+            await self.state.call(self.state.errors.resolve, PIPELINE, HELD_SUBJECT)
+            await self.state.call(self.state.kv.set, HELD_KEY, None)
+            await self.state.call(self.state.kv.set, HELD_SKUS_KEY, None)
             if self.erp.capabilities.incremental_catalog:
-                await self.state.call(self.state.set_kv, "catalog_since", str(started))
+                await self.state.call(self.state.kv.set, "catalog_since", str(started))
         if complete and (held is not None or error is None):
             # an approval is spent by the run that pushed it, or that found things worse
             await self.state.call(forget_approval, self.state)
         if unknown:
-            total_unknown = (await self.state.call(self.state.catalog_counts))["unknown_in_store"]
+            total_unknown = (await self.state.call(self.state.pushed.counts))["unknown_in_store"]
             sample = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 PIPELINE,
                 UNKNOWN_SUBJECT,
                 kind=FailureKind.DATA.value,
@@ -376,7 +376,7 @@ class CatalogPipeline:
                 count=len(unknown),
             )
         elif complete and full and held is None and error is None:
-            await self.state.call(self.state.resolve_errors, PIPELINE, UNKNOWN_SUBJECT)
+            await self.state.call(self.state.errors.resolve, PIPELINE, UNKNOWN_SUBJECT)
         if stats["vanished"] and held is None and error is None:
             self.events.warning(
                 PIPELINE,
@@ -389,7 +389,7 @@ class CatalogPipeline:
             result.status = RunStatus.FAILED
             where = "the store" if failed_side == "store" else "the ERP"
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 PIPELINE,
                 failed_side,
                 kind=error.kind.value,
@@ -406,10 +406,10 @@ class CatalogPipeline:
         elif held is not None:
             result.status = RunStatus.HELD
         else:
-            await self.state.call(self.state.resolve_errors, PIPELINE, "erp")
-            await self.state.call(self.state.resolve_errors, PIPELINE, "store")
+            await self.state.call(self.state.errors.resolve, PIPELINE, "erp")
+            await self.state.call(self.state.errors.resolve, PIPELINE, "store")
             if full:
-                await self.state.call(self.state.set_kv, "catalog_last_full", str(started))
+                await self.state.call(self.state.kv.set, "catalog_last_full", str(started))
             if result.items_failed:
                 result.status = RunStatus.PARTIAL
         # full: everything pushed; otherwise only what changed, of what the ERP listed
@@ -453,7 +453,7 @@ class CatalogPipeline:
             status=result.status,
         )
         await self.state.call(
-            self.state.finish_run,
+            self.state.runs.finish,
             run_id,
             status=result.status,
             items_ok=result.items_ok,
@@ -463,7 +463,7 @@ class CatalogPipeline:
             message=result.message,
         )
         if result.status in (RunStatus.OK, RunStatus.PARTIAL):
-            await self.state.call(self.state.set_kv, "catalog_last_ok", str(time.time()))
+            await self.state.call(self.state.kv.set, "catalog_last_ok", str(time.time()))
         return result
 
     async def _stage_page(
@@ -490,7 +490,7 @@ class CatalogPipeline:
                 bad.append(entry.sku)
                 result.items_failed += 1
                 await self.state.call(
-                    self.state.open_error,
+                    self.state.errors.open,
                     PIPELINE,
                     subject,
                     kind=FailureKind.DATA.value,
@@ -513,15 +513,15 @@ class CatalogPipeline:
             else:
                 items[entry.sku] = entry
         if bad:  # listed, even if unusable: not "gone"
-            await self.state.call(self.state.pushed, bad, run_id)
-        previous = await self.state.call(self.state.pushed, list(items), run_id)
+            await self.state.call(self.state.pushed.get, bad, run_id)
+        previous = await self.state.call(self.state.pushed.get, list(items), run_id)
         for sku, last in previous.items():
             if last[3] == run_id and sku in items:  # listed on an earlier page of this run
                 self._repeated(sku, stats)
                 del items[sku]
         seen.update(sku for sku in items if sku not in previous)
         result.items_seen += len(items)
-        reserved = await self.state.call(self.state.reserved, list(items), started)
+        reserved = await self.state.call(self.state.outbox.reserved, list(items), started)
         rows: list[tuple[str, int | None, str | None, int | None, str | None, int]] = []
         for item in items.values():
             if item.available < 0:
@@ -545,7 +545,7 @@ class CatalogPipeline:
                     )
                 )
         if rows:
-            await self.state.call(self.state.staging_add, rows)
+            await self.state.call(self.state.staging.add, rows)
 
     def _repeated(self, sku: str, stats: dict[str, int]) -> None:
         """A SKU listed twice in a run: the first one counts. The first few of a run are
@@ -582,10 +582,10 @@ class CatalogPipeline:
             self.events.emit(level, PIPELINE, more_code, more_message)
 
     async def _stage_vanished(self, run_id: int) -> int:
-        vanished = await self.state.call(self.state.not_seen, run_id)
+        vanished = await self.state.call(self.state.pushed.not_seen, run_id)
         if vanished:
             await self.state.call(
-                self.state.staging_add,
+                self.state.staging.add,
                 [(sku, 0, None, stock, price, 1) for sku, stock, price in vanished],
             )
         return len(vanished)
@@ -593,11 +593,11 @@ class CatalogPipeline:
     async def _guard(self, stats: dict[str, int], run_id: int) -> str | None:
         """The catastrophe guard: None to go ahead, or why the run is held. A run the
         merchant approved goes ahead if it is no worse than what they approved."""
-        known = (await self.state.call(self.state.catalog_counts))["skus"]
+        known = (await self.state.call(self.state.pushed.counts))["skus"]
         if known < max(1, self.sync.guard_min_products):
             return None
         factor = self.sync.guard_price_factor
-        st = await self.state.call(self.state.staging_stats, factor)
+        st = await self.state.call(self.state.staging.stats, factor)
         reasons = []
         if st["zeroed"] > self.sync.guard_zero_share * known:
             reasons.append(
@@ -614,7 +614,7 @@ class CatalogPipeline:
         if not reasons:
             return None
         why = "; ".join(reasons)
-        counted = await self.state.call(self.state.staging_counted, factor)
+        counted = await self.state.call(self.state.staging.counted, factor)
         given = await self.state.call(approval, self.state)
         approved = given[0] if given is not None else None
         if given is not None and _covered(given[1], counted):
@@ -625,8 +625,8 @@ class CatalogPipeline:
                 run=given[0].run_id,
             )
             return None
-        examples = await self.state.call(self.state.staging_examples, factor, EXAMPLES)
-        await self.state.call(self.state.set_kv, HELD_SKUS_KEY, json.dumps(counted))
+        examples = await self.state.call(self.state.staging.examples, factor, EXAMPLES)
+        await self.state.call(self.state.kv.set, HELD_SKUS_KEY, json.dumps(counted))
         held = HeldRun(
             run_id,
             time.time(),
@@ -638,7 +638,7 @@ class CatalogPipeline:
             st["changes"],
             tuple(Change(*e) for e in examples),
         )
-        await self.state.call(self.state.set_kv, HELD_KEY, held.to_json())
+        await self.state.call(self.state.kv.set, HELD_KEY, held.to_json())
         worse = (
             f" It changes products the approval of run {approved.run_id} did not cover, "
             "so that approval does not apply."
@@ -652,7 +652,7 @@ class CatalogPipeline:
             f"{run_id}`); Retry or the next run checks again"
         )
         await self.state.call(
-            self.state.open_error,
+            self.state.errors.open,
             PIPELINE,
             HELD_SUBJECT,
             kind=FailureKind.DATA.value,
@@ -681,7 +681,7 @@ class CatalogPipeline:
             # recorded with the slot free: the next batch is on its way meanwhile
             missing = set(pushed.not_found)
             await self.state.call(
-                self.state.save_pushed,
+                self.state.pushed.save,
                 [(i.sku, -1 if i.stock is None else i.stock, i.price or "") for i in batch],
                 missing,
             )
@@ -691,7 +691,7 @@ class CatalogPipeline:
         after = ""
         tasks: set[asyncio.Task[None]] = set()
         while not failure:
-            rows = await self.state.call(self.state.staging_page, after, self.sync.push_batch)
+            rows = await self.state.call(self.state.staging.page, after, self.sync.push_batch)
             if not rows:
                 break
             after = rows[-1][0]
@@ -707,12 +707,12 @@ class CatalogPipeline:
             await asyncio.gather(*tasks)
         if failure:
             raise failure[0]
-        await self.state.call(self.state.staging_clear)
+        await self.state.call(self.state.staging.clear)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs with a per-SKU lookup)."""
         result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.start_run, PIPELINE, "sku")
+        run_id = await self.state.call(self.state.runs.start, PIPELINE, "sku")
         req0 = self.store.requests + self.erp.requests
         try:
             if not self.erp.capabilities.sku_lookup:
@@ -724,11 +724,11 @@ class CatalogPipeline:
                 raise DataError(f"SKU {sku} was not found in the ERP", code="sku_not_in_erp")
             if isinstance(found, RowProblem):
                 raise DataError(f"SKU {sku}: {found.message}", code="erp_row_invalid")
-            reserved = await self.state.call(self.state.reserved, [sku], time.time())
+            reserved = await self.state.call(self.state.outbox.reserved, [sku], time.time())
             stock, price = target(found, reserved.get(sku, 0), self.sync.allow_zero_price)
             push = await self.store.push_stock_prices([StockPrice(sku, stock, price)])
             await self.state.call(
-                self.state.save_pushed, [(sku, stock, price or "")], push.not_found
+                self.state.pushed.save, [(sku, stock, price or "")], push.not_found
             )
             result.items_seen = 1
             if push.not_found:
@@ -737,7 +737,7 @@ class CatalogPipeline:
                 )
             result.items_ok = 1
             result.message = f"SKU {sku}: stock {stock}" + (f", price {price}" if price else "")
-            await self.state.call(self.state.resolve_errors, PIPELINE, f"sku:{sku}")
+            await self.state.call(self.state.errors.resolve, PIPELINE, f"sku:{sku}")
             self.events.info(
                 PIPELINE, "sku_synced", f"Product {sku} updated: {result.message}", sku=sku
             )
@@ -748,7 +748,7 @@ class CatalogPipeline:
             self.events.error(PIPELINE, "sku_sync_failed", exc.message, sku=sku)
         result.requests = self.store.requests + self.erp.requests - req0
         await self.state.call(
-            self.state.finish_run,
+            self.state.runs.finish,
             run_id,
             status=result.status,
             items_ok=result.items_ok,
@@ -777,7 +777,9 @@ class CatalogPipeline:
         async for page in self.erp.catalog():
             items = [e for e in page if isinstance(e, CatalogItem)]
             out["invalid"] += len(page) - len(items)
-            reserved = await self.state.call(self.state.reserved, [i.sku for i in items], started)
+            reserved = await self.state.call(
+                self.state.outbox.reserved, [i.sku for i in items], started
+            )
             for item in items:
                 out["variants"] += 1
                 stock, price = target(item, reserved.get(item.sku, 0), self.sync.allow_zero_price)

@@ -206,7 +206,7 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
         """Build the connectors (no scheduling): for one-shot CLI commands."""
-        await self.state.call(self.state.close_stale_runs)
+        await self.state.call(self.state.runs.close_stale)
         # waits recorded in wall time before the clock was set back (while Bridge was off)
         # must not stop orders for that long
         await self.state.call(
@@ -302,7 +302,7 @@ class Engine:
         await self._idle()
         if cut:
             with contextlib.suppress(StorageError):  # else the next start records it
-                await self.state.call(self.state.close_stale_runs)
+                await self.state.call(self.state.runs.close_stale)
             self.events.warning(
                 "engine",
                 "runs_interrupted",
@@ -431,7 +431,7 @@ class Engine:
                     else:
                         assert self.catalog is not None
                         result = await self.catalog.run(trigger, full=full)
-                await self.state.call(self.state.resolve_errors, pipeline, RUN_SUBJECT + pipeline)
+                await self.state.call(self.state.errors.resolve, pipeline, RUN_SUBJECT + pipeline)
             except TimeoutError:
                 # what was done is recorded step by step; an order cut mid-send stays
                 # `sending` and is looked up in the ERP before anything is sent again
@@ -452,7 +452,7 @@ class Engine:
                 # raised outside any item (e.g. the price list cannot be resolved)
                 result = RunResult(pipeline, RunStatus.FAILED, message=exc.message)
                 await self.state.call(
-                    self.state.open_error,
+                    self.state.errors.open,
                     pipeline,
                     "erp" if pipeline == CATALOG else "store",
                     kind=exc.kind.value,
@@ -499,9 +499,9 @@ class Engine:
         unexpected error): its record closed as failed, an error `run:<pipeline>` open (the
         next good run resolves it), the event logged."""
         with contextlib.suppress(StorageError):  # a full disk: nothing more to record
-            await self.state.call(self.state.interrupt_runs, pipeline, message)
+            await self.state.call(self.state.runs.interrupt, pipeline, message)
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 pipeline,
                 RUN_SUBJECT + pipeline,
                 kind=FailureKind.TRANSIENT.value,
@@ -548,7 +548,7 @@ class Engine:
             self._status_changed()
 
     async def retry_error(self, error_id: int) -> bool:
-        err = await self.state.call(self.state.get_error, error_id)
+        err = await self.state.call(self.state.errors.get, error_id)
         if not err or err["state"] != "open":
             return False
         subject: str = err["subject"]
@@ -561,11 +561,11 @@ class Engine:
             oid = subject.removeprefix("order:")
             # an order the store changed after it was sent: the merchant accepts what the
             # ERP has, and the store is told it was sent
-            if not await self.state.call(self.state.requeue, oid):
-                await self.state.call(self.state.accept_late, oid)
+            if not await self.state.call(self.state.outbox.requeue, oid):
+                await self.state.call(self.state.outbox.accept_late, oid)
         elif subject.startswith("sku:"):
-            await self.state.call(self.state.forget_pushed, subject.removeprefix("sku:"))
-        await self.state.call(self.state.close_error, error_id, "resolved", "retried")
+            await self.state.call(self.state.pushed.forget, subject.removeprefix("sku:"))
+        await self.state.call(self.state.errors.close, error_id, "resolved", "retried")
         self.events.info(err["pipeline"], "retry", f"Retrying: {err['message']}")
         # an incremental ERP lists an unchanged product again only in a full listing
         full = subject.startswith("sku:") and bool(self.capabilities.incremental_catalog)
@@ -595,7 +595,7 @@ class Engine:
     async def retry_all(self) -> int:
         """Retry every open error, except a held catalog run: pushing one is an approval
         the merchant gives for that run alone, never part of "retry all"."""
-        errors = await self.state.call(self.state.errors, "open")
+        errors = await self.state.call(self.state.errors.recent, "open")
         n = 0
         for err in errors:
             if err["subject"] != HELD_SUBJECT:
@@ -603,16 +603,16 @@ class Engine:
         return n
 
     async def discard_error(self, error_id: int, reason: str) -> bool:
-        err = await self.state.call(self.state.get_error, error_id)
+        err = await self.state.call(self.state.errors.get, error_id)
         if not err or err["state"] != "open":
             return False
         if err["subject"].startswith("order:"):
             oid = err["subject"].removeprefix("order:")
             # a sent order is never discarded; a later change of it is (the ERP keeps what
             # was sent)
-            if not await self.state.call(self.state.discard_order, oid, reason):
-                await self.state.call(self.state.accept_late, oid)
-        await self.state.call(self.state.close_error, error_id, "discarded", reason)
+            if not await self.state.call(self.state.outbox.discard, oid, reason):
+                await self.state.call(self.state.outbox.accept_late, oid)
+        await self.state.call(self.state.errors.close, error_id, "discarded", reason)
         self.events.info(err["pipeline"], "discarded", f"Discarded ({reason}): {err['message']}")
         return True
 
@@ -638,18 +638,11 @@ class Engine:
                 self._schedule()
                 self._watch_source()
             # orders held back by bad credentials get another chance
-            await self.state.call(self._requeue_auth_failures)
+            await self.state.call(self.state.outbox.requeue_failed, FailureKind.AUTH.value)
         finally:
             for p in PIPELINES:
                 self._locks[p].release()
         self.events.info("config", "config_applied", "New settings applied")
-
-    def _requeue_auth_failures(self) -> None:
-        for r in self.state._q(
-            "SELECT store_order_id FROM outbox WHERE state='failed' AND failure_kind=?",
-            (FailureKind.AUTH.value,),
-        ):
-            self.state.requeue(r["store_order_id"])
 
     # -- calibration -------------------------------------------------------------------------
     async def writes_blocked(self) -> str | None:
@@ -696,7 +689,7 @@ class Engine:
             self._calibrated_at = time.monotonic()
             self._calibration_answered = True
             await self.state.call(
-                self.state.set_kv,
+                self.state.kv.set,
                 CALIBRATION_KEY,
                 json.dumps(
                     {
@@ -724,7 +717,7 @@ class Engine:
                 "settings (or the ERP), then retry; stock and prices go on"
             )
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 ORDERS,
                 CALIBRATION_SUBJECT,
                 kind=FailureKind.CONFIG.value,
@@ -740,7 +733,7 @@ class Engine:
                 )
         else:
             self._write_block = None
-            closed = await self.state.call(self.state.resolve_errors, ORDERS, CALIBRATION_SUBJECT)
+            closed = await self.state.call(self.state.errors.resolve, ORDERS, CALIBRATION_SUBJECT)
             warnings = [f for f in findings if f.status == "warning"]
             if was is not None or closed:
                 self.events.info(
@@ -767,7 +760,7 @@ class Engine:
 
     def last_calibration(self) -> tuple[float, list[Finding]] | None:
         """The findings saved by the last calibration of this profile, and when."""
-        raw = self.state.get_kv(CALIBRATION_KEY)
+        raw = self.state.kv.get(CALIBRATION_KEY)
         if not raw:
             return None
         data = json.loads(raw)
@@ -836,11 +829,11 @@ class Engine:
 
 def status_snapshot(state: State) -> dict[str, Any]:
     """What `bridge status` shows; needs only the state file, not a running engine."""
-    orders = state.order_counts()
-    last_orders = state.last_run(ORDERS)
-    last_catalog = state.last_run(CATALOG)
-    last_catalog_ok = state.last_run(CATALOG, "ok")
-    errs = state.error_counts()
+    orders = state.outbox.counts()
+    last_orders = state.runs.last(ORDERS)
+    last_catalog = state.runs.last(CATALOG)
+    last_catalog_ok = state.runs.last(CATALOG, "ok")
+    errs = state.errors.counts()
     return {
         "orders": {
             "counts": orders,
@@ -851,7 +844,7 @@ def status_snapshot(state: State) -> dict[str, Any]:
             "last_run": _run(last_catalog),
             "last_ok_at": last_catalog_ok["finished_at"] if last_catalog_ok else None,
             "items_pushed": last_catalog["items_ok"] if last_catalog else 0,
-            **state.catalog_counts(),
+            **state.pushed.counts(),
         },
         "errors": {
             "open": sum(errs.values()),
@@ -870,10 +863,10 @@ def status_snapshot(state: State) -> dict[str, Any]:
                         "last_at",
                     )
                 }
-                for e in state.errors("open", 20)
+                for e in state.errors.recent("open", 20)
             ],
         },
-        "customers_mapped": state.map_count("customer"),
+        "customers_mapped": state.idmap.count("customer"),
     }
 
 

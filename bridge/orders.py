@@ -126,7 +126,7 @@ class OrderPipeline:
                 message=self.erp.capabilities.no_orders_reason or "this ERP takes no orders",
             )
         result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.start_run, PIPELINE, trigger)
+        run_id = await self.state.call(self.state.runs.start, PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
         rereport: list[OutboxRow] = []
         listing_error: BridgeError | None = None
@@ -147,12 +147,12 @@ class OrderPipeline:
                         await self._without_id(raw)
                         result.items_failed += 1
             self._side_ok("store")
-            await self.state.call(self.state.resolve_errors, PIPELINE, "store")
+            await self.state.call(self.state.errors.resolve, PIPELINE, "store")
         except BridgeError as exc:
             listing_error = exc
             self._side_failed("store", exc)
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 PIPELINE,
                 "store",
                 kind=exc.kind.value,
@@ -186,7 +186,7 @@ class OrderPipeline:
             result.requests = self.store.requests + self.erp.requests - req0
             result.message = f"{result.items_seen} pending in the store; not sent: {blocked}"
             await self.state.call(
-                self.state.finish_run,
+                self.state.runs.finish,
                 run_id,
                 status=result.status,
                 items_ok=0,
@@ -196,7 +196,7 @@ class OrderPipeline:
                 message=result.message,
             )
             return result
-        due = await self.state.call(self.state.due_orders)
+        due = await self.state.call(self.state.outbox.due)
         side_error: BridgeError | None = None
         sem = asyncio.Semaphore(self.sync.order_concurrency)
         stop = asyncio.Event()
@@ -224,7 +224,7 @@ class OrderPipeline:
         result.items_ok += sum(1 for o in outcomes if o is True)
         result.items_failed += sum(1 for o in outcomes if o is False)
         result.requests = self.store.requests + self.erp.requests - req0
-        counts = await self.state.call(self.state.order_counts)
+        counts = await self.state.call(self.state.outbox.counts)
         result.details = {"counts": counts}
         problem = side_error or listing_error
         if problem is not None and result.items_ok == 0:
@@ -244,7 +244,7 @@ class OrderPipeline:
             if rebuilt:
                 self.events.error(PIPELINE, "state_rebuilt", rebuilt)
         await self.state.call(
-            self.state.finish_run,
+            self.state.runs.finish,
             run_id,
             status=result.status,
             items_ok=result.items_ok,
@@ -258,7 +258,7 @@ class OrderPipeline:
     async def _without_id(self, raw: Any) -> None:
         msg = f"The store listed an order without an id: {redact.redact(str(raw))[:200]}"
         await self.state.call(
-            self.state.open_error,
+            self.state.errors.open,
             PIPELINE,
             "store:order-without-id",
             kind=FailureKind.DATA.value,
@@ -272,8 +272,8 @@ class OrderPipeline:
         if len(copies) > 1:
             return await self._listed_twice(copies)
         raw = dict(copies[0])
-        known = await self.state.call(self.state.get_order, str(raw["id"]))
-        action, row = await self.state.call(self.state.ingest, raw)
+        known = await self.state.call(self.state.outbox.get, str(raw["id"]))
+        action, row = await self.state.call(self.state.outbox.ingest, raw)
         number = row.number
         if action == "new":
             self.events.info(
@@ -313,7 +313,7 @@ class OrderPipeline:
             f"contents ({order_difference(copies[0], copies[1])}); it is not sent until "
             "the store lists it once. Check the order in the store"
         )
-        action, row = await self.state.call(self.state.listed_twice, copies, message)
+        action, row = await self.state.call(self.state.outbox.listed_twice, copies, message)
         if row.state == OrderState.DISCARDED:
             return "known", row  # the merchant decided it is not sent
         if action == "frozen":
@@ -351,9 +351,9 @@ class OrderPipeline:
     async def _merchant_error(self, oid: str, code: str, message: str, number: str) -> None:
         """An error only the merchant can settle, logged once while it stays the same."""
         subject = f"order:{oid}"
-        before = await self.state.call(self.state.open_error_message, PIPELINE, subject)
+        before = await self.state.call(self.state.errors.open_message, PIPELINE, subject)
         await self.state.call(
-            self.state.open_error,
+            self.state.errors.open,
             PIPELINE,
             subject,
             kind=FailureKind.DATA.value,
@@ -373,10 +373,10 @@ class OrderPipeline:
             "diagnostics to support",
             code="internal_error",
         )
-        row = await self.state.call(self.state.get_order, oid)
+        row = await self.state.call(self.state.outbox.get, oid)
         if row is None:
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 PIPELINE,
                 f"order:{oid}",
                 kind=error.kind.value,
@@ -419,7 +419,7 @@ class OrderPipeline:
             return False
         keyed = not isinstance(self.erp, OrderKeys) or self.erp.orders_keyed()
         try:
-            other = await self.state.call(self.state.order_number_taken, oid, order.number)
+            other = await self.state.call(self.state.outbox.number_taken, oid, order.number)
             if other is not None:
                 # the ERPs know an order by its number: this one would be taken for the other
                 raise DataError(
@@ -451,9 +451,9 @@ class OrderPipeline:
                 if row.late:
                     # the store changed the order while a send of it was in doubt, and the
                     # ERP does not have it: the new version is the one to send
-                    row = await self.state.call(self.state.adopt_late, oid)
+                    row = await self.state.call(self.state.outbox.adopt_late, oid)
                     order = self.store.parse_order(row.payload)
-                    await self.state.call(self.state.resolve_errors, PIPELINE, f"order:{oid}")
+                    await self.state.call(self.state.errors.resolve, PIPELINE, f"order:{oid}")
                     self.events.info(
                         PIPELINE,
                         "order_updated",
@@ -475,9 +475,9 @@ class OrderPipeline:
                 ) from None
             buyer = ValidBuyer(order.buyer, doc, condition)
             customer = await self._customer(buyer, order) if self.erp.capabilities.customers else ""
-            await self.state.call(self.state.mark_sending, oid)
+            await self.state.call(self.state.outbox.mark_sending, oid)
             if not keyed:
-                await self.state.call(self.state.doubt_begin, "order", oid)
+                await self.state.call(self.state.idmap.doubt_begin, "order", oid)
             try:
                 ref = await self.erp.create_order(order, customer, buyer)
             except DuplicateError:
@@ -501,7 +501,7 @@ class OrderPipeline:
                 raise  # it stays in doubt
             except BridgeError:
                 if not keyed:  # the ERP answered: nothing was created
-                    await self.state.call(self.state.doubt_clear, "order", oid)
+                    await self.state.call(self.state.idmap.doubt_clear, "order", oid)
                 raise
             await self._mark_sent(oid, order, ref, customer or None)
             self._side_ok("erp")
@@ -535,20 +535,20 @@ class OrderPipeline:
         """Record the ERP's document for this order; one ERP document is never the
         reference of two store orders (a lookup that matched too much is a data error, not
         a crash)."""
-        other = await self.state.call(self.state.order_with_reference, ref)
+        other = await self.state.call(self.state.idmap.order_with_reference, ref)
         if other is not None and other != oid:
             raise DataError(
                 f"Order {order.number}: the ERP document {ref} found for it is already the "
                 f"one of another store order ({other}); check both in the ERP",
                 code="reference_taken",
             )
-        await self.state.call(self.state.mark_sent_to_erp, oid, ref, customer)
+        await self.state.call(self.state.outbox.mark_sent_to_erp, oid, ref, customer)
 
     async def _unsettled_for(self, entity: str, key: str) -> float | None:
         """Seconds left before a creation in doubt may be sent again (None: none is)."""
         # measured on the monotonic clock where it can be: setting the computer's clock
         # forward must not end the wait
-        age = await self.state.call(self.state.doubt_age, entity, key)
+        age = await self.state.call(self.state.idmap.doubt_age, entity, key)
         if age is None:
             return None
         wait = self.sync.write_settle_s - age
@@ -570,7 +570,7 @@ class OrderPipeline:
     async def _customer(self, buyer: ValidBuyer, order: StoreOrder) -> str:
         key = f"{buyer.document.kind}:{buyer.document.number}"
         async with self._buyer_locks[key]:
-            code = await self.state.call(self.state.map_get, "customer", key)
+            code = await self.state.call(self.state.idmap.get, "customer", key)
             if code:
                 return code
             code = await self.erp.find_customer(buyer)
@@ -597,7 +597,7 @@ class OrderPipeline:
                     name=buyer.buyer.business_name,
                     document=buyer.document.formatted(),
                 )
-            await self.state.call(self.state.map_put, "customer", key, code)
+            await self.state.call(self.state.idmap.put, "customer", key, code)
             return code
 
     async def _create_customer(self, buyer: ValidBuyer, key: str) -> str:
@@ -616,14 +616,14 @@ class OrderPipeline:
                 code="customer_unconfirmed",
                 retry_after=wait,
             )
-        await self.state.call(self.state.doubt_begin, "customer", key)
+        await self.state.call(self.state.idmap.doubt_begin, "customer", key)
         try:
             return await self.erp.create_customer(buyer)
         except AmbiguousWriteError:
             raise  # it stays in doubt
         except BridgeError:
             # the ERP answered: nothing was created
-            await self.state.call(self.state.doubt_clear, "customer", key)
+            await self.state.call(self.state.idmap.doubt_clear, "customer", key)
             raise
 
     async def _report(self, row: OutboxRow, ref: str) -> bool:
@@ -632,7 +632,7 @@ class OrderPipeline:
             # the store changed the order after the ERP got it: no "sent" for a version the
             # ERP does not have until the merchant accepts (Retry or Discard on the error)
             await self.state.call(
-                self.state.mark_failed,
+                self.state.outbox.mark_failed,
                 oid,
                 kind=FailureKind.DATA.value,
                 code="changed_after_send",
@@ -648,7 +648,7 @@ class OrderPipeline:
         except BridgeError as exc:
             retry_in = self.sync.orders_interval_s if exc.retryable else self._backoff(8)
             await self.state.call(
-                self.state.mark_failed,
+                self.state.outbox.mark_failed,
                 oid,
                 kind=exc.kind.value,
                 code=exc.code,
@@ -661,7 +661,7 @@ class OrderPipeline:
                 self._side_failed("store", exc)
             else:
                 await self.state.call(
-                    self.state.open_error,
+                    self.state.errors.open,
                     PIPELINE,
                     f"order:{oid}",
                     kind=exc.kind.value,
@@ -680,8 +680,8 @@ class OrderPipeline:
                 error_code=exc.code,
             )
             return False
-        await self.state.call(self.state.mark_done, oid)
-        await self.state.call(self.state.resolve_errors, PIPELINE, f"order:{oid}")
+        await self.state.call(self.state.outbox.mark_done, oid)
+        await self.state.call(self.state.errors.resolve, PIPELINE, f"order:{oid}")
         self._side_ok("store")
         self.events.info(
             PIPELINE,
@@ -713,7 +713,7 @@ class OrderPipeline:
             what = "fix the data, then retry it from the error list"
         kind = FailureKind.AUTH.value if exc.kind == FailureKind.CONFIG else exc.kind.value
         await self.state.call(
-            self.state.mark_failed,
+            self.state.outbox.mark_failed,
             oid,
             kind=kind,
             code=exc.code,
@@ -723,7 +723,7 @@ class OrderPipeline:
         )
         message = exc.message if number in exc.message else f"Order {number}: {exc.message}"
         await self.state.call(
-            self.state.open_error,
+            self.state.errors.open,
             PIPELINE,
             f"order:{oid}",
             kind=kind,
@@ -749,7 +749,7 @@ class OrderPipeline:
         ):
             try:
                 await self.store.report_failed(oid, message)
-                await self.state.call(self.state.mark_reported_failed, oid)
+                await self.state.call(self.state.outbox.mark_reported_failed, oid)
             except BridgeError as report_exc:
                 self.events.warning(
                     PIPELINE,
