@@ -39,6 +39,7 @@ from bridge.model import (
     StockPrice,
     StoreConnector,
 )
+from bridge.recorder import RunRecorder
 from bridge.state import State
 
 PIPELINE = "catalog"
@@ -266,6 +267,7 @@ class CatalogPipeline:
         health: object = None,
     ) -> None:
         self.state = state
+        self.recorder = RunRecorder(state, events)
         self.events = events
         self.store = store
         self.erp = erp
@@ -307,7 +309,7 @@ class CatalogPipeline:
         since = await self.since() if incremental else None
         started = time.time()
         result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.runs.start, PIPELINE, trigger)
+        run_id = await self.recorder.start(PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
         stats = {"negative": 0, "zero_price": 0, "vanished": 0, "price_collapses": 0}
         # SKUs new to the state file that this run listed (known ones are marked in SQLite,
@@ -452,16 +454,7 @@ class CatalogPipeline:
             seen=result.items_seen,
             status=result.status,
         )
-        await self.state.call(
-            self.state.runs.finish,
-            run_id,
-            status=result.status,
-            items_ok=result.items_ok,
-            items_failed=result.items_failed,
-            items_seen=result.items_seen,
-            requests=result.requests,
-            message=result.message,
-        )
+        await self.recorder.finish(run_id, result)
         if result.status in (RunStatus.OK, RunStatus.PARTIAL):
             await self.state.call(self.state.kv.set, "catalog_last_ok", str(time.time()))
         return result
@@ -712,7 +705,7 @@ class CatalogPipeline:
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs with a per-SKU lookup)."""
         result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.runs.start, PIPELINE, "sku")
+        run_id = await self.recorder.start(PIPELINE, "sku")
         req0 = self.store.requests + self.erp.requests
         try:
             if not self.erp.capabilities.sku_lookup:
@@ -747,16 +740,7 @@ class CatalogPipeline:
             result.message = exc.message
             self.events.error(PIPELINE, "sku_sync_failed", exc.message, sku=sku)
         result.requests = self.store.requests + self.erp.requests - req0
-        await self.state.call(
-            self.state.runs.finish,
-            run_id,
-            status=result.status,
-            items_ok=result.items_ok,
-            items_failed=result.items_failed,
-            items_seen=result.items_seen,
-            requests=result.requests,
-            message=result.message,
-        )
+        await self.recorder.finish(run_id, result)
         return result
 
     async def preview(self) -> dict[str, int]:

@@ -43,6 +43,7 @@ from bridge.http import RetryPolicy
 from bridge.model import Calibrating, ErpConnector, Finding, RunResult, RunStatus, StoreConnector
 from bridge.orders import PIPELINE as ORDERS
 from bridge.orders import OrderPipeline
+from bridge.recorder import RunRecorder
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
 from bridge.state import State
@@ -62,8 +63,6 @@ RECHECK_OK_S = 6 * 3600.0
 # than CLOCK_JUMP_S is a clock that was set, or a PC that slept
 CLOCK_CHECK_S = 10.0
 CLOCK_JUMP_S = 30.0
-# the open error of a run that did not end in time
-RUN_SUBJECT = "run:"
 # on stop, a run in progress gets this long to end before it is cut short (s)
 STOP_GRACE_S = 5.0
 
@@ -127,6 +126,7 @@ class Engine:
         self.policy = policy
         self.state = state or State(paths.db_file)
         self.events = EventBus(self.state, keep=config.logging.keep_events)
+        self.recorder = RunRecorder(self.state, self.events)
         self.health = Health(self._status_changed)
         self.paused = False
         self.running: dict[str, bool] = dict.fromkeys(PIPELINES, False)
@@ -431,11 +431,11 @@ class Engine:
                     else:
                         assert self.catalog is not None
                         result = await self.catalog.run(trigger, full=full)
-                await self.state.call(self.state.errors.resolve, pipeline, RUN_SUBJECT + pipeline)
+                await self.recorder.ended(pipeline)
             except TimeoutError:
                 # what was done is recorded step by step; an order cut mid-send stays
                 # `sending` and is looked up in the ERP before anything is sent again
-                result = await self._run_cut(
+                result = await self.recorder.cut(
                     pipeline,
                     "run_timeout",
                     "run_timeout",
@@ -444,30 +444,18 @@ class Engine:
                     "again at its next interval",
                 )
             except StorageError as exc:
-                # the state file cannot be written (a full disk): nothing more can be
-                # recorded, so nothing more is sent; what was under way rolled back
-                result = RunResult(pipeline, RunStatus.FAILED, message=exc.message)
-                self.events.error(pipeline, "state_unwritable", exc.message)
+                result = self.recorder.unwritable(pipeline, exc)
             except BridgeError as exc:
                 # raised outside any item (e.g. the price list cannot be resolved)
-                result = RunResult(pipeline, RunStatus.FAILED, message=exc.message)
-                await self.state.call(
-                    self.state.errors.open,
-                    pipeline,
-                    "erp" if pipeline == CATALOG else "store",
-                    kind=exc.kind.value,
-                    code=exc.code,
-                    message=exc.message,
-                    server_message=exc.server_message,
-                )
-                self.events.error(pipeline, "run_failed", exc.message)
+                side = "erp" if pipeline == CATALOG else "store"
+                result = await self.recorder.failed(pipeline, side, exc)
                 if isinstance(exc, (AuthError, ConfigError)):
                     self.health.failed("erp", exc)
             except Exception as exc:
                 # a bug, or data nobody foresaw, outside any one item: the run ends as
                 # failed, is recorded and reported, and the next one starts as usual
                 log.error("%s run: unexpected error", pipeline, exc_info=exc)
-                result = await self._run_cut(
+                result = await self.recorder.cut(
                     pipeline,
                     "internal_error",
                     "run_failed",
@@ -493,23 +481,6 @@ class Engine:
             # next tick (a run that finished nothing ends the chain)
             self._spawn(self.run_pipeline(ORDERS, "follow-up"))
         return result
-
-    async def _run_cut(self, pipeline: str, code: str, event: str, message: str) -> RunResult:
-        """A run that ended outside its pipeline's own bookkeeping (its deadline, an
-        unexpected error): its record closed as failed, an error `run:<pipeline>` open (the
-        next good run resolves it), the event logged."""
-        with contextlib.suppress(StorageError):  # a full disk: nothing more to record
-            await self.state.call(self.state.runs.interrupt, pipeline, message)
-            await self.state.call(
-                self.state.errors.open,
-                pipeline,
-                RUN_SUBJECT + pipeline,
-                kind=FailureKind.TRANSIENT.value,
-                code=code,
-                message=message,
-            )
-        self.events.error(pipeline, event, message)
-        return RunResult(pipeline, RunStatus.FAILED, message=message)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs that can look one up)."""

@@ -54,6 +54,7 @@ from bridge.model import (
     StoreOrder,
     ValidBuyer,
 )
+from bridge.recorder import RunRecorder
 from bridge.state import OrderState, OutboxRow, State, order_number
 
 log = logging.getLogger("bridge.orders")
@@ -96,6 +97,7 @@ class OrderPipeline:
         writes_blocked: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self.state = state
+        self.recorder = RunRecorder(state, events)
         # why the ERP must not be written to now (its install does not match the settings),
         # or None; asked before each run's sends
         self.writes_blocked = writes_blocked
@@ -126,7 +128,7 @@ class OrderPipeline:
                 message=self.erp.capabilities.no_orders_reason or "this ERP takes no orders",
             )
         result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.runs.start, PIPELINE, trigger)
+        run_id = await self.recorder.start(PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
         rereport: list[OutboxRow] = []
         listing_error: BridgeError | None = None
@@ -185,17 +187,7 @@ class OrderPipeline:
             result.status = RunStatus.FAILED
             result.requests = self.store.requests + self.erp.requests - req0
             result.message = f"{result.items_seen} pending in the store; not sent: {blocked}"
-            await self.state.call(
-                self.state.runs.finish,
-                run_id,
-                status=result.status,
-                items_ok=0,
-                items_failed=result.items_failed,
-                items_seen=result.items_seen,
-                requests=result.requests,
-                message=result.message,
-            )
-            return result
+            return await self.recorder.finish(run_id, result)
         due = await self.state.call(self.state.outbox.due)
         side_error: BridgeError | None = None
         sem = asyncio.Semaphore(self.sync.order_concurrency)
@@ -243,16 +235,7 @@ class OrderPipeline:
             rebuilt = await self.state.call(self.state.finish_rebuild)
             if rebuilt:
                 self.events.error(PIPELINE, "state_rebuilt", rebuilt)
-        await self.state.call(
-            self.state.runs.finish,
-            run_id,
-            status=result.status,
-            items_ok=result.items_ok,
-            items_failed=result.items_failed,
-            items_seen=result.items_seen,
-            requests=result.requests,
-            message=result.message,
-        )
+        await self.recorder.finish(run_id, result)
         return result
 
     async def _without_id(self, raw: Any) -> None:
