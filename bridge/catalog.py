@@ -308,6 +308,15 @@ class Stopped:
 RunEnd = Pushed | Held | Stopped
 
 
+def status_of(end: RunEnd, items_failed: int) -> RunStatus:
+    """A catalog run's status from how it ended and how many rows it refused."""
+    if isinstance(end, Stopped):
+        return RunStatus.FAILED
+    if isinstance(end, Held):
+        return RunStatus.HELD
+    return RunStatus.PARTIAL if items_failed else RunStatus.OK
+
+
 class CatalogPipeline:
     def __init__(
         self,
@@ -435,17 +444,8 @@ class CatalogPipeline:
         result = run.result
         result.requests = self.store.requests + self.erp.requests - run.requests_before
         if isinstance(end, Stopped):
-            result.status = RunStatus.FAILED
             await self._settle_stopped(run, end)
-        elif isinstance(end, Held):
-            result.status = RunStatus.HELD
-        else:
-            await self.state.call(self.state.errors.resolve, PIPELINE, "erp")
-            await self.state.call(self.state.errors.resolve, PIPELINE, "store")
-            if run.full:
-                await self.state.call(self.state.kv.set, "catalog_last_full", str(run.started))
-            if result.items_failed:
-                result.status = RunStatus.PARTIAL
+        result.status = status_of(end, result.items_failed)
         result.message = self._summary(run, end)
         result.details = {
             "full": run.full,
@@ -470,8 +470,11 @@ class CatalogPipeline:
         return result
 
     async def _settle_pushed(self, run: CatalogRun) -> None:
-        """A run that pushed everything it staged: what it saw fine again is resolved, the
-        held run is gone, and an incremental listing starts from this run next time."""
+        """A run that pushed everything it staged: the sides' errors and what it saw fine
+        again are resolved, the held run is gone, an incremental listing starts from this
+        run next time, and a full one is not due before its interval."""
+        await self.state.call(self.state.errors.resolve, PIPELINE, "erp")
+        await self.state.call(self.state.errors.resolve, PIPELINE, "store")
         if run.since is None:
             # a whole listing: rows that were bad and are fine (or gone) now are resolved
             # (an incremental listing does not show unchanged bad rows again)
@@ -481,6 +484,8 @@ class CatalogPipeline:
         await self.state.call(self.state.kv.set, HELD_SKUS_KEY, None)
         if self.erp.capabilities.incremental_catalog:
             await self.state.call(self.state.kv.set, "catalog_since", str(run.started))
+        if run.full:
+            await self.state.call(self.state.kv.set, "catalog_last_full", str(run.started))
 
     async def _settle_unknown(self, run: CatalogRun, pushed: bool) -> None:
         """SKUs the store did not know (its error and event), or, after a full run that
