@@ -15,7 +15,8 @@ from bridge.catalog import target
 from bridge.errors import DataError
 from bridge.http import decode_json
 from bridge.model import CatalogItem, RowProblem
-from bridge.state import OrderState, _reserved_items
+from bridge.state import OrderState
+from bridge.state.outbox import _reserved_items
 from connectors.store.client import OrderFormatError, parse_order
 
 # -- the checks -------------------------------------------------------------------------------

@@ -83,6 +83,44 @@ def test_reserved_counts_unsent_orders_only(state):
     assert state.outbox.reserved(["A"], sent_since=t0 - 1) == {"A": 5}
 
 
+def test_requeue_failed_takes_back_only_that_kind_of_failure(state):
+    for oid, sku in (("o1", "A"), ("o2", "B"), ("o3", "C")):
+        state.outbox.ingest(order(oid, sku, 1))
+    for oid, kind in (("o1", "auth"), ("o2", "data")):
+        state.outbox.mark_failed(
+            oid, kind=kind, code=kind, message="no", server_message=None, next_attempt_at=None
+        )
+    state.outbox.discard("o1", "test")  # a discarded order is not a failed one
+    assert state.outbox.requeue_failed("auth") == 0
+    state.outbox.requeue("o1")
+    state.outbox.mark_failed(
+        "o1", kind="auth", code="auth", message="no", server_message=None, next_attempt_at=None
+    )
+    assert state.outbox.requeue_failed("auth") == 1
+    states = {oid: state.outbox.get(oid).state for oid in ("o1", "o2", "o3")}
+    assert states == {"o1": "queued", "o2": "failed", "o3": "queued"}
+    assert state.outbox.reserved() == {"A": 1, "B": 1, "C": 1}
+
+
+def test_the_repositories_share_the_state_files_connection(state):
+    repositories = [
+        state.outbox,
+        state.idmap,
+        state.pushed,
+        state.staging,
+        state.runs,
+        state.errors,
+        state.events,
+        state.kv,
+    ]
+    assert all(r.db is state for r in repositories)
+    # a write of one repository and a read of another see the same database
+    state.kv.set("k", "v")
+    state.errors.open("orders", "order:o1", kind="data", code="x", message="m")
+    assert state.query("SELECT COUNT(*) FROM meta WHERE key = 'k'")[0][0] == 1
+    assert state.errors.counts() == {"data": 1}
+
+
 def test_id_map_orders_unique_both_ways_customers_many_to_one(state):
     state.idmap.put("customer", "CUIT:1", "C1")
     state.idmap.put("customer", "CUIT:1", "C1")
