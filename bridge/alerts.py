@@ -107,7 +107,7 @@ class Alerter:
     def due(self, now: float | None = None) -> list[dict[str, Any]]:
         """Open errors to e-mail now (none while the last digest is recent)."""
         now = now or time.time()
-        last = self.state.get_kv("alerts_last_sent")
+        last = self.state.kv.get("alerts_last_sent")
         # a "last sent" in the future is a clock set back: it does not silence alerts
         if last and 0 <= now - float(last) < DIGEST_MIN_INTERVAL_S:
             return []
@@ -115,23 +115,23 @@ class Alerter:
         age = self.config.after_minutes * 60
         return [
             e
-            for e in self.state.errors("open", 200)
+            for e in self.state.errors.recent("open", 200)
             if e["id"] not in sent and (now - e["first_at"] >= age or e["code"] in URGENT_CODES)
         ]
 
     def _sent_ids(self) -> list[int]:
         import json
 
-        raw = self.state.get_kv("alerts_sent_ids")
+        raw = self.state.kv.get("alerts_sent_ids")
         return json.loads(raw) if raw else []
 
     def _mark_sent(self, ids: list[int], now: float) -> None:
         import json
 
-        open_ids = {e["id"] for e in self.state.errors("open", 5000)}
+        open_ids = {e["id"] for e in self.state.errors.recent("open", 5000)}
         keep = [i for i in self._sent_ids() if i in open_ids] + ids
-        self.state.set_kv("alerts_sent_ids", json.dumps(keep[-5000:]))
-        self.state.set_kv("alerts_last_sent", str(now))
+        self.state.kv.set("alerts_sent_ids", json.dumps(keep[-5000:]))
+        self.state.kv.set("alerts_last_sent", str(now))
 
     async def check(self) -> int:
         """Send a digest if one is due. Returns how many errors it carried."""

@@ -22,7 +22,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -35,11 +35,13 @@ from bridge.model import (
     CatalogItem,
     ErpConnector,
     RowProblem,
+    RunResult,
+    RunStatus,
     StockPrice,
     StoreConnector,
     Subject,
 )
-from bridge.orders import RunResult
+from bridge.recorder import RunRecorder
 from bridge.state import State
 
 PIPELINE = "catalog"
@@ -205,7 +207,7 @@ class HeldRun:
 
 def held_run(state: State) -> HeldRun | None:
     """The catalog run the guard holds now, or None."""
-    raw = state.get_kv(HELD_KEY)
+    raw = state.kv.get(HELD_KEY)
     return HeldRun.from_json(raw) if raw else None
 
 
@@ -223,37 +225,98 @@ def approve_held(state: State, run_id: int) -> HeldRun:
             "is); look at that one before approving it",
             code="approval_stale",
         )
-    state.set_kv(APPROVED_SKUS_KEY, state.get_kv(HELD_SKUS_KEY) or "[]")
-    state.set_kv(APPROVED_KEY, json.dumps({"held": held.to_json(), "at": time.time()}))
-    for err in state.errors("open"):
+    state.kv.set(APPROVED_SKUS_KEY, state.kv.get(HELD_SKUS_KEY) or "[]")
+    state.kv.set(APPROVED_KEY, json.dumps({"held": held.to_json(), "at": time.time()}))
+    for err in state.errors.recent("open"):
         if err["pipeline"] == PIPELINE and err["subject"] == HELD_SUBJECT:
-            state.close_error(err["id"], "resolved", f"approved run {run_id}")
+            state.errors.close(err["id"], "resolved", f"approved run {run_id}")
     return held
 
 
 def forget_approval(state: State) -> None:
     """An approval is spent (pushed, or found worse), lapsed, or the settings changed."""
-    state.set_kv(APPROVED_KEY, None)
-    state.set_kv(APPROVED_SKUS_KEY, None)
+    state.kv.set(APPROVED_KEY, None)
+    state.kv.set(APPROVED_SKUS_KEY, None)
 
 
 def approval(state: State) -> tuple[HeldRun, set[str]] | None:
     """The merchant's approval in force (the run approved and the SKUs whose changes it
     covers), or None; a lapsed one is forgotten."""
-    raw = state.get_kv(APPROVED_KEY)
+    raw = state.kv.get(APPROVED_KEY)
     if not raw:
         return None
     data = json.loads(raw)
     if abs(time.time() - float(data["at"])) > APPROVAL_TTL_S:
         forget_approval(state)
         return None
-    return HeldRun.from_json(data["held"]), set(json.loads(state.get_kv(APPROVED_SKUS_KEY) or "[]"))
+    return HeldRun.from_json(data["held"]), set(json.loads(state.kv.get(APPROVED_SKUS_KEY) or "[]"))
 
 
 def _covered(approved: set[str], counted: list[str]) -> bool:
     """The changes counted now are those approved (a few more allowed: the ERP moves on)."""
     extra = sum(1 for sku in counted if sku not in approved)
     return extra <= len(approved) * APPROVAL_SLACK + APPROVAL_SLACK_ITEMS
+
+
+@dataclass
+class CatalogRun:
+    """One catalog run as its stages see it: what it lists (`full`, `since`), what staging
+    counted, and what it did (`result`, whose status and message are settled last)."""
+
+    run_id: int
+    full: bool  # push everything listed, not only what changed
+    since: float | None  # where an incremental listing starts; None: a whole listing
+    started: float
+    requests_before: int  # the connectors' request counts when it started
+    result: RunResult
+    stats: dict[str, int] = field(
+        default_factory=lambda: {
+            "negative": 0,
+            "zero_price": 0,
+            "vanished": 0,
+            "price_collapses": 0,
+        }
+    )
+    # SKUs new to the state file that this run listed (known ones are marked in SQLite,
+    # so a 100,000-variant run does not hold them all in memory)
+    seen: set[str] = field(default_factory=set)
+    problems: set[str] = field(default_factory=set)  # subjects of the rows refused
+    unknown: list[str] = field(default_factory=list)  # SKUs pushed the store does not know
+    read_s: float | None = None  # reading and staging the ERP's listing
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """The run read the whole listing, the guard let it through, the store took it all."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """The catastrophe guard held the run: nothing was pushed."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A side failed: the ERP while it was read (nothing was pushed), or the store while it
+    was pushed to (what it took before is recorded; the rest goes next time)."""
+
+    side: str  # "erp" | "store"
+    error: BridgeError
+
+
+# how a catalog run ended
+RunEnd = Pushed | Held | Stopped
+
+
+def status_of(end: RunEnd, items_failed: int) -> RunStatus:
+    """A catalog run's status from how it ended and how many rows it refused."""
+    if isinstance(end, Stopped):
+        return RunStatus.FAILED
+    if isinstance(end, Held):
+        return RunStatus.HELD
+    return RunStatus.PARTIAL if items_failed else RunStatus.OK
 
 
 class CatalogPipeline:
@@ -267,6 +330,7 @@ class CatalogPipeline:
         health: object = None,
     ) -> None:
         self.state = state
+        self.recorder = RunRecorder(state, events)
         self.events = events
         self.store = store
         self.erp = erp
@@ -284,7 +348,7 @@ class CatalogPipeline:
     def full_due(self) -> bool:
         if self.sync.full_catalog_every_h <= 0:
             return False
-        last = self.state.get_kv("catalog_last_full")
+        last = self.state.kv.get("catalog_last_full")
         if last is None:
             return True
         elapsed = time.time() - float(last)
@@ -294,7 +358,7 @@ class CatalogPipeline:
     async def since(self) -> float | None:
         """Where an incremental catalog starts: the start of the last successful sync minus
         a safety overlap (None: from the beginning)."""
-        last = await self.state.call(self.state.get_kv, "catalog_since")
+        last = await self.state.call(self.state.kv.get, "catalog_since")
         if not last:
             return None
         # never later than now (a clock set back): an earlier start only lists more
@@ -302,67 +366,139 @@ class CatalogPipeline:
 
     async def run(self, trigger: str = "schedule", full: bool = False) -> RunResult:
         """Read the ERP, stage what changed, check it against the catastrophe guard (and
-        the merchant's approval of a held run, if any), then push it."""
+        the merchant's approval of a held run, if any), push it, then settle the run: its
+        errors, its cursors and its record (stage -> guard -> push -> settle)."""
+        run = await self._begin(trigger, full)
+        end = await self._stage_guard_push(run)
+        return await self._settle(run, end)
+
+    async def _begin(self, trigger: str, full: bool) -> CatalogRun:
+        """Open the run: full or not, where an incremental listing starts, an empty staging."""
         full = full or await self.state.call(self.full_due)
         incremental = self.erp.capabilities.incremental_catalog and not full
         since = await self.since() if incremental else None
         started = time.time()
-        result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.start_run, PIPELINE, trigger)
-        req0 = self.store.requests + self.erp.requests
-        stats = {"negative": 0, "zero_price": 0, "vanished": 0, "price_collapses": 0}
-        # SKUs new to the state file that this run listed (known ones are marked in SQLite,
-        # so a 100,000-variant run does not hold them all in memory)
-        seen: set[str] = set()
-        problems: set[str] = set()
-        unknown: list[str] = []
-        error: BridgeError | None = None
-        failed_side = "erp"
-        held: str | None = None
-        complete = False
-        read_s: float | None = None  # reading and staging the ERP's listing
-        await self.state.call(self.state.staging_clear)
+        run_id = await self.recorder.start(PIPELINE, trigger)
+        run = CatalogRun(
+            run_id,
+            full,
+            since,
+            started,
+            requests_before=self.store.requests + self.erp.requests,
+            result=RunResult(PIPELINE),
+        )
+        await self.state.call(self.state.staging.clear)
+        return run
+
+    async def _stage_guard_push(self, run: CatalogRun) -> RunEnd:
+        """The three stages that talk to the ERP and the store; how the run ended."""
         try:
-            async for page in self.erp.catalog(since=since):
-                await self._stage_page(page, full, started, run_id, seen, problems, stats, result)
-            complete = True
-            read_s = time.time() - started
-            self._health("erp", None)
-            if since is None:
-                # a whole listing: what it no longer lists is gone (incremental lists only
-                # changes)
-                stats["vanished"] = await self._stage_vanished(run_id)
-            held = await self._guard(stats, run_id)
-            if held is None:
-                failed_side = "store"
-                await self._push_staged(result, unknown)
-                self._health("store", None)
+            await self._stage(run)
         except BridgeError as exc:
-            error = exc
-            self._health(failed_side, exc)
+            self._health("erp", exc)
+            return Stopped("erp", exc)
+        why = await self._guard(run)
+        if why is not None:
+            return Held(why)
+        try:
+            await self._push_staged(run)
+        except BridgeError as exc:
+            self._health("store", exc)
+            return Stopped("store", exc)
+        self._health("store", None)
+        return Pushed()
+
+    async def _stage(self, run: CatalogRun) -> None:
+        """Stage: the ERP's listing, page by page, into the staging table (what changed
+        from what was pushed, or everything for a full run); a whole listing also stages
+        what it no longer lists as gone. Raises the ERP's BridgeError."""
+        async for page in self.erp.catalog(since=run.since):
+            await self._stage_page(page, run)
+        run.read_s = time.time() - run.started
+        self._health("erp", None)
+        if run.since is None:
+            # a whole listing: what it no longer lists is gone (incremental lists only
+            # changes)
+            run.stats["vanished"] = await self._stage_vanished(run.run_id)
+
+    async def _settle(self, run: CatalogRun, end: RunEnd) -> RunResult:
+        """Settle: what the run leaves behind, whatever its end. The source is told whether
+        it was pushed; errors are opened or resolved, cursors moved, the held run and the
+        merchant's approval cleared as the end says; the run is summed up and recorded."""
+        pushed = isinstance(end, Pushed)
         if isinstance(self.erp, CatalogConsumer):
             # sources that consume what they listed (an import folder archives its file)
-            await self.erp.catalog_done(complete and error is None and held is None)
-        if complete and held is None and error is None:
-            if since is None:
-                # a whole listing: rows that were bad and are fine (or gone) now are resolved
-                # (an incremental listing does not show unchanged bad rows again)
-                await self.state.call(
-                    self.state.resolve_errors_like, PIPELINE, f"{Subject.SKU}:", problems
-                )
-            await self.state.call(self.state.resolve_errors, PIPELINE, HELD_SUBJECT)
-            await self.state.call(self.state.set_kv, HELD_KEY, None)
-            await self.state.call(self.state.set_kv, HELD_SKUS_KEY, None)
-            if self.erp.capabilities.incremental_catalog:
-                await self.state.call(self.state.set_kv, "catalog_since", str(started))
-        if complete and (held is not None or error is None):
+            await self.erp.catalog_done(pushed)
+        if pushed:
+            await self._settle_pushed(run)
+        if isinstance(end, (Pushed, Held)):
             # an approval is spent by the run that pushed it, or that found things worse
             await self.state.call(forget_approval, self.state)
+        await self._settle_unknown(run, pushed)
+        if run.stats["vanished"] and pushed:
+            self.events.warning(
+                PIPELINE,
+                "catalog_vanished",
+                f"{run.stats['vanished']} SKUs are no longer listed by the ERP; "
+                "their stock in the store was set to 0",
+            )
+        result = run.result
+        result.requests = self.store.requests + self.erp.requests - run.requests_before
+        if isinstance(end, Stopped):
+            await self._settle_stopped(run, end)
+        result.status = status_of(end, result.items_failed)
+        result.message = self._summary(run, end)
+        result.details = {
+            "full": run.full,
+            "since": run.since,
+            "unknown": len(run.unknown),
+            **run.stats,
+            "duration_s": time.time() - run.started,
+            "read_s": run.read_s,
+            "held": end.why if isinstance(end, Held) else None,
+        }
+        self.events.info(
+            PIPELINE,
+            "catalog_run",
+            f"Catalog {result.message}",
+            pushed=result.items_ok,
+            seen=result.items_seen,
+            status=result.status,
+        )
+        await self.recorder.finish(run.run_id, result)
+        if result.status in (RunStatus.OK, RunStatus.PARTIAL):
+            await self.state.call(self.state.kv.set, "catalog_last_ok", str(time.time()))
+        return result
+
+    async def _settle_pushed(self, run: CatalogRun) -> None:
+        """A run that pushed everything it staged: the sides' errors and what it saw fine
+        again are resolved, the held run is gone, an incremental listing starts from this
+        run next time, and a full one is not due before its interval."""
+        await self.state.call(self.state.errors.resolve, PIPELINE, "erp")
+        await self.state.call(self.state.errors.resolve, PIPELINE, "store")
+        if run.since is None:
+            # a whole listing: rows that were bad and are fine (or gone) now are resolved
+            # (an incremental listing does not show unchanged bad rows again)
+            await self.state.call(
+                self.state.errors.resolve_like, PIPELINE, f"{Subject.SKU}:", run.problems
+            )
+        await self.state.call(self.state.errors.resolve, PIPELINE, HELD_SUBJECT)
+        await self.state.call(self.state.kv.set, HELD_KEY, None)
+        await self.state.call(self.state.kv.set, HELD_SKUS_KEY, None)
+        if self.erp.capabilities.incremental_catalog:
+            await self.state.call(self.state.kv.set, "catalog_since", str(run.started))
+        if run.full:
+            await self.state.call(self.state.kv.set, "catalog_last_full", str(run.started))
+
+    async def _settle_unknown(self, run: CatalogRun, pushed: bool) -> None:
+        """SKUs the store did not know (its error and event), or, after a full run that
+        pushed everything, that error resolved."""
+        unknown = run.unknown
         if unknown:
-            total_unknown = (await self.state.call(self.state.catalog_counts))["unknown_in_store"]
+            total_unknown = (await self.state.call(self.state.pushed.counts))["unknown_in_store"]
             sample = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 PIPELINE,
                 UNKNOWN_SUBJECT,
                 kind=FailureKind.DATA.value,
@@ -377,108 +513,60 @@ class CatalogPipeline:
                 skus=unknown[:100],
                 count=len(unknown),
             )
-        elif complete and full and held is None and error is None:
-            await self.state.call(self.state.resolve_errors, PIPELINE, UNKNOWN_SUBJECT)
-        if stats["vanished"] and held is None and error is None:
-            self.events.warning(
-                PIPELINE,
-                "catalog_vanished",
-                f"{stats['vanished']} SKUs are no longer listed by the ERP; "
-                "their stock in the store was set to 0",
-            )
-        result.requests = self.store.requests + self.erp.requests - req0
-        if error is not None:
-            result.status = "failed"
-            where = "the store" if failed_side == "store" else "the ERP"
-            await self.state.call(
-                self.state.open_error,
-                PIPELINE,
-                failed_side,
-                kind=error.kind.value,
-                code=error.code,
-                message=f"Catalog sync stopped: {error.message}",
-                server_message=error.server_message,
-            )
-            self.events.error(
-                PIPELINE,
-                "catalog_failed",
-                f"Catalog sync stopped ({where}): {error.message}; "
-                f"{result.items_ok} items pushed before that",
-            )
-        elif held is not None:
-            result.status = "held"
-        else:
-            await self.state.call(self.state.resolve_errors, PIPELINE, "erp")
-            await self.state.call(self.state.resolve_errors, PIPELINE, "store")
-            if full:
-                await self.state.call(self.state.set_kv, "catalog_last_full", str(started))
-            if result.items_failed:
-                result.status = "partial"
+        elif pushed and run.full:
+            await self.state.call(self.state.errors.resolve, PIPELINE, UNKNOWN_SUBJECT)
+
+    async def _settle_stopped(self, run: CatalogRun, end: Stopped) -> None:
+        """A run stopped by a failure of one side: its error (the side's) and event."""
+        where = "the store" if end.side == "store" else "the ERP"
+        await self.state.call(
+            self.state.errors.open,
+            PIPELINE,
+            end.side,
+            kind=end.error.kind.value,
+            code=end.error.code,
+            message=f"Catalog sync stopped: {end.error.message}",
+            server_message=end.error.server_message,
+        )
+        self.events.error(
+            PIPELINE,
+            "catalog_failed",
+            f"Catalog sync stopped ({where}): {end.error.message}; "
+            f"{run.result.items_ok} items pushed before that",
+        )
+
+    def _summary(self, run: CatalogRun, end: RunEnd) -> str:
+        """The run's one line (its record, the log)."""
+        result, stats = run.result, run.stats
         # full: everything pushed; otherwise only what changed, of what the ERP listed
         # (all of it, or what changed since a time where the ERP can say so)
         kind = (
             "full"
-            if full
+            if run.full
             else (
-                f"changed since {time.strftime('%d/%m %H:%M', time.localtime(since))}"
-                if since
+                f"changed since {time.strftime('%d/%m %H:%M', time.localtime(run.since))}"
+                if run.since
                 else "changes only"
             )
         )
-        result.message = (
+        message = (
             f"{kind}: {result.items_seen} variants "
-            f"read, {result.items_ok} pushed, {len(unknown)} unknown in the store, "
+            f"read, {result.items_ok} pushed, {len(run.unknown)} unknown in the store, "
             f"{result.items_failed} invalid, {stats['negative']} negative stock set "
             f"to 0, {stats['zero_price']} without price, {stats['vanished']} no "
             f"longer listed, {result.requests} requests in "
-            f"{time.time() - started:.1f} s"
+            f"{time.time() - run.started:.1f} s"
         )
-        if error is not None:
-            result.message += f" — stopped: {error.message}"
-        if held is not None:
-            result.message += f" — HELD, nothing pushed: {held}"
-        result.details = {
-            "full": full,
-            "since": since,
-            "unknown": len(unknown),
-            **stats,
-            "duration_s": time.time() - started,
-            "read_s": read_s,
-            "held": held,
-        }
-        self.events.info(
-            PIPELINE,
-            "catalog_run",
-            f"Catalog {result.message}",
-            pushed=result.items_ok,
-            seen=result.items_seen,
-            status=result.status,
-        )
-        await self.state.call(
-            self.state.finish_run,
-            run_id,
-            status=result.status,
-            items_ok=result.items_ok,
-            items_failed=result.items_failed,
-            items_seen=result.items_seen,
-            requests=result.requests,
-            message=result.message,
-        )
-        if result.status in ("ok", "partial"):
-            await self.state.call(self.state.set_kv, "catalog_last_ok", str(time.time()))
-        return result
+        if isinstance(end, Stopped):
+            message += f" — stopped: {end.error.message}"
+        if isinstance(end, Held):
+            message += f" — HELD, nothing pushed: {end.why}"
+        return message
 
-    async def _stage_page(
-        self,
-        page: list[CatalogItem | RowProblem],
-        full: bool,
-        started: float,
-        run_id: int,
-        seen: set[str],
-        problems: set[str],
-        stats: dict[str, int],
-        result: RunResult,
-    ) -> None:
+    async def _stage_page(self, page: list[CatalogItem | RowProblem], run: CatalogRun) -> None:
+        """One page of the ERP's listing into the staging table: rows refused (each an
+        error of its SKU), SKUs repeated (the first one counts), the rest compared with
+        what was pushed."""
         items: dict[str, CatalogItem] = {}
         bad: list[str] = []
         for entry in page:
@@ -488,11 +576,11 @@ class CatalogPipeline:
                     entry = RowProblem(entry.sku, problem)
             if isinstance(entry, RowProblem):
                 subject = str(Subject.sku(entry.sku))
-                problems.add(subject)
+                run.problems.add(subject)
                 bad.append(entry.sku)
-                result.items_failed += 1
+                run.result.items_failed += 1
                 await self.state.call(
-                    self.state.open_error,
+                    self.state.errors.open,
                     PIPELINE,
                     subject,
                     kind=FailureKind.DATA.value,
@@ -501,7 +589,7 @@ class CatalogPipeline:
                 )
                 # each one is in the error list; the log names the first few of a run
                 self._log_capped(
-                    result.items_failed,
+                    run.result.items_failed,
                     "error",
                     "erp_row_invalid",
                     f"SKU {entry.sku}: {entry.message}",
@@ -510,32 +598,32 @@ class CatalogPipeline:
                     "each one is in the error list, and the run's summary counts them",
                     sku=entry.sku,
                 )
-            elif entry.sku in items or entry.sku in seen:
-                self._repeated(entry.sku, stats)
+            elif entry.sku in items or entry.sku in run.seen:
+                self._repeated(entry.sku, run.stats)
             else:
                 items[entry.sku] = entry
         if bad:  # listed, even if unusable: not "gone"
-            await self.state.call(self.state.pushed, bad, run_id)
-        previous = await self.state.call(self.state.pushed, list(items), run_id)
+            await self.state.call(self.state.pushed.get, bad, run.run_id)
+        previous = await self.state.call(self.state.pushed.get, list(items), run.run_id)
         for sku, last in previous.items():
-            if last[3] == run_id and sku in items:  # listed on an earlier page of this run
-                self._repeated(sku, stats)
+            if last[3] == run.run_id and sku in items:  # listed on an earlier page of this run
+                self._repeated(sku, run.stats)
                 del items[sku]
-        seen.update(sku for sku in items if sku not in previous)
-        result.items_seen += len(items)
-        reserved = await self.state.call(self.state.reserved, list(items), started)
+        run.seen.update(sku for sku in items if sku not in previous)
+        run.result.items_seen += len(items)
+        reserved = await self.state.call(self.state.outbox.reserved, list(items), run.started)
         rows: list[tuple[str, int | None, str | None, int | None, str | None, int]] = []
         for item in items.values():
             if item.available < 0:
-                stats["negative"] += 1
+                run.stats["negative"] += 1
             # checked against bridge.numbers' limits when the page was sorted above
             stock, price = _target(item, reserved.get(item.sku, 0), self.sync.allow_zero_price)
             if price is None:
-                stats["zero_price"] += 1
+                run.stats["zero_price"] += 1
             prev = previous.get(item.sku)
             if prev is not None and collapses(item, price, prev[1]):
-                stats["price_collapses"] += 1
-            if full or prev is None or prev[0] != stock or prev[1] != (price or ""):
+                run.stats["price_collapses"] += 1
+            if run.full or prev is None or prev[0] != stock or prev[1] != (price or ""):
                 rows.append(
                     (
                         item.sku,
@@ -547,7 +635,7 @@ class CatalogPipeline:
                     )
                 )
         if rows:
-            await self.state.call(self.state.staging_add, rows)
+            await self.state.call(self.state.staging.add, rows)
 
     def _repeated(self, sku: str, stats: dict[str, int]) -> None:
         """A SKU listed twice in a run: the first one counts. The first few of a run are
@@ -584,22 +672,23 @@ class CatalogPipeline:
             self.events.emit(level, PIPELINE, more_code, more_message)
 
     async def _stage_vanished(self, run_id: int) -> int:
-        vanished = await self.state.call(self.state.not_seen, run_id)
+        vanished = await self.state.call(self.state.pushed.not_seen, run_id)
         if vanished:
             await self.state.call(
-                self.state.staging_add,
+                self.state.staging.add,
                 [(sku, 0, None, stock, price, 1) for sku, stock, price in vanished],
             )
         return len(vanished)
 
-    async def _guard(self, stats: dict[str, int], run_id: int) -> str | None:
-        """The catastrophe guard: None to go ahead, or why the run is held. A run the
-        merchant approved goes ahead if it is no worse than what they approved."""
-        known = (await self.state.call(self.state.catalog_counts))["skus"]
+    async def _guard(self, run: CatalogRun) -> str | None:
+        """Guard: the catastrophe guard over the staged changes: None to go ahead, or why
+        the run is held. A run the merchant approved goes ahead if it is no worse than what
+        they approved."""
+        known = (await self.state.call(self.state.pushed.counts))["skus"]
         if known < max(1, self.sync.guard_min_products):
             return None
         factor = self.sync.guard_price_factor
-        st = await self.state.call(self.state.staging_stats, factor)
+        st = await self.state.call(self.state.staging.stats, factor)
         reasons = []
         if st["zeroed"] > self.sync.guard_zero_share * known:
             reasons.append(
@@ -608,7 +697,9 @@ class CatalogPipeline:
             )
         # prices that would change more than the factor, or fall to 0.00 (pushed only where
         # free products are allowed: counted here either way)
-        jumps = st["price_jumps"] + (0 if self.sync.allow_zero_price else stats["price_collapses"])
+        jumps = st["price_jumps"] + (
+            0 if self.sync.allow_zero_price else run.stats["price_collapses"]
+        )
         if jumps > self.sync.guard_price_share * known:
             reasons.append(
                 f"{jumps} prices would change more than {factor:g} times or fall to 0.00"
@@ -616,7 +707,7 @@ class CatalogPipeline:
         if not reasons:
             return None
         why = "; ".join(reasons)
-        counted = await self.state.call(self.state.staging_counted, factor)
+        counted = await self.state.call(self.state.staging.counted, factor)
         given = await self.state.call(approval, self.state)
         approved = given[0] if given is not None else None
         if given is not None and _covered(given[1], counted):
@@ -627,10 +718,10 @@ class CatalogPipeline:
                 run=given[0].run_id,
             )
             return None
-        examples = await self.state.call(self.state.staging_examples, factor, EXAMPLES)
-        await self.state.call(self.state.set_kv, HELD_SKUS_KEY, json.dumps(counted))
+        examples = await self.state.call(self.state.staging.examples, factor, EXAMPLES)
+        await self.state.call(self.state.kv.set, HELD_SKUS_KEY, json.dumps(counted))
         held = HeldRun(
-            run_id,
+            run.run_id,
             time.time(),
             why,
             known,
@@ -640,7 +731,7 @@ class CatalogPipeline:
             st["changes"],
             tuple(Change(*e) for e in examples),
         )
-        await self.state.call(self.state.set_kv, HELD_KEY, held.to_json())
+        await self.state.call(self.state.kv.set, HELD_KEY, held.to_json())
         worse = (
             f" It changes products the approval of run {approved.run_id} did not cover, "
             "so that approval does not apply."
@@ -651,21 +742,21 @@ class CatalogPipeline:
             f"Catalog sync held, nothing was pushed: {why}. This looks like an ERP "
             f"fault rather than real changes.{worse} Check the ERP; if the changes are "
             f'real, approve them ("Push anyway" in the error list, or `bridge approve '
-            f"{run_id}`); Retry or the next run checks again"
+            f"{run.run_id}`); Retry or the next run checks again"
         )
         await self.state.call(
-            self.state.open_error,
+            self.state.errors.open,
             PIPELINE,
             HELD_SUBJECT,
             kind=FailureKind.DATA.value,
             code="catalog_held",
             message=message,
         )
-        self.events.error(PIPELINE, "catalog_held", message, run=run_id)
+        self.events.error(PIPELINE, "catalog_held", message, run=run.run_id)
         return why
 
-    async def _push_staged(self, result: RunResult, unknown: list[str]) -> None:
-        """Push the staged changes in batches, `push_concurrency` at a time. Each batch is
+    async def _push_staged(self, run: CatalogRun) -> None:
+        """Push: the staged changes in batches, `push_concurrency` at a time. Each batch is
         recorded as pushed as soon as the store accepted it; a failure stops the run and
         the rest is pushed next time (it is still different from what was pushed)."""
         sem = asyncio.Semaphore(self.sync.push_concurrency)
@@ -683,17 +774,17 @@ class CatalogPipeline:
             # recorded with the slot free: the next batch is on its way meanwhile
             missing = set(pushed.not_found)
             await self.state.call(
-                self.state.save_pushed,
+                self.state.pushed.save,
                 [(i.sku, -1 if i.stock is None else i.stock, i.price or "") for i in batch],
                 missing,
             )
-            unknown.extend(sorted(missing))
-            result.items_ok += len(batch) - len(missing)
+            run.unknown.extend(sorted(missing))
+            run.result.items_ok += len(batch) - len(missing)
 
         after = ""
         tasks: set[asyncio.Task[None]] = set()
         while not failure:
-            rows = await self.state.call(self.state.staging_page, after, self.sync.push_batch)
+            rows = await self.state.call(self.state.staging.page, after, self.sync.push_batch)
             if not rows:
                 break
             after = rows[-1][0]
@@ -709,12 +800,12 @@ class CatalogPipeline:
             await asyncio.gather(*tasks)
         if failure:
             raise failure[0]
-        await self.state.call(self.state.staging_clear)
+        await self.state.call(self.state.staging.clear)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs with a per-SKU lookup)."""
         result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.start_run, PIPELINE, "sku")
+        run_id = await self.recorder.start(PIPELINE, "sku")
         req0 = self.store.requests + self.erp.requests
         try:
             if not self.erp.capabilities.sku_lookup:
@@ -726,11 +817,11 @@ class CatalogPipeline:
                 raise DataError(f"SKU {sku} was not found in the ERP", code="sku_not_in_erp")
             if isinstance(found, RowProblem):
                 raise DataError(f"SKU {sku}: {found.message}", code="erp_row_invalid")
-            reserved = await self.state.call(self.state.reserved, [sku], time.time())
+            reserved = await self.state.call(self.state.outbox.reserved, [sku], time.time())
             stock, price = target(found, reserved.get(sku, 0), self.sync.allow_zero_price)
             push = await self.store.push_stock_prices([StockPrice(sku, stock, price)])
             await self.state.call(
-                self.state.save_pushed, [(sku, stock, price or "")], push.not_found
+                self.state.pushed.save, [(sku, stock, price or "")], push.not_found
             )
             result.items_seen = 1
             if push.not_found:
@@ -739,26 +830,17 @@ class CatalogPipeline:
                 )
             result.items_ok = 1
             result.message = f"SKU {sku}: stock {stock}" + (f", price {price}" if price else "")
-            await self.state.call(self.state.resolve_errors, PIPELINE, str(Subject.sku(sku)))
+            await self.state.call(self.state.errors.resolve, PIPELINE, str(Subject.sku(sku)))
             self.events.info(
                 PIPELINE, "sku_synced", f"Product {sku} updated: {result.message}", sku=sku
             )
         except BridgeError as exc:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
             result.items_failed = 1
             result.message = exc.message
             self.events.error(PIPELINE, "sku_sync_failed", exc.message, sku=sku)
         result.requests = self.store.requests + self.erp.requests - req0
-        await self.state.call(
-            self.state.finish_run,
-            run_id,
-            status=result.status,
-            items_ok=result.items_ok,
-            items_failed=result.items_failed,
-            items_seen=result.items_seen,
-            requests=result.requests,
-            message=result.message,
-        )
+        await self.recorder.finish(run_id, result)
         return result
 
     async def preview(self) -> dict[str, int]:
@@ -779,7 +861,9 @@ class CatalogPipeline:
         async for page in self.erp.catalog():
             items = [e for e in page if isinstance(e, CatalogItem)]
             out["invalid"] += len(page) - len(items)
-            reserved = await self.state.call(self.state.reserved, [i.sku for i in items], started)
+            reserved = await self.state.call(
+                self.state.outbox.reserved, [i.sku for i in items], started
+            )
             for item in items:
                 out["variants"] += 1
                 stock, price = target(item, reserved.get(item.sku, 0), self.sync.allow_zero_price)

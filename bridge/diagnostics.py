@@ -182,9 +182,9 @@ def _state_members(paths: Paths, status: dict[str, Any] | None, max_events: int)
     state = State(paths.db_file, recover=False)
     try:
         snap = dict(status) if status is not None else status_snapshot(state).to_json()
-        snap["recent_runs"] = state.recent_runs(50)
-        errors = state.errors("open", 500)
-        events = state.events(0, max_events)
+        snap["recent_runs"] = state.runs.recent(50)
+        errors = state.errors.recent("open", 500)
+        events = state.events.since(0, max_events)
     finally:
         state.close()
     lines = []

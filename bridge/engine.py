@@ -48,12 +48,15 @@ from bridge.model import (
     Capabilities,
     ErpConnector,
     Finding,
+    RunResult,
+    RunStatus,
     StoreConnector,
     Subject,
     Watching,
 )
 from bridge.orders import PIPELINE as ORDERS
-from bridge.orders import OrderPipeline, RunResult
+from bridge.orders import OrderPipeline
+from bridge.recorder import RunRecorder
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
 from bridge.state import OutboxRow, State
@@ -88,8 +91,6 @@ RECHECK_OK_S = 6 * 3600.0
 # than CLOCK_JUMP_S is a clock that was set, or a PC that slept
 CLOCK_CHECK_S = 10.0
 CLOCK_JUMP_S = 30.0
-# the open error of a run that did not end in time
-RUN_SUBJECT = "run:"
 # on stop, a run in progress gets this long to end before it is cut short (s)
 STOP_GRACE_S = 5.0
 
@@ -167,6 +168,7 @@ class Engine:
         self.policy = policy
         self.state = state or State(paths.db_file)
         self.events = EventBus(self.state, keep=config.logging.keep_events)
+        self.recorder = RunRecorder(self.state, self.events)
         self.health = Health(self._status_changed)
         self.paused = False
         self.running: dict[str, bool] = dict.fromkeys(PIPELINES, False)
@@ -247,7 +249,7 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
         """Build the connectors (no scheduling): for one-shot CLI commands."""
-        await self.state.call(self.state.close_stale_runs)
+        await self.state.call(self.state.runs.close_stale)
         # waits recorded in wall time before the clock was set back (while Bridge was off)
         # must not stop orders for that long
         await self.state.call(
@@ -343,7 +345,7 @@ class Engine:
         await self._idle()
         if cut:
             with contextlib.suppress(StorageError):  # else the next start records it
-                await self.state.call(self.state.close_stale_runs)
+                await self.state.call(self.state.runs.close_stale)
             self.events.warning(
                 "engine",
                 "runs_interrupted",
@@ -455,7 +457,7 @@ class Engine:
         one in progress is skipped; a manual one waits for it and then runs."""
         lock = self._locks[pipeline]
         if lock.locked() and trigger not in ("manual", "files", "approved"):
-            return RunResult(pipeline, "skipped", message="already running")
+            return RunResult(pipeline, RunStatus.SKIPPED, message="already running")
         async with lock:
             if self.store is None:
                 self._build()
@@ -472,11 +474,11 @@ class Engine:
                     else:
                         assert self.catalog is not None
                         result = await self.catalog.run(trigger, full=full)
-                await self.state.call(self.state.resolve_errors, pipeline, RUN_SUBJECT + pipeline)
+                await self.recorder.ended(pipeline)
             except TimeoutError:
                 # what was done is recorded step by step; an order cut mid-send stays
                 # `sending` and is looked up in the ERP before anything is sent again
-                result = await self._run_cut(
+                result = await self.recorder.cut(
                     pipeline,
                     "run_timeout",
                     "run_timeout",
@@ -485,30 +487,18 @@ class Engine:
                     "again at its next interval",
                 )
             except StorageError as exc:
-                # the state file cannot be written (a full disk): nothing more can be
-                # recorded, so nothing more is sent; what was under way rolled back
-                result = RunResult(pipeline, "failed", message=exc.message)
-                self.events.error(pipeline, "state_unwritable", exc.message)
+                result = self.recorder.unwritable(pipeline, exc)
             except BridgeError as exc:
                 # raised outside any item (e.g. the price list cannot be resolved)
-                result = RunResult(pipeline, "failed", message=exc.message)
-                await self.state.call(
-                    self.state.open_error,
-                    pipeline,
-                    "erp" if pipeline == CATALOG else "store",
-                    kind=exc.kind.value,
-                    code=exc.code,
-                    message=exc.message,
-                    server_message=exc.server_message,
-                )
-                self.events.error(pipeline, "run_failed", exc.message)
+                side = "erp" if pipeline == CATALOG else "store"
+                result = await self.recorder.failed(pipeline, side, exc)
                 if isinstance(exc, (AuthError, ConfigError)):
                     self.health.failed("erp", exc)
             except Exception as exc:
                 # a bug, or data nobody foresaw, outside any one item: the run ends as
                 # failed, is recorded and reported, and the next one starts as usual
                 log.error("%s run: unexpected error", pipeline, exc_info=exc)
-                result = await self._run_cut(
+                result = await self.recorder.cut(
                     pipeline,
                     "internal_error",
                     "run_failed",
@@ -521,7 +511,7 @@ class Engine:
                 self.running[pipeline] = False
                 self._run_began.pop(pipeline, None)
             self._status_changed()
-        if result.status == "held" and self._scheduler is not None:
+        if result.status == RunStatus.HELD and self._scheduler is not None:
             self._spawn(self.alerter.check())  # the merchant is asked at once
         if (
             pipeline == ORDERS
@@ -534,23 +524,6 @@ class Engine:
             # next tick (a run that finished nothing ends the chain)
             self._spawn(self.run_pipeline(ORDERS, "follow-up"))
         return result
-
-    async def _run_cut(self, pipeline: str, code: str, event: str, message: str) -> RunResult:
-        """A run that ended outside its pipeline's own bookkeeping (its deadline, an
-        unexpected error): its record closed as failed, an error `run:<pipeline>` open (the
-        next good run resolves it), the event logged."""
-        with contextlib.suppress(StorageError):  # a full disk: nothing more to record
-            await self.state.call(self.state.interrupt_runs, pipeline, message)
-            await self.state.call(
-                self.state.open_error,
-                pipeline,
-                RUN_SUBJECT + pipeline,
-                kind=FailureKind.TRANSIENT.value,
-                code=code,
-                message=message,
-            )
-        self.events.error(pipeline, event, message)
-        return RunResult(pipeline, "failed", message=message)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs that can look one up)."""
@@ -593,7 +566,7 @@ class Engine:
             self._status_changed()
 
     async def retry_error(self, error_id: int) -> bool:
-        err = await self.state.call(self.state.get_error, error_id)
+        err = await self.state.call(self.state.errors.get, error_id)
         if not err or err["state"] != "open":
             return False
         subject = Subject.parse(err["subject"])
@@ -606,11 +579,11 @@ class Engine:
             oid = subject.order_id
             # an order the store changed after it was sent: the merchant accepts what the
             # ERP has, and the store is told it was sent
-            if not await self.state.call(self.state.requeue, oid):
-                await self.state.call(self.state.accept_late, oid)
+            if not await self.state.call(self.state.outbox.requeue, oid):
+                await self.state.call(self.state.outbox.accept_late, oid)
         elif subject.sku_code is not None:
-            await self.state.call(self.state.forget_pushed, subject.sku_code)
-        await self.state.call(self.state.close_error, error_id, "resolved", "retried")
+            await self.state.call(self.state.pushed.forget, subject.sku_code)
+        await self.state.call(self.state.errors.close, error_id, "resolved", "retried")
         self.events.info(err["pipeline"], "retry", f"Retrying: {err['message']}")
         # an incremental ERP lists an unchanged product again only in a full listing
         full = subject.sku_code is not None and bool(self.capabilities.incremental_catalog)
@@ -640,7 +613,7 @@ class Engine:
     async def retry_all(self) -> int:
         """Retry every open error, except a held catalog run: pushing one is an approval
         the merchant gives for that run alone, never part of "retry all"."""
-        errors = await self.state.call(self.state.errors, "open")
+        errors = await self.state.call(self.state.errors.recent, "open")
         n = 0
         for err in errors:
             if err["subject"] != HELD_SUBJECT:
@@ -648,15 +621,15 @@ class Engine:
         return n
 
     async def discard_error(self, error_id: int, reason: str) -> bool:
-        err = await self.state.call(self.state.get_error, error_id)
+        err = await self.state.call(self.state.errors.get, error_id)
         if not err or err["state"] != "open":
             return False
         oid = Subject.parse(err["subject"]).order_id
         # a sent order is never discarded; a later change of it is (the ERP keeps what was
         # sent)
-        if oid is not None and not await self.state.call(self.state.discard_order, oid, reason):
-            await self.state.call(self.state.accept_late, oid)
-        await self.state.call(self.state.close_error, error_id, "discarded", reason)
+        if oid is not None and not await self.state.call(self.state.outbox.discard, oid, reason):
+            await self.state.call(self.state.outbox.accept_late, oid)
+        await self.state.call(self.state.errors.close, error_id, "discarded", reason)
         self.events.info(err["pipeline"], "discarded", f"Discarded ({reason}): {err['message']}")
         return True
 
@@ -682,18 +655,11 @@ class Engine:
                 self._schedule()
                 self._watch_source()
             # orders held back by bad credentials get another chance
-            await self.state.call(self._requeue_auth_failures)
+            await self.state.call(self.state.outbox.requeue_failed, FailureKind.AUTH.value)
         finally:
             for p in PIPELINES:
                 self._locks[p].release()
         self.events.info("config", "config_applied", "New settings applied")
-
-    def _requeue_auth_failures(self) -> None:
-        for r in self.state._q(
-            "SELECT store_order_id FROM outbox WHERE state='failed' AND failure_kind=?",
-            (FailureKind.AUTH.value,),
-        ):
-            self.state.requeue(r["store_order_id"])
 
     # -- calibration -------------------------------------------------------------------------
     async def writes_blocked(self) -> str | None:
@@ -740,7 +706,7 @@ class Engine:
             self._calibrated_at = time.monotonic()
             self._calibration_answered = True
             await self.state.call(
-                self.state.set_kv,
+                self.state.kv.set,
                 CALIBRATION_KEY,
                 json.dumps(
                     {
@@ -768,7 +734,7 @@ class Engine:
                 "settings (or the ERP), then retry; stock and prices go on"
             )
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 ORDERS,
                 CALIBRATION_SUBJECT,
                 kind=FailureKind.CONFIG.value,
@@ -784,7 +750,7 @@ class Engine:
                 )
         else:
             self._write_block = None
-            closed = await self.state.call(self.state.resolve_errors, ORDERS, CALIBRATION_SUBJECT)
+            closed = await self.state.call(self.state.errors.resolve, ORDERS, CALIBRATION_SUBJECT)
             warnings = [f for f in findings if f.status == "warning"]
             if was is not None or closed:
                 self.events.info(
@@ -811,7 +777,7 @@ class Engine:
 
     def last_calibration(self) -> tuple[float, list[Finding]] | None:
         """The findings saved by the last calibration of this profile, and when."""
-        raw = self.state.get_kv(CALIBRATION_KEY)
+        raw = self.state.kv.get(CALIBRATION_KEY)
         if not raw:
             return None
         data = json.loads(raw)
@@ -879,7 +845,7 @@ class Engine:
     async def open_errors(self, limit: int = 500) -> list[ErrorRecord]:
         """The open errors, newest first; a calibration error carries what the calibration
         found, a held catalog run's error what the run would change."""
-        rows = await self.state.call(self.state.errors, "open", limit)
+        rows = await self.state.call(self.state.errors.recent, "open", limit)
         errors = [ErrorRecord.from_row(r) for r in rows]
         out = []
         for e in errors:
@@ -894,22 +860,22 @@ class Engine:
 
     async def recent_events(self, after_id: int = 0, limit: int = 500) -> list[EventRecord]:
         """The event log's last `limit` lines after `after_id`, oldest first."""
-        rows = await self.state.call(self.state.events, after_id, limit)
+        rows = await self.state.call(self.state.events.since, after_id, limit)
         return [EventRecord.from_row(r) for r in rows]
 
     async def history(self, runs: int = 200, days: int = 14) -> History:
-        recent = await self.state.call(self.state.recent_runs, runs)
-        per_day = await self.state.call(self.state.orders_per_day, days)
+        recent = await self.state.call(self.state.runs.recent, runs)
+        per_day = await self.state.call(self.state.outbox.per_day, days)
         return History(tuple(RunRecord.from_row(r) for r in recent), tuple(per_day))
 
     async def order(self, store_order_id: str) -> OrderRecord | None:
         """A store order as Bridge keeps it, or None when it never saw it."""
-        row = await self.state.call(self.state.get_order, store_order_id)
+        row = await self.state.call(self.state.outbox.get, store_order_id)
         return None if row is None else _order_record(row)
 
     async def product(self, sku: str) -> ProductRecord | None:
         """What Bridge last pushed for `sku`, or None when it never pushed it."""
-        pushed = await self.state.call(self.state.pushed, [sku])
+        pushed = await self.state.call(self.state.pushed.get, [sku])
         if sku not in pushed:
             return None
         stock, price, known, _seen = pushed[sku]
@@ -943,12 +909,12 @@ def _order_record(row: OutboxRow) -> OrderRecord:
 
 def status_snapshot(state: State) -> Status:
     """What `bridge status` shows; needs only the state file, not a running engine."""
-    orders = state.order_counts()
-    last_orders = state.last_run(ORDERS)
-    last_catalog = state.last_run(CATALOG)
-    last_catalog_ok = state.last_run(CATALOG, "ok")
-    errs = state.error_counts()
-    counts = state.catalog_counts()
+    orders = state.outbox.counts()
+    last_orders = state.runs.last(ORDERS)
+    last_catalog = state.runs.last(CATALOG)
+    last_catalog_ok = state.runs.last(CATALOG, "ok")
+    errs = state.errors.counts()
+    counts = state.pushed.counts()
     return Status(
         orders=OrdersStatus(
             counts=orders,
@@ -965,9 +931,9 @@ def status_snapshot(state: State) -> Status:
         errors=ErrorsStatus(
             open=sum(errs.values()),
             by_kind=errs,
-            recent=tuple(ErrorRecord.from_row(e) for e in state.errors("open", 20)),
+            recent=tuple(ErrorRecord.from_row(e) for e in state.errors.recent("open", 20)),
         ),
-        customers_mapped=state.map_count("customer"),
+        customers_mapped=state.idmap.count("customer"),
     )
 
 

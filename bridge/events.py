@@ -73,7 +73,7 @@ class EventBus:
             self._flush_handle = None
         if self._pending and self.state is not None:
             rows, self._pending = self._pending, []
-            self.state.submit(self.state.add_events, rows)
+            self.state.submit(self.state.events.add, rows)
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         self._subscribers.append(fn)
@@ -96,7 +96,7 @@ class EventBus:
             self._since_prune += 1
             if self._since_prune >= 500:
                 self._since_prune = 0
-                self.state.submit(self.state.prune_events, self.keep)
+                self.state.submit(self.state.events.prune, self.keep)
         for fn in list(self._subscribers):
             try:
                 fn(event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from bridge.fiscal import Document, TaxCondition
@@ -97,6 +98,35 @@ class StockPrice:
 class PushResult:
     updated: int
     not_found: tuple[str, ...]
+
+
+class RunStatus(StrEnum):
+    """How a pipeline run ended (kept as this text in the state file's `runs` table)."""
+
+    RUNNING = "running"  # recorded when it starts; never the status of a RunResult
+    OK = "ok"
+    PARTIAL = "partial"  # some items failed, or one side failed after others were done
+    FAILED = "failed"
+    HELD = "held"  # the catalog guard stopped it before anything was pushed
+    SKIPPED = "skipped"  # not run (one is in progress, or the ERP takes no orders)
+    INTERRUPTED = "interrupted"  # still running when Bridge stopped (found at the next start)
+
+
+@dataclass
+class RunResult:
+    """What one pipeline run did, as its caller (the engine, the CLI, the UI) sees it."""
+
+    pipeline: str
+    status: RunStatus = RunStatus.OK
+    items_ok: int = 0
+    items_failed: int = 0
+    items_seen: int = 0
+    requests: int = 0
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return f"{self.pipeline}: {self.status} — {self.message}"
 
 
 @dataclass(frozen=True)

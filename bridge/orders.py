@@ -25,7 +25,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -49,11 +48,14 @@ from bridge.model import (
     ErpConnector,
     KeyedCustomers,
     OrderKeys,
+    RunResult,
+    RunStatus,
     StoreConnector,
     StoreOrder,
     Subject,
     ValidBuyer,
 )
+from bridge.recorder import RunRecorder
 from bridge.state import OrderState, OutboxRow, State, order_number
 
 log = logging.getLogger("bridge.orders")
@@ -76,21 +78,6 @@ SIDE_DOWN_CODES = frozenset(
 )
 
 
-@dataclass
-class RunResult:
-    pipeline: str
-    status: str = "ok"  # ok | partial | failed | skipped
-    items_ok: int = 0
-    items_failed: int = 0
-    items_seen: int = 0
-    requests: int = 0
-    message: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        return f"{self.pipeline}: {self.status} — {self.message}"
-
-
 class SideDown(Exception):
     """A side failed for every order (auth, config): stop this run."""
 
@@ -111,6 +98,7 @@ class OrderPipeline:
         writes_blocked: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self.state = state
+        self.recorder = RunRecorder(state, events)
         # why the ERP must not be written to now (its install does not match the settings),
         # or None; asked before each run's sends
         self.writes_blocked = writes_blocked
@@ -137,11 +125,11 @@ class OrderPipeline:
         if not self.erp.capabilities.orders:
             return RunResult(
                 PIPELINE,
-                "skipped",
+                RunStatus.SKIPPED,
                 message=self.erp.capabilities.no_orders_reason or "this ERP takes no orders",
             )
         result = RunResult(PIPELINE)
-        run_id = await self.state.call(self.state.start_run, PIPELINE, trigger)
+        run_id = await self.recorder.start(PIPELINE, trigger)
         req0 = self.store.requests + self.erp.requests
         rereport: list[OutboxRow] = []
         listing_error: BridgeError | None = None
@@ -162,12 +150,12 @@ class OrderPipeline:
                         await self._without_id(raw)
                         result.items_failed += 1
             self._side_ok("store")
-            await self.state.call(self.state.resolve_errors, PIPELINE, "store")
+            await self.state.call(self.state.errors.resolve, PIPELINE, "store")
         except BridgeError as exc:
             listing_error = exc
             self._side_failed("store", exc)
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 PIPELINE,
                 "store",
                 kind=exc.kind.value,
@@ -197,21 +185,11 @@ class OrderPipeline:
         blocked = await self.writes_blocked() if self.writes_blocked is not None else None
         if blocked:
             # the orders stay queued in the outbox; reads (the store's listing) went on
-            result.status = "failed"
+            result.status = RunStatus.FAILED
             result.requests = self.store.requests + self.erp.requests - req0
             result.message = f"{result.items_seen} pending in the store; not sent: {blocked}"
-            await self.state.call(
-                self.state.finish_run,
-                run_id,
-                status=result.status,
-                items_ok=0,
-                items_failed=result.items_failed,
-                items_seen=result.items_seen,
-                requests=result.requests,
-                message=result.message,
-            )
-            return result
-        due = await self.state.call(self.state.due_orders)
+            return await self.recorder.finish(run_id, result)
+        due = await self.state.call(self.state.outbox.due)
         side_error: BridgeError | None = None
         sem = asyncio.Semaphore(self.sync.order_concurrency)
         stop = asyncio.Event()
@@ -239,13 +217,13 @@ class OrderPipeline:
         result.items_ok += sum(1 for o in outcomes if o is True)
         result.items_failed += sum(1 for o in outcomes if o is False)
         result.requests = self.store.requests + self.erp.requests - req0
-        counts = await self.state.call(self.state.order_counts)
+        counts = await self.state.call(self.state.outbox.counts)
         result.details = {"counts": counts}
         problem = side_error or listing_error
         if problem is not None and result.items_ok == 0:
-            result.status = "failed"
+            result.status = RunStatus.FAILED
         elif result.items_failed or problem is not None:
-            result.status = "partial"
+            result.status = RunStatus.PARTIAL
         result.message = (
             f"{result.items_seen} pending in the store, {result.items_ok} done, "
             f"{result.items_failed} failed; waiting: {counts['queued']} queued, "
@@ -258,22 +236,13 @@ class OrderPipeline:
             rebuilt = await self.state.call(self.state.finish_rebuild)
             if rebuilt:
                 self.events.error(PIPELINE, "state_rebuilt", rebuilt)
-        await self.state.call(
-            self.state.finish_run,
-            run_id,
-            status=result.status,
-            items_ok=result.items_ok,
-            items_failed=result.items_failed,
-            items_seen=result.items_seen,
-            requests=result.requests,
-            message=result.message,
-        )
+        await self.recorder.finish(run_id, result)
         return result
 
     async def _without_id(self, raw: Any) -> None:
         msg = f"The store listed an order without an id: {redact.redact(str(raw))[:200]}"
         await self.state.call(
-            self.state.open_error,
+            self.state.errors.open,
             PIPELINE,
             "store:order-without-id",
             kind=FailureKind.DATA.value,
@@ -287,8 +256,8 @@ class OrderPipeline:
         if len(copies) > 1:
             return await self._listed_twice(copies)
         raw = dict(copies[0])
-        known = await self.state.call(self.state.get_order, str(raw["id"]))
-        action, row = await self.state.call(self.state.ingest, raw)
+        known = await self.state.call(self.state.outbox.get, str(raw["id"]))
+        action, row = await self.state.call(self.state.outbox.ingest, raw)
         number = row.number
         if action == "new":
             self.events.info(
@@ -328,7 +297,7 @@ class OrderPipeline:
             f"contents ({order_difference(copies[0], copies[1])}); it is not sent until "
             "the store lists it once. Check the order in the store"
         )
-        action, row = await self.state.call(self.state.listed_twice, copies, message)
+        action, row = await self.state.call(self.state.outbox.listed_twice, copies, message)
         if row.state == OrderState.DISCARDED:
             return "known", row  # the merchant decided it is not sent
         if action == "frozen":
@@ -366,9 +335,9 @@ class OrderPipeline:
     async def _merchant_error(self, oid: str, code: str, message: str, number: str) -> None:
         """An error only the merchant can settle, logged once while it stays the same."""
         subject = str(Subject.order(oid))
-        before = await self.state.call(self.state.open_error_message, PIPELINE, subject)
+        before = await self.state.call(self.state.errors.open_message, PIPELINE, subject)
         await self.state.call(
-            self.state.open_error,
+            self.state.errors.open,
             PIPELINE,
             subject,
             kind=FailureKind.DATA.value,
@@ -388,10 +357,10 @@ class OrderPipeline:
             "diagnostics to support",
             code="internal_error",
         )
-        row = await self.state.call(self.state.get_order, oid)
+        row = await self.state.call(self.state.outbox.get, oid)
         if row is None:
             await self.state.call(
-                self.state.open_error,
+                self.state.errors.open,
                 PIPELINE,
                 str(Subject.order(oid)),
                 kind=error.kind.value,
@@ -434,7 +403,7 @@ class OrderPipeline:
             return False
         keyed = not isinstance(self.erp, OrderKeys) or self.erp.orders_keyed()
         try:
-            other = await self.state.call(self.state.order_number_taken, oid, order.number)
+            other = await self.state.call(self.state.outbox.number_taken, oid, order.number)
             if other is not None:
                 # the ERPs know an order by its number: this one would be taken for the other
                 raise DataError(
@@ -466,10 +435,10 @@ class OrderPipeline:
                 if row.late:
                     # the store changed the order while a send of it was in doubt, and the
                     # ERP does not have it: the new version is the one to send
-                    row = await self.state.call(self.state.adopt_late, oid)
+                    row = await self.state.call(self.state.outbox.adopt_late, oid)
                     order = self.store.parse_order(row.payload)
                     await self.state.call(
-                        self.state.resolve_errors, PIPELINE, str(Subject.order(oid))
+                        self.state.errors.resolve, PIPELINE, str(Subject.order(oid))
                     )
                     self.events.info(
                         PIPELINE,
@@ -492,9 +461,9 @@ class OrderPipeline:
                 ) from None
             buyer = ValidBuyer(order.buyer, doc, condition)
             customer = await self._customer(buyer, order) if self.erp.capabilities.customers else ""
-            await self.state.call(self.state.mark_sending, oid)
+            await self.state.call(self.state.outbox.mark_sending, oid)
             if not keyed:
-                await self.state.call(self.state.doubt_begin, "order", oid)
+                await self.state.call(self.state.idmap.doubt_begin, "order", oid)
             try:
                 ref = await self.erp.create_order(order, customer, buyer)
             except DuplicateError:
@@ -518,7 +487,7 @@ class OrderPipeline:
                 raise  # it stays in doubt
             except BridgeError:
                 if not keyed:  # the ERP answered: nothing was created
-                    await self.state.call(self.state.doubt_clear, "order", oid)
+                    await self.state.call(self.state.idmap.doubt_clear, "order", oid)
                 raise
             await self._mark_sent(oid, order, ref, customer or None)
             self._side_ok("erp")
@@ -552,20 +521,20 @@ class OrderPipeline:
         """Record the ERP's document for this order; one ERP document is never the
         reference of two store orders (a lookup that matched too much is a data error, not
         a crash)."""
-        other = await self.state.call(self.state.order_with_reference, ref)
+        other = await self.state.call(self.state.idmap.order_with_reference, ref)
         if other is not None and other != oid:
             raise DataError(
                 f"Order {order.number}: the ERP document {ref} found for it is already the "
                 f"one of another store order ({other}); check both in the ERP",
                 code="reference_taken",
             )
-        await self.state.call(self.state.mark_sent_to_erp, oid, ref, customer)
+        await self.state.call(self.state.outbox.mark_sent_to_erp, oid, ref, customer)
 
     async def _unsettled_for(self, entity: str, key: str) -> float | None:
         """Seconds left before a creation in doubt may be sent again (None: none is)."""
         # measured on the monotonic clock where it can be: setting the computer's clock
         # forward must not end the wait
-        age = await self.state.call(self.state.doubt_age, entity, key)
+        age = await self.state.call(self.state.idmap.doubt_age, entity, key)
         if age is None:
             return None
         wait = self.sync.write_settle_s - age
@@ -587,7 +556,7 @@ class OrderPipeline:
     async def _customer(self, buyer: ValidBuyer, order: StoreOrder) -> str:
         key = f"{buyer.document.kind}:{buyer.document.number}"
         async with self._buyer_locks[key]:
-            code = await self.state.call(self.state.map_get, "customer", key)
+            code = await self.state.call(self.state.idmap.get, "customer", key)
             if code:
                 return code
             code = await self.erp.find_customer(buyer)
@@ -614,7 +583,7 @@ class OrderPipeline:
                     name=buyer.buyer.business_name,
                     document=buyer.document.formatted(),
                 )
-            await self.state.call(self.state.map_put, "customer", key, code)
+            await self.state.call(self.state.idmap.put, "customer", key, code)
             return code
 
     async def _create_customer(self, buyer: ValidBuyer, key: str) -> str:
@@ -633,14 +602,14 @@ class OrderPipeline:
                 code="customer_unconfirmed",
                 retry_after=wait,
             )
-        await self.state.call(self.state.doubt_begin, "customer", key)
+        await self.state.call(self.state.idmap.doubt_begin, "customer", key)
         try:
             return await self.erp.create_customer(buyer)
         except AmbiguousWriteError:
             raise  # it stays in doubt
         except BridgeError:
             # the ERP answered: nothing was created
-            await self.state.call(self.state.doubt_clear, "customer", key)
+            await self.state.call(self.state.idmap.doubt_clear, "customer", key)
             raise
 
     async def _report(self, row: OutboxRow, ref: str) -> bool:
@@ -649,7 +618,7 @@ class OrderPipeline:
             # the store changed the order after the ERP got it: no "sent" for a version the
             # ERP does not have until the merchant accepts (Retry or Discard on the error)
             await self.state.call(
-                self.state.mark_failed,
+                self.state.outbox.mark_failed,
                 oid,
                 kind=FailureKind.DATA.value,
                 code="changed_after_send",
@@ -665,7 +634,7 @@ class OrderPipeline:
         except BridgeError as exc:
             retry_in = self.sync.orders_interval_s if exc.retryable else self._backoff(8)
             await self.state.call(
-                self.state.mark_failed,
+                self.state.outbox.mark_failed,
                 oid,
                 kind=exc.kind.value,
                 code=exc.code,
@@ -678,7 +647,7 @@ class OrderPipeline:
                 self._side_failed("store", exc)
             else:
                 await self.state.call(
-                    self.state.open_error,
+                    self.state.errors.open,
                     PIPELINE,
                     str(Subject.order(oid)),
                     kind=exc.kind.value,
@@ -697,8 +666,8 @@ class OrderPipeline:
                 error_code=exc.code,
             )
             return False
-        await self.state.call(self.state.mark_done, oid)
-        await self.state.call(self.state.resolve_errors, PIPELINE, str(Subject.order(oid)))
+        await self.state.call(self.state.outbox.mark_done, oid)
+        await self.state.call(self.state.errors.resolve, PIPELINE, str(Subject.order(oid)))
         self._side_ok("store")
         self.events.info(
             PIPELINE,
@@ -730,7 +699,7 @@ class OrderPipeline:
             what = "fix the data, then retry it from the error list"
         kind = FailureKind.AUTH.value if exc.kind == FailureKind.CONFIG else exc.kind.value
         await self.state.call(
-            self.state.mark_failed,
+            self.state.outbox.mark_failed,
             oid,
             kind=kind,
             code=exc.code,
@@ -740,7 +709,7 @@ class OrderPipeline:
         )
         message = exc.message if number in exc.message else f"Order {number}: {exc.message}"
         await self.state.call(
-            self.state.open_error,
+            self.state.errors.open,
             PIPELINE,
             str(Subject.order(oid)),
             kind=kind,
@@ -766,7 +735,7 @@ class OrderPipeline:
         ):
             try:
                 await self.store.report_failed(oid, message)
-                await self.state.call(self.state.mark_reported_failed, oid)
+                await self.state.call(self.state.outbox.mark_reported_failed, oid)
             except BridgeError as report_exc:
                 self.events.warning(
                     PIPELINE,

@@ -624,7 +624,7 @@ async def test_engine_sync_all_with_acqua(engine, sim, store_sim, catalog):
     store_sim.orders[orders[0]["id"]]["erp_status"] = "pending"
     [again] = await engine.sync_now("orders")
     assert again.status == "ok", again.message
-    assert engine.state.get_order(orders[0]["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(orders[0]["id"]).state == OrderState.DONE
     assert len(sim.transactions) == 3
     assert sim.count("public-token", "POST") == 1  # the catalog's client, reused
 
@@ -644,7 +644,7 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sim, sto
     [result] = await engine.sync_now("catalog")
     assert result.status == "partial", result.message
     assert result.items_failed == len(bad)
-    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    errors = {e["subject"]: e["message"] for e in engine.state.errors.recent()}
     # (the simulator writes whole numbers as JSON integers)
     assert (
         "'available' is 10000000000000000000, beyond the ±1,000,000,000 units"

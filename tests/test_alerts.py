@@ -157,7 +157,7 @@ async def test_persistent_errors_go_out_as_one_throttled_digest(
     await engine.sync_now("orders")
     engine.state._db.execute("UPDATE errors SET first_at = first_at - 3600")
     assert await engine.alerter.check() == 0
-    engine.state.set_kv("alerts_last_sent", str(time.time() - DIGEST_MIN_INTERVAL_S - 1))
+    engine.state.kv.set("alerts_last_sent", str(time.time() - DIGEST_MIN_INTERVAL_S - 1))
     assert await engine.alerter.check() == 1  # only the new one
     assert len(inbox.messages) == 2
 

@@ -117,7 +117,7 @@ async def test_bad_rows_are_reported_and_the_rest_of_their_page_goes(
     [result] = await engine.sync_now("catalog")
     assert result.status == "partial", result.message
     assert result.items_failed == 3
-    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    errors = {e["subject"]: e["message"] for e in engine.state.errors.recent()}
     assert "'Disponible' is 'doce', not a number" in errors[f"sku:{skus[1]}"]
     assert "price '1.234,50' is not a number" in errors[f"sku:{skus[2]}"]
     assert "without 'Articulo': 'fila dañada'" in errors["sku:?"]
@@ -160,7 +160,7 @@ async def test_out_of_range_numbers_are_one_rows_error_and_the_rest_goes(
     [result] = await engine.sync_now("catalog")
     assert result.status == "partial", result.message
     assert result.items_failed == len(bad)
-    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    errors = {e["subject"]: e["message"] for e in engine.state.errors.recent()}
     said = {
         skus[1]: "'Disponible' is 1E+19, beyond the ±1,000,000,000 units Bridge takes",
         skus[2]: "price is 1E+30, more than the 1,000,000,000,000 Bridge takes",
@@ -208,7 +208,7 @@ async def test_invalid_rows_are_logged_by_name_a_few_times_per_run_and_all_liste
     assert result.items_failed == 40
     assert len([e for e in events if e.code == "erp_row_invalid"]) == 10
     assert len([e for e in events if e.code == "erp_rows_invalid"]) == 1
-    assert {f"sku:{sku}" for sku in skus} <= {e["subject"] for e in engine.state.errors()}
+    assert {f"sku:{sku}" for sku in skus} <= {e["subject"] for e in engine.state.errors.recent()}
 
 
 async def test_negative_stock_goes_out_as_zero(engine, erp_sim, store_sim, sim_catalog):
@@ -228,8 +228,8 @@ async def test_unknown_skus_are_recorded_not_fatal(engine, erp_sim, store_sim, s
     [result] = await engine.sync_now("catalog")
     assert result.status == "ok"
     assert result.details["unknown"] == 3
-    assert engine.state.catalog_counts()["unknown_in_store"] == 3
-    [err] = engine.state.errors()
+    assert engine.state.pushed.counts()["unknown_in_store"] == 3
+    [err] = engine.state.errors.recent()
     assert err["code"] == "sku_unknown_in_store" and gone[0] in err["message"]
     # unchanged unknown SKUs are not sent again on the next incremental run
     store_sim.patches.clear()
@@ -247,14 +247,14 @@ async def test_no_resurrected_stock_for_orders_not_yet_in_erp(
     # the ERP refuses writes for now: the order is confirmed in the store, not in the ERP
     erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], 409, 409, 409, 409, 409)
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state.value == "failed"
+    assert engine.state.outbox.get(o["id"]).state.value == "failed"
     assert erp_sim.orders == {}
     await engine.sync_now("catalog")
     assert store_sim.products[sku]["stock"] == expected_stock(sim_catalog, sku) - 4 == 6
     # once the order is in the ERP, its Disponible drops and the store figure holds
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state.value == "done"
+    assert engine.state.outbox.get(o["id"]).state.value == "done"
     assert len(docs_for(erp_sim, o["number"])) == 1
     assert sim_catalog.disponible(sku) == 6
     await engine.sync_now("catalog")
@@ -265,10 +265,10 @@ async def test_erp_html_error_page_stops_run_with_clear_error(engine, erp_sim, s
     erp_sim.faults.script("GET", "consultastockyprecios", "html", "html", "html")
     [result] = await engine.sync_now("catalog")
     assert result.status == "failed"
-    err = engine.state.errors()[0]
+    err = engine.state.errors.recent()[0]
     assert "HTML error page" in err["message"] and "Dragonfish" in err["message"]
     [ok] = await engine.sync_now("catalog")
-    assert ok.status == "ok" and engine.state.errors() == []
+    assert ok.status == "ok" and engine.state.errors.recent() == []
 
 
 async def test_erp_malformed_page_then_recovery(engine, erp_sim, store_sim, sim_catalog):
@@ -283,7 +283,7 @@ async def test_store_rejects_batch_nothing_lost(engine, erp_sim, store_sim, sim_
     store_sim.faults.script("PATCH", "stock-prices", 503, 503, 503)
     [result] = await engine.sync_now("catalog")
     assert result.status == "failed"
-    assert engine.state.catalog_counts()["skus"] == 0
+    assert engine.state.pushed.counts()["skus"] == 0
     [ok] = await engine.sync_now("catalog")
     assert ok.items_ok == len(sim_catalog) - ok.details["unknown"]
 
@@ -319,13 +319,13 @@ async def test_vanished_skus_go_to_zero_but_mass_vanish_is_held(
     [held] = await engine.sync_now("catalog")
     assert held.status == "held" and store_sim.patches == []
     assert store_sim.products == before
-    [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    [err] = [e for e in engine.state.errors.recent() if e["code"] == "catalog_held"]
     assert "would go to stock 0 or disappear" in err["message"]
     assert engine.status().state == "error"
     # the ERP is fine again: the next run goes through and the hold is resolved
     [ok] = await engine.sync_now("catalog")
     assert ok.status == "ok" and store_sim.patches == []
-    assert not [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    assert not [e for e in engine.state.errors.recent() if e["code"] == "catalog_held"]
 
 
 async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim_catalog):
@@ -338,7 +338,7 @@ async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim
     [held] = await engine.sync_now("catalog")
     assert held.status == "held" and store_sim.patches == []
     assert "prices would change more than 3 times" in held.message
-    [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    [err] = [e for e in engine.state.errors.recent() if e["code"] == "catalog_held"]
     # what it would change, with examples, is kept for the merchant to look at
     summary = await engine.held_catalog()
     assert summary is not None and summary.price_jumps == len(jumped)
@@ -349,7 +349,9 @@ async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim
     # neither "retry all" (meant for orders) nor retrying it approves it: both check again
     await engine.retry_all()
     await engine.run_pipeline("catalog", "manual")  # anything it started has run
-    assert [e["id"] for e in engine.state.errors() if e["code"] == "catalog_held"] == [err["id"]]
+    assert [e["id"] for e in engine.state.errors.recent() if e["code"] == "catalog_held"] == [
+        err["id"]
+    ]
     assert await engine.retry_error(err["id"])
     await engine.run_pipeline("catalog", "manual")
     assert store_sim.patches == []
@@ -363,9 +365,9 @@ async def test_price_jump_is_held_until_approved(engine, erp_sim, store_sim, sim
     await engine.run_pipeline("catalog", "manual")  # waits for the approved run
     sku = jumped[0]
     assert store_sim.products[sku]["price"] == f"{sim_catalog.price(sku, 'LISTA1'):.2f}"
-    assert not [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    assert not [e for e in engine.state.errors.recent() if e["code"] == "catalog_held"]
     assert await engine.held_catalog() is None
-    assert engine.state.get_kv("catalog_approved") is None
+    assert engine.state.kv.get("catalog_approved") is None
 
 
 async def test_an_approval_does_not_cover_a_worse_run(engine, erp_sim, store_sim, sim_catalog):
@@ -384,7 +386,7 @@ async def test_an_approval_does_not_cover_a_worse_run(engine, erp_sim, store_sim
     await engine.approve_catalog(summary.run_id)
     [again] = await engine.sync_now("catalog")
     assert again.status == "held" and store_sim.patches == []
-    [err] = [e for e in engine.state.errors() if e["code"] == "catalog_held"]
+    [err] = [e for e in engine.state.errors.recent() if e["code"] == "catalog_held"]
     assert f"the approval of run {summary.run_id} did not cover" in err["message"]
     newer = await engine.held_catalog()
     assert newer is not None and newer.run_id > summary.run_id
@@ -402,7 +404,7 @@ async def test_preview_counts_changes_without_writing(engine, erp_sim, store_sim
     assert preview["variants"] == len(sim_catalog)
     assert preview["unknown_in_store"] == 1
     assert preview["would_change"] >= 1
-    assert store_sim.patches == [] and engine.state.catalog_counts()["skus"] == 0
+    assert store_sim.patches == [] and engine.state.pushed.counts()["skus"] == 0
     await engine.sync_now("catalog")
     after = await engine.preview_catalog()
     assert after["would_change"] == 0
@@ -477,8 +479,8 @@ async def _held_then_approved_while_the_erp_fails(engine, erp_sim, store_sim, si
     await engine.approve_catalog(summary.run_id)
     while engine._tasks:  # the approved run (started by the approval) fails to read
         await asyncio.gather(*list(engine._tasks), return_exceptions=True)
-    assert engine.state.last_run("catalog")["status"] == "failed"
-    assert engine.state.get_kv("catalog_approved") is not None  # not spent
+    assert engine.state.runs.last("catalog")["status"] == "failed"
+    assert engine.state.kv.get("catalog_approved") is not None  # not spent
     erp_sim.faults.clear()
     return first, second, saved
 
@@ -505,13 +507,13 @@ async def test_an_approval_lapses_with_new_settings_and_with_time(
     from bridge import catalog
 
     await _held_then_approved_while_the_erp_fails(engine, erp_sim, store_sim, sim_catalog)
-    assert engine.state.get_kv("catalog_approved") is not None
+    assert engine.state.kv.get("catalog_approved") is not None
     await engine.apply_config(load_config(engine.paths.config_file))
-    assert engine.state.get_kv("catalog_approved") is None
+    assert engine.state.kv.get("catalog_approved") is None
     # approved again, then not used for longer than an approval lasts
     summary = await engine.held_catalog()
     assert summary is not None
     await engine.state.call(catalog.approve_held, engine.state, summary.run_id)
     monkeypatch.setattr(catalog, "APPROVAL_TTL_S", 0.0)
     [later] = await engine.sync_now("catalog")
-    assert later.status == "held" and engine.state.get_kv("catalog_approved") is None
+    assert later.status == "held" and engine.state.kv.get("catalog_approved") is None

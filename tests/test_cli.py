@@ -399,7 +399,7 @@ def test_output_in_a_narrow_encoding_loses_no_line(cli_profile, encoding):
 
     paths, env = cli_profile
     state = State(paths.db_file)
-    state.open_error(
+    state.errors.open(
         "orders",
         "order:x",
         kind="data",

@@ -77,8 +77,8 @@ async def test_setting_the_clock_back_and_right_again_never_stops_orders(
         waiting = store_sim.add_order()
         assert await wait_until(
             lambda: (
-                engine.state.get_order(waiting["id"]) is not None
-                and engine.state.get_order(waiting["id"]).state == OrderState.FAILED
+                engine.state.outbox.get(waiting["id"]) is not None
+                and engine.state.outbox.get(waiting["id"]).state == OrderState.FAILED
             ),
             15.0,
         )
@@ -114,7 +114,7 @@ async def test_a_sleep_or_a_jump_forward_syncs_now(tmp_path, wall, erp_sim, stor
     engine.events.subscribe(events.append)
     await engine.start()
     try:
-        assert await wait_until(lambda: engine.state.last_run("orders") is not None, 15.0)
+        assert await wait_until(lambda: engine.state.runs.last("orders") is not None, 15.0)
         order = store_sim.add_order()
         await asyncio.sleep(0.5)
         assert not sent(store_sim, order)  # the next run is an hour away
@@ -139,9 +139,9 @@ async def test_a_clock_set_back_while_bridge_was_off_does_not_hold_work(
     )
     order = store_sim.add_order()
     state = State(paths.db_file)
-    state.ingest(store_sim._public(order))
+    state.outbox.ingest(store_sim._public(order))
     # recorded under a clock two hours ahead of the one the PC has now
-    state.mark_failed(
+    state.outbox.mark_failed(
         order["id"],
         kind="transient",
         code="timeout",
@@ -149,15 +149,15 @@ async def test_a_clock_set_back_while_bridge_was_off_does_not_hold_work(
         server_message=None,
         next_attempt_at=time.time() + 7200,
     )
-    state.doubt_begin("customer", "cuit:20123456786")
+    state.idmap.doubt_begin("customer", "cuit:20123456786")
     state._db.execute("UPDATE writes_in_doubt SET since = ?", (time.time() + 7200,))
     state.close()
     engine = make_engine(paths, erp_sim)
     try:
         await engine.open()
-        row = engine.state.get_order(order["id"])
+        row = engine.state.outbox.get(order["id"])
         assert row.next_attempt_at is not None and row.next_attempt_at <= time.time() + 60
-        assert engine.state.doubt_get("customer", "cuit:20123456786") <= time.time()
+        assert engine.state.idmap.doubt_get("customer", "cuit:20123456786") <= time.time()
         engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
         await engine.sync_now("orders")
         assert sent(store_sim, order)
@@ -169,10 +169,10 @@ async def test_a_clock_set_back_while_bridge_was_off_does_not_hold_work(
 def test_an_alert_sent_in_the_future_does_not_silence_alerts(tmp_path, wall):
     state = State(tmp_path / "s.sqlite3")
     try:
-        state.open_error("orders", "order:1", kind="data", code="x", message="bad")
+        state.errors.open("orders", "order:1", kind="data", code="x", message="bad")
         state._db.execute("UPDATE errors SET first_at = first_at - 86400")
         alerter = Alerter(state, None, None, AlertsConfig(), profile="p")  # type: ignore[arg-type]
-        state.set_kv("alerts_last_sent", str(time.time() + 3600))  # before the clock went back
+        state.kv.set("alerts_last_sent", str(time.time() + 3600))  # before the clock went back
         assert [e["code"] for e in alerter.due()] == ["x"]
     finally:
         state.close()

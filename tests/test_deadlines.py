@@ -89,14 +89,14 @@ async def test_a_run_past_its_deadline_is_stopped_recorded_and_the_next_goes_on(
         erp_sim.latency_s = 2.0  # every answer takes longer than the whole run may
         [slow] = await engine.sync_now("catalog")
         assert slow.status == "failed" and "did not end within 1 s" in slow.message
-        last = engine.state.last_run("catalog")
+        last = engine.state.runs.last("catalog")
         assert last["status"] == "failed" and "did not end" in last["message"]
-        [err] = [e for e in engine.state.errors() if e["code"] == "run_timeout"]
+        [err] = [e for e in engine.state.errors.recent() if e["code"] == "run_timeout"]
         assert err["subject"] == "run:catalog"
         erp_sim.latency_s = 0.0
         [ok] = await engine.sync_now("catalog")
         assert ok.status == "ok"
-        assert not [e for e in engine.state.errors() if e["code"] == "run_timeout"]
+        assert not [e for e in engine.state.errors.recent() if e["code"] == "run_timeout"]
     finally:
         await engine.stop()
         engine.close()
@@ -134,7 +134,7 @@ async def test_an_orders_run_cut_at_its_deadline_loses_and_repeats_nothing(
             await asyncio.sleep(0.3)
         for o in orders:
             assert len(docs_for(erp_sim, o["number"])) == 1, o["number"]
-            assert engine.state.get_order(o["id"]).state == OrderState.DONE
+            assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     finally:
         await engine.stop()
         engine.close()

@@ -62,7 +62,7 @@ def test_zip_has_versions_config_keyring_status_events_and_logs(
 ) -> None:
     add_event(profile, "order 1001 failed: the ERP said no", {"order": "1001"}, n=2100)
     state = State(profile.db_file)
-    state.open_error("orders", "1001", kind="data", code="bad_cuit", message="CUIT inválido")
+    state.errors.open("orders", "1001", kind="data", code="bad_cuit", message="CUIT inválido")
     state.close()
     profile.log_dir.mkdir(parents=True)
     (profile.log_dir / "bridge.log").write_text("2026 INFO bridge started\n", encoding="utf-8")
@@ -118,7 +118,7 @@ def test_no_secret_value_anywhere_in_the_zip(
         {"auth": erp_token, "nested": {"pw": smtp}, "list": [store_token]},
     )
     state = State(profile.db_file)
-    state.open_error(
+    state.errors.open(
         "orders",
         "1002",
         kind="auth",

@@ -242,12 +242,12 @@ async def test_a_code_taken_by_somebody_else_is_a_clear_data_error(tmp_path: Pat
         o = store.add_order(buyer__tax_id=dni, buyer__tax_condition="consumidor_final")
         other = store.add_order()
         await engine.sync_now("orders")
-        row = engine.state.get_order(o["id"])
+        row = engine.state.outbox.get(o["id"])
         assert row.state == OrderState.FAILED and row.failure_kind == "data"
-        [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{o['id']}"]
+        [err] = [e for e in engine.state.errors.recent() if e["subject"] == f"order:{o['id']}"]
         assert err["code"] == "customer_code_taken"
         assert "Proveedor Viejo" in err["message"] and "erp.codigo_cliente" in err["message"]
-        assert engine.state.get_order(other["id"]).state == OrderState.DONE
+        assert engine.state.outbox.get(other["id"]).state == OrderState.DONE
 
 
 async def test_template_customer_defaults_are_copied(tmp_path: Path) -> None:
@@ -366,9 +366,9 @@ async def test_pedido_refused_for_stock_names_the_sku_and_is_not_retried(tmp_pat
         sku = next(s for s in sim.catalog.skus() if "!" in s)
         o = store.add_order(items=[(sku, 10**6)])
         await engine.sync_now("orders")
-        row = engine.state.get_order(o["id"])
+        row = engine.state.outbox.get(o["id"])
         assert row.state == OrderState.FAILED and row.failure_kind == "data"
-        [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{o['id']}"]
+        [err] = [e for e in engine.state.errors.recent() if e["subject"] == f"order:{o['id']}"]
         assert err["code"] == "out_of_stock" and sku in err["message"]
         assert sim.count("pedido", "POST") == 1
         await engine.sync_now("orders")
@@ -510,8 +510,8 @@ async def test_a_blocking_mismatch_stops_writes_until_fixed(tmp_path: Path) -> N
         assert orders.status == "failed" and "Pedido.Obs" in orders.message
         assert catalog.status == "ok", catalog.message  # reads go on
         assert sim.count("pedido", "POST") == 0 and sim.count("cliente", "POST") == 0
-        assert engine.state.get_order(o["id"]).state == OrderState.QUEUED
-        [err] = [e for e in engine.state.errors() if e["subject"] == "erp:calibration"]
+        assert engine.state.outbox.get(o["id"]).state == OrderState.QUEUED
+        [err] = [e for e in engine.state.errors.recent() if e["subject"] == "erp:calibration"]
         assert err["kind"] == "config" and "Pedido.Obs" in err["message"]
         saved = engine.last_calibration()
         assert saved is not None and any(f.subject == "Pedido.Obs" for f in saved[1])
@@ -521,7 +521,7 @@ async def test_a_blocking_mismatch_stops_writes_until_fixed(tmp_path: Path) -> N
         [orders] = await engine.sync_now("orders")
         assert orders.status == "ok", orders.message
         assert len(docs_for(sim, o["number"])) == 1
-        assert not [e for e in engine.state.errors() if e["subject"] == "erp:calibration"]
+        assert not [e for e in engine.state.errors.recent() if e["subject"] == "erp:calibration"]
 
 
 async def test_doctor_prints_the_calibration(
@@ -598,7 +598,7 @@ async def test_a_calibration_that_could_not_run_is_tried_again(
         store.add_order()
         await engine.sync_now("orders")
         assert "calibration_failed" in warnings
-        assert not [e for e in engine.state.errors() if e["subject"] == "erp:calibration"]
+        assert not [e for e in engine.state.errors.recent() if e["subject"] == "erp:calibration"]
         posts = sim.count("pedido", "POST")
         store.add_order()
         [orders] = await engine.sync_now("orders")  # asked again: now it answers
@@ -789,15 +789,15 @@ async def test_one_erp_document_is_never_the_reference_of_two_store_orders(tmp_p
         twin = store.add_order(number="5001")
         other = store.add_order()
         await engine.sync_now("orders")
-        assert engine.state.get_order(first["id"]).state == OrderState.DONE
-        assert engine.state.get_order(other["id"]).state == OrderState.DONE
-        row = engine.state.get_order(twin["id"])
+        assert engine.state.outbox.get(first["id"]).state == OrderState.DONE
+        assert engine.state.outbox.get(other["id"]).state == OrderState.DONE
+        row = engine.state.outbox.get(twin["id"])
         assert row.state == OrderState.FAILED and row.failure_kind == "data"
-        [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{twin['id']}"]
+        [err] = [e for e in engine.state.errors.recent() if e["subject"] == f"order:{twin['id']}"]
         assert err["code"] == "number_taken" and first["id"] in err["message"]
         assert len(docs_for(sim, "5001")) == 1
         # the lookup's match of the first order's Pedido, recorded for the twin: refused
-        ref = engine.state.get_order(first["id"]).erp_reference
+        ref = engine.state.outbox.get(first["id"]).erp_reference
         twin_order = engine.store.parse_order(row.payload)
         with pytest.raises(DataError, match="already the one of another store order") as info:
             await engine.orders._mark_sent(twin["id"], twin_order, ref, None)
@@ -886,6 +886,6 @@ async def test_one_person_buying_with_dni_then_with_cuit_is_one_customer(tmp_pat
         assert result.status == "ok", result.message
         assert list(sim.customers) == ["17254359"]
         for o in (first, second):
-            assert engine.state.get_order(o["id"]).state == OrderState.DONE
+            assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
             [doc] = docs_for(sim, o["number"])
             assert doc["Cliente"] == "17254359"

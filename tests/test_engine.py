@@ -28,7 +28,7 @@ async def test_scheduled_runs_take_orders_and_catalog(tmp_path, erp_sim, store_s
     await engine.start()
     try:
         # the first runs begin at once
-        assert await wait_until(lambda: engine.state.last_run("catalog") is not None)
+        assert await wait_until(lambda: engine.state.runs.last("catalog") is not None)
         o = store_sim.add_order()
         t0 = time.monotonic()
         assert await wait_until(lambda: store_sim.orders[o["id"]]["erp_status"] == "sent")
@@ -88,7 +88,7 @@ async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):
     o1 = store_sim.add_order(items=[("NOEXISTE", 1)])
     o2 = store_sim.add_order(buyer__tax_id="20-1")
     await engine.sync_now("orders")
-    errors = {e["subject"]: e for e in engine.state.errors()}
+    errors = {e["subject"]: e for e in engine.state.errors.recent()}
     assert set(errors) == {f"order:{o1['id']}", f"order:{o2['id']}"}
     assert engine.status().state == "error"
     # the article is created in the ERP; retry from the error list
@@ -98,13 +98,13 @@ async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):
     assert await engine.retry_error(errors[f"order:{o1['id']}"]["id"])
     await asyncio.sleep(0)
     await engine.run_pipeline("orders", "manual")
-    assert engine.state.get_order(o1["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o1["id"]).state == OrderState.DONE
     # the other is discarded with a reason: never sent, no longer an open error
     assert await engine.discard_error(errors[f"order:{o2['id']}"]["id"], "duplicate of VM-1")
-    assert engine.state.get_order(o2["id"]).state == OrderState.DISCARDED
-    assert engine.state.errors() == []
+    assert engine.state.outbox.get(o2["id"]).state == OrderState.DISCARDED
+    assert engine.state.errors.recent() == []
     await engine.sync_now("orders")
-    assert engine.state.get_order(o2["id"]).state == OrderState.DISCARDED
+    assert engine.state.outbox.get(o2["id"]).state == OrderState.DISCARDED
     assert engine.status().state == "idle"
 
 
@@ -114,12 +114,12 @@ async def test_apply_config_requeues_orders_held_by_bad_credentials(
     o = store_sim.add_order()
     erp_sim.expire_token()
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).failure_kind == "auth"
+    assert engine.state.outbox.get(o["id"]).failure_kind == "auth"
     # the merchant gets a new token and saves it
     engine.secrets.set_session("erp.token", erp_sim.renew_token())
     await engine.apply_config(load_config(profile.config_file))
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
 
 
 async def test_stop_signals_reach_the_loop_where_it_takes_no_handlers(monkeypatch):

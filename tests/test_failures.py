@@ -264,7 +264,7 @@ def test_quick_check_cost_on_a_100k_product_state(tmp_path, capsys):
     rows = [
         (f"ART{i:06d}!C{i % 7}!T{i % 5}", i % 50, f"{1000 + i % 997}.50") for i in range(100_000)
     ]
-    state.save_pushed(rows)
+    state.pushed.save(rows)
     state.close()
     size = path.stat().st_size
     t0 = time.perf_counter()
@@ -289,7 +289,7 @@ async def test_full_disk_fails_the_run_and_loses_nothing(engine, erp_sim, store_
     orders = store_sim.add_orders(30)
     db = engine.state._db
     # SQLite reports "database or disk is full" as soon as the file would grow
-    (pages,) = engine.state._q("PRAGMA page_count")[0]
+    (pages,) = engine.state.query("PRAGMA page_count")[0]
     db.execute(f"PRAGMA max_page_count = {pages}")
     result = await engine.run_pipeline("orders")
     assert result.status == "failed" and "The disk is full" in result.message

@@ -51,7 +51,7 @@ async def drain(
         )
         if (
             not store_sim.pending_ids()
-            and engine.state.order_counts()["done"] == len(store_sim.orders) - refused
+            and engine.state.outbox.counts()["done"] == len(store_sim.orders) - refused
         ):
             return
         # a customer creation left in doubt waits out sync.write_settle_s (0.5 s here) in
@@ -114,9 +114,12 @@ def check(
     refused = set(refused)
     expected = {o["number"] for i, o in store_sim.orders.items() if i not in refused}
     for oid in refused:
-        row = engine.state.get_order(oid)
+        row = engine.state.outbox.get(oid)
         assert row is not None and row.state.value == "failed", (name, oid, row)
-        assert any(e["subject"] == f"order:{oid}" for e in engine.state.errors()), (name, oid)
+        assert any(e["subject"] == f"order:{oid}" for e in engine.state.errors.recent()), (
+            name,
+            oid,
+        )
         number = store_sim.orders[oid]["number"]
         if number not in expected:  # (a number two orders share is counted below)
             assert not docs_for(erp_sim, number), (name, "a refused order reached the ERP")
@@ -420,7 +423,7 @@ async def test_poisoned_numbers_among_orders(order_mode, setup, erp_sim, store_s
     await drain(engine, store_sim, refused=len(poisoned))
     for oid in poisoned:
         assert store_sim.orders[oid]["erp_status"] == "failed"  # the store was told
-    codes = {e["code"] for e in engine.state.errors() if e["subject"].startswith("order:")}
+    codes = {e["code"] for e in engine.state.errors.recent() if e["subject"].startswith("order:")}
     check(
         "orders: qty 1e30, price 1E+400, NaN",
         order_mode,
@@ -439,7 +442,7 @@ async def test_two_orders_with_one_number(order_mode, setup, erp_sim, store_sim)
     first = next(iter(store_sim.orders.values()))
     twin = store_sim.add_order(number=first["number"])
     await drain(engine, store_sim, refused=1)
-    [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{twin['id']}"]
+    [err] = [e for e in engine.state.errors.recent() if e["subject"] == f"order:{twin['id']}"]
     assert err["code"] == "number_taken"
     check(
         "two store orders with one number",
@@ -463,7 +466,7 @@ async def test_one_id_listed_twice_then_once(order_mode, setup, erp_sim, store_s
     }
     store_sim.listed_again.append(other)
     await drain(engine, store_sim, cycles=3, refused=1)
-    row = engine.state.get_order(target["id"])
+    row = engine.state.outbox.get(target["id"])
     assert row.state.value == "failed" and not docs_for(erp_sim, target["number"])
     store_sim.listed_again.clear()  # the store lists it once again
     await drain(engine, store_sim)
@@ -489,7 +492,7 @@ async def test_an_order_changed_after_it_was_sent(order_mode, setup, erp_sim, st
     target["erp_status"] = "pending"
     await drain(engine, store_sim, cycles=3)
     assert target["erp_status"] == "pending"  # not reported "sent" for what the ERP lacks
-    [err] = [e for e in engine.state.errors() if e["code"] == "changed_after_send"]
+    [err] = [e for e in engine.state.errors.recent() if e["code"] == "changed_after_send"]
     await engine.retry_error(err["id"])  # the merchant fixed the ERP by hand
     await drain(engine, store_sim)
     assert docs_for(erp_sim, target["number"]) == [doc]
@@ -541,7 +544,7 @@ async def test_runs_cut_at_their_deadline(order_mode, setup, erp_sim, store_sim)
             erp_sim.latency_s = 0.0
         cut = sum(
             1
-            for r in engine.state.recent_runs(200)
+            for r in engine.state.runs.recent(200)
             if r["status"] == "failed" and "did not end" in (r["message"] or "")
         )
 
@@ -584,7 +587,7 @@ async def test_clock_set_back_an_hour(order_mode, tmp_path, erp_sim, store_sim, 
         wall.offset = -3600.0  # set back an hour mid-run
         store_sim.add_orders(ORDERS // 2)
         for _ in range(300):
-            if engine.state.order_counts()["done"] == len(store_sim.orders):
+            if engine.state.outbox.counts()["done"] == len(store_sim.orders):
                 break
             await asyncio.sleep(0.1)
         erp_sim.faults.clear()
@@ -706,7 +709,7 @@ async def test_catalog_faults(case, tmp_path, erp_sim, store_sim, sim_catalog):
             row = sim_catalog.row(skus.index(sku)) if sku in skus else None
             if row is not None and isinstance(row.get("Disponible"), (int, float)):
                 assert store_sim.products[sku]["stock"] <= max(0, row["Disponible"]), sku
-        errors = [e for e in engine.state.errors() if e["pipeline"] == "catalog"]
+        errors = [e for e in engine.state.errors.recent() if e["pipeline"] == "catalog"]
         CATALOG.append(
             {
                 "case": case,

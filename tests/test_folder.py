@@ -114,7 +114,7 @@ async def test_spanish_cp1252_file_with_bad_rows(tmp_path, store_sim, folder):
         assert store_sim.products["ART0002"]["stock"] == 0  # negative -> 0
         assert store_sim.products["ART0004"] == {"stock": 7, "price": "100.00"}  # price kept
         assert catalog.items_failed == 2 and catalog.details["unknown"] == 1
-        messages = " | ".join(e["message"] for e in engine.state.errors())
+        messages = " | ".join(e["message"] for e in engine.state.errors.recent())
         assert "stock.csv, line 4: stock 'doce' is not a number" in messages
         assert "stock.csv, line 5: no SKU" in messages
         # pushed: archived
@@ -146,7 +146,7 @@ async def test_malformed_file_is_rejected_with_a_clear_error(tmp_path, store_sim
     try:
         [result] = await engine.sync_now("catalog")
         assert result.items_failed == 1 and store_sim.patches == []
-        [err] = engine.state.errors()
+        [err] = engine.state.errors.recent()
         assert "raro.csv: no SKU column" in err["message"]
         assert (folder / "rechazados" / "raro.csv").exists()
     finally:
@@ -198,7 +198,7 @@ async def test_watchdog_notices_a_new_file(tmp_path, store_sim, folder):
             await asyncio.sleep(0.05)
         assert store_sim.products["ART0040"] == {"stock": 33, "price": "50.00"}
         assert (
-            next(r["trigger"] for r in engine.state.recent_runs() if r["pipeline"] == "catalog")
+            next(r["trigger"] for r in engine.state.runs.recent() if r["pipeline"] == "catalog")
             == "files"
         )
     finally:
@@ -246,7 +246,7 @@ async def test_out_of_range_numbers_are_errors_of_their_own_rows(tmp_path, store
         [catalog] = await engine.sync_now("catalog")
         assert catalog.status == "partial", catalog.message
         assert catalog.items_failed == 4
-        errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+        errors = {e["subject"]: e["message"] for e in engine.state.errors.recent()}
         assert (
             "stock.csv, line 3: stock is 1E+19, beyond the ±1,000,000,000 units"
             in errors["sku:ART0002"]

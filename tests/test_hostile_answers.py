@@ -40,8 +40,8 @@ async def test_json_nested_too_deeply_fails_the_run_clearly(tmp_path, erp_sim, n
         [catalog] = await engine.sync_now("catalog")
         assert orders.status == "failed" and catalog.status == "failed"
         assert "nested too deeply" in orders.message + catalog.message
-        assert not [r for r in engine.state.recent_runs(10) if r["status"] == "running"]
-        assert engine.state.error_counts()
+        assert not [r for r in engine.state.runs.recent(10) if r["status"] == "running"]
+        assert engine.state.errors.counts()
     finally:
         await engine.stop()
         engine.close()
@@ -58,13 +58,13 @@ async def test_an_unexpected_exception_outside_any_item_ends_the_run_only(
     monkeypatch.setattr(engine.catalog.erp, "catalog", broken)
     [failed] = await engine.sync_now("catalog")
     assert failed.status == "failed" and "RuntimeError: a bug nobody foresaw" in failed.message
-    assert engine.state.last_run("catalog")["status"] == "failed"
-    [err] = [e for e in engine.state.errors() if e["code"] == "internal_error"]
+    assert engine.state.runs.last("catalog")["status"] == "failed"
+    [err] = [e for e in engine.state.errors.recent() if e["code"] == "internal_error"]
     assert err["subject"] == "run:catalog"
     monkeypatch.setattr(engine.catalog.erp, "catalog", real)
     [ok] = await engine.sync_now("catalog")
     assert ok.status == "ok"
-    assert not [e for e in engine.state.errors() if e["code"] == "internal_error"]
+    assert not [e for e in engine.state.errors.recent() if e["code"] == "internal_error"]
 
 
 async def test_a_damaged_copy_of_one_order_is_that_orders_error(engine, erp_sim, store_sim):
@@ -78,14 +78,14 @@ async def test_a_damaged_copy_of_one_order_is_that_orders_error(engine, erp_sim,
     store_sim.orders[bad["id"]]["erp_status"] = "held"  # not listed again for now
     await engine.sync_now("orders")
     assert docs_for(erp_sim, good["number"]) and not docs_for(erp_sim, bad["number"])
-    row = engine.state.get_order(bad["id"])
+    row = engine.state.outbox.get(bad["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
-    assert any(e["code"] == "state_damaged" for e in engine.state.errors())
+    assert any(e["code"] == "state_damaged" for e in engine.state.errors.recent())
     # the store lists it again: taken afresh, looked up, sent once
     store_sim.orders[bad["id"]]["erp_status"] = "pending"
     await engine.sync_now("orders")
     assert len(docs_for(erp_sim, bad["number"])) == 1
-    assert engine.state.get_order(bad["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(bad["id"]).state == OrderState.DONE
 
 
 async def _blocked() -> str:

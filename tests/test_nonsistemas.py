@@ -467,7 +467,7 @@ async def test_engine_no_orders_and_incremental_catalog(ns_engine, ns_sim, ns_st
     assert first.items_seen == N
     for sku in ns_catalog.skus():
         assert ns_store.products[sku]["stock"] == max(0, math.floor(ns_sim.available(sku)))
-    started = float(engine.state.get_kv("catalog_since"))
+    started = float(engine.state.kv.get("catalog_since"))
     assert started <= time.time()
 
     # three items change in the ERP: the next run asks from the first run's start minus the
@@ -496,7 +496,7 @@ async def test_engine_no_orders_and_incremental_catalog(ns_engine, ns_sim, ns_st
     assert ns_sim.queries and all("desde" not in q for q in ns_sim.queries)
     assert len(pushed(ns_store)) == N
     # and the next incremental run starts from the full run's start
-    full_start = float(engine.state.get_kv("catalog_since"))
+    full_start = float(engine.state.kv.get("catalog_since"))
     assert full_start > started
     ns_sim.queries.clear()
     [after] = await engine.sync_now("catalog")
@@ -518,7 +518,7 @@ async def test_engine_orders_pipeline_is_skipped_with_the_reason(ns_engine, ns_s
         assert engine._scheduler.get_job("orders") is None
         assert engine._scheduler.get_job("catalog") is not None
         for _ in range(200):
-            last = engine.state.last_run("catalog")
+            last = engine.state.runs.last("catalog")
             if last is not None and last["finished_at"] and last["trigger"] == "schedule":
                 break
             await asyncio.sleep(0.02)
@@ -533,11 +533,11 @@ async def test_engine_wrong_password_fails_the_run_clearly(ns_engine, ns_sim, ns
     engine = await ns_engine("bad-password-3141")
     [result] = await engine.sync_now("catalog")
     assert result.status == "failed"
-    [err] = engine.state.errors()
+    [err] = engine.state.errors.recent()
     assert err["kind"] == "auth" and ns_sim.username in err["message"]
     assert "bad-password-3141" not in err["message"]
     assert engine.status().connection("erp").ok is False
-    assert engine.state.get_kv("catalog_since") is None
+    assert engine.state.kv.get("catalog_since") is None
     assert ns_store.patches == []
 
 
@@ -559,7 +559,7 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(
     [result] = await engine.sync_now("catalog")
     assert result.status == "partial", result.message
     assert result.items_failed == len(bad)
-    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    errors = {e["subject"]: e["message"] for e in engine.state.errors.recent()}
     said = {
         skus[1]: "stock ('stock') is 1E+19, beyond the ±1,000,000,000 units Bridge takes",
         skus[2]: "price ('precio') is 1000000000000",  # 401 digits, cut in the message

@@ -15,7 +15,8 @@ from bridge.catalog import target
 from bridge.errors import DataError
 from bridge.http import decode_json
 from bridge.model import CatalogItem, RowProblem
-from bridge.state import OrderState, _reserved_items
+from bridge.state import OrderState
+from bridge.state.outbox import _reserved_items
 from connectors.store.client import OrderFormatError, parse_order
 
 # -- the checks -------------------------------------------------------------------------------
@@ -346,16 +347,16 @@ async def test_one_bad_number_fails_its_order_only_and_none_stays_sending(engine
     [result] = await engine.sync_now("orders")
     assert result.items_ok == len(good) and result.items_failed == len(bad), result.message
     for o in good:
-        assert engine.state.get_order(o["id"]).state == OrderState.DONE
+        assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
         assert store_sim.orders[o["id"]]["erp_status"] == "sent"
-    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    errors = {e["subject"]: e["message"] for e in engine.state.errors.recent()}
     for what, o in bad.items():
-        row = engine.state.get_order(o["id"])
+        row = engine.state.outbox.get(o["id"])
         assert row.state == OrderState.FAILED and row.failure_kind == "data", what
         sku = o["items"][0]["sku"]
         assert f"order {o['number']}, item 1 (SKU {sku}): " in errors[f"order:{o['id']}"], what
         assert store_sim.orders[o["id"]]["erp_status"] == "failed", what  # the store is told
-    assert engine.state.order_counts().get("sending", 0) == 0
+    assert engine.state.outbox.counts().get("sending", 0) == 0
     # the good orders' units were held back from the stock meanwhile; the bad lines held none
     held = engine.state._db.execute("SELECT sku, quantity FROM outbox_items").fetchall()
     assert all(0 < qty <= numbers.MAX_QUANTITY for _, qty in held)

@@ -145,10 +145,10 @@ async def test_conflict_five_times_fails_then_retried_later(engine, erp_sim, sto
     [result] = await engine.sync_now("orders")
     assert result.status in ("failed", "partial")
     assert erp_sim.count(route, "POST") == 5
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "transient"
     assert row.next_attempt_at and row.next_attempt_at > time.time()
-    err = engine.state.errors()[0]
+    err = engine.state.errors.recent()[0]
     assert err["subject"] == f"order:{o['id']}" and err["kind"] == "transient"
     assert "409" in err["message"]
     assert store_sim.orders[o["id"]]["erp_status"] == "pending"
@@ -163,8 +163,8 @@ async def test_conflict_five_times_fails_then_retried_later(engine, erp_sim, sto
     assert erp_sim.count(route, "GET") > lookups, request_log(erp_sim)
     assert erp_sim.count(route, "POST") == 6
     assert len(erp_orders_for(erp_sim, o["number"])) == 1
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
-    assert engine.state.errors() == []
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
+    assert engine.state.errors.recent() == []
 
 
 @both_modes
@@ -175,13 +175,13 @@ async def test_lost_reply_is_reconciled_not_resent(engine, erp_sim, store_sim, o
     erp_sim.faults.script("POST", route, "drop_after")
     await engine.sync_now("orders")
     [created] = erp_orders_for(erp_sim, o["number"])
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "transient"
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
     assert erp_orders_for(erp_sim, o["number"]) == [created], request_log(erp_sim)
     assert erp_sim.count(route, "POST") == 1
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert store_sim.orders[o["id"]]["erp_status"] == "sent"
     # the store is told the document Dragonfish has (in operacion mode: the operation's Pedido)
     assert store_sim.orders[o["id"]]["erp_reference"] == created["Codigo"]
@@ -218,7 +218,7 @@ async def test_unanswered_order_write_is_not_repeated_while_it_may_still_happen(
     erp_sim.faults.script("POST", route, "timeout")
     o = store_sim.add_order()
     await engine.sync_now("orders")
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and error_code(engine, o["id"]) == "ambiguous_write"
     assert erp_orders_for(erp_sim, o["number"]) == []  # the ERP is still at it
     # due again at once, while the ERP is still working on the first write
@@ -230,7 +230,7 @@ async def test_unanswered_order_write_is_not_repeated_while_it_may_still_happen(
     await engine.sync_now("orders")
     assert len(erp_orders_for(erp_sim, o["number"])) == 1, request_log(erp_sim)
     [created] = erp_orders_for(erp_sim, o["number"])
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert store_sim.orders[o["id"]]["erp_reference"] == created["Codigo"]
 
 
@@ -247,19 +247,19 @@ async def test_unanswered_customer_creation_is_not_repeated_while_it_may_still_h
     erp_sim.faults.script("POST", "cliente", "timeout")
     o = store_sim.add_order()
     await engine.sync_now("orders")
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and error_code(engine, o["id"]) == "ambiguous_write"
     assert erp_sim.customers == {}  # the ERP is still at it
     # due again at once, while the ERP is still working: it waits, it does not create
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED
     assert error_code(engine, o["id"]) == "customer_unconfirmed"
     assert row.failure_kind == "transient"
     assert row.next_attempt_at is not None and row.next_attempt_at > time.time() + 20
     assert erp_sim.count("cliente", "POST") == 1
-    [err] = engine.state.errors()
+    [err] = engine.state.errors.recent()
     assert "did not confirm creating customer" in err["message"]
     # the ERP finishes the first request; the next attempt finds the customer
     for _ in range(50):
@@ -268,7 +268,7 @@ async def test_unanswered_customer_creation_is_not_repeated_while_it_may_still_h
         await asyncio.sleep(0.05)
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert erp_sim.count("cliente", "POST") == 1 and len(erp_sim.customers) == 1
     [created] = erp_orders_for(erp_sim, o["number"])
     assert created["Cliente"] == next(iter(erp_sim.customers.values()))["Codigo"]
@@ -286,13 +286,13 @@ async def test_unanswered_customer_creation_with_a_derived_code_is_settled_at_on
     erp_sim.faults.script("POST", "cliente", "timeout")
     o = store_sim.add_order()
     await engine.sync_now("orders")
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and error_code(engine, o["id"]) == "ambiguous_write"
     assert erp_sim.customers == {}  # the ERP is still at it
     # due again at once, while the ERP is still working on the first request: no waiting
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE, request_log(erp_sim)
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE, request_log(erp_sim)
     assert len(erp_sim.customers) == 1
     [customer] = erp_sim.customers.values()
     [created] = erp_orders_for(erp_sim, o["number"])
@@ -301,7 +301,7 @@ async def test_unanswered_customer_creation_with_a_derived_code_is_settled_at_on
     await asyncio.sleep(1.0)
     assert erp_sim.count("cliente", "POST") == 2
     assert list(erp_sim.customers.values()) == [customer]
-    assert engine.state.errors() == []
+    assert engine.state.errors.recent() == []
 
 
 async def test_customer_creation_reply_lost_with_a_derived_code_is_read_back(
@@ -314,7 +314,7 @@ async def test_customer_creation_reply_lost_with_a_derived_code_is_read_back(
     o = store_sim.add_order()
     [result] = await engine.sync_now("orders")
     assert result.status == "ok", result.message
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert erp_sim.count("cliente", "POST") == 1 and len(erp_sim.customers) == 1
     [customer] = erp_sim.customers.values()
     [created] = erp_orders_for(erp_sim, o["number"])
@@ -342,7 +342,7 @@ async def test_customer_creation_lost_on_the_way_is_made_after_the_settle_window
     await asyncio.sleep(0.45)
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")  # the ERP never got it: now it is created, once
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert erp_sim.count("cliente", "POST") == 2 and len(erp_sim.customers) == 1
 
 
@@ -357,7 +357,7 @@ async def test_customer_creation_lost_on_the_way_with_a_derived_code_is_made_at_
     assert erp_sim.customers == {}
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")  # no settle window to wait out
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert erp_sim.count("cliente", "POST") == 2 and len(erp_sim.customers) == 1
 
 
@@ -373,7 +373,7 @@ async def test_customer_creation_the_erp_refused_is_retried_without_waiting(
     assert error_code(engine, o["id"]) == "conflict"
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert erp_sim.count("cliente", "POST") == 6 and len(erp_sim.customers) == 1
 
 
@@ -394,7 +394,7 @@ async def test_duplicate_refusal_is_taken_as_already_sent(engine, erp_sim, store
     ] == [201, 400]
     assert erp_orders_for(erp_sim, o["number"]) == [created]
     assert len(erp_sim.operations) == 1
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert store_sim.orders[o["id"]]["erp_reference"] == created["Codigo"]
 
 
@@ -446,13 +446,13 @@ async def test_resend_looks_up_the_marked_pedido_exactly(engine, erp_sim, store_
     decoys = dict(erp_sim.orders)
     erp_sim.faults.script("POST", "pedido", fault)
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.FAILED
+    assert engine.state.outbox.get(o["id"]).state == OrderState.FAILED
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     searches = erp_sim.count("pedido", "GET")
     if fault == "reset":
         await wait_out_the_unanswered_send(engine, erp_sim, o)
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     # looked up by its marker before anything was resent
     assert erp_sim.count("pedido", "GET") > searches
     assert any(
@@ -476,9 +476,9 @@ async def test_invalid_cuit_fails_with_a_clear_error_and_is_resent_when_fixed(
     )
     [result] = await engine.sync_now("orders")
     assert result.items_failed == 1
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
-    [err] = engine.state.errors()
+    [err] = engine.state.errors.recent()
     assert "30-71234567-2" in err["message"] and "check digit" in err["message"]
     assert o["number"] in err["message"]
     assert erp_sim.customers == {} and erp_sim.orders == {} and erp_sim.operations == {}
@@ -488,7 +488,7 @@ async def test_invalid_cuit_fails_with_a_clear_error_and_is_resent_when_fixed(
     # the merchant fixes the CUIT in the store, which lists the order again
     store_sim.requeue(o["id"], buyer__tax_id="33-69345023-9")
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     [created] = erp_orders_for(erp_sim, o["number"])
     [customer] = erp_sim.customers.values()
     assert customer["CUIT"] == "33693450239" and created["Cliente"] == customer["Codigo"]
@@ -498,9 +498,9 @@ async def test_invalid_cuit_fails_with_a_clear_error_and_is_resent_when_fixed(
 async def test_unknown_sku_in_order_shows_the_erps_message(engine, erp_sim, store_sim):
     o = store_sim.add_order(items=[("NOEXISTE!01!M", 1)])
     await engine.sync_now("orders")
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
-    [err] = engine.state.errors()
+    [err] = engine.state.errors.recent()
     assert "NOEXISTE" in err["message"]
     assert err["server_message"]
     assert erp_sim.orders == {} and erp_sim.operations == {}
@@ -512,7 +512,7 @@ async def test_malformed_order_from_store_is_kept_and_reported(engine, erp_sim, 
     store_sim.add_order(bad)
     [result] = await engine.sync_now("orders")
     assert result.items_ok == 1 and result.items_failed == 1
-    row = engine.state.get_order("ord_bad1")
+    row = engine.state.outbox.get("ord_bad1")
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
     assert "quantity must be positive" in row.last_error
 
@@ -522,12 +522,12 @@ async def test_store_html_page_then_recovery(engine, erp_sim, store_sim):
     store_sim.faults.script("GET", "orders", "html", "html", "html")
     [result] = await engine.sync_now("orders")
     assert result.status == "failed"
-    [err] = engine.state.errors()
+    [err] = engine.state.errors.recent()
     assert "HTML error page" in err["message"] and "502" in err["message"]
     assert engine.status().state == "disconnected"
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
-    assert engine.state.errors() == []
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
+    assert engine.state.errors.recent() == []
     assert engine.status().state == "idle"
 
 
@@ -536,9 +536,9 @@ async def test_store_malformed_json_then_recovery(engine, erp_sim, store_sim):
     store_sim.faults.script("GET", "orders", "malformed", "malformed", "malformed")
     [result] = await engine.sync_now("orders")
     assert result.status == "failed"
-    assert "malformed JSON" in engine.state.errors()[0]["message"]
+    assert "malformed JSON" in engine.state.errors.recent()[0]["message"]
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
 
 
 @both_modes
@@ -547,7 +547,7 @@ async def test_erp_malformed_reply_to_order_is_reconciled(engine, erp_sim, store
     o = store_sim.add_order()
     erp_sim.faults.script("POST", route, "malformed")
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.FAILED
+    assert engine.state.outbox.get(o["id"]).state == OrderState.FAILED
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     lookups = erp_sim.count(route, "GET")
     if order_mode == "pedido":
@@ -558,7 +558,7 @@ async def test_erp_malformed_reply_to_order_is_reconciled(engine, erp_sim, store
     assert erp_sim.count(route, "GET") > lookups, request_log(erp_sim)
     assert erp_sim.count(route, "POST") == 2
     [created] = erp_orders_for(erp_sim, o["number"])
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert store_sim.orders[o["id"]]["erp_reference"] == created["Codigo"]
 
 
@@ -567,13 +567,13 @@ async def test_report_lost_then_repeated_without_resending(engine, erp_sim, stor
     o = store_sim.add_order()
     store_sim.faults.script("POST", "erp-sync", 503, 503, 503)
     await engine.sync_now("orders")
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.SENT_TO_ERP
     [created] = erp_orders_for(erp_sim, o["number"])
     assert row.erp_reference == created["Codigo"]
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert erp_orders_for(erp_sim, o["number"]) == [created]
     assert erp_sim.count(WRITE_ROUTE[order_mode], "POST") == 1
     assert store_sim.orders[o["id"]]["erp_status"] == "sent"
@@ -585,9 +585,9 @@ async def test_expired_erp_token_is_a_clear_auth_error(engine, erp_sim, store_si
     erp_sim.expire_token()
     [result] = await engine.sync_now("orders")
     assert result.status == "failed"
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.failure_kind == "auth"
-    msgs = " ".join(e["message"] for e in engine.state.errors())
+    msgs = " ".join(e["message"] for e in engine.state.errors.recent())
     assert "token" in msgs and "expired" in msgs
     assert erp_sim.token not in msgs
     assert engine.status().state == "disconnected"

@@ -295,7 +295,7 @@ async def test_a_repeated_page_fails_the_run_and_nothing_is_pushed(
         f"{repeated - 1}: it ignores the page parameter or repeats pages"
     )
     assert said in result.message
-    [error] = engine.state.errors()
+    [error] = engine.state.errors.recent()
     assert error["subject"] == "erp" and said in error["message"]
     assert store_sim.patches == [] and result.items_ok == 0
     assert all(p["stock"] == -1 for p in store_sim.products.values())

@@ -79,9 +79,9 @@ async def test_an_erp_redirect_is_a_settings_problem_not_bad_data(
     o = store_sim.add_order()
     erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], 302)
     await engine.sync_now("orders")
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and row.failure_kind != "data"
-    [err] = [e for e in engine.state.errors() if e["subject"] == f"order:{o['id']}"]
+    [err] = [e for e in engine.state.errors.recent() if e["subject"] == f"order:{o['id']}"]
     assert err["code"] == "redirected" and "redirect" in err["message"]
     # the store is not told the order failed: nothing is wrong with it
     assert store_sim.orders[o["id"]]["erp_status"] == "pending"

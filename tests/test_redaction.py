@@ -115,7 +115,7 @@ async def test_a_token_the_erp_echoes_is_masked_wherever_it_goes(
         try:
             order = store_sim.add_order()
             [result] = await engine.sync_now("orders")
-            errors = engine.state.errors("open")
+            errors = engine.state.errors.recent("open")
         finally:
             await engine.stop()
             engine.close()

@@ -1101,7 +1101,7 @@ async def test_engine_client_credentials_refused_says_so(tmp_path, sf, store):
     eng = Engine(config, paths, cc_session_secrets(sf, config), policy=FAST)
     try:
         [result] = await eng.sync_now("catalog")
-        errors = [e for e in eng.state.errors() if e["pipeline"] == "catalog"]
+        errors = [e for e in eng.state.errors.recent() if e["pipeline"] == "catalog"]
     finally:
         await eng.stop()
         eng.close()
@@ -1121,7 +1121,7 @@ async def test_engine_duplicate_refusal_is_reconciled(engine, sf, store):
     [result] = await engine.sync_now("orders")
     assert result.status == "ok", result.message
     assert len(sf.orders) == 1 and sf.count("orders", "POST") == 2
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     [created] = sf.orders.values()
     assert store.orders[o["id"]]["erp_reference"] == created["orderNumber"]
 
@@ -1131,21 +1131,21 @@ async def test_engine_lost_reply_is_reconciled_not_resent(engine, sf, store):
     sf.faults.script("POST", "orders", "drop_after")
     await engine.sync_now("orders")
     assert len(sf.orders) == 1
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "transient"
     engine.state._db.execute("UPDATE outbox SET next_attempt_at = 0")
     await engine.sync_now("orders")
     assert len(sf.orders) == 1 and sf.count("orders", "POST") == 1
-    assert engine.state.get_order(o["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert store.orders[o["id"]]["erp_status"] == "sent"
 
 
 async def test_engine_shows_the_erps_validation_message_and_login_failures(engine, sf, store):
     o = store.add_order(items=[("E1-NOEXISTE", 1)])
     await engine.sync_now("orders")
-    row = engine.state.get_order(o["id"])
+    row = engine.state.outbox.get(o["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
-    [err] = engine.state.errors()
+    [err] = engine.state.errors.recent()
     assert "Producto inexistente: E1-NOEXISTE" in err["message"]
     assert "Producto inexistente" in err["server_message"]
     assert "Producto inexistente" in store.orders[o["id"]]["erp_message"]
@@ -1160,7 +1160,7 @@ async def test_engine_shows_the_erps_validation_message_and_login_failures(engin
     assert result.status == "failed"
     assert "authentication failure (invalid_grant)" in result.message
     assert "Wr0ng-Passw0rd" not in result.message
-    [err] = [e for e in eng.state.errors() if e["pipeline"] == "catalog"]
+    [err] = [e for e in eng.state.errors.recent() if e["pipeline"] == "catalog"]
     assert err["kind"] == "auth" and "authentication failure" in err["message"]
 
 
@@ -1220,7 +1220,7 @@ async def test_engine_out_of_range_rows_are_errors_of_their_own(engine, sf, stor
     [result] = await engine.sync_now("catalog")
     assert result.status == "partial", result.message
     assert result.items_failed == len(bad)
-    errors = {e["subject"]: e["message"] for e in engine.state.errors()}
+    errors = {e["subject"]: e["message"] for e in engine.state.errors.recent()}
     w1 = first_warehouse[skus[1]]
     said = {
         skus[1]: f"'available' in warehouse {w1} is 1E+19, beyond the ±1,000,000,000 units",

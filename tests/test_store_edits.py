@@ -31,7 +31,7 @@ def quantities(doc: dict[str, Any]) -> dict[str, float]:
 
 
 def reserved(engine, sku: str) -> int:
-    return engine.state.reserved([sku]).get(sku, 0)
+    return engine.state.outbox.reserved([sku]).get(sku, 0)
 
 
 def seen(engine) -> list[Any]:
@@ -43,7 +43,7 @@ def seen(engine) -> list[Any]:
 
 
 def open_errors(engine, code: str) -> list[dict[str, Any]]:
-    return [e for e in engine.state.errors() if e["code"] == code]
+    return [e for e in engine.state.errors.recent() if e["code"] == code]
 
 
 async def test_an_edit_before_sending_is_taken_with_its_held_back_units(engine, store_sim):
@@ -54,7 +54,7 @@ async def test_an_edit_before_sending_is_taken_with_its_held_back_units(engine, 
     # listed while the ERP is not written to yet: queued, its units held back
     engine.orders.writes_blocked = _blocked
     await engine.sync_now("orders")
-    assert engine.state.get_order(order["id"]).state == OrderState.QUEUED
+    assert engine.state.outbox.get(order["id"]).state == OrderState.QUEUED
     assert reserved(engine, sku) == qty
     # the buyer changes the quantity before it was sent
     store_sim.orders[order["id"]]["items"][0]["quantity"] = qty + 7
@@ -94,7 +94,7 @@ async def test_a_change_after_sending_is_frozen_and_told_not_reported_sent(
     assert order["number"] in err["message"] and f"{sku} quantity" in err["message"]
     assert "-> 50" in err["message"] and doc["Codigo"] in err["message"]
     assert sum(1 for e in seen(engine) if e.code == "changed_after_send") == 1
-    row = engine.state.get_order(order["id"])
+    row = engine.state.outbox.get(order["id"])
     assert row.state == OrderState.DONE and row.payload["items"][0]["quantity"] != 50
     # the merchant settles it in the ERP and retries: the store is told it was sent
     assert await engine.retry_error(err["id"])
@@ -118,7 +118,7 @@ async def test_one_id_listed_twice_with_other_items_is_held_and_the_rest_flows(
     [result] = await engine.sync_now("orders")
     assert result.items_ok == 1 and docs_for(erp_sim, good["number"])
     assert docs_for(erp_sim, twice["number"]) == []
-    row = engine.state.get_order(twice["id"])
+    row = engine.state.outbox.get(twice["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
     [err] = open_errors(engine, "listed_twice")
     assert twice["number"] in err["message"] and f"quantity {qty} -> {qty + 5}" in err["message"]
@@ -129,7 +129,7 @@ async def test_one_id_listed_twice_with_other_items_is_held_and_the_rest_flows(
     await engine.sync_now("orders")
     [doc] = docs_for(erp_sim, twice["number"])
     assert sum(quantities(doc).values()) == qty
-    assert engine.state.get_order(twice["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(twice["id"]).state == OrderState.DONE
     assert not open_errors(engine, "listed_twice")
 
 
@@ -149,7 +149,7 @@ async def test_two_store_orders_with_one_number_the_second_is_a_data_error(
     assert docs_for(erp_sim, later["number"])
     [err] = open_errors(engine, "number_taken")
     assert first["id"] in err["message"] and first["number"] in err["message"]
-    row = engine.state.get_order(second["id"])
+    row = engine.state.outbox.get(second["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "data"
     assert engine.status().errors.open >= 1
     # the runs go on without a traceback, and later good orders flow
@@ -175,7 +175,7 @@ async def test_an_unexpected_exception_never_leaves_an_order_sending(engine, erp
     engine.erp.create_order = flaky
     [result] = await engine.sync_now("orders")
     assert result.items_failed == 1 and docs_for(erp_sim, b["number"])
-    row = engine.state.get_order(a["id"])
+    row = engine.state.outbox.get(a["id"])
     assert row.state == OrderState.FAILED and row.failure_kind == "transient"
     [err] = open_errors(engine, "internal_error")
     assert "ValueError" in err["message"] and "something nobody foresaw" in err["message"]
@@ -185,7 +185,7 @@ async def test_an_unexpected_exception_never_leaves_an_order_sending(engine, erp
     )
     await engine.sync_now("orders")
     assert len(docs_for(erp_sim, a["number"])) == 1
-    assert engine.state.get_order(a["id"]).state == OrderState.DONE
+    assert engine.state.outbox.get(a["id"]).state == OrderState.DONE
 
 
 def test_order_difference_names_what_changed():
@@ -231,7 +231,7 @@ async def test_a_change_while_a_send_was_in_doubt_goes_out_if_the_erp_lacks_it(
     sku = order["items"][0]["sku"]
     erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], *([503] * 10))
     await engine.sync_now("orders")
-    row = engine.state.get_order(order["id"])
+    row = engine.state.outbox.get(order["id"])
     assert row.state == OrderState.FAILED and row.attempts >= 1  # a send in doubt
     erp_sim.faults.clear()
     store_sim.orders[order["id"]]["items"][0]["quantity"] = 50  # the buyer changes it
@@ -248,7 +248,7 @@ async def test_a_change_while_a_send_was_in_doubt_goes_out_if_the_erp_lacks_it(
     assert sum(quantities(doc).values()) == 50  # the version the store has
     assert store_sim.orders[order["id"]]["erp_status"] == "sent"
     assert not open_errors(engine, "changed_after_send")
-    assert engine.state.get_order(order["id"]).payload["items"][0]["quantity"] == 50
+    assert engine.state.outbox.get(order["id"]).payload["items"][0]["quantity"] == 50
     assert reserved(engine, sku) == 0
 
 
@@ -259,7 +259,7 @@ async def test_a_change_while_the_report_was_pending_is_not_reported_as_sent(
     order = store_sim.add_order(n_items=1)
     store_sim.faults.script("POST", "erp-sync", *([503] * 10))
     await engine.sync_now("orders")
-    assert engine.state.get_order(order["id"]).state == OrderState.SENT_TO_ERP
+    assert engine.state.outbox.get(order["id"]).state == OrderState.SENT_TO_ERP
     store_sim.faults.clear()
     [doc] = docs_for(erp_sim, order["number"])
     sent = quantities(doc)
@@ -293,7 +293,7 @@ async def test_a_discarded_order_listed_twice_stays_discarded(engine, erp_sim, s
     store_sim.listed_again.clear()  # then listed once, as it was
     await engine.sync_now("orders")
     assert docs_for(erp_sim, twice["number"]) == []
-    assert engine.state.get_order(twice["id"]).state == OrderState.DISCARDED
+    assert engine.state.outbox.get(twice["id"]).state == OrderState.DISCARDED
 
 
 @both_modes

@@ -158,7 +158,7 @@ def test_retry_and_discard_from_error_list(qtbot, qloop, ui_profile, sims):
             dialog.setTextValue("cliente duplicado")
             dialog.accept()
             await until(lambda: w.errors.errors == [], what="no errors")
-            row = app.controller.engine.state.get_order(bad["id"])
+            row = app.controller.engine.state.outbox.get(bad["id"])
             assert row.state.value == "discarded"
             assert not erp_has(erp, bad["number"])
         finally:

@@ -1,0 +1,36 @@
+"""The event log kept in the state file (what the log view shows)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bridge.state.db import Repository
+
+
+class Events(Repository):
+    """The `events` table."""
+
+    def add(self, rows: list[tuple[float, str, str, str, str, dict[str, Any] | None]]) -> None:
+        """Many events in one transaction (one disk sync, not one per event)."""
+        with self.db.tx() as db:
+            db.executemany(
+                "INSERT INTO events (ts, level, pipeline, code, message, data) "
+                "VALUES (?,?,?,?,?,?)",
+                [
+                    (ts, level, p, code, msg, json.dumps(d, default=str) if d else None)
+                    for ts, level, p, code, msg, d in rows
+                ],
+            )
+
+    def prune(self, keep: int) -> None:
+        with self.db.tx() as db:
+            db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
+
+    def since(self, after_id: int = 0, limit: int = 200) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            "SELECT * FROM (SELECT * FROM events WHERE id > ? ORDER BY id DESC "
+            "LIMIT ?) ORDER BY id",
+            (after_id, limit),
+        )
+        return [dict(r) for r in rows]
