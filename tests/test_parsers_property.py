@@ -25,7 +25,7 @@ from connectors.dragonfish.client import (
     catalog_page,
 )
 from connectors.dragonfish.config import DragonfishConfig
-from connectors.folder.client import parse_number
+from connectors.kit import parse_text_number
 from connectors.store.client import OrderFormatError, parse_order
 
 # numbers as other systems send them wrong: huge, not finite, -0, with separators
@@ -253,7 +253,7 @@ def test_dragonfish_row_is_item_or_problem(row, code):
 @given(st.text(max_size=15), st.booleans())
 def test_folder_numbers(text, comma):
     try:
-        value = parse_number(text, comma)
+        value = parse_text_number(text, comma)
     except ValueError:
         return
     assert isinstance(value, Decimal) and value.is_finite()
