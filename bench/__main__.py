@@ -177,7 +177,7 @@ async def orders_scenario(n: int, rate: float) -> dict[str, Any]:
     """n orders, each with a new buyer, confirmed at `rate` per second; the default order
     interval (5 s). Simulators in threads of this process."""
     from bridge.config import load_config
-    from bridge.engine import Engine
+    from bridge.engine import create_engine
     from bridge.secrets import SecretStore
     from sim.catalog import SimCatalog
     from sim.dragonfish import DragonfishSimulator
@@ -211,7 +211,7 @@ async def orders_scenario(n: int, rate: float) -> dict[str, Any]:
         secrets = SecretStore(use_keyring=False)
         secrets.set_session("store.token", "t")
         secrets.set_session("erp.token", erp.token)
-        engine = Engine(load_config(paths.config_file), paths, secrets)
+        engine = create_engine(load_config(paths.config_file), paths, secrets)
         await engine.start()
         t0 = time.monotonic()
         try:

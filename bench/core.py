@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bridge.config import load_config
-from bridge.engine import Engine
+from bridge.engine import Engine, create_engine
 from bridge.http import RetryPolicy
 from bridge.secrets import SecretStore
 from sim.catalog import SimCatalog
@@ -35,7 +35,7 @@ def engine_for(paths, erp) -> Engine:
     secrets = SecretStore(use_keyring=False)
     secrets.set_session("store.token", STORE_TOKEN)
     secrets.set_session("erp.token", erp.token)
-    return Engine(load_config(paths.config_file), paths, secrets, policy=RetryPolicy())
+    return create_engine(load_config(paths.config_file), paths, secrets, policy=RetryPolicy())
 
 
 async def catalog_bench(variants: int, latency: float) -> None:

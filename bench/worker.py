@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bridge.config import Paths, load_config
-from bridge.engine import Engine
+from bridge.engine import Engine, create_engine
 from bridge.http import RetryPolicy
 from bridge.model import CatalogItem, StockPrice
 from bridge.secrets import SecretStore
@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true")
     args = ap.parse_args()
     paths = Paths(Path(args.config), Path(args.data_dir))
-    engine = Engine(
+    engine = create_engine(
         load_config(paths.config_file), paths, SecretStore(use_keyring=False), policy=RetryPolicy()
     )
 

@@ -37,6 +37,7 @@ from bridge.model import (
     RowProblem,
     RunResult,
     RunStatus,
+    SideHealth,
     StockPrice,
     StoreConnector,
     Subject,
@@ -327,7 +328,7 @@ class CatalogPipeline:
         store: StoreConnector,
         erp: ErpConnector,
         sync: SyncConfig,
-        health: object = None,
+        health: SideHealth | None = None,
     ) -> None:
         self.state = state
         self.recorder = RunRecorder(state, events)
@@ -341,9 +342,9 @@ class CatalogPipeline:
         if self.health is None:
             return
         if exc is None:
-            self.health.ok(side)  # type: ignore[attr-defined]
+            self.health.ok(side)
         else:
-            self.health.failed(side, exc)  # type: ignore[attr-defined]
+            self.health.failed(side, exc)
 
     def full_due(self) -> bool:
         if self.sync.full_catalog_every_h <= 0:

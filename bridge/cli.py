@@ -154,6 +154,9 @@ class Frontend(Protocol):
     def selftest(self, timeout_s: float) -> int:
         """`bridge selftest`: the demo offscreen, exit 0 when it flowed."""
 
+    def demo_available(self) -> bool:
+        """Whether the demo can run here (the simulators and what they need are installed)."""
+
 
 class NoFrontend:
     """`bridge.cli.main` called without the launcher: the headless commands only."""
@@ -181,6 +184,9 @@ class NoFrontend:
 
     def selftest(self, timeout_s: float) -> int:
         return self._refuse()
+
+    def demo_available(self) -> bool:
+        return False
 
 
 def stdin_is_terminal() -> bool:
@@ -350,13 +356,14 @@ def default_command(args: argparse.Namespace, paths: Paths, frontend: Frontend) 
     if gui_possible():
         return frontend.tray_app(paths)
     if not paths.config_file.exists():
-        print(
-            "Bridge is not configured yet (no config file at "
-            f"{paths.config_file}).\nStarting the demo: a simulated Dragonfish ERP and a "
-            "simulated store, so you can watch orders and stock flow.\n",
-            flush=True,
-        )
-        return frontend.demo(paths, headless=True)
+        print(f"Bridge is not configured yet (no config file at {paths.config_file}).", flush=True)
+        if frontend.demo_available():
+            print(
+                "Starting the demo: a simulated Dragonfish ERP and a simulated store, so you "
+                "can watch orders and stock flow.\n",
+                flush=True,
+            )
+        return frontend.demo(paths, headless=True)  # else it says why it cannot run
     try:
         config = load_config(paths.config_file)
     except ConfigError as exc:

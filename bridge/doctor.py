@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+import httpx
+
 from bridge import redact
 from bridge.config import Config, ErpConfigBase, Paths, StoreConfig
 from bridge.engine import required_secrets
@@ -28,7 +30,9 @@ TlsSettings = StoreConfig | ErpConfigBase
 
 def base_url(connector: StoreConnector | ErpConnector) -> str:
     """Where a connector reached over HTTP connects ("" for one that is not)."""
-    return str(connector.client.base_url) if isinstance(connector, OverHttp) else ""
+    if isinstance(connector, OverHttp) and isinstance(connector.client, httpx.AsyncClient):
+        return str(connector.client.base_url)
+    return ""
 
 
 async def erp_url(config: ErpConfigBase) -> str:

@@ -17,6 +17,8 @@ from bridge.fiscal import Document, TaxCondition
 if TYPE_CHECKING:
     import httpx
 
+    from bridge.errors import BridgeError
+
 
 @dataclass(frozen=True)
 class Address:
@@ -291,6 +293,15 @@ class Calibrating(Protocol):
     its own records) against what the connector will send."""
 
     async def calibrate(self) -> list[Finding]: ...
+
+
+class SideHealth(Protocol):
+    """Where a pipeline says whether each side ("erp", "store") answered (the engine's
+    Health, shown as the connections' state)."""
+
+    def ok(self, side: str) -> None: ...
+
+    def failed(self, side: str, exc: BridgeError) -> None: ...
 
 
 @runtime_checkable

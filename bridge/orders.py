@@ -50,6 +50,7 @@ from bridge.model import (
     OrderKeys,
     RunResult,
     RunStatus,
+    SideHealth,
     StoreConnector,
     StoreOrder,
     Subject,
@@ -94,7 +95,7 @@ class OrderPipeline:
         store: StoreConnector,
         erp: ErpConnector,
         sync: SyncConfig,
-        health: Any = None,
+        health: SideHealth | None = None,
         writes_blocked: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self.state = state

@@ -116,6 +116,7 @@ class BearerSession:
         self,
         send: Callable[[Token], Awaitable[T]],
         rejected: Callable[[AuthError, bool], BaseException] | None = None,
+        renew_on: Callable[[AuthError], bool] = lambda exc: exc.status == 401,
     ) -> T:
         """`send(token)`; after a 401, once more with a new token. An AuthError that ends
         the call (any but that first 401) becomes `rejected(error, renewed)` when given
@@ -126,7 +127,7 @@ class BearerSession:
         try:
             return await send(token)
         except AuthError as exc:
-            if exc.status != 401:
+            if not renew_on(exc):
                 raise exc if rejected is None else rejected(exc, False) from None
         token = await self.renew(token)
         try:
@@ -174,9 +175,11 @@ class ErpClient(HttpSide):
 
     def scrub(self, text: str, *extra: str | None) -> str:
         """`text` without any of this client's secrets (nor the `extra` values: a session
-        token), whatever a server echoed."""
+        token), whatever a server echoed. Every one, however short: a message mangled by a
+        masked two-letter password is better than the password in an error, a log line or
+        an alert (the process-wide redaction leaves values under 4 characters alone)."""
         for secret in (*self.secrets.values(), *extra):
-            if secret and len(secret) >= 4:
+            if secret:
                 text = text.replace(secret, redact.MASK)
         return text
 

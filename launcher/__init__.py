@@ -13,7 +13,13 @@ import os
 import sys
 from collections.abc import Sequence
 
+import connectors
 from bridge.config import Paths
+
+# the composition root's first job, done on import so that every entry into it (the
+# `bridge` command, `python -m launcher.screenshots`, a test importing launcher.demo) finds
+# the connectors registered; registering again is harmless
+connectors.register()
 
 
 class Launcher:
@@ -45,11 +51,13 @@ class Launcher:
 
         return run_selftest(timeout_s=timeout_s)
 
+    def demo_available(self) -> bool:
+        from launcher.demo import demo_installed
+
+        return demo_installed()
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import connectors
-
-    connectors.register()
     args = list(sys.argv[1:] if argv is None else argv)
     if "--selftest" in args or args[:1] == ["selftest"]:
         # before Qt is imported anywhere: the self-test never needs a display

@@ -26,7 +26,7 @@ qloop = test_ui.qloop  # the Qt event loop fixture of the UI tests
 WITHOUT_AIOHTTP = """
 import sys
 sys.modules["aiohttp"] = None
-from bridge.cli import main
+from launcher import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -34,6 +34,7 @@ class TokenServer:
         self.data_statuses: list[int] = []
         self.refuse_all = False
         self.refuse_login = False
+        self.refused_status = 401  # what a token it does not know gets
 
     async def login(self, request: web.Request) -> web.Response:
         if self.refuse_login:
@@ -52,8 +53,8 @@ class TokenServer:
     async def data(self, request: web.Request) -> web.Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if self.refuse_all or token not in self.valid:
-            self.data_statuses.append(401)
-            return web.json_response({"message": "token expired"}, status=401)
+            self.data_statuses.append(self.refused_status)
+            return web.json_response({"message": "token expired"}, status=self.refused_status)
         self.data_statuses.append(200)
         return web.json_response({"token": token})
 
@@ -143,6 +144,24 @@ async def test_a_401_renews_once_and_retries_once(server, side):
     assert tokens.issued == 2 and tokens.data_statuses == [200, 401, 200]
 
 
+async def test_only_a_401_renews_unless_the_connector_says_otherwise(server, side):
+    """A 403 is the server's "not allowed", not "token expired": no new login by default;
+    a connector whose servers answer an expired token with 403 (NonSistemas) asks for the
+    renewal on it too."""
+    tokens, _ = server
+    tokens.refused_status = 403
+    session = session_for(side)
+    await session.call(getter(side))
+    tokens.valid.clear()
+    with pytest.raises(AuthError) as info:
+        await session.call(getter(side))
+    assert info.value.status == 403
+    assert tokens.issued == 1 and tokens.data_statuses == [200, 403]
+    answer = await session.call(getter(side), renew_on=lambda exc: True)
+    assert answer == {"token": "t2"} and tokens.issued == 2
+    assert tokens.data_statuses == [200, 403, 403, 200]
+
+
 async def test_concurrent_401s_share_one_renewal(server, side):
     tokens, _ = server
     session = session_for(side)
@@ -213,8 +232,11 @@ async def test_erp_client_masks_its_secrets(server):
     client = _Client(Cfg(), {"erp.password": password, "erp.client_secret": short})
     try:
         echoed = f"login of {password} with token tok-5531 failed (abc)"
-        assert client.scrub(echoed, "tok-5531") == "login of *** with token *** failed (abc)"
+        # every secret of the client, however short (Acqua's and NonSistemas' own scrubbers
+        # masked any non-empty password; a mangled message beats a leaked password)
+        assert client.scrub(echoed, "tok-5531") == "login of *** with token *** failed (***)"
         assert password not in redact.redact(echoed)  # registered at construction
+        assert "(abc)" in redact.redact(echoed)  # the process-wide redaction skips short ones
         assert client.secrets == {"erp.password": password, "erp.client_secret": short}
         assert str(client.client.base_url) == server[1]
     finally:

@@ -179,13 +179,14 @@ class NonSistemasClient(ErpClient):
         )
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
-        """GET with the session's token; after a 401, one new login and one more try."""
+        """GET with the session's token; after the server refuses it (401, or a 403 from
+        installs that answer an expired token so), one new login and one more try."""
 
         async def send(token: Token) -> Any:
             headers = {"Authorization": f"{self.config.auth_scheme} {token.value}"}
             return await self.call_json("GET", path, params=params, headers=headers)
 
-        return await self.session.call(send, self._token_refused)
+        return await self.session.call(send, self._token_refused, renew_on=lambda exc: True)
 
     # -- catalog -----------------------------------------------------------------------------
     def _params(self, desde: str | None, page: int) -> dict[str, Any]:
