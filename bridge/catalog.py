@@ -27,22 +27,17 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from bridge import numbers
-from bridge.config import SyncConfig
 from bridge.errors import BridgeError, DataError, FailureKind
-from bridge.events import EventBus
 from bridge.model import (
     CatalogConsumer,
     CatalogItem,
-    ErpConnector,
     RowProblem,
     RunResult,
     RunStatus,
-    SideHealth,
     StockPrice,
-    StoreConnector,
     Subject,
 )
-from bridge.recorder import RunRecorder
+from bridge.pipeline import Pipeline
 from bridge.state import State
 
 PIPELINE = "catalog"
@@ -320,32 +315,7 @@ def status_of(end: RunEnd, items_failed: int) -> RunStatus:
     return RunStatus.PARTIAL if items_failed else RunStatus.OK
 
 
-class CatalogPipeline:
-    def __init__(
-        self,
-        state: State,
-        events: EventBus,
-        store: StoreConnector,
-        erp: ErpConnector,
-        sync: SyncConfig,
-        health: SideHealth | None = None,
-    ) -> None:
-        self.state = state
-        self.recorder = RunRecorder(state, events)
-        self.events = events
-        self.store = store
-        self.erp = erp
-        self.sync = sync
-        self.health = health
-
-    def _health(self, side: str, exc: BridgeError | None) -> None:
-        if self.health is None:
-            return
-        if exc is None:
-            self.health.ok(side)
-        else:
-            self.health.failed(side, exc)
-
+class CatalogPipeline(Pipeline):
     def full_due(self) -> bool:
         if self.sync.full_catalog_every_h <= 0:
             return False
@@ -406,7 +376,7 @@ class CatalogPipeline:
         except BridgeError as exc:
             self._health("store", exc)
             return Stopped("store", exc)
-        self._health("store", None)
+        self._health("store")
         return Pushed()
 
     async def _stage(self, run: CatalogRun) -> None:
@@ -416,7 +386,7 @@ class CatalogPipeline:
         async for page in self.erp.catalog(since=run.since):
             await self._stage_page(page, run)
         run.read_s = time.time() - run.started
-        self._health("erp", None)
+        self._health("erp")
         if run.since is None:
             # a whole listing: what it no longer lists is gone (incremental lists only
             # changes)

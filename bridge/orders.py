@@ -56,7 +56,7 @@ from bridge.model import (
     Subject,
     ValidBuyer,
 )
-from bridge.recorder import RunRecorder
+from bridge.pipeline import Pipeline
 from bridge.state import OrderState, OutboxRow, State, order_number
 
 log = logging.getLogger("bridge.orders")
@@ -87,7 +87,7 @@ class SideDown(Exception):
         self.error = error
 
 
-class OrderPipeline:
+class OrderPipeline(Pipeline):
     def __init__(
         self,
         state: State,
@@ -98,29 +98,15 @@ class OrderPipeline:
         health: SideHealth | None = None,
         writes_blocked: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
-        self.state = state
-        self.recorder = RunRecorder(state, events)
+        super().__init__(state, events, store, erp, sync, health)
         # why the ERP must not be written to now (its install does not match the settings),
         # or None; asked before each run's sends
         self.writes_blocked = writes_blocked
-        self.events = events
-        self.store = store
-        self.erp = erp
-        self.sync = sync
-        self.health = health
         self._buyer_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- helpers -----------------------------------------------------------------------------
     def _backoff(self, attempts: int) -> float:
         return float(min(self.sync.retry_max_s, self.sync.retry_base_s * 2 ** max(0, attempts - 1)))
-
-    def _side_ok(self, side: str) -> None:
-        if self.health is not None:
-            self.health.ok(side)
-
-    def _side_failed(self, side: str, exc: BridgeError) -> None:
-        if self.health is not None:
-            self.health.failed(side, exc)
 
     async def run(self, trigger: str = "schedule") -> RunResult:
         if not self.erp.capabilities.orders:
@@ -150,11 +136,11 @@ class OrderPipeline:
                     else:
                         await self._without_id(raw)
                         result.items_failed += 1
-            self._side_ok("store")
+            self._health("store")
             await self.state.call(self.state.errors.resolve, PIPELINE, "store")
         except BridgeError as exc:
             listing_error = exc
-            self._side_failed("store", exc)
+            self._health("store", exc)
             await self.state.call(
                 self.state.errors.open,
                 PIPELINE,
@@ -420,16 +406,9 @@ class OrderPipeline:
                 # (Bridge's own state may have been lost)
                 ref = await self.erp.find_order(order)
                 if ref:
-                    self.events.info(
-                        PIPELINE,
-                        "order_reconciled",
-                        f"Order {order.number} was already in the ERP as {ref}; not sent again",
-                        order=oid,
-                        erp_reference=ref,
-                        number=order.number,
-                    )
+                    self._reconciled(oid, order, ref)
                     await self._mark_sent(oid, order, ref, None)
-                    self._side_ok("erp")
+                    self._health("erp")
                     return await self._report(row, ref)
                 if not keyed:
                     await self._unsettled_order(oid, order)
@@ -476,14 +455,7 @@ class OrderPipeline:
                         code="duplicate_unresolved",
                     ) from None
                 ref = found
-                self.events.info(
-                    PIPELINE,
-                    "order_reconciled",
-                    f"Order {order.number} was already in the ERP as {ref}; not sent again",
-                    order=oid,
-                    erp_reference=ref,
-                    number=order.number,
-                )
+                self._reconciled(oid, order, ref)
             except AmbiguousWriteError:
                 raise  # it stays in doubt
             except BridgeError:
@@ -491,7 +463,7 @@ class OrderPipeline:
                     await self.state.call(self.state.idmap.doubt_clear, "order", oid)
                 raise
             await self._mark_sent(oid, order, ref, customer or None)
-            self._side_ok("erp")
+            self._health("erp")
             self.events.info(
                 PIPELINE,
                 "order_sent",
@@ -506,17 +478,29 @@ class OrderPipeline:
             await self._fail(row, exc, order)
             return False
         except (AuthError, ConfigError) as exc:
-            self._side_failed("erp", exc)
+            self._health("erp", exc)
             await self._fail(row, exc, order)
             raise SideDown(exc) from None
         except BridgeError as exc:
             await self._fail(row, exc, order)
             if exc.retryable and exc.code in SIDE_DOWN_CODES:
                 # the ERP itself is down: the other orders wait for the next run
-                self._side_failed("erp", exc)
+                self._health("erp", exc)
                 raise SideDown(exc) from None
             return False
         return await self._report(row, ref)
+
+    def _reconciled(self, oid: str, order: StoreOrder, ref: str) -> None:
+        """Said when the ERP turns out to have the order already (a lookup before a resend,
+        or its refusal of a duplicate): it is not sent again."""
+        self.events.info(
+            PIPELINE,
+            "order_reconciled",
+            f"Order {order.number} was already in the ERP as {ref}; not sent again",
+            order=oid,
+            erp_reference=ref,
+            number=order.number,
+        )
 
     async def _mark_sent(self, oid: str, order: StoreOrder, ref: str, customer: str | None) -> None:
         """Record the ERP's document for this order; one ERP document is never the
@@ -645,7 +629,7 @@ class OrderPipeline:
                 keep_state=True,
             )
             if exc.retryable or isinstance(exc, AuthError):
-                self._side_failed("store", exc)
+                self._health("store", exc)
             else:
                 await self.state.call(
                     self.state.errors.open,
@@ -669,7 +653,7 @@ class OrderPipeline:
             return False
         await self.state.call(self.state.outbox.mark_done, oid)
         await self.state.call(self.state.errors.resolve, PIPELINE, str(Subject.order(oid)))
-        self._side_ok("store")
+        self._health("store")
         self.events.info(
             PIPELINE,
             "order_done",
