@@ -168,8 +168,9 @@ class SyncConfig(Section):
     # successful sync minus this much, so that changes made during a sync are not missed
     incremental_overlap_s: float = Field(300.0, ge=0, le=86400)
     # a customer creation the ERP never answered (timeout, dropped connection) may still
-    # be done by the ERP: until this long after it was sent, a lookup that does not find
-    # the customer makes the order wait instead of creating the customer a second time
+    # be done by the ERP: until this long after Bridge gave up on the reply, a lookup that
+    # does not find the customer (or the order, where the ERP would take a second one)
+    # makes the order wait instead of creating it a second time
     write_settle_s: float = Field(120.0, ge=0, le=86400)
     # a run (orders or catalog) that has not ended after this long is stopped and reported
     run_deadline_s: float = Field(1800.0, ge=1, le=86400)

@@ -13,9 +13,10 @@ Exactly once rests on three rules:
 
 Customers have no such key in the ERPs (none refuses a second customer with the same
 document), so a customer creation is recorded as "in doubt" before it is sent and settled
-when the ERP's answer (or a lookup) gives its code. While a creation is in doubt and younger
-than `sync.write_settle_s`, a lookup that misses makes the order wait: the ERP may still be
-working on a request whose answer never came back.
+when the ERP's answer (or a lookup) gives its code. Until `sync.write_settle_s` after
+Bridge gave up on the answer, a lookup that misses makes the order wait: the ERP may still
+be working on a request whose answer never came back. (The same holds for orders where
+the ERP would not refuse a second one with the same number.)
 """
 
 from __future__ import annotations
@@ -457,7 +458,9 @@ class OrderPipeline(Pipeline):
                 ref = found
                 self._reconciled(oid, order, ref)
             except AmbiguousWriteError:
-                raise  # it stays in doubt
+                if not keyed:  # it stays in doubt, from now (see _still_in_doubt)
+                    await self._still_in_doubt("order", oid)
+                raise
             except BridgeError:
                 if not keyed:  # the ERP answered: nothing was created
                     await self.state.call(self.state.idmap.doubt_clear, "order", oid)
@@ -525,6 +528,13 @@ class OrderPipeline(Pipeline):
         wait = self.sync.write_settle_s - age
         return wait if wait > 0 else None
 
+    async def _still_in_doubt(self, entity: str, key: str) -> None:
+        """A write whose answer was given up on: its settle window starts again now. It was
+        recorded as in doubt before the connector was called, but the request itself may
+        have left much later (a connector sends its writes one at a time, and waited for
+        others that hung), and the ERP may finish it any time after that."""
+        await self.state.call(self.state.idmap.doubt_begin, entity, key)
+
     async def _unsettled_order(self, oid: str, order: StoreOrder) -> None:
         """Where the ERP would not refuse a second order, a send whose answer never came
         and that a lookup does not find yet may still be under way in the ERP: wait until
@@ -591,7 +601,8 @@ class OrderPipeline(Pipeline):
         try:
             return await self.erp.create_customer(buyer)
         except AmbiguousWriteError:
-            raise  # it stays in doubt
+            await self._still_in_doubt("customer", key)
+            raise
         except BridgeError:
             # the ERP answered: nothing was created
             await self.state.call(self.state.idmap.doubt_clear, "customer", key)

@@ -302,6 +302,31 @@ async def test_order_write_answered_late(order_mode, setup, erp_sim, store_sim):
 
 
 @by_mode
+async def test_writes_that_waited_behind_hung_ones(order_mode, setup, erp_sim, store_sim):
+    """The last four order writes hang (0.8 s; the client gives up at 0.3 s). Dragonfish's
+    writes go one at a time, so the fourth waited ~0.9 s for the other three to fail: the
+    settle window (1 s) must count from when Bridge gave up on its answer, not from when
+    the order was handed to the connector, or the lookup before the resend comes before
+    the ERP has finished the first write and the order is created twice (seen in CI)."""
+    engine, paths = await setup(write_settle_s=1.0)
+    cfg = load_config(paths.config_file)
+    cfg.erp.timeout_s = 0.3
+    save_config(cfg, paths.config_file)
+    await engine.apply_config(load_config(paths.config_file))
+    erp_sim.faults = FaultPlan(hang_s=0.8)
+    # the last four writes of the first pass: nothing else comes between their failure
+    # and the retry (the test makes backoffs due at once)
+    hung = [None] * (ORDERS - 4) + ["timeout"] * 4
+    erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], *hung)
+    await drain(engine, store_sim)
+    erp_sim.faults.clear()
+    await asyncio.sleep(0.9)  # the hung writes finish on the ERP's side
+    await drain(engine, store_sim)
+    assert write_faults(erp_sim, order_mode) == 4
+    check("writes that waited behind hung ones", order_mode, engine, erp_sim, store_sim, 4)
+
+
+@by_mode
 async def test_auto_customer_codes_in_doubt(order_mode, setup, erp_sim, store_sim):
     """erp.codigo_cliente = "auto": Dragonfish assigns the codes, so nothing on its side
     refuses a second creation of a buyer; only the engine's "creation in doubt" window

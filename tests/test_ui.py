@@ -9,7 +9,9 @@ polls instead.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,12 +62,15 @@ def run(qloop, coro, timeout=90):
     return qloop.run_until_complete(asyncio.wait_for(coro, timeout))
 
 
-async def until(predicate, within=WAIT / 1000, what=""):
-    for _ in range(int(within / 0.02)):
-        if predicate():
-            return
+async def until(predicate, within=WAIT / 1000, what: Any = ""):
+    """Wait (on the loop) until `predicate()`; `what` names it, or says what was seen
+    instead when it is a callable."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out waiting for {said or predicate}")
         await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 async def start_app(paths, secrets, **kw):

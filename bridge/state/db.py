@@ -307,8 +307,6 @@ class Db:
             self._open()
             self.damage = str(damaged)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
-        # when each creation in doubt began in this process (monotonic), see doubt_age
-        self._doubt_began: dict[tuple[str, str], float] = {}
 
     def _open(self) -> None:
         """Connect, check (`PRAGMA quick_check`) and bring the schema up to date. Raises
