@@ -231,6 +231,14 @@ async def test_random_faults(name, erp_rates, store_rates, order_mode, setup, er
     check(name, order_mode, engine, erp_sim, store_sim, injected(erp_sim, store_sim))
 
 
+async def erp_gives_up_after(engine, paths, seconds: float) -> None:
+    """The ERP's timeout (erp.timeout_s) set to `seconds`, in the file and the engine."""
+    cfg = load_config(paths.config_file)
+    cfg.erp.timeout_s = seconds
+    save_config(cfg, paths.config_file)
+    await engine.apply_config(load_config(paths.config_file))
+
+
 async def _timeouts(
     setup,
     erp_sim,
@@ -245,10 +253,7 @@ async def _timeouts(
     # a hung request ends on the ERP's side ~0.5 s (plus the latency) after it was sent,
     # inside the 1 s settle window of a creation in doubt
     engine, paths = await setup(erp=erp, write_settle_s=1.0)
-    cfg = load_config(paths.config_file)
-    cfg.erp.timeout_s = 0.3
-    save_config(cfg, paths.config_file)
-    await engine.apply_config(load_config(paths.config_file))
+    await erp_gives_up_after(engine, paths, 0.3)
     erp_sim.latency_s = latency_s  # slow, but in time
     # some answers come after the client gave up: the ERP did the work anyway
     erp_sim.faults = FaultPlan(rates=dict(rates), seed=3, hang_s=0.5)
@@ -287,10 +292,7 @@ async def test_order_write_answered_late(order_mode, setup, erp_sim, store_sim):
     side does, so the resend must wait out the settle window (1.5 s here) as a customer
     creation in doubt does."""
     engine, paths = await setup(write_settle_s=1.5)
-    cfg = load_config(paths.config_file)
-    cfg.erp.timeout_s = 0.3
-    save_config(cfg, paths.config_file)
-    await engine.apply_config(load_config(paths.config_file))
+    await erp_gives_up_after(engine, paths, 0.3)
     erp_sim.faults = FaultPlan(hang_s=0.8)
     erp_sim.faults.script("POST", WRITE_ROUTE[order_mode], "timeout")
     await drain(engine, store_sim)
@@ -309,10 +311,7 @@ async def test_writes_that_waited_behind_hung_ones(order_mode, setup, erp_sim, s
     the order was handed to the connector, or the lookup before the resend comes before
     the ERP has finished the first write and the order is created twice (seen in CI)."""
     engine, paths = await setup(write_settle_s=1.0)
-    cfg = load_config(paths.config_file)
-    cfg.erp.timeout_s = 0.3
-    save_config(cfg, paths.config_file)
-    await engine.apply_config(load_config(paths.config_file))
+    await erp_gives_up_after(engine, paths, 0.3)
     erp_sim.faults = FaultPlan(hang_s=0.8)
     # the last four writes of the first pass: nothing else comes between their failure
     # and the retry (the test makes backoffs due at once)
