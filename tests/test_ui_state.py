@@ -129,25 +129,28 @@ def test_quit_asks_when_orders_are_pending_and_one_cause_is_said_once(
         app.controller.mute_after_start_s = 0
         tray = app.tray
         try:
-            # the ERP fails every write: the first order meets it, the others wait queued
-            erp.faults.script("POST", "operacionecommerce", *[503] * 20)
+            erp.expire_token()
             for _ in range(3):
                 store.call(lambda: store.add_order())
             tray.sync_action.trigger()
-            await until(lambda: tray.state == "retrying", what=lambda: tray.state)
-            assert "cannot be reached" in tray.icon.toolTip()
-            assert "order(s) waiting" in tray.status_action.text()
+            await until(lambda: tray.state == "attention", what=lambda: tray.state)
+            # the cause is said in the tooltip and as the menu's first line
+            assert "rejects the token" in tray.icon.toolTip()
+            assert "rejects the token" in tray.status_action.text()
+            await until(lambda: len(messages) == 1, what="one notification")
             # a second run meets the same cause: nothing new is said
             await app.controller.engine.sync_now("orders")
             await app.controller.refresh()
             await asyncio.sleep(0.2)
             assert len(messages) == 1, messages
             status = app.controller.status
-            assert status is not None and status.orders.pending >= 1
+            assert status is not None
+            waiting = status.orders.pending + status.orders.counts["failed"]
+            assert waiting == 3
             tray.quit_action.trigger()
             box = next(d for d in app.dialogs if d.objectName() == "quitDialog")
             assert box.isVisible()
-            assert f"{status.orders.pending} order(s)" in box.text()
+            assert "3 order(s)" in box.text()
             # keep running: the app goes on
             box.reject()
             await asyncio.sleep(0.2)

@@ -124,7 +124,9 @@ class BridgeApp:
         """Quit from the menu (or the window, without a tray): asked first when orders are
         still on their way to the ERP."""
         status = self.controller.status if self.controller else None
-        pending = status.orders.pending if status is not None else 0
+        # queued, being sent, or failed and waiting for a retry: not in the ERP yet
+        orders = status.orders if status is not None else None
+        pending = orders.pending + orders.counts.get("failed", 0) if orders is not None else 0
         if not pending:
             self.quit()
             return
