@@ -17,9 +17,7 @@ from tests.conftest import STORE_TOKEN, docs_for, make_engine, wait_until, write
 
 
 def outbox_row(engine, oid):
-    row = engine.state._db.execute(
-        "SELECT * FROM outbox WHERE store_order_id=?", (oid,)
-    ).fetchone()
+    row = engine.state._db.execute("SELECT * FROM outbox WHERE store_order_id=?", (oid,)).fetchone()
     items = engine.state._db.execute(
         "SELECT sku, quantity FROM outbox_items WHERE store_order_id=? ORDER BY sku", (oid,)
     ).fetchall()

@@ -13,9 +13,14 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from bridge.config import load_config
 from bridge.secrets import SecretStore
+from tests import test_ui
 from tests.conftest import STORE_TOKEN
-from tests.test_ui import erp_has, qloop, run, start_app, stop_app, ui_profile, until  # noqa: F401
+from tests.test_ui import erp_has, run, start_app, stop_app, until
 from ui.i18n import set_language
+
+# test_ui's fixtures: the qasync loop and a profile on the simulators
+qloop = test_ui.qloop
+ui_profile = test_ui.ui_profile
 
 
 def test_lost_tokens_say_why_and_saving_them_starts_syncing(qtbot, qloop, ui_profile, sims):
@@ -44,7 +49,8 @@ def test_lost_tokens_say_why_and_saving_them_starts_syncing(qtbot, qloop, ui_pro
             w.sync_action.trigger()
             await until(lambda: erp_has(erp, order["number"]), what="order in the ERP")
             await until(
-                lambda: w.overview.title.text() == "Todo al día", what=lambda: w.overview.title.text()
+                lambda: w.overview.title.text() == "Todo al día",
+                what=lambda: w.overview.title.text(),
             )
             assert tray.state == "idle"
         finally:
@@ -82,8 +88,9 @@ def test_discard_needs_a_reason_can_be_undone_and_retry_keeps_the_selection(
             errors.select_row(row)
             errors.retry_btn.click()
             await until(
-                lambda: errors.selected() is not None
-                and errors.selected().number == busy["number"],
+                lambda: (
+                    errors.selected() is not None and errors.selected().number == busy["number"]
+                ),
                 what=lambda: errors.selected(),
             )
             # discard one bad order: no reason, no discard
