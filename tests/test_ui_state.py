@@ -145,6 +145,18 @@ def test_quit_asks_when_orders_are_pending_and_one_cause_is_said_once(
             assert "rejects the token" in tray.icon.toolTip()
             assert "rejects the token" in tray.status_action.text()
             await until(lambda: len(messages) == 1, what="one notification")
+            # one row for the cause in the error list, however many orders wait on it
+            errors = app.window.errors
+            await until(lambda: len(errors.errors) >= 1, what="errors listed")
+            causes = {e.cause for e in errors.errors}
+            assert causes == {"erp:auth"} and len(errors.rows) == 1
+            # (how many orders met the rejection before the run stopped depends on the
+            # concurrency: one or all three)
+            n = len(errors.errors)
+            text = errors.table.item(0, 0).text()
+            if n > 1:
+                assert text.startswith("Dragonfish (ZooLogic) rejects the token"), text
+                assert f"{n} order(s) waiting" in text, text
             # a second run meets the same cause: nothing new is said
             await app.controller.engine.sync_now("orders")
             await app.controller.refresh()

@@ -361,6 +361,7 @@ class BridgeApp:
             log.info("main window shown (no system tray)")
         erp_title = erp_entry(engine.config.erp.kind).title
         window.overview.erp_title = erp_title
+        window.errors.erp_title = erp_title
         if self.tray is not None:
             self.tray.erp_title = erp_title
         try:

@@ -27,6 +27,7 @@ from bridge.engine import UNDO_DISCARD_S
 from bridge.status import ErrorRecord
 from ui.i18n import _
 from ui.texts import (
+    cause_row_text,
     check_detail,
     check_name,
     error_search_key,
@@ -57,6 +58,9 @@ class ErrorsView(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.errors: list[ErrorRecord] = []
+        # the table's rows: one per error, or one per root cause its errors share
+        self.rows: list[list[ErrorRecord]] = []
+        self.erp_title = ""
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("errorsTable")
         self.table.setHorizontalHeaderLabels(
@@ -137,16 +141,22 @@ class ErrorsView(QWidget):
         if selected is not None:
             self._keep = (selected.id, str(selected.subject))
         self.errors = errors
+        self.rows = group_errors(errors)
         self.table.clearSelection()
-        self.table.setRowCount(len(errors))
-        for r, e in enumerate(errors):
+        self.table.setRowCount(len(self.rows))
+        for r, members in enumerate(self.rows):
+            e = members[0]
             kind = KIND_NAMES.get(e.kind, lambda e=e: e.kind)()
+            what = error_subject(e)
+            if e.cause is not None and len(members) > 1:
+                orders = sum(1 for m in members if m.subject.order_id is not None)
+                what = cause_row_text(e.cause, orders, self.erp_title)
             cells = [
-                error_subject(e),
+                what,
                 kind,
                 explain_error(e),
-                str(e.count),
-                time.strftime("%d/%m %H:%M", time.localtime(e.last_at)),
+                str(sum(m.count for m in members)),
+                time.strftime("%d/%m %H:%M", time.localtime(max(m.last_at for m in members))),
             ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -163,8 +173,8 @@ class ErrorsView(QWidget):
         # one of the order), never whatever row now sits at the same index
         if self._keep is not None:
             keep_id, keep_subject = self._keep
-            rows = [r for r, e in enumerate(errors) if e.id == keep_id] or [
-                r for r, e in enumerate(errors) if str(e.subject) == keep_subject
+            rows = [r for r, g in enumerate(self.rows) if any(e.id == keep_id for e in g)] or [
+                r for r, g in enumerate(self.rows) if any(str(e.subject) == keep_subject for e in g)
             ]
             if rows:
                 self.table.selectRow(rows[0])
@@ -172,9 +182,16 @@ class ErrorsView(QWidget):
 
     def selected(self) -> ErrorRecord | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
-        if not rows or rows[0].row() >= len(self.errors):
+        if not rows or rows[0].row() >= len(self.rows):
             return None
-        return self.errors[rows[0].row()]
+        return self.rows[rows[0].row()][0]
+
+    def selected_group(self) -> list[ErrorRecord]:
+        """Every error of the selected row (several when they share a root cause)."""
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows or rows[0].row() >= len(self.rows):
+            return []
+        return self.rows[rows[0].row()]
 
     def select_row(self, row: int) -> None:
         self.table.selectRow(row)
@@ -185,6 +202,8 @@ class ErrorsView(QWidget):
         e = self.selected()
         for b in (self.retry_btn, self.discard_btn, self.log_btn):
             b.setEnabled(e is not None)
+        # one cause's many orders are not discarded in one go
+        self.discard_btn.setEnabled(e is not None and len(self.selected_group()) == 1)
         held = e.held if e is not None else None
         self.approve_btn.setVisible(held is not None)
         self.approve_btn.setEnabled(held is not None)
@@ -211,8 +230,7 @@ class ErrorsView(QWidget):
         )
 
     def _retry(self) -> None:
-        e = self.selected()
-        if e is not None:
+        for e in self.selected_group():
             self.retryRequested.emit(e.id)
 
     def _discard(self) -> None:
@@ -316,6 +334,22 @@ class ErrorsView(QWidget):
         e = self.selected()
         if e is not None:
             self.showInLog.emit(error_search_key(e) or error_subject(e))
+
+
+def group_errors(errors: list[ErrorRecord]) -> list[list[ErrorRecord]]:
+    """One row per error, except errors that share a root cause: one row for them all,
+    where the first of them is (the list's order is kept)."""
+    rows: list[list[ErrorRecord]] = []
+    by_cause: dict[str, list[ErrorRecord]] = {}
+    for e in errors:
+        if e.cause is not None and e.cause in by_cause:
+            by_cause[e.cause].append(e)
+            continue
+        row = [e]
+        rows.append(row)
+        if e.cause is not None:
+            by_cause[e.cause] = row
+    return rows
 
 
 def _esc(text: str) -> str:

@@ -86,6 +86,14 @@ def cause_text(cause: Cause | None, erp_title: str = "") -> str:
     return what
 
 
+def cause_row_text(cause: str, orders: int, erp_title: str = "") -> str:
+    """One error row for a root cause (bridge.status.error_cause): "Dragonfish rejects the
+    token — 17 orders waiting"."""
+    side, what = cause.split(":", 1)
+    code = {"auth": "auth_rejected", "down": "unreachable"}.get(what, what)
+    return cause_text(Cause(code, side, orders), erp_title)
+
+
 def pipeline_name(p: str) -> str:
     return PIPELINE_NAMES.get(p, lambda: p)()
 
