@@ -39,7 +39,7 @@ from bridge.catalog import (
 )
 from bridge.catalog import PIPELINE as CATALOG
 from bridge.config import Config, ErpConfigBase, Paths, StoreConfig
-from bridge.errors import AuthError, BridgeError, ConfigError, FailureKind
+from bridge.errors import AuthError, BridgeError, ConfigError, DataError, FailureKind
 from bridge.events import EventBus
 from bridge.files import StorageError
 from bridge.http import RetryPolicy
@@ -60,8 +60,11 @@ from bridge.recorder import RunRecorder
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
 from bridge.state import OutboxRow, State
+from bridge.state.outbox import DiscardUndo
 from bridge.status import (
+    INFORMATIONAL_CODES,
     CatalogStatus,
+    Cause,
     ErrorRecord,
     ErrorsStatus,
     EventRecord,
@@ -74,6 +77,7 @@ from bridge.status import (
     RunRecord,
     SideStatus,
     Status,
+    error_cause,
 )
 
 log = logging.getLogger("bridge.engine")
@@ -93,6 +97,8 @@ CLOCK_CHECK_S = 10.0
 CLOCK_JUMP_S = 30.0
 # on stop, a run in progress gets this long to end before it is cut short (s)
 STOP_GRACE_S = 5.0
+# a discard can be undone for this long (s)
+UNDO_DISCARD_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -105,23 +111,33 @@ class ConnectorFactory:
 
 
 class Health:
-    """Whether each side (erp, store) answered last time we talked to it."""
+    """Whether each side (erp, store) answered last time we talked to it. A side that
+    answers again after failing is `on_recovered` (its errors' cause is gone)."""
 
-    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], None] | None = None,
+        on_recovered: Callable[[str], None] | None = None,
+    ) -> None:
         self.sides = {"erp": SideStatus(None), "store": SideStatus(None)}
         self.on_change = on_change
+        self.on_recovered = on_recovered
 
     def ok(self, side: str) -> None:
         h = self.sides[side]
         if h.ok is not True:
             self.sides[side] = SideStatus(True, "", time.time())
+            if h.ok is False and self.on_recovered:
+                self.on_recovered(side)
             if self.on_change:
                 self.on_change()
 
     def failed(self, side: str, exc: BridgeError) -> None:
         h = self.sides[side]
         if h.ok is not False or h.message != exc.message:
-            self.sides[side] = SideStatus(False, exc.message, time.time())
+            self.sides[side] = SideStatus(
+                False, exc.message, time.time(), kind=exc.kind.value, code=exc.code
+            )
             if self.on_change:
                 self.on_change()
 
@@ -169,7 +185,13 @@ class Engine:
         self.state = state or State(paths.db_file)
         self.events = EventBus(self.state, keep=config.logging.keep_events)
         self.recorder = RunRecorder(self.state, self.events)
-        self.health = Health(self._status_changed)
+        self.health = Health(self._status_changed, self._side_recovered)
+        # why the engine could not be built or started (a token missing, a setting), until
+        # it is; shown as the ATTENTION state's cause
+        self.problem: BridgeError | None = None
+        self._started = False
+        # discards the merchant may undo for UNDO_DISCARD_S: error id -> (when, the row)
+        self._discards: dict[int, tuple[float, DiscardUndo | None]] = {}
         self.paused = False
         self.running: dict[str, bool] = dict.fromkeys(PIPELINES, False)
         self.status_listeners: list[Callable[[], None]] = []
@@ -231,6 +253,9 @@ class Engine:
         self.catalog = CatalogPipeline(
             self.state, self.events, cat_store, cat_erp, cfg.sync, self.health
         )
+        if self.problem is not None:
+            self.problem = None
+            self._status_changed()
 
     async def _close_connectors(self) -> None:
         for c in self._connectors:
@@ -260,10 +285,23 @@ class Engine:
         if self.store is None:
             self._build()
 
+    @property
+    def started(self) -> bool:
+        """start() succeeded and stop() was not called since."""
+        return self._started
+
     async def start(self) -> None:
-        """Open and schedule both pipelines; the first runs begin at once."""
+        """Open and schedule both pipelines; the first runs begin at once. A ConfigError (a
+        token missing, a setting) is raised and kept as `problem` (the state says it)
+        until apply_config fixes it; then start() again."""
         self._stopping = False
-        await self.open()
+        try:
+            await self.open()
+        except ConfigError as exc:
+            self.problem = exc
+            self._status_changed()
+            raise
+        self._started = True
         self._scheduler = AsyncIOScheduler()
         self._schedule()
         self._scheduler.start()
@@ -332,6 +370,7 @@ class Engine:
         recorded as interrupted (an order whose send was cut stays `sending` and is looked
         up in the ERP before any resend, as after a crash)."""
         self._stopping = True
+        self._started = False
         if self._scheduler is not None:
             self._scheduler.pause()
         with contextlib.suppress(TimeoutError):
@@ -624,13 +663,39 @@ class Engine:
         err = await self.state.call(self.state.errors.get, error_id)
         if not err or err["state"] != "open":
             return False
+        reason = reason.strip()
+        if not reason:
+            raise DataError("A discard needs a reason", code="discard_reason")
         oid = Subject.parse(err["subject"]).order_id
         # a sent order is never discarded; a later change of it is (the ERP keeps what was
-        # sent)
-        if oid is not None and not await self.state.call(self.state.outbox.discard, oid, reason):
-            await self.state.call(self.state.outbox.accept_late, oid)
+        # sent): the row as it was is kept, for undo_discard
+        undo = None
+        if oid is not None:
+            undo = await self.state.call(self.state.outbox.discard_undoable, oid, reason)
         await self.state.call(self.state.errors.close, error_id, "discarded", reason)
+        now = time.monotonic()
+        self._discards = {i: d for i, d in self._discards.items() if now - d[0] < UNDO_DISCARD_S}
+        self._discards[error_id] = (now, undo)
         self.events.info(err["pipeline"], "discarded", f"Discarded ({reason}): {err['message']}")
+        self._status_changed()
+        return True
+
+    async def undo_discard(self, error_id: int) -> bool:
+        """Undo the discard of error `error_id` within UNDO_DISCARD_S: the error is open
+        again and its order exactly as it was (never a second row of it). False when it is
+        too late, or the order moved on since (the store listed it again, say)."""
+        took = self._discards.pop(error_id, None)
+        if took is None or time.monotonic() - took[0] >= UNDO_DISCARD_S:
+            return False
+        undo = took[1]
+        if undo is not None and not await self.state.call(self.state.outbox.undo_discard, undo):
+            return False
+        if not await self.state.call(self.state.errors.reopen, error_id, "discarded"):
+            return False
+        err = await self.state.call(self.state.errors.get, error_id)
+        if err is not None:
+            self.events.info(err["pipeline"], "discard_undone", f"Discard undone: {err['message']}")
+        self._status_changed()
         return True
 
     async def apply_config(self, config: Config) -> None:
@@ -783,6 +848,46 @@ class Engine:
         data = json.loads(raw)
         return float(data["at"]), [Finding.from_json(f) for f in data["findings"]]
 
+    # -- a cause gone ------------------------------------------------------------------------
+    def _side_recovered(self, side: str) -> None:
+        """`side` answers again after failing: the errors it caused clear by themselves."""
+        self._spawn(self._clear_cause(side))
+
+    async def _clear_cause(self, side: str) -> None:
+        """Resolve the open errors whose cause was `side` down or its credentials rejected
+        (a setting stays until it changes), and queue their orders again so that they go
+        now, not after their backoff; an orders run follows at once."""
+        gone = (f"{side}:down", f"{side}:auth")
+        rows = await self.state.call(self.state.errors.open_rows)
+        hit = [
+            r
+            for r in rows
+            if error_cause(Subject.parse(str(r["subject"])), str(r["kind"]), str(r["code"])) in gone
+        ]
+        if not hit:
+            return
+        await self.state.call(
+            self.state.errors.resolve_ids, [int(r["id"]) for r in hit], "recovered"
+        )
+        orders = [
+            oid for r in hit if (oid := Subject.parse(str(r["subject"])).order_id) is not None
+        ]
+        for oid in orders:
+            await self.state.call(self.state.outbox.requeue, oid)
+        where = "the store" if side == "store" else "the ERP"
+        self.events.info(
+            "engine",
+            "cause_cleared",
+            f"{where.capitalize()} answers again: {len(hit)} errors it caused are cleared"
+            + (f"; {len(orders)} orders are sent now" if orders else ""),
+            side=side,
+            errors=len(hit),
+            orders=len(orders),
+        )
+        self._status_changed()
+        if orders and self._scheduler is not None and not self.paused and not self._stopping:
+            self._spawn(self.run_pipeline(ORDERS, "recovered"))
+
     # -- status ------------------------------------------------------------------------------
     def _status_changed(self) -> None:
         """Tell listeners the status changed; they fetch it (status_async) when they want,
@@ -793,16 +898,48 @@ class Engine:
             except Exception:
                 log.exception("status listener failed")
 
-    def overall(self, open_errors: int) -> Overall:
-        if any(h.ok is False for h in self.health.sides.values()):
-            return Overall.DISCONNECTED
-        if open_errors:
-            return Overall.ERROR
+    def overall(self, snap: Status) -> tuple[Overall, Cause | None]:
+        """The one state, by the priority bridge.status.Overall documents, and its cause
+        (for a side's cause, `count` is the orders waiting)."""
+        errors = snap.errors
+        orders = snap.orders
+        waiting = orders.pending + orders.counts.get("failed", 0)
+        attention: Cause | None = None
+        if self.problem is not None:
+            side = "store" if self.problem.message.startswith("store.") else "erp"
+            attention = Cause(self.problem.code, side, waiting, self.problem.message)
+        for side, h in self.health.sides.items():
+            if attention is None and h.ok is False and h.kind in ("auth", "config"):
+                attention = Cause(h.code, side, waiting if side == "erp" else 0, h.message)
+        if attention is None and errors.to_fix:
+            # a cause several share (credentials, a setting), else "items to fix"
+            shared = [(n, key) for key, n in errors.by_cause.items() if ":down" not in key]
+            if shared:
+                _n, key = max(shared)
+                side, code = key.split(":", 1)
+                attention = Cause(code, side, waiting if side == "erp" else 0)
+            else:
+                attention = Cause("errors", "", errors.to_fix)
+        if attention is not None:
+            return Overall.ATTENTION, attention
+        if self._stopping:
+            return Overall.STOPPED, Cause("stopped")
         if self.paused:
-            return Overall.PAUSED
+            return Overall.PAUSED, Cause("paused")
+        for side, h in self.health.sides.items():
+            if h.ok is False:
+                count = waiting if side == "erp" else 0
+                return Overall.RETRYING, Cause(h.code, side, count, h.message)
+        down = [(n, key) for key, n in errors.by_cause.items() if key.endswith(":down")]
+        if down:
+            side = max(down)[1].split(":")[0]
+            return Overall.RETRYING, Cause("unreachable", side, waiting if side == "erp" else 0)
+        transient = errors.by_kind.get("transient", 0)
+        if transient:
+            return Overall.RETRYING, Cause("transient", "", transient)
         if any(self.running.values()):
-            return Overall.SYNCING
-        return Overall.IDLE
+            return Overall.SYNCING, None
+        return Overall.IDLE, None
 
     async def status_async(self) -> Status:
         """status() with its queries on the state's worker thread (for the UI)."""
@@ -827,8 +964,10 @@ class Engine:
             for p in PIPELINES:
                 job = self._scheduler.get_job(p)
                 next_run[p] = job.next_run_time.timestamp() if job and job.next_run_time else None
+        state, cause = self.overall(snap)
         live = LiveStatus(
-            state=self.overall(snap.errors.open),
+            state=state,
+            cause=cause,
             paused=self.paused,
             orders_enabled=bool(caps.orders),
             orders_disabled_reason="" if caps.orders else caps.no_orders_reason,
@@ -914,6 +1053,15 @@ def status_snapshot(state: State) -> Status:
     last_catalog = state.runs.last(CATALOG)
     last_catalog_ok = state.runs.last(CATALOG, "ok")
     errs = state.errors.counts()
+    by_cause: dict[str, int] = {}
+    to_fix = 0
+    for group in state.errors.summary():
+        kind, code, n = str(group["kind"]), str(group["code"]), int(group["n"])
+        cause = error_cause(Subject.parse(str(group["subject"])), kind, code)
+        if cause is not None:
+            by_cause[cause] = by_cause.get(cause, 0) + n
+        if kind != "transient" and code not in INFORMATIONAL_CODES:
+            to_fix += n
     counts = state.pushed.counts()
     return Status(
         orders=OrdersStatus(
@@ -932,6 +1080,8 @@ def status_snapshot(state: State) -> Status:
             open=sum(errs.values()),
             by_kind=errs,
             recent=tuple(ErrorRecord.from_row(e) for e in state.errors.recent("open", 20)),
+            by_cause=by_cause,
+            to_fix=to_fix,
         ),
         customers_mapped=state.idmap.count("customer"),
     )

@@ -16,18 +16,82 @@ from typing import Any
 
 from bridge.catalog import HeldRun
 from bridge.model import Finding, Subject
+from bridge.orders import SIDE_DOWN_CODES
 
 JsonDict = dict[str, Any]
 
 
 class Overall(StrEnum):
-    """One state at a time, by priority (highest first)."""
+    """The one state Bridge is in, chosen by priority (highest first; Engine.overall):
 
-    DISCONNECTED = "disconnected"
-    ERROR = "error"
+    - ATTENTION: something only the merchant can fix: a token or password rejected or
+      missing (also when that kept Bridge from starting), a setting, an order's data, a
+      held catalog run. Informational entries (products missing in the store, a rebuilt
+      state file) never make it.
+    - STOPPED: not running (stopped, or a snapshot of the state file alone).
+    - PAUSED: the merchant paused it; nothing is tried, so it outranks RETRYING.
+    - RETRYING: a side cannot be reached or fails for now (a connection down, a server
+      error): Bridge retries by itself, nothing to do.
+    - SYNCING: a run is in progress.
+    - IDLE: all good.
+
+    `Status.cause` says why (for every state but SYNCING and IDLE)."""
+
+    ATTENTION = "attention"
+    STOPPED = "stopped"
     PAUSED = "paused"
+    RETRYING = "retrying"
     SYNCING = "syncing"
     IDLE = "idle"
+
+
+# error codes that inform and ask nothing of the merchant: they never make ATTENTION
+INFORMATIONAL_CODES = frozenset({"sku_unknown_in_store", "state_rebuilt"})
+SIDES = ("erp", "store")
+# the codes of credentials rejected or missing (one cause: "<side>:auth")
+AUTH_CODES = frozenset({"auth_rejected", "secret_missing"})
+
+
+def error_cause(subject: Subject, kind: str, code: str) -> str | None:
+    """The root cause an open error shares with others, as `<side>:<what>` ("erp:down",
+    "erp:auth", "store:down", "erp:<config code>"), or None when it is the item's own
+    problem (an order's data, one product's row). Errors of one cause are shown as one
+    row and said once, and clear together when the side answers again."""
+    name = str(subject)
+    if subject.order_id is not None:
+        # an order's failures of a side are the ERP's (the store's go to the health)
+        if kind == "transient" and code not in SIDE_DOWN_CODES:
+            return None  # this order's own trouble (the ERP busy with it, say)
+        return cause_key("erp", kind, code)
+    if name in SIDES:
+        return cause_key(name, kind, code)
+    return None
+
+
+def cause_key(side: str, kind: str, code: str) -> str | None:
+    """`<side>:down` for a side that fails for now, `<side>:auth` for its credentials,
+    `<side>:<code>` for a setting; None for data (each item's own)."""
+    if kind == "transient":
+        return f"{side}:down"
+    if kind in ("auth", "config"):
+        return f"{side}:auth" if code in AUTH_CODES else f"{side}:{code}"
+    return None
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why Bridge is in its state: a code (an error code such as "auth_rejected",
+    "secret_missing", "unreachable", or "errors" for items to fix, "paused", "stopped"),
+    the side it concerns ("erp", "store" or ""), how many items wait on it, and the
+    engine's own (English, technical) words."""
+
+    code: str
+    side: str = ""
+    count: int = 0
+    message: str = ""
+
+    def to_json(self) -> JsonDict:
+        return {"code": self.code, "side": self.side, "count": self.count, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -99,16 +163,18 @@ class ErrorRecord:
     server_message: str | None = None
     resolution: str | None = None
     number: str | None = None  # the store's order number, for an order's error
+    cause: str | None = None  # the root cause it shares with others (error_cause)
     findings: tuple[Finding, ...] = ()
     held: HeldRun | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ErrorRecord:
         number = row.get("number")
+        subject = Subject.parse(str(row["subject"]))
         return cls(
             id=int(row["id"]),
             pipeline=str(row["pipeline"]),
-            subject=Subject.parse(str(row["subject"])),
+            subject=subject,
             kind=str(row["kind"]),
             code=str(row["code"]),
             message=str(row["message"]),
@@ -119,6 +185,7 @@ class ErrorRecord:
             server_message=row["server_message"],
             resolution=row["resolution"],
             number=None if number is None else str(number),
+            cause=error_cause(subject, str(row["kind"]), str(row["code"])),
         )
 
     def to_json(self) -> JsonDict:
@@ -217,6 +284,10 @@ class ErrorsStatus:
     open: int
     by_kind: Mapping[str, int]
     recent: tuple[ErrorRecord, ...]
+    # open errors per root cause (error_cause), and how many of the others ask the
+    # merchant to act (not transient, not informational)
+    by_cause: Mapping[str, int] = field(default_factory=dict)
+    to_fix: int = 0
 
 
 @dataclass(frozen=True)
@@ -224,6 +295,8 @@ class SideStatus:
     ok: bool | None  # None: not contacted yet
     message: str = ""
     since: float = 0.0
+    kind: str = ""  # of the failure, when not ok ("transient", "auth", …)
+    code: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,6 +315,7 @@ class LiveStatus:
     # when each pipeline runs next (POSIX time; None: not scheduled); absent (None) when
     # the engine schedules nothing (a one-shot command)
     next_run: Mapping[str, float | None] | None = None
+    cause: Cause | None = None  # why the state (None: syncing or all good)
 
 
 @dataclass(frozen=True)
@@ -257,7 +331,13 @@ class Status:
 
     @property
     def state(self) -> Overall:
-        return self.live.state if self.live is not None else Overall.IDLE
+        return self.live.state if self.live is not None else Overall.STOPPED
+
+    @property
+    def cause(self) -> Cause | None:
+        if self.live is None:
+            return Cause("stopped")
+        return self.live.cause
 
     @property
     def paused(self) -> bool:
@@ -308,6 +388,7 @@ class Status:
         if live is None:
             return out
         out["state"] = live.state.value
+        out["cause"] = None if live.cause is None else live.cause.to_json()
         out["paused"] = live.paused
         orders["enabled"] = live.orders_enabled
         orders["disabled_reason"] = live.orders_disabled_reason

@@ -321,7 +321,7 @@ async def test_vanished_skus_go_to_zero_but_mass_vanish_is_held(
     assert store_sim.products == before
     [err] = [e for e in engine.state.errors.recent() if e["code"] == "catalog_held"]
     assert "would go to stock 0 or disappear" in err["message"]
-    assert engine.status().state == "error"
+    assert engine.status().state == "attention"
     # the ERP is fine again: the next run goes through and the hold is resolved
     [ok] = await engine.sync_now("catalog")
     assert ok.status == "ok" and store_sim.patches == []

@@ -90,7 +90,7 @@ async def test_retry_and_discard_from_error_list(engine, erp_sim, store_sim):
     await engine.sync_now("orders")
     errors = {e["subject"]: e for e in engine.state.errors.recent()}
     assert set(errors) == {f"order:{o1['id']}", f"order:{o2['id']}"}
-    assert engine.status().state == "error"
+    assert engine.status().state == "attention"
     # the article is created in the ERP; retry from the error list
     sku = next(iter(erp_sim.catalog.skus()))
     store_sim.orders[o1["id"]]["items"][0]["sku"] = sku

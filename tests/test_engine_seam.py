@@ -258,7 +258,7 @@ async def test_errors_cross_the_seam_as_records_with_typed_subjects(tmp_path, mo
         assert isinstance(err, ErrorRecord)
         assert err.subject == Subject.order("o-1") and err.subject.order_id == "o-1"
         assert err.number == "1001" and err.kind == "data"
-        assert engine.status().state is Overall.ERROR
+        assert engine.status().state is Overall.ATTENTION
         # discarding goes by the subject's order id: the order is discarded, never sent
         assert await engine.discard_error(err.id, "wrong CUIT")
         assert await engine.open_errors() == []

@@ -524,7 +524,7 @@ async def test_store_html_page_then_recovery(engine, erp_sim, store_sim):
     assert result.status == "failed"
     [err] = engine.state.errors.recent()
     assert "HTML error page" in err["message"] and "502" in err["message"]
-    assert engine.status().state == "disconnected"
+    assert engine.status().state == "retrying"
     await engine.sync_now("orders")
     assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
     assert engine.state.errors.recent() == []
@@ -590,4 +590,4 @@ async def test_expired_erp_token_is_a_clear_auth_error(engine, erp_sim, store_si
     msgs = " ".join(e["message"] for e in engine.state.errors.recent())
     assert "token" in msgs and "expired" in msgs
     assert erp_sim.token not in msgs
-    assert engine.status().state == "disconnected"
+    assert engine.status().state == "attention"

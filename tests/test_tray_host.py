@@ -207,8 +207,10 @@ def test_bridge_demo_shows_its_icon_in_a_real_tray(
     assert report["orders"] >= 3
     assert report["tooltip"].startswith("Bridge — ")
     menu = report["menu"]
-    assert menu[:3] == ["Sincronizar ahora", "Pausar", "Ver registro"], menu
-    assert menu[3].startswith("Errores (") and menu[4] == "Configuración", menu
+    # first the state line (disabled), then the commands
+    assert menu[0].startswith("Bridge — "), menu
+    assert menu[1:4] == ["Sincronizar ahora", "Pausar", "Ver registro"], menu
+    assert menu[4].startswith("Errores (") and menu[5] == "Configuración", menu
     assert menu[-2:] == ["Acerca de", "Salir"], menu
     assert report["exit"] == 0
 
@@ -369,7 +371,7 @@ def test_windows_tray_icon_and_its_menu_work_with_real_clicks(tmp_path: Path) ->
     assert w >= 8 and h >= 8 and x >= 0 and y >= 0, report
     assert report["orders_flowed"], report
     assert report["menu_opened"], f"a right click on the icon opened no menu: {report}"
-    assert report["menu"][:3] == ["Sincronizar ahora", "Pausar", "Ver registro"], report
+    assert report["menu"][1:4] == ["Sincronizar ahora", "Pausar", "Ver registro"], report
     assert report["paused"] and report["menu_closed"], report
     assert report["pause_text"] == "Reanudar", report
     assert report["quit_by_menu"] and report["exit"] == 0, report

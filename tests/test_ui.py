@@ -282,6 +282,7 @@ def test_tray_menu_and_state(qtbot, qloop, ui_profile, sims):
         tray = app.tray
         names = [a.text() for a in tray.menu.actions() if a.text()]
         assert names == [
+            "Bridge — All up to date",  # the state line (disabled), then the commands
             "Sync now",
             "Pause",
             "View log",
@@ -297,12 +298,17 @@ def test_tray_menu_and_state(qtbot, qloop, ui_profile, sims):
         erp.expire_token()
         store.call(lambda: store.add_order())
         tray.sync_action.trigger()
-        await until(lambda: tray.state == "disconnected", what="disconnected")
-        assert "Disconnected" in tray.icon.toolTip()
+        # an expired token is the merchant's to fix: red, with the cause in the tooltip
+        await until(lambda: tray.state == "attention", what="attention")
+        assert "Needs attention" in tray.icon.toolTip()
+        assert "rejects the token" in tray.icon.toolTip()
         tray.openErrors.emit()
         assert app.window.isVisible()
         assert app.window.tabs.currentIndex() == app.window.TAB_ERRORS
         tray.quit_action.trigger()
+        # an order waiting for the new token is confirmed first (test_ui_state checks it)
+        for box in [d for d in app.dialogs if d.objectName() == "quitDialog"]:
+            next(b for b in box.buttons() if b.objectName() == "quitConfirm").click()
         assert await asyncio.wait_for(task, 30) == 0
 
     run(qloop, body())

@@ -30,6 +30,7 @@ from bridge.errors import ConfigError
 from bridge.events import setup_logging
 from bridge.files import StorageError
 from bridge.instance import InstanceLock
+from bridge.registry import erp_entry
 from bridge.runtime import Runtime
 from bridge.secrets import SecretStore
 from ui.controller import MUTE_AFTER_START_S, AppController, DemoSession
@@ -119,6 +120,35 @@ class BridgeApp:
     def quit(self) -> None:
         self.done.set()
 
+    def request_quit(self) -> None:
+        """Quit from the menu (or the window, without a tray): asked first when orders are
+        still on their way to the ERP."""
+        status = self.controller.status if self.controller else None
+        # queued, being sent, or failed and waiting for a retry: not in the ERP yet
+        orders = status.orders if status is not None else None
+        pending = orders.pending + orders.counts.get("failed", 0) if orders is not None else 0
+        if not pending:
+            self.quit()
+            return
+        box = QMessageBox(self.window)
+        box.setObjectName("quitDialog")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(_("Quit Bridge?"))
+        box.setText(
+            _(
+                "{n} order(s) are still on their way to the ERP. If you quit, they wait "
+                "until Bridge starts again.",
+                n=pending,
+            )
+        )
+        leave = box.addButton(_("Quit anyway"), QMessageBox.ButtonRole.AcceptRole)
+        leave.setObjectName("quitConfirm")
+        stay = box.addButton(_("Keep running"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stay)
+        box.finished.connect(lambda _r: self.quit() if box.clickedButton() is leave else None)
+        self._keep(box)
+        box.open()  # never exec(): no nested loop inside the asyncio loop
+
     @staticmethod
     def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """asyncio's own reports (a callback that raised, a task nobody awaited) go to
@@ -170,6 +200,8 @@ class BridgeApp:
         await self.runtime.shutdown(self.controller.stop() if self.controller else None)
         if self.tray is not None:
             self.tray.hide()
+        if self.window is not None:
+            self.window.quit_on_close = False  # closing it now is the quit itself
         for w in [self.window, *self.dialogs]:
             if w is not None:
                 w.close()
@@ -214,10 +246,15 @@ class BridgeApp:
             else:
                 await self.start_engine(config, self.paths, self.secrets)
             return
+        engine = self.controller.engine
         try:
-            await self.controller.engine.apply_config(config)
+            await engine.apply_config(config)
+            if not engine.started:
+                # it could not start (a token lost, say) and the settings fix it: start now
+                await self.controller.start()
         except ConfigError as exc:
             self.open_settings(config, problem=exc.message)
+        await self.controller.refresh()
 
     async def show_preview(self, config: Config) -> None:
         preview = PreviewDialog()
@@ -290,12 +327,13 @@ class BridgeApp:
         window.errors.retryRequested.connect(controller.retry)
         window.errors.retryAllRequested.connect(controller.retry_all)
         window.errors.discardRequested.connect(controller.discard)
+        window.errors.undoDiscardRequested.connect(controller.undo_discard)
         window.errors.approveRequested.connect(controller.approve)
         controller.commandRefused.connect(window.errors.show_problem)
         window.tabs.currentChanged.connect(
             lambda i: self.spawn(self.refresh_history()) if i == window.TAB_HISTORY else None
         )
-        window.closed.connect(self.quit)
+        window.closed.connect(self.request_quit)
         self._history_timer = QTimer(window)
         self._history_timer.setInterval(30000)
         self._history_timer.timeout.connect(lambda: self.spawn(self.refresh_history()))
@@ -313,7 +351,7 @@ class BridgeApp:
             tray.openSettings.connect(lambda: self.open_settings(engine.config))
             tray.openAbout.connect(self.show_about)
             tray.snoozeRequested.connect(controller.snooze)
-            tray.quitRequested.connect(self.quit)
+            tray.quitRequested.connect(self.request_quit)
             tray.show()
             log.info("tray icon shown")
         else:
@@ -321,9 +359,16 @@ class BridgeApp:
             window.quit_on_close = True
             window.show()
             log.info("main window shown (no system tray)")
+        erp_title = erp_entry(engine.config.erp.kind).title
+        window.overview.erp_title = erp_title
+        window.errors.erp_title = erp_title
+        if self.tray is not None:
+            self.tray.erp_title = erp_title
         try:
             await controller.start()
         except ConfigError as exc:
+            # the state says what is wrong (never "Starting…" forever)
+            await controller.refresh()
             window.show_and_raise()
             self.open_settings(engine.config, problem=exc.message)
         if demo is None:

@@ -56,7 +56,7 @@ class AppController(QObject):
         self.snoozed_until = 0.0
         self.status: Status | None = None
         self.errors: list[ErrorRecord] = []
-        self._known_errors: set[int] | None = None
+        self._known_errors: set[str] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._refresh_pending = False
         engine.events.subscribe(self._on_event)
@@ -118,19 +118,22 @@ class AppController(QObject):
     def _maybe_notify(self, errors: list[ErrorRecord]) -> None:
         from ui.texts import error_subject, explain_error
 
-        persistent = [e for e in errors if e.kind != "transient" or e.count >= 3]
-        ids = {e.id for e in persistent}
+        persistent = [e for e in errors if e.kind != "transient" or e.count >= 3 or e.cause]
+        # one root cause is said once (17 orders waiting on a rejected token: one
+        # notification), and again only after it cleared and came back
+        keys = {e.cause or f"id:{e.id}" for e in persistent}
         if self._known_errors is None:
-            self._known_errors = ids
+            self._known_errors = keys
             return
-        new = [e for e in persistent if e.id not in self._known_errors]
-        self._known_errors |= ids
+        new_keys = keys - self._known_errors
+        self._known_errors = keys
+        new = [e for e in persistent if (e.cause or f"id:{e.id}") in new_keys]
         if not new or self.muted():
             return
         from ui.i18n import _
 
         first = new[0]
-        title = _("Bridge: {n} new problem(s)", n=len(new))
+        title = _("Bridge: {n} new problem(s)", n=len(new_keys))
         self.notify.emit(title, f"{error_subject(first)}: {explain_error(first)}")
 
     def muted(self) -> bool:
@@ -180,6 +183,9 @@ class AppController(QObject):
 
     def discard(self, error_id: int, reason: str) -> asyncio.Future[Any]:
         return self.spawn(self._after(self.engine.discard_error(error_id, reason)), "discard")
+
+    def undo_discard(self, error_id: int) -> asyncio.Future[Any]:
+        return self.spawn(self._after(self.engine.undo_discard(error_id)), "undo discard")
 
     async def _after(self, coro: Awaitable[Any]) -> Any:
         result = await coro

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -22,9 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bridge.engine import UNDO_DISCARD_S
 from bridge.status import ErrorRecord
 from ui.i18n import _
 from ui.texts import (
+    cause_row_text,
     check_detail,
     check_name,
     error_search_key,
@@ -32,6 +35,9 @@ from ui.texts import (
     explain_error,
     held_text,
 )
+
+# how long "Undo" is offered after a discard (s; the engine allows UNDO_DISCARD_S)
+UNDO_S = min(300.0, UNDO_DISCARD_S)
 
 KIND_NAMES: dict[str, Callable[[], str]] = {
     "transient": lambda: _("Temporary"),
@@ -45,12 +51,16 @@ class ErrorsView(QWidget):
     retryRequested = Signal(int)
     retryAllRequested = Signal()
     discardRequested = Signal(int, str)
+    undoDiscardRequested = Signal(int)
     approveRequested = Signal(int)  # a held catalog run's number, confirmed by the merchant
     showInLog = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self.errors: list[ErrorRecord] = []
+        # the table's rows: one per error, or one per root cause its errors share
+        self.rows: list[list[ErrorRecord]] = []
+        self.erp_title = ""
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("errorsTable")
         self.table.setHorizontalHeaderLabels(
@@ -99,7 +109,26 @@ class ErrorsView(QWidget):
         ):
             bar.addWidget(b)
         bar.addStretch(1)
+        # after a discard: what was discarded, and "Undo" for UNDO_S
+        self.undo_label = QLabel()
+        self.undo_label.setObjectName("undoLabel")
+        self.undo_btn = QPushButton(_("Undo"))
+        self.undo_btn.setObjectName("undoDiscardButton")
+        self.undo_btn.clicked.connect(self._undo)
+        self.undo_bar = QWidget()
+        undo = QHBoxLayout(self.undo_bar)
+        undo.setContentsMargins(0, 0, 0, 0)
+        undo.addWidget(self.undo_label, 1)
+        undo.addWidget(self.undo_btn)
+        self.undo_bar.setVisible(False)
+        self._undo_id: int | None = None
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.timeout.connect(self._forget_undo)
+        # the error (or its subject) the merchant works on: kept selected through refreshes
+        self._keep: tuple[int, str] | None = None
         layout = QVBoxLayout(self)
+        layout.addWidget(self.undo_bar)
         layout.addWidget(self.empty)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.detail)
@@ -109,16 +138,25 @@ class ErrorsView(QWidget):
 
     def set_errors(self, errors: list[ErrorRecord]) -> None:
         selected = self.selected()
+        if selected is not None:
+            self._keep = (selected.id, str(selected.subject))
         self.errors = errors
-        self.table.setRowCount(len(errors))
-        for r, e in enumerate(errors):
+        self.rows = group_errors(errors)
+        self.table.clearSelection()
+        self.table.setRowCount(len(self.rows))
+        for r, members in enumerate(self.rows):
+            e = members[0]
             kind = KIND_NAMES.get(e.kind, lambda e=e: e.kind)()
+            what = error_subject(e)
+            if e.cause is not None and len(members) > 1:
+                orders = sum(1 for m in members if m.subject.order_id is not None)
+                what = cause_row_text(e.cause, orders, self.erp_title)
             cells = [
-                error_subject(e),
+                what,
                 kind,
                 explain_error(e),
-                str(e.count),
-                time.strftime("%d/%m %H:%M", time.localtime(e.last_at)),
+                str(sum(m.count for m in members)),
+                time.strftime("%d/%m %H:%M", time.localtime(max(m.last_at for m in members))),
             ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -131,25 +169,41 @@ class ErrorsView(QWidget):
         self.table.setVisible(has)
         self.detail.setVisible(has)
         self.retry_all_btn.setEnabled(has)
-        if selected is not None:
-            for r, e in enumerate(errors):
-                if e.id == selected.id:
-                    self.table.selectRow(r)
+        # the same error, else the same subject (a retry closes the error and may open a new
+        # one of the order), never whatever row now sits at the same index
+        if self._keep is not None:
+            keep_id, keep_subject = self._keep
+            rows = [r for r, g in enumerate(self.rows) if any(e.id == keep_id for e in g)] or [
+                r for r, g in enumerate(self.rows) if any(str(e.subject) == keep_subject for e in g)
+            ]
+            if rows:
+                self.table.selectRow(rows[0])
         self._show_detail()
 
     def selected(self) -> ErrorRecord | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
-        if not rows or rows[0].row() >= len(self.errors):
+        if not rows or rows[0].row() >= len(self.rows):
             return None
-        return self.errors[rows[0].row()]
+        return self.rows[rows[0].row()][0]
+
+    def selected_group(self) -> list[ErrorRecord]:
+        """Every error of the selected row (several when they share a root cause)."""
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows or rows[0].row() >= len(self.rows):
+            return []
+        return self.rows[rows[0].row()]
 
     def select_row(self, row: int) -> None:
         self.table.selectRow(row)
+        e = self.selected()
+        self._keep = (e.id, str(e.subject)) if e is not None else None
 
     def _show_detail(self) -> None:
         e = self.selected()
         for b in (self.retry_btn, self.discard_btn, self.log_btn):
             b.setEnabled(e is not None)
+        # one cause's many orders are not discarded in one go
+        self.discard_btn.setEnabled(e is not None and len(self.selected_group()) == 1)
         held = e.held if e is not None else None
         self.approve_btn.setVisible(held is not None)
         self.approve_btn.setEnabled(held is not None)
@@ -176,8 +230,7 @@ class ErrorsView(QWidget):
         )
 
     def _retry(self) -> None:
-        e = self.selected()
-        if e is not None:
+        for e in self.selected_group():
             self.retryRequested.emit(e.id)
 
     def _discard(self) -> None:
@@ -188,18 +241,52 @@ class ErrorsView(QWidget):
         dialog = QInputDialog(self)
         dialog.setWindowTitle(_("Discard"))
         dialog.setLabelText(
-            _('Why is "{what}" discarded? (it will not be sent)', what=error_subject(e))
+            _(
+                'Why is "{what}" discarded? (it will not be sent; you can undo it for a '
+                "few minutes)",
+                what=error_subject(e),
+            )
         )
         dialog.setObjectName("discardDialog")
-        error_id = e.id
+        error_id, what = e.id, error_subject(e)
+
+        def typed(text: str) -> None:  # a reason is required
+            ok = dialog.findChild(QDialogButtonBox)  # Qt builds it when the dialog opens
+            if ok is not None:
+                button = ok.button(QDialogButtonBox.StandardButton.Ok)
+                if button is not None:
+                    button.setEnabled(bool(text.strip()))
+
+        dialog.textValueChanged.connect(typed)
 
         def accepted(text: str) -> None:
-            reason = text.strip() or _("discarded by the user")
+            reason = text.strip()
+            if not reason:
+                return
             self.discardRequested.emit(error_id, reason)
+            self._offer_undo(error_id, what)
 
         dialog.textValueSelected.connect(accepted)
         self._dialog = dialog
         dialog.open()
+        typed(dialog.textValue())
+
+    def _offer_undo(self, error_id: int, what: str) -> None:
+        self._undo_id = error_id
+        self.undo_label.setText(_('"{what}" was discarded.', what=what))
+        self.undo_bar.setVisible(True)
+        self._undo_timer.start(int(UNDO_S * 1000))
+
+    def _undo(self) -> None:
+        if self._undo_id is not None:
+            self._keep = (self._undo_id, "")
+            self.undoDiscardRequested.emit(self._undo_id)
+        self._forget_undo()
+
+    def _forget_undo(self) -> None:
+        self._undo_id = None
+        self._undo_timer.stop()
+        self.undo_bar.setVisible(False)
 
     def _approve(self) -> None:
         e = self.selected()
@@ -247,6 +334,22 @@ class ErrorsView(QWidget):
         e = self.selected()
         if e is not None:
             self.showInLog.emit(error_search_key(e) or error_subject(e))
+
+
+def group_errors(errors: list[ErrorRecord]) -> list[list[ErrorRecord]]:
+    """One row per error, except errors that share a root cause: one row for them all,
+    where the first of them is (the list's order is kept)."""
+    rows: list[list[ErrorRecord]] = []
+    by_cause: dict[str, list[ErrorRecord]] = {}
+    for e in errors:
+        if e.cause is not None and e.cause in by_cause:
+            by_cause[e.cause].append(e)
+            continue
+        row = [e]
+        rows.append(row)
+        if e.cause is not None:
+            by_cause[e.cause] = row
+    return rows
 
 
 def _esc(text: str) -> str:

@@ -9,7 +9,16 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 
 from resources.icons import app_icon_paths, tray_icon_paths
 
-STATES = ("idle", "syncing", "paused", "error", "disconnected")
+# each overall state (bridge.status.Overall) and the drawing it shows: red "!" only for
+# what needs the merchant; a grey ring for a Bridge that retries or does not run
+ICON_OF = {
+    "attention": "error",
+    "stopped": "disconnected",
+    "retrying": "disconnected",
+    "paused": "paused",
+    "syncing": "syncing",
+    "idle": "idle",
+}
 
 
 def panel_variant() -> str:
@@ -31,9 +40,7 @@ def _tray_icon(state: str, variant: str) -> QIcon:
 
 
 def tray_icon(state: str, variant: str | None = None) -> QIcon:
-    if state not in STATES:
-        state = "idle"
-    return _tray_icon(state, variant or panel_variant())
+    return _tray_icon(ICON_OF.get(state, "disconnected"), variant or panel_variant())
 
 
 @cache

@@ -27,14 +27,15 @@ from ui.history_view import HistoryView
 from ui.i18n import _
 from ui.icons import tray_icon
 from ui.log_view import LogView
-from ui.texts import ago, state_name
+from ui.texts import ago, cause_text, state_name
 
 STATE_HINTS = {
-    "disconnected": lambda: _(
+    "retrying": lambda: _(
         "The ERP or the store cannot be reached right now. Orders wait "
         "in the queue and nothing is lost; Bridge keeps trying."
     ),
-    "error": lambda: _("Some items need your attention: see the Errors tab."),
+    "attention": lambda: _("Some items need your attention: see the Errors tab."),
+    "stopped": lambda: _("Bridge is not syncing."),
     "paused": lambda: _("Sync is paused. Orders wait in the queue until you resume."),
     "syncing": lambda: _("Syncing now…"),
     "idle": lambda: _("Orders go to the ERP and stock and prices to the store as they change."),
@@ -60,6 +61,7 @@ class PipelineBox(QGroupBox):
 class Overview(QWidget):
     def __init__(self) -> None:
         super().__init__()
+        self.erp_title = ""
         self.icon = QLabel()
         self.icon.setFixedSize(48, 48)
         self.title = QLabel()
@@ -102,7 +104,11 @@ class Overview(QWidget):
             self._state = state
             self.icon.setPixmap(QPixmap(tray_icon(state).pixmap(48, 48)))
         self.title.setText(state_name(state))
-        self.hint.setText(STATE_HINTS.get(state, lambda: "")())
+        # the cause first ("Dragonfish rejects the token — 17 orders waiting"), then what
+        # the state means
+        why = cause_text(s.cause, self.erp_title)
+        hint = STATE_HINTS.get(state, lambda: "")()
+        self.hint.setText(f"{why}.\n{hint}" if why else hint)
         paused = s.paused
         for box, key, last in (
             (self.orders, "orders", s.orders.last_run),
@@ -187,7 +193,7 @@ class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("Bridge")
-        self.setWindowIcon(QIcon(tray_icon("idle")))
+        self.setWindowIcon(QIcon(tray_icon("stopped")))
         self.resize(980, 640)
         self.overview = Overview()
         self.log = LogView()
@@ -287,5 +293,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         # with a tray, closing the window only hides it: Bridge keeps syncing
         if self.quit_on_close:
+            # without a tray closing is quitting: the app asks first when orders are pending
+            event.ignore()
             self.closed.emit()
+            return
         event.accept()

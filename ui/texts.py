@@ -9,12 +9,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from bridge.catalog import Change, HeldRun
-from bridge.status import ErrorRecord
+from bridge.orders import SIDE_DOWN_CODES
+from bridge.status import AUTH_CODES, Cause, ErrorRecord
 from ui.i18n import _
 
 STATE_NAMES = {
-    "disconnected": lambda: _("Disconnected"),
-    "error": lambda: _("Needs attention"),
+    "attention": lambda: _("Needs attention"),
+    "stopped": lambda: _("Not running"),
+    "retrying": lambda: _("No connection, retrying"),
     "paused": lambda: _("Paused"),
     "syncing": lambda: _("Syncing"),
     "idle": lambda: _("All up to date"),
@@ -49,6 +51,47 @@ _FISCAL = (
 
 def state_name(state: str) -> str:
     return STATE_NAMES.get(state, lambda: state)()
+
+
+def side_name(side: str, erp_title: str = "") -> str:
+    if side == "store":
+        return _("The store")
+    return erp_title or _("The ERP")
+
+
+def cause_text(cause: Cause | None, erp_title: str = "") -> str:
+    """Why Bridge is in its state, in one line ("Dragonfish rejects the token — 17
+    orders waiting")."""
+    if cause is None:
+        return ""
+    who = side_name(cause.side, erp_title)
+    if cause.code in AUTH_CODES and cause.code == "secret_missing":
+        what = _("{who}: a token or password is missing; enter it in Settings", who=who)
+    elif cause.code in AUTH_CODES:
+        what = _("{who} rejects the token; enter the new one in Settings", who=who)
+    elif cause.code == "errors":
+        return _("{n} item(s) to fix: see the Errors tab", n=cause.count)
+    elif cause.code == "paused":
+        return _("Sync is paused")
+    elif cause.code == "stopped":
+        return _("Bridge is not running")
+    elif cause.code == "transient":
+        return _("A temporary problem; Bridge tries again by itself")
+    elif cause.code in SIDE_DOWN_CODES or cause.code == "rate_limited":
+        what = _("{who} cannot be reached; Bridge keeps trying", who=who)
+    else:
+        what = _("{who}: {why}", who=who, why=explain_code(cause.code, "config"))
+    if cause.count:
+        what += " — " + _("{n} order(s) waiting", n=cause.count)
+    return what
+
+
+def cause_row_text(cause: str, orders: int, erp_title: str = "") -> str:
+    """One error row for a root cause (bridge.status.error_cause): "Dragonfish rejects the
+    token — 17 orders waiting"."""
+    side, what = cause.split(":", 1)
+    code = {"auth": "auth_rejected", "down": "unreachable"}.get(what, what)
+    return cause_text(Cause(code, side, orders), erp_title)
 
 
 def pipeline_name(p: str) -> str:

@@ -1,5 +1,6 @@
-"""The tray icon: one state at a time (disconnected > error > paused > syncing > idle), a
-tooltip with the last successful sync and pending/failed counts, and the menu."""
+"""The tray icon: one state at a time (bridge.status.Overall, by its priority), its cause in
+the tooltip and as the menu's first line, the last successful sync and pending/failed
+counts, and the menu."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from bridge.status import Status
 from ui.i18n import _
 from ui.icons import tray_icon
-from ui.texts import ago, state_name
+from ui.texts import ago, cause_text, state_name
 
 
 class Tray(QObject):
@@ -28,13 +29,20 @@ class Tray(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self.state = "idle"
+        self.state = "stopped"  # never a green check before the engine says so
+        self.erp_title = ""  # the ERP's name, for the cause ("Dragonfish rejects…")
         self.icon = QSystemTrayIcon()
         self.icon.setObjectName("trayIcon")
-        self.icon.setIcon(tray_icon("idle"))
+        self.icon.setIcon(tray_icon("stopped"))
         self.icon.setToolTip("Bridge")
         self.menu = QMenu()
         self.menu.setObjectName("trayMenu")
+        # the state and its cause, first in the menu (a line to read, not a command)
+        self.status_action = QAction(f"Bridge — {state_name('stopped')}", self.menu)
+        self.status_action.setObjectName("trayStatus")
+        self.status_action.setEnabled(False)
+        self.menu.addAction(self.status_action)
+        self.menu.addSeparator()
         self.sync_action = self._add(_("Sync now"), self.syncRequested.emit, "traySync")
         self.pause_action = self._add(_("Pause"), self.pauseToggled.emit, "trayPause")
         self.menu.addSeparator()
@@ -85,10 +93,14 @@ class Tray(QObject):
         failed = counts.get("failed", 0)
         errors = s.errors.open
         last_ok = _last_success(s)
+        why = cause_text(s.cause, self.erp_title)
+        headline = f"Bridge — {state_name(state)}"
+        self.status_action.setText(f"{headline}: {why}" if why else headline)
         self.icon.setToolTip(
             "\n".join(
                 [
-                    f"Bridge — {state_name(state)}",
+                    headline,
+                    *([why] if why else []),
                     _("Last successful sync: {when}", when=ago(last_ok)),
                     _(
                         "Orders pending: {pending} · failed: {failed}",

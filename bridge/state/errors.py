@@ -96,6 +96,57 @@ class Errors(Repository):
                 (state, resolution, error_id),
             )
 
+    def summary(self) -> list[dict[str, Any]]:
+        """The open errors counted by kind, code and subject (an order's subject counted
+        as "order"): enough to tell their causes (bridge.status.error_cause) without
+        reading every row."""
+        return [
+            dict(r)
+            for r in self.db.query(
+                "SELECT kind, code, CASE WHEN subject LIKE 'order:%' THEN 'order:' "
+                "ELSE subject END AS subject, COUNT(*) AS n FROM errors WHERE state='open' "
+                "GROUP BY 1, 2, 3"
+            )
+        ]
+
+    def open_rows(self) -> list[dict[str, Any]]:
+        """Every open error's id, pipeline, subject, kind and code."""
+        return [
+            dict(r)
+            for r in self.db.query(
+                "SELECT id, pipeline, subject, kind, code FROM errors WHERE state='open'"
+            )
+        ]
+
+    def resolve_ids(self, ids: list[int], resolution: str) -> int:
+        """Resolve these open errors (their cause is gone)."""
+        with self.db.tx() as db:
+            return sum(
+                db.execute(
+                    "UPDATE errors SET state='resolved', resolution=? WHERE id=? AND state='open'",
+                    (resolution, i),
+                ).rowcount
+                for i in ids
+            )
+
+    def reopen(self, error_id: int, state: str) -> bool:
+        """An error closed as `state` (a discard undone) is open again, as it was; not
+        when its subject has an open error again meanwhile (never two rows of one)."""
+        with self.db.tx() as db:
+            row = db.execute(
+                "SELECT pipeline, subject FROM errors WHERE id=? AND state=?", (error_id, state)
+            ).fetchone()
+            if row is None:
+                return False
+            other = db.execute(
+                "SELECT 1 FROM errors WHERE pipeline=? AND subject=? AND state='open'",
+                (row["pipeline"], row["subject"]),
+            ).fetchone()
+            if other is not None:
+                return False
+            db.execute("UPDATE errors SET state='open', resolution=NULL WHERE id=?", (error_id,))
+            return True
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for r in self.db.query(

@@ -20,6 +20,17 @@ from bridge.redact import redact, redact_optional
 from bridge.state.db import Repository
 
 
+@dataclass(frozen=True)
+class DiscardUndo:
+    """How an order's row was before the merchant discarded it (Outbox.undo_discard), and
+    when the discard wrote it."""
+
+    oid: str
+    row: dict[str, Any]
+    items: tuple[tuple[str, int], ...]
+    discarded_at: float
+
+
 class OrderState(StrEnum):
     QUEUED = "queued"  # waiting to be sent to the ERP
     SENDING = "sending"  # a send began; after a crash it is reconciled before any resend
@@ -443,6 +454,46 @@ class Outbox(Repository):
             if cur.rowcount:  # a sent order's items still count for recent ERP pages
                 db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (oid,))
             return bool(cur.rowcount)
+
+    def discard_undoable(self, oid: str, reason: str) -> DiscardUndo | None:
+        """Discard an order (or, for one the store changed after it was sent, accept what
+        the ERP has: accept_late), keeping how its row was so that `undo_discard` puts it
+        back exactly. None when neither applies."""
+        with self.db.tx() as db:
+            before = db.execute("SELECT * FROM outbox WHERE store_order_id=?", (oid,)).fetchone()
+            if before is None:
+                return None
+            items = [
+                (r["sku"], r["quantity"])
+                for r in db.execute(
+                    "SELECT sku, quantity FROM outbox_items WHERE store_order_id=?", (oid,)
+                )
+            ]
+        if not self.discard(oid, reason) and not self.accept_late(oid):
+            return None
+        after = self.db.query("SELECT updated_at FROM outbox WHERE store_order_id=?", (oid,))
+        return DiscardUndo(oid, dict(before), tuple(items), float(after[0]["updated_at"]))
+
+    def undo_discard(self, undo: DiscardUndo) -> bool:
+        """The row as it was before `discard_undoable`, its held-back units too; only when
+        nothing touched it since (else False: it moved on, and is left as it is)."""
+        with self.db.tx() as db:
+            now = db.execute(
+                "SELECT updated_at FROM outbox WHERE store_order_id=?", (undo.oid,)
+            ).fetchone()
+            if now is None or float(now["updated_at"]) != undo.discarded_at:
+                return False
+            columns = [c for c in undo.row if c != "store_order_id"]
+            db.execute(
+                f"UPDATE outbox SET {', '.join(f'{c}=?' for c in columns)} WHERE store_order_id=?",
+                [*(undo.row[c] for c in columns), undo.oid],
+            )
+            db.execute("DELETE FROM outbox_items WHERE store_order_id = ?", (undo.oid,))
+            db.executemany(
+                "INSERT INTO outbox_items VALUES (?,?,?)",
+                [(undo.oid, sku, q) for sku, q in undo.items],
+            )
+            return True
 
     def counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in OrderState}
