@@ -18,7 +18,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -411,6 +411,10 @@ class Db:
             "id_map(erp_id) WHERE entity = 'order'"
         )
         self._db.execute(REBUILT_TRIGGER)
+        # an order's timeline (its events) read without a scan of the whole log
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS events_order ON events(json_extract(data, '$.order'))"
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -440,9 +444,11 @@ class Db:
         """
         return _Tx(self, durable)
 
-    def query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, args: Iterable[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+        """Rows of one statement; `args` by position, or by name (a mapping)."""
+        params = args if isinstance(args, Mapping) else tuple(args)
         with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
+            return self._db.execute(sql, params).fetchall()
 
     def write(self, sql: str, args: Iterable[Any] = ()) -> None:
         """One statement outside any transaction (SQLite commits it by itself)."""
@@ -495,6 +501,11 @@ class _Tx:
                 self.state._db.execute("PRAGMA synchronous=FULL")
         finally:
             self.state._lock.release()
+
+
+def like_escape(text: str) -> str:
+    """`text` taken literally in a LIKE pattern with ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class Repository:
