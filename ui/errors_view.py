@@ -1,5 +1,5 @@
 """The error list: what failed, why in plain words, the server's own message; retry one,
-retry all, discard with a reason; double-click shows the item's story in the log."""
+retry all, discard with a reason; double-click opens an order's detail (other items: their story in the log)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ class ErrorsView(QWidget):
     discardRequested = Signal(int, str)
     approveRequested = Signal(int)  # a held catalog run's number, confirmed by the merchant
     showInLog = Signal(str)
+    orderRequested = Signal(str)  # a store order's id, to open its detail
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,7 +67,7 @@ class ErrorsView(QWidget):
             h.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         h.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._show_detail)
-        self.table.cellDoubleClicked.connect(lambda r, c: self._open_in_log())
+        self.table.cellDoubleClicked.connect(lambda r, c: self._open_item())
         self.detail = QTextBrowser()
         self.detail.setObjectName("errorDetail")
         self.detail.setMaximumHeight(140)
@@ -242,6 +243,14 @@ class ErrorsView(QWidget):
         box.setObjectName("problemDialog")
         self._dialog = box
         box.open()
+
+    def _open_item(self) -> None:
+        """Double-click: an order's detail, or the item's story in the log."""
+        e = self.selected()
+        if e is not None and e.subject.order_id is not None:
+            self.orderRequested.emit(e.subject.order_id)
+        else:
+            self._open_in_log()
 
     def _open_in_log(self) -> None:
         e = self.selected()

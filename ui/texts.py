@@ -306,7 +306,9 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         ),
         "customer_found": (
             ("customer", "name", "document", "number"),
-            lambda: _("{name} ({document}) is already customer {customer} in the ERP (order {number})"),
+            lambda: _(
+                "{name} ({document}) is already customer {customer} in the ERP (order {number})"
+            ),
         ),
         "order_failed": (
             ("number", "error_code"),
