@@ -202,8 +202,13 @@ def test_search_and_timeline_over_100k_events(tmp_path):
                 for i in range(100000)
             ]
         )
+        state.pushed.save(
+            [(f"ART{i:05}!M", i % 50, f"{1000 + i}.50") for i in range(20000)],
+            unknown=[f"ART{i:05}!M" for i in range(0, 20000, 97)],
+        )
         figures = {}
         for name, fn in (
+            ("the products' listing (20k SKUs)", lambda: state.pushed.listing()),
             ("search by number", lambda: state.outbox.search("119999")),
             ("search by CUIT digits", lambda: state.outbox.search("30123")),
             ("search by SKU", lambda: state.outbox.search("SKU-2999")),
@@ -217,6 +222,7 @@ def test_search_and_timeline_over_100k_events(tmp_path):
             print(f"100k events, 20k orders: {name}: {ms:.1f} ms ({n} found)")
         assert figures["an order's timeline"][1] == 5
         assert figures["search by number"][1] == 1
+        assert figures["the products' listing (20k SKUs)"][1] == 20000
         plan = state.query(
             "EXPLAIN QUERY PLAN SELECT * FROM events WHERE json_extract(data, '$.order') = ?",
             ("o-1",),

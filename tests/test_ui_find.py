@@ -4,6 +4,7 @@ the real widgets, offscreen, against the simulators over loopback, in Spanish (e
 from __future__ import annotations
 
 import csv
+import time
 
 import pytest
 
@@ -203,3 +204,50 @@ def test_every_product_filtered_exported_and_updated_in_place(
             await stop_app(app, task)
 
     run(qloop, body())
+
+
+def test_products_view_with_a_large_catalog(qtbot):
+    """20,000 products in the view (the demo's catalogs are thousands): loading, filtering
+    and exporting them. The figures are printed (-s), not asserted."""
+    from bridge.status import ProductRecord
+    from ui.i18n import set_language
+    from ui.products_view import ProductsView
+
+    set_language("es_AR")
+    view = ProductsView()
+    qtbot.addWidget(view)
+    view.resize(1366, 700)
+    view.show()
+    now = time.time()
+    products = [
+        ProductRecord(
+            f"ART{i:05}!{i % 7}!M",
+            i % 50,
+            f"{1000 + i}.50",
+            i % 97 != 0,
+            now,
+            "the price is not a number" if i % 501 == 0 else None,
+        )
+        for i in range(20000)
+    ]
+    figures = {}
+    t0 = time.perf_counter()
+    view.set_products(products)
+    qtbot.wait(1)  # painted
+    figures["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    view.which.setCurrentIndex(view.which.findData("missing"))
+    figures["filter: missing in the store"] = time.perf_counter() - t0
+    assert view.proxy.rowCount() == sum(1 for p in products if not p.known_in_store)
+    t0 = time.perf_counter()
+    view.which.setCurrentIndex(0)
+    view.search.setText("ART1999")
+    figures["filter: text"] = time.perf_counter() - t0
+    assert view.proxy.rowCount() == 10  # ART19990 … ART19999
+    view.search.clear()
+    t0 = time.perf_counter()
+    view.show_result(products[12345].sku, True, "ok", products[12345])
+    figures["one product updated in place"] = time.perf_counter() - t0
+    assert view.selected() == products[12345]
+    for name, s in figures.items():
+        print(f"products view, 20,000 SKUs: {name}: {s * 1000:.0f} ms")
