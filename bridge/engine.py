@@ -890,10 +890,13 @@ class Engine:
     async def search(self, text: str, limit: int = 200) -> SearchResult:
         """The whole history searched (on the state's thread): the orders whose number, ERP
         reference, buyer, CUIT/DNI (with or without dashes) or an item's SKU contain
-        `text`, and the events whose text has it; newest first, at most `limit` each."""
+        `text`, and the events whose text has it or that are about those orders; newest
+        first, at most `limit` each."""
 
         def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            return self.state.outbox.search(text, limit), self.state.events.search(text, limit)
+            orders = self.state.outbox.search(text, limit)
+            ids = [str(o["store_order_id"]) for o in orders]
+            return orders, self.state.events.search(text, limit, ids)
 
         if not text.strip():
             return SearchResult(text, (), ())

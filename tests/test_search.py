@@ -104,6 +104,11 @@ async def test_search_finds_orders_by_number_buyer_cuit_and_sku(tmp_path, monkey
         # the events of the whole history are searched too (the log's view keeps the last 500)
         events = (await engine.search("Distribuidora Sur")).events
         assert events and all(e.data.get("order") == "o-2" for e in events)
+        # the lines about the orders found, though they write the CUIT with its dashes
+        events = (await engine.search("30712345671")).events
+        codes = {e.code for e in events}
+        assert {"order_received", "order_sent"} <= codes, codes
+        assert all(e.data.get("order") == "o-2" for e in events)
     finally:
         await engine.stop()
         engine.close()

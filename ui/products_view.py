@@ -167,6 +167,7 @@ class ProductsView(QWidget):
         self.table.verticalHeader().setVisible(False)
         # fixed row heights and interactive columns: nothing measures thousands of rows
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

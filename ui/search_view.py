@@ -104,6 +104,7 @@ def _table(name: str, model: RowsModel) -> QTableView:
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.verticalHeader().setVisible(False)
     table.setWordWrap(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     return table
@@ -192,7 +193,7 @@ class SearchView(QWidget):
         else:
             self.summary.setText(
                 _(
-                    "{orders} orders and {lines} log lines found for “{query}”. "
+                    "Found for “{query}”: orders, {orders}; log lines, {lines}. "
                     "Double-click an order to see its detail.",
                     orders=len(result.orders),
                     lines=len(result.events),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from bridge.state.db import Repository, like_escape
@@ -37,16 +38,22 @@ class Events(Repository):
         )
         return [dict(r) for r in rows]
 
-    def search(self, text: str, limit: int = 200) -> list[dict[str, Any]]:
-        """The newest events whose text or data contain `text` (any case), newest first.
-        A scan (a few tens of ms over the most events the log keeps; printed by
-        tests/test_search.py): a full-text index would cost every event's write for a
-        search the merchant runs now and then."""
+    def search(
+        self, text: str, limit: int = 200, orders: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The newest events whose text or data contain `text` (any case), or that are
+        about one of `orders` (the orders a search found: a CUIT typed without dashes finds
+        the lines that write it with them), newest first. A scan (a few tens of ms over the
+        most events the log keeps; printed by tests/test_search.py): a full-text index
+        would cost every event's write for a search the merchant runs now and then."""
         like = "%" + like_escape(text.strip()) + "%"
+        ids = list(orders)[:500]
+        marks = ",".join("?" * len(ids))
+        about = f" OR json_extract(data, '$.order') IN ({marks})" if ids else ""
         rows = self.db.query(
-            "SELECT * FROM events WHERE message LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\' "
-            "ORDER BY id DESC LIMIT ?",
-            (like, like, limit),
+            "SELECT * FROM events WHERE message LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\'"
+            f"{about} ORDER BY id DESC LIMIT ?",
+            (like, like, *ids, limit),
         )
         return [dict(r) for r in rows]
 
