@@ -200,6 +200,18 @@ def test_every_product_filtered_exported_and_updated_in_place(
             )
             assert "C62828" in view.result.styleSheet()
             assert view.selected() is not None and view.selected().sku == missing[0]
+
+            # a catalog run while the view is shown: the view follows it
+            other = skus[40]
+            erp.call(lambda: erp.catalog.set_stock(other, 55))
+            view.which.setCurrentIndex(0)
+            w.sync_action.trigger()
+
+            def stock_of(sku):
+                row = view.model.row_of(sku)
+                return None if row is None else view.model.products[row].stock
+
+            await until(lambda: stock_of(other) == 55, what=lambda: stock_of(other))
         finally:
             await stop_app(app, task)
 

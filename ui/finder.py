@@ -29,6 +29,7 @@ class Finder(QObject):
         self.engine = controller.engine
         self.window = window
         self.details: list[OrderDetail] = []  # the ones open (kept alive until closed)
+        self._catalog_run: int | None = None  # the last catalog run the products view shows
         window.search.searchRequested.connect(self.search)
         for view in (window.search, window.log, window.errors):
             view.orderRequested.connect(self.open_order)
@@ -103,3 +104,9 @@ class Finder(QObject):
 
     def _status(self, status: Status) -> None:
         self.window.products.set_sku_lookup(status.live is not None and status.live.sku_lookup)
+        run = status.catalog.last_run
+        if run is not None and run.finished_at is not None and run.id != self._catalog_run:
+            # a catalog run finished: the products view, when shown, follows it
+            self._catalog_run = run.id
+            if self.window.tabs.currentWidget() is self.window.products:
+                self.load_products()
