@@ -18,6 +18,7 @@ from bridge.engine import ConnectorFactory, create_engine
 from bridge.model import CatalogItem, PushResult, RowProblem, StockPrice
 from bridge.secrets import SecretStore
 from bridge.state import State
+from bridge.state.db import EVENT_ORDER
 from tests.test_engine_seam import ORDER, FakeErp, FakeStore, no_sockets, profile
 
 SECOND = {
@@ -229,8 +230,7 @@ def test_search_and_timeline_over_100k_events(tmp_path):
         assert figures["search by number"][1] == 1
         assert figures["the products' listing (20k SKUs)"][1] == 20000
         plan = state.query(
-            "EXPLAIN QUERY PLAN SELECT * FROM events WHERE json_extract(data, '$.order') = ?",
-            ("o-1",),
+            f"EXPLAIN QUERY PLAN SELECT * FROM events WHERE {EVENT_ORDER} = ?", ("o-1",)
         )
         assert any("events_order" in str(r["detail"]) for r in plan)
         # what the index saves: the same timeline read by a scan of the whole log
@@ -254,5 +254,26 @@ def test_the_timeline_index_is_added_to_an_older_state_file(tmp_path):
     try:
         names = {r["name"] for r in state.query("SELECT name FROM sqlite_master")}
         assert "events_order" in names
+    finally:
+        state.close()
+
+
+def test_unreadable_data_neither_fails_a_write_nor_a_search(tmp_path):
+    """An event whose data SQLite cannot read as JSON (json.dumps writes NaN) is still
+    written (the timeline's index skips it), and an order whose stored copy is damaged
+    does not make a search fail."""
+    state = State(tmp_path / "state.sqlite3")
+    try:
+        state.events.add([(time.time(), "info", "catalog", "x", "a NaN", {"price": float("nan")})])
+        state.events.add([(time.time(), "info", "orders", "y", "ok", {"order": "o-1"})])
+        assert [e["code"] for e in state.events.for_order("o-1")] == ["y"]
+        with state.tx() as db:
+            db.execute(
+                "INSERT INTO outbox (store_order_id, number, state, payload, payload_hash, "
+                "created_at, updated_at) VALUES ('o-9', '9009', 'failed', '{broken', 'h', 1, 1)"
+            )
+        [hit] = state.outbox.search("9009")
+        assert (hit["number"], hit["buyer"]) == ("9009", None)
+        assert [e["code"] for e in state.events.search("NaN")] == ["x"]
     finally:
         state.close()

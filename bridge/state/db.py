@@ -34,6 +34,10 @@ SCHEMA_VERSION = 1
 REBUILT_KEY = "rebuilt_at"
 REBUILT_FROM_KEY = "rebuilt_from"
 REBUILT_SUBJECT = "state:rebuilt"
+# the order an event is about, as its index and its queries write it (the same expression);
+# NULL for data SQLite cannot read as JSON (a NaN written by json.dumps), which must neither
+# fail the event's write nor a query
+EVENT_ORDER = "(CASE WHEN json_valid(data) THEN json_extract(data, '$.order') END)"
 # the files of one state: the database, its write-ahead log and its shared-memory index
 SUFFIXES = ("", "-wal", "-shm")
 # SQLite's WAL header: magic (the low bit says the checksums' byte order), format version
@@ -412,9 +416,7 @@ class Db:
         )
         self._db.execute(REBUILT_TRIGGER)
         # an order's timeline (its events) read without a scan of the whole log
-        self._db.execute(
-            "CREATE INDEX IF NOT EXISTS events_order ON events(json_extract(data, '$.order'))"
-        )
+        self._db.execute(f"CREATE INDEX IF NOT EXISTS events_order ON events({EVENT_ORDER})")
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.state.db import Repository, like_escape
+from bridge.state.db import EVENT_ORDER, Repository, like_escape
 
 
 class Events(Repository):
@@ -32,7 +32,7 @@ class Events(Repository):
         """Every event about one order, oldest first (the `events_order` index: the data's
         `order` key)."""
         rows = self.db.query(
-            "SELECT * FROM (SELECT * FROM events WHERE json_extract(data, '$.order') = ? "
+            f"SELECT * FROM (SELECT * FROM events WHERE {EVENT_ORDER} = ? "
             "ORDER BY id DESC LIMIT ?) ORDER BY id",
             (store_order_id, limit),
         )
@@ -49,7 +49,7 @@ class Events(Repository):
         like = "%" + like_escape(text.strip()) + "%"
         ids = list(orders)[:500]
         marks = ",".join("?" * len(ids))
-        about = f" OR json_extract(data, '$.order') IN ({marks})" if ids else ""
+        about = f" OR {EVENT_ORDER} IN ({marks})" if ids else ""
         rows = self.db.query(
             "SELECT * FROM events WHERE message LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\'"
             f"{about} ORDER BY id DESC LIMIT ?",

@@ -19,12 +19,18 @@ from bridge.numbers import NumberError, quantity
 from bridge.redact import redact, redact_optional
 from bridge.state.db import Repository, like_escape
 
+
+def _field(path: str) -> str:
+    """A field of the stored order in SQL (NULL where the stored copy cannot be read: a
+    damaged one must not make a search fail)."""
+    return f"(CASE WHEN json_valid(payload) THEN json_extract(payload, '{path}') END)"
+
+
 # an order's summary, as a search lists it
 SUMMARY = (
     "store_order_id, number, state, created_at, updated_at, erp_reference, last_error, "
-    "json_extract(payload, '$.buyer.business_name') AS buyer, "
-    "json_extract(payload, '$.buyer.tax_id') AS tax_id, "
-    "CAST(json_extract(payload, '$.total') AS TEXT) AS total"
+    f"{_field('$.buyer.business_name')} AS buyer, {_field('$.buyer.tax_id')} AS tax_id, "
+    f"CAST({_field('$.total')} AS TEXT) AS total"
 )
 
 
@@ -514,9 +520,9 @@ class Outbox(Repository):
         rows = self.db.query(
             f"SELECT {SUMMARY} FROM outbox WHERE number LIKE :like ESCAPE '\\' "
             "OR store_order_id = :text OR erp_reference LIKE :like ESCAPE '\\' "
-            "OR json_extract(payload, '$.buyer.business_name') LIKE :like ESCAPE '\\' "
+            f"OR {_field('$.buyer.business_name')} LIKE :like ESCAPE '\\' "
             "OR (:doc IS NOT NULL AND replace(replace(replace(replace("
-            "json_extract(payload, '$.buyer.tax_id'), '-', ''), '.', ''), ' ', ''), '/', '') "
+            f"{_field('$.buyer.tax_id')}, '-', ''), '.', ''), ' ', ''), '/', '') "
             "LIKE :doc) "
             "OR store_order_id IN (SELECT store_order_id FROM outbox_items "
             "WHERE sku LIKE :like ESCAPE '\\') "
