@@ -150,10 +150,17 @@ def test_every_product_filtered_exported_and_updated_in_place(
             w = app.window
             view = w.products
             assert w.tabs.tabText(w.tabs.indexOf(view)) == "Productos"
-            w.tabs.setCurrentWidget(view)
+            # the error names a few of the missing SKUs; a double-click on it shows them all
+            await until(
+                lambda: any(e.code == "sku_unknown_in_store" for e in w.errors.errors),
+                what="the error of the SKUs missing in the store",
+            )
+            w.show_tab(w.TAB_ERRORS)
+            row = [e.code for e in w.errors.errors].index("sku_unknown_in_store")
+            double_click(qtbot, w.errors.table, row)
+            assert w.tabs.currentWidget() is view
+            assert view.which.currentData() == "missing"
             await until(lambda: view.model.rowCount() == len(skus), what="every product")
-            # the "which" filter: the 21 missing in the store, every one of them
-            view.which.setCurrentIndex(view.which.findData("missing"))
             assert sorted(p.sku for p in view.visible_products()) == missing
             assert "21 faltan en la tienda" in view.count.text()
             # the text filter on top of it

@@ -48,6 +48,7 @@ class ErrorsView(QWidget):
     approveRequested = Signal(int)  # a held catalog run's number, confirmed by the merchant
     showInLog = Signal(str)
     orderRequested = Signal(str)  # a store order's id, to open its detail
+    productsRequested = Signal(str)  # a SKU to show in the products view, "" for the missing
 
     def __init__(self) -> None:
         super().__init__()
@@ -245,10 +246,15 @@ class ErrorsView(QWidget):
         box.open()
 
     def _open_item(self) -> None:
-        """Double-click: an order's detail, or the item's story in the log."""
+        """Double-click: an order's detail, a product's row (the SKUs missing in the
+        store: all of them), or the item's story in the log."""
         e = self.selected()
         if e is not None and e.subject.order_id is not None:
             self.orderRequested.emit(e.subject.order_id)
+        elif e is not None and e.subject.sku_code:
+            self.productsRequested.emit(e.subject.sku_code)
+        elif e is not None and e.code == "sku_unknown_in_store":
+            self.productsRequested.emit("")  # every one of them, not the few the text names
         else:
             self._open_in_log()
 

@@ -14,6 +14,7 @@ from bridge.model import RunResult, RunStatus
 from bridge.status import Status
 from ui.i18n import _
 from ui.order_detail import OrderDetail, money
+from ui.products_view import ALL, MISSING
 
 if TYPE_CHECKING:
     from ui.controller import AppController
@@ -34,6 +35,7 @@ class Finder(QObject):
         for view in (window.search, window.log, window.errors):
             view.orderRequested.connect(self.open_order)
         window.log.historySearchRequested.connect(self.search_history)
+        window.errors.productsRequested.connect(self.show_products)
         window.products.refreshRequested.connect(self.load_products)
         window.products.skuSyncRequested.connect(self.sync_sku)
         window.tabs.currentChanged.connect(self._tab_shown)
@@ -81,6 +83,19 @@ class Finder(QObject):
 
     async def _load_products(self) -> None:
         self.window.products.set_products(await self.engine.products())
+
+    def show_products(self, sku: str) -> None:
+        """The products view: one SKU's row, or ("") every SKU missing in the store."""
+        view = self.window.products
+        view.search.setText(sku)
+        view.which.setCurrentIndex(view.which.findData(ALL if sku else MISSING))
+        self.window.tabs.setCurrentWidget(view)  # loads them
+        if sku:
+            self.controller.spawn(self._select(sku), "products")
+
+    async def _select(self, sku: str) -> None:
+        await self._load_products()
+        self.window.products.select_sku(sku)
 
     def sync_sku(self, sku: str) -> None:
         """ "Update one product": its result in the products view, in its row."""
