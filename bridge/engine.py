@@ -70,11 +70,14 @@ from bridge.status import (
     EventRecord,
     History,
     LiveStatus,
+    OrderItemRecord,
     OrderRecord,
     OrdersStatus,
+    OrderSummary,
     Overall,
     ProductRecord,
     RunRecord,
+    SearchResult,
     SideStatus,
     Status,
     error_cause,
@@ -1008,17 +1011,51 @@ class Engine:
         return History(tuple(RunRecord.from_row(r) for r in recent), tuple(per_day))
 
     async def order(self, store_order_id: str) -> OrderRecord | None:
-        """A store order as Bridge keeps it, or None when it never saw it."""
-        row = await self.state.call(self.state.outbox.get, store_order_id)
-        return None if row is None else _order_record(row)
+        """A store order as Bridge keeps it, with its buyer, items and every event about
+        it, or None when it never saw it."""
+
+        def read() -> tuple[OutboxRow | None, dict[str, Any], list[dict[str, Any]]]:
+            row = self.state.outbox.get(store_order_id)
+            if row is None:
+                return None, {}, []
+            columns = self.state.outbox.columns(store_order_id)
+            return row, columns, self.state.events.for_order(store_order_id)
+
+        row, columns, events = await self.state.call(read)
+        if row is None:
+            return None
+        return _order_record(row, columns, [EventRecord.from_row(e) for e in events])
+
+    async def search(self, text: str, limit: int = 200) -> SearchResult:
+        """The whole history searched (on the state's thread): the orders whose number, ERP
+        reference, buyer, CUIT/DNI (with or without dashes) or an item's SKU contain
+        `text`, and the events whose text has it or that are about those orders; newest
+        first, at most `limit` each."""
+
+        def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            orders = self.state.outbox.search(text, limit)
+            ids = [str(o["store_order_id"]) for o in orders]
+            return orders, self.state.events.search(text, limit, ids)
+
+        if not text.strip():
+            return SearchResult(text, (), ())
+        orders, events = await self.state.call(read)
+        return SearchResult(
+            text,
+            tuple(OrderSummary.from_row(r) for r in orders),
+            tuple(EventRecord.from_row(r) for r in events),
+        )
 
     async def product(self, sku: str) -> ProductRecord | None:
-        """What Bridge last pushed for `sku`, or None when it never pushed it."""
-        pushed = await self.state.call(self.state.pushed.get, [sku])
-        if sku not in pushed:
-            return None
-        stock, price, known, _seen = pushed[sku]
-        return ProductRecord(sku, stock, price, known)
+        """What Bridge last pushed for `sku` and its open error, or None when it knows
+        nothing of it."""
+        rows = await self.state.call(self.state.pushed.listing, sku)
+        return ProductRecord.from_row(rows[0]) if rows else None
+
+    async def products(self) -> list[ProductRecord]:
+        """Every product Bridge pushed or failed to, by SKU (the products view)."""
+        rows = await self.state.call(self.state.pushed.listing)
+        return [ProductRecord.from_row(r) for r in rows]
 
     @property
     def rebuilt_note(self) -> str | None:
@@ -1032,7 +1069,27 @@ class Engine:
         await self.state.call(lambda: None)  # after the writes queued before it
 
 
-def _order_record(row: OutboxRow) -> OrderRecord:
+def _order_record(
+    row: OutboxRow,
+    columns: Mapping[str, Any] | None = None,
+    timeline: list[EventRecord] | None = None,
+) -> OrderRecord:
+    columns = columns or {}
+    payload = row.payload
+    buyer = payload.get("buyer")
+    buyer = buyer if isinstance(buyer, Mapping) else {}
+    lines = payload.get("items")
+    items = tuple(
+        OrderItemRecord(
+            sku=_text(it.get("sku")),
+            name=_text(it.get("name")),
+            quantity=_text(it.get("quantity")),
+            unit_price=_text(it.get("unit_price")),
+            subtotal=_text(it.get("subtotal")),
+        )
+        for it in (lines if isinstance(lines, list) else [])
+        if isinstance(it, Mapping)
+    )
     return OrderRecord(
         store_order_id=row.store_order_id,
         number=row.number,
@@ -1043,7 +1100,22 @@ def _order_record(row: OutboxRow) -> OrderRecord:
         last_error=row.last_error,
         next_attempt_at=row.next_attempt_at,
         late=row.late,
+        buyer_name=_text(buyer.get("business_name")),
+        tax_id=_text(buyer.get("tax_id")),
+        tax_condition=_text(buyer.get("tax_condition")),
+        items=items,
+        total=_text(payload.get("total")),
+        created_at=columns.get("created_at"),
+        error_code=columns.get("error_code"),
+        server_message=columns.get("server_message"),
+        discard_reason=columns.get("discard_reason"),
+        timeline=tuple(timeline or ()),
     )
+
+
+def _text(value: object) -> str:
+    """A value of the store's order as text ("" when it has none)."""
+    return "" if value is None else str(value).strip()
 
 
 def status_snapshot(state: State) -> Status:

@@ -560,8 +560,9 @@ class OrderPipeline(Pipeline):
                     PIPELINE,
                     "customer_found",
                     f"Buyer {buyer.buyer.business_name} ({buyer.document.formatted()})"
-                    f" is customer {code} in the ERP",
+                    f" is customer {code} in the ERP (order {order.number})",
                     order=order.id,
+                    number=order.number,
                     customer=code,
                     name=buyer.buyer.business_name,
                     document=buyer.document.formatted(),
@@ -572,8 +573,10 @@ class OrderPipeline(Pipeline):
                     PIPELINE,
                     "customer_created",
                     f"Customer {code} created in the ERP for "
-                    f"{buyer.buyer.business_name} ({buyer.document.formatted()})",
+                    f"{buyer.buyer.business_name} ({buyer.document.formatted()}), "
+                    f"order {order.number}",
                     order=order.id,
+                    number=order.number,
                     customer=code,
                     name=buyer.buyer.business_name,
                     document=buyer.document.formatted(),

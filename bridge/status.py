@@ -239,8 +239,20 @@ class History:
 
 
 @dataclass(frozen=True)
+class OrderItemRecord:
+    """One line of a store order (amounts as the store sent them)."""
+
+    sku: str
+    name: str
+    quantity: str
+    unit_price: str
+    subtotal: str
+
+
+@dataclass(frozen=True)
 class OrderRecord:
-    """A store order as Bridge keeps it (its outbox entry)."""
+    """A store order as Bridge keeps it (its outbox entry), with the buyer and items the
+    store sent and, for the detail, every event about it (oldest first)."""
 
     store_order_id: str
     number: str
@@ -251,16 +263,81 @@ class OrderRecord:
     last_error: str | None
     next_attempt_at: float | None
     late: bool
+    buyer_name: str = ""
+    tax_id: str = ""
+    tax_condition: str = ""
+    items: tuple[OrderItemRecord, ...] = ()
+    total: str = ""
+    created_at: float | None = None
+    error_code: str | None = None
+    server_message: str | None = None  # the ERP's own words about the last failure
+    discard_reason: str | None = None
+    timeline: tuple[EventRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """A store order as a search lists it."""
+
+    store_order_id: str
+    number: str
+    state: str
+    created_at: float
+    buyer_name: str
+    tax_id: str
+    total: str
+    erp_reference: str | None
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> OrderSummary:
+        return cls(
+            str(row["store_order_id"]),
+            str(row["number"]),
+            str(row["state"]),
+            float(row["created_at"]),
+            str(row["buyer"] or ""),
+            str(row["tax_id"] or ""),
+            "" if row["total"] is None else str(row["total"]),
+            row["erp_reference"],
+            row["last_error"],
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search of the whole history found: the orders (newest first) and the
+    events whose text has it (newest first)."""
+
+    text: str
+    orders: tuple[OrderSummary, ...]
+    events: tuple[EventRecord, ...]
 
 
 @dataclass(frozen=True)
 class ProductRecord:
-    """What Bridge last pushed for one SKU."""
+    """What Bridge last pushed for one SKU (stock and price None when it never was: a
+    product whose row failed) and its open error, if any."""
 
     sku: str
-    stock: int
-    price: str
+    stock: int | None
+    price: str | None
     known_in_store: bool
+    pushed_at: float | None = None
+    error: str | None = None
+    error_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ProductRecord:
+        return cls(
+            str(row["sku"]),
+            None if row["stock"] is None else int(row["stock"]),
+            None if row["price"] is None else str(row["price"]),
+            bool(row["known"]) if row["known"] is not None else True,
+            row["pushed_at"],
+            row["error"],
+            row["error_at"],
+        )
 
 
 @dataclass(frozen=True)

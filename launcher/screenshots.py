@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -21,6 +22,10 @@ from PySide6.QtWidgets import QApplication, QWidget
 from bridge.config import Paths
 from ui.i18n import set_language
 
+if TYPE_CHECKING:
+    from ui.app import BridgeApp
+    from ui.main_window import MainWindow
+
 
 def save(widget: QWidget, path: Path) -> None:
     widget.grab().save(str(path))
@@ -30,7 +35,6 @@ def save(widget: QWidget, path: Path) -> None:
 async def render(out: Path) -> None:
     from launcher.demo import DemoWorld, start_demo_for_ui
     from ui.app import BridgeApp
-    from ui.main_window import MainWindow
     from ui.settings import SettingsDialog
     from ui.wizard import FirstRunDialog, PreviewDialog
 
@@ -71,6 +75,7 @@ async def render(out: Path) -> None:
                 w.errors.select_row(0)
             await asyncio.sleep(0.2)
             save(w, out / f"main-{name}.png")
+        await render_finding(app, w, bad, out)
         # the ERP's prices typed in cents: the guard holds the sync; "Push anyway…" asks
         skus = list(world.catalog.skus())
         for sku in skus[: len(skus) // 3]:
@@ -123,6 +128,28 @@ async def render(out: Path) -> None:
         save(tray.menu, out / "tray-menu.png")
         app.quit()
         await runner
+
+
+async def render_finding(app: BridgeApp, w: MainWindow, order: dict, out: Path) -> None:
+    """Finding things (issue #14, points 4 and 5), at 1366×768: the search of the whole
+    history, an order's detail and the products view."""
+    w.resize(1366, 768)
+    w.tabs.setCurrentWidget(w.search)
+    w.search.search_for(order["buyer"]["tax_id"].replace("-", ""))
+    await asyncio.sleep(0.5)
+    save(w, out / "main-search.png")
+    assert app.finder is not None
+    app.finder.open_order(order["id"])
+    await asyncio.sleep(0.5)
+    if app.finder.details:
+        detail = app.finder.details[0]
+        save(detail, out / "order-detail.png")
+        detail.reject()
+    w.tabs.setCurrentWidget(w.products)
+    await asyncio.sleep(0.5)
+    w.products.select_sku(w.products.model.products[3].sku if w.products.model.products else "")
+    save(w, out / "main-products.png")
+    w.resize(1100, 700)
 
 
 def main() -> int:

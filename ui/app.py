@@ -35,6 +35,7 @@ from bridge.runtime import Runtime
 from bridge.secrets import SecretStore
 from ui.controller import MUTE_AFTER_START_S, AppController, DemoSession
 from ui.diagnostics import CrashReporter, DiagnosticsExporter, DiagnosticsSource
+from ui.finder import Finder
 from ui.i18n import DEFAULT_LANGUAGE, _, set_language
 from ui.icons import app_icon
 from ui.main_window import MainWindow
@@ -75,6 +76,7 @@ class BridgeApp:
         self.exit_code = 0
         self.controller: AppController | None = None
         self.window: MainWindow | None = None
+        self.finder: Finder | None = None
         self.tray: Tray | None = None
         self.dialogs: list[QWidget] = []
         self.ready = asyncio.Event()  # the engine runs and the UI shows it
@@ -319,7 +321,9 @@ class BridgeApp:
         controller.statusChanged.connect(window.set_status)
         controller.errorsChanged.connect(window.errors.set_errors)
         window.syncRequested.connect(controller.sync_now)
-        window.skuSyncRequested.connect(controller.sync_sku)
+        # "Update one product": the finder runs it and shows its result in the products view
+        self.finder = Finder(controller, window)
+        window.skuSyncRequested.connect(self.finder.sync_sku)
         window.pauseToggled.connect(controller.toggle_pause)
         window.settingsRequested.connect(lambda: self.open_settings(engine.config))
         window.aboutRequested.connect(self.show_about)

@@ -1,5 +1,5 @@
 """The error list: what failed, why in plain words, the server's own message; retry one,
-retry all, discard with a reason; double-click shows the item's story in the log."""
+retry all, discard with a reason; double-click opens an order's detail (other items: their story in the log)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,8 @@ class ErrorsView(QWidget):
     undoDiscardRequested = Signal(int)
     approveRequested = Signal(int)  # a held catalog run's number, confirmed by the merchant
     showInLog = Signal(str)
+    orderRequested = Signal(str)  # a store order's id, to open its detail
+    productsRequested = Signal(str)  # a SKU to show in the products view, "" for the missing
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,7 +78,7 @@ class ErrorsView(QWidget):
             h.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         h.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._show_detail)
-        self.table.cellDoubleClicked.connect(lambda r, c: self._open_in_log())
+        self.table.cellDoubleClicked.connect(lambda r, c: self._open_item())
         self.detail = QTextBrowser()
         self.detail.setObjectName("errorDetail")
         self.detail.setMaximumHeight(140)
@@ -329,6 +331,19 @@ class ErrorsView(QWidget):
         box.setObjectName("problemDialog")
         self._dialog = box
         box.open()
+
+    def _open_item(self) -> None:
+        """Double-click: an order's detail, a product's row (the SKUs missing in the
+        store: all of them), or the item's story in the log."""
+        e = self.selected()
+        if e is not None and e.subject.order_id is not None:
+            self.orderRequested.emit(e.subject.order_id)
+        elif e is not None and e.subject.sku_code:
+            self.productsRequested.emit(e.subject.sku_code)
+        elif e is not None and e.code == "sku_unknown_in_store":
+            self.productsRequested.emit("")  # every one of them, not the few the text names
+        else:
+            self._open_in_log()
 
     def _open_in_log(self) -> None:
         e = self.selected()

@@ -16,6 +16,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
+    Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QGuiApplication
 from PySide6.QtWidgets import (
@@ -171,6 +172,9 @@ class LogFilter(QSortFilterProxyModel):
 
 
 class LogView(QWidget):
+    orderRequested = Signal(str)  # a store order's id, to open its detail
+    historySearchRequested = Signal(str)  # the search's text, looked for in the whole history
+
     def __init__(self) -> None:
         super().__init__()
         self.model = LogModel()
@@ -188,6 +192,7 @@ class LogView(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        self.table.doubleClicked.connect(self._open_order)
 
         self.level = QComboBox()
         self.level.setObjectName("logLevel")
@@ -207,6 +212,15 @@ class LogView(QWidget):
         self.search.setObjectName("logSearch")
         self.search.setPlaceholderText(_("Search (order number, SKU, text)"))
         self.search.setClearButtonEnabled(True)
+        # the view keeps the newest events: the whole history is searched in the state file
+        self.history_btn = QPushButton(_("Search all history"))
+        self.history_btn.setObjectName("logHistorySearch")
+        self.history_btn.setToolTip(
+            _("This list keeps the latest events; look for this text in every order Bridge took")
+        )
+        self.history_btn.clicked.connect(
+            lambda: self.historySearchRequested.emit(self.search.text().strip())
+        )
         self.follow = QCheckBox(_("Follow new events"))
         self.follow.setChecked(True)
         copy = QPushButton(_("Copy"))
@@ -227,6 +241,7 @@ class LogView(QWidget):
         bar.addWidget(self.level)
         bar.addWidget(self.pipeline)
         bar.addWidget(self.search, 1)
+        bar.addWidget(self.history_btn)
         bar.addWidget(self.follow)
         bar.addWidget(copy)
         bar.addWidget(export)
@@ -248,6 +263,11 @@ class LogView(QWidget):
         self.level.setCurrentIndex(self.level.findData("debug"))
         self.pipeline.setCurrentIndex(0)
         self.search.setText(text)
+
+    def _open_order(self, index: QModelIndex) -> None:
+        row = self.proxy.data(index, Qt.ItemDataRole.UserRole)
+        if isinstance(row, LogRow) and row.data.get("order"):
+            self.orderRequested.emit(str(row.data["order"]))
 
     def visible_rows(self) -> list[LogRow]:
         return [

@@ -27,6 +27,8 @@ from ui.history_view import HistoryView
 from ui.i18n import _
 from ui.icons import tray_icon
 from ui.log_view import LogView
+from ui.products_view import ProductsView
+from ui.search_view import SearchView
 from ui.texts import ago, cause_text, state_name
 
 STATE_HINTS = {
@@ -204,6 +206,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.log, _("Log"))
         self.tabs.addTab(self.errors, _("Errors"))
         self.tabs.addTab(self.history, _("History"))
+        self.search = SearchView()
+        self.products = ProductsView()
+        self.tabs.addTab(self.search, _("Find an order"))
+        self.tabs.addTab(self.products, _("Products"))
         self.setCentralWidget(self.tabs)
         bar = QToolBar()
         bar.setObjectName("mainToolbar")

@@ -342,12 +342,16 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
             lambda: _("Order {number} is pending again in the store; it will be sent again"),
         ),
         "customer_created": (
-            ("customer", "name", "document"),
-            lambda: _("Customer {customer} created in the ERP for {name} ({document})"),
+            ("customer", "name", "document", "number"),
+            lambda: _(
+                "Customer {customer} created in the ERP for {name} ({document}), order {number}"
+            ),
         ),
         "customer_found": (
-            ("customer", "name", "document"),
-            lambda: _("{name} ({document}) is already customer {customer} in the ERP"),
+            ("customer", "name", "document", "number"),
+            lambda: _(
+                "{name} ({document}) is already customer {customer} in the ERP (order {number})"
+            ),
         ),
         "order_failed": (
             ("number", "error_code"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from bridge.state.db import Repository
 
@@ -62,6 +63,27 @@ class Pushed(Repository):
                 db.execute("DELETE FROM catalog_state")
             else:
                 db.execute("DELETE FROM catalog_state WHERE sku = ?", (sku,))
+
+    def listing(self, sku: str | None = None) -> list[dict[str, Any]]:
+        """Every product Bridge knows of, by SKU: what was pushed last (stock, price, when,
+        whether the store knew it; None when it never was) and its open error's message
+        (a row the ERP sent that could not be used, a failed update of that one product).
+        One query over the pushed table and the open errors (the `errors_open` index);
+        with `sku`, that product only."""
+        rows = self.db.query(
+            "SELECT c.sku, c.stock, c.price, c.known, c.pushed_at, "
+            "e.message AS error, e.last_at AS error_at FROM catalog_state c "
+            "LEFT JOIN errors e ON e.pipeline = 'catalog' AND e.state = 'open' "
+            "AND e.subject = 'sku:' || c.sku WHERE :sku IS NULL OR c.sku = :sku "
+            "UNION ALL "
+            "SELECT substr(e.subject, 5), NULL, NULL, NULL, NULL, e.message, e.last_at "
+            "FROM errors e WHERE e.pipeline = 'catalog' AND e.state = 'open' "
+            "AND e.subject LIKE 'sku:%' AND NOT EXISTS "
+            "(SELECT 1 FROM catalog_state c WHERE c.sku = substr(e.subject, 5)) "
+            "AND (:sku IS NULL OR e.subject = 'sku:' || :sku) ORDER BY 1",
+            {"sku": sku},
+        )
+        return [dict(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         r = self.db.query(
