@@ -121,7 +121,7 @@ class Health:
     def failed(self, side: str, exc: BridgeError) -> None:
         h = self.sides[side]
         if h.ok is not False or h.message != exc.message:
-            self.sides[side] = SideStatus(False, exc.message, time.time())
+            self.sides[side] = SideStatus(False, exc.message, time.time(), exc.code)
             if self.on_change:
                 self.on_change()
 

@@ -224,6 +224,7 @@ class SideStatus:
     ok: bool | None  # None: not contacted yet
     message: str = ""
     since: float = 0.0
+    code: str = ""  # the error's code, for the UI to say it in the merchant's language
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from ui.i18n import DEFAULT_LANGUAGE, _, set_language
 from ui.icons import app_icon
 from ui.main_window import MainWindow
 from ui.settings import SettingsDialog
+from ui.texts import keyring_text
 from ui.tray import Tray
 from ui.wizard import FirstRunDialog, PreviewDialog
 
@@ -362,7 +363,7 @@ class BridgeApp:
                 "in sync.<br><br>Data and logs: {data}<br>Keyring: {keyring}",
                 version=__version__,
                 data=data,
-                keyring=self.secrets.backend.detail,
+                keyring=keyring_text(self.secrets.backend.secure, self.secrets.backend.detail),
             )
         )
         self._keep(box)

@@ -127,10 +127,10 @@ class AppController(QObject):
         self._known_errors |= ids
         if not new or self.muted():
             return
-        from ui.i18n import _
+        from ui.i18n import _, plural
 
         first = new[0]
-        title = _("Bridge: {n} new problem(s)", n=len(new))
+        title = plural(len(new), _("Bridge: {n} new problem"), _("Bridge: {n} new problems"))
         self.notify.emit(title, f"{error_subject(first)}: {explain_error(first)}")
 
     def muted(self) -> bool:

@@ -3,8 +3,6 @@ in its toolbar."""
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -27,7 +25,7 @@ from ui.history_view import HistoryView
 from ui.i18n import _
 from ui.icons import tray_icon
 from ui.log_view import LogView
-from ui.texts import ago, state_name
+from ui.texts import ago, check_detail, due_in, run_summary, state_name
 
 STATE_HINTS = {
     "disconnected": lambda: _(
@@ -113,17 +111,11 @@ class Overview(QWidget):
             )
             if last:
                 box.last.setText(f"{ago(last.finished_at)} — {_status_word(last.status)}")
-                box.last.setToolTip(last.message)
+                box.last.setToolTip(run_summary(last))
             else:
                 box.last.setText(_("never"))
             nxt = s.next_run(key)
-            box.next.setText(
-                _("paused")
-                if paused
-                else _("in {n} s", n=max(0, int(nxt - time.time())))
-                if nxt
-                else "—"
-            )
+            box.next.setText(_("paused") if paused else due_in(nxt) if nxt else "—")
         counts = s.orders.counts
         if not s.orders_enabled:
             reason = s.live.orders_disabled_reason if s.live else ""
@@ -170,7 +162,7 @@ def _conn_text(c: SideStatus) -> str:
         return _("not contacted yet")
     if c.ok:
         return _("connected ✓")
-    return _("no connection ✗ — {message}", message=c.message)
+    return _("no connection ✗ — {message}", message=check_detail(c.code, (), c.message))
 
 
 class MainWindow(QMainWindow):

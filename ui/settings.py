@@ -50,7 +50,7 @@ from bridge.model import Check
 from bridge.registry import erp_entry, erp_kinds, erp_secrets
 from bridge.secrets import SecretStore
 from ui.i18n import LANGUAGES, _
-from ui.texts import check_detail, check_name
+from ui.texts import check_detail, check_name, keyring_text
 
 MASK_HINT = "••••••••"
 
@@ -451,7 +451,7 @@ class SettingsDialog(QDialog):
                     "This PC has no secure keyring ({detail}). Tokens will be kept only while "
                     "Bridge runs and must be entered again after a restart; they are never "
                     "written to disk in plain text.",
-                    detail=secrets.backend.detail,
+                    detail=keyring_text(secrets.backend.secure, secrets.backend.detail),
                 )
             )
 
