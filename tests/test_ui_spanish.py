@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -349,3 +350,67 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
         assert shown in everything, shown
     english = walk.english()
     assert english == [], "English shown in es-AR:\n" + "\n".join(english)
+
+
+def test_qt_own_dialogs_speak_spanish(qapp) -> None:
+    """Qt's standard buttons and file dialog: qtbase_es from PySide6's translations (the
+    bundle keeps it: bridge.spec's filter lets qtbase_es.qm through)."""
+    from PySide6.QtCore import QCoreApplication
+
+    from ui.app import install_qt_translation
+
+    try:
+        assert install_qt_translation(qapp, "es_AR") is not None
+        assert QCoreApplication.translate("QPlatformTheme", "Cancel") == "Cancelar"
+        assert QCoreApplication.translate("QFileDialog", "Look in:") == "Ver en:"
+        # English again: the Spanish translator is removed, not stacked
+        assert install_qt_translation(qapp, "en") is None
+        assert QCoreApplication.translate("QPlatformTheme", "Cancel") == "Cancel"
+    finally:
+        install_qt_translation(qapp, "en")
+    spec = (Path(__file__).resolve().parent.parent / "bridge.spec").read_text(encoding="utf-8")
+    [pattern] = re.findall(r'QT_QM = re\.compile\(r"(.+)"\)', spec)
+    shipped = re.compile(pattern)
+    assert not shipped.search("PySide6/Qt/translations/qtbase_es.qm")  # kept
+    assert shipped.search("PySide6/Qt/translations/qtbase_de.qm")  # dropped
+
+
+def test_english_chosen_in_settings_takes_effect(qtbot, qloop, ui_profile, qapp):  # noqa: F811
+    """Choosing English in Settings: what is shown from then on is English at once (the
+    dialogs, Qt's own buttons, the log's new lines), the window's fixed words after Bridge
+    is opened again; the demo, whose profile is made anew at each start, remembers it too."""
+    from PySide6.QtCore import QCoreApplication
+
+    from ui.app import install_qt_translation, startup_language
+    from ui.i18n import language
+
+    paths, secrets = ui_profile
+
+    async def body():
+        app, task = await start_app(paths, secrets, language="es_AR")
+        install_qt_translation(qapp, "es_AR")
+        try:
+            assert startup_language(paths) == "es_AR"
+            settings = app.open_settings(app.controller.engine.config)
+            assert settings.language.currentData() == "es_AR"
+            settings.language.setCurrentIndex(settings.language.findData("en"))
+            settings.save()
+            await until(lambda: language() == "en", what="English")
+            assert QCoreApplication.translate("QPlatformTheme", "Cancel") == "Cancel"
+            app.show_about()
+            [about] = _dialogs(QMessageBox, "aboutBox")
+            assert about.windowTitle() == "About Bridge"
+            about.close()
+            again = app.open_settings(app.controller.engine.config)
+            assert again.windowTitle() == "Bridge settings"
+            assert again.language.currentData() == "en"
+            again.reject()
+        finally:
+            await stop_app(app, task)
+            install_qt_translation(qapp, "en")
+            set_language("en")
+
+    run(qloop, body())
+    # the next start, of this profile and of the demo
+    assert startup_language(paths) == "en"
+    assert startup_language(paths, demo=True) == "en"

@@ -49,7 +49,7 @@ from bridge.fields import FieldSpec
 from bridge.model import Check
 from bridge.registry import erp_entry, erp_kinds, erp_secrets
 from bridge.secrets import SecretStore
-from ui.i18n import LANGUAGES, _
+from ui.i18n import LANGUAGES, _, language
 from ui.texts import check_detail, check_name, keyring_text
 
 MASK_HINT = "••••••••"
@@ -423,9 +423,8 @@ class SettingsDialog(QDialog):
         self.language.setObjectName("language")
         for code, name in LANGUAGES.items():
             self.language.addItem(name, code)
-        self.language.setCurrentIndex(
-            max(0, self.language.findData(self.base.get("ui", {}).get("language", "es_AR")))
-        )
+        # the language in use (the demo's profile, made anew at each start, does not keep it)
+        self.language.setCurrentIndex(max(0, self.language.findData(language())))
         lf.addRow(_("Language (applies on restart)"), self.language)
 
         # start with the session (a setting of this PC, not of the config file)
