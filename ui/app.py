@@ -20,7 +20,7 @@ from typing import Any
 # PySide6 before qasync: qasync picks the Qt binding that is already imported
 import PySide6.QtWidgets  # noqa: F401  (before qasync, which uses the binding already imported)
 import qasync
-from PySide6.QtCore import QLibraryInfo, QLocale, QSettings, QTimer, QTranslator
+from PySide6.QtCore import QLibraryInfo, QLocale, QTimer, QTranslator
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from bridge import __version__
@@ -37,7 +37,7 @@ from ui.diagnostics import CrashReporter, DiagnosticsExporter, DiagnosticsSource
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, language, set_language
 from ui.icons import app_icon
 from ui.main_window import MainWindow
-from ui.settings import SettingsDialog
+from ui.settings import SettingsDialog, ui_settings
 from ui.texts import keyring_text
 from ui.tray import Tray
 from ui.wizard import FirstRunDialog, PreviewDialog
@@ -382,12 +382,6 @@ class BridgeApp:
         )
         self._keep(box)
         box.open()
-
-
-def ui_settings(paths: Paths) -> QSettings:
-    """What the UI remembers on this profile (the language chosen, window sizes): an ini
-    file in its data folder, next to its state."""
-    return QSettings(str(paths.data_dir / "ui.ini"), QSettings.Format.IniFormat)
 
 
 def remember_language(paths: Paths, language_code: str) -> None:
