@@ -73,6 +73,14 @@ ALLOWED_WORDS = """
     dragonfish ventasxmayor zoologic acqua nonsistemas salesforce virtual seller bridge
     english token tokens ok
 """
+# Names of several words that the vendors' own screens use (Salesforce's), and literals
+NAMES = (
+    "Connected App",
+    "External Client App",
+    "Consumer Key",
+    "Consumer Secret",
+    "BEGIN CERTIFICATE",
+)
 ENGLISH = frozenset(ENGLISH_WORDS.split()) - frozenset(ALLOWED_WORDS.split())
 TECHNICAL = re.compile(
     r"\b[A-Z][a-zA-Z]+(Error|Exception)\b|\bErrno\b|Traceback|`[^`]+`|\bbridge (secrets|doctor)\b"
@@ -85,12 +93,14 @@ WORD = re.compile(r"[A-Za-zÁÉÍÓÚÜÑáéíóúüñ']+")
 
 def english_in(text: str) -> list[str]:
     """The English a text shows (empty for Spanish)."""
-    text = text.removeprefix(TIP)
-    found = [m.group(0) for m in TECHNICAL.finditer(text)]
-    for line in text.splitlines():
+    found = []
+    for line in text.removeprefix(TIP).splitlines():
         for label in VERBATIM_LABELS:
             if label in line:
                 line = line.split(label, 1)[0]
+        found += [m.group(0) for m in TECHNICAL.finditer(line)]
+        for name in NAMES:
+            line = line.replace(name, " ")
         line = URLISH.sub(" ", line)
         for word in WORD.findall(line):
             w = word.lower().strip("'")
@@ -282,6 +292,18 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             )
             await asyncio.sleep(0.5)
             erp.faults.clear()
+            # a sync held by the guard: a quarter of the prices multiplied by 100
+            catalog = erp.catalog
+
+            def cents() -> None:
+                priced = [s for s in catalog.skus() if catalog.price(s, "LISTA1") > 0]
+                for sku in priced[: len(priced) // 4]:
+                    catalog.set_price(sku, "LISTA1", catalog.price(sku, "LISTA1") * 100)
+
+            erp.call(cents)
+            w.sync_action.trigger()
+            await until(lambda: any(e.held for e in w.errors.errors), what="held")
+            await until(lambda: not any(app.controller.engine.running.values()), what="runs")
             for tab in range(w.tabs.count()):
                 w.show_tab(tab)
                 await asyncio.sleep(0.05)
@@ -290,6 +312,12 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             for row in range(len(w.errors.errors)):
                 w.errors.select_row(row)
                 walk.look(f"error {row}", w)
+                if w.errors.errors[row].held:
+                    w.errors.approve_btn.click()
+                    approve = w.errors._dialog
+                    assert approve is not None and approve.isVisible()
+                    walk.look("approve a held sync", approve)
+                    approve.reject()
 
             # the about box
             app.show_about()
@@ -313,13 +341,29 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             settings.store_url.setText("http://127.0.0.1:9/")
             await settings.test_store()
             walk.look("settings: store test failed", settings)
+            # every field's problem, and what the engine says when a token is lost
+            cliente = settings.erp_page().widgets["cliente"]
+            cliente.setText("")
+            settings.store_url.setText("tienda")
+            settings.save()
+            walk.look("settings: field problems", settings)
+            settings.show_problem("erp.token: not set; run `bridge secrets set erp.token`")
+            walk.look("settings: token lost", settings)
+            cliente.setText(app.controller.engine.config.erp.cliente)
             url.setText(good)
             assert all(c.ok is not False for c in await settings.test_erp())
             walk.look("settings: ERP test passed", settings)
             settings.store_url.setText(app.controller.engine.config.store.url)
             assert all(c.ok for c in await settings.test_store())
             walk.look("settings: store test passed", settings)
+            # another ERP: its own fields; Cancel with a typed token asks
+            settings.kind.setCurrentIndex(settings.kind.findData("folder"))
+            walk.look("settings: import folder", settings)
+            settings.store_token.setText("un-token-nuevo")
             settings.reject()
+            [discard] = _dialogs(QMessageBox, "discardSecretsBox")
+            walk.look("settings: discard typed token", discard)
+            discard.button(QMessageBox.StandardButton.Discard).click()
 
             # the first run and the preview
             first = FirstRunDialog()
@@ -414,3 +458,18 @@ def test_english_chosen_in_settings_takes_effect(qtbot, qloop, ui_profile, qapp)
     # the next start, of this profile and of the demo
     assert startup_language(paths) == "en"
     assert startup_language(paths, demo=True) == "en"
+
+
+def test_every_spanish_text_of_the_catalog_reads_as_spanish() -> None:
+    """The detector on the whole es-AR catalog: no Spanish text is taken for English (no
+    false positives), and no entry was left in English."""
+    import json
+
+    root = Path(__file__).resolve().parent.parent
+    catalog = json.loads((root / "resources/i18n/es_AR.json").read_text(encoding="utf-8"))
+    english = {
+        spanish: words
+        for spanish in catalog.values()
+        if (words := english_in(re.sub(r"\{\w+\}", "", spanish)))
+    }
+    assert english == {}

@@ -30,6 +30,7 @@ STATUS_NAMES = {
     "running": lambda: _("Running"),
     "interrupted": lambda: _("Interrupted"),
     "skipped": lambda: _("Skipped"),
+    "held": lambda: _("On hold"),
 }
 
 

@@ -154,6 +154,7 @@ def _status_word(status: str) -> str:
         "failed": _("failed"),
         "interrupted": _("interrupted"),
         "skipped": _("skipped"),
+        "held": _("on hold"),
     }.get(status, status)
 
 

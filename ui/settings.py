@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -86,7 +87,13 @@ def tls_label(name: str) -> str | None:
     return None
 
 
+# what the engine says of a secret it cannot find (the CLI's way to set it)
+SECRET_NOT_SET = re.compile(r"not set; run `bridge secrets set [\w.-]+`")
+
+
 def translate_problem(message: str) -> str:
+    if SECRET_NOT_SET.search(message):
+        return SECRET_NOT_SET.sub(_("not set: type it here and save"), message)
     for known in KNOWN_MESSAGES:
         if known in message:
             return message.replace(known, _(known))
@@ -824,7 +831,12 @@ class SettingsDialog(QDialog):
         }.get(field, field)
 
     def show_problem(self, message: str) -> None:
+        """A problem found outside the form (the engine's, the config file's): at the top,
+        and next to its field when it has one."""
         field, _sep, rest = message.partition(": ")
+        if rest and field in self._error_labels():
+            self.show_field_problems([(field, rest)])
+            return
         label = self.field_name(field)
         self.problem.setText(f"{label}: {translate_problem(rest)}" if rest else message)
         self.problem.show()
