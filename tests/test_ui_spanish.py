@@ -241,6 +241,10 @@ class Walk:
     def look(self, screen: str, top: QWidget) -> None:
         self.seen.setdefault(screen, {}).update(shown_texts(top))
 
+    def note(self, screen: str, where: str, text: str) -> None:
+        """A text shown outside a widget (the tray icon's tooltip)."""
+        self.seen.setdefault(screen, {})[text] = where
+
     def english(self) -> list[str]:
         return [
             f"{screen}: {where}: {text!r} ({', '.join(words)})"
@@ -349,8 +353,18 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             walk.look("settings: field problems", settings)
             settings.show_problem("erp.token: not set; run `bridge secrets set erp.token`")
             walk.look("settings: token lost", settings)
+            # both sides' settings wrong at once: each problem on its own line
+            await settings.test_erp()
+            walk.look("settings: ERP and store settings wrong", settings)
+            # a token that is not Dragonfish's
             cliente.setText(app.controller.engine.config.erp.cliente)
             url.setText(good)
+            token = settings.erp_page().widgets["erp.token"]
+            token.setText("not-a-jwt")
+            checks = await settings.test_erp()
+            assert any(c.ok is False for c in checks), checks
+            walk.look("settings: wrong token", settings)
+            token.setText("")
             assert all(c.ok is not False for c in await settings.test_erp())
             walk.look("settings: ERP test passed", settings)
             settings.store_url.setText(app.controller.engine.config.store.url)
@@ -383,6 +397,7 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             tray = Tray()
             tray.set_status(app.controller.status) if app.controller.status else None
             walk.look("tray menu", tray.menu)
+            walk.note("tray menu", "tray icon tooltip", tray.icon.toolTip())
         finally:
             await stop_app(app, task)
             set_language("en")

@@ -96,7 +96,7 @@ def translate_problem(message: str) -> str:
         return SECRET_NOT_SET.sub(_("not set: type it here and save"), message)
     for known in KNOWN_MESSAGES:
         if known in message:
-            return message.replace(known, _(known))
+            message = message.replace(known, _(known))
     return message
 
 
@@ -913,16 +913,24 @@ class SettingsDialog(QDialog):
         self.erp_result.setText(_("Testing…"))
         try:
             config = self._partial_config()
-        except ConfigError as exc:
-            if not exc.message.startswith("store."):
-                self.erp_result.setText(
-                    _show_checks([Check(_("Settings"), False, translate_problem(exc.message))])
-                )
-                return []
-            # the store part is not filled in yet: test the ERP alone
+        except ConfigError:
+            # the store part may not be filled in yet: test the ERP alone
             data = self.form_data()
             data["store"] = {"url": "http://store.invalid/"}
-            config = parse_config(data)
+            try:
+                config = parse_config(data)
+            except ConfigError as exc:
+                # each setting's problem on its line ("erp.a: …; erp.b: …")
+                parts = [p.partition(": ") for p in exc.message.split("; ")]
+                self.erp_result.setText(
+                    _show_checks(
+                        [
+                            Check(self.field_name(f), False, translate_problem(m) if s else f)
+                            for f, s, m in parts
+                        ]
+                    )
+                )
+                return []
         needed = erp_secrets(config.erp)
         values = {n: self._secret(n) or "" for n in needed}
         missing = [n for n in needed if not values[n]]
