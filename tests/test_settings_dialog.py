@@ -164,6 +164,7 @@ def test_every_field_problem_at_once_next_to_its_field(qtbot, paths, secrets):
     shown = {k for k, label in dialog._error_labels().items() if label.isVisible()}
     assert shown == {"erp.endpoint", "erp.cliente", "erp.token", "store.url", "store.token"}
     assert page.errors["erp.endpoint"].text() == "must end with '/'"
+    assert page.errors["erp.cliente"].text() == "must not be empty"
     lines = dialog.problem.text().splitlines()
     assert len(lines) == 5 and "Server address: must end with '/'" in lines
     # fixed: the errors go

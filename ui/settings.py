@@ -78,6 +78,22 @@ KNOWN_MESSAGES = (
 )
 
 
+# pydantic's own messages by their type, in plain words (those of our validators are above)
+PYDANTIC_MESSAGES = {
+    "missing": lambda: _("required"),
+    "string_too_short": lambda: _("must not be empty"),
+    "int_parsing": lambda: _("must be a whole number"),
+    "float_parsing": lambda: _("must be a number"),
+    "greater_than": lambda: _("is too small"),
+    "greater_than_equal": lambda: _("is too small"),
+    "less_than": lambda: _("is too large"),
+    "less_than_equal": lambda: _("is too large"),
+    "literal_error": lambda: _("is not one of the values this setting takes"),
+    "bool_parsing": lambda: _("must be yes or no"),
+    "extra_forbidden": lambda: _("unknown setting"),
+}
+
+
 def tls_label(name: str) -> str | None:
     """The label of a certificate setting of either side (`ca_file`, `pin_sha256`)."""
     if name == "ca_file":
@@ -773,9 +789,8 @@ class SettingsDialog(QDialog):
             except ValidationError as exc:
                 for err in exc.errors():
                     where = ".".join(str(p) for p in (section, *err["loc"]) if p != "")
-                    message = str(err["msg"]).removeprefix("Value error, ")
-                    if err["type"] == "extra_forbidden":
-                        message = "unknown setting"
+                    plain = PYDANTIC_MESSAGES.get(str(err["type"]))
+                    message = plain() if plain else str(err["msg"]).removeprefix("Value error, ")
                     problems.append((where, message))
             else:
                 if section == "erp":
