@@ -309,7 +309,12 @@ class TlsFields(QWidget):
         try:
             cert = await fetch_certificate(url, ca_file=self.ca_file.text().strip())
         except BridgeError as exc:
-            self.result.setText(_("Could not get the certificate: {error}", error=exc.message))
+            self.result.setText(
+                _(
+                    "Could not get the certificate: {error}",
+                    error=check_detail(exc.code, (), exc.message),
+                )
+            )
             return None
         self.pin.setText(cert.fingerprint)
         expires = time.strftime("%d/%m/%Y", time.gmtime(cert.expires)) if cert.expires else "?"
