@@ -129,8 +129,13 @@ def test_each_erp_shows_its_own_fields_and_a_new_kind_clears_the_test(qtbot, pat
     assert 'this is "Endpoint"' in endpoint.toolTip()
     labels = [w.text() for w in dialog.erp_page().findChildren(QLabel)]
     assert "Server address *" in labels and "Endpoint *" not in labels
+    dialog.show_field_problems([("erp.endpoint", "must end with '/'")])
+    dragonfish_height = dialog.pages.sizeHint().height()
     dialog.kind.setCurrentIndex(dialog.kind.findData("folder"))
     assert dialog.erp_result.text() == ""
+    assert not dialog.problem.isVisible()  # the other ERP's problems went with its form
+    # the form as tall as the folder's two fields, not as Dragonfish's nine
+    assert dialog.pages.sizeHint().height() < dragonfish_height / 2
     # an import folder: no certificates, no orders
     assert not dialog.erp_insecure.isVisible() and not dialog.erp_tls.isVisible()
     assert not dialog.orders_every.isVisible()

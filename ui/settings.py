@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -669,7 +670,15 @@ class SettingsDialog(QDialog):
         """Another ERP: its own fields only, and the last test's results (of the other ERP)
         cleared."""
         self.pages.setCurrentIndex(index)
+        # the stack as tall as this ERP's fields (not the longest form of all)
+        for i in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            page_i = self.pages.widget(i)
+            if page_i is not None:
+                page_i.setSizePolicy(policy, policy)
+        self.pages.adjustSize()
         page = self.erp_page()
+        self.show_field_problems([])  # those shown were of the other ERP's form
         self.erp_result.clear()
         self.erp_tls.result.clear()
         self.erp_tls.result.hide()
