@@ -296,6 +296,18 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             )
             await asyncio.sleep(0.5)
             erp.faults.clear()
+            await until(lambda: not any(app.controller.engine.running.values()), what="runs")
+            # the ERP down: every connection to it cut
+            erp_line = w.overview.erp_conn.text()
+            erp.faults.script("*", "*", *(["reset"] * 60))
+            w.sync_action.trigger()
+            await until(
+                lambda: w.overview.erp_conn.text() != erp_line or not erp.faults.pending(),
+                what="the ERP down",
+            )
+            print("ERP down, the overview says:", w.overview.erp_conn.text())
+            walk.look("ERP down", w)
+            erp.faults.clear()
             # a sync held by the guard: a quarter of the prices multiplied by 100
             catalog = erp.catalog
 

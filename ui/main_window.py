@@ -25,7 +25,7 @@ from ui.history_view import HistoryView
 from ui.i18n import _
 from ui.icons import tray_icon
 from ui.log_view import LogView
-from ui.texts import ago, check_detail, due_in, run_summary, state_name
+from ui.texts import ago, due_in, explain_code, run_summary, state_name
 
 STATE_HINTS = {
     "disconnected": lambda: _(
@@ -163,7 +163,9 @@ def _conn_text(c: SideStatus) -> str:
         return _("not contacted yet")
     if c.ok:
         return _("connected ✓")
-    return _("no connection ✗ — {message}", message=check_detail(c.code, (), c.message))
+    # what it means and what to do, by the error's code (the engine's text is English)
+    why = explain_code(c.code, "") if c.code else c.message
+    return _("no connection ✗ — {message}", message=why)
 
 
 class MainWindow(QMainWindow):
