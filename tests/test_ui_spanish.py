@@ -402,6 +402,16 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             preview.show_preview(await app.controller.engine.preview_catalog())
             walk.look("preview", preview)
             preview.close()
+            # a preview that cannot be made: the ERP does not answer
+            from bridge.config import parse_config
+
+            data = app.controller.engine.config.to_toml()
+            data["erp"]["endpoint"] = "http://127.0.0.1:9/api/"
+            await app.show_preview(parse_config(data))
+            [failed] = _dialogs(PreviewDialog, "previewDialog")
+            walk.look("preview: the ERP does not answer", failed)
+            print("preview that failed:", failed.text.text())
+            failed.hide()  # not rejected: that would quit the app, as at a first run
 
             # the tray's menu
             from ui.tray import Tray

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from bridge import __version__
 from bridge.config import Config, Paths, load_config
 from bridge.engine import Engine, create_engine
-from bridge.errors import ConfigError
+from bridge.errors import BridgeError, ConfigError
 from bridge.events import setup_logging
 from bridge.files import StorageError
 from bridge.instance import InstanceLock
@@ -38,7 +38,7 @@ from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, language, set_language
 from ui.icons import app_icon
 from ui.main_window import MainWindow
 from ui.settings import SettingsDialog, ui_settings
-from ui.texts import keyring_text
+from ui.texts import explain_code, keyring_text
 from ui.tray import Tray
 from ui.wizard import FirstRunDialog, PreviewDialog
 
@@ -245,8 +245,10 @@ class BridgeApp:
         engine = create_engine(config, self.paths, self.secrets)
         try:
             preview.show_preview(await engine.preview_catalog())
+        except BridgeError as exc:  # said by its code: the engine's text is English
+            preview.show_failure(explain_code(exc.code, exc.kind.value).rstrip("."))
         except Exception as exc:
-            preview.show_failure(str(getattr(exc, "message", exc)))
+            preview.show_failure(str(exc))
         finally:
             await engine.stop()
             engine.close()
