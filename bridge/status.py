@@ -373,7 +373,7 @@ class SideStatus:
     message: str = ""
     since: float = 0.0
     kind: str = ""  # of the failure, when not ok ("transient", "auth", …)
-    code: str = ""
+    code: str = ""  # the error's code, for the UI to say it in the merchant's language
 
 
 @dataclass(frozen=True)

@@ -367,7 +367,7 @@ def test_settings_validate_and_test_connection(qtbot, qloop, ui_profile, sims):
     endpoint.setText(good.rstrip("/"))
     qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
     assert dialog.problem.isVisible()
-    assert dialog.problem.text() == "Endpoint: must end with '/'"
+    assert dialog.problem.text() == "Server address: must end with '/'"
     assert load_config(paths.config_file).erp.endpoint == good  # nothing saved
     endpoint.setText(good)
     run(qloop, dialog.test_erp())

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from bridge import __version__
 from bridge.config import Config, Paths, load_config
 from bridge.engine import Engine, create_engine
-from bridge.errors import ConfigError
+from bridge.errors import BridgeError, ConfigError
 from bridge.events import setup_logging
 from bridge.files import StorageError
 from bridge.instance import InstanceLock
@@ -36,10 +36,11 @@ from bridge.secrets import SecretStore
 from ui.controller import MUTE_AFTER_START_S, AppController, DemoSession
 from ui.diagnostics import CrashReporter, DiagnosticsExporter, DiagnosticsSource
 from ui.finder import Finder
-from ui.i18n import DEFAULT_LANGUAGE, _, set_language
+from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, language, set_language
 from ui.icons import app_icon
 from ui.main_window import MainWindow
-from ui.settings import SettingsDialog
+from ui.settings import SettingsDialog, ui_settings
+from ui.texts import explain_code, keyring_text
 from ui.tray import Tray
 from ui.wizard import FirstRunDialog, PreviewDialog
 
@@ -242,6 +243,7 @@ class BridgeApp:
         return dialog
 
     async def settings_saved(self, config: Config, first_run: bool) -> None:
+        self.change_language(config.ui.language)
         if self.controller is None:
             if first_run:
                 await self.show_preview(config)
@@ -258,6 +260,19 @@ class BridgeApp:
             self.open_settings(config, problem=exc.message)
         await self.controller.refresh()
 
+    def change_language(self, wanted: str) -> None:
+        """A language chosen in Settings: remembered for the next start (the demo's profile
+        is made anew at each start, so its own config cannot keep it), and used at once by
+        what is shown from now on (dialogs, messages, the log's new lines). The windows
+        already built keep their words until Bridge is opened again, as Settings says."""
+        if wanted == language():
+            return
+        remember_language(self.paths, wanted)
+        set_language(wanted)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            install_qt_translation(app, wanted)
+
     async def show_preview(self, config: Config) -> None:
         preview = PreviewDialog()
         self._keep(preview)
@@ -269,8 +284,10 @@ class BridgeApp:
         engine = create_engine(config, self.paths, self.secrets)
         try:
             preview.show_preview(await engine.preview_catalog())
+        except BridgeError as exc:  # said by its code: the engine's text is English
+            preview.show_failure(explain_code(exc.code, exc.kind.value).rstrip("."))
         except Exception as exc:
-            preview.show_failure(str(getattr(exc, "message", exc)))
+            preview.show_failure(str(exc))
         finally:
             await engine.stop()
             engine.close()
@@ -411,22 +428,49 @@ class BridgeApp:
                 "in sync.<br><br>Data and logs: {data}<br>Keyring: {keyring}",
                 version=__version__,
                 data=data,
-                keyring=self.secrets.backend.detail,
+                keyring=keyring_text(self.secrets.backend.secure, self.secrets.backend.detail),
             )
         )
         self._keep(box)
         box.open()
 
 
-def install_qt_translation(app: QApplication, language: str) -> QTranslator | None:
-    """Qt's own texts (the standard buttons and the file dialog) in the UI's language."""
-    if language == "en":
+def remember_language(paths: Paths, language_code: str) -> None:
+    settings = ui_settings(paths)
+    settings.setValue("language", language_code)
+    settings.sync()
+
+
+def startup_language(paths: Paths, demo: bool = False) -> str:
+    """The UI's language at start: the profile's config says it; the demo (whose profile
+    is made anew at each start) and a first run (no config yet) use the one last chosen in
+    Settings on this profile."""
+    if not demo:
+        with contextlib.suppress(ConfigError):
+            if paths.config_file.exists():
+                return load_config(paths.config_file).ui.language
+    chosen = ui_settings(paths).value("language", DEFAULT_LANGUAGE)
+    return chosen if isinstance(chosen, str) and chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+_qt_translators: list[QTranslator] = []
+
+
+def install_qt_translation(app: QApplication, language_code: str) -> QTranslator | None:
+    """Qt's own texts (the standard buttons and the file dialog) in the UI's language: Qt's
+    qtbase_<lang>.qm from PySide6's translations folder (the bundle ships the Spanish one,
+    see bridge.spec). Replaces the one installed before."""
+    while _qt_translators:
+        app.removeTranslator(_qt_translators.pop())
+    if language_code == "en":
         return None
     translator = QTranslator(app)
     where = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
-    if not translator.load(QLocale(language), "qtbase", "_", where):
+    if not translator.load(QLocale(language_code), "qtbase", "_", where):
+        log.warning("Qt's own translation for %s not found in %s", language_code, where)
         return None
     app.installTranslator(translator)
+    _qt_translators.append(translator)
     return translator
 
 
@@ -474,11 +518,9 @@ def main(paths: Paths, demo: bool = False, demo_starter: DemoStarter | None = No
     app.setApplicationVersion(__version__)
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(app_icon())
-    language = DEFAULT_LANGUAGE
-    with contextlib.suppress(ConfigError):
-        language = load_config(paths.config_file).ui.language
-    set_language(language)
-    install_qt_translation(app, language)
+    chosen = startup_language(paths, demo)
+    set_language(chosen)
+    install_qt_translation(app, chosen)
     # until the engine starts (and picks its level and profile), errors go to this profile's
     # log, so that a crash during the first run is in the diagnostics too
     try:

@@ -130,10 +130,12 @@ class AppController(QObject):
         new = [e for e in persistent if (e.cause or f"id:{e.id}") in new_keys]
         if not new or self.muted():
             return
-        from ui.i18n import _
+        from ui.i18n import _, plural
 
         first = new[0]
-        title = _("Bridge: {n} new problem(s)", n=len(new_keys))
+        title = plural(
+            len(new_keys), _("Bridge: {n} new problem"), _("Bridge: {n} new problems")
+        )
         self.notify.emit(title, f"{error_subject(first)}: {explain_error(first)}")
 
     def muted(self) -> bool:

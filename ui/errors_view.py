@@ -162,7 +162,7 @@ class ErrorsView(QWidget):
             ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(e.message)
+                item.setToolTip(explain_error(e))
                 item.setData(Qt.ItemDataRole.UserRole, e.id)
                 self.table.setItem(r, c, item)
         self.table.resizeRowsToContents()
@@ -228,7 +228,7 @@ class ErrorsView(QWidget):
         self.detail.setHtml(
             f"<b>{_esc(error_subject(e))}</b><br>{_esc(explain_error(e))}<br><br>"
             f"<b>{_esc(_('Server message'))}:</b> {_esc(server)}<br>"
-            f"<b>{_esc(_('Detail'))}:</b> {_esc(e.message)}"
+            f"<b>{_esc(_('Technical detail (for support)'))}:</b> {_esc(e.message)}"
         )
 
     def _retry(self) -> None:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from bridge.status import History
 from ui.i18n import _
-from ui.texts import pipeline_name
+from ui.texts import pipeline_name, run_summary
 
 STATUS_NAMES = {
     "ok": lambda: _("OK"),
@@ -30,6 +30,7 @@ STATUS_NAMES = {
     "running": lambda: _("Running"),
     "interrupted": lambda: _("Interrupted"),
     "skipped": lambda: _("Skipped"),
+    "held": lambda: _("On hold"),
 }
 
 
@@ -156,5 +157,5 @@ class HistoryView(QWidget):
             ]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(r.message)
+                item.setToolTip(run_summary(r))
                 self.table.setItem(i, c, item)

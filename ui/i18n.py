@@ -2,7 +2,8 @@
 translated from a JSON catalog per language in resources/i18n/ (Spanish, es-AR, is the
 default for Argentine merchants). A test checks that every `_()` string has its Spanish.
 
-`_("Order {number} failed", number=n)` formats after translating.
+`_("Order {number} failed", number=n)` formats after translating; `plural()` picks the
+singular or the plural of a text with a count.
 """
 
 from __future__ import annotations
@@ -42,3 +43,10 @@ def language() -> str:
 def _(text: str, **kw: object) -> str:
     translated = _catalog.get(text) or text
     return translated.format(**kw) if kw else translated
+
+
+def plural(n: int, one: str, many: str, **kw: object) -> str:
+    """The form for `n` of a text with a number in it, both forms already translated
+    (`plural(n, _("{n} new problem"), _("{n} new problems"))`): Spanish and English both
+    use the singular for exactly one."""
+    return (one if n == 1 else many).format(n=n, **kw)

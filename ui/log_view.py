@@ -111,7 +111,7 @@ class LogModel(QAbstractTableModel):
                 return pipeline_name(row.pipeline)
             return row.text
         if role == Qt.ItemDataRole.ToolTipRole:
-            return row.detail
+            return row.text  # the whole line; the engine's own text is in a copy or export
         if role == Qt.ItemDataRole.ForegroundRole and col in (1, 3):
             if row.level == "error":
                 return QBrush(QColor("#C62828"))

@@ -3,8 +3,6 @@ in its toolbar."""
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -29,7 +27,7 @@ from ui.icons import tray_icon
 from ui.log_view import LogView
 from ui.products_view import ProductsView
 from ui.search_view import SearchView
-from ui.texts import ago, cause_text, state_name
+from ui.texts import ago, cause_text, due_in, explain_code, run_summary, state_name
 
 STATE_HINTS = {
     "retrying": lambda: _(
@@ -121,17 +119,11 @@ class Overview(QWidget):
             )
             if last:
                 box.last.setText(f"{ago(last.finished_at)} — {_status_word(last.status)}")
-                box.last.setToolTip(last.message)
+                box.last.setToolTip(run_summary(last))
             else:
                 box.last.setText(_("never"))
             nxt = s.next_run(key)
-            box.next.setText(
-                _("paused")
-                if paused
-                else _("in {n} s", n=max(0, int(nxt - time.time())))
-                if nxt
-                else "—"
-            )
+            box.next.setText(_("paused") if paused else due_in(nxt) if nxt else "—")
         counts = s.orders.counts
         if not s.orders_enabled:
             reason = s.live.orders_disabled_reason if s.live else ""
@@ -170,6 +162,7 @@ def _status_word(status: str) -> str:
         "failed": _("failed"),
         "interrupted": _("interrupted"),
         "skipped": _("skipped"),
+        "held": _("on hold"),
     }.get(status, status)
 
 
@@ -178,7 +171,9 @@ def _conn_text(c: SideStatus) -> str:
         return _("not contacted yet")
     if c.ok:
         return _("connected ✓")
-    return _("no connection ✗ — {message}", message=c.message)
+    # what it means and what to do, by the error's code (the engine's text is English)
+    why = explain_code(c.code, "") if c.code else c.message
+    return _("no connection ✗ — {message}", message=why)
 
 
 class MainWindow(QMainWindow):

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSpinBox,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -22,8 +26,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -39,7 +45,9 @@ from bridge.config import (
     PIN_SHA1,
     TLS_CONFLICT,
     Config,
+    ErpConfigBase,
     Paths,
+    StoreConfig,
     parse_config,
     save_config,
 )
@@ -47,10 +55,10 @@ from bridge.doctor import erp_checks, erp_url, store_checks
 from bridge.errors import BridgeError, ConfigError
 from bridge.fields import FieldSpec
 from bridge.model import Check
-from bridge.registry import erp_entry, erp_kinds, erp_secrets
+from bridge.registry import erp_config_model, erp_entry, erp_kinds, erp_secrets
 from bridge.secrets import SecretStore
-from ui.i18n import LANGUAGES, _
-from ui.texts import check_detail, check_name
+from ui.i18n import LANGUAGES, _, language
+from ui.texts import check_detail, check_name, keyring_text
 
 MASK_HINT = "••••••••"
 
@@ -71,6 +79,22 @@ KNOWN_MESSAGES = (
 )
 
 
+# pydantic's own messages by their type, in plain words (those of our validators are above)
+PYDANTIC_MESSAGES = {
+    "missing": lambda: _("required"),
+    "string_too_short": lambda: _("must not be empty"),
+    "int_parsing": lambda: _("must be a whole number"),
+    "float_parsing": lambda: _("must be a number"),
+    "greater_than": lambda: _("is too small"),
+    "greater_than_equal": lambda: _("is too small"),
+    "less_than": lambda: _("is too large"),
+    "less_than_equal": lambda: _("is too large"),
+    "literal_error": lambda: _("is not one of the values this setting takes"),
+    "bool_parsing": lambda: _("must be yes or no"),
+    "extra_forbidden": lambda: _("unknown setting"),
+}
+
+
 def tls_label(name: str) -> str | None:
     """The label of a certificate setting of either side (`ca_file`, `pin_sha256`)."""
     if name == "ca_file":
@@ -80,11 +104,95 @@ def tls_label(name: str) -> str | None:
     return None
 
 
+# what the engine says of a secret it cannot find (the CLI's way to set it)
+SECRET_NOT_SET = re.compile(r"not set; run `bridge secrets set [\w.-]+`")
+
+
 def translate_problem(message: str) -> str:
+    if SECRET_NOT_SET.search(message):
+        return SECRET_NOT_SET.sub(_("not set: type it here and save"), message)
     for known in KNOWN_MESSAGES:
         if known in message:
-            return message.replace(known, _(known))
+            message = message.replace(known, _(known))
     return message
+
+
+# Plain names for fields a vendor names in its own jargon; the vendor's name stays as a hint
+PLAIN_LABELS = {
+    "endpoint": lambda: _("Server address"),
+    "cliente": lambda: _("Company ID"),
+    "base_de_datos": lambda: _("Database"),
+    "lista": lambda: _("Price list"),
+}
+# how big the dialog opens the first time (then as the merchant left it), screen permitting
+DEFAULT_SIZE = QSize(680, 760)
+
+
+def ui_settings(paths: Paths) -> QSettings:
+    """What the UI remembers on this profile (the language chosen, the settings window's
+    size): an ini file in its data folder, next to its state."""
+    return QSettings(str(paths.data_dir / "ui.ini"), QSettings.Format.IniFormat)
+
+
+def field_label(spec: FieldSpec) -> str:
+    plain = PLAIN_LABELS.get(spec.name)
+    return plain() if plain else _(spec.label)
+
+
+class NoWheelUnlessFocused(QObject):
+    """The mouse wheel scrolls the form, not the number or choice under the pointer: a
+    spin box or combo box takes the wheel only once clicked into (it changed an interval
+    from 30 s to 12 s while the merchant scrolled)."""
+
+    def __init__(self, scroll: QScrollArea) -> None:
+        super().__init__(scroll)
+        self.area = scroll
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.Wheel
+            and isinstance(watched, QAbstractSpinBox | QComboBox)
+            and not watched.hasFocus()
+        ):
+            QApplication.sendEvent(self.area.viewport(), event)
+            return True
+        return False
+
+    def watch(self, root: QWidget) -> None:
+        for w in [*root.findChildren(QAbstractSpinBox), *root.findChildren(QComboBox)]:
+            w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            w.installEventFilter(self)
+
+
+def with_error(widget: QWidget | QHBoxLayout, name: str) -> tuple[QWidget, QLabel]:
+    """A field with its own error line under it (hidden until the field has a problem)."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    if isinstance(widget, QWidget):
+        layout.addWidget(widget)
+    else:
+        layout.addLayout(widget)
+    error = QLabel()
+    error.setObjectName(f"error_{name}")
+    error.setWordWrap(True)
+    error.setStyleSheet("color: #C62828")
+    error.hide()
+    layout.addWidget(error)
+    return box, error
+
+
+def pick_folder(parent: QWidget, title: str, field: QLineEdit) -> QFileDialog:
+    """ "Browse…" for a folder: Qt's folder dialog, opened without blocking, that puts the
+    chosen folder in `field`."""
+    dialog = QFileDialog(parent, title, field.text())
+    dialog.setObjectName("folderDialog")
+    dialog.setFileMode(QFileDialog.FileMode.Directory)
+    dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    dialog.fileSelected.connect(field.setText)
+    dialog.open()
+    return dialog
 
 
 class SecretField(QLineEdit):
@@ -123,7 +231,7 @@ class TlsFields(QWidget):
                 "server."
             )
         )
-        browse = QPushButton(_("Choose…"))
+        browse = QPushButton(_("Browse…"))
         browse.setObjectName(f"{side}CaBrowse")
         browse.clicked.connect(self._browse)
         ca_row = QHBoxLayout()
@@ -150,8 +258,12 @@ class TlsFields(QWidget):
         self.result.setObjectName(f"{side}PinResult")
         self.result.setWordWrap(True)
         self.result.hide()
-        form.addRow(_("Private CA (PEM file)"), ca_row)
-        form.addRow(_("Certificate fingerprint (SHA-256)"), pin_row)
+        ca_box, ca_error = with_error(ca_row, f"{side}.ca_file")
+        pin_box, pin_error = with_error(pin_row, f"{side}.pin_sha256")
+        self.errors = {f"{side}.ca_file": ca_error, f"{side}.pin_sha256": pin_error}
+        self.dialog: QFileDialog | None = None
+        form.addRow(_("Private CA (PEM file)"), ca_box)
+        form.addRow(_("Certificate fingerprint (SHA-256)"), pin_box)
         form.addRow(self.result)
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -159,14 +271,16 @@ class TlsFields(QWidget):
         return {"ca_file": self.ca_file.text().strip(), "pin_sha256": self.pin.text().strip()}
 
     def _browse(self) -> None:
-        path, _filter = QFileDialog.getOpenFileName(
+        dialog = QFileDialog(
             self,
             _("Certificate of the private CA"),
             self.ca_file.text(),
             _("Certificates (*.pem *.crt *.cer);;All files (*)"),
         )
-        if path:
-            self.ca_file.setText(path)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self.ca_file.setText)
+        dialog.open()
+        self.dialog = dialog
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -196,7 +310,12 @@ class TlsFields(QWidget):
         try:
             cert = await fetch_certificate(url, ca_file=self.ca_file.text().strip())
         except BridgeError as exc:
-            self.result.setText(_("Could not get the certificate: {error}", error=exc.message))
+            self.result.setText(
+                _(
+                    "Could not get the certificate: {error}",
+                    error=check_detail(exc.code, (), exc.message),
+                )
+            )
             return None
         self.pin.setText(cert.fingerprint)
         expires = time.strftime("%d/%m/%Y", time.gmtime(cert.expires)) if cert.expires else "?"
@@ -217,6 +336,8 @@ class ErpPage(QWidget):
         self.kind = kind
         self.entry = erp_entry(kind)
         self.widgets: dict[str, QLineEdit | QComboBox] = {}
+        self.errors: dict[str, QLabel] = {}  # by setting (erp.<field>) or secret name
+        self.folder_dialog: QFileDialog | None = None
         form = QFormLayout(self)
         for spec in self.entry.fields:
             w: QLineEdit | QComboBox
@@ -234,11 +355,35 @@ class ErpPage(QWidget):
                 w = QLineEdit(str(value or ""))
                 w.setPlaceholderText(spec.placeholder)
             w.setObjectName(f"erp_{spec.name}")
-            if spec.help:
-                w.setToolTip(_(spec.help))
-            label = _(spec.label) + (" *" if spec.required else "")
-            form.addRow(label, w)
+            hint = _(spec.help) if spec.help else ""
+            if spec.name in PLAIN_LABELS:
+                vendor = _('In {erp} this is "{name}".', erp=self.entry.title, name=spec.label)
+                hint = f"{hint}\n{vendor}" if hint else vendor
+            if hint:
+                w.setToolTip(hint)
+            label = field_label(spec) + (" *" if spec.required else "")
+            key = spec.name if spec.kind == "secret" else f"erp.{spec.name}"
+            field: QWidget | QHBoxLayout = w
+            if spec.name == "path" and isinstance(w, QLineEdit):  # a folder: "Browse…"
+                row = QHBoxLayout()
+                row.addWidget(w, 1)
+                browse = QPushButton(_("Browse…"))
+                browse.setObjectName("erpBrowseFolder")
+                browse.clicked.connect(lambda _c=False, w=w: self._browse_folder(w))
+                row.addWidget(browse)
+                field = row
+            box, self.errors[key] = with_error(field, key)
+            form.addRow(label, box)
             self.widgets[spec.name] = w
+
+    def _browse_folder(self, field: QLineEdit) -> None:
+        self.folder_dialog = pick_folder(self, _("The ERP's export folder"), field)
+
+    @property
+    def over_network(self) -> bool:
+        """Whether this ERP is reached over the network (certificates apply): not the
+        import folder, the one kind whose form asks for a folder."""
+        return "path" not in self.widgets
 
     def values(self) -> dict[str, Any]:
         return {
@@ -279,7 +424,8 @@ class SettingsDialog(QDialog):
         self.config = config
         self.base = config.to_toml() if config else {}
         self._tasks: set[asyncio.Future[Any]] = set()
-        self.resize(640, 720)
+        self.remembered = ui_settings(paths)
+        self._discard_box: QMessageBox | None = None
 
         self.problem = QLabel()
         self.problem.setObjectName("settingsProblem")
@@ -298,7 +444,6 @@ class SettingsDialog(QDialog):
             values = self.base.get("erp", {}) if config and config.erp.kind == kind else {}
             self.kind.addItem(erp_entry(kind).title, kind)
             self.pages.addWidget(ErpPage(kind, values, secrets))
-        self.kind.currentIndexChanged.connect(self.pages.setCurrentIndex)
         self.kind.setCurrentIndex(max(0, self.kind.findData(current)))
         self.pages.setCurrentIndex(self.kind.currentIndex())
         row = QHBoxLayout()
@@ -352,8 +497,11 @@ class SettingsDialog(QDialog):
         self.store_result.setWordWrap(True)
         self.store_result.setTextFormat(Qt.TextFormat.RichText)
         self.store_tls = TlsFields("store", self.base.get("store", {}), self._store_url)
-        store_form.addRow(_("Store URL *"), self.store_url)
-        store_form.addRow(_("API token *"), self.store_token)
+        url_box, url_error = with_error(self.store_url, "store.url")
+        token_box, token_error = with_error(self.store_token, "store.token")
+        self.store_errors = {"store.url": url_error, "store.token": token_error}
+        store_form.addRow(_("Store URL *"), url_box)
+        store_form.addRow(_("API token *"), token_box)
         store_form.addRow(self.store_tls)
         store_form.addRow(self.test_store_btn, self.store_result)
 
@@ -366,12 +514,16 @@ class SettingsDialog(QDialog):
         self.orders_every.setRange(1, 3600)
         self.orders_every.setSuffix(" s")
         self.orders_every.setValue(int(sync.get("orders_interval_s", 5)))
+        # stock and prices: in minutes, as people think of it (a value set in seconds in the
+        # file is kept unless the merchant changes it here)
+        self.catalog_s = float(sync.get("catalog_interval_s", 300))
         self.catalog_every = QSpinBox()
         self.catalog_every.setObjectName("catalogInterval")
-        self.catalog_every.setRange(10, 86400)
-        self.catalog_every.setSuffix(" s")
-        self.catalog_every.setValue(int(sync.get("catalog_interval_s", 300)))
-        sync_form.addRow(_("Look for new orders every"), self.orders_every)
+        self.catalog_every.setRange(1, 1440)
+        self.catalog_every.setSuffix(" min")
+        self.catalog_every.setValue(max(1, round(self.catalog_s / 60)))
+        self.orders_label = QLabel(_("Look for new orders every"))
+        sync_form.addRow(self.orders_label, self.orders_every)
         sync_form.addRow(_("Update stock and prices every"), self.catalog_every)
 
         # alerts
@@ -423,10 +575,9 @@ class SettingsDialog(QDialog):
         self.language.setObjectName("language")
         for code, name in LANGUAGES.items():
             self.language.addItem(name, code)
-        self.language.setCurrentIndex(
-            max(0, self.language.findData(self.base.get("ui", {}).get("language", "es_AR")))
-        )
-        lf.addRow(_("Language (applies on restart)"), self.language)
+        # the language in use (the demo's profile, made anew at each start, does not keep it)
+        self.language.setCurrentIndex(max(0, self.language.findData(language())))
+        lf.addRow(_("Language (the windows change when Bridge is opened again)"), self.language)
 
         # start with the session (a setting of this PC, not of the config file)
         startup_box = QGroupBox(_("Start-up"))
@@ -451,7 +602,7 @@ class SettingsDialog(QDialog):
                     "This PC has no secure keyring ({detail}). Tokens will be kept only while "
                     "Bridge runs and must be entered again after a restart; they are never "
                     "written to disk in plain text.",
-                    detail=secrets.backend.detail,
+                    detail=keyring_text(secrets.backend.secure, secrets.backend.detail),
                 )
             )
 
@@ -477,9 +628,14 @@ class SettingsDialog(QDialog):
         ):
             bl.addWidget(w)
         bl.addStretch(1)
+        # the form scrolls; the buttons below it are always in view
         scroll = QScrollArea()
+        scroll.setObjectName("settingsScroll")
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
+        self.form_scroll = scroll
+        self.no_wheel = NoWheelUnlessFocused(scroll)
+        self.no_wheel.watch(body)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -494,9 +650,80 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
         self.test_erp_btn.clicked.connect(lambda: self._spawn(self.test_erp()))
         self.test_store_btn.clicked.connect(lambda: self._spawn(self.test_store()))
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self._kind_changed(self.kind.currentIndex())
+        self._fit_to_screen()
+
+    # -- size, kind, closing ------------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """The size the merchant left it at (or the default), never larger than the
+        screen's free area (a taskbar, 150 % scaling): the form scrolls instead."""
+        saved = self.remembered.value("settings/size")
+        want = saved if isinstance(saved, QSize) and saved.isValid() else DEFAULT_SIZE
+        free = (self.parentWidget() or self).screen().availableGeometry()
+        self.resize(
+            max(360, min(want.width(), free.width() - 24)),
+            max(280, min(want.height(), free.height() - 48)),
+        )
+
+    def _kind_changed(self, index: int) -> None:
+        """Another ERP: its own fields only, and the last test's results (of the other ERP)
+        cleared."""
+        self.pages.setCurrentIndex(index)
+        # the stack as tall as this ERP's fields (not the longest form of all)
+        for i in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            page_i = self.pages.widget(i)
+            if page_i is not None:
+                page_i.setSizePolicy(policy, policy)
+        self.pages.adjustSize()
+        page = self.erp_page()
+        self.show_field_problems([])  # those shown were of the other ERP's form
+        self.erp_result.clear()
+        self.erp_tls.result.clear()
+        self.erp_tls.result.hide()
+        for w in (self.erp_insecure, self.erp_tls):
+            w.setVisible(page.over_network)
+        self.tls_warning.setVisible(page.over_network and self.erp_insecure.isChecked())
+        orders = page.entry.capabilities.orders
+        self.orders_label.setVisible(orders)
+        self.orders_every.setVisible(orders)
+
+    def done(self, result: int) -> None:
+        self.remembered.setValue("settings/size", self.size())
+        self.remembered.sync()
+        super().done(result)
+
+    def reject(self) -> None:
+        """Cancel (or Esc, or the window's close button) with a password or token typed and
+        not saved asks first: it would be lost."""
+        if not self.entered_secrets():
+            super().reject()
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            _("Discard what you typed?"),
+            _("You typed a password or token that is not saved. Close without saving it?"),
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setObjectName("discardSecretsBox")
+        discard = box.button(QMessageBox.StandardButton.Discard)
+        discard.setText(_("Close without saving"))
+        box.button(QMessageBox.StandardButton.Cancel).setText(_("Keep editing"))
+
+        def finished(_result: int) -> None:
+            clicked: QAbstractButton | None = box.clickedButton()
+            self._discard_box = None
+            if clicked is discard:
+                QDialog.reject(self)
+
+        box.finished.connect(finished)
+        self._discard_box = box
+        box.open()
 
     def _tls_warning(self, on: bool) -> None:
-        self.tls_warning.setVisible(on)
+        self.tls_warning.setVisible(on and self.erp_page().over_network)
 
     # -- form -> config ----------------------------------------------------------------------
     def erp_page(self) -> ErpPage:
@@ -518,7 +745,9 @@ class SettingsDialog(QDialog):
         store.update(self.store_tls.values())
         sync = data.setdefault("sync", {})
         sync["orders_interval_s"] = float(self.orders_every.value())
-        sync["catalog_interval_s"] = float(self.catalog_every.value())
+        minutes = self.catalog_every.value()
+        unchanged = minutes == max(1, round(self.catalog_s / 60))
+        sync["catalog_interval_s"] = self.catalog_s if unchanged else minutes * 60.0
         data["alerts"] = {
             **data.get("alerts", {}),
             "enabled": self.alerts_on.isChecked(),
@@ -555,23 +784,98 @@ class SettingsDialog(QDialog):
                 raise ConfigError(f"{name}: {_('required')}", code="secret_missing")
         return config
 
-    def show_problem(self, message: str) -> None:
-        field, _sep, rest = message.partition(": ")
-        label = field
+    def field_problems(self) -> list[tuple[str, str]]:
+        """Every problem of the form at once, each as (setting or secret name, message):
+        the store's and the ERP's fields, and the secrets they need."""
+        from pydantic import BaseModel, ValidationError
+
+        data = self.form_data()
+        page = self.erp_page()
+        problems: list[tuple[str, str]] = []
+        erp: BaseModel | None = None
+        models: tuple[tuple[str, type[BaseModel]], ...] = (
+            ("store", StoreConfig),
+            ("erp", erp_config_model(page.kind)),
+        )
+        for section, model in models:
+            try:
+                validated = model.model_validate(data[section])
+            except ValidationError as exc:
+                for err in exc.errors():
+                    where = ".".join(str(p) for p in (section, *err["loc"]) if p != "")
+                    plain = PYDANTIC_MESSAGES.get(str(err["type"]))
+                    message = plain() if plain else str(err["msg"]).removeprefix("Value error, ")
+                    problems.append((where, message))
+            else:
+                if section == "erp":
+                    erp = validated
+        needed = ["store.token"]
+        if isinstance(erp, ErpConfigBase):
+            needed += erp_secrets(erp)
+        else:  # the ERP's settings are not valid yet: the secrets its form requires
+            needed += [f.name for f in page.entry.fields if f.kind == "secret" and f.required]
+        if self.alerts_on.isChecked() and self.smtp_user.text().strip():
+            needed.append("alerts.password")
+        problems += [(name, _("required")) for name in needed if not self._secret(name)]
+        return problems
+
+    def _error_labels(self) -> dict[str, QLabel]:
+        return {
+            **self.erp_page().errors,
+            **self.store_errors,
+            **self.erp_tls.errors,
+            **self.store_tls.errors,
+        }
+
+    def show_field_problems(self, problems: list[tuple[str, str]]) -> None:
+        """Each problem next to its field, and all of them listed at the top."""
+        labels = self._error_labels()
+        for label in labels.values():
+            label.hide()
+        for field, message in problems:
+            if field in labels:
+                labels[field].setText(translate_problem(message))
+                labels[field].show()
+        self.problem.setText(
+            "\n".join(f"{self.field_name(f)}: {translate_problem(m)}" for f, m in problems)
+        )
+        self.problem.setVisible(bool(problems))
+        first = next((labels[f] for f, _m in problems if f in labels), None)
+        if first is not None:
+            self.form_scroll.ensureWidgetVisible(first)
+
+    def field_name(self, field: str) -> str:
+        """A setting's (or secret's) name as the form shows it."""
         section, _dot, name = field.partition(".")
+        page = self.erp_page()
+        spec = page.spec(field) or page.spec(field.removeprefix("erp."))
         if section in ("store", "erp") and tls_label(name):
-            label = f"{tls_label(name)} ({_('Store') if section == 'store' else _('ERP')})"
-        elif field.startswith("erp."):
-            spec = self.erp_page().spec(field.removeprefix("erp."))
-            label = _(spec.label) if spec else field
-        elif field == "store.url":
-            label = _("Store URL")
-        elif field == "store.token":
-            label = _("API token")
+            return f"{tls_label(name)} ({_('Store') if section == 'store' else _('ERP')})"
+        if spec is not None and field.startswith("erp."):
+            return field_label(spec)
+        return {
+            "store.url": _("Store URL"),
+            "store.token": _("API token"),
+            "alerts.password": _("Password"),
+        }.get(field, field)
+
+    def show_problem(self, message: str) -> None:
+        """A problem found outside the form (the engine's, the config file's): at the top,
+        and next to its field when it has one."""
+        field, _sep, rest = message.partition(": ")
+        if rest and field in self._error_labels():
+            self.show_field_problems([(field, rest)])
+            return
+        label = self.field_name(field)
         self.problem.setText(f"{label}: {translate_problem(rest)}" if rest else message)
         self.problem.show()
 
     def save(self) -> None:
+        problems = self.field_problems()
+        if problems:
+            self.show_field_problems(problems)
+            return
+        self.show_field_problems([])
         try:
             config = self.validate()
         except ConfigError as exc:
@@ -638,16 +942,24 @@ class SettingsDialog(QDialog):
         self.erp_result.setText(_("Testing…"))
         try:
             config = self._partial_config()
-        except ConfigError as exc:
-            if not exc.message.startswith("store."):
-                self.erp_result.setText(
-                    _show_checks([Check(_("Settings"), False, translate_problem(exc.message))])
-                )
-                return []
-            # the store part is not filled in yet: test the ERP alone
+        except ConfigError:
+            # the store part may not be filled in yet: test the ERP alone
             data = self.form_data()
             data["store"] = {"url": "http://store.invalid/"}
-            config = parse_config(data)
+            try:
+                config = parse_config(data)
+            except ConfigError as exc:
+                # each setting's problem on its line ("erp.a: …; erp.b: …")
+                parts = [p.partition(": ") for p in exc.message.split("; ")]
+                self.erp_result.setText(
+                    _show_checks(
+                        [
+                            Check(self.field_name(f), False, translate_problem(m) if s else f)
+                            for f, s, m in parts
+                        ]
+                    )
+                )
+                return []
         needed = erp_secrets(config.erp)
         values = {n: self._secret(n) or "" for n in needed}
         missing = [n for n in needed if not values[n]]
@@ -667,8 +979,6 @@ class SettingsDialog(QDialog):
     async def test_store(self) -> list[Check]:
         self.store_result.setText(_("Testing…"))
         from pydantic import ValidationError
-
-        from bridge.config import StoreConfig
 
         values = {
             **self.base.get("store", {}),

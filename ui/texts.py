@@ -10,8 +10,8 @@ from typing import Any
 
 from bridge.catalog import Change, HeldRun
 from bridge.orders import SIDE_DOWN_CODES
-from bridge.status import AUTH_CODES, Cause, ErrorRecord
-from ui.i18n import _
+from bridge.status import AUTH_CODES, Cause, ErrorRecord, RunRecord
+from ui.i18n import _, language, plural
 
 STATE_NAMES = {
     "attention": lambda: _("Needs attention"),
@@ -324,7 +324,7 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         ),
         "order_done": (
             ("number", "erp_reference"),
-            lambda: _("Order {number} reported to the store as sent ({erp_reference})"),
+            lambda: _("Order {number} is in the ERP ({erp_reference}); the store was told"),
         ),
         "order_reconciled": (
             ("number", "erp_reference"),
@@ -402,6 +402,73 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         ),
         "catalog_approved": ((), lambda: _("Held sync approved; reading the ERP again to push it")),
         "catalog_approved_push": ((), lambda: _("Pushing the stock and prices you approved")),
+        "catalog_vanished": (
+            (),
+            lambda: _(
+                "Some products are no longer in the ERP; their stock in the store was set to 0"
+            ),
+        ),
+        "erp_row_invalid": (
+            ("sku",),
+            lambda: _("The ERP sent product {sku} with invalid data; it was not updated"),
+        ),
+        "erp_rows_invalid": (
+            (),
+            lambda: _("More products have invalid data in the ERP; each one is in Errors"),
+        ),
+        "sku_repeated": (
+            ("sku",),
+            lambda: _("The ERP listed product {sku} twice; the first one was used"),
+        ),
+        "skus_repeated": ((), lambda: _("The ERP listed more products twice")),
+        "sku_synced": (("sku",), lambda: _("Product {sku} updated in the store")),
+        "sku_sync_failed": (("sku",), lambda: _("Product {sku} could not be updated")),
+        "order_without_id": ((), lambda: _("The store listed an order without an id")),
+        "alert_sent": ((), lambda: _("Alert e-mail sent")),
+        "alert_failed": ((), lambda: _("The alert e-mail could not be sent")),
+        "already_running": ((), lambda: _("Bridge was opened again; this one keeps running")),
+        "stop_requested": ((), lambda: _("Asked to close; closing")),
+        "sync_requested": ((), lambda: _("Asked to sync; syncing now")),
+        "config_refused": ((), lambda: _("The new settings were not applied")),
+        "retry": ((), lambda: _("Trying again")),
+        "discarded": ((), lambda: _("Discarded; it will not be sent")),
+        "run_failed": ((), lambda: _("A sync failed; see Errors")),
+        "runs_interrupted": (
+            (),
+            lambda: _("Closing cut a sync short; it runs again at the next start"),
+        ),
+        "state_rebuilt": (
+            (),
+            lambda: _("Bridge's state file was damaged and a new one was started; see Errors"),
+        ),
+        "state_unwritable": ((), lambda: _("Bridge cannot write its state file")),
+        "tls_unverified": (
+            (),
+            lambda: _("The certificates of one side are not verified (see Settings)"),
+        ),
+        "calibration_failed": (
+            (),
+            lambda: _("Could not check the ERP installation against the settings"),
+        ),
+        "calibration_blocking": (
+            (),
+            lambda: _(
+                "Orders are not sent to the ERP: its installation does not match the "
+                "settings (see Errors)"
+            ),
+        ),
+        "calibration_passed": (
+            (),
+            lambda: _("The ERP installation matches the settings: orders are sent again"),
+        ),
+        "calibration_ok": (
+            ("warnings",),
+            lambda: _("ERP installation checked: {warnings} points to review"),
+        ),
+        "calibration_warning": (
+            ("subject",),
+            lambda: _("ERP installation: review {subject} in Settings"),
+        ),
     }
     entry = templates.get(code)
     if entry is None or any(k not in d for k in entry[0]):
@@ -479,6 +546,29 @@ CHECK_TEXTS = {
     "token_expired": lambda: _("expired: ask ZooLogic for a new one"),
     "token_not_jwt": lambda: _("this is not the token Dragonfish issues (a JWT)"),
     "token_no_expiry": lambda: _("the token does not say when it expires"),
+    # a connection test that could not get through (the connectors' error codes)
+    "unreachable": lambda: _(
+        "could not connect: check the address and that the server is on and reachable from this PC"
+    ),
+    "timeout": lambda: _("the server did not answer in time"),
+    "connection_lost": lambda: _("the connection dropped; try again"),
+    "unavailable": lambda: _("the server answered with an error; try again in a while"),
+    "html_response": lambda: _(
+        "an error web page came back instead of data (a proxy or web server in between?)"
+    ),
+    "malformed_json": lambda: _("the answer was damaged or incomplete"),
+    "bad_encoding": lambda: _("the answer was damaged or incomplete"),
+    "bad_response": lambda: _("the answer did not have the expected form"),
+    "auth_rejected": lambda: _("rejected: check the token, the user or the password"),
+    "rate_limited": lambda: _("the server asked to slow down; try again in a minute"),
+    "redirected": lambda: _("the server sent Bridge to another address: check the address"),
+    "tls_pin_mismatch": lambda: _(
+        "the server presents a certificate other than the one set: Bridge sent it nothing"
+    ),
+    "tls_unreachable": lambda: _("could not connect to get the certificate"),
+    "tls_no_cert": lambda: _("the server presented no certificate"),
+    "tls_ca_file": lambda: _("the private CA file cannot be used"),
+    "folder_missing": lambda: _("the folder does not exist or cannot be read"),
 }
 
 
@@ -515,6 +605,9 @@ def check_detail(code: str, params: Iterable[tuple[str, str]], fallback: str) ->
     if what is not None:
         d["what"] = what()
     template = CHECK_TEXTS.get(code)
+    if template is None and code:
+        # an error code without a connection-test text: why it fails, in plain words
+        return explain_code(code, "")
     try:
         text = template().format(**d) if template else fallback
     except (KeyError, IndexError, ValueError):
@@ -537,17 +630,60 @@ def check_detail(code: str, params: Iterable[tuple[str, str]], fallback: str) ->
     return text
 
 
-def ago(ts: float | None) -> str:
+def ago(ts: float | None, now: float | None = None) -> str:
+    """How long ago, as people say it: "just now", seconds, minutes, then the date."""
     if not ts:
         return _("never")
-    secs = time.time() - ts
-    if secs < 0:
-        secs = 0
+    secs = max(0.0, (time.time() if now is None else now) - ts)
+    if secs < 10:
+        return _("just now")
     if secs < 90:
         return _("{n} s ago", n=int(secs))
     if secs < 5400:
-        return _("{n} min ago", n=int(secs / 60))
+        return _("{n} min ago", n=round(secs / 60))
     return time.strftime("%d/%m %H:%M", time.localtime(ts))
+
+
+def due_in(ts: float, now: float | None = None) -> str:
+    """When something comes, as people say it: "now", seconds under a minute and a half,
+    minutes under an hour and a half, then the time of day."""
+    secs = ts - (time.time() if now is None else now)
+    if secs < 1:
+        return _("now")
+    if secs < 90:
+        return _("in {n} s", n=int(secs))
+    if secs < 5400:
+        return _("in {n} min", n=round(secs / 60))
+    return _("at {time}", time=time.strftime("%H:%M", time.localtime(ts)))
+
+
+def keyring_text(secure: bool, detail: str) -> str:
+    """Where the secrets are kept, in plain words (the backend's own detail is English)."""
+    if secure:
+        return _("the system's keyring")
+    if "unavailable" in detail or "no OS keyring" in detail:
+        return _("this PC has none; secrets are kept only while Bridge is open")
+    return _("this PC's keyring is not secure; secrets are kept only while Bridge is open")
+
+
+def run_summary(run: RunRecord) -> str:
+    """A sync run in one line, from its counts (its record's message is the engine's)."""
+    took = max(0.0, (run.finished_at or run.started_at) - run.started_at)
+    if run.pipeline == "orders":
+        text = _(
+            "{ok} orders passed to the ERP, {failed} with problems",
+            ok=run.items_ok,
+            failed=run.items_failed,
+        )
+    else:
+        text = _(
+            "{seen} products read, {ok} updated in the store, {failed} with problems",
+            seen=run.items_seen,
+            ok=run.items_ok,
+            failed=run.items_failed,
+        )
+    seconds = f"{took:.1f}" if language() == "en" else f"{took:.1f}".replace(".", ",")
+    return text + " " + _("(took {s} s)", s=seconds)
 
 
 def clock(ts: float | None) -> str:
@@ -577,7 +713,14 @@ def held_text(held: HeldRun) -> str:
             )
         )
     if held.price_jumps:
-        lines.append("• " + _("{n} prices would change a lot or fall to 0.00", n=held.price_jumps))
+        lines.append(
+            "• "
+            + plural(
+                held.price_jumps,
+                _("{n} price would change a lot or fall to 0.00"),
+                _("{n} prices would change a lot or fall to 0.00"),
+            )
+        )
     if held.examples:
         lines.append("")
         lines.append(_("For example:"))

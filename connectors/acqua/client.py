@@ -640,15 +640,15 @@ class AcquaClient(ErpClient):
             out.append(Check("ERP read token", True, "public token obtained"))
         except (AuthError, ConfigError) as exc:
             out.append(Check("ERP reachable", True, self.config.base_url))
-            out.append(Check("ERP read token", False, exc.message))
+            out.append(Check("ERP read token", False, exc.message, code=exc.code))
             return out
         except BridgeError as exc:
-            return [Check("ERP reachable", False, exc.message)]
+            return [Check("ERP reachable", False, exc.message, code=exc.code)]
         try:
             await self._page("stock", 1, 1)
             out.append(Check("ERP stock query", True, "accepted"))
         except BridgeError as exc:
-            out.append(Check("ERP stock query", False, exc.message))
+            out.append(Check("ERP stock query", False, exc.message, code=exc.code))
         try:
             await self.sessions["write"].token()
             out.append(
@@ -659,7 +659,7 @@ class AcquaClient(ErpClient):
                 )
             )
         except BridgeError as exc:
-            out.append(Check("ERP credentials", False, exc.message))
+            out.append(Check("ERP credentials", False, exc.message, code=exc.code))
         return out
 
 

@@ -1165,7 +1165,7 @@ class DragonfishClient(ErpClient):
             await super().request("GET", SERVICE_INFO)
             out.append(Check("ERP reachable", True, self.config.endpoint))
         except BridgeError as exc:
-            return [Check("ERP reachable", False, exc.message)]
+            return [Check("ERP reachable", False, exc.message, code=exc.code)]
         try:
             read_claims(self._token)
         except ValueError as exc:
@@ -1204,10 +1204,10 @@ class DragonfishClient(ErpClient):
             await self.list_page(CATALOG, {"limit": 1, "page": 1})
             out.append(Check("ERP token", True, "accepted", code="token_accepted"))
         except AuthError as exc:
-            out.append(Check("ERP token", False, exc.message))
+            out.append(Check("ERP token", False, exc.message, code=exc.code))
             return out
         except BridgeError as exc:
-            out.append(Check("ERP stock query", False, exc.message))
+            out.append(Check("ERP stock query", False, exc.message, code=exc.code))
             return out
         out += [f.as_check() for f in await self.calibrate()]
         return out

@@ -299,7 +299,7 @@ class FolderSource:
         try:
             ready, busy = await asyncio.to_thread(self.pending)
         except ConfigError as exc:
-            return [Check("import folder", False, exc.message)]
+            return [Check("import folder", False, exc.message, code=exc.code)]
         writable = os.access(self.folder, os.W_OK)
         return [
             Check(

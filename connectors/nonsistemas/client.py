@@ -371,10 +371,10 @@ class NonSistemasClient(ErpClient):
         except (AuthError, ConfigError) as exc:
             return [
                 Check("ERP reachable", True, self.config.url),
-                Check("ERP login", False, exc.message),
+                Check("ERP login", False, exc.message, code=exc.code),
             ]
         except BridgeError as exc:
-            return [Check("ERP reachable", False, exc.message)]
+            return [Check("ERP reachable", False, exc.message, code=exc.code)]
         out = [
             Check("ERP reachable", True, self.config.url),
             Check("ERP login", True, f"signed in as '{self.config.username}'"),
@@ -386,5 +386,5 @@ class NonSistemasClient(ErpClient):
             total = data.get(self.config.total_key) if isinstance(data, dict) else None
             out.append(Check("ERP stock query", True, f"{total} items"))
         except BridgeError as exc:
-            out.append(Check("ERP stock query", False, exc.message))
+            out.append(Check("ERP stock query", False, exc.message, code=exc.code))
         return out

@@ -814,7 +814,7 @@ class SalesforceVSClient(ErpClient):
             who = "client credentials" if self.client_credentials else cfg.username
             out.append(Check("ERP login", True, f"{who} on {instance}"))
         except BridgeError as exc:
-            return [Check("ERP login", False, exc.message)]
+            return [Check("ERP login", False, exc.message, code=exc.code)]
         try:
             await self._api(
                 "GET", cfg.stock_path, params=[(cfg.page_param, "1"), (cfg.page_size_param, "1")]
@@ -823,7 +823,7 @@ class SalesforceVSClient(ErpClient):
         except BridgeError as exc:
             if NO_URL_MATCH in (exc.server_message or "").lower():
                 exc = self._no_such_path(exc, "stock_path")
-            out.append(Check("ERP stock query", False, exc.message))
+            out.append(Check("ERP stock query", False, exc.message, code=exc.code))
             return out
         if cfg.warehouse:
             out.append(

@@ -285,12 +285,17 @@ class StoreClient(HttpSide):
         except AuthError as exc:
             return [
                 Check("store reachable", True, self.config.url),
-                Check("store token", False, exc.message),
+                Check("store token", False, exc.message, code=exc.code),
             ]
         except BridgeError as exc:
-            return [Check("store reachable", False, exc.message)]
+            return [Check("store reachable", False, exc.message, code=exc.code)]
         ok = isinstance(data, dict) and "data" in data
         return [
             Check("store reachable", True, self.config.url),
-            Check("store token", ok, "accepted" if ok else "unexpected answer"),
+            Check(
+                "store token",
+                ok,
+                "accepted" if ok else "unexpected answer",
+                code="token_accepted" if ok else "bad_response",
+            ),
         ]
