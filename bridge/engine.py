@@ -581,8 +581,10 @@ class Engine:
     async def _resume_at(self, until: float) -> None:
         """Wall time, looked at every `pause_check_s`: a monotonic sleep until the end would
         not count the time the PC slept, and the pause would outlast what was chosen."""
-        while (now := self.wall_clock()) < until:
-            await asyncio.sleep(min(self.pause_check_s, until - now))
+        left = until - self.wall_clock()
+        while left > 0:
+            await asyncio.sleep(min(self.pause_check_s, left))
+            left = until - self.wall_clock()
         self._pause_timer = None
         self.resume()
 
