@@ -974,6 +974,20 @@ class Engine:
         note: str | None = self.state.rebuilt_note
         return note
 
+    async def once(self, what: str) -> bool:
+        """True the first time `what` is asked on this profile, False ever after (a hint
+        the merchant is given once)."""
+
+        def mark() -> bool:
+            key = f"once:{what}"
+            if self.state.kv.get(key) is not None:
+                return False
+            self.state.kv.set(key, "1")
+            return True
+
+        told: bool = await self.state.call(mark)
+        return told
+
     async def flush(self) -> None:
         """Everything buffered (events) and queued for the state file is written."""
         self.events.flush()
