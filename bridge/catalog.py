@@ -56,6 +56,8 @@ APPROVAL_TTL_S = 3600.0
 APPROVAL_SLACK = 0.05
 APPROVAL_SLACK_ITEMS = 10
 EXAMPLES = 10
+# products the first-run preview shows as examples
+PREVIEW_EXAMPLES = 5
 
 
 CENT = Decimal("0.01")
@@ -126,6 +128,18 @@ class Change:
                 f"price {self.price_before} -> {self.price_after or 'not pushed (0.00 or none)'}"
             )
         return f"{self.sku}: " + (", ".join(parts) or "changed")
+
+
+@dataclass(frozen=True)
+class PreviewProduct:
+    """A store product the first sync would change: what the store shows now (as the store
+    sent it) and what it would get (price None: left as it is)."""
+
+    sku: str
+    stock_now: Any
+    price_now: Any
+    stock: int
+    price: str | None
 
 
 @dataclass(frozen=True)
@@ -814,9 +828,10 @@ class CatalogPipeline(Pipeline):
         await self.recorder.finish(run_id, result)
         return result
 
-    async def preview(self) -> dict[str, int]:
+    async def preview(self, examples: list[PreviewProduct] | None = None) -> dict[str, int]:
         """How many store products a sync would change now (nothing is written): the ERP's
-        figures against the store's current ones. For the first-run wizard."""
+        figures against the store's current ones. For the first-run wizard; `examples`
+        gets the first few products that would change."""
         current: dict[str, tuple[Any, Any]] = {}
         async for products in self.store.products():
             for p in products:
@@ -844,4 +859,8 @@ class CatalogPipeline(Pipeline):
                 now_stock, now_price = current[item.sku]
                 if now_stock != stock or (price is not None and now_price != price):
                     out["would_change"] += 1
+                    if examples is not None and len(examples) < PREVIEW_EXAMPLES:
+                        examples.append(
+                            PreviewProduct(item.sku, now_stock, now_price, stock, price)
+                        )
         return out

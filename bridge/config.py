@@ -225,6 +225,24 @@ class AlertsConfig(Section):
 
 class UiConfig(Section):
     language: Literal["es_AR", "en"] = "es_AR"
+    # quiet hours: no tray notifications from quiet_from to quiet_to (local "HH:MM", may
+    # cross midnight: "21:00" to "08:00"); both empty: none
+    quiet_from: str = ""
+    quiet_to: str = ""
+
+    @field_validator("quiet_from", "quiet_to")
+    @classmethod
+    def _local_time(cls, v: str) -> str:
+        v = v.strip()
+        if v and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", v):
+            raise ValueError(f"'{v}' is not a time of day such as 21:30")
+        return v
+
+    @model_validator(mode="after")
+    def _both_or_none(self) -> UiConfig:
+        if bool(self.quiet_from) != bool(self.quiet_to):
+            raise ValueError("quiet hours need both quiet_from and quiet_to")
+        return self
 
 
 class LoggingConfig(Section):

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -68,6 +68,7 @@ from bridge.status import (
     ErrorRecord,
     ErrorsStatus,
     EventRecord,
+    FirstSyncPreview,
     History,
     LiveStatus,
     OrderItemRecord,
@@ -75,11 +76,14 @@ from bridge.status import (
     OrdersStatus,
     OrderSummary,
     Overall,
+    PreviewOrder,
+    PreviewProduct,
     ProductRecord,
     RunRecord,
     SearchResult,
     SideStatus,
     Status,
+    Today,
     error_cause,
 )
 
@@ -98,6 +102,9 @@ RECHECK_OK_S = 6 * 3600.0
 # than CLOCK_JUMP_S is a clock that was set, or a PC that slept
 CLOCK_CHECK_S = 10.0
 CLOCK_JUMP_S = 30.0
+# how often a pause with an end looks at the wall clock: a PC that slept past the end
+# resumes at most this long after it wakes
+PAUSE_CHECK_S = 20.0
 # on stop, a run in progress gets this long to end before it is cut short (s)
 STOP_GRACE_S = 5.0
 # a discard can be undone for this long (s)
@@ -196,6 +203,11 @@ class Engine:
         # discards the merchant may undo for UNDO_DISCARD_S: error id -> (when, the row)
         self._discards: dict[int, tuple[float, DiscardUndo | None]] = {}
         self.paused = False
+        # when a pause ends by itself (wall time, time.time()); None: paused until resumed
+        self.paused_until: float | None = None
+        self.pause_check_s = PAUSE_CHECK_S
+        self.wall_clock: Callable[[], float] = time.time  # what a pause's end is read on
+        self._pause_timer: asyncio.Task[None] | None = None
         self.running: dict[str, bool] = dict.fromkeys(PIPELINES, False)
         self.status_listeners: list[Callable[[], None]] = []
         self._locks = {p: asyncio.Lock() for p in PIPELINES}
@@ -374,6 +386,9 @@ class Engine:
         up in the ERP before any resend, as after a crash)."""
         self._stopping = True
         self._started = False
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+            self._pause_timer = None
         if self._scheduler is not None:
             self._scheduler.pause()
         with contextlib.suppress(TimeoutError):
@@ -587,7 +602,15 @@ class Engine:
         """Sync now, in the background (another `bridge` asked, or a button)."""
         self._spawn(self.sync_now(which))
 
-    def pause(self) -> None:
+    def pause(self, until: float | None = None) -> None:
+        """Stop the scheduled runs; `until` (wall time) resumes them by itself then. Pausing
+        again while paused changes only when the pause ends."""
+        self.paused_until = until
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+            self._pause_timer = None
+        if until is not None:
+            self._pause_timer = asyncio.ensure_future(self._resume_at(until))
         if not self.paused:
             self.paused = True
             if self._scheduler is not None:
@@ -595,9 +618,23 @@ class Engine:
                     if job.id in PIPELINES:
                         job.pause()
             self.events.info("engine", "paused", "Sync paused")
-            self._status_changed()
+        self._status_changed()
+
+    async def _resume_at(self, until: float) -> None:
+        """Wall time, looked at every `pause_check_s`: a monotonic sleep until the end would
+        not count the time the PC slept, and the pause would outlast what was chosen."""
+        left = until - self.wall_clock()
+        while left > 0:
+            await asyncio.sleep(min(self.pause_check_s, left))
+            left = until - self.wall_clock()
+        self._pause_timer = None
+        self.resume()
 
     def resume(self) -> None:
+        self.paused_until = None
+        if self._pause_timer is not None and self._pause_timer is not asyncio.current_task():
+            self._pause_timer.cancel()
+        self._pause_timer = None
         if self.paused:
             self.paused = False
             if self._scheduler is not None:
@@ -956,6 +993,37 @@ class Engine:
         async with self._locks[CATALOG]:
             return await self.catalog.preview()
 
+    async def preview_first_sync(self, orders: int = 10) -> FirstSyncPreview:
+        """preview_catalog() with a few of the products it would change, and the store's
+        confirmed orders that the first sync would send (nothing is written)."""
+        if self.store is None:
+            self._build()
+        assert self.catalog is not None and self.store is not None
+        products: list[PreviewProduct] = []
+        async with self._locks[CATALOG]:
+            counts = await self.catalog.preview(products)
+        shown: list[PreviewOrder] = []
+        total = 0
+        if self.orders_enabled:
+            async for page in self.store.pending_orders():
+                for raw in page:
+                    total += 1
+                    if len(shown) >= orders:
+                        continue
+                    try:
+                        order = self.store.parse_order(raw)
+                    except BridgeError:
+                        continue  # the first sync reports it in the error list
+                    shown.append(
+                        PreviewOrder(
+                            order.number,
+                            order.buyer.business_name,
+                            sum(i.quantity for i in order.items),
+                            str(order.total),
+                        )
+                    )
+        return FirstSyncPreview(counts, tuple(products), tuple(shown), total)
+
     def status(self) -> Status:
         return self._decorate(status_snapshot(self.state))
 
@@ -1008,7 +1076,26 @@ class Engine:
     async def history(self, runs: int = 200, days: int = 14) -> History:
         recent = await self.state.call(self.state.runs.recent, runs)
         per_day = await self.state.call(self.state.outbox.per_day, days)
-        return History(tuple(RunRecord.from_row(r) for r in recent), tuple(per_day))
+        since = _local_midnight(days - 1)
+        errors = await self.state.call(self.state.errors.per_day, since)
+        updates = await self.state.call(self.state.runs.items_per_day, CATALOG, since)
+        return History(
+            tuple(RunRecord.from_row(r) for r in recent),
+            tuple(per_day),
+            tuple((d, errors.get(d, 0)) for d, _n in per_day),
+            tuple((d, updates.get(d, 0)) for d, _n in per_day),
+        )
+
+    async def today(self) -> Today:
+        """Today so far: orders in, those with a problem, the last stock update."""
+        orders, bad = await self.state.call(self.state.outbox.taken_since, _local_midnight())
+        last = await self.state.call(self.state.runs.last_with_items, CATALOG)
+        return Today(
+            orders,
+            bad,
+            last["finished_at"] if last else None,
+            int(last["items_ok"]) if last else 0,
+        )
 
     async def order(self, store_order_id: str) -> OrderRecord | None:
         """A store order as Bridge keeps it, with its buyer, items and every event about
@@ -1062,6 +1149,20 @@ class Engine:
         """Set when a damaged state file was moved aside and a new one started."""
         note: str | None = self.state.rebuilt_note
         return note
+
+    async def once(self, what: str) -> bool:
+        """True the first time `what` is asked on this profile, False ever after (a hint
+        the merchant is given once)."""
+
+        def mark() -> bool:
+            key = f"once:{what}"
+            if self.state.kv.get(key) is not None:
+                return False
+            self.state.kv.set(key, "1")
+            return True
+
+        told: bool = await self.state.call(mark)
+        return told
 
     async def flush(self) -> None:
         """Everything buffered (events) and queued for the state file is written."""
@@ -1165,3 +1266,9 @@ def _run(row: dict[str, Any] | None) -> RunRecord | None:
 
 def _now_dt() -> datetime:
     return datetime.fromtimestamp(time.time()).astimezone()
+
+
+def _local_midnight(days_back: int = 0) -> float:
+    """The start of the local day `days_back` days ago, in wall time."""
+    day = datetime.now().date() - timedelta(days=days_back)
+    return datetime.combine(day, datetime.min.time()).timestamp()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bridge.catalog import HeldRun
+from bridge.catalog import HeldRun, PreviewProduct
 from bridge.model import Finding, Subject
 from bridge.orders import SIDE_DOWN_CODES
 
@@ -236,6 +236,20 @@ class History:
 
     runs: tuple[RunRecord, ...]
     orders_per_day: tuple[tuple[str, int], ...]
+    # errors that appeared and products the catalog updated, per day, on the same days
+    errors_per_day: tuple[tuple[str, int], ...] = ()
+    stock_updates_per_day: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Today:
+    """Today so far (local day): the orders taken in, how many of them have a problem, and
+    the last catalog run that updated the store (when, how many products)."""
+
+    orders: int
+    orders_with_errors: int
+    last_stock_update_at: float | None
+    last_stock_update_items: int
 
 
 @dataclass(frozen=True)
@@ -487,3 +501,25 @@ class Status:
 
 def _run_json(run: RunRecord | None) -> JsonDict | None:
     return None if run is None else run.to_json()
+
+
+@dataclass(frozen=True)
+class PreviewOrder:
+    """A confirmed store order waiting to go to the ERP."""
+
+    number: str
+    buyer: str
+    items: int
+    total: str
+
+
+@dataclass(frozen=True)
+class FirstSyncPreview:
+    """What the first sync would do: the catalog's counts (`variants`, `would_change`,
+    `store_products`, `unknown_in_store`, `invalid`) with a few examples, and the store's
+    pending orders (the first few, and how many there are in all)."""
+
+    counts: Mapping[str, int]
+    products: tuple[PreviewProduct, ...]
+    orders: tuple[PreviewOrder, ...]
+    orders_total: int

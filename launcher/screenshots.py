@@ -115,7 +115,7 @@ async def render(out: Path) -> None:
         world.catalog.mutate(0.05, seed=3)  # the ERP moved on since the last sync
         preview = PreviewDialog()
         preview.show()
-        preview.show_preview(await app.controller.engine.preview_catalog())
+        preview.show_preview(await app.controller.engine.preview_first_sync())
         await asyncio.sleep(0.1)
         save(preview, out / "first-run-preview.png")
         preview.close()

@@ -257,13 +257,13 @@ def test_pause_resume_from_toolbar_in_spanish(qtbot, qloop, ui_profile, sims):
         app, task = await start_app(paths, secrets, language="es_AR")
         try:
             w = app.window
-            assert w.sync_action.text() == "Sincronizar ahora"
+            assert w.sync_action.iconText() == "Sincronizar ahora"
             qtbot.mouseClick(toolbar_button(w, w.pause_action), Qt.MouseButton.LeftButton)
-            await until(lambda: w.pause_action.text() == "Reanudar", what="paused")
+            await until(lambda: w.pause_action.iconText() == "Reanudar", what="paused")
             assert app.controller.engine.paused
             await until(lambda: w.overview.title.text() == "En pausa", what="paused title")
             qtbot.mouseClick(toolbar_button(w, w.pause_action), Qt.MouseButton.LeftButton)
-            await until(lambda: w.pause_action.text() == "Pausar", what="resumed")
+            await until(lambda: w.pause_action.iconText() == "Pausar", what="resumed")
         finally:
             await stop_app(app, task)
             set_language("en")
@@ -280,15 +280,16 @@ def test_tray_menu_and_state(qtbot, qloop, ui_profile, sims):
     async def body():
         app, task = await start_app(paths, secrets, use_tray=True)
         tray = app.tray
-        names = [a.text() for a in tray.menu.actions() if a.text()]
+        names = [a.iconText() for a in tray.menu.actions() if a.text() and a.isVisible()]
         assert names == [
             "Bridge — All up to date",  # the state line (disabled), then the commands
             "Sync now",
             "Pause",
+            "Pause for",
             "View log",
             "Errors (0)",
             "Settings",
-            "Mute notifications for 1 hour",
+            "Mute notifications",
             "About",
             "Quit",
         ]

@@ -276,14 +276,13 @@ class BridgeApp:
     async def show_preview(self, config: Config) -> None:
         preview = PreviewDialog()
         self._keep(preview)
-        preview.startChosen.connect(
-            lambda: self.spawn(self.start_engine(config, self.paths, self.secrets))
-        )
+        preview.startChosen.connect(lambda: self.spawn(self.start_from_preview(config)))
+        preview.backChosen.connect(lambda: self.open_settings(config, first_run=True))
         preview.rejected.connect(self.quit)
         preview.open()
         engine = create_engine(config, self.paths, self.secrets)
         try:
-            preview.show_preview(await engine.preview_catalog())
+            preview.show_preview(await engine.preview_first_sync())
         except BridgeError as exc:  # said by its code: the engine's text is English
             preview.show_failure(explain_code(exc.code, exc.kind.value).rstrip("."))
         except Exception as exc:
@@ -291,6 +290,25 @@ class BridgeApp:
         finally:
             await engine.stop()
             engine.close()
+
+    async def start_from_preview(self, config: Config) -> None:
+        await self.start_engine(config, self.paths, self.secrets)
+        await self.tell_still_running()
+
+    async def tell_still_running(self) -> None:
+        """Once per profile, when Bridge goes on without its window (after "Start syncing",
+        or when the window is closed): where it is now."""
+        if self.tray is None or self.controller is None:
+            return
+        if await self.controller.engine.once("told_tray"):
+            self.tray.message(
+                _("Bridge keeps running in the tray"),
+                _(
+                    "It goes on syncing orders, stock and prices. Click its icon to open "
+                    "the window; quit it from the icon's menu."
+                ),
+                info=True,
+            )
 
     # -- demo --------------------------------------------------------------------------------
     async def start_demo(self) -> None:
@@ -336,6 +354,10 @@ class BridgeApp:
         window.log.load(await controller.recent_events())
         controller.eventAdded.connect(window.log.add_event)
         controller.statusChanged.connect(window.set_status)
+        controller.statusChanged.connect(lambda s: window.set_pause(s.paused, engine.paused_until))
+        controller.todayChanged.connect(window.overview.today.set_today)
+        window.pauseChosen.connect(controller.pause_until)
+        window.hiddenToTray.connect(lambda: self.spawn(self.tell_still_running()))
         controller.errorsChanged.connect(window.errors.set_errors)
         window.syncRequested.connect(controller.sync_now)
         # "Update one product": the finder runs it and shows its result in the products view
@@ -363,6 +385,13 @@ class BridgeApp:
             tray = Tray()
             self.tray = tray
             controller.statusChanged.connect(tray.set_status)
+            controller.statusChanged.connect(
+                lambda s: tray.set_pause(s.paused, engine.paused_until)
+            )
+            controller.muteChanged.connect(tray.set_muted)
+            tray.pauseChosen.connect(controller.pause_until)
+            tray.muteChosen.connect(controller.mute_until)
+            tray.unmuteRequested.connect(controller.unmute)
             controller.notify.connect(tray.message)
             tray.syncRequested.connect(controller.sync_now)
             tray.pauseToggled.connect(controller.toggle_pause)
@@ -371,7 +400,6 @@ class BridgeApp:
             tray.openErrors.connect(lambda: window.show_tab(window.TAB_ERRORS))
             tray.openSettings.connect(lambda: self.open_settings(engine.config))
             tray.openAbout.connect(self.show_about)
-            tray.snoozeRequested.connect(controller.snooze)
             tray.quitRequested.connect(self.request_quit)
             tray.show()
             log.info("tray icon shown")

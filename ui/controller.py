@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -39,6 +40,8 @@ class AppController(QObject):
     eventAdded = Signal(object)  # an Event
     errorsChanged = Signal(list)  # of ErrorRecord
     notify = Signal(str, str)  # title, message
+    todayChanged = Signal(object)  # a Today
+    muteChanged = Signal(object)  # the end of a mute (wall time), or None when unmuted
     commandRefused = Signal(str)  # a command the engine refused, said for the merchant
 
     def __init__(
@@ -53,7 +56,7 @@ class AppController(QObject):
         self.demo = demo
         self.started_at = time.monotonic()
         self.mute_after_start_s = mute_after_start_s
-        self.snoozed_until = 0.0
+        self.snoozed_until = 0.0  # wall time (time.time()) a mute chosen by hand ends
         self.status: Status | None = None
         self.errors: list[ErrorRecord] = []
         self._known_errors: set[str] | None = None
@@ -110,6 +113,9 @@ class AppController(QObject):
         errors = await self.engine.open_errors()
         self.status = status
         self.statusChanged.emit(status)
+        self.todayChanged.emit(await self.engine.today())
+        if self.snoozed_until and time.time() >= self.snoozed_until:
+            self.unmute()  # the mute ran out: the tray stops saying it
         if [(e.id, e.count) for e in errors] != [(e.id, e.count) for e in self.errors]:
             self.errors = errors
             self.errorsChanged.emit(errors)
@@ -139,11 +145,26 @@ class AppController(QObject):
         self.notify.emit(title, f"{error_subject(first)}: {explain_error(first)}")
 
     def muted(self) -> bool:
+        """No notifications: in the minute after start, while muted by hand, and in the
+        quiet hours of the settings (local time)."""
+        from ui.daily import in_quiet_hours
+
         now = time.monotonic()
-        return now - self.started_at < self.mute_after_start_s or now < self.snoozed_until
+        if now - self.started_at < self.mute_after_start_s or time.time() < self.snoozed_until:
+            return True
+        ui = self.engine.config.ui
+        return in_quiet_hours(datetime.now(), ui.quiet_from, ui.quiet_to)
 
     def snooze(self, hours: float) -> None:
-        self.snoozed_until = time.monotonic() + hours * 3600
+        self.mute_until(time.time() + hours * 3600)
+
+    def mute_until(self, until: float) -> None:
+        self.snoozed_until = until
+        self.muteChanged.emit(until)
+
+    def unmute(self) -> None:
+        self.snoozed_until = 0.0
+        self.muteChanged.emit(None)
 
     # -- commands ----------------------------------------------------------------------------
     def sync_now(self) -> asyncio.Future[Any]:
@@ -157,6 +178,10 @@ class AppController(QObject):
             self.engine.resume()
         else:
             self.engine.pause()
+
+    def pause_until(self, until: float | None) -> None:
+        """Pause for a chosen time (None: until resumed by hand)."""
+        self.engine.pause(until)
 
     def retry(self, error_id: int) -> asyncio.Future[Any]:
         return self.spawn(self._after(self.engine.retry_error(error_id)), "retry")

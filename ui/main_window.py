@@ -4,7 +4,7 @@ in its toolbar."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QPixmap
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
@@ -15,11 +15,13 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from bridge.status import SideStatus, Status
+from ui.daily import ChoiceMenu, TodayBox, pause_choices, until_text
 from ui.errors_view import ErrorsView
 from ui.history_view import HistoryView
 from ui.i18n import _
@@ -97,6 +99,8 @@ class Overview(QWidget):
         layout.addLayout(head)
         layout.addLayout(grid)
         layout.addStretch(1)
+        self.today = TodayBox()  # what the merchant asks first: how did today go
+        layout.insertWidget(1, self.today)
 
     def set_status(self, s: Status) -> None:
         state = s.state.value
@@ -180,10 +184,12 @@ class MainWindow(QMainWindow):
     syncRequested = Signal()
     skuSyncRequested = Signal(str)
     pauseToggled = Signal()
+    pauseChosen = Signal(object)  # the end of a pause (wall time), or None: until resumed
     settingsRequested = Signal()
     aboutRequested = Signal()
     diagnosticsRequested = Signal()
     closed = Signal()
+    hiddenToTray = Signal()  # closed while the tray runs: Bridge goes on in the tray
 
     TAB_OVERVIEW, TAB_LOG, TAB_ERRORS, TAB_HISTORY = range(4)
 
@@ -245,10 +251,60 @@ class MainWindow(QMainWindow):
             bar.addAction(a)
         self._sku_dialog: QInputDialog | None = None
         self.addToolBar(bar)
+        self._keyboard(bar, settings, about)
         self.errors.showInLog.connect(self.show_in_log)
         self.statusBar().showMessage(_("Starting…"))
         self.quit_on_close = False
         self._icon_state = ""
+
+    def _keyboard(self, bar: QToolBar, settings: QAction, about: QAction) -> None:
+        """Every command by keyboard: Tab reaches the toolbar's buttons, each has an Alt+letter
+        (its mnemonic, in the UI's language), F5 syncs, Ctrl+F searches the log; the pause
+        button's arrow offers how long."""
+        self.pause_menu = ChoiceMenu(pause_choices, "pauseMenu")
+        self.pause_menu.chosen.connect(self.pauseChosen.emit)
+        pause_btn = bar.widgetForAction(self.pause_action)
+        if isinstance(pause_btn, QToolButton):
+            pause_btn.setMenu(self.pause_menu)
+            pause_btn.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        texts = (
+            (self.sync_action, _("&Sync now")),
+            (self.sku_action, _("&Update one product…")),
+            (self.pause_action, _("&Pause")),
+            (settings, _("S&ettings")),
+            (self.diagnostics_action, _("E&xport diagnostics…")),
+            (about, _("A&bout")),
+        )
+        for action, text in texts:
+            action.setText(text)
+            keys = [QKeySequence.mnemonic(text)]
+            if action is self.sync_action:
+                keys.insert(0, QKeySequence(Qt.Key.Key_F5))
+            action.setShortcuts(keys)
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            button = bar.widgetForAction(action)
+            if button is not None:
+                button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self.find_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
+        self.find_shortcut.activated.connect(self.focus_search)
+
+    def focus_search(self) -> None:
+        self.show_tab(self.TAB_LOG)
+        self.log.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.log.search.selectAll()
+
+    def set_pause(self, paused: bool, until: float | None) -> None:
+        """The pause button: "Resume" (with until when) while paused, else "Pause"."""
+        if paused:
+            text = (
+                _("&Resume (paused until {time})", time=until_text(until))
+                if until
+                else _("&Resume")
+            )
+        else:
+            text = _("&Pause")
+        self.pause_action.setText(text)
+        self.pause_action.setShortcuts([QKeySequence.mnemonic(text)])
 
     def _ask_sku(self) -> None:
         # open(), not exec(): no nested modal loop inside the asyncio loop
@@ -298,4 +354,5 @@ class MainWindow(QMainWindow):
             event.ignore()
             self.closed.emit()
             return
+        self.hiddenToTray.emit()
         event.accept()

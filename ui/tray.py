@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from bridge.status import Status
+from ui.daily import ChoiceMenu, mute_choices, pause_choices, until_text
 from ui.i18n import _
 from ui.icons import tray_icon
 from ui.texts import ago, cause_text, state_name
@@ -24,7 +25,9 @@ class Tray(QObject):
     openErrors = Signal()
     openSettings = Signal()
     openAbout = Signal()
-    snoozeRequested = Signal(float)
+    pauseChosen = Signal(object)  # the end of a pause (wall time), or None: until resumed
+    muteChosen = Signal(object)  # the end of a mute (wall time)
+    unmuteRequested = Signal()
     quitRequested = Signal()
 
     def __init__(self) -> None:
@@ -45,13 +48,23 @@ class Tray(QObject):
         self.menu.addSeparator()
         self.sync_action = self._add(_("Sync now"), self.syncRequested.emit, "traySync")
         self.pause_action = self._add(_("Pause"), self.pauseToggled.emit, "trayPause")
+        # "Pause for…" offers how long (while paused: a new end)
+        self.pause_menu = ChoiceMenu(pause_choices, "trayPauseMenu")
+        self.pause_menu.chosen.connect(self.pauseChosen.emit)
+        self.pause_for_action = self.menu.addMenu(self.pause_menu)
+        self.pause_for_action.setText(_("Pause &for…"))
         self.menu.addSeparator()
         self.log_action = self._add(_("View log"), self.openLog.emit, "trayLog")
         self.errors_action = self._add(_("Errors (0)"), self.openErrors.emit, "trayErrors")
         self.settings_action = self._add(_("Settings"), self.openSettings.emit, "traySettings")
-        self.snooze_action = self._add(
-            _("Mute notifications for 1 hour"), lambda: self.snoozeRequested.emit(1.0), "traySnooze"
-        )
+        # not muted: "Mute notifications" offers how long; muted: until when, and undo
+        self.mute_menu = ChoiceMenu(mute_choices, "trayMuteMenu")
+        self.mute_menu.chosen.connect(self.muteChosen.emit)
+        self.mute_action = self.menu.addMenu(self.mute_menu)
+        self.mute_action.setText(_("&Mute notifications"))
+        self.snooze_action = self._add("", self.unmuteRequested.emit, "trayUnmute")
+        self.snooze_action.setVisible(False)
+        self.muted_until: float | None = None
         self.about_action = self._add(_("About"), self.openAbout.emit, "trayAbout")
         self.menu.addSeparator()
         self.quit_action = self._add(_("Quit"), self.quitRequested.emit, "trayQuit")
@@ -113,9 +126,31 @@ class Tray(QObject):
         self.pause_action.setText(_("Resume") if s.paused else _("Pause"))
         self.errors_action.setText(_("Errors ({n})", n=errors))
 
-    def message(self, title: str, text: str) -> None:
+    def set_pause(self, paused: bool, until: float | None) -> None:
+        """Paused: "Resume", with until when; running: "Pause"."""
+        if paused:
+            self.pause_action.setText(
+                _("Paused until {time} — &Resume", time=until_text(until))
+                if until
+                else _("&Resume")
+            )
+        else:
+            self.pause_action.setText(_("&Pause"))
+
+    def set_muted(self, until: float | None) -> None:
+        """Muted by hand: the menu says until when, and undoes it; else it offers muting."""
+        self.muted_until = until
+        self.mute_action.setVisible(not until)
+        self.snooze_action.setVisible(bool(until))
+        if until:
+            self.snooze_action.setText(
+                _("Notifications muted until {time} — &Unmute", time=until_text(until))
+            )
+
+    def message(self, title: str, text: str, info: bool = False) -> None:
         if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
-            self.icon.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 15000)
+            icon = QSystemTrayIcon.MessageIcon
+            self.icon.showMessage(title, text, icon.Information if info else icon.Warning, 15000)
 
 
 def _last_success(s: Status) -> float | None:

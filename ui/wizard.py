@@ -1,21 +1,24 @@
 """First run: try Bridge with sample data (the demo), or connect your ERP (settings, test,
-then a preview of how many products the first sync would change)."""
+then a preview of what the first sync would change and send)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCommandLinkButton,
     QDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from bridge.status import FirstSyncPreview
 from ui.i18n import _
 from ui.icons import app_icon
 
@@ -100,41 +103,109 @@ class FirstRunDialog(QDialog):
 
 
 class PreviewDialog(QDialog):
-    """After the settings are saved: what the first sync would change."""
+    """After the settings are saved: what the first sync would do, with examples (products
+    and the stock and price they would get, the store's orders that would go to the ERP).
+    "Back" returns to the settings, "Cancel" leaves, "Start syncing" starts."""
 
     startChosen = Signal()
+    backChosen = Signal()
+    BACK = 2  # the dialog's result when "Back" was chosen (neither accepted nor rejected)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("previewDialog")
         self.setWindowTitle(_("First sync"))
-        self.resize(520, 260)
+        self.resize(720, 560)
         self.text = QLabel(_("Comparing the ERP's stock and prices with the store…"))
         self.text.setObjectName("previewText")
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)
-        self.start_btn = QPushButton(_("Start syncing"))
+        self.products_label = QLabel(_("For example, these products would change:"))
+        self.products = QTableWidget(0, 3)
+        self.products.setObjectName("previewProducts")
+        self.products.setHorizontalHeaderLabels([_("Product (SKU)"), _("Stock"), _("Price")])
+        self.orders_label = QLabel()
+        self.orders_label.setObjectName("previewOrdersLabel")
+        self.orders_label.setWordWrap(True)
+        self.orders = QTableWidget(0, 4)
+        self.orders.setObjectName("previewOrders")
+        self.orders.setHorizontalHeaderLabels([_("Order"), _("Buyer"), _("Units"), _("Total")])
+        for table in (self.products, self.orders):
+            table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+            table.verticalHeader().setVisible(False)
+            header = table.horizontalHeader()
+            header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            header.setStretchLastSection(True)
+            table.setTabKeyNavigation(False)  # Tab goes on to the buttons
+        for w in (self.products_label, self.products, self.orders_label, self.orders):
+            w.setVisible(False)
+        self.back_btn = QPushButton(_("< &Back"))
+        self.back_btn.setObjectName("previewBack")
+        self.back_btn.clicked.connect(self._back)
+        self.cancel_btn = QPushButton(_("&Cancel"))
+        self.cancel_btn.setObjectName("previewCancel")
+        self.cancel_btn.clicked.connect(self.reject)
+        self.start_btn = QPushButton(_("&Start syncing"))
         self.start_btn.setObjectName("startSync")
         self.start_btn.setEnabled(False)
+        self.start_btn.setDefault(True)
         self.start_btn.clicked.connect(self._start)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.text, 1)
+        layout.addWidget(self.text)
+        layout.addWidget(self.products_label)
+        layout.addWidget(self.products, 1)
+        layout.addWidget(self.orders_label)
+        layout.addWidget(self.orders, 1)
+        layout.addStretch(0)
         row = QHBoxLayout()
+        row.addWidget(self.back_btn)
         row.addStretch(1)
+        row.addWidget(self.cancel_btn)
         row.addWidget(self.start_btn)
         layout.addLayout(row)
 
-    def show_preview(self, p: dict[str, Any]) -> None:
+    def show_preview(self, p: FirstSyncPreview) -> None:
         self.text.setText(
             _(
                 "The ERP has <b>{variants}</b> products. The first sync would change the stock or "
                 "price of <b>{would_change}</b> of the store's {store_products} products. "
                 "<b>{unknown_in_store}</b> ERP products do not exist in the store and will be "
                 "listed so you can create them.",
-                **p,
+                **p.counts,
             )
         )
+        self.products.setRowCount(len(p.products))
+        for i, e in enumerate(p.products):
+            price = _("{before} → {after}", before=_shown(e.price_now), after=e.price)
+            if e.price is None or str(e.price_now) == e.price:
+                price = _("{now} (stays)", now=_shown(e.price_now))
+            cells = [
+                e.sku,
+                _("{before} → {after}", before=_shown(e.stock_now), after=e.stock)
+                if e.stock_now != e.stock
+                else _("{now} (stays)", now=e.stock),
+                price,
+            ]
+            for c, text in enumerate(cells):
+                self.products.setItem(i, c, QTableWidgetItem(text))
+        self.products_label.setVisible(bool(p.products))
+        self.products.setVisible(bool(p.products))
+        if p.orders_total:
+            more = p.orders_total - len(p.orders)
+            self.orders_label.setText(
+                _("{n} confirmed orders in the store will go to the ERP:", n=p.orders_total)
+                + (" " + _("(the first {shown} are shown)", shown=len(p.orders)) if more else "")
+            )
+        else:
+            self.orders_label.setText(_("No confirmed orders are waiting in the store."))
+        self.orders.setRowCount(len(p.orders))
+        for i, o in enumerate(p.orders):
+            for c, text in enumerate((o.number, o.buyer, str(o.items), f"$ {o.total}")):
+                self.orders.setItem(i, c, QTableWidgetItem(text))
+        self.orders_label.setVisible(True)
+        self.orders.setVisible(bool(p.orders))
         self.start_btn.setEnabled(True)
+        self.start_btn.setFocus()
 
     def show_failure(self, message: str) -> None:
         self.text.setText(
@@ -149,3 +220,12 @@ class PreviewDialog(QDialog):
     def _start(self) -> None:
         self.accept()
         self.startChosen.emit()
+
+    def _back(self) -> None:
+        self.done(self.BACK)
+        self.backChosen.emit()
+
+
+def _shown(value: object) -> str:
+    """A figure as the store sent it (none: a dash)."""
+    return "—" if value is None else str(value)

@@ -154,3 +154,12 @@ class Errors(Repository):
         ):
             out[r["kind"]] = r["n"]
         return out
+
+    def per_day(self, since: float) -> dict[str, int]:
+        """Errors that first appeared per local day, from `since` (wall time)."""
+        rows = self.db.query(
+            "SELECT date(first_at, 'unixepoch', 'localtime') AS d, COUNT(*) AS n "
+            "FROM errors WHERE first_at >= ? GROUP BY d",
+            (since,),
+        )
+        return {r["d"]: int(r["n"]) for r in rows}

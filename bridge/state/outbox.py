@@ -581,6 +581,16 @@ class Outbox(Repository):
             {"like": like, "text": text, "doc": doc, "limit": limit},
         )
         return [dict(r) for r in rows]
+    def taken_since(self, since: float) -> tuple[int, int]:
+        """Orders taken in from `since` (wall time), and how many of them have a problem
+        (failed, or an open error about them)."""
+        rows = self.db.query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(state = 'failed' OR EXISTS (SELECT 1 FROM "
+            "errors e WHERE e.state = 'open' AND e.subject = 'order:' || o.store_order_id)), 0) "
+            "AS bad FROM outbox o WHERE created_at >= ?",
+            (since,),
+        )
+        return int(rows[0]["n"]), int(rows[0]["bad"])
 
     def per_day(self, days: int = 14) -> list[tuple[str, int]]:
         """Orders created in the ERP per local day, oldest first (days with none included)."""

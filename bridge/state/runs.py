@@ -78,3 +78,21 @@ class Runs(Repository):
         return [
             dict(r) for r in self.db.query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
         ]
+
+    def items_per_day(self, pipeline: str, since: float) -> dict[str, int]:
+        """Items a pipeline's runs did (`items_ok`) per local day, from `since` (wall time)."""
+        rows = self.db.query(
+            "SELECT date(started_at, 'unixepoch', 'localtime') AS d, SUM(items_ok) AS n "
+            "FROM runs WHERE pipeline = ? AND started_at >= ? GROUP BY d",
+            (pipeline, since),
+        )
+        return {r["d"]: int(r["n"] or 0) for r in rows}
+
+    def last_with_items(self, pipeline: str) -> dict[str, Any] | None:
+        """The last finished run of `pipeline` that did something (`items_ok` > 0)."""
+        rows = self.db.query(
+            "SELECT * FROM runs WHERE pipeline = ? AND status != 'running' AND items_ok > 0 "
+            "ORDER BY id DESC LIMIT 1",
+            (pipeline,),
+        )
+        return dict(rows[0]) if rows else None
