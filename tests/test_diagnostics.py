@@ -245,7 +245,7 @@ def test_export_diagnostics_from_the_toolbar(qtbot, qloop, ui_profile, tmp_path)
         app, task = await start_app(paths, secrets)
         try:
             w = app.window
-            assert w.diagnostics_action.text() == "Export diagnostics…"
+            assert w.diagnostics_action.text().replace("&", "") == "Export diagnostics…"
             qtbot.mouseClick(toolbar_button(w, w.diagnostics_action), Qt.MouseButton.LeftButton)
             dialog = w.findChild(QFileDialog, "diagnosticsDialog")
             await until(lambda: dialog is not None and dialog.isVisible(), what="save dialog")

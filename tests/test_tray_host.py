@@ -125,6 +125,10 @@ def test_offscreen_qt_has_no_tray() -> None:
 
 # Both app children start the real app's demo the same way (data in the given folder).
 DEMO_APP = r"""
+def shown(text):
+    # what a menu shows of an item's text: "&" marks the mnemonic, "&&" is an "&"
+    return text.replace("&&", "\0").replace("&", "").replace("\0", "&")
+
 async def start_demo(data):
     bridge = BridgeApp(
         Paths(data / "config.toml", data),
@@ -176,7 +180,7 @@ async def main():
               "docked": docked, "geometry": [g.x(), g.y(), g.width(), g.height()],
               "window_visible": bridge.window.isVisible(), "orders": len(world.erp.orders),
               "tooltip": bridge.tray.icon.toolTip(), "state": bridge.tray.state,
-              "menu": [a.text() for a in bridge.tray.menu.actions() if a.text()]}
+              "menu": [shown(a.text()) for a in bridge.tray.menu.actions() if a.text()]}
     bridge.quit()
     report["exit"] = await task
     print(json.dumps(report), flush=True)
@@ -209,8 +213,9 @@ def test_bridge_demo_shows_its_icon_in_a_real_tray(
     menu = report["menu"]
     # first the state line (disabled), then the commands
     assert menu[0].startswith("Bridge — "), menu
-    assert menu[1:4] == ["Sincronizar ahora", "Pausar", "Ver registro"], menu
-    assert menu[4].startswith("Errores (") and menu[5] == "Configuración", menu
+    assert menu[1:5] == ["Sincronizar ahora", "Pausar", "Pausar por un tiempo…", "Ver registro"]
+    assert menu[5].startswith("Errores (") and menu[6] == "Configuración", menu
+    assert menu[7] == "Silenciar notificaciones", menu
     assert menu[-2:] == ["Acerca de", "Salir"], menu
     assert report["exit"] == 0
 
@@ -328,15 +333,26 @@ async def main():
     menu = tray.menu
     click(rect.center(), "right")
     report["menu_opened"] = await until(menu.isVisible, 5)
-    report["menu"] = [a.text() for a in menu.actions() if a.text()]
+    report["menu"] = [shown(a.text()) for a in menu.actions() if a.text()]
     if report["menu_opened"]:
         click(menu.mapToGlobal(menu.actionGeometry(tray.pause_action).center()), "left")
         report["paused"] = await until(lambda: bridge.controller.engine.paused, 10)
         report["menu_closed"] = not menu.isVisible()
-        report["pause_text"] = tray.pause_action.text()
+        report["pause_text"] = shown(tray.pause_action.text())
         click(rect.center(), "right")
         if await until(menu.isVisible, 5):
             click(menu.mapToGlobal(menu.actionGeometry(tray.quit_action).center()), "left")
+            # orders still on their way: Bridge asks first; "Salir igual", by a real click
+            from PySide6.QtWidgets import QPushButton
+            def quit_box():
+                return next((w for w in app.topLevelWidgets()
+                             if w.objectName() == "quitDialog" and w.isVisible()), None)
+            await until(lambda: task.done() or quit_box() is not None, 5)
+            box = quit_box()
+            if box is not None:
+                report["asked_to_quit"] = True
+                button = box.findChild(QPushButton, "quitConfirm")
+                click(button.mapToGlobal(button.rect().center()), "left")
     try:
         report["exit"] = await asyncio.wait_for(asyncio.shield(task), 30)
         report["quit_by_menu"] = True
@@ -371,7 +387,12 @@ def test_windows_tray_icon_and_its_menu_work_with_real_clicks(tmp_path: Path) ->
     assert w >= 8 and h >= 8 and x >= 0 and y >= 0, report
     assert report["orders_flowed"], report
     assert report["menu_opened"], f"a right click on the icon opened no menu: {report}"
-    assert report["menu"][1:4] == ["Sincronizar ahora", "Pausar", "Ver registro"], report
+    assert report["menu"][1:5] == [
+        "Sincronizar ahora",
+        "Pausar",
+        "Pausar por un tiempo…",
+        "Ver registro",
+    ], report
     assert report["paused"] and report["menu_closed"], report
     assert report["pause_text"] == "Reanudar", report
     assert report["quit_by_menu"] and report["exit"] == 0, report

@@ -70,7 +70,11 @@ def cause_text(cause: Cause | None, erp_title: str = "") -> str:
     elif cause.code in AUTH_CODES:
         what = _("{who} rejects the token; enter the new one in Settings", who=who)
     elif cause.code == "errors":
-        return _("{n} item(s) to fix: see the Errors tab", n=cause.count)
+        return plural(
+            cause.count,
+            _("{n} item to fix: see the Errors tab"),
+            _("{n} items to fix: see the Errors tab"),
+        )
     elif cause.code == "paused":
         return _("Sync is paused")
     elif cause.code == "stopped":
@@ -82,7 +86,7 @@ def cause_text(cause: Cause | None, erp_title: str = "") -> str:
     else:
         what = _("{who}: {why}", who=who, why=explain_code(cause.code, "config"))
     if cause.count:
-        what += " — " + _("{n} order(s) waiting", n=cause.count)
+        what += " — " + plural(cause.count, _("{n} order waiting"), _("{n} orders waiting"))
     return what
 
 
