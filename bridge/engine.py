@@ -943,7 +943,9 @@ class Engine:
         (for a side's cause, `count` is the orders waiting)."""
         errors = snap.errors
         orders = snap.orders
-        waiting = orders.pending + orders.counts.get("failed", 0)
+        # the orders a side's cause holds back: not yet in the ERP, less those held by a
+        # problem of their own (the errors tab counts them under their own rows)
+        waiting = max(0, orders.pending + orders.counts.get("failed", 0) - errors.own_orders)
         attention: Cause | None = None
         if self.problem is not None:
             side = "store" if self.problem.message.startswith("store.") else "erp"
@@ -1228,11 +1230,15 @@ def status_snapshot(state: State) -> Status:
     errs = state.errors.counts()
     by_cause: dict[str, int] = {}
     to_fix = 0
+    own_orders = 0
     for group in state.errors.summary():
         kind, code, n = str(group["kind"]), str(group["code"]), int(group["n"])
-        cause = error_cause(Subject.parse(str(group["subject"])), kind, code)
+        subject = Subject.parse(str(group["subject"]))
+        cause = error_cause(subject, kind, code)
         if cause is not None:
             by_cause[cause] = by_cause.get(cause, 0) + n
+        elif subject.order_id is not None and kind != "transient":
+            own_orders += n
         if kind != "transient" and code not in INFORMATIONAL_CODES:
             to_fix += n
     counts = state.pushed.counts()
@@ -1255,6 +1261,7 @@ def status_snapshot(state: State) -> Status:
             recent=tuple(ErrorRecord.from_row(e) for e in state.errors.recent("open", 20)),
             by_cause=by_cause,
             to_fix=to_fix,
+            own_orders=own_orders,
         ),
         customers_mapped=state.idmap.count("customer"),
     )

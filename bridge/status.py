@@ -379,6 +379,8 @@ class ErrorsStatus:
     # merchant to act (not transient, not informational)
     by_cause: Mapping[str, int] = field(default_factory=dict)
     to_fix: int = 0
+    # orders held by a problem of their own (a wrong CUIT…), not by a side's cause
+    own_orders: int = 0
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,31 @@ async def test_an_expired_token_needs_the_merchant_and_clears_when_accepted(
         engine.close()
 
 
+async def test_a_cause_counts_only_the_orders_it_holds_back(slow_retry_profile, erp_sim, store_sim):
+    """An order stopped by its own data (a wrong CUIT) is not one of the orders a rejected
+    token holds back: the overview's count agrees with the error list's row."""
+    engine = make_engine(slow_retry_profile, erp_sim)
+    await engine.open()
+    try:
+        store_sim.add_order(
+            buyer__tax_id="30-71234567-2", buyer__tax_condition="responsable_inscripto"
+        )
+        await engine.sync_now("orders")
+        assert engine.status().orders.counts["failed"] == 1
+        store_sim.add_orders(2)
+        erp_sim.expire_token()
+        await engine.sync_now("orders")
+        errors = await engine.open_errors()
+        held = [e for e in errors if e.cause == "erp:auth" and e.subject.order_id is not None]
+        status = engine.status()
+        assert status.errors.own_orders == 1
+        assert status.cause is not None and status.cause.code == "auth_rejected"
+        assert status.cause.count == len(held) == 2, (status.cause, errors)
+    finally:
+        await engine.stop()
+        engine.close()
+
+
 async def test_informational_errors_do_not_need_the_merchant_and_a_pause_is_a_pause(engine):
     await engine.state.call(
         engine.state.errors.open,
