@@ -823,6 +823,7 @@ class CatalogPipeline(Pipeline):
             result.status = RunStatus.FAILED
             result.items_failed = 1
             result.message = exc.message
+            result.code, result.kind = exc.code, exc.kind.value
             self.events.error(PIPELINE, "sku_sync_failed", exc.message, sku=sku)
         result.requests = self.store.requests + self.erp.requests - req0
         await self.recorder.finish(run_id, result)

@@ -125,6 +125,9 @@ class RunResult:
     items_seen: int = 0
     requests: int = 0
     message: str = ""
+    # a failed run's error code, for the UI to say it in the merchant's words
+    code: str = ""
+    kind: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:

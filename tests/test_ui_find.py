@@ -207,6 +207,9 @@ def test_every_product_filtered_exported_and_updated_in_place(
             )
             assert "C62828" in view.result.styleSheet()
             assert view.selected() is not None and view.selected().sku == missing[0]
+            # why, in the merchant's words (the engine's English stays in the log)
+            assert "la tienda no tiene un producto con este código" in view.result.text()
+            assert "does not exist" not in view.result.text()
 
             # a catalog run while the view is shown: the view follows it
             other = skus[40]

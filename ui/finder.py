@@ -15,6 +15,7 @@ from bridge.status import Status
 from ui.i18n import _
 from ui.order_detail import OrderDetail, money
 from ui.products_view import ALL, MISSING
+from ui.texts import explain_code
 
 if TYPE_CHECKING:
     from ui.controller import AppController
@@ -114,7 +115,7 @@ class Finder(QObject):
                 price=money(product.price) if product.price else _("no price"),
             )
         else:
-            text = _("{sku} could not be updated: {reason}", sku=sku, reason=result.message)
+            text = _("{sku} could not be updated: {reason}", sku=sku, reason=sku_failure(result))
         self.window.products.show_result(sku, ok, text, product)
 
     def _status(self, status: Status) -> None:
@@ -125,3 +126,24 @@ class Finder(QObject):
             self._catalog_run = run.id
             if self.window.tabs.currentWidget() is self.window.products:
                 self.load_products()
+
+
+def sku_failure(result: RunResult) -> str:
+    """Why one product could not be updated, in the merchant's words (the engine's text is
+    English: it stays in the log, for support)."""
+    one = {
+        "sku_not_in_erp": lambda: _("the ERP has no product with this code"),
+        "sku_unknown_in_store": lambda: _(
+            "the store has no product with this code; create it in the store to publish its stock"
+        ),
+        "no_sku_lookup": lambda: _(
+            "this ERP cannot look up a single product; use Sync now to update them all"
+        ),
+        "erp_row_invalid": lambda: _(
+            "the ERP has invalid data for this product (a negative stock, a price that "
+            "is not a number); correct it in the ERP"
+        ),
+    }.get(result.code)
+    if one is not None:
+        return one()
+    return explain_code(result.code, result.kind).rstrip(".")
