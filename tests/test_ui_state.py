@@ -81,6 +81,10 @@ def test_discard_needs_a_reason_can_be_undone_and_retry_keeps_the_selection(
             busy = store.call(lambda: store.add_order())
             w.sync_action.trigger()
             await until(lambda: len(errors.errors) == 3, what="three errors")
+            # the overview says it once: the cause (how many to fix, where), not twice
+            await until(lambda: "to fix" in w.overview.hint.text(), what=w.overview.hint.text)
+            hint = w.overview.hint.text()
+            assert hint.count("Errors tab") == 1, hint
             w.show_tab(w.TAB_ERRORS)
             # retry the busy one: it is selected again when it comes back (same order), not
             # whatever row took its place

@@ -112,7 +112,12 @@ class Overview(QWidget):
         # the state means
         why = cause_text(s.cause, self.erp_title)
         hint = STATE_HINTS.get(state, lambda: "")()
-        self.hint.setText(f"{why}.\n{hint}" if why else hint)
+        code = s.cause.code if s.cause is not None else ""
+        if code in ("errors", "stopped"):
+            hint = ""  # the cause says it all ("3 items to fix: see the Errors tab")
+        elif code == "paused":
+            why = ""  # the hint says it, and what happens to the orders meanwhile
+        self.hint.setText("\n".join(t for t in (f"{why}." if why else "", hint) if t))
         paused = s.paused
         for box, key, last in (
             (self.orders, "orders", s.orders.last_run),
