@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from bridge.config import Paths
+from ui.app import install_qt_translation
 from ui.i18n import set_language
 
 if TYPE_CHECKING:
@@ -186,26 +187,6 @@ async def render(out: Path) -> list[str]:
         w.show_tab(w.TAB_HISTORY)
         await asyncio.sleep(0.3)
         shots.save(w, "main-history.png")
-        # the ERP's prices typed in cents: the guard holds the sync; "Push anyway…" asks
-        catalog = world.catalog
-        skus = list(catalog.skus())
-        for sku in skus[: len(skus) // 3]:
-            if catalog.price(sku, "LISTA1") > 0:
-                catalog.set_price(sku, "LISTA1", catalog.price(sku, "LISTA1") * 100)
-        await app.controller.engine.sync_now("catalog")
-        await app.controller.refresh()
-        await asyncio.sleep(0.3)
-        w.show_tab(w.TAB_ERRORS)
-        held = [i for i, e in enumerate(w.errors.errors) if e.held]
-        if held:
-            w.errors.select_row(held[0])
-            await asyncio.sleep(0.1)
-            w.errors.approve_btn.click()
-            await asyncio.sleep(0.3)
-            box = w.errors._dialog
-            if box is not None:
-                shots.save(box, "approve-held.png")
-                box.reject()
         await render_settings(app, shots)
         first = FirstRunDialog()
         first.show()
@@ -220,6 +201,26 @@ async def render(out: Path) -> list[str]:
         await asyncio.sleep(0.1)
         shots.save(preview, "first-run-preview.png")
         preview.close()
+        # the ERP's prices typed in cents: the guard holds the sync; "Push anyway…" asks
+        catalog = world.catalog
+        skus = list(catalog.skus())
+        for sku in skus[: len(skus) // 3]:
+            if catalog.price(sku, "LISTA1") > 0:
+                catalog.set_price(sku, "LISTA1", catalog.price(sku, "LISTA1") * 100)
+        await app.controller.engine.sync_now("catalog")
+        await app.controller.refresh()
+        await asyncio.sleep(0.3)
+        w.show_tab(w.TAB_ERRORS)
+        held = [r for r, [e, *_more] in enumerate(w.errors.rows) if e.held]
+        if held:
+            w.errors.select_row(held[0])
+            await asyncio.sleep(0.1)
+            w.errors.approve_btn.click()
+            await asyncio.sleep(0.3)
+            box = w.errors._dialog
+            if box is not None:
+                shots.save(box, "approve-held.png")
+                box.reject()
         await render_token_expired(app, w, world, shots)
         app.quit()
         await runner
@@ -386,6 +387,7 @@ def main() -> int:
         assert isinstance(app, QApplication)
         app.setQuitOnLastWindowClosed(False)
         set_language(args.lang)
+        install_qt_translation(app, args.lang)  # Qt's own buttons, as the app does
         if args.scaled:
             percent = round(float(args.scaled) * 100)
             problems = qasync.run(render_scaled(out, f"settings-{percent}.png"))

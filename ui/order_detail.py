@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from bridge.status import OrderRecord
 from ui.i18n import _
-from ui.texts import event_text, explain_code
+from ui.texts import event_text, explain_code, money
 
 ORDER_STATES: dict[str, Callable[[], str]] = {
     "queued": lambda: _("waiting to be sent to the ERP"),
@@ -42,17 +41,6 @@ IVA_CONDITIONS: dict[str, Callable[[], str]] = {
 
 def order_state_name(state: str) -> str:
     return ORDER_STATES.get(state, lambda: state)()
-
-
-def money(amount: str) -> str:
-    """An amount as the store sent it, written the Argentine way ($ 1.234,50); as it came
-    when it is not a number."""
-    try:
-        value = Decimal(amount)
-    except (InvalidOperation, ValueError):
-        return amount
-    text = f"{value:,.2f}".replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return f"$ {text}"
 
 
 def when(ts: float | None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bridge.catalog import Change, HeldRun
@@ -692,6 +693,17 @@ def clock(ts: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
+def money(amount: str) -> str:
+    """An amount as the store sent it, written the Argentine way ($ 1.234,50); as it came
+    when it is not a number."""
+    try:
+        value = Decimal(amount)
+    except (InvalidOperation, ValueError):
+        return amount
+    text = f"{value:,.2f}".replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return f"$ {text}"
+
+
 def held_text(held: HeldRun) -> str:
     """What a held catalog run would do, for the merchant: why, and examples."""
     lines = [
@@ -745,8 +757,10 @@ def change_text(change: Change) -> str:
         parts.append(
             _(
                 "price {before} → {after}",
-                before=change.price_before,
-                after=change.price_after or _("not sent (0.00 or none)"),
+                before=money(change.price_before),
+                after=money(change.price_after)
+                if change.price_after
+                else _("not sent (0.00 or none)"),
             )
         )
     return f"{change.sku}: " + ", ".join(parts)
