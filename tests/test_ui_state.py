@@ -156,7 +156,7 @@ def test_quit_asks_when_orders_are_pending_and_one_cause_is_said_once(
             text = errors.table.item(0, 0).text()
             if n > 1:
                 assert text.startswith("Dragonfish (ZooLogic) rejects the token"), text
-                assert f"{n} order(s) waiting" in text, text
+                assert f"{n} orders waiting" in text, text
             # a second run meets the same cause: nothing new is said
             await app.controller.engine.sync_now("orders")
             await app.controller.refresh()

@@ -83,7 +83,7 @@ def cause_text(cause: Cause | None, erp_title: str = "") -> str:
     else:
         what = _("{who}: {why}", who=who, why=explain_code(cause.code, "config"))
     if cause.count:
-        what += " — " + _("{n} order(s) waiting", n=cause.count)
+        what += " — " + plural(cause.count, _("{n} order waiting"), _("{n} orders waiting"))
     return what
 
 
@@ -471,6 +471,8 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
             lambda: _("ERP installation: review {subject} in Settings"),
         ),
     }
+    if code == "cause_cleared" and {"side", "errors", "orders"} <= d.keys():
+        return cause_cleared_text(str(d["side"]), int(d["errors"]), int(d["orders"]))
     entry = templates.get(code)
     if entry is None or any(k not in d for k in entry[0]):
         return fallback
@@ -480,6 +482,18 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         return entry[1]().format(**d)
     except (KeyError, IndexError, ValueError):
         return fallback
+
+
+def cause_cleared_text(side: str, errors: int, orders: int) -> str:
+    """A side answers again: the errors it had caused cleared, its orders sent now."""
+    cleared = plural(
+        errors,
+        _("{n} error it had caused was cleared"),
+        _("{n} errors it had caused were cleared"),
+    )
+    if orders:
+        cleared += "; " + plural(orders, _("{n} order is sent now"), _("{n} orders are sent now"))
+    return _("{who} answers again: {cleared}", who=side_name(side), cleared=cleared)
 
 
 CHECK_TEXTS = {
