@@ -37,3 +37,52 @@ def test_main_window_and_settings_fit_a_laptop_at_150_percent(tmp_path: Path) ->
     assert "does not fit" not in done.stderr
     shot = QImage(str(tmp_path / "settings-150.png"))
     assert (shot.width(), shot.height()) == (1366, 768)
+
+
+def test_the_errors_why_stays_readable_beside_a_long_cause(qapp) -> None:
+    """What the screenshot of the errors showed: a cause's long row ("Dragonfish rechaza el
+    token; cargá el nuevo en Configuración — 4 pedidos esperando") took the table's width,
+    and "Por qué" wrapped into a column a few words wide, rows twenty lines tall. At the
+    window's width, "Why" keeps a fair share, and no row is taller than a few lines."""
+    from bridge.model import Subject
+    from bridge.status import ErrorRecord
+    from ui.errors_view import ErrorsView
+    from ui.i18n import set_language
+
+    set_language("es_AR")
+    try:
+        now = time.time()
+
+        def error(i: int, kind: str, code: str, cause: str | None) -> ErrorRecord:
+            return ErrorRecord(
+                id=i,
+                pipeline="orders",
+                subject=Subject.parse(f"order:{i}"),
+                kind=kind,
+                code=code,
+                message="technical detail",
+                count=1,
+                first_at=now,
+                last_at=now,
+                number=f"VM-00{i}",
+                cause=cause,
+            )
+
+        view = ErrorsView()
+        view.erp_title = "Dragonfish (ZooLogic)"
+        view.resize(956, 540)  # the main window's tab, 980 px wide
+        view.show()
+        view.set_errors(
+            [error(i, "auth", "auth_rejected", "erp:auth") for i in range(1, 5)]
+            + [error(9, "data", "cuit_check_digit", None)]
+        )
+        qapp.processEvents()
+        table = view.table
+        widths = [table.columnWidth(c) for c in range(table.columnCount())]
+        heights = [table.rowHeight(r) for r in range(table.rowCount())]
+        line = table.fontMetrics().lineSpacing()
+        print("columns:", widths, "rows:", heights, "line:", line)
+        assert widths[2] >= table.viewport().width() // 4, widths
+        assert max(heights) <= 6 * line + 8, heights
+    finally:
+        set_language("en")
