@@ -593,6 +593,13 @@ def test_es_ar_cockpit_shows_no_english(qtbot, qloop, ui_profile, sims, qapp):  
             await asyncio.sleep(0.5)
             walk.look("products: one updated", w)
 
+            # quitting with one order not in the ERP yet asks first, in the singular
+            app.request_quit()
+            [box] = _dialogs(QMessageBox, "quitDialog")
+            assert box.text().startswith("Todavía hay 1 pedido en camino al ERP."), box.text()
+            walk.look("quit: asked (one order)", box)
+            box.reject()
+
             # a discard: its reason, then the Undo bar
             w.show_tab(w.TAB_ERRORS)
             [row] = [r for r, [e, *_m] in enumerate(w.errors.rows) if e.subject.order_id]

@@ -36,7 +36,7 @@ from bridge.secrets import SecretStore
 from ui.controller import MUTE_AFTER_START_S, AppController, DemoSession
 from ui.diagnostics import CrashReporter, DiagnosticsExporter, DiagnosticsSource
 from ui.finder import Finder
-from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, language, set_language
+from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, language, plural, set_language
 from ui.icons import app_icon
 from ui.main_window import MainWindow
 from ui.settings import SettingsDialog, ui_settings
@@ -138,10 +138,16 @@ class BridgeApp:
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle(_("Quit Bridge?"))
         box.setText(
-            _(
-                "{n} order(s) are still on their way to the ERP. If you quit, they wait "
-                "until Bridge starts again.",
-                n=pending,
+            plural(
+                pending,
+                _(
+                    "{n} order is still on its way to the ERP. If you quit, it waits "
+                    "until Bridge starts again."
+                ),
+                _(
+                    "{n} orders are still on their way to the ERP. If you quit, they wait "
+                    "until Bridge starts again."
+                ),
             )
         )
         leave = box.addButton(_("Quit anyway"), QMessageBox.ButtonRole.AcceptRole)
