@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QGroupBox,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMenu,
@@ -43,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from tests.test_ui import qloop, run, start_app, stop_app, ui_profile, until  # noqa: F401
+from ui.history_view import BarChart
 from ui.i18n import _, set_language
 
 # Common English words that are not Spanish words (nor part of a proper name the UI shows).
@@ -65,6 +68,8 @@ ENGLISH_WORDS = """
     enter entered type typed set get got keep kept okay warning debug
     while until after before since then than also only just even still yet again
     log logs overview history view show hide mute unmute notification notifications
+    today tomorrow morning week month quiet muted back start first example examples
+    buyer units search results result undo undone discarded reason chart legend
 """
 # Words of both languages, or names: never flagged.
 ALLOWED_WORDS = """
@@ -211,6 +216,9 @@ def widget_texts(w: QWidget) -> Iterable[str]:
             yield TIP + w.tabToolTip(i)
     elif isinstance(w, QAbstractItemView) and w.model() is not None:
         yield from _model_texts(w.model())
+    elif isinstance(w, BarChart):  # painted: its day labels and its legend
+        yield from w.labels
+        yield from (name for name, _colour, _values in w.series)
     if isinstance(w, QToolBar | QMenu):
         for action in w.actions():
             yield from (action.text().replace("&", ""), TIP + action.toolTip())
@@ -399,7 +407,7 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             preview = PreviewDialog()
             preview.show()
             walk.look("preview: comparing", preview)
-            preview.show_preview(await app.controller.engine.preview_catalog())
+            preview.show_preview(await app.controller.engine.preview_first_sync())
             walk.look("preview", preview)
             preview.close()
             # a preview that cannot be made: the ERP does not answer
@@ -510,3 +518,198 @@ def test_every_spanish_text_of_the_catalog_reads_as_spanish() -> None:
         if (words := english_in(re.sub(r"\{\w+\}", "", spanish)))
     }
     assert english == {}
+
+
+def test_es_ar_cockpit_shows_no_english(qtbot, qloop, ui_profile, sims, qapp):  # noqa: F811
+    """The walk, on the newest screens (issue #14): the overview's state with its cause and
+    the "Hoy" block, the errors grouped by cause, the discard's reason and its Undo, the
+    search of the whole history and an order's detail, the products view with its filters,
+    the history's charts (their day labels and legends), the tray (its state line and
+    tooltip, the pause and mute choices, paused and muted), the notifications, the preview
+    of the first sync with its examples, and the question before quitting. Qt's own texts
+    (the dialogs' standard buttons) in Spanish, as the app installs them."""
+    from ui.app import install_qt_translation
+    from ui.wizard import PreviewDialog
+
+    erp, store = sims
+    paths, secrets = ui_profile
+    walk = Walk()
+
+    async def body():
+        app, task = await start_app(
+            paths, secrets, language="es_AR", use_tray=True, mute_after_start_s=0
+        )
+        install_qt_translation(qapp, "es_AR")
+        try:
+            w, tray, controller = app.window, app.tray, app.controller
+            assert tray is not None
+            w.show()  # opened from the tray
+            controller.notify.connect(
+                lambda title, text, *_info: (
+                    walk.note("notifications", "tray message", title)
+                    or walk.note("notifications", "tray message", text)
+                )
+            )
+            # an order with a wrong CUIT, and one that goes through
+            bad = store.call(
+                lambda: store.add_order(
+                    buyer__tax_id="30-71234567-2", buyer__tax_condition="responsable_inscripto"
+                )
+            )
+            store.call(lambda: store.add_order())
+            w.sync_action.trigger()
+            await until(lambda: len(w.errors.errors) >= 1, what="the CUIT's error")
+            await until(lambda: not any(controller.engine.running.values()), what="runs")
+            await app.refresh_history()
+            for tab in range(w.tabs.count()):
+                w.show_tab(tab)
+                await asyncio.sleep(0.05)
+                walk.look(f"tab {w.tabs.tabText(tab)}", w)
+
+            # the search of the whole history, and the order's detail
+            w.show_tab(w.tabs.indexOf(w.search))
+            w.search.search_for(bad["buyer"]["tax_id"].replace("-", ""))
+            await until(lambda: w.search.orders.rowCount() > 0, what="search results")
+            walk.look("search: found", w)
+            w.search.search_for("no-existe-esto")
+            await until(lambda: "no-existe-esto" in w.search.summary.text(), what="no results")
+            walk.look("search: nothing found", w)
+            app.finder.open_order(bad["id"])
+            await until(lambda: bool(app.finder.details), what="the order's detail")
+            detail = app.finder.details[0]
+            walk.look("order detail (failed)", detail)
+            detail.reject()
+
+            # the products: every filter, a product updated by hand
+            w.show_tab(w.tabs.indexOf(w.products))
+            await until(lambda: w.products.model.rowCount() > 0, what="products")
+            for i in range(w.products.which.count()):
+                w.products.which.setCurrentIndex(i)
+                await asyncio.sleep(0.02)
+                walk.look(f"products: {w.products.which.itemData(i)}", w)
+            w.products.which.setCurrentIndex(0)
+            w.products.select_sku(w.products.model.products[0].sku)
+            w.products.update_btn.click()
+            await until(lambda: bool(w.products.result.text()), what="the product's result")
+            walk.look("products: one updated", w)
+            # "Update one product…" from the toolbar: its question, and its answer in place
+            # (a SKU the ERP lacks is not walked: its reason is the engine's English, see
+            # ui/finder.py's _sync_sku)
+            updated = w.products.result.text()
+            w.sku_action.trigger()
+            [ask] = _dialogs(QInputDialog, "skuDialog")
+            walk.look("update one product: asked", ask)
+            ask.setTextValue(w.products.model.products[1].sku)
+            ask.accept()
+            await until(lambda: w.products.result.text() != updated, what="its result")
+            walk.look("products: one updated from the toolbar", w)
+
+            # quitting with one order not in the ERP yet asks first, in the singular
+            app.request_quit()
+            [box] = _dialogs(QMessageBox, "quitDialog")
+            assert box.text().startswith("Todavía hay 1 pedido en camino al ERP."), box.text()
+            walk.look("quit: asked (one order)", box)
+            box.reject()
+
+            # a discard: its reason, then the Undo bar
+            w.show_tab(w.TAB_ERRORS)
+            [row] = [r for r, [e, *_m] in enumerate(w.errors.rows) if e.subject.order_id]
+            w.errors.select_row(row)
+            w.errors.discard_btn.click()
+            [discard] = _dialogs(QInputDialog, "discardDialog")
+            walk.look("discard: the reason asked", discard)
+            discard.setTextValue("El cliente lo canceló")
+            discard.accept()
+            await until(lambda: w.errors.undo_bar.isVisible(), what="the Undo bar")
+            walk.look("discard: Undo offered", w)
+
+            # the ERP's token expires while orders come in: one cause, one row, one notice
+            erp.call(erp.expire_token)
+            for _n in range(3):
+                store.call(lambda: store.add_order())
+            w.sync_action.trigger()
+            await until(
+                lambda: any(len(members) > 1 for members in w.errors.rows), what="one cause"
+            )
+            await until(lambda: not any(controller.engine.running.values()), what="runs")
+            await controller.refresh()
+            for tab in (w.TAB_OVERVIEW, w.TAB_ERRORS, w.TAB_LOG):
+                w.show_tab(tab)
+                await asyncio.sleep(0.05)
+                walk.look(f"token expired: tab {w.tabs.tabText(tab)}", w)
+            walk.look("token expired: tray menu", tray.menu)
+            walk.note("token expired: tray menu", "tray icon tooltip", tray.icon.toolTip())
+            for menu in (tray.pause_menu, tray.mute_menu, w.pause_menu):
+                menu.rebuild()
+                walk.look(f"menu {menu.objectName()}", menu)
+            # paused for an hour and muted: the tray says until when, and how to undo it
+            controller.pause_until(time.time() + 3600)
+            controller.mute_until(time.time() + 7200)
+            await controller.refresh()
+            walk.look("paused and muted: tray menu", tray.menu)
+            walk.note("paused and muted", "tray icon tooltip", tray.icon.toolTip())
+            walk.look("paused and muted: window", w)
+            controller.engine.resume()
+            controller.unmute()
+
+            # closing the window: Bridge says once that it keeps running in the tray
+            told: list[str] = []
+            tray.message = lambda title, text, info=False: told.extend((title, text))
+            w.close()
+            await until(lambda: bool(told), what="the tray's notice")
+            for text in told:
+                walk.note("closed to the tray", "tray message", text)
+            w.show()
+
+            # quitting with orders on their way asks first
+            app.request_quit()
+            [box] = _dialogs(QMessageBox, "quitDialog")
+            walk.look("quit: asked", box)
+            box.reject()
+
+            # the preview of a first sync, with its examples and the orders that would go
+            erp.call(erp.renew_token)
+            store.call(lambda: store.add_order())
+
+            erp.call(lambda: erp.catalog.mutate(0.2, seed=5))  # the ERP moved on
+            await app.show_preview(controller.engine.config)
+            [preview] = _dialogs(PreviewDialog, "previewDialog")
+            await until(lambda: preview.start_btn.isEnabled(), what="the preview")
+            walk.look("preview: examples and orders", preview)
+            preview.hide()  # not rejected: that would quit the app, as at a first run
+        finally:
+            await stop_app(app, task)
+            install_qt_translation(qapp, "en")
+            set_language("en")
+
+    run(qloop, body(), timeout=180)
+    print("screens walked:", ", ".join(walk.seen))
+    everything = "\n".join(t for texts in walk.seen.values() for t in texts)
+    # the walk saw what it was meant to see
+    for shown in ("Detalle técnico (para soporte)", "pedidos esperando", "Deshacer", "Hoy"):
+        assert shown in everything, shown
+    assert "notifications" in walk.seen and "closed to the tray" in walk.seen
+    english = walk.english()
+    assert english == [], "English shown in es-AR:\n" + "\n".join(english)
+
+
+def test_counts_in_causes_and_recoveries_agree_in_number() -> None:
+    """ "1 pedido esperando", never "1 pedidos"; a side that answers again says so in
+    Spanish, with its counts in the right number."""
+    from bridge.status import Cause
+    from ui.texts import cause_cleared_text, cause_text, event_text
+
+    set_language("es_AR")
+    try:
+        one = cause_text(Cause("auth_rejected", "erp", 1), "Dragonfish")
+        assert one.endswith("— 1 pedido esperando"), one
+        assert cause_text(Cause("unreachable", "erp", 3)).endswith("— 3 pedidos esperando")
+        assert cause_cleared_text("store", 1, 0) == (
+            "La tienda responde de nuevo: se resolvió 1 error que había causado"
+        )
+        assert event_text("cause_cleared", {"side": "erp", "errors": 3, "orders": 2}, "x") == (
+            "El ERP responde de nuevo: se resolvieron 3 errores que había causado; "
+            "ahora se envían 2 pedidos"
+        )
+    finally:
+        set_language("en")

@@ -173,7 +173,7 @@ def test_quit_asks_when_orders_are_pending_and_one_cause_is_said_once(
             tray.quit_action.trigger()
             box = next(d for d in app.dialogs if d.objectName() == "quitDialog")
             assert box.isVisible()
-            assert "3 orders" in box.text()
+            assert "3 orders are still on their way" in box.text()
             # keep running: the app goes on
             box.reject()
             await asyncio.sleep(0.2)

@@ -74,9 +74,12 @@ class ErrorsView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(True)
         h = self.table.horizontalHeader()
-        for c in (0, 1, 3, 4):
+        for c in (1, 3, 4):
             h.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
-        h.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        # "What" and "Why" share the width (a cause's long "What" would leave "Why" a few
+        # words wide, its rows twenty lines tall)
+        for c in (0, 2):
+            h.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._show_detail)
         self.table.cellDoubleClicked.connect(lambda r, c: self._open_item())
         self.detail = QTextBrowser()

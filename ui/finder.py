@@ -13,9 +13,9 @@ from PySide6.QtCore import QObject
 from bridge.model import RunResult, RunStatus
 from bridge.status import Status
 from ui.i18n import _
-from ui.order_detail import OrderDetail, money
+from ui.order_detail import OrderDetail
 from ui.products_view import ALL, MISSING
-from ui.texts import explain_code
+from ui.texts import explain_code, money
 
 if TYPE_CHECKING:
     from ui.controller import AppController

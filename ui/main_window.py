@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QTabWidget,
     QToolBar,
     QToolButton,
@@ -202,13 +203,19 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Bridge")
         self.setWindowIcon(QIcon(tray_icon("stopped")))
-        self.resize(980, 640)
+        self._fit_to_screen()
         self.overview = Overview()
         self.log = LogView()
         self.errors = ErrorsView()
         self.history = HistoryView()
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.overview, _("Overview"))
+        # the overview scrolls where the screen is short (a laptop at 150 %)
+        overview = QScrollArea()
+        overview.setObjectName("overviewScroll")
+        overview.setWidgetResizable(True)
+        overview.setFrameShape(QScrollArea.Shape.NoFrame)
+        overview.setWidget(self.overview)
+        self.tabs.addTab(overview, _("Overview"))
         self.tabs.addTab(self.log, _("Log"))
         self.tabs.addTab(self.errors, _("Errors"))
         self.tabs.addTab(self.history, _("History"))
@@ -261,6 +268,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(_("Starting…"))
         self.quit_on_close = False
         self._icon_state = ""
+
+    def _fit_to_screen(self) -> None:
+        """980×640, never larger than the screen's free area (a laptop at 150 % has
+        911×472 above the taskbar), with room for the title bar."""
+        free = self.screen().availableGeometry()
+        self.resize(min(980, free.width() - 24), min(640, free.height() - 48))
 
     def _keyboard(self, bar: QToolBar, settings: QAction, about: QAction) -> None:
         """Every command by keyboard: Tab reaches the toolbar's buttons, each has an Alt+letter

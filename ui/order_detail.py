@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from bridge.status import OrderRecord
 from ui.i18n import _
-from ui.texts import event_text
+from ui.texts import event_text, explain_code, money
 
 ORDER_STATES: dict[str, Callable[[], str]] = {
     "queued": lambda: _("waiting to be sent to the ERP"),
@@ -42,17 +41,6 @@ IVA_CONDITIONS: dict[str, Callable[[], str]] = {
 
 def order_state_name(state: str) -> str:
     return ORDER_STATES.get(state, lambda: state)()
-
-
-def money(amount: str) -> str:
-    """An amount as the store sent it, written the Argentine way ($ 1.234,50); as it came
-    when it is not a number."""
-    try:
-        value = Decimal(amount)
-    except (InvalidOperation, ValueError):
-        return amount
-    text = f"{value:,.2f}".replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return f"$ {text}"
 
 
 def when(ts: float | None) -> str:
@@ -100,14 +88,19 @@ def order_html(order: OrderRecord) -> str:
     if order.total:
         parts.append(f"<p><b>{_esc(_('Total'))}:</b> {_esc(money(order.total))}</p>")
     if order.last_error and order.state in ("failed", "queued", "sending", "discarded"):
+        # in plain words first; the engine's own (English, technical) words last, as the
+        # detail for support, as the errors tab shows them
+        plain = explain_code(order.error_code, order.failure_kind or "") if order.error_code else ""
         parts.append(
-            f"<h4>{_esc(_('Last error'))}</h4><p><tt>{_esc(order.last_error)}</tt>"
+            f"<h4>{_esc(_('Last error'))}</h4><p>"
+            + (f"{_esc(plain)}<br>" if plain else "")
             + (
-                f"<br><b>{_esc(_('The ERP said'))}:</b> <tt>{_esc(order.server_message)}</tt>"
+                f"<b>{_esc(_('Server message'))}:</b> <tt>{_esc(order.server_message)}</tt><br>"
                 if order.server_message
                 else ""
             )
-            + "</p>"
+            + f"<b>{_esc(_('Technical detail (for support)'))}:</b> "
+            + f"<tt>{_esc(order.last_error)}</tt></p>"
         )
     lines = "".join(
         f"<tr><td>{_esc(when(e.ts))}</td><td>"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bridge.catalog import Change, HeldRun
@@ -474,6 +475,8 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
             lambda: _("ERP installation: review {subject} in Settings"),
         ),
     }
+    if code == "cause_cleared" and {"side", "errors", "orders"} <= d.keys():
+        return cause_cleared_text(str(d["side"]), int(d["errors"]), int(d["orders"]))
     entry = templates.get(code)
     if entry is None or any(k not in d for k in entry[0]):
         return fallback
@@ -483,6 +486,18 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         return entry[1]().format(**d)
     except (KeyError, IndexError, ValueError):
         return fallback
+
+
+def cause_cleared_text(side: str, errors: int, orders: int) -> str:
+    """A side answers again: the errors it had caused cleared, its orders sent now."""
+    cleared = plural(
+        errors,
+        _("{n} error it had caused was cleared"),
+        _("{n} errors it had caused were cleared"),
+    )
+    if orders:
+        cleared += "; " + plural(orders, _("{n} order is sent now"), _("{n} orders are sent now"))
+    return _("{who} answers again: {cleared}", who=side_name(side), cleared=cleared)
 
 
 CHECK_TEXTS = {
@@ -696,6 +711,17 @@ def clock(ts: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
+def money(amount: str) -> str:
+    """An amount as the store sent it, written the Argentine way ($ 1.234,50); as it came
+    when it is not a number."""
+    try:
+        value = Decimal(amount)
+    except (InvalidOperation, ValueError):
+        return amount
+    text = f"{value:,.2f}".replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return f"$ {text}"
+
+
 def held_text(held: HeldRun) -> str:
     """What a held catalog run would do, for the merchant: why, and examples."""
     lines = [
@@ -749,8 +775,10 @@ def change_text(change: Change) -> str:
         parts.append(
             _(
                 "price {before} → {after}",
-                before=change.price_before,
-                after=change.price_after or _("not sent (0.00 or none)"),
+                before=money(change.price_before),
+                after=money(change.price_after)
+                if change.price_after
+                else _("not sent (0.00 or none)"),
             )
         )
     return f"{change.sku}: " + ", ".join(parts)
