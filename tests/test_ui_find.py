@@ -63,7 +63,7 @@ def test_find_any_order_and_open_its_detail_from_search_log_and_errors(
             await until(lambda: w.search.orders.rowCount() == 1, what="the order found")
             hit = w.search.orders.records[0]
             assert hit.number == good["number"] and hit.tax_id == cuit
-            assert "pedidos, 1" in w.search.summary.text()
+            assert ": 1 en pedidos y " in w.search.summary.text()
             # by the buyer's name, and by an item's SKU
             w.search.search_for(good["buyer"]["business_name"][:8].lower())
             await until(
