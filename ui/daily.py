@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QMenu, QWidget
 
 from bridge.status import Today
-from ui.i18n import _
+from ui.i18n import _, plural
 from ui.texts import ago
 
 # "until tomorrow" means tomorrow at this hour (the shop opens again)
@@ -136,9 +136,10 @@ class TodayBox(QGroupBox):
             self.stock.setText(_("none yet"))
         else:
             self.stock.setText(
-                _(
-                    "{when} — {n} products",
+                plural(
+                    t.last_stock_update_items,
+                    _("{when} — {n} product"),
+                    _("{when} — {n} products"),
                     when=ago(t.last_stock_update_at),
-                    n=t.last_stock_update_items,
                 )
             )
