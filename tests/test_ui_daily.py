@@ -478,7 +478,6 @@ def test_keyboard_tab_reaches_every_toolbar_command_ctrl_f_and_f5(qtbot, qloop, 
         w = app.window
         try:
             w.show_and_raise()
-            QApplication.setActiveWindow(w)
             await until(lambda: QApplication.activeWindow() is w, what="the window active")
             bar = w.findChild(QToolBar, "mainToolbar")
             buttons = [bar.widgetForAction(a) for a in bar.actions() if a.isVisible() and a.text()]
