@@ -150,7 +150,8 @@ def test_first_run_preview_shows_examples_and_orders_back_returns_start_syncs(
             # Back: the settings again, with what was typed
             preview.back_btn.click()
             await until(lambda: visible_of(app, "settingsDialog"), what="settings again")
-            assert not preview.isVisible() and not task.done()
+            assert not preview.isVisible()
+            assert not app.done.is_set()  # Back is not Cancel: Bridge has not quit
             [again] = visible_of(app, "settingsDialog")
             assert again.erp_page().widgets["cliente"].text() == erp.cliente
             assert not any(erp_has(erp, o["number"]) for o in orders)
@@ -173,6 +174,7 @@ def test_first_run_preview_shows_examples_and_orders_back_returns_start_syncs(
             app.window.close()
             await asyncio.sleep(0.3)
             assert not app.window.isVisible() and hint_count(told) == 1
+            assert not task.done()
         finally:
             app.quit()
             assert await asyncio.wait_for(task, 30) == 0
