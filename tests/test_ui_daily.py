@@ -21,7 +21,18 @@ import PySide6.QtWidgets  # noqa: F401  (before qasync, which uses the binding a
 from PySide6.QtCore import Qt, QTime
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QTabBar, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QLineEdit,
+    QTabBar,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
 
 from bridge.config import Paths, load_config
 from bridge.secrets import SecretStore
@@ -470,7 +481,29 @@ def test_mute_for_a_chosen_time_is_shown_in_the_tray_and_undone(qtbot, qloop, ui
     run(qloop, body())
 
 
-# -- g: the keyboard --------------------------------------------------------------------------
+# -- g: the keyboard ---
+CONTROLS = (QAbstractButton, QLineEdit, QAbstractItemView, QComboBox, QAbstractSpinBox)
+
+
+def tab_walk(start: QWidget, limit: int = 80) -> list[QWidget]:
+    """The widgets Tab goes through, from `start` until it comes back round."""
+    start.setFocus(Qt.FocusReason.TabFocusReason)
+    reached: list[QWidget] = []
+    for _ in range(limit):
+        focused = QApplication.focusWidget()
+        assert focused is not None
+        if focused in reached:
+            break
+        reached.append(focused)
+        QTest.keyClick(focused, Qt.Key.Key_Tab)
+    return reached
+
+
+def describe(widgets: list[QWidget]) -> list[str]:
+    return [f"{type(x).__name__}:{x.objectName()}" for x in widgets]
+
+
+# -- g: the keyboard, tested -------------------------------------------------------------------
 def test_keyboard_tab_reaches_every_toolbar_command_ctrl_f_and_f5(qtbot, qloop, ui_profile, sims):
     erp, store = sims
     paths, secrets = ui_profile
@@ -486,17 +519,31 @@ def test_keyboard_tab_reaches_every_toolbar_command_ctrl_f_and_f5(qtbot, qloop, 
             assert len(buttons) >= 5
             tabbar = w.tabs.findChild(QTabBar)
             # Tab, from the first button, goes through every toolbar button and the tabs
-            buttons[0].setFocus(Qt.FocusReason.TabFocusReason)
-            reached: list[QWidget] = []
-            for _ in range(60):
-                focused = QApplication.focusWidget()
-                assert focused is not None
-                if focused in reached:
-                    break
-                reached.append(focused)
-                QTest.keyClick(focused, Qt.Key.Key_Tab)
+            reached = tab_walk(buttons[0])
             for b in [*buttons, tabbar]:
-                assert b in reached, (b, [type(r).__name__ for r in reached])
+                assert b in reached, (b, describe(reached))
+            # and on every tab, Tab reaches each of its controls (no table keeps it); an
+            # error selected, so that its buttons are there
+            bad_order(store, 1)
+            w.sync_action.trigger()
+            await until(lambda: len(w.errors.errors) == 1, what="an error")
+            w.errors.select_row(0)
+            for index in range(w.tabs.count()):
+                w.tabs.setCurrentIndex(index)
+                page = w.tabs.currentWidget()
+                controls = [
+                    c
+                    for c in page.findChildren(QWidget)
+                    if c.isVisible()
+                    and c.isEnabled()
+                    and isinstance(c, CONTROLS)
+                    and c.focusPolicy() != Qt.FocusPolicy.NoFocus
+                ]
+                walk = tab_walk(tabbar)
+                missed = [c for c in controls if c not in walk]
+                assert missed == [], (w.tabs.tabText(index), describe(missed))
+                # and it goes on round to the toolbar: nothing keeps Tab to itself
+                assert buttons[0] in walk, (w.tabs.tabText(index), describe(walk))
             # each toolbar command has its own Alt+letter, in Spanish too
             keys = [QKeySequence.mnemonic(a.text()).toString() for a in bar.actions() if a.text()]
             assert all(keys) and len(set(keys)) == len(keys), keys

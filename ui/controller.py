@@ -139,9 +139,7 @@ class AppController(QObject):
         from ui.i18n import _, plural
 
         first = new[0]
-        title = plural(
-            len(new_keys), _("Bridge: {n} new problem"), _("Bridge: {n} new problems")
-        )
+        title = plural(len(new_keys), _("Bridge: {n} new problem"), _("Bridge: {n} new problems"))
         self.notify.emit(title, f"{error_subject(first)}: {explain_error(first)}")
 
     def muted(self) -> bool:
