@@ -524,10 +524,23 @@ def test_keyboard_tab_reaches_every_toolbar_command_ctrl_f_and_f5(qtbot, qloop, 
                 assert b in reached, (b, describe(reached))
             # and on every tab, Tab reaches each of its controls (no table keeps it); an
             # error selected, so that its buttons are there
-            bad_order(store, 1)
+            # and rows in every table (a table keeps Tab only when it has cells to go to)
+            bad = bad_order(store, 1)
             w.sync_action.trigger()
             await until(lambda: len(w.errors.errors) == 1, what="an error")
             w.errors.select_row(0)
+            w.search.search_for(bad["number"])
+            w.products.refreshRequested.emit()
+            tables = [
+                w.search.findChild(QAbstractItemView, "searchOrders"),
+                w.products.table,
+                w.log.table,
+                w.errors.table,
+            ]
+            await until(
+                lambda: all(t.model().rowCount() for t in tables),
+                what=lambda: [t.model().rowCount() for t in tables],
+            )
             for index in range(w.tabs.count()):
                 w.tabs.setCurrentIndex(index)
                 page = w.tabs.currentWidget()
