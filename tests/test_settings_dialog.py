@@ -276,3 +276,35 @@ def test_quiet_hours_written_in_the_file_survive_a_save(qtbot, paths, secrets):
     dialog.save()
     ui = load_config(paths.config_file).ui
     assert (ui.quiet_from, ui.quiet_to) == ("21:00", "08:00")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "said"),
+    [
+        ("25:00", "08:00", "'25:00' no es una hora del día, como 21:30"),
+        ("21:00", "", "el horario silencioso necesita un comienzo y un fin"),
+    ],
+)
+def test_quiet_hours_broken_in_the_file_are_said_in_spanish_next_to_the_field(
+    qtbot, paths, secrets, start, end, said
+):
+    """A config edited by hand: Bridge opens the settings on the problem (ui.app), which
+    is said in the merchant's words next to the quiet hours."""
+    from bridge.errors import ConfigError
+
+    text = paths.config_file.read_text(encoding="utf-8")
+    text = text.replace('quiet_from = ""', f'quiet_from = "{start}"')
+    paths.config_file.write_text(text.replace('quiet_to = ""', f'quiet_to = "{end}"'))
+    with pytest.raises(ConfigError) as broken:
+        load_config(paths.config_file)
+    set_language("es_AR")
+    try:
+        dialog = SettingsDialog(paths, secrets, None)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.show_problem(broken.value.message)
+        error = dialog.findChild(QLabel, "error_ui.quiet_hours")
+        assert error.isVisible() and error.text() == said
+        assert dialog.problem.text() == f"Horario silencioso: {said}"
+    finally:
+        set_language("en")

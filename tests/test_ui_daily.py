@@ -214,6 +214,33 @@ def test_cancel_on_the_preview_quits_without_syncing(qtbot, qloop, tmp_path, sim
     run(qloop, body())
 
 
+def test_a_preview_that_cannot_be_made_says_why_in_spanish_and_lets_start(
+    qtbot, qloop, tmp_path, sims
+):
+    from ui.app import BridgeApp
+
+    erp, store = sims
+    paths, secrets = first_run_profile(tmp_path)
+    store.call(lambda: store.set_token("otro-token-de-la-tienda-0123456789"))
+    set_language("es_AR")
+
+    async def body():
+        app = BridgeApp(paths, secrets=secrets, use_tray=True)
+        task = asyncio.ensure_future(app.run())
+        try:
+            preview = await open_first_run_preview(app, erp, store)
+            text = preview.text.text()
+            assert text.startswith("No se pudo armar la vista previa: "), text
+            assert "token" in text and "Error" not in text, text
+            assert not preview.products.isVisible() and not preview.orders.isVisible()
+            assert preview.start_btn.isEnabled()
+        finally:
+            app.quit()
+            assert await asyncio.wait_for(task, 30) == 0
+
+    run(qloop, body())
+
+
 def test_closing_to_the_tray_says_it_keeps_running_once_per_profile(qtbot, qloop, ui_profile, told):
     paths, secrets = ui_profile
 

@@ -77,6 +77,9 @@ KNOWN_MESSAGES = (
     CA_MISSING,
     CA_NOT_PEM,
     TLS_CONFLICT,
+    # bridge.config's quiet hours (a file edited by hand)
+    "is not a time of day such as 21:30",
+    "quiet hours need both quiet_from and quiet_to",
 )
 
 
@@ -911,6 +914,8 @@ class SettingsDialog(QDialog):
         """A problem found outside the form (the engine's, the config file's): at the top,
         and next to its field when it has one."""
         field, _sep, rest = message.partition(": ")
+        if field in ("ui.quiet_from", "ui.quiet_to") or (field == "ui" and "quiet" in rest):
+            field = "ui.quiet_hours"  # one field in the form: from and to
         if rest and field in self._error_labels():
             self.show_field_problems([(field, rest)])
             return
