@@ -301,6 +301,11 @@ def test_today_block_counts_orders_problems_and_the_last_stock_update(
                 what=lambda: f"one with a problem, saw {today.problems.text()!r}",
             )
             assert today.orders.text() == "2"
+            # discarded (with a reason): no longer a problem today
+            [error] = app.window.errors.errors
+            await app.controller.discard(error.id, "CUIT mal cargado, lo hago a mano")
+            await until(lambda: today.problems.text() == "ninguno", what="problem gone")
+            assert today.orders.text() == "2"
             engine = app.controller.engine
             await until(lambda: not any(engine.running.values()), what="runs done")
             sku = next(iter(erp.catalog.skus()))
