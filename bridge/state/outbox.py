@@ -581,6 +581,7 @@ class Outbox(Repository):
             {"like": like, "text": text, "doc": doc, "limit": limit},
         )
         return [dict(r) for r in rows]
+
     def taken_since(self, since: float) -> tuple[int, int]:
         """Orders taken in from `since` (wall time), and how many of them have a problem
         (failed, or an open error about them)."""
