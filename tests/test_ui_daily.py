@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 import PySide6.QtWidgets  # noqa: F401  (before qasync, which uses the binding already imported)
-from PySide6.QtCore import Qt, QTime
+from PySide6.QtCore import Qt, QTime, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
@@ -366,6 +366,24 @@ def test_pause_for_a_chosen_time_from_the_tray_and_the_toolbar_resumes_by_itself
                 lambda: w.pause_action.text() == f"&Reanudar (en pausa hasta las {end})",
                 what=lambda: w.pause_action.text(),
             )
+            action_named(w.pause_menu, "Hasta que la reanude").trigger()
+            w.pause_action.trigger()
+            await until(lambda: not engine.paused, what="resumed by hand")
+            # by keyboard: Alt+Down on the focused button opens the menu, Enter chooses (the
+            # key from a timer, as from the event loop: the menu runs a loop of its own)
+            w.show_and_raise()
+            button.setFocus(Qt.FocusReason.TabFocusReason)
+            QTimer.singleShot(
+                0, lambda: QTest.keyClick(button, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+            )
+            await until(w.pause_menu.isVisible, what="the menu open by keyboard")
+            QTest.keyClick(w.pause_menu, Qt.Key.Key_Down)
+            await until(lambda: w.pause_menu.activeAction() is not None, what="a choice")
+            chosen = w.pause_menu.activeAction().text().replace("&", "")
+            QTest.keyClick(w.pause_menu, Qt.Key.Key_Return)
+            await until(lambda: engine.paused, what="paused by keyboard")
+            assert not w.pause_menu.isVisible()
+            assert chosen == "Por 30 minutos" and engine.paused_until > time.time() + 1700
             # "Hasta que la reanude": no end
             action_named(w.pause_menu, "Hasta que la reanude").trigger()
             assert engine.paused and engine.paused_until is None

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QMenu, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeyEvent
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QMenu, QToolButton, QWidget
 
 from bridge.status import Today
 from ui.i18n import _, plural
@@ -105,6 +105,28 @@ class ChoiceMenu(QMenu):
             action = QAction(text, self)
             action.triggered.connect(lambda _c=False, u=until: self.chosen.emit(u))
             self.addAction(action)
+
+
+class MenuKeys(QObject):
+    """A split button's menu by keyboard, as Windows opens a drop-down: Alt+Down, Down or
+    F4 on the focused button (QToolButton opens it only with the mouse)."""
+
+    def __init__(self, button: QToolButton) -> None:
+        super().__init__(button)
+        self.button = button
+        button.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.button
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Down, Qt.Key.Key_F4)
+            and self.button.menu() is not None
+        ):
+            self.button.showMenu()
+            return True
+        return False
 
 
 class TodayBox(QGroupBox):
