@@ -309,8 +309,10 @@ def test_today_block_counts_orders_problems_and_the_last_stock_update(
             engine = app.controller.engine
             await until(lambda: not any(engine.running.values()), what="runs done")
             sku = next(iter(erp.catalog.skus()))
+            await engine.sync_now("catalog")  # what the orders took from the stock
             erp.call(lambda: erp.catalog.set_stock(sku, 555))
-            await engine.sync_now("catalog")
+            [result] = await engine.sync_now("catalog")
+            assert result.items_ok == 1, result
             await until(
                 lambda: today.stock.text().endswith("— 1 producto"),
                 what=lambda: f"the stock update, saw {today.stock.text()!r}",
