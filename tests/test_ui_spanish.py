@@ -399,7 +399,7 @@ def test_es_ar_shows_no_english(qtbot, qloop, ui_profile, sims):  # noqa: F811
             preview = PreviewDialog()
             preview.show()
             walk.look("preview: comparing", preview)
-            preview.show_preview(await app.controller.engine.preview_catalog())
+            preview.show_preview(await app.controller.engine.preview_first_sync())
             walk.look("preview", preview)
             preview.close()
             # a preview that cannot be made: the ERP does not answer
