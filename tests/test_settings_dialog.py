@@ -209,3 +209,102 @@ def test_cancel_with_a_typed_token_asks_first(qtbot, paths, secrets):
     box.button(QMessageBox.StandardButton.Discard).click()  # "Close without saving"
     assert not dialog.isVisible()
     assert dialog.result() == SettingsDialog.DialogCode.Rejected
+
+
+def with_quiet_hours(paths, start: str, end: str) -> None:
+    """Quiet hours written in the config file by hand."""
+    from bridge.config import parse_config, save_config
+
+    data = load_config(paths.config_file).to_toml()
+    data["ui"].update(quiet_from=start, quiet_to=end)
+    save_config(parse_config(data), paths.config_file)
+
+
+def test_quiet_hours_are_set_kept_and_checked_next_to_their_field(qtbot, paths, secrets):
+    set_language("es_AR")
+    try:
+        # none yet: off, the times greyed out with a sensible night suggested
+        dialog = dialog_for(qtbot, paths, secrets)
+        assert dialog.quiet_on.text() == "Horario silencioso: sin avisos entre las"
+        assert not dialog.quiet_on.isChecked() and not dialog.quiet_from.isEnabled()
+        assert dialog.quiet_from.time().toString("HH:mm") == "21:00"
+        assert dialog.quiet_to.time().toString("HH:mm") == "08:00"
+        # passed over by the wheel, like every other field
+        before = dialog.quiet_from.time()
+        dialog.quiet_on.setChecked(True)
+        dialog.buttons.setFocus()
+        wheel(dialog.quiet_from)
+        assert dialog.quiet_from.time() == before
+        assert dialog.quiet_from.focusPolicy() == Qt.FocusPolicy.StrongFocus
+        # the same start and end is no range: said next to the field, nothing saved
+        dialog.quiet_to.setTime(dialog.quiet_from.time())
+        dialog.save()
+        error = dialog.findChild(QLabel, "error_ui.quiet_hours")
+        assert error.isVisible()
+        assert error.text() == "el comienzo y el fin tienen que ser distintos"
+        assert "Horario silencioso: el comienzo y el fin" in dialog.problem.text()
+        assert load_config(paths.config_file).ui.quiet_from == ""
+        # across midnight
+        dialog.quiet_from.setTime(dialog.quiet_from.time().fromString("22:30", "HH:mm"))
+        dialog.quiet_to.setTime(dialog.quiet_to.time().fromString("07:15", "HH:mm"))
+        dialog.save()
+        assert not error.isVisible()
+        ui = load_config(paths.config_file).ui
+        assert (ui.quiet_from, ui.quiet_to, ui.language) == ("22:30", "07:15", "es_AR")
+        # shown again as saved; saving something else keeps them
+        again = dialog_for(qtbot, paths, secrets)
+        assert again.quiet_on.isChecked() and again.quiet_from.isEnabled()
+        assert again.quiet_from.time().toString("HH:mm") == "22:30"
+        again.orders_every.setValue(9)
+        again.save()
+        assert load_config(paths.config_file).ui.quiet_to == "07:15"
+        # turned off: none
+        third = dialog_for(qtbot, paths, secrets)
+        third.quiet_on.setChecked(False)
+        third.save()
+        ui = load_config(paths.config_file).ui
+        assert (ui.quiet_from, ui.quiet_to) == ("", "")
+    finally:
+        set_language("en")
+
+
+def test_quiet_hours_written_in_the_file_survive_a_save(qtbot, paths, secrets):
+    with_quiet_hours(paths, "21:00", "8:00")
+    dialog = dialog_for(qtbot, paths, secrets)
+    assert dialog.quiet_on.isChecked()
+    assert dialog.quiet_to.time().toString("HH:mm") == "08:00"
+    dialog.save()
+    ui = load_config(paths.config_file).ui
+    assert (ui.quiet_from, ui.quiet_to) == ("21:00", "08:00")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "said"),
+    [
+        ("25:00", "08:00", "'25:00' no es una hora del día, como 21:30"),
+        ("21:00", "", "el horario silencioso necesita un comienzo y un fin"),
+    ],
+)
+def test_quiet_hours_broken_in_the_file_are_said_in_spanish_next_to_the_field(
+    qtbot, paths, secrets, start, end, said
+):
+    """A config edited by hand: Bridge opens the settings on the problem (ui.app), which
+    is said in the merchant's words next to the quiet hours."""
+    from bridge.errors import ConfigError
+
+    text = paths.config_file.read_text(encoding="utf-8")
+    text = text.replace('quiet_from = ""', f'quiet_from = "{start}"')
+    paths.config_file.write_text(text.replace('quiet_to = ""', f'quiet_to = "{end}"'))
+    with pytest.raises(ConfigError) as broken:
+        load_config(paths.config_file)
+    set_language("es_AR")
+    try:
+        dialog = SettingsDialog(paths, secrets, None)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.show_problem(broken.value.message)
+        error = dialog.findChild(QLabel, "error_ui.quiet_hours")
+        assert error.isVisible() and error.text() == said
+        assert dialog.problem.text() == f"Horario silencioso: {said}"
+    finally:
+        set_language("en")

@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QMenu, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeyEvent
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QMenu, QToolButton, QWidget
 
 from bridge.status import Today
-from ui.i18n import _
+from ui.i18n import _, plural
 from ui.texts import ago
 
 # "until tomorrow" means tomorrow at this hour (the shop opens again)
@@ -107,6 +107,28 @@ class ChoiceMenu(QMenu):
             self.addAction(action)
 
 
+class MenuKeys(QObject):
+    """A split button's menu by keyboard, as Windows opens a drop-down: Alt+Down, Down or
+    F4 on the focused button (QToolButton opens it only with the mouse)."""
+
+    def __init__(self, button: QToolButton) -> None:
+        super().__init__(button)
+        self.button = button
+        button.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.button
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Down, Qt.Key.Key_F4)
+            and self.button.menu() is not None
+        ):
+            self.button.showMenu()
+            return True
+        return False
+
+
 class TodayBox(QGroupBox):
     """The overview's "Today": orders in, how many have a problem, the last stock update."""
 
@@ -136,9 +158,10 @@ class TodayBox(QGroupBox):
             self.stock.setText(_("none yet"))
         else:
             self.stock.setText(
-                _(
-                    "{when} — {n} products",
+                plural(
+                    t.last_stock_update_items,
+                    _("{when} — {n} product"),
+                    _("{when} — {n} products"),
                     when=ago(t.last_stock_update_at),
-                    n=t.last_stock_update_items,
                 )
             )

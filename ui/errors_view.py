@@ -65,6 +65,7 @@ class ErrorsView(QWidget):
         self.erp_title = ""
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("errorsTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table for the buttons
         self.table.setHorizontalHeaderLabels(
             [_("What"), _("Type"), _("Why"), _("Times"), _("Last")]
         )

@@ -183,6 +183,7 @@ class LogView(QWidget):
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setObjectName("logTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table for the next control
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from bridge.status import SideStatus, Status
-from ui.daily import ChoiceMenu, TodayBox, pause_choices, until_text
+from ui.daily import ChoiceMenu, MenuKeys, TodayBox, pause_choices, until_text
 from ui.errors_view import ErrorsView
 from ui.history_view import HistoryView
 from ui.i18n import _
@@ -285,6 +285,7 @@ class MainWindow(QMainWindow):
         if isinstance(pause_btn, QToolButton):
             pause_btn.setMenu(self.pause_menu)
             pause_btn.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+            self.pause_menu_keys = MenuKeys(pause_btn)  # Alt+Down: for how long
         texts = (
             (self.sync_action, _("&Sync now")),
             (self.sku_action, _("&Update one product…")),

@@ -160,6 +160,7 @@ class ProductsView(QWidget):
         self.proxy.setSourceModel(self.model)
         self.table = QTableView()
         self.table.setObjectName("productsTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table for the next control
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -98,6 +98,7 @@ def _event_cells(e: EventRecord) -> list[str]:
 def _table(name: str, model: RowsModel) -> QTableView:
     table = QTableView()
     table.setObjectName(name)
+    table.setTabKeyNavigation(False)  # Tab leaves the table for the next control
     table.setModel(model)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

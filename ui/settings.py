@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTime, Signal
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QStackedWidget,
+    QTimeEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -76,6 +77,9 @@ KNOWN_MESSAGES = (
     CA_MISSING,
     CA_NOT_PEM,
     TLS_CONFLICT,
+    # bridge.config's quiet hours (a file edited by hand)
+    "is not a time of day such as 21:30",
+    "quiet hours need both quiet_from and quiet_to",
 )
 
 
@@ -579,6 +583,38 @@ class SettingsDialog(QDialog):
         self.language.setCurrentIndex(max(0, self.language.findData(language())))
         lf.addRow(_("Language (the windows change when Bridge is opened again)"), self.language)
 
+        # quiet hours: no tray notifications in that part of the day (local times; the
+        # range may cross midnight, 21:00 to 08:00)
+        ui = self.base.get("ui", {})
+        quiet_box = QGroupBox(_("Notifications"))
+        qf = QVBoxLayout(quiet_box)
+        self.quiet_on = QCheckBox(_("Quiet hours: no notifications between"))
+        self.quiet_on.setObjectName("quietHours")
+        self.quiet_from = QTimeEdit()
+        self.quiet_from.setObjectName("quietFrom")
+        self.quiet_to = QTimeEdit()
+        self.quiet_to.setObjectName("quietTo")
+        for edit, value, default in (
+            (self.quiet_from, ui.get("quiet_from", ""), "21:00"),
+            (self.quiet_to, ui.get("quiet_to", ""), "08:00"),
+        ):
+            edit.setDisplayFormat("HH:mm")
+            edit.setTime(QTime.fromString(value or default, "H:mm"))
+        self.quiet_on.setChecked(bool(ui.get("quiet_from")))
+        times = QHBoxLayout()
+        times.addWidget(self.quiet_on)
+        times.addWidget(self.quiet_from)
+        times.addWidget(QLabel(_("and")))
+        times.addWidget(self.quiet_to)
+        times.addStretch(1)
+        quiet_row, self.quiet_error = with_error(times, "ui.quiet_hours")
+        qf.addWidget(quiet_row)
+        note = QLabel(_("Problems still go to the error list and to the e-mail alerts."))
+        note.setWordWrap(True)
+        qf.addWidget(note)
+        self.quiet_on.toggled.connect(self._quiet_toggled)
+        self._quiet_toggled(self.quiet_on.isChecked())
+
         # start with the session (a setting of this PC, not of the config file)
         startup_box = QGroupBox(_("Start-up"))
         sf = QVBoxLayout(startup_box)
@@ -622,6 +658,7 @@ class SettingsDialog(QDialog):
             store_box,
             sync_box,
             alerts_box,
+            quiet_box,
             lang_box,
             startup_box,
             self.keyring_note,
@@ -722,6 +759,10 @@ class SettingsDialog(QDialog):
         self._discard_box = box
         box.open()
 
+    def _quiet_toggled(self, on: bool) -> None:
+        self.quiet_from.setEnabled(on)
+        self.quiet_to.setEnabled(on)
+
     def _tls_warning(self, on: bool) -> None:
         self.tls_warning.setVisible(on and self.erp_page().over_network)
 
@@ -761,7 +802,13 @@ class SettingsDialog(QDialog):
             ],
             "after_minutes": float(self.alerts_after.value()),
         }
-        data["ui"] = {"language": self.language.currentData()}
+        quiet = self.quiet_on.isChecked()
+        data["ui"] = {
+            **data.get("ui", {}),
+            "language": self.language.currentData(),
+            "quiet_from": self.quiet_from.time().toString("HH:mm") if quiet else "",
+            "quiet_to": self.quiet_to.time().toString("HH:mm") if quiet else "",
+        }
         return data
 
     def entered_secrets(self) -> dict[str, str]:
@@ -817,6 +864,8 @@ class SettingsDialog(QDialog):
         if self.alerts_on.isChecked() and self.smtp_user.text().strip():
             needed.append("alerts.password")
         problems += [(name, _("required")) for name in needed if not self._secret(name)]
+        if self.quiet_on.isChecked() and self.quiet_from.time() == self.quiet_to.time():
+            problems.append(("ui.quiet_hours", _("the start and the end must differ")))
         return problems
 
     def _error_labels(self) -> dict[str, QLabel]:
@@ -825,6 +874,7 @@ class SettingsDialog(QDialog):
             **self.store_errors,
             **self.erp_tls.errors,
             **self.store_tls.errors,
+            "ui.quiet_hours": self.quiet_error,
         }
 
     def show_field_problems(self, problems: list[tuple[str, str]]) -> None:
@@ -857,12 +907,15 @@ class SettingsDialog(QDialog):
             "store.url": _("Store URL"),
             "store.token": _("API token"),
             "alerts.password": _("Password"),
+            "ui.quiet_hours": _("Quiet hours"),
         }.get(field, field)
 
     def show_problem(self, message: str) -> None:
         """A problem found outside the form (the engine's, the config file's): at the top,
         and next to its field when it has one."""
         field, _sep, rest = message.partition(": ")
+        if field in ("ui.quiet_from", "ui.quiet_to") or (field == "ui" and "quiet" in rest):
+            field = "ui.quiet_hours"  # one field in the form: from and to
         if rest and field in self._error_labels():
             self.show_field_problems([(field, rest)])
             return

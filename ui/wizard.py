@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from bridge.status import FirstSyncPreview
-from ui.i18n import _
+from ui.i18n import _, plural
 from ui.icons import app_icon
 
 
@@ -193,7 +193,11 @@ class PreviewDialog(QDialog):
         if p.orders_total:
             more = p.orders_total - len(p.orders)
             self.orders_label.setText(
-                _("{n} confirmed orders in the store will go to the ERP:", n=p.orders_total)
+                plural(
+                    p.orders_total,
+                    _("{n} confirmed order in the store will go to the ERP:"),
+                    _("{n} confirmed orders in the store will go to the ERP:"),
+                )
                 + (" " + _("(the first {shown} are shown)", shown=len(p.orders)) if more else "")
             )
         else:
