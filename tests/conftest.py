@@ -55,6 +55,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+def under_wine() -> bool:
+    """Windows as Wine plays it (build/windows/ci.sh), not a Windows PC."""
+    if sys.platform != "win32":
+        return False
+    import ctypes
+
+    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+
+
 @pytest.fixture
 def sim_catalog() -> SimCatalog:
     return SimCatalog.generate(120, seed=3)

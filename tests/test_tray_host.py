@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from resources.icons import tray_icon_paths
+from tests.conftest import under_wine
 from tests.xdisplay import real_tray_display
 
 WIDTH, HEIGHT, TRAY_HEIGHT = 1280, 800, 24
@@ -221,16 +222,10 @@ def test_bridge_demo_shows_its_icon_in_a_real_tray(
 
 
 # -- Windows: the tray of the Windows shell (Wine's under build/windows/ci.sh) --------------
-def _under_wine() -> bool:
-    import ctypes
-
-    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
-
-
 def _windows_tray_skip() -> str | None:
     if sys.platform != "win32":
         return "the Windows shell's tray (this platform's own tray test is above)"
-    if _under_wine() and not os.environ.get("DISPLAY"):
+    if under_wine() and not os.environ.get("DISPLAY"):
         return (
             "Wine with no X display has no desktop: build/windows/ci.sh runs this file "
             "again under xvfb-run"

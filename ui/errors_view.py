@@ -73,6 +73,9 @@ class ErrorsView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        # rows as tall as their wrapped text at the columns' current width (also after the
+        # window is resized), not as measured before the columns got their width
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setWordWrap(True)
         h = self.table.horizontalHeader()
         for c in (1, 3, 4):
@@ -169,7 +172,6 @@ class ErrorsView(QWidget):
                 item.setToolTip(explain_error(e))
                 item.setData(Qt.ItemDataRole.UserRole, e.id)
                 self.table.setItem(r, c, item)
-        self.table.resizeRowsToContents()
         has = bool(errors)
         self.empty.setVisible(not has)
         self.table.setVisible(has)
