@@ -9,6 +9,7 @@ The pattern is tests/test_ui.py's: each body runs on a qasync loop and polls wit
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -153,6 +154,13 @@ def test_first_run_preview_shows_examples_and_orders_back_returns_start_syncs(
             assert "2 pedidos confirmados" in preview.orders_label.text()
             numbers = {preview.orders.item(r, 0).text() for r in range(preview.orders.rowCount())}
             assert numbers == {o["number"] for o in orders}
+            # amounts the Argentine way, as everywhere else ("$ 23.650,49")
+            totals = [preview.orders.item(r, 3).text() for r in range(preview.orders.rowCount())]
+            assert all(re.fullmatch(r"\$ \d{1,3}(\.\d{3})*,\d\d", t) for t in totals), totals
+            prices = [
+                preview.products.item(r, 2).text() for r in range(preview.products.rowCount())
+            ]
+            assert all(p.startswith("$ ") and "," in p for p in prices), prices
             assert app.controller is None  # nothing runs before "Empezar a sincronizar"
             assert [b.text() for b in (preview.back_btn, preview.cancel_btn)] == [
                 "< &Volver",

@@ -3,6 +3,8 @@ then a preview of what the first sync would change and send)."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
 from bridge.status import FirstSyncPreview
 from ui.i18n import _, plural
 from ui.icons import app_icon
+from ui.texts import money
 
 
 class FirstRunDialog(QDialog):
@@ -176,9 +179,13 @@ class PreviewDialog(QDialog):
         )
         self.products.setRowCount(len(p.products))
         for i, e in enumerate(p.products):
-            price = _("{before} → {after}", before=_shown(e.price_now), after=e.price)
-            if e.price is None or str(e.price_now) == e.price:
-                price = _("{now} (stays)", now=_shown(e.price_now))
+            price = _(
+                "{before} → {after}",
+                before=_money(e.price_now),
+                after=_money(e.price),
+            )
+            if e.price is None or _same(e.price_now, e.price):
+                price = _("{now} (stays)", now=_money(e.price_now))
             cells = [
                 e.sku,
                 _("{before} → {after}", before=_shown(e.stock_now), after=e.stock)
@@ -204,7 +211,7 @@ class PreviewDialog(QDialog):
             self.orders_label.setText(_("No confirmed orders are waiting in the store."))
         self.orders.setRowCount(len(p.orders))
         for i, o in enumerate(p.orders):
-            for c, text in enumerate((o.number, o.buyer, str(o.items), f"$ {o.total}")):
+            for c, text in enumerate((o.number, o.buyer, str(o.items), money(o.total))):
                 self.orders.setItem(i, c, QTableWidgetItem(text))
         self.orders_label.setVisible(True)
         self.orders.setVisible(bool(p.orders))
@@ -233,3 +240,16 @@ class PreviewDialog(QDialog):
 def _shown(value: object) -> str:
     """A figure as the store sent it (none: a dash)."""
     return "—" if value is None else str(value)
+
+
+def _money(value: object) -> str:
+    """A price the Argentine way ($ 1.234,50); none: a dash."""
+    return "—" if value is None else money(str(value))
+
+
+def _same(a: object, b: object) -> bool:
+    """Two prices equal as amounts ("100" and "100.00")."""
+    try:
+        return a is not None and b is not None and Decimal(str(a)) == Decimal(str(b))
+    except (InvalidOperation, ValueError):
+        return str(a) == str(b)
