@@ -687,6 +687,12 @@ def test_history_charts_orders_errors_and_stock_updates_per_day(qtbot, qloop, ui
                 assert ticks[0] == 0 and ticks[-1] >= peak and 2 <= len(ticks) <= 6, ticks
                 assert all(isinstance(t, int) for t in ticks)
                 assert not chart.grab().isNull()  # it paints
+                # every day label drawn whole, inside the chart (today's at the right edge)
+                widest = max(chart.fontMetrics().horizontalAdvance(x) for x in chart.labels)
+                drawn = [(r.left(), r.right()) for r in chart.label_rects]
+                assert drawn, "no day label drawn"
+                assert all(a >= 0 and b <= chart.width() for a, b in drawn), drawn
+                assert all(b - a >= widest for a, b in drawn), (drawn, widest)
         finally:
             await stop_app(app, task)
 

@@ -47,6 +47,7 @@ class BarChart(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.labels: list[str] = []
+        self.label_rects: list[QRectF] = []  # where the last paint wrote the day labels
         self.series: list[Series] = []
         self.setMinimumHeight(170)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -67,6 +68,7 @@ class BarChart(QWidget):
         return list(range(0, top + 1, step))
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        self.label_rects = []
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         pal = self.palette()
@@ -107,7 +109,7 @@ class BarChart(QWidget):
         slot = plot_w / n
         group = slot * 0.75
         bar_w = max(2.0, group / max(1, len(self.series)))
-        label_w = fm.horizontalAdvance("mmm 00/00") + 8
+        label_w = max(fm.horizontalAdvance(label) for label in self.labels) + 8
         step = max(1, int(label_w // slot) + (1 if label_w % slot else 0))
         for i, label in enumerate(self.labels):
             x0 = left + i * slot + (slot - group) / 2
@@ -117,13 +119,14 @@ class BarChart(QWidget):
             # the last day (today) is always labelled; the others as there is room
             if (n - 1 - i) % step == 0:
                 p.setPen(QPen(text, 1))
+                # under its bar, but never past the chart's edges (today's, at the right)
+                lx = min(max(0.0, left + i * slot + slot / 2 - label_w / 2), w - label_w)
                 p.drawText(
-                    QRectF(
-                        left + i * slot + slot / 2 - label_w / 2, top + plot_h + 4, label_w, line
-                    ),
+                    QRectF(lx, top + plot_h + 4, label_w, line),
                     Qt.AlignmentFlag.AlignHCenter,
                     label,
                 )
+                self.label_rects.append(QRectF(lx, top + plot_h + 4, label_w, line))
         p.setPen(QPen(text, 1))
         p.drawLine(QPointF(left, top + plot_h), QPointF(left + plot_w, top + plot_h))
         p.end()
