@@ -1042,6 +1042,7 @@ class Engine:
             state=state,
             cause=cause,
             paused=self.paused,
+            paused_until=self.paused_until if self.paused else None,
             orders_enabled=bool(caps.orders),
             orders_disabled_reason="" if caps.orders else caps.no_orders_reason,
             orders=caps.orders,

@@ -409,6 +409,7 @@ class LiveStatus:
     # the engine schedules nothing (a one-shot command)
     next_run: Mapping[str, float | None] | None = None
     cause: Cause | None = None  # why the state (None: syncing or all good)
+    paused_until: float | None = None  # a pause's end (POSIX time); None: until resumed
 
 
 @dataclass(frozen=True)

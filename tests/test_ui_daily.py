@@ -352,11 +352,16 @@ def test_pause_for_a_chosen_time_from_the_tray_and_the_toolbar_resumes_by_itself
             assert before + 1800 <= engine.paused_until <= time.time() + 1800
             end = until_text(engine.paused_until)
             await until(
-                lambda: tray.pause_action.text() == f"En pausa hasta las {end} — &Reanudar",
+                lambda: tray.pause_action.text() == f"En pausa {end} — &Reanudar",
                 what=lambda: tray.pause_action.text(),
             )
-            assert w.pause_action.text() == f"&Reanudar (en pausa hasta las {end})"
+            assert w.pause_action.text() == f"&Reanudar (en pausa {end})"
             assert w.overview.title.text() == "En pausa"
+            # the overview says until when, and what happens to the orders meanwhile
+            assert w.overview.hint.text() == (
+                f"La sincronización está en pausa {end}. Los pedidos esperan en la cola hasta "
+                "entonces."
+            )
             order = store.call(lambda: store.add_order())
             # the wall clock passes the end (a PC that slept counts too): it resumes alone
             engine.wall_clock = lambda: time.time() + 1801
@@ -373,7 +378,7 @@ def test_pause_for_a_chosen_time_from_the_tray_and_the_toolbar_resumes_by_itself
             assert engine.paused and engine.paused_until >= time.time() + 3500
             end = until_text(engine.paused_until)
             await until(
-                lambda: w.pause_action.text() == f"&Reanudar (en pausa hasta las {end})",
+                lambda: w.pause_action.text() == f"&Reanudar (en pausa {end})",
                 what=lambda: w.pause_action.text(),
             )
             action_named(w.pause_menu, "Hasta que la reanude").trigger()
@@ -409,10 +414,15 @@ def test_pause_for_a_chosen_time_from_the_tray_and_the_toolbar_resumes_by_itself
 def test_pause_and_mute_ends_read_as_local_times():
     set_language("es_AR")
     now = datetime(2026, 11, 30, 23, 10)  # a Monday
-    assert until_text((now + timedelta(minutes=30)).timestamp(), now.timestamp()) == "23:40"
-    assert until_text((now + timedelta(hours=1)).timestamp(), now.timestamp()) == "mañana 00:10"
+    assert (
+        until_text((now + timedelta(minutes=30)).timestamp(), now.timestamp()) == "hasta las 23:40"
+    )
+    assert (
+        until_text((now + timedelta(hours=1)).timestamp(), now.timestamp())
+        == "hasta mañana a las 00:10"
+    )
     later = datetime(2026, 12, 2, 8, 0)
-    assert until_text(later.timestamp(), now.timestamp()) == "mié 02/12 08:00"
+    assert until_text(later.timestamp(), now.timestamp()) == "hasta el mié 02/12 a las 08:00"
     assert day_label(now) == "lun 30/11"
 
 
@@ -514,9 +524,7 @@ def test_mute_for_a_chosen_time_is_shown_in_the_tray_and_undone(qtbot, qloop, ui
             assert before + 7200 <= app.controller.snoozed_until <= time.time() + 7200
             end = until_text(app.controller.snoozed_until)
             assert tray.snooze_action.isVisible() and not tray.mute_action.isVisible()
-            assert tray.snooze_action.text() == (
-                f"Notificaciones silenciadas hasta las {end} — Rea&ctivar"
-            )
+            assert tray.snooze_action.text() == (f"Notificaciones silenciadas {end} — Rea&ctivar")
             bad_order(store, 1)
             app.window.sync_action.trigger()
             await until(lambda: len(errors.errors) == 1, what="first error")

@@ -31,15 +31,17 @@ def tomorrow_morning(now: datetime) -> datetime:
 
 
 def until_text(ts: float, now: float | None = None) -> str:
-    """A pause's or a mute's end: "15:30" today, "mañana 08:00", else "lun 30/11 08:00"."""
+    """A pause's or a mute's end, said whole: "hasta las 15:30" today, "hasta mañana a las
+    08:00", else "hasta el lun 30/11 a las 08:00" (Spanish puts its words around the
+    time differently for each)."""
     when = datetime.fromtimestamp(ts)
     today = datetime.fromtimestamp(time.time() if now is None else now).date()
     hhmm = when.strftime("%H:%M")
     if when.date() == today:
-        return hhmm
+        return _("until {time}", time=hhmm)
     if when.date() == today + timedelta(days=1):
-        return _("tomorrow {time}", time=hhmm)
-    return f"{day_label(when)} {hhmm}"
+        return _("until tomorrow at {time}", time=hhmm)
+    return _("until {day} at {time}", day=day_label(when), time=hhmm)
 
 
 def day_label(day: datetime) -> str:

@@ -118,6 +118,12 @@ class Overview(QWidget):
             hint = ""  # the cause says it all ("3 items to fix: see the Errors tab")
         elif code == "paused":
             why = ""  # the hint says it, and what happens to the orders meanwhile
+            until = s.live.paused_until if s.live is not None else None
+            if until:
+                hint = _(
+                    "Sync is paused {until}. Orders wait in the queue until then.",
+                    until=until_text(until),
+                )
         self.hint.setText("\n".join(t for t in (f"{why}." if why else "", hint) if t))
         paused = s.paused
         for box, key, last in (
@@ -315,11 +321,7 @@ class MainWindow(QMainWindow):
     def set_pause(self, paused: bool, until: float | None) -> None:
         """The pause button: "Resume" (with until when) while paused, else "Pause"."""
         if paused:
-            text = (
-                _("&Resume (paused until {time})", time=until_text(until))
-                if until
-                else _("&Resume")
-            )
+            text = _("&Resume (paused {until})", until=until_text(until)) if until else _("&Resume")
         else:
             text = _("&Pause")
         self.pause_action.setText(text)

@@ -130,9 +130,7 @@ class Tray(QObject):
         """Paused: "Resume", with until when; running: "Pause"."""
         if paused:
             self.pause_action.setText(
-                _("Paused until {time} — &Resume", time=until_text(until))
-                if until
-                else _("&Resume")
+                _("Paused {until} — &Resume", until=until_text(until)) if until else _("&Resume")
             )
         else:
             self.pause_action.setText(_("&Pause"))
@@ -144,7 +142,7 @@ class Tray(QObject):
         self.snooze_action.setVisible(bool(until))
         if until:
             self.snooze_action.setText(
-                _("Notifications muted until {time} — &Unmute", time=until_text(until))
+                _("Notifications muted {until} — &Unmute", until=until_text(until))
             )
 
     def message(self, title: str, text: str, info: bool = False) -> None:
