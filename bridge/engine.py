@@ -59,7 +59,7 @@ from bridge.orders import OrderPipeline
 from bridge.recorder import RunRecorder
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
-from bridge.state import OutboxRow, State
+from bridge.state import OrderState, OutboxRow, State
 from bridge.state.outbox import DiscardUndo
 from bridge.status import (
     INFORMATIONAL_CODES,
@@ -109,6 +109,8 @@ PAUSE_CHECK_S = 20.0
 STOP_GRACE_S = 5.0
 # a discard can be undone for this long (s)
 UNDO_DISCARD_S = 600.0
+# the longest text a search looks for
+MAX_SEARCH_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class Health:
         h = self.sides[side]
         if h.ok is not True:
             self.sides[side] = SideStatus(True, "", time.time())
-            if h.ok is False and self.on_recovered:
+            if self.on_recovered:  # failed before, or rows left from the last session
                 self.on_recovered(side)
             if self.on_change:
                 self.on_change()
@@ -623,10 +625,14 @@ class Engine:
     async def _resume_at(self, until: float) -> None:
         """Wall time, looked at every `pause_check_s`: a monotonic sleep until the end would
         not count the time the PC slept, and the pause would outlast what was chosen."""
+        # and on the monotonic clock too, whichever ends first: a clock set back must not
+        # lengthen it (a sleep only ever shortens the monotonic wait's share)
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + (until - self.wall_clock())
         left = until - self.wall_clock()
         while left > 0:
             await asyncio.sleep(min(self.pause_check_s, left))
-            left = until - self.wall_clock()
+            left = min(until - self.wall_clock(), ends - loop.time())
         self._pause_timer = None
         self.resume()
 
@@ -712,6 +718,11 @@ class Engine:
         undo = None
         if oid is not None:
             undo = await self.state.call(self.state.outbox.discard_undoable, oid, reason)
+            row = None if undo is not None else await self.state.call(self.state.outbox.get, oid)
+            if row is not None and row.state == OrderState.SENDING:
+                # on its way to the ERP right now: a discard would not stop it (its error
+                # stays, to be discarded if this attempt fails too)
+                return False
         await self.state.call(self.state.errors.close, error_id, "discarded", reason)
         now = time.monotonic()
         self._discards = {i: d for i, d in self._discards.items() if now - d[0] < UNDO_DISCARD_S}
@@ -906,14 +917,21 @@ class Engine:
         ]
         if not hit:
             return
-        await self.state.call(
-            self.state.errors.resolve_ids, [int(r["id"]) for r in hit], "recovered"
-        )
-        orders = [
-            oid for r in hit if (oid := Subject.parse(str(r["subject"])).order_id) is not None
-        ]
-        for oid in orders:
-            await self.state.call(self.state.outbox.requeue, oid)
+
+        def clear_cause_rows() -> tuple[list[int], list[str]]:
+            # one call on the state's thread: a discard or a retry in between is not undone
+            done = set(self.state.errors.resolve_ids([int(r["id"]) for r in hit], "recovered"))
+            oids = [
+                oid
+                for r in hit
+                if int(r["id"]) in done
+                and (oid := Subject.parse(str(r["subject"])).order_id) is not None
+                and self.state.outbox.requeue(oid, only_failed=True)
+            ]
+            return sorted(done), oids
+
+        resolved, orders = await self.state.call(clear_cause_rows)
+        catalog = any(r["pipeline"] == CATALOG and int(r["id"]) in resolved for r in hit)
         where = "the store" if side == "store" else "the ERP"
         self.events.info(
             "engine",
@@ -925,8 +943,11 @@ class Engine:
             orders=len(orders),
         )
         self._status_changed()
-        if orders and self._scheduler is not None and not self.paused and not self._stopping:
-            self._spawn(self.run_pipeline(ORDERS, "recovered"))
+        if self._scheduler is not None and not self.paused and not self._stopping:
+            if orders:
+                self._spawn(self.run_pipeline(ORDERS, "recovered"))
+            if catalog:  # what the stopped catalog run did not push goes now
+                self._spawn(self.run_pipeline(CATALOG, "recovered"))
 
     # -- status ------------------------------------------------------------------------------
     def _status_changed(self) -> None:
@@ -959,6 +980,7 @@ class Engine:
             if shared:
                 _n, key = max(shared)
                 side, code = key.split(":", 1)
+                code = {"auth": "auth_rejected"}.get(code, code)  # as ui.texts says it
                 attention = Cause(code, side, waiting if side == "erp" else 0)
             else:
                 attention = Cause("errors", "", errors.to_fix)
@@ -1123,9 +1145,11 @@ class Engine:
         first, at most `limit` each."""
 
         def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            orders = self.state.outbox.search(text, limit)
+            # a paste gone wrong must not exceed SQLite's LIKE pattern limit (50,000 bytes)
+            wanted = text.strip()[:MAX_SEARCH_CHARS]
+            orders = self.state.outbox.search(wanted, limit)
             ids = [str(o["store_order_id"]) for o in orders]
-            return orders, self.state.events.search(text, limit, ids)
+            return orders, self.state.events.search(wanted, limit, ids)
 
         if not text.strip():
             return SearchResult(text, (), ())

@@ -442,7 +442,8 @@ class OrderPipeline(Pipeline):
                 ) from None
             buyer = ValidBuyer(order.buyer, doc, condition)
             customer = await self._customer(buyer, order) if self.erp.capabilities.customers else ""
-            await self.state.call(self.state.outbox.mark_sending, oid)
+            if not await self.state.call(self.state.outbox.mark_sending, oid):
+                return False  # discarded by the merchant while this pass had it
             if not keyed:
                 await self.state.call(self.state.idmap.doubt_begin, "order", oid)
             try:
@@ -697,7 +698,7 @@ class OrderPipeline(Pipeline):
             next_at = None
             what = "fix the data, then retry it from the error list"
         kind = FailureKind.AUTH.value if exc.kind == FailureKind.CONFIG else exc.kind.value
-        await self.state.call(
+        if not await self.state.call(
             self.state.outbox.mark_failed,
             oid,
             kind=kind,
@@ -705,7 +706,8 @@ class OrderPipeline(Pipeline):
             message=exc.message,
             server_message=exc.server_message,
             next_attempt_at=next_at,
-        )
+        ):
+            return  # discarded by the merchant while this pass had it
         message = exc.message if number in exc.message else f"Order {number}: {exc.message}"
         await self.state.call(
             self.state.errors.open,

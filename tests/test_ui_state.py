@@ -187,3 +187,21 @@ def test_quit_asks_when_orders_are_pending_and_one_cause_is_said_once(
             raise
 
     run(qloop, body())
+
+
+def test_a_stopped_controller_asks_for_nothing_more(qtbot, qloop, ui_profile, sims):
+    """Once Bridge stopped, a last status change of the engine or a tick of the clock's
+    timer schedules no refresh: its loop is gone (under Wine a later test met the task a
+    stopped controller made, on a loop that no longer ran)."""
+    paths, secrets = ui_profile
+
+    async def body():
+        app, task = await start_app(paths, secrets)
+        await stop_app(app, task)
+        return app.controller
+
+    controller = run(qloop, body())
+    assert controller._schedule_refresh not in controller.engine.status_listeners
+    controller._timer.timeout.emit()  # a tick that was already queued
+    controller.engine._status_changed()
+    assert not controller._tasks and not controller._refresh_pending

@@ -379,6 +379,7 @@ class BridgeApp:
         window.errors.undoDiscardRequested.connect(controller.undo_discard)
         window.errors.approveRequested.connect(controller.approve)
         controller.commandRefused.connect(window.errors.show_problem)
+        controller.discardDone.connect(window.errors.discard_done)
         window.tabs.currentChanged.connect(
             lambda i: self.spawn(self.refresh_history()) if i == window.TAB_HISTORY else None
         )

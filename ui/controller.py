@@ -9,6 +9,7 @@ on disk or network.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ class AppController(QObject):
     todayChanged = Signal(object)  # a Today
     muteChanged = Signal(object)  # the end of a mute (wall time), or None when unmuted
     commandRefused = Signal(str)  # a command the engine refused, said for the merchant
+    discardDone = Signal(int, bool)  # an error's discard: done (undoable), or refused
 
     def __init__(
         self,
@@ -62,6 +64,7 @@ class AppController(QObject):
         self._known_errors: set[str] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._refresh_pending = False
+        self._stopped = False
         engine.events.subscribe(self._on_event)
         engine.status_listeners.append(self._schedule_refresh)
         # the clock moves even when nothing happens ("last sync 5 min ago", next run)
@@ -76,7 +79,12 @@ class AppController(QObject):
         await self.refresh()
 
     async def stop(self) -> None:
+        # nothing of this controller may run once its loop is gone: no timer, no refresh
+        # asked for by the engine's last status change
+        self._stopped = True
         self._timer.stop()
+        with contextlib.suppress(ValueError):
+            self.engine.status_listeners.remove(self._schedule_refresh)
         for t in list(self._tasks):
             t.cancel()
         await self.engine.stop()
@@ -101,6 +109,8 @@ class AppController(QObject):
         self.eventAdded.emit(event)
 
     def _schedule_refresh(self) -> None:
+        if self._stopped:
+            return
         if not self._refresh_pending:
             self._refresh_pending = True
             self.spawn(self.refresh(), "status refresh")
@@ -207,7 +217,22 @@ class AppController(QObject):
         await self.refresh()
 
     def discard(self, error_id: int, reason: str) -> asyncio.Future[Any]:
-        return self.spawn(self._after(self.engine.discard_error(error_id, reason)), "discard")
+        return self.spawn(self._discard(error_id, reason), "discard")
+
+    async def _discard(self, error_id: int, reason: str) -> bool:
+        from ui.i18n import _
+
+        done = await self.engine.discard_error(error_id, reason)
+        self.discardDone.emit(error_id, done)
+        if not done:
+            self.commandRefused.emit(
+                _(
+                    "That order is being sent to the ERP right now, so it cannot be discarded. "
+                    "If this attempt fails too, you can discard it then."
+                )
+            )
+        await self.refresh()
+        return done
 
     def undo_discard(self, error_id: int) -> asyncio.Future[Any]:
         return self.spawn(self._after(self.engine.undo_discard(error_id)), "undo discard")

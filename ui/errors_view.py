@@ -131,6 +131,7 @@ class ErrorsView(QWidget):
         undo.addWidget(self.undo_btn)
         self.undo_bar.setVisible(False)
         self._undo_id: int | None = None
+        self._discarding: dict[int, str] = {}  # discards asked for, not yet answered
         self._undo_timer = QTimer(self)
         self._undo_timer.setSingleShot(True)
         self._undo_timer.timeout.connect(self._forget_undo)
@@ -271,13 +272,19 @@ class ErrorsView(QWidget):
             reason = text.strip()
             if not reason:
                 return
+            self._discarding[error_id] = what  # Undo is offered once the engine did it
             self.discardRequested.emit(error_id, reason)
-            self._offer_undo(error_id, what)
 
         dialog.textValueSelected.connect(accepted)
         self._dialog = dialog
         dialog.open()
         typed(dialog.textValue())
+
+    def discard_done(self, error_id: int, done: bool) -> None:
+        """The engine's answer to a discard: done (Undo offered) or refused."""
+        what = self._discarding.pop(error_id, None)
+        if done and what is not None:
+            self._offer_undo(error_id, what)
 
     def _offer_undo(self, error_id: int, what: str) -> None:
         self._undo_id = error_id

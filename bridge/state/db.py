@@ -369,6 +369,8 @@ class Db:
         for suffix in SUFFIXES:
             private_file(Path(f"{self.path}{suffix}"))
         self._db.row_factory = sqlite3.Row
+        # LIKE ignores the case of ASCII letters only: searches for "muñoz" use fold()
+        self._db.create_function("fold", 1, fold, deterministic=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed outbox transition survives a power cut, not only a crash
         self._db.execute("PRAGMA synchronous=FULL")
@@ -503,6 +505,22 @@ class _Tx:
                 self.state._db.execute("PRAGMA synchronous=FULL")
         finally:
             self.state._lock.release()
+
+
+def fold(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
+    """A text in one case whatever its letters (SQL `fold()`): "MUÑOZ" and "muñoz" meet."""
+    return value.casefold() if isinstance(value, str) else value
+
+
+def text_like(column: str, text: str) -> str:
+    """`column` as a search compares it with `text`'s pattern (`like_pattern`): as it is
+    while the text is ASCII (SQLite's LIKE ignores ASCII case, and is fast), folded else."""
+    return column if text.isascii() else f"fold({column})"
+
+
+def like_pattern(text: str) -> str:
+    """The LIKE pattern that finds `text` anywhere, in any case (with `text_like`)."""
+    return "%" + like_escape(text if text.isascii() else text.casefold()) + "%"
 
 
 def like_escape(text: str) -> str:

@@ -118,16 +118,17 @@ class Errors(Repository):
             )
         ]
 
-    def resolve_ids(self, ids: list[int], resolution: str) -> int:
-        """Resolve these open errors (their cause is gone)."""
+    def resolve_ids(self, ids: list[int], resolution: str) -> list[int]:
+        """Resolve these open errors (their cause is gone); the ids it did resolve."""
         with self.db.tx() as db:
-            return sum(
-                db.execute(
+            return [
+                i
+                for i in ids
+                if db.execute(
                     "UPDATE errors SET state='resolved', resolution=? WHERE id=? AND state='open'",
                     (resolution, i),
                 ).rowcount
-                for i in ids
-            )
+            ]
 
     def reopen(self, error_id: int, state: str) -> bool:
         """An error closed as `state` (a discard undone) is open again, as it was; not

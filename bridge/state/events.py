@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.state.db import EVENT_ORDER, Repository, like_escape
+from bridge.state.db import EVENT_ORDER, Repository, like_pattern, text_like
 
 
 class Events(Repository):
@@ -46,13 +46,14 @@ class Events(Repository):
         the lines that write it with them), newest first. A scan (a few tens of ms over the
         most events the log keeps; printed by tests/test_search.py): a full-text index
         would cost every event's write for a search the merchant runs now and then."""
-        like = "%" + like_escape(text.strip()) + "%"
+        text = text.strip()
+        like = like_pattern(text)
         ids = list(orders)[:500]
         marks = ",".join("?" * len(ids))
         about = f" OR {EVENT_ORDER} IN ({marks})" if ids else ""
         rows = self.db.query(
-            "SELECT * FROM events WHERE message LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\'"
-            f"{about} ORDER BY id DESC LIMIT ?",
+            f"SELECT * FROM events WHERE {text_like('message', text)} LIKE ? ESCAPE '\\' "
+            f"OR {text_like('data', text)} LIKE ? ESCAPE '\\'{about} ORDER BY id DESC LIMIT ?",
             (like, like, *ids, limit),
         )
         return [dict(r) for r in rows]

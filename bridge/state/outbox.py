@@ -17,7 +17,7 @@ import msgspec
 
 from bridge.numbers import NumberError, quantity
 from bridge.redact import redact, redact_optional
-from bridge.state.db import Repository, like_escape
+from bridge.state.db import Repository, like_pattern, text_like
 
 
 def _field(path: str) -> str:
@@ -379,12 +379,15 @@ class Outbox(Repository):
         )
         return dict(rows[0]) if rows else {}
 
-    def mark_sending(self, oid: str) -> None:
+    def mark_sending(self, oid: str) -> bool:
+        """False when the order is no longer to be sent (discarded meanwhile)."""
         with self.db.tx() as db:
-            db.execute(
-                "UPDATE outbox SET state='sending', attempts=attempts+1, updated_at=? "
-                "WHERE store_order_id=?",
-                (time.time(), oid),
+            return bool(
+                db.execute(
+                    "UPDATE outbox SET state='sending', attempts=attempts+1, updated_at=? "
+                    "WHERE store_order_id=? AND state IN ('queued','failed','sending')",
+                    (time.time(), oid),
+                ).rowcount
             )
 
     def mark_sent_to_erp(self, oid: str, reference: str, customer_code: str | None) -> None:
@@ -423,29 +426,34 @@ class Outbox(Repository):
         server_message: str | None,
         next_attempt_at: float | None,
         keep_state: bool = False,
-    ) -> None:
+    ) -> bool:
         """Record a failure. With keep_state (a sent_to_erp order whose report to the store
-        failed), the state stays and only the error and the next attempt are recorded."""
+        failed), the state stays and only the error and the next attempt are recorded.
+        False (nothing recorded) for an order the merchant discarded meanwhile."""
         # servers' texts may quote a token: masked before they are kept
         message, server_message = redact(message), redact_optional(server_message)
         with self.db.tx() as db:
             state_sql = "" if keep_state else "state='failed', "
-            db.execute(
-                f"UPDATE outbox SET {state_sql}failure_kind=?, error_code=?, last_error=?, "
-                "server_message=?, next_attempt_at=?, updated_at=? WHERE store_order_id=?",
-                (kind, code, message, server_message, next_attempt_at, time.time(), oid),
+            return bool(
+                db.execute(
+                    f"UPDATE outbox SET {state_sql}failure_kind=?, error_code=?, last_error=?, "
+                    "server_message=?, next_attempt_at=?, updated_at=? WHERE store_order_id=? "
+                    "AND state != 'discarded'",
+                    (kind, code, message, server_message, next_attempt_at, time.time(), oid),
+                ).rowcount
             )
 
     def mark_reported_failed(self, oid: str) -> None:
         with self.db.tx() as db:
             db.execute("UPDATE outbox SET reported_failed=1 WHERE store_order_id=?", (oid,))
 
-    def requeue(self, oid: str) -> bool:
+    def requeue(self, oid: str, only_failed: bool = False) -> bool:
+        states = "('failed')" if only_failed else "('failed','discarded')"
         with self.db.tx() as db:
             cur = db.execute(
                 "UPDATE outbox SET state='queued', next_attempt_at=NULL, "
                 "failure_kind=NULL, updated_at=? WHERE store_order_id=? AND "
-                "state IN ('failed','discarded')",
+                f"state IN {states}",
                 (time.time(), oid),
             )
             if cur.rowcount:
@@ -564,19 +572,20 @@ class Outbox(Repository):
         text = text.strip()
         if not text:
             return []
-        like = "%" + like_escape(text) + "%"
+        like = like_pattern(text)
         digits = "".join(c for c in text if c not in " .-/")
         # a document is looked for by its digits: "20-12345678-9" finds "20123456789"
         doc = "%" + digits + "%" if digits.isdigit() and len(digits) >= 4 else None
         rows = self.db.query(
-            f"SELECT {SUMMARY} FROM outbox WHERE number LIKE :like ESCAPE '\\' "
-            "OR store_order_id = :text OR erp_reference LIKE :like ESCAPE '\\' "
-            f"OR {_field('$.buyer.business_name')} LIKE :like ESCAPE '\\' "
+            f"SELECT {SUMMARY} FROM outbox WHERE {text_like('number', text)} LIKE :like "
+            f"ESCAPE '\\' OR store_order_id = :text OR {text_like('erp_reference', text)} "
+            f"LIKE :like ESCAPE '\\' OR {text_like(_field('$.buyer.business_name'), text)} "
+            "LIKE :like ESCAPE '\\' "
             "OR (:doc IS NOT NULL AND replace(replace(replace(replace("
             f"{_field('$.buyer.tax_id')}, '-', ''), '.', ''), ' ', ''), '/', '') "
             "LIKE :doc) "
             "OR store_order_id IN (SELECT store_order_id FROM outbox_items "
-            "WHERE sku LIKE :like ESCAPE '\\') "
+            f"WHERE {text_like('sku', text)} LIKE :like ESCAPE '\\') "
             "ORDER BY created_at DESC LIMIT :limit",
             {"like": like, "text": text, "doc": doc, "limit": limit},
         )
