@@ -55,6 +55,22 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture
+def slow_retry_profile(
+    tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator
+) -> Paths:
+    """A profile where a failed order waits 10 minutes for its own retry: only the end of
+    its cause (the side answering again) sends it sooner."""
+    return write_profile(
+        tmp_path,
+        store_sim.base_url,
+        erp_sim.base_url,
+        erp_sim.cliente,
+        retry_base_s=600,
+        retry_max_s=600,
+    )
+
+
 def under_wine() -> bool:
     """Windows as Wine plays it (build/windows/ci.sh), not a Windows PC."""
     if sys.platform != "win32":

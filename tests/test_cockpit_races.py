@@ -11,15 +11,36 @@ from tests.conftest import docs_for, make_engine, wait_until, write_profile
 
 
 @pytest.fixture
-def slow_retry_profile(tmp_path, erp_sim, store_sim):
-    return write_profile(
+async def failed_once(tmp_path, erp_sim, store_sim):
+    """An engine (retries after 1 s) with one order that failed while the ERP was down,
+    the ERP back and the order due again: (engine, the order, its error). The merchant's
+    click then lands in the next pass, at the await a test chooses."""
+    paths = write_profile(
         tmp_path,
         store_sim.base_url,
         erp_sim.base_url,
         erp_sim.cliente,
-        retry_base_s=600,
-        retry_max_s=600,
+        retry_base_s=1,
+        retry_max_s=1,
     )
+    engine = make_engine(paths, erp_sim)
+    await engine.open()
+    o = store_sim.add_order()
+    port = erp_sim.port
+    await erp_sim.stop()
+    await engine.sync_now("orders")  # fails: erp:down, attempts kept
+    [err] = await engine.open_errors()
+    await erp_sim.start(port=port)
+    await engine.state.call(
+        engine.state._db.execute,
+        "UPDATE outbox SET next_attempt_at=0 WHERE store_order_id=?",
+        (o["id"],),
+    )
+    try:
+        yield engine, o, err
+    finally:
+        await engine.stop()
+        engine.close()
 
 
 async def test_rows_of_a_cause_clear_when_the_erp_answers_after_a_restart(
@@ -56,57 +77,33 @@ async def test_rows_of_a_cause_clear_when_the_erp_answers_after_a_restart(
         engine.close()
 
 
-async def test_a_discard_during_a_running_pass_is_not_sent_anyway(tmp_path, erp_sim, store_sim):
-    paths = write_profile(
-        tmp_path,
-        store_sim.base_url,
-        erp_sim.base_url,
-        erp_sim.cliente,
-        retry_base_s=1,
-        retry_max_s=1,
+async def test_a_discard_during_a_running_pass_is_not_sent_anyway(failed_once, erp_sim):
+    engine, o, err = failed_once
+    # the merchant clicks "Descartar" (they entered it by hand) while the orders
+    # pass is looking the buyer up in the ERP, just before it sends the order
+    erp = engine.orders.erp
+    real = erp.find_customer
+    discarded = []
+
+    async def lookup_then_click(*args, **kw):
+        found = await real(*args, **kw)
+        discarded.append(await engine.discard_error(err.id, "cargado a mano en el ERP"))
+        return found
+
+    erp.find_customer = lookup_then_click
+    await engine.sync_now("orders")
+    row = engine.state.outbox.get(o["id"])
+    print(
+        "discard accepted:",
+        discarded,
+        "| outbox state:",
+        row.state,
+        "| ERP documents:",
+        len(docs_for(erp_sim, o["number"])),
     )
-    engine = make_engine(paths, erp_sim)
-    await engine.open()
-    try:
-        o = store_sim.add_order()
-        port = erp_sim.port
-        await erp_sim.stop()
-        await engine.sync_now("orders")  # fails: erp:down, attempts kept
-        [err] = await engine.open_errors()
-        await erp_sim.start(port=port)
-        await engine.state.call(
-            engine.state._db.execute,
-            "UPDATE outbox SET next_attempt_at=0 WHERE store_order_id=?",
-            (o["id"],),
-        )
-        # the merchant clicks "Descartar" (they entered it by hand) while the orders
-        # pass is looking the buyer up in the ERP, just before it sends the order
-        erp = engine.orders.erp
-        real = erp.find_customer
-        discarded = []
-
-        async def lookup_then_click(*args, **kw):
-            found = await real(*args, **kw)
-            discarded.append(await engine.discard_error(err.id, "cargado a mano en el ERP"))
-            return found
-
-        erp.find_customer = lookup_then_click
-        await engine.sync_now("orders")
-        row = engine.state.outbox.get(o["id"])
-        print(
-            "discard accepted:",
-            discarded,
-            "| outbox state:",
-            row.state,
-            "| ERP documents:",
-            len(docs_for(erp_sim, o["number"])),
-        )
-        assert discarded == [True]
-        assert len(docs_for(erp_sim, o["number"])) == 0, "a discarded order reached the ERP"
-        assert row.state == OrderState.DISCARDED
-    finally:
-        await engine.stop()
-        engine.close()
+    assert discarded == [True]
+    assert len(docs_for(erp_sim, o["number"])) == 0, "a discarded order reached the ERP"
+    assert row.state == OrderState.DISCARDED
 
 
 async def test_a_huge_search_text_finds_nothing_instead_of_failing(engine, store_sim):
@@ -244,101 +241,51 @@ async def test_a_search_finds_a_spanish_name_in_any_case(engine, store_sim):
     assert found == [o["id"]]
 
 
-async def test_a_discard_during_a_pass_that_then_fails_stays_discarded(
-    tmp_path, erp_sim, store_sim
-):
-    paths = write_profile(
-        tmp_path,
-        store_sim.base_url,
-        erp_sim.base_url,
-        erp_sim.cliente,
-        retry_base_s=1,
-        retry_max_s=1,
+async def test_a_discard_during_a_pass_that_then_fails_stays_discarded(failed_once, erp_sim):
+    engine, o, err = failed_once
+    erp = engine.orders.erp
+    real = erp.find_customer
+    discarded = []
+
+    async def click_then_erp_drops(*args, **kw):
+        discarded.append(await engine.discard_error(err.id, "cargado a mano en el ERP"))
+        await erp_sim.stop()  # and the ERP drops again: the lookup fails
+        return await real(*args, **kw)
+
+    erp.find_customer = click_then_erp_drops
+    await engine.sync_now("orders")
+    row = engine.state.outbox.get(o["id"])
+    print(
+        "discard accepted:",
+        discarded,
+        "| outbox state:",
+        row.state,
+        "| open errors:",
+        [e.code for e in await engine.open_errors()],
     )
-    engine = make_engine(paths, erp_sim)
-    await engine.open()
-    try:
-        o = store_sim.add_order()
-        port = erp_sim.port
-        await erp_sim.stop()
-        await engine.sync_now("orders")
-        [err] = await engine.open_errors()
-        await erp_sim.start(port=port)
-        await engine.state.call(
-            engine.state._db.execute,
-            "UPDATE outbox SET next_attempt_at=0 WHERE store_order_id=?",
-            (o["id"],),
-        )
-        erp = engine.orders.erp
-        real = erp.find_customer
-        discarded = []
-
-        async def click_then_erp_drops(*args, **kw):
-            discarded.append(await engine.discard_error(err.id, "cargado a mano en el ERP"))
-            await erp_sim.stop()  # and the ERP drops again: the lookup fails
-            return await real(*args, **kw)
-
-        erp.find_customer = click_then_erp_drops
-        await engine.sync_now("orders")
-        row = engine.state.outbox.get(o["id"])
-        print(
-            "discard accepted:",
-            discarded,
-            "| outbox state:",
-            row.state,
-            "| open errors:",
-            [e.code for e in await engine.open_errors()],
-        )
-        assert discarded == [True]
-        assert row.state == OrderState.DISCARDED, "the failure undid the discard: it is retried"
-    finally:
-        await engine.stop()
-        engine.close()
+    assert discarded == [True]
+    assert row.state == OrderState.DISCARDED, "the failure undid the discard: it is retried"
 
 
 async def test_a_discard_while_the_order_is_being_sent_is_refused_and_it_goes_once(
-    tmp_path, erp_sim, store_sim
+    failed_once, erp_sim
 ):
     """An order already on its way to the ERP cannot be discarded (the write would not be
     stopped): the engine says no, its error stays until the write's outcome, and the order
     is in the ERP once."""
-    paths = write_profile(
-        tmp_path,
-        store_sim.base_url,
-        erp_sim.base_url,
-        erp_sim.cliente,
-        retry_base_s=1,
-        retry_max_s=1,
-    )
-    engine = make_engine(paths, erp_sim)
-    await engine.open()
-    try:
-        o = store_sim.add_order()
-        port = erp_sim.port
-        await erp_sim.stop()
-        await engine.sync_now("orders")
-        [err] = await engine.open_errors()
-        await erp_sim.start(port=port)
-        await engine.state.call(
-            engine.state._db.execute,
-            "UPDATE outbox SET next_attempt_at=0 WHERE store_order_id=?",
-            (o["id"],),
-        )
-        erp = engine.orders.erp
-        real = erp.create_order
-        answers = []
+    engine, o, err = failed_once
+    erp = engine.orders.erp
+    real = erp.create_order
+    answers = []
 
-        async def click_while_sending(*args, **kw):
-            answers.append(await engine.discard_error(err.id, "cargado a mano en el ERP"))
-            answers.append(engine.state.outbox.get(o["id"]).state)
-            return await real(*args, **kw)
+    async def click_while_sending(*args, **kw):
+        answers.append(await engine.discard_error(err.id, "cargado a mano en el ERP"))
+        answers.append(engine.state.outbox.get(o["id"]).state)
+        return await real(*args, **kw)
 
-        erp.create_order = click_while_sending
-        await engine.sync_now("orders")
-        assert answers == [False, OrderState.SENDING]
-        assert len(docs_for(erp_sim, o["number"])) == 1
-        assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
-        assert engine.state.errors.get(err.id)["state"] != "discarded"
-    finally:
-        await engine.stop()
-        engine.close()
+    erp.create_order = click_while_sending
+    await engine.sync_now("orders")
+    assert answers == [False, OrderState.SENDING]
+    assert len(docs_for(erp_sim, o["number"])) == 1
+    assert engine.state.outbox.get(o["id"]).state == OrderState.DONE
+    assert engine.state.errors.get(err.id)["state"] != "discarded"

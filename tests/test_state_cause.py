@@ -24,19 +24,6 @@ def outbox_row(engine, oid):
     return dict(row), [tuple(i) for i in items]
 
 
-@pytest.fixture
-def slow_retry_profile(tmp_path, erp_sim, store_sim):
-    # a failed order waits 10 minutes for its own retry: only the cause's end clears it
-    return write_profile(
-        tmp_path,
-        store_sim.base_url,
-        erp_sim.base_url,
-        erp_sim.cliente,
-        retry_base_s=600,
-        retry_max_s=600,
-    )
-
-
 async def test_erp_down_then_up_clears_its_rows_without_a_retry(
     slow_retry_profile, erp_sim, store_sim
 ):
