@@ -231,7 +231,14 @@ def test_a_held_sync_is_pushed_only_by_its_own_confirmed_action(qtbot, qloop, ui
             assert "ya no es la retenida" in w.errors._dialog.text()
             w.errors._dialog.accept()
             assert store.call(lambda: store.products[sku]["price"]) == old
-            await until(lambda: any(e.held for e in w.errors.errors), what="held")
+            # the list shows the sync held now (not the one refused: under Wine its refresh
+            # came after the next click, which approved the old one again)
+            held_now = await app.controller.engine.held_catalog()
+            assert held_now is not None
+            await until(
+                lambda: any(e.held and e.held.run_id == held_now.run_id for e in w.errors.errors),
+                what=lambda: [e.held.run_id for e in w.errors.errors if e.held],
+            )
             [row] = [i for i, e in enumerate(w.errors.errors) if e.held]
             w.errors.select_row(row)
             qtbot.mouseClick(w.errors.approve_btn, Qt.MouseButton.LeftButton)
