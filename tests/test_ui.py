@@ -348,7 +348,7 @@ def test_notifications_muted_after_start_and_snoozable(qtbot, qloop, ui_profile,
             app.window.sync_action.trigger()
             await until(lambda: len(messages) == 1, what="a notification")
             assert "CUIT" in messages[0][1]
-            app.controller.snooze(1)
+            app.controller.mute_until(time.time() + 3600)
             store.call(
                 lambda: store.add_order(buyer__tax_id="20-3", buyer__tax_condition="monotributo")
             )

@@ -163,9 +163,6 @@ class AppController(QObject):
         ui = self.engine.config.ui
         return in_quiet_hours(datetime.now(), ui.quiet_from, ui.quiet_to)
 
-    def snooze(self, hours: float) -> None:
-        self.mute_until(time.time() + hours * 3600)
-
     def mute_until(self, until: float) -> None:
         self.snoozed_until = until
         self.muteChanged.emit(until)

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from bridge.status import ProductRecord
 from ui.i18n import _
-from ui.order_detail import money
+from ui.texts import money
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 
 from bridge.status import EventRecord, OrderSummary, SearchResult
 from ui.i18n import _
-from ui.order_detail import money, order_state_name
-from ui.texts import event_text
+from ui.order_detail import order_state_name
+from ui.texts import event_text, money
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
