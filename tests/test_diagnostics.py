@@ -235,6 +235,20 @@ from tests.test_ui import (  # noqa: E402  (fixtures, and helpers for qasync tes
 __all__ = ["qloop", "ui_profile"]  # fixtures used by name (`sims` comes from conftest)
 
 
+def save_as(dialog, target: Path) -> None:
+    """Type the zip's full path in the save dialog's name field and press Save, as the
+    merchant does. (Not `selectFile()`: once the dialog is shown and its name field has
+    the focus - which comes a moment later, sooner under load - `selectFile()` changes only
+    the folder and keeps the proposed name, so the zip went to `<folder>/<default name>`.)"""
+    from PySide6.QtWidgets import QLineEdit
+
+    name = dialog.findChild(QLineEdit, "fileNameEdit")
+    assert name is not None, "the save dialog has no name field"
+    name.setText(str(target))
+    assert dialog.selectedFiles() == [str(target).replace(os.sep, "/")], dialog.selectedFiles()
+    dialog.accept()
+
+
 def test_export_diagnostics_from_the_toolbar(qtbot, qloop, ui_profile, tmp_path) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -251,8 +265,7 @@ def test_export_diagnostics_from_the_toolbar(qtbot, qloop, ui_profile, tmp_path)
             await until(lambda: dialog is not None and dialog.isVisible(), what="save dialog")
             target = tmp_path / "export" / "diag.zip"
             target.parent.mkdir()
-            dialog.selectFile(str(target))
-            dialog.accept()
+            save_as(dialog, target)
             await until(target.exists, what="zip written")
             await until(
                 lambda: (
@@ -330,9 +343,7 @@ def test_crash_hook_logs_the_traceback_and_opens_the_dialog(
             outcome: list[str] = []
             reporter.exporter.written.connect(lambda p: outcome.append(f"written {p}"))
             reporter.exporter.failed.connect(lambda p: outcome.append(f"failed: {p}"))
-            dialog.selectFile(str(target))
-            dialog.accept()
-            # (once, under Wine, the zip never came: say what the dialog and exporter did)
+            save_as(dialog, target)
             await until(
                 lambda: bool(outcome),
                 what=lambda: (
