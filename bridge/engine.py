@@ -54,8 +54,8 @@ from bridge.model import (
     Subject,
     Watching,
 )
+from bridge.orders import CHOKE_CODES, OrderPipeline
 from bridge.orders import PIPELINE as ORDERS
-from bridge.orders import OrderPipeline
 from bridge.recorder import RunRecorder
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
@@ -926,7 +926,10 @@ class Engine:
                 for r in hit
                 if int(r["id"]) in done
                 and (oid := Subject.parse(str(r["subject"])).order_id) is not None
-                and self.state.outbox.requeue(oid, only_failed=True)
+                # the ERP answered just after this order failed on it: a round of its streak
+                and self.state.outbox.requeue(
+                    oid, only_failed=True, streak=str(r["code"]) in CHOKE_CODES
+                )
             ]
             return sorted(done), oids
 

@@ -79,6 +79,15 @@ SIDE_DOWN_CODES = frozenset(
     }
 )
 
+# the side-down failures one order can bring about by itself (an ERP that chokes on its
+# contents answers with an error page, drops the connection or never answers); a refused
+# connection or a rate limit never comes from one order
+CHOKE_CODES = SIDE_DOWN_CODES - {"unreachable", "rate_limited"}
+# rounds in a row of the ERP answering again just after an order failed on it with one of
+# CHOKE_CODES, after which that failure is the order's own: the others are not held back
+# by it, it waits for its own backoff, and the merchant is asked to look at it
+POISON_STREAK = 3
+
 
 class SideDown(Exception):
     """A side failed for every order (auth, config): stop this run."""
@@ -486,11 +495,17 @@ class OrderPipeline(Pipeline):
             await self._fail(row, exc, order)
             raise SideDown(exc) from None
         except BridgeError as exc:
-            await self._fail(row, exc, order)
             if exc.retryable and exc.code in SIDE_DOWN_CODES:
+                if exc.code in CHOKE_CODES and row.down_streak >= POISON_STREAK:
+                    # the ERP answered again just after this order failed on it, round after
+                    # round: not the ERP down, this order's own problem
+                    await self._fail(row, exc, order, choked=True)
+                    return False
+                await self._fail(row, exc, order, keep_streak=True)
                 # the ERP itself is down: the other orders wait for the next run
                 self._health("erp", exc)
                 raise SideDown(exc) from None
+            await self._fail(row, exc, order)
             return False
         return await self._report(row, ref)
 
@@ -680,8 +695,17 @@ class OrderPipeline(Pipeline):
         return True
 
     async def _fail(
-        self, row: OutboxRow, exc: BridgeError, order: StoreOrder | None = None
+        self,
+        row: OutboxRow,
+        exc: BridgeError,
+        order: StoreOrder | None = None,
+        *,
+        keep_streak: bool = False,
+        choked: bool = False,
     ) -> None:
+        """Record the order's failure (outbox, error list, log). `keep_streak`: it failed
+        on the ERP as if the ERP were down; `choked`: that again, past POISON_STREAK rounds
+        (retried by itself at its pace, but an error for the merchant to look at)."""
         oid = row.store_order_id
         number = order.number if order else row.number
         attempts = row.attempts + 1
@@ -698,27 +722,38 @@ class OrderPipeline(Pipeline):
             next_at = None
             what = "fix the data, then retry it from the error list"
         kind = FailureKind.AUTH.value if exc.kind == FailureKind.CONFIG else exc.kind.value
+        # the error list's row: with `choked`, one for the merchant (the order is still
+        # retried by itself: the outbox keeps the failure's own kind)
+        code, error_kind, text = exc.code, kind, exc.message
+        if choked:
+            code, error_kind = "erp_fails_on_order", FailureKind.DATA.value
+            text = (
+                "the ERP fails each time it receives this order, while it answers "
+                f"everything else (last time: {exc.message}). Check the order in the "
+                "store and in the ERP"
+            )
         if not await self.state.call(
             self.state.outbox.mark_failed,
             oid,
             kind=kind,
-            code=exc.code,
-            message=exc.message,
+            code=code,
+            message=text,
             server_message=exc.server_message,
             next_attempt_at=next_at,
+            keep_streak=keep_streak or choked,
         ):
             return  # discarded by the merchant while this pass had it
-        message = exc.message if number in exc.message else f"Order {number}: {exc.message}"
+        message = text if number in text else f"Order {number}: {text}"
         await self.state.call(
             self.state.errors.open,
             PIPELINE,
             str(Subject.order(oid)),
-            kind=kind,
-            code=exc.code,
+            kind=error_kind,
+            code=code,
             message=message,
             server_message=exc.server_message,
         )
-        level = "warning" if exc.kind == FailureKind.TRANSIENT else "error"
+        level = "warning" if exc.kind == FailureKind.TRANSIENT and not choked else "error"
         self.events.emit(
             level,
             PIPELINE,
@@ -726,8 +761,8 @@ class OrderPipeline(Pipeline):
             f"{message} — {what}",
             order=oid,
             number=number,
-            kind=kind,
-            error_code=exc.code,
+            kind=error_kind,
+            error_code=code,
         )
         if (
             exc.kind == FailureKind.DATA

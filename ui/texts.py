@@ -183,6 +183,12 @@ def explain_code(code: str, kind: str) -> str:
             "The ERP says it already has this order but it cannot be "
             "found by its number. Check the ERP."
         ),
+        "erp_fails_on_order": _(
+            "The ERP fails each time it receives this order, while it answers everything "
+            "else: something in the order (a product, the buyer, a text) may be what it "
+            "cannot take. Check the order in the store and in the ERP; Bridge keeps "
+            "trying it now and then, and the other orders go on."
+        ),
         "sku_unknown_in_store": _(
             "Some products exist in the ERP but not in the store. Create "
             "them in the store to publish their stock."

@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     late_ack INTEGER NOT NULL DEFAULT 0,
     -- taken in while the state file was being rebuilt: looked up in the ERP before any send
     reconcile INTEGER NOT NULL DEFAULT 0,
+    -- how many times in a row the ERP answered again just after this order failed on it
+    -- (an error page, a dropped connection): past a few, the order's own problem
+    down_streak INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     sent_at REAL,
@@ -396,6 +399,7 @@ class Db:
             ("late_payload", "TEXT"),
             ("late_ack", "INTEGER NOT NULL DEFAULT 0"),
             ("reconcile", "INTEGER NOT NULL DEFAULT 0"),
+            ("down_streak", "INTEGER NOT NULL DEFAULT 0"),
         ):
             if col not in cols:
                 self._db.execute(f"ALTER TABLE outbox ADD COLUMN {col} {decl}")

@@ -122,6 +122,9 @@ class OutboxRow:
     late_payload: dict[str, Any] | None = None
     # the stored copy of the order could not be read (a damaged state file)
     damaged: bool = False
+    # times in a row the ERP answered again just after this order failed on it as if it
+    # were down (Outbox.requeue): past POISON_STREAK, the order's own problem
+    down_streak: int = 0
 
     @property
     def late(self) -> bool:
@@ -153,6 +156,7 @@ class OutboxRow:
             bool(r["reconcile"]),
             late if isinstance(late, dict) else None,
             damaged,
+            int(r["down_streak"] or 0),
         )
 
 
@@ -396,7 +400,8 @@ class Outbox(Repository):
             db.execute(
                 "UPDATE outbox SET state='sent_to_erp', erp_reference=?, customer_code=?, "
                 "failure_kind=NULL, error_code=NULL, last_error=NULL, server_message=NULL,"
-                " next_attempt_at=NULL, sent_at=?, updated_at=? WHERE store_order_id=?",
+                " next_attempt_at=NULL, down_streak=0, sent_at=?, updated_at=? "
+                "WHERE store_order_id=?",
                 (reference, customer_code, now, now, oid),
             )
             db.execute(
@@ -426,19 +431,23 @@ class Outbox(Repository):
         server_message: str | None,
         next_attempt_at: float | None,
         keep_state: bool = False,
+        keep_streak: bool = False,
     ) -> bool:
         """Record a failure. With keep_state (a sent_to_erp order whose report to the store
         failed), the state stays and only the error and the next attempt are recorded.
-        False (nothing recorded) for an order the merchant discarded meanwhile."""
+        The order's down_streak starts over unless `keep_streak` (it failed on the ERP as if
+        the ERP were down). False (nothing recorded) for an order the merchant discarded
+        meanwhile."""
         # servers' texts may quote a token: masked before they are kept
         message, server_message = redact(message), redact_optional(server_message)
         with self.db.tx() as db:
             state_sql = "" if keep_state else "state='failed', "
+            streak_sql = "" if keep_streak else "down_streak=0, "
             return bool(
                 db.execute(
-                    f"UPDATE outbox SET {state_sql}failure_kind=?, error_code=?, last_error=?, "
-                    "server_message=?, next_attempt_at=?, updated_at=? WHERE store_order_id=? "
-                    "AND state != 'discarded'",
+                    f"UPDATE outbox SET {state_sql}{streak_sql}failure_kind=?, error_code=?, "
+                    "last_error=?, server_message=?, next_attempt_at=?, updated_at=? "
+                    "WHERE store_order_id=? AND state != 'discarded'",
                     (kind, code, message, server_message, next_attempt_at, time.time(), oid),
                 ).rowcount
             )
@@ -447,14 +456,18 @@ class Outbox(Repository):
         with self.db.tx() as db:
             db.execute("UPDATE outbox SET reported_failed=1 WHERE store_order_id=?", (oid,))
 
-    def requeue(self, oid: str, only_failed: bool = False) -> bool:
+    def requeue(self, oid: str, only_failed: bool = False, streak: bool = False) -> bool:
+        """Queue a failed (or, unless `only_failed`, discarded) order again, due now.
+        `streak`: the ERP answered again just after this order failed on it (its
+        down_streak grows); otherwise (the merchant's retry, new settings) it starts over."""
         states = "('failed')" if only_failed else "('failed','discarded')"
         with self.db.tx() as db:
             cur = db.execute(
                 "UPDATE outbox SET state='queued', next_attempt_at=NULL, "
-                "failure_kind=NULL, updated_at=? WHERE store_order_id=? AND "
-                f"state IN {states}",
-                (time.time(), oid),
+                "failure_kind=NULL, updated_at=?, "
+                "down_streak = CASE WHEN ? THEN down_streak + 1 ELSE 0 END "
+                f"WHERE store_order_id=? AND state IN {states}",
+                (time.time(), streak, oid),
             )
             if cur.rowcount:
                 row = db.execute(
