@@ -38,8 +38,14 @@ def test_lost_tokens_say_why_and_saving_them_starts_syncing(qtbot, qloop, ui_pro
             assert tray.state == "attention"  # red, never the green check
             assert "falta un token" in tray.icon.toolTip()
             first = tray.menu.actions()[0]
-            assert first is tray.status_action and not first.isEnabled()
+            # a line to read, in bold and never greyed out; a click shows what to fix
+            assert first is tray.status_action and first.isEnabled() and first.font().bold()
             assert "falta un token" in first.text()
+            first.trigger()
+            await until(
+                lambda: w.isVisible() and w.tabs.currentIndex() == w.TAB_ERRORS,
+                what=lambda: f"the window visible {w.isVisible()}, tab {w.tabs.currentIndex()}",
+            )
             # the merchant enters the tokens again in Settings: syncing starts
             secrets.set_session("store.token", STORE_TOKEN)
             secrets.set_session("erp.token", erp.token)

@@ -40,10 +40,15 @@ class Tray(QObject):
         self.icon.setToolTip("Bridge")
         self.menu = QMenu()
         self.menu.setObjectName("trayMenu")
-        # the state and its cause, first in the menu (a line to read, not a command)
+        # the state and its cause, first in the menu, in bold: a line to read (never greyed
+        # out like a disabled command), and a click on it shows where to look - the errors
+        # when something waits on the merchant or on a side, else the window
         self.status_action = QAction(f"Bridge — {state_name('stopped')}", self.menu)
         self.status_action.setObjectName("trayStatus")
-        self.status_action.setEnabled(False)
+        bold = self.status_action.font()
+        bold.setBold(True)
+        self.status_action.setFont(bold)
+        self.status_action.triggered.connect(self._status_clicked)
         self.menu.addAction(self.status_action)
         self.menu.addSeparator()
         self.sync_action = self._add(_("Sync now"), self.syncRequested.emit, "traySync")
@@ -94,6 +99,12 @@ class Tray(QObject):
             QSystemTrayIcon.ActivationReason.Trigger,
             QSystemTrayIcon.ActivationReason.DoubleClick,
         ):
+            self.openWindow.emit()
+
+    def _status_clicked(self) -> None:
+        if self.state in ("attention", "retrying"):
+            self.openErrors.emit()
+        else:
             self.openWindow.emit()
 
     def set_status(self, s: Status) -> None:
