@@ -333,6 +333,8 @@ async def main():
         click(menu.mapToGlobal(menu.actionGeometry(tray.pause_action).center()), "left")
         report["paused"] = await until(lambda: bridge.controller.engine.paused, 10)
         report["menu_closed"] = not menu.isVisible()
+        # the menu follows the engine at the next status refresh (a task): wait for it
+        await until(lambda: shown(tray.pause_action.text()) == "Reanudar", 10)
         report["pause_text"] = shown(tray.pause_action.text())
         click(rect.center(), "right")
         if await until(menu.isVisible, 5):

@@ -144,8 +144,11 @@ def test_retry_and_discard_from_error_list(qtbot, qloop, ui_profile, sims):
                 lambda: store.add_order(buyer__tax_id="20-1", buyer__tax_condition="monotributo")
             )
             w.sync_action.trigger()
-            await until(lambda: len(w.errors.errors) == 2, what="two errors")
-            assert w.tabs.tabText(w.TAB_ERRORS) == "Errors (2)"
+            # (the tab's count comes from the status, read before the list in one refresh)
+            await until(
+                lambda: len(w.errors.errors) == 2 and w.tabs.tabText(w.TAB_ERRORS) == "Errors (2)",
+                what=lambda: f"two errors: {len(w.errors.errors)}, {w.tabs.tabText(w.TAB_ERRORS)}",
+            )
             w.show_tab(w.TAB_ERRORS)
             rows = {e.number: i for i, e in enumerate(w.errors.errors)}
             assert "409" in w.errors.errors[rows[busy["number"]]].message

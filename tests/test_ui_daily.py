@@ -304,9 +304,16 @@ def test_today_block_counts_orders_problems_and_the_last_stock_update(
             assert today.problems.text() == "ninguno"
             bad_order(store, 1)
             app.window.sync_action.trigger()
+            # (the error list is read before today's counts in one refresh: both shown)
             await until(
-                lambda: today.problems.text() == "1 (mirá la pestaña Errores)",
-                what=lambda: f"one with a problem, saw {today.problems.text()!r}",
+                lambda: (
+                    today.problems.text() == "1 (mirá la pestaña Errores)"
+                    and len(app.window.errors.errors) == 1
+                ),
+                what=lambda: (
+                    f"one with a problem, saw {today.problems.text()!r}, "
+                    f"{len(app.window.errors.errors)} in the list"
+                ),
             )
             assert today.orders.text() == "2"
             # discarded (with a reason): no longer a problem today

@@ -65,16 +65,24 @@ def test_find_any_order_and_open_its_detail_from_search_log_and_errors(
             assert hit.number == good["number"] and hit.tax_id == cuit
             assert ": 1 en pedidos y " in w.search.summary.text()
             # by the buyer's name, and by an item's SKU
-            w.search.search_for(good["buyer"]["business_name"][:8].lower())
+            # (the CUIT's answer holds it already: each wait is for its own search's answer)
+            name = good["buyer"]["business_name"][:8].lower()
+            w.search.search_for(name)
             await until(
-                lambda: good["number"] in [o.number for o in w.search.orders.records],
-                what="found by name",
+                lambda: (
+                    f"“{name.strip()}”" in w.search.summary.text()
+                    and good["number"] in [o.number for o in w.search.orders.records]
+                ),
+                what=lambda: f"found by name: {w.search.summary.text()}",
             )
             sku = good["items"][0]["sku"]
             w.search.search_for(sku)
             await until(
-                lambda: good["number"] in [o.number for o in w.search.orders.records],
-                what="found by SKU",
+                lambda: (
+                    f"“{sku}”" in w.search.summary.text()
+                    and good["number"] in [o.number for o in w.search.orders.records]
+                ),
+                what=lambda: f"found by SKU: {w.search.summary.text()}",
             )
 
             # double-click on the search result: the order's detail

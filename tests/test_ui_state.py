@@ -77,7 +77,8 @@ def test_discard_needs_a_reason_can_be_undone_and_retry_keeps_the_selection(
         try:
             w = app.window
             errors = w.errors
-            erp.faults.script("POST", "operacionecommerce", 409, 409, 409, 409, 409, 409)
+            # busy for its first send and for the retry below (5 tries each)
+            erp.faults.script("POST", "operacionecommerce", *[409] * 10)
             bad = [
                 store.call(
                     lambda t=t: store.add_order(buyer__tax_id=t, buyer__tax_condition="monotributo")
@@ -96,12 +97,16 @@ def test_discard_needs_a_reason_can_be_undone_and_retry_keeps_the_selection(
             # whatever row took its place
             row = next(i for i, e in enumerate(errors.errors) if e.number == busy["number"])
             errors.select_row(row)
+            before = errors.selected().id
             errors.retry_btn.click()
+            # (its error after the retry is a new row: the old one was closed by the retry)
             await until(
                 lambda: (
-                    errors.selected() is not None and errors.selected().number == busy["number"]
+                    all(e.id != before for e in errors.errors)
+                    and errors.selected() is not None
+                    and errors.selected().number == busy["number"]
                 ),
-                what=lambda: errors.selected(),
+                what=lambda: (before, [(e.id, e.number) for e in errors.errors], errors.selected()),
             )
             # discard one bad order: no reason, no discard
             row = next(i for i, e in enumerate(errors.errors) if e.number == bad[0]["number"])
