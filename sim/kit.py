@@ -46,9 +46,9 @@ class FaultPlan:
 
     rules: list[FaultRule] = field(default_factory=list)
     rates: dict[Any, float] = field(default_factory=dict)
-    # (text, fault): every request whose body holds `text` gets `fault`, never used up (a
-    # server that chokes on one order each time it gets it, and answers everything else)
-    bodies: list[tuple[bytes, Any]] = field(default_factory=list)
+    # (text, fault): every request whose path or body holds `text` gets `fault`, never used
+    # up (a server that chokes on one order each time it gets it, and answers the rest)
+    matches: list[tuple[bytes, Any]] = field(default_factory=list)
     seed: int = 0
     hang_s: float = 30.0
     trickle_s: float = 1.0
@@ -62,14 +62,14 @@ class FaultPlan:
         """Inject `kinds` into the next requests matching method and route, in order."""
         self.rules.append(FaultRule(method.upper(), route.lower(), deque(kinds)))
 
-    def when_body(self, text: str, kind: Any) -> None:
-        """Answer `kind` to every request whose body holds `text`, each time."""
-        self.bodies.append((text.encode(), kind))
+    def when_request(self, text: str, kind: Any) -> None:
+        """Answer `kind` to every request whose path or body holds `text`, each time."""
+        self.matches.append((text.encode(), kind))
 
     def clear(self) -> None:
         self.rules.clear()
         self.rates.clear()
-        self.bodies.clear()
+        self.matches.clear()
 
     def pending(self) -> int:
         return sum(len(r.kinds) for r in self.rules)
@@ -178,9 +178,12 @@ class SimServer:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         fault = None
-        if self.faults.bodies and request.can_read_body:
-            body = await request.read()  # kept: the handler reads it again
-            fault = next((k for text, k in self.faults.bodies if text in body), None)
+        if self.faults.matches:
+            # the body is kept: the handler reads it again
+            seen = request.path_qs.encode() + (
+                await request.read() if request.can_read_body else b""
+            )
+            fault = next((k for text, k in self.faults.matches if text in seen), None)
         if fault is None:
             fault = self.faults.take(request.method, route)
         record = RequestRecord(request.method, route, request.path_qs, 0, fault)
