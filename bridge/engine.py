@@ -54,8 +54,8 @@ from bridge.model import (
     Subject,
     Watching,
 )
-from bridge.orders import CHOKE_CODES, OrderPipeline
 from bridge.orders import PIPELINE as ORDERS
+from bridge.orders import OrderPipeline
 from bridge.recorder import RunRecorder
 from bridge.registry import erp_entry, erp_secrets, make_erp, make_store
 from bridge.secrets import SecretStore
@@ -663,9 +663,12 @@ class Engine:
         if subject.order_id is not None:
             oid = subject.order_id
             # an order the store changed after it was sent: the merchant accepts what the
-            # ERP has, and the store is told it was sent
-            if not await self.state.call(self.state.outbox.requeue, oid):
-                await self.state.call(self.state.outbox.accept_late, oid)
+            # ERP has, and the store is told it was sent; an order in the ERP the store
+            # was not told of yet: told at the next pass
+            if not await self.state.call(
+                self.state.outbox.requeue, oid
+            ) and not await self.state.call(self.state.outbox.accept_late, oid):
+                await self.state.call(self.state.outbox.report_now, oid)
         elif subject.sku_code is not None:
             await self.state.call(self.state.pushed.forget, subject.sku_code)
         await self.state.call(self.state.errors.close, error_id, "resolved", "retried")
@@ -926,10 +929,7 @@ class Engine:
                 for r in hit
                 if int(r["id"]) in done
                 and (oid := Subject.parse(str(r["subject"])).order_id) is not None
-                # the ERP answered just after this order failed on it: a round of its streak
-                and self.state.outbox.requeue(
-                    oid, only_failed=True, streak=str(r["code"]) in CHOKE_CODES
-                )
+                and self.state.outbox.requeue(oid, only_failed=True)
             ]
             return sorted(done), oids
 

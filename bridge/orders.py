@@ -59,6 +59,7 @@ from bridge.model import (
 )
 from bridge.pipeline import Pipeline
 from bridge.state import OrderState, OutboxRow, State, order_number
+from bridge.state.outbox import Streak
 
 log = logging.getLogger("bridge.orders")
 
@@ -83,9 +84,10 @@ SIDE_DOWN_CODES = frozenset(
 # contents answers with an error page, drops the connection or never answers); a refused
 # connection or a rate limit never comes from one order
 CHOKE_CODES = SIDE_DOWN_CODES - {"unreachable", "rate_limited"}
-# rounds in a row of the ERP answering again just after an order failed on it with one of
-# CHOKE_CODES, after which that failure is the order's own: the others are not held back
-# by it, it waits for its own backoff, and the merchant is asked to look at it
+# rounds in a row in which a side answered the lookups of an order (the ERP) or the run's
+# listing (the store) and then failed that order's write (its send; its report) with one
+# of CHOKE_CODES; one more, and the failure is the order's own: the others are not held
+# back by it, it waits for its own backoff, and the merchant is asked to look at it
 POISON_STREAK = 3
 
 
@@ -113,6 +115,12 @@ class OrderPipeline(Pipeline):
         # or None; asked before each run's sends
         self.writes_blocked = writes_blocked
         self._buyer_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # the store answered this run's listing: a report it then fails is a round of that
+        # order's streak (bridge.state.outbox's down_streak), not only the store down
+        self._store_answered = False
+        # orders whose write (a customer or the order itself) is in flight: a failure then
+        # is a failure of that write, not of a lookup
+        self._writing: set[str] = set()
 
     # -- helpers -----------------------------------------------------------------------------
     def _backoff(self, attempts: int) -> float:
@@ -133,6 +141,7 @@ class OrderPipeline(Pipeline):
         # 1. take the store's pending orders into the outbox (the whole listing first: the
         # same order listed twice with different contents is not taken as either copy)
         listed: dict[str, list[Mapping[str, Any]]] = {}
+        self._store_answered = False
         try:
             async for page in self.store.pending_orders():
                 for raw in page:
@@ -147,6 +156,7 @@ class OrderPipeline(Pipeline):
                         await self._without_id(raw)
                         result.items_failed += 1
             self._health("store")
+            self._store_answered = True
             await self.state.call(self.state.errors.resolve, PIPELINE, "store")
         except BridgeError as exc:
             listing_error = exc
@@ -380,6 +390,12 @@ class OrderPipeline(Pipeline):
     # -- one order ---------------------------------------------------------------------------
     async def process(self, row: OutboxRow) -> bool:
         """Take one order as far as it can go. True when done, False when it failed."""
+        try:
+            return await self._process(row)
+        finally:
+            self._writing.discard(row.store_order_id)
+
+    async def _process(self, row: OutboxRow) -> bool:
         oid = row.store_order_id
         if row.state == OrderState.SENT_TO_ERP:
             return await self._report(row, row.erp_reference or "")
@@ -455,9 +471,11 @@ class OrderPipeline(Pipeline):
                 return False  # discarded by the merchant while this pass had it
             if not keyed:
                 await self.state.call(self.state.idmap.doubt_begin, "order", oid)
+            self._writing.add(oid)
             try:
                 ref = await self.erp.create_order(order, customer, buyer)
             except DuplicateError:
+                self._writing.discard(oid)
                 found = await self.erp.find_order(order)
                 if not found:
                     raise DataError(
@@ -475,6 +493,7 @@ class OrderPipeline(Pipeline):
                 if not keyed:  # the ERP answered: nothing was created
                     await self.state.call(self.state.idmap.doubt_clear, "order", oid)
                 raise
+            self._writing.discard(oid)
             await self._mark_sent(oid, order, ref, customer or None)
             self._health("erp")
             self.events.info(
@@ -496,12 +515,19 @@ class OrderPipeline(Pipeline):
             raise SideDown(exc) from None
         except BridgeError as exc:
             if exc.retryable and exc.code in SIDE_DOWN_CODES:
-                if exc.code in CHOKE_CODES and row.down_streak >= POISON_STREAK:
-                    # the ERP answered again just after this order failed on it, round after
-                    # round: not the ERP down, this order's own problem
-                    await self._fail(row, exc, order, choked=True)
-                    return False
-                await self._fail(row, exc, order, keep_streak=True)
+                if exc.code not in CHOKE_CODES:
+                    streak: Streak = "keep"  # nothing listens, or slow down: nothing of it
+                elif oid in self._writing:
+                    # its write failed: from the second round on, after this pass's lookups
+                    # of it were answered (each later pass looks it up first)
+                    streak = "grow"
+                    if row.down_streak >= POISON_STREAK:
+                        # round after round: not the ERP down, this order's own problem
+                        await self._fail(row, exc, order, streak="grow", choked=True)
+                        return False
+                else:
+                    streak = "reset"  # a lookup failed: the ERP fails reads too
+                await self._fail(row, exc, order, streak=streak)
                 # the ERP itself is down: the other orders wait for the next run
                 self._health("erp", exc)
                 raise SideDown(exc) from None
@@ -584,7 +610,9 @@ class OrderPipeline(Pipeline):
                     document=buyer.document.formatted(),
                 )
             else:
+                self._writing.add(order.id)  # a failure now is this write's (see _process)
                 code = await self._create_customer(buyer, key)
+                self._writing.discard(order.id)
                 self.events.info(
                     PIPELINE,
                     "customer_created",
@@ -648,17 +676,42 @@ class OrderPipeline(Pipeline):
             await self.store.report_sent(oid, ref)
         except BridgeError as exc:
             retry_in = self.sync.orders_interval_s if exc.retryable else self._backoff(8)
+            # the store answered this run's listing, and fails this order's report: a
+            # round of its streak; past POISON_STREAK, this order's own problem
+            rounds = 0
+            if exc.retryable and exc.code in CHOKE_CODES and self._store_answered:
+                rounds = await self.state.call(self.state.outbox.grow_streak, oid)
+            choked = rounds > POISON_STREAK
+            if choked:
+                retry_in = self._backoff(rounds)
             await self.state.call(
                 self.state.outbox.mark_failed,
                 oid,
                 kind=exc.kind.value,
-                code=exc.code,
+                code="store_fails_on_report" if choked else exc.code,
                 message=exc.message,
                 server_message=exc.server_message,
                 next_attempt_at=time.time() + retry_in,
                 keep_state=True,
+                streak="keep",
             )
-            if exc.retryable or isinstance(exc, AuthError):
+            if choked:
+                message = (
+                    f"Order {row.number} is in the ERP as {ref}, but the store fails each "
+                    "time Bridge tells it so, while it answers everything else (last time: "
+                    f"{exc.message}). The store still shows it as waiting for the ERP: do "
+                    "not enter it in the ERP again; if it persists, tell VentasxMayor support"
+                )
+                await self.state.call(
+                    self.state.errors.open,
+                    PIPELINE,
+                    str(Subject.order(oid)),
+                    kind=FailureKind.DATA.value,
+                    code="store_fails_on_report",
+                    message=message,
+                    server_message=exc.server_message,
+                )
+            elif exc.retryable or isinstance(exc, AuthError):
                 self._health("store", exc)
             else:
                 await self.state.call(
@@ -700,12 +753,13 @@ class OrderPipeline(Pipeline):
         exc: BridgeError,
         order: StoreOrder | None = None,
         *,
-        keep_streak: bool = False,
+        streak: Streak = "reset",
         choked: bool = False,
     ) -> None:
-        """Record the order's failure (outbox, error list, log). `keep_streak`: it failed
-        on the ERP as if the ERP were down; `choked`: that again, past POISON_STREAK rounds
-        (retried by itself at its pace, but an error for the merchant to look at)."""
+        """Record the order's failure (outbox, error list, log). `streak`: what becomes of
+        its down_streak; `choked`: its write failed as if the ERP were down past
+        POISON_STREAK rounds (retried by itself at its pace, but an error for the merchant
+        to look at)."""
         oid = row.store_order_id
         number = order.number if order else row.number
         attempts = row.attempts + 1
@@ -740,7 +794,7 @@ class OrderPipeline(Pipeline):
             message=text,
             server_message=exc.server_message,
             next_attempt_at=next_at,
-            keep_streak=keep_streak or choked,
+            streak=streak,
         ):
             return  # discarded by the merchant while this pass had it
         message = text if number in text else f"Order {number}: {text}"

@@ -183,6 +183,12 @@ def explain_code(code: str, kind: str) -> str:
             "The ERP says it already has this order but it cannot be "
             "found by its number. Check the ERP."
         ),
+        "store_fails_on_report": _(
+            "The order is in the ERP, but the store fails each time Bridge tells it so, "
+            "while it answers everything else: the store still shows it as waiting for the "
+            "ERP. Do not enter it in the ERP again. Bridge keeps trying; if it persists, "
+            "tell VentasxMayor support."
+        ),
         "erp_fails_on_order": _(
             "The ERP fails each time it receives this order, while it answers everything "
             "else: something in the order (a product, the buyer, a text) may be what it "

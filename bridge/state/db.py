@@ -71,8 +71,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     late_ack INTEGER NOT NULL DEFAULT 0,
     -- taken in while the state file was being rebuilt: looked up in the ERP before any send
     reconcile INTEGER NOT NULL DEFAULT 0,
-    -- how many times in a row the ERP answered again just after this order failed on it
-    -- (an error page, a dropped connection): past a few, the order's own problem
+    -- rounds in a row in which a side that answers everything else failed on this order
+    -- (the ERP on its send, the store on its report): past a few, the order's own problem
     down_streak INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,

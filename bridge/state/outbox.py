@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -103,6 +103,16 @@ def _reserved_items(payload: Mapping[str, Any]) -> list[tuple[str, int]]:
     return out
 
 
+# what a failure does to an order's down_streak: grows it (its write failed as if the side
+# were down), keeps it (nothing said of the order: a refused connection), or resets it
+Streak = Literal["grow", "keep", "reset"]
+_STREAK_SQL = {
+    "grow": "down_streak=down_streak+1, ",
+    "keep": "",
+    "reset": "down_streak=0, ",
+}
+
+
 @dataclass
 class OutboxRow:
     store_order_id: str
@@ -122,8 +132,9 @@ class OutboxRow:
     late_payload: dict[str, Any] | None = None
     # the stored copy of the order could not be read (a damaged state file)
     damaged: bool = False
-    # times in a row the ERP answered again just after this order failed on it as if it
-    # were down (Outbox.requeue): past POISON_STREAK, the order's own problem
+    # rounds in a row in which a side answered this order's lookups (the store: the run's
+    # listing) and then failed its write (the send; the report): past POISON_STREAK, the
+    # order's own problem (bridge.orders)
     down_streak: int = 0
 
     @property
@@ -417,8 +428,31 @@ class Outbox(Repository):
         with self.db.tx() as db:
             db.execute(
                 "UPDATE outbox SET state='done', done_at=?, updated_at=?, "
-                "failure_kind=NULL, last_error=NULL WHERE store_order_id=?",
+                "failure_kind=NULL, last_error=NULL, down_streak=0 WHERE store_order_id=?",
                 (now, now, oid),
+            )
+
+    def grow_streak(self, oid: str) -> int:
+        """One more round of the order's down_streak (a side that answers everything else
+        failed on it); returns the new count."""
+        with self.db.tx() as db:
+            row = db.execute(
+                "UPDATE outbox SET down_streak = down_streak + 1 WHERE store_order_id=? "
+                "RETURNING down_streak",
+                (oid,),
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    def report_now(self, oid: str) -> bool:
+        """An order in the ERP whose report to the store failed is reported at the next
+        pass (the merchant's Retry)."""
+        with self.db.tx() as db:
+            return bool(
+                db.execute(
+                    "UPDATE outbox SET next_attempt_at=NULL, updated_at=? "
+                    "WHERE store_order_id=? AND state='sent_to_erp'",
+                    (time.time(), oid),
+                ).rowcount
             )
 
     def mark_failed(
@@ -431,18 +465,17 @@ class Outbox(Repository):
         server_message: str | None,
         next_attempt_at: float | None,
         keep_state: bool = False,
-        keep_streak: bool = False,
+        streak: Streak = "reset",
     ) -> bool:
         """Record a failure. With keep_state (a sent_to_erp order whose report to the store
         failed), the state stays and only the error and the next attempt are recorded.
-        The order's down_streak starts over unless `keep_streak` (it failed on the ERP as if
-        the ERP were down). False (nothing recorded) for an order the merchant discarded
-        meanwhile."""
+        `streak`: what becomes of the order's down_streak. False (nothing recorded) for an
+        order the merchant discarded meanwhile."""
         # servers' texts may quote a token: masked before they are kept
         message, server_message = redact(message), redact_optional(server_message)
         with self.db.tx() as db:
             state_sql = "" if keep_state else "state='failed', "
-            streak_sql = "" if keep_streak else "down_streak=0, "
+            streak_sql = _STREAK_SQL[streak]
             return bool(
                 db.execute(
                     f"UPDATE outbox SET {state_sql}{streak_sql}failure_kind=?, error_code=?, "
@@ -456,18 +489,16 @@ class Outbox(Repository):
         with self.db.tx() as db:
             db.execute("UPDATE outbox SET reported_failed=1 WHERE store_order_id=?", (oid,))
 
-    def requeue(self, oid: str, only_failed: bool = False, streak: bool = False) -> bool:
-        """Queue a failed (or, unless `only_failed`, discarded) order again, due now.
-        `streak`: the ERP answered again just after this order failed on it (its
-        down_streak grows); otherwise (the merchant's retry, new settings) it starts over."""
+    def requeue(self, oid: str, only_failed: bool = False) -> bool:
+        """Queue a failed (or, unless `only_failed`, discarded) order again, due now (its
+        down_streak stays: a retry that fails the same way is still its own problem)."""
         states = "('failed')" if only_failed else "('failed','discarded')"
         with self.db.tx() as db:
             cur = db.execute(
                 "UPDATE outbox SET state='queued', next_attempt_at=NULL, "
-                "failure_kind=NULL, updated_at=?, "
-                "down_streak = CASE WHEN ? THEN down_streak + 1 ELSE 0 END "
-                f"WHERE store_order_id=? AND state IN {states}",
-                (time.time(), streak, oid),
+                "failure_kind=NULL, updated_at=? WHERE store_order_id=? AND "
+                f"state IN {states}",
+                (time.time(), oid),
             )
             if cur.rowcount:
                 row = db.execute(
