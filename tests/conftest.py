@@ -55,12 +55,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-@pytest.fixture
-def slow_retry_profile(
-    tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator
+def slow_retry_paths(
+    tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator, **sync: Any
 ) -> Paths:
     """A profile where a failed order waits 10 minutes for its own retry: only the end of
-    its cause (the side answering again) sends it sooner."""
+    its cause (the side answering again) sends it sooner. `sync`: more [sync] settings."""
     return write_profile(
         tmp_path,
         store_sim.base_url,
@@ -68,7 +67,16 @@ def slow_retry_profile(
         erp_sim.cliente,
         retry_base_s=600,
         retry_max_s=600,
+        **sync,
     )
+
+
+@pytest.fixture
+def slow_retry_profile(
+    tmp_path: Path, erp_sim: DragonfishSimulator, store_sim: StoreSimulator
+) -> Paths:
+    """slow_retry_paths() as a fixture."""
+    return slow_retry_paths(tmp_path, erp_sim, store_sim)
 
 
 def under_wine() -> bool:

@@ -12,7 +12,7 @@ import asyncio
 from bridge.orders import POISON_STREAK
 from bridge.state import OrderState
 from bridge.status import Overall
-from tests.conftest import docs_for, make_engine, write_profile
+from tests.conftest import docs_for, make_engine, slow_retry_paths, write_profile
 
 
 async def settle(engine) -> None:
@@ -40,15 +40,7 @@ def choking_on_a_new_order(erp_sim, store_sim) -> dict:
 def step_profile(tmp_path, erp_sim, store_sim):
     """One order at a time, a 10-minute backoff: only a recovery sends a failed order
     sooner."""
-    return write_profile(
-        tmp_path,
-        store_sim.base_url,
-        erp_sim.base_url,
-        erp_sim.cliente,
-        retry_base_s=600,
-        retry_max_s=600,
-        order_concurrency=1,
-    )
+    return slow_retry_paths(tmp_path, erp_sim, store_sim, order_concurrency=1)
 
 
 async def test_an_order_the_erp_chokes_on_is_its_own_problem_after_a_few_rounds(
