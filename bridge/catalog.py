@@ -27,10 +27,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from bridge import numbers
-from bridge.errors import BridgeError, DataError, FailureKind
+from bridge.errors import BridgeError, DataError, FailureKind, NotFoundError
 from bridge.model import (
     CatalogConsumer,
     CatalogItem,
+    PushResult,
     RowProblem,
     RunResult,
     RunStatus,
@@ -42,6 +43,27 @@ from bridge.state import State
 
 PIPELINE = "catalog"
 UNKNOWN_SUBJECT = "store:unknown-skus"
+# products the store refused (see _push_isolating) with the stock and price it refused:
+# pushed again, each on its own, by the next runs until it takes them
+REFUSED_KEY = "catalog_refused"
+# failures of a stock/price update its rows can bring about: the store refusing a value
+# (a 4xx), or choking on one row (an error page, a 5xx, a broken answer, a dropped
+# connection). A refused connection, a timeout, a rate limit, the credentials, a wrong URL
+# are about the store as a whole
+ROW_CHOKE_CODES = frozenset(
+    {
+        "unavailable",
+        "html_response",
+        "malformed_json",
+        "bad_encoding",
+        "bad_response",
+        "connection_lost",
+    }
+)
+# extra requests one run may spend finding the rows a failed batch holds; past it the
+# batch's failure stops the run as before (a store refusing every update is not isolated
+# row by row)
+ISOLATION_BUDGET = 64
 HELD_SUBJECT = "catalog:held"
 # the last held run (what it would change, with examples) and the merchant's approval of it
 HELD_KEY = "catalog_held"
@@ -243,6 +265,13 @@ def approve_held(state: State, run_id: int) -> HeldRun:
     return held
 
 
+def _forget_refused(state: State, sku: str) -> None:
+    """The store took `sku` (updated on its own): no run offers its refused figures again."""
+    refused = json.loads(state.kv.get(REFUSED_KEY) or "{}")
+    if refused.pop(sku, None) is not None:
+        state.kv.set(REFUSED_KEY, json.dumps(refused) if refused else None)
+
+
 def forget_approval(state: State) -> None:
     """An approval is spent (pushed, or found worse), lapsed, or the settings changed."""
     state.kv.set(APPROVED_KEY, None)
@@ -285,6 +314,7 @@ class CatalogRun:
             "zero_price": 0,
             "vanished": 0,
             "price_collapses": 0,
+            "refused": 0,
         }
     )
     # SKUs new to the state file that this run listed (known ones are marked in SQLite,
@@ -293,6 +323,10 @@ class CatalogRun:
     problems: set[str] = field(default_factory=set)  # subjects of the rows refused
     unknown: list[str] = field(default_factory=list)  # SKUs pushed the store does not know
     read_s: float | None = None  # reading and staging the ERP's listing
+    # products the store refused before (REFUSED_KEY), and those of them this run listed
+    refused_before: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    relisted: set[str] = field(default_factory=set)
+    isolation_left: int = ISOLATION_BUDGET
 
 
 @dataclass(frozen=True)
@@ -327,6 +361,30 @@ def status_of(end: RunEnd, items_failed: int) -> RunStatus:
     if isinstance(end, Held):
         return RunStatus.HELD
     return RunStatus.PARTIAL if items_failed else RunStatus.OK
+
+
+def row_caused(exc: BridgeError) -> bool:
+    """A failed stock/price update that one of its rows may have brought about: the store
+    refused it (a 4xx other than a missing path) or choked on it (ROW_CHOKE_CODES)."""
+    if isinstance(exc, DataError):
+        return not isinstance(exc, NotFoundError)
+    return exc.code in ROW_CHOKE_CODES
+
+
+@dataclass
+class Pushes:
+    """What a push of staged rows came to: the parts the store took (with its answer to
+    each) and the rows it refused (with why); `stop`, the failure to stop the run with
+    once these are recorded (the search for refused rows spent its budget)."""
+
+    taken: list[tuple[list[StockPrice], PushResult]] = field(default_factory=list)
+    refused: list[tuple[StockPrice, BridgeError]] = field(default_factory=list)
+    stop: BridgeError | None = None
+
+    def add(self, other: Pushes) -> None:
+        self.taken += other.taken
+        self.refused += other.refused
+        self.stop = self.stop or other.stop
 
 
 class CatalogPipeline(Pipeline):
@@ -373,6 +431,8 @@ class CatalogPipeline(Pipeline):
             result=RunResult(PIPELINE),
         )
         await self.state.call(self.state.staging.clear)
+        raw = await self.state.call(self.state.kv.get, REFUSED_KEY)
+        run.refused_before = {k: (v[0], v[1]) for k, v in json.loads(raw or "{}").items()}
         return run
 
     async def _stage_guard_push(self, run: CatalogRun) -> RunEnd:
@@ -399,6 +459,8 @@ class CatalogPipeline(Pipeline):
         what it no longer lists as gone. Raises the ERP's BridgeError."""
         async for page in self.erp.catalog(since=run.since):
             await self._stage_page(page, run)
+        if run.since is not None:
+            await self._restage_refused(run)
         run.read_s = time.time() - run.started
         self._health("erp")
         if run.since is None:
@@ -537,7 +599,9 @@ class CatalogPipeline(Pipeline):
         message = (
             f"{kind}: {result.items_seen} variants "
             f"read, {result.items_ok} pushed, {len(run.unknown)} unknown in the store, "
-            f"{result.items_failed} invalid, {stats['negative']} negative stock set "
+            f"{result.items_failed - stats['refused']} invalid, "
+            + (f"{stats['refused']} refused by the store, " if stats["refused"] else "")
+            + f"{stats['negative']} negative stock set "
             f"to 0, {stats['zero_price']} without price, {stats['vanished']} no "
             f"longer listed, {result.requests} requests in "
             f"{time.time() - run.started:.1f} s"
@@ -554,6 +618,8 @@ class CatalogPipeline(Pipeline):
         what was pushed."""
         items: dict[str, CatalogItem] = {}
         bad: list[str] = []
+        if run.refused_before:
+            run.relisted.update(e.sku for e in page if e.sku in run.refused_before)
         for entry in page:
             if isinstance(entry, CatalogItem):
                 problem = numbers.item_problem(entry)  # what target() could not take
@@ -621,6 +687,22 @@ class CatalogPipeline(Pipeline):
                 )
         if rows:
             await self.state.call(self.state.staging.add, rows)
+
+    async def _restage_refused(self, run: CatalogRun) -> None:
+        """An incremental listing: the products the store refused before that the ERP did
+        not list again (unchanged since) are staged again with the values refused, so each
+        run offers them to the store until it takes them or the ERP changes them."""
+        again = {k: v for k, v in run.refused_before.items() if k not in run.relisted}
+        if not again:
+            return
+        previous = await self.state.call(self.state.pushed.get, sorted(again))
+        rows: list[tuple[str, int | None, str | None, int | None, str | None, int]] = []
+        for sku, (stock, price) in sorted(again.items()):
+            prev = previous.get(sku)
+            rows.append(
+                (sku, stock, price, prev[0] if prev else None, prev[1] if prev else None, 0)
+            )
+        await self.state.call(self.state.staging.add, rows)
 
     def _repeated(self, sku: str, stats: dict[str, int]) -> None:
         """A SKU listed twice in a run: the first one counts. The first few of a run are
@@ -742,50 +824,196 @@ class CatalogPipeline(Pipeline):
 
     async def _push_staged(self, run: CatalogRun) -> None:
         """Push: the staged changes in batches, `push_concurrency` at a time. Each batch is
-        recorded as pushed as soon as the store accepted it; a failure stops the run and
-        the rest is pushed next time (it is still different from what was pushed)."""
+        recorded as pushed as soon as the store accepted it; the rows the store refuses
+        are found in a batch it fails (_push_isolating) and each is an error of its own,
+        pushed again on its own by the next runs. A failure of the store as a whole stops
+        the run, and the rest is pushed next time (it is still different from what was
+        pushed)."""
         sem = asyncio.Semaphore(self.sync.push_concurrency)
         failure: list[BaseException] = []
+        refused: dict[str, tuple[int | None, str | None]] = {}
+        accepted: set[str] = set()
 
-        async def push(batch: list[StockPrice]) -> None:
+        async def push(batch: list[StockPrice], known: bool = False) -> None:
             async with sem:
                 if failure:
                     return
                 try:
-                    pushed = await self.store.push_stock_prices(batch)
+                    out = await self._push_isolating(batch, run, known)
                 except BaseException as exc:
                     failure.append(exc)
+                    run.isolation_left = 0  # the store failed as a whole: no more searches
                     return
+                if out.stop is not None:
+                    failure.append(out.stop)  # what was found is recorded all the same
             # recorded with the slot free: the next batch is on its way meanwhile
-            missing = set(pushed.not_found)
-            await self.state.call(
-                self.state.pushed.save,
-                [(i.sku, -1 if i.stock is None else i.stock, i.price or "") for i in batch],
-                missing,
-            )
-            run.unknown.extend(sorted(missing))
-            run.result.items_ok += len(batch) - len(missing)
+            for part, pushed in out.taken:
+                missing = set(pushed.not_found)
+                await self.state.call(
+                    self.state.pushed.save,
+                    [(i.sku, -1 if i.stock is None else i.stock, i.price or "") for i in part],
+                    missing,
+                )
+                accepted.update(i.sku for i in part)
+                run.unknown.extend(sorted(missing))
+                run.result.items_ok += len(part) - len(missing)
+            for item, why in out.refused:
+                refused[item.sku] = (item.stock, item.price)
+                await self._refused(run, item, why)
 
         after = ""
         tasks: set[asyncio.Task[None]] = set()
-        while not failure:
-            rows = await self.state.call(self.state.staging.page, after, self.sync.push_batch)
-            if not rows:
-                break
-            after = rows[-1][0]
-            task = asyncio.ensure_future(
-                push([StockPrice(sku, stock, price) for sku, stock, price in rows])
-            )
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            # never more than a few batches read ahead of the pushes
-            while len(tasks) >= self.sync.push_concurrency * 2:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if tasks:
-            await asyncio.gather(*tasks)
+        # the products the store refused before go on their own, after the batches: one
+        # refused again costs one request, and holds back no other
+        alone: list[StockPrice] = []
+        try:
+            while not failure:
+                rows = await self.state.call(self.state.staging.page, after, self.sync.push_batch)
+                if not rows:
+                    break
+                after = rows[-1][0]
+                batch: list[StockPrice] = []
+                for sku, stock, price in rows:
+                    item = StockPrice(sku, stock, price)
+                    (alone if sku in run.refused_before else batch).append(item)
+                if not batch:
+                    continue
+                task = asyncio.ensure_future(push(batch))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                # never more than a few batches read ahead of the pushes
+                while len(tasks) >= self.sync.push_concurrency * 2:
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if tasks:
+                await asyncio.gather(*tasks)
+            for item in alone:
+                await push([item], known=True)
+        finally:
+            await self._settle_refused(run, refused, accepted, stopped=bool(failure))
         if failure:
             raise failure[0]
         await self.state.call(self.state.staging.clear)
+
+    async def _push_isolating(
+        self, batch: list[StockPrice], run: CatalogRun, known: bool = False
+    ) -> Pushes:
+        """Push `batch`. A batch the store fails in a way one row can bring about
+        (row_caused) is split in two and each half pushed: a half that fails while the
+        other is taken is split again, down to the row at fault, and everything else goes.
+        Both halves failing is the store, not a row (down, or refusing every update), and
+        that failure is raised, as is any failure of the store as a whole; unless the
+        store refused each half for a reason of its own (two rows at fault, one in each).
+        A batch of which nothing was taken is the store's failure too.
+        A batch of one row fails as that row's own when the store refused it (a 4xx), or
+        when it is `known` (refused before, and pushed on its own after the batches went).
+        The search spends at most ISOLATION_BUDGET extra requests a run; what it found
+        when that is spent is kept, and the run stops (the rest goes next time)."""
+        try:
+            return Pushes(taken=[(batch, await self.store.push_stock_prices(batch))])
+        except BridgeError as exc:
+            if not row_caused(exc):
+                raise
+            if len(batch) == 1:
+                if known or isinstance(exc, DataError):
+                    return Pushes(refused=[(batch[0], exc)])
+                raise
+            out = await self._isolate(batch, exc, run)
+            if not out.taken:
+                raise  # none of it taken: the store refuses updates, not a row
+            return out
+
+    async def _isolate(self, batch: list[StockPrice], exc: BridgeError, run: CatalogRun) -> Pushes:
+        """`batch` (two rows or more) failed with `exc`: its halves, as _push_isolating says."""
+        mid = len(batch) // 2
+        out = Pushes()
+        tried: list[tuple[list[StockPrice], PushResult | BridgeError]] = []
+        for half in (batch[:mid], batch[mid:]):
+            if run.isolation_left <= 0:
+                out.stop = exc  # the budget is spent: this half waits for the next run
+                break
+            run.isolation_left -= 1
+            try:
+                tried.append((half, await self.store.push_stock_prices(half)))
+            except BridgeError as failed:
+                if not row_caused(failed):
+                    raise
+                tried.append((half, failed))
+        errors = [e for _, e in tried if isinstance(e, BridgeError)]
+        if len(errors) == 2 and (
+            not all(isinstance(e, DataError) for e in errors)
+            or errors[0].message == errors[1].message == exc.message
+        ):
+            # it fails whatever it is sent (or refuses both halves in the very words it
+            # refused the whole: nothing about a row): the store
+            raise errors[0]
+        for half, outcome in tried:
+            if isinstance(outcome, PushResult):
+                out.taken.append((half, outcome))
+            elif len(half) == 1:
+                out.refused.append((half[0], outcome))
+            elif out.stop is None:
+                out.add(await self._isolate(half, outcome, run))
+        return out
+
+    async def _refused(self, run: CatalogRun, item: StockPrice, why: BridgeError) -> None:
+        """The store refused one product's update: an error of that product, and the log."""
+        subject = str(Subject.sku(item.sku))
+        run.problems.add(subject)
+        run.result.items_failed += 1
+        run.stats["refused"] += 1
+        await self.state.call(
+            self.state.errors.open,
+            PIPELINE,
+            subject,
+            kind=FailureKind.DATA.value,
+            code="store_refused_row",
+            message=f"SKU {item.sku}: the store refused its stock and price update "
+            f"({why.message}); the store still shows what it had. The other products were "
+            "updated; this one is offered again, on its own, at each sync until the store "
+            "takes it",
+            server_message=why.server_message,
+        )
+        self._log_capped(
+            run.stats["refused"],
+            "error",
+            "store_refused_row",
+            f"SKU {item.sku}: the store refused its update ({why.message})",
+            "store_refused_rows",
+            f"The store refused more products than these {EVENTS_PER_RUN}; each one is in "
+            "the error list",
+            sku=item.sku,
+        )
+
+    async def _settle_refused(
+        self,
+        run: CatalogRun,
+        refused: dict[str, tuple[int | None, str | None]],
+        accepted: set[str],
+        stopped: bool,
+    ) -> None:
+        """Keep the products the store refuses (REFUSED_KEY) for the next runs, and
+        resolve the refusals that are over: taken by the store, or no longer to push."""
+        # stopped, the rest was not offered: what was refused before stays unless taken
+        # now; otherwise everything refused before was offered again (listed, or staged
+        # again), is unchanged from what the store has, or is gone from a whole listing
+        keep = {k: v for k, v in run.refused_before.items() if stopped and k not in accepted}
+        keep.update(refused)
+        over = [sku for sku in run.refused_before if sku not in keep]
+        if over:
+            subjects = {str(Subject.sku(sku)) for sku in over}
+            ids = [
+                e["id"]
+                for e in await self.state.call(self.state.errors.open_rows)
+                if e["pipeline"] == PIPELINE
+                and e["subject"] in subjects
+                and e["code"] == "store_refused_row"
+            ]
+            await self.state.call(self.state.errors.resolve_ids, ids, "succeeded")
+        await self.state.call(
+            self.state.kv.set,
+            REFUSED_KEY,
+            json.dumps({k: list(v) for k, v in sorted(keep.items())}) if keep else None,
+        )
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs with a per-SKU lookup)."""
@@ -816,6 +1044,7 @@ class CatalogPipeline(Pipeline):
             result.items_ok = 1
             result.message = f"SKU {sku}: stock {stock}" + (f", price {price}" if price else "")
             await self.state.call(self.state.errors.resolve, PIPELINE, str(Subject.sku(sku)))
+            await self.state.call(_forget_refused, self.state, sku)  # its old figures: not again
             self.events.info(
                 PIPELINE, "sku_synced", f"Product {sku} updated: {result.message}", sku=sku
             )

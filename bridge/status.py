@@ -340,6 +340,8 @@ class ProductRecord:
     pushed_at: float | None = None
     error: str | None = None
     error_at: float | None = None
+    error_code: str | None = None  # what the UI explains in the merchant's words
+    error_kind: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ProductRecord:
@@ -351,6 +353,8 @@ class ProductRecord:
             row["pushed_at"],
             row["error"],
             row["error_at"],
+            row["error_code"],
+            row["error_kind"],
         )
 
 

@@ -11,7 +11,8 @@ A real HTTP server (aiohttp via `sim.kit.SimServer`) for tests and `bridge demo`
 State lives in plain attributes for tests to inspect: `orders` (id → order JSON plus
 `erp_status`, `erp_reference`, `erp_message` and `reports`, every erp-sync body received for
 that order, accepted or not), `products` (sku → {"stock", "price"}), `patches` (every
-stock-prices batch received) and `applied_patches` (those that were applied). It is only
+stock-prices batch received), `applied_patches` (those that were applied) and `refused`
+(products its own checks refuse, with why). It is only
 changed on the server's loop: from another thread go through `sim.call(fn)`.
 
 `paging` (sim.kit's PagingFaults) makes both lists misbehave: ignore the cursor (every page is
@@ -182,6 +183,9 @@ class StoreSimulator(SimServer):
         self.orders: dict[str, dict[str, Any]] = {}
         self.patches: list[list[Any]] = []
         self.applied_patches: list[list[dict[str, Any]]] = []
+        # products the store's own checks refuse (sku -> why, say "archived"): a batch
+        # holding one is refused whole with a 422 naming the item, as for an invalid item
+        self.refused: dict[str, str] = {}
         self.buyers = BuyerPool(seed)
         # Without products of its own the simulator sells from a demo catalog (whose SKUs
         # are then unknown to `products`).
@@ -479,6 +483,8 @@ class StoreSimulator(SimServer):
             )
         for n, item in enumerate(items, 1):
             sku, problem = _item_problem(item)
+            if problem is None and sku in self.refused:
+                problem = self.refused[sku]
             if problem:
                 where = f"item {n} (SKU {sku})" if sku is not None else f"item {n}"
                 return error(422, "invalid_item", f"{where}: {problem}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.state import OrderState
-from tests.conftest import docs_for, make_engine, wait_until, write_profile
+from tests.conftest import FAST, docs_for, make_engine, wait_until, write_profile
 
 
 @pytest.fixture
@@ -122,8 +122,9 @@ async def test_a_failed_stock_push_is_not_called_cleared_before_it_is_pushed(
     paths = write_profile(
         tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente, catalog_interval_s=300
     )
-    # the store fails the stock push (every retry of it); its order listing works
-    store_sim.faults.script("PATCH", "stock-prices", 503, 503, 503)
+    # the store fails the stock push (every retry of it, and of both its halves: the
+    # store, not a product); its order listing works
+    store_sim.faults.script("PATCH", "stock-prices", *[503] * 3 * FAST.transient_attempts)
     engine = make_engine(paths, erp_sim)
     await engine.start()
     try:

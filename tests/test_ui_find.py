@@ -236,6 +236,43 @@ def test_every_product_filtered_exported_and_updated_in_place(
     run(qloop, body())
 
 
+def test_a_product_s_problem_is_said_in_the_merchant_s_words(qtbot, tmp_path):
+    """The products view's "why" column, its tooltip, its filter and the CSV say why a
+    product failed in Spanish; the engine's English (the store's answer, the ERP's field)
+    stays in the log and the error list's detail."""
+    from bridge.status import ProductRecord
+    from ui.i18n import set_language
+    from ui.products_view import ProductsView
+
+    set_language("es_AR")
+    view = ProductsView()
+    qtbot.addWidget(view)
+    now = time.time()
+    refused = "SKU A1: the store refused its stock and price update (HTTP 422)"
+    view.set_products(
+        [
+            ProductRecord("A1", 3, "10.00", True, now, refused, now, "store_refused_row", "data"),
+            ProductRecord("B2", None, None, True, None, "SKU B2: negative", now, "erp_row_invalid"),
+            ProductRecord("C3", 1, "5.00", True, now),
+        ]
+    )
+    model = view.model
+    why = [model.data(model.index(r, 5)) for r in range(3)]
+    assert why[0].startswith("La tienda rechazó la actualización de stock y precio"), why
+    assert why[1].startswith("El ERP mandó este producto con datos no válidos"), why
+    assert why[2] == ""
+    tip = model.data(model.index(0, 5), Qt.ItemDataRole.ToolTipRole)
+    assert tip == why[0] and "refused" not in tip
+    view.which.setCurrentIndex(view.which.findData("failed"))
+    assert sorted(p.sku for p in view.visible_products()) == ["A1", "B2"]
+    view.search.setText("rechazó")
+    assert [p.sku for p in view.visible_products()] == ["A1"]
+    out = tmp_path / "p.csv"
+    view.export_to(str(out))
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    assert rows[1][0] == "A1" and rows[1][5] == why[0]
+
+
 def test_products_view_with_a_large_catalog(qtbot):
     """20,000 products in the view (the demo's catalogs are thousands): loading, filtering
     and exporting them. The figures are printed (-s), not asserted."""

@@ -34,9 +34,18 @@ from PySide6.QtWidgets import (
 
 from bridge.status import ProductRecord
 from ui.i18n import _
-from ui.texts import money
+from ui.texts import explain_code, money
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+def problem(p: ProductRecord) -> str:
+    """Why the product's last update failed, in the merchant's words (the engine's text,
+    in English, is in the log and the error list's detail)."""
+    if not p.error:
+        return ""
+    return explain_code(p.error_code, p.error_kind or "data") if p.error_code else p.error
+
 
 ALL, FAILED, MISSING = "all", "failed", "missing"
 
@@ -98,7 +107,7 @@ class ProductsModel(QAbstractTableModel):
             "—" if p.price is None else (money(p.price) if p.price else _("no price")),
             _when(p.pushed_at),
             "—" if p.stock is None else (_("yes") if p.known_in_store else _("no, missing")),
-            p.error or "",
+            problem(p),
         ]
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -145,7 +154,7 @@ class ProductsFilter(QSortFilterProxyModel):
         if self.which == MISSING and (p.known_in_store or p.stock is None):
             return False
         if self.text:
-            return self.text in p.sku.lower() or self.text in (p.error or "").lower()
+            return self.text in p.sku.lower() or self.text in problem(p).lower()
         return True
 
 
@@ -336,6 +345,6 @@ class ProductsView(QWidget):
                         (p.price or "").replace(".", ","),
                         _when(p.pushed_at) if p.pushed_at else "",
                         "" if p.stock is None else (_("yes") if p.known_in_store else _("no")),
-                        p.error or "",
+                        problem(p),
                     ]
                 )

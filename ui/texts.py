@@ -203,6 +203,12 @@ def explain_code(code: str, kind: str) -> str:
             "The ERP sent this product with invalid data; it was not "
             "updated in the store. Correct it in the ERP."
         ),
+        "store_refused_row": _(
+            "The store refused this product's stock and price update, and took the "
+            "others: the store still shows its old stock and price. The detail has the "
+            "store's reason; check the product in the store (and its figures in the ERP). "
+            "Bridge offers it again at each sync."
+        ),
         "catalog_held": _(
             "This sync would zero or remove many products, or change many "
             "prices a lot, at once: it looks like an ERP fault, so nothing was "
@@ -432,6 +438,14 @@ def event_text(code: str, data: dict[str, Any], fallback: str) -> str:
         "erp_rows_invalid": (
             (),
             lambda: _("More products have invalid data in the ERP; each one is in Errors"),
+        ),
+        "store_refused_row": (
+            ("sku",),
+            lambda: _("The store refused the update of product {sku}; the others went"),
+        ),
+        "store_refused_rows": (
+            (),
+            lambda: _("The store refused more products; each one is in Errors"),
         ),
         "sku_repeated": (
             ("sku",),

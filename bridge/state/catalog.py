@@ -67,16 +67,19 @@ class Pushed(Repository):
     def listing(self, sku: str | None = None) -> list[dict[str, Any]]:
         """Every product Bridge knows of, by SKU: what was pushed last (stock, price, when,
         whether the store knew it; None when it never was) and its open error's message
-        (a row the ERP sent that could not be used, a failed update of that one product).
+        (a row the ERP sent that could not be used, an update the store refused, a failed
+        update of that one product), with its code and kind.
         One query over the pushed table and the open errors (the `errors_open` index);
         with `sku`, that product only."""
         rows = self.db.query(
-            "SELECT c.sku, c.stock, c.price, c.known, c.pushed_at, "
-            "e.message AS error, e.last_at AS error_at FROM catalog_state c "
+            "SELECT c.sku, c.stock, c.price, c.known, c.pushed_at, e.message AS error, "
+            "e.last_at AS error_at, e.code AS error_code, e.kind AS error_kind "
+            "FROM catalog_state c "
             "LEFT JOIN errors e ON e.pipeline = 'catalog' AND e.state = 'open' "
             "AND e.subject = 'sku:' || c.sku WHERE :sku IS NULL OR c.sku = :sku "
             "UNION ALL "
-            "SELECT substr(e.subject, 5), NULL, NULL, NULL, NULL, e.message, e.last_at "
+            "SELECT substr(e.subject, 5), NULL, NULL, NULL, NULL, e.message, e.last_at, "
+            "e.code, e.kind "
             "FROM errors e WHERE e.pipeline = 'catalog' AND e.state = 'open' "
             "AND e.subject LIKE 'sku:%' AND NOT EXISTS "
             "(SELECT 1 FROM catalog_state c WHERE c.sku = substr(e.subject, 5)) "
