@@ -886,8 +886,8 @@ class CatalogPipeline(Pipeline):
                     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if tasks:
                 await asyncio.gather(*tasks)
-            for item in alone:
-                await push([item], known=True)
+            # `push_concurrency` at a time, as the batches
+            await asyncio.gather(*(push([item], known=True) for item in alone))
         finally:
             await self._settle_refused(run, refused, accepted, stopped=bool(failure))
         if failure:
