@@ -60,10 +60,14 @@ ROW_CHOKE_CODES = frozenset(
         "connection_lost",
     }
 )
-# extra requests one run may spend finding the rows a failed batch holds; past it the
-# batch's failure stops the run as before (a store refusing every update is not isolated
-# row by row)
+# extra pushes (each retried as any request) one run may spend finding the rows the
+# batches it failed hold; what was found by then is kept, and the run stops
 ISOLATION_BUDGET = 64
+# new refusals in a run in which the store took nothing: the store refusing every update
+# (its API changed, say), not that many products at fault
+STORE_WIDE_REFUSALS = 3
+# how long a probe of the store (is it up?) stands for, in seconds
+PROBE_TTL_S = 5.0
 HELD_SUBJECT = "catalog:held"
 # the last held run (what it would change, with examples) and the merchant's approval of it
 HELD_KEY = "catalog_held"
@@ -327,6 +331,7 @@ class CatalogRun:
     refused_before: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
     relisted: set[str] = field(default_factory=set)
     isolation_left: int = ISOLATION_BUDGET
+    probe: tuple[float, bool] | None = None  # (monotonic time, the store answered)
 
 
 @dataclass(frozen=True)
@@ -831,7 +836,7 @@ class CatalogPipeline(Pipeline):
         pushed)."""
         sem = asyncio.Semaphore(self.sync.push_concurrency)
         failure: list[BaseException] = []
-        refused: dict[str, tuple[int | None, str | None]] = {}
+        refused: dict[str, tuple[StockPrice, BridgeError]] = {}
         accepted: set[str] = set()
 
         async def push(batch: list[StockPrice], known: bool = False) -> None:
@@ -857,15 +862,14 @@ class CatalogPipeline(Pipeline):
                 accepted.update(i.sku for i in part)
                 run.unknown.extend(sorted(missing))
                 run.result.items_ok += len(part) - len(missing)
-            for item, why in out.refused:
-                refused[item.sku] = (item.stock, item.price)
-                await self._refused(run, item, why)
+            refused.update((item.sku, (item, why)) for item, why in out.refused)
 
         after = ""
         tasks: set[asyncio.Task[None]] = set()
         # the products the store refused before go on their own, after the batches: one
         # refused again costs one request, and holds back no other
         alone: list[StockPrice] = []
+        completed = False
         try:
             while not failure:
                 rows = await self.state.call(self.state.staging.page, after, self.sync.push_batch)
@@ -888,8 +892,36 @@ class CatalogPipeline(Pipeline):
                 await asyncio.gather(*tasks)
             # `push_concurrency` at a time, as the batches
             await asyncio.gather(*(push([item], known=True) for item in alone))
+            completed = True
         finally:
-            await self._settle_refused(run, refused, accepted, stopped=bool(failure))
+            # a run cut short (Bridge closing) did not offer the rest: as a stopped one
+            stopped = bool(failure) or not completed
+            new = [sku for sku in refused if sku not in run.refused_before]
+            if not accepted and new and (len(new) >= STORE_WIDE_REFUSALS or stopped):
+                # the store took nothing and refused many, each for a reason of its own:
+                # it refuses updates, not these products
+                item, why = refused[new[0]]
+                for sku in new:
+                    del refused[sku]
+                if not failure:
+                    failure.append(
+                        DataError(
+                            f"the store refused every update of this sync ({len(new)} "
+                            f"products; the first, {item.sku}: {why.message})",
+                            code="store_refuses_updates",
+                            status=why.status,
+                            server_message=why.server_message,
+                        )
+                    )
+                stopped = True
+            for item, why in refused.values():
+                await self._refused(run, item, why)
+            await self._settle_refused(
+                run,
+                {sku: (item.stock, item.price) for sku, (item, _) in refused.items()},
+                accepted,
+                stopped=stopped,
+            )
         if failure:
             raise failure[0]
         await self.state.call(self.state.staging.clear)
@@ -900,27 +932,23 @@ class CatalogPipeline(Pipeline):
         """Push `batch`. A batch the store fails in a way one row can bring about
         (row_caused) is split in two and each half pushed: a half that fails while the
         other is taken is split again, down to the row at fault, and everything else goes.
-        Both halves failing is the store, not a row (down, or refusing every update), and
-        that failure is raised, as is any failure of the store as a whole; unless the
-        store refused each half for a reason of its own (two rows at fault, one in each).
-        A batch of which nothing was taken is the store's failure too.
+        When both halves fail too, the store is asked whether it is up (`_store_up`) unless
+        it refused them (a 4xx: it answered): down, its failure is raised, as is any
+        failure of the store as a whole; up, both halves are searched (two rows at fault).
         A batch of one row fails as that row's own when the store refused it (a 4xx), or
-        when it is `known` (refused before, and pushed on its own after the batches went).
-        The search spends at most ISOLATION_BUDGET extra requests a run; what it found
-        when that is spent is kept, and the run stops (the rest goes next time)."""
+        when it is `known` (refused before, pushed on its own after the batches) and the
+        store is up. The search spends at most ISOLATION_BUDGET extra pushes a run; what it
+        found when that is spent is kept, and the run stops (the rest goes next time)."""
         try:
             return Pushes(taken=[(batch, await self.store.push_stock_prices(batch))])
         except BridgeError as exc:
             if not row_caused(exc):
                 raise
             if len(batch) == 1:
-                if known or isinstance(exc, DataError):
+                if isinstance(exc, DataError) or (known and await self._store_up(run)):
                     return Pushes(refused=[(batch[0], exc)])
                 raise
-            out = await self._isolate(batch, exc, run)
-            if not out.taken:
-                raise  # none of it taken: the store refuses updates, not a row
-            return out
+            return await self._isolate(batch, exc, run)
 
     async def _isolate(self, batch: list[StockPrice], exc: BridgeError, run: CatalogRun) -> Pushes:
         """`batch` (two rows or more) failed with `exc`: its halves, as _push_isolating says."""
@@ -939,13 +967,9 @@ class CatalogPipeline(Pipeline):
                     raise
                 tried.append((half, failed))
         errors = [e for _, e in tried if isinstance(e, BridgeError)]
-        if len(errors) == 2 and (
-            not all(isinstance(e, DataError) for e in errors)
-            or errors[0].message == errors[1].message == exc.message
-        ):
-            # it fails whatever it is sent (or refuses both halves in the very words it
-            # refused the whole: nothing about a row): the store
-            raise errors[0]
+        choked = [e for e in errors if not isinstance(e, DataError)]
+        if len(errors) == 2 and choked and not await self._store_up(run):
+            raise choked[0]  # it fails whatever it is sent, and fails a read too: down
         for half, outcome in tried:
             if isinstance(outcome, PushResult):
                 out.taken.append((half, outcome))
@@ -954,6 +978,16 @@ class CatalogPipeline(Pipeline):
             elif out.stop is None:
                 out.add(await self._isolate(half, outcome, run))
         return out
+
+    async def _store_up(self, run: CatalogRun) -> bool:
+        """Does the store answer (its connection check, a read)? Asked again after
+        PROBE_TTL_S: a store that fails every update it is sent, and answers a read, is
+        choking on what it is sent."""
+        now = time.monotonic()
+        if run.probe is None or now - run.probe[0] > PROBE_TTL_S:
+            checks = await self.store.checks()
+            run.probe = (now, bool(checks) and all(c.ok for c in checks))
+        return run.probe[1]
 
     async def _refused(self, run: CatalogRun, item: StockPrice, why: BridgeError) -> None:
         """The store refused one product's update: an error of that product, and the log."""

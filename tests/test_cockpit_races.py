@@ -122,9 +122,9 @@ async def test_a_failed_stock_push_is_not_called_cleared_before_it_is_pushed(
     paths = write_profile(
         tmp_path, store_sim.base_url, erp_sim.base_url, erp_sim.cliente, catalog_interval_s=300
     )
-    # the store fails the stock push (every retry of it, and of both its halves: the
-    # store, not a product); its order listing works
-    store_sim.faults.script("PATCH", "stock-prices", *[503] * 3 * FAST.transient_attempts)
+    # the store fails the stock push (every retry of it: a failure no product brings
+    # about); its order listing works
+    store_sim.faults.script("PATCH", "stock-prices", *[429] * FAST.transient_attempts)
     engine = make_engine(paths, erp_sim)
     await engine.start()
     try:

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from bridge.catalog import REFUSED_KEY
+from bridge.catalog import ISOLATION_BUDGET, REFUSED_KEY
 from bridge.status import Overall
 from tests.conftest import FAST, make_engine, write_profile
 
@@ -232,9 +232,9 @@ async def test_a_store_refusing_every_update_is_not_taken_for_its_products(
     assert "400" in run.message
     assert await sku_errors(engine) == []
     assert engine.state.kv.get(REFUSED_KEY) is None
-    # each batch in flight and its two halves, refused in the same words: the store
-    # (a 400 is not retried)
-    assert updates(store_sim) <= 2 * 4 * 3
+    # the search stops when its budget is spent (a 400 is not retried); as the store
+    # took nothing, the products it refused are not blamed
+    assert updates(store_sim) <= 2 * 4 + ISOLATION_BUDGET
 
 
 async def test_a_store_that_takes_smaller_batches_gets_them(engine, store_sim, sim_catalog):

@@ -203,6 +203,12 @@ def explain_code(code: str, kind: str) -> str:
             "The ERP sent this product with invalid data; it was not "
             "updated in the store. Correct it in the ERP."
         ),
+        "store_refuses_updates": _(
+            "The store refused every stock and price update of the last sync, each for a "
+            "reason of its own, and took none: the store is refusing updates, not these "
+            "products. The detail has the store's reason; tell VentasxMayor support. "
+            "Bridge tries again at each sync."
+        ),
         "store_refused_row": _(
             "The store refused this product's stock and price update, and took the "
             "others: the store still shows its old stock and price. The detail has the "
