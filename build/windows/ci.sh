@@ -58,6 +58,16 @@ wrun() {
   return "${PIPESTATUS[0]}"
 }
 wpy() { wrun "$PY" "$@"; }
+# Wine 8.0 now and then fails a program it starts with no word of why (seen once in CI:
+# pip's install into a new prefix exiting 1 with no output; and a CreateProcess "Internal
+# error" 1359 in an experiment). For the idempotent set-up steps: one more try, after
+# letting Wine settle; a real failure fails twice, with its output
+wpy_twice() {
+  wpy "$@" && return 0
+  echo "!! the Windows python failed ($*); trying once more"
+  wine_settle
+  wpy "$@"
+}
 # pip on Linux, for downloads only; this machine's pip config may name local mirrors that
 # lack a package: pip says so for each one, which is noise here
 pipdl() {
@@ -172,10 +182,10 @@ EOF
 
   step "env: install them into the Windows python (offline, inside Wine)"
   local wheels; wheels=$(winpath "$LANE/wheels")
-  wpy -m pip install -q --no-index --find-links "$wheels" --no-warn-script-location \
+  wpy_twice -m pip install -q --no-index --find-links "$wheels" --no-warn-script-location \
     -r "$(winpath "$LANE/requirements.txt")"
   step "env: Bridge itself, editable (the tests run this checkout)"
-  wpy -m pip install -q --no-index --find-links "$wheels" --no-warn-script-location \
+  wpy_twice -m pip install -q --no-index --find-links "$wheels" --no-warn-script-location \
     -e "$(winpath "$ROOT")"
   wpy -m pip check
   wpy -c "import sys, sqlite3, ssl, keyring; from PySide6 import QtCore; \
