@@ -269,11 +269,23 @@ def approve_held(state: State, run_id: int) -> HeldRun:
     return held
 
 
+def load_refused(state: State) -> dict[str, tuple[int | None, str | None]]:
+    """The products the store refused, with the stock and price it refused (REFUSED_KEY)."""
+    return {k: (v[0], v[1]) for k, v in json.loads(state.kv.get(REFUSED_KEY) or "{}").items()}
+
+
+def save_refused(state: State, refused: Mapping[str, tuple[int | None, str | None]]) -> None:
+    state.kv.set(
+        REFUSED_KEY,
+        json.dumps({k: list(v) for k, v in sorted(refused.items())}) if refused else None,
+    )
+
+
 def _forget_refused(state: State, sku: str) -> None:
     """The store took `sku` (updated on its own): no run offers its refused figures again."""
-    refused = json.loads(state.kv.get(REFUSED_KEY) or "{}")
+    refused = load_refused(state)
     if refused.pop(sku, None) is not None:
-        state.kv.set(REFUSED_KEY, json.dumps(refused) if refused else None)
+        save_refused(state, refused)
 
 
 def forget_approval(state: State) -> None:
@@ -436,8 +448,7 @@ class CatalogPipeline(Pipeline):
             result=RunResult(PIPELINE),
         )
         await self.state.call(self.state.staging.clear)
-        raw = await self.state.call(self.state.kv.get, REFUSED_KEY)
-        run.refused_before = {k: (v[0], v[1]) for k, v in json.loads(raw or "{}").items()}
+        run.refused_before = await self.state.call(load_refused, self.state)
         return run
 
     async def _stage_guard_push(self, run: CatalogRun) -> RunEnd:
@@ -1043,11 +1054,7 @@ class CatalogPipeline(Pipeline):
                 and e["code"] == "store_refused_row"
             ]
             await self.state.call(self.state.errors.resolve_ids, ids, "succeeded")
-        await self.state.call(
-            self.state.kv.set,
-            REFUSED_KEY,
-            json.dumps({k: list(v) for k, v in sorted(keep.items())}) if keep else None,
-        )
+        await self.state.call(save_refused, self.state, keep)
 
     async def sync_sku(self, sku: str) -> RunResult:
         """Update one product now (ERPs with a per-SKU lookup)."""
