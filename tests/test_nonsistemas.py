@@ -405,7 +405,7 @@ async def ns_store(ns_catalog: SimCatalog):
     await sim.stop()
 
 
-def ns_profile(tmp_path: Path, store_url: str, erp_url: str, username: str) -> Paths:
+def ns_profile(tmp_path: Path, store_url: str, erp_url: str, username: str, **sync: Any) -> Paths:
     data = {
         "store": {"url": store_url},
         "erp": {"kind": "nonsistemas", "url": erp_url, "username": username, "page_size": 50},
@@ -415,11 +415,24 @@ def ns_profile(tmp_path: Path, store_url: str, erp_url: str, username: str) -> P
             "retry_base_s": 1,
             "full_catalog_every_h": 0,
             "incremental_overlap_s": OVERLAP,
+            **sync,
         },
     }
     paths = Paths(config_file=tmp_path / "profile" / "config.toml", data_dir=tmp_path / "profile")
     save_config(parse_config(data), paths.config_file)
     return paths
+
+
+async def open_ns_engine(
+    paths: Paths, ns_sim: NonSistemasSimulator, password: str | None = None
+) -> Engine:
+    """An engine on a NonSistemas profile, its secrets in the session (no keyring)."""
+    secrets = SecretStore(use_keyring=False)
+    secrets.set_session("store.token", STORE_TOKEN)
+    secrets.set_session("erp.password", password or ns_sim.password)
+    eng = Engine(load_config(paths.config_file), paths, secrets, policy=FAST)
+    await eng.open()
+    return eng
 
 
 @pytest.fixture
@@ -428,11 +441,7 @@ async def ns_engine(tmp_path, ns_sim, ns_store):
 
     async def make(password: str | None = None) -> Engine:
         paths = ns_profile(tmp_path, ns_store.base_url, ns_sim.base_url, ns_sim.username)
-        secrets = SecretStore(use_keyring=False)
-        secrets.set_session("store.token", STORE_TOKEN)
-        secrets.set_session("erp.password", password or ns_sim.password)
-        eng = Engine(load_config(paths.config_file), paths, secrets, policy=FAST)
-        await eng.open()
+        eng = await open_ns_engine(paths, ns_sim, password)
         engines.append(eng)
         return eng
 

@@ -12,11 +12,10 @@ import random
 import pytest
 
 from bridge.catalog import ISOLATION_BUDGET, REFUSED_KEY
-from bridge.config import Paths, load_config, parse_config, save_config
+from bridge.config import Paths
 from bridge.engine import Engine
-from bridge.secrets import SecretStore
 from tests import test_nonsistemas
-from tests.conftest import FAST, STORE_TOKEN, make_engine, write_profile
+from tests.conftest import FAST, make_engine, write_profile
 from tests.test_store_refusals import (
     in_store,
     refuse,
@@ -529,27 +528,14 @@ def ns_paths(tmp_path, ns_sim, ns_store) -> Paths:
 
 
 def ns_profile_paths(tmp_path, ns_sim, ns_store, **sync) -> Paths:
-    data = {
-        "store": {"url": ns_store.base_url},
-        "erp": {
-            "kind": "nonsistemas",
-            "url": ns_sim.base_url,
-            "username": ns_sim.username,
-            "page_size": 50,
-        },
-        "sync": {
-            "orders_interval_s": 5,
-            "catalog_interval_s": 300,
-            "retry_base_s": 1,
-            "full_catalog_every_h": 0,
-            "incremental_overlap_s": test_nonsistemas.OVERLAP,
-            "push_batch": BATCH,
-            **sync,
-        },
-    }
-    paths = Paths(config_file=tmp_path / "profile" / "config.toml", data_dir=tmp_path / "profile")
-    save_config(parse_config(data), paths.config_file)
-    return paths
+    """test_nonsistemas' profile, pushing in batches of BATCH unless told."""
+    return test_nonsistemas.ns_profile(
+        tmp_path,
+        ns_store.base_url,
+        ns_sim.base_url,
+        ns_sim.username,
+        **{"push_batch": BATCH, **sync},
+    )
 
 
 @pytest.fixture
@@ -558,12 +544,7 @@ async def ns_make(ns_paths, ns_sim):
     made: list[Engine] = []
 
     async def make(paths: Paths | None = None) -> Engine:
-        paths = paths or ns_paths
-        secrets = SecretStore(use_keyring=False)
-        secrets.set_session("store.token", STORE_TOKEN)
-        secrets.set_session("erp.password", ns_sim.password)
-        eng = Engine(load_config(paths.config_file), paths, secrets, policy=FAST)
-        await eng.open()
+        eng = await test_nonsistemas.open_ns_engine(paths or ns_paths, ns_sim)
         made.append(eng)
         return eng
 
